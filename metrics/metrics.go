@@ -1,0 +1,198 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics holds wharf's collectors. Build it with New.
+type Metrics struct {
+	// HTTP front end.
+	Requests        *prometheus.CounterVec   // route, method, status
+	RequestDuration *prometheus.HistogramVec // route, method
+
+	// Cache outcomes.
+	CacheHits   *prometheus.CounterVec // kind: manifest|blob|tag
+	CacheMisses *prometheus.CounterVec // kind
+	ServedBytes *prometheus.CounterVec // source: cache|upstream
+	StaleServed *prometheus.CounterVec // kind: tag|tags_list — served from cache while the upstream failed
+	FillsActive prometheus.Gauge
+	Fills       *prometheus.CounterVec // result: ok|digest_mismatch|error
+	CacheSize   prometheus.Gauge       // bytes of verified content on disk
+	CacheBlobs  prometheus.Gauge       // number of verified blobs (manifests included)
+
+	// Upstream traffic.
+	UpstreamRequests *prometheus.CounterVec   // upstream, kind, status (HTTP code or "error")
+	UpstreamDuration *prometheus.HistogramVec // upstream, kind
+	UpstreamBytes    *prometheus.CounterVec   // upstream
+	UpstreamRetries  *prometheus.CounterVec   // upstream, reason: 429|5xx|network|resume
+	RateLimitLimit   *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-limit
+	RateLimitRemain  *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-remaining
+	UpstreamFailures *prometheus.CounterVec   // upstream, reason
+}
+
+// New registers wharf's collectors on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		Requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_http_requests_total", Help: "HTTP requests served, by route, method and status code.",
+		}, []string{"route", "method", "status"}),
+		RequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wharf_http_request_duration_seconds", Help: "Time to serve an HTTP request, by route and method.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"route", "method"}),
+		CacheHits: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_cache_hits_total", Help: "Requests answered from the cache, by kind.",
+		}, []string{"kind"}),
+		CacheMisses: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_cache_misses_total", Help: "Requests that needed the upstream, by kind.",
+		}, []string{"kind"}),
+		ServedBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_served_bytes_total", Help: "Body bytes sent to clients, by source (cache or upstream).",
+		}, []string{"source"}),
+		StaleServed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_stale_served_total", Help: "Answers served from the cache because the upstream failed, by kind.",
+		}, []string{"kind"}),
+		FillsActive: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_fills_in_flight", Help: "Blob fills from the upstream in progress.",
+		}),
+		Fills: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_fills_total", Help: "Finished blob fills, by result.",
+		}, []string{"result"}),
+		CacheSize: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_cache_size_bytes", Help: "Bytes of verified content in the cache.",
+		}),
+		CacheBlobs: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_cache_blobs", Help: "Verified blobs and manifests in the cache.",
+		}),
+		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_upstream_requests_total", Help: "Requests sent to upstream registries, by upstream, kind and status.",
+		}, []string{"upstream", "kind", "status"}),
+		UpstreamDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wharf_upstream_request_duration_seconds", Help: "Time to the upstream's response headers, by upstream and kind.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"upstream", "kind"}),
+		UpstreamBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_upstream_bytes_total", Help: "Body bytes received from upstream registries.",
+		}, []string{"upstream"}),
+		UpstreamRetries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_upstream_retries_total", Help: "Upstream requests retried, by upstream and reason.",
+		}, []string{"upstream", "reason"}),
+		RateLimitLimit: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_upstream_ratelimit_limit", Help: "Pull budget the upstream announced (Docker Hub ratelimit-limit).",
+		}, []string{"upstream"}),
+		RateLimitRemain: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_upstream_ratelimit_remaining", Help: "Pulls left in the upstream's window (Docker Hub ratelimit-remaining).",
+		}, []string{"upstream"}),
+		UpstreamFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_upstream_failures_total", Help: "Upstream operations that failed after retries, by upstream and reason.",
+		}, []string{"upstream", "reason"}),
+	}
+}
+
+// ObserveRequest records one HTTP request.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.RequestDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// Hit counts a cache hit of kind.
+func (m *Metrics) Hit(kind string) {
+	if m != nil {
+		m.CacheHits.WithLabelValues(kind).Inc()
+	}
+}
+
+// Miss counts a cache miss of kind.
+func (m *Metrics) Miss(kind string) {
+	if m != nil {
+		m.CacheMisses.WithLabelValues(kind).Inc()
+	}
+}
+
+// Stale counts an answer served from the cache while the upstream failed.
+func (m *Metrics) Stale(kind string) {
+	if m != nil {
+		m.StaleServed.WithLabelValues(kind).Inc()
+	}
+}
+
+// Served adds n body bytes sent to a client from source ("cache" or "upstream").
+func (m *Metrics) Served(source string, n int64) {
+	if m != nil && n > 0 {
+		m.ServedBytes.WithLabelValues(source).Add(float64(n))
+	}
+}
+
+// UpstreamRequest records one upstream round trip; status 0 means no response.
+func (m *Metrics) UpstreamRequest(upstream, kind string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	s := "error"
+	if status > 0 {
+		s = strconv.Itoa(status)
+	}
+	m.UpstreamRequests.WithLabelValues(upstream, kind, s).Inc()
+	m.UpstreamDuration.WithLabelValues(upstream, kind).Observe(d.Seconds())
+}
+
+// UpstreamRetry counts a retried upstream request.
+func (m *Metrics) UpstreamRetry(upstream, reason string) {
+	if m != nil {
+		m.UpstreamRetries.WithLabelValues(upstream, reason).Inc()
+	}
+}
+
+// UpstreamFailure counts an upstream operation that failed for good.
+func (m *Metrics) UpstreamFailure(upstream, reason string) {
+	if m != nil {
+		m.UpstreamFailures.WithLabelValues(upstream, reason).Inc()
+	}
+}
+
+// UpstreamRead adds n body bytes received from upstream.
+func (m *Metrics) UpstreamRead(upstream string, n int64) {
+	if m != nil && n > 0 {
+		m.UpstreamBytes.WithLabelValues(upstream).Add(float64(n))
+	}
+}
+
+// RateLimit records the pull budget an upstream announced.
+func (m *Metrics) RateLimit(upstream string, limit, remaining float64) {
+	if m == nil {
+		return
+	}
+	m.RateLimitLimit.WithLabelValues(upstream).Set(limit)
+	m.RateLimitRemain.WithLabelValues(upstream).Set(remaining)
+}
+
+// FillStarted and FillDone track fills in flight and their results.
+func (m *Metrics) FillStarted() {
+	if m != nil {
+		m.FillsActive.Inc()
+	}
+}
+
+// FillDone ends a fill with result "ok", "digest_mismatch" or "error".
+func (m *Metrics) FillDone(result string) {
+	if m != nil {
+		m.FillsActive.Dec()
+		m.Fills.WithLabelValues(result).Inc()
+	}
+}
+
+// SetCacheUsage publishes the store's size.
+func (m *Metrics) SetCacheUsage(bytes, blobs int64) {
+	if m != nil {
+		m.CacheSize.Set(float64(bytes))
+		m.CacheBlobs.Set(float64(blobs))
+	}
+}
