@@ -1,0 +1,33 @@
+# wharf — the two commands a new user needs are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/wharf
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build run test test-short vet fmt clean
+
+## build: compile bin/wharf
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wharf
+
+## run: run the mirror on its embedded default (:5000, Docker Hub, ./data)
+run: build
+	./$(BIN) serve
+
+## test: vet, then every test with the race detector
+test: vet
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+## test-short: the fast tests only (no Docker engine, no subprocesses)
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,116 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/fill"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// Blob is a blob ready to be read: either a verified file (a hit) or a fill
+// in progress that the caller follows. Close it when done.
+type Blob struct {
+	Digest  digest.Digest
+	Size    int64 // -1 when a fill's upstream did not announce it
+	ModTime time.Time
+
+	// File is the verified file on a hit; serve it with http.ServeContent.
+	File *os.File
+	// Fill is set on a miss: read it with Fill.Reader, which fails rather
+	// than ends if the bytes turn out wrong.
+	Fill *fill.Follower
+}
+
+// Close releases the file or the follower.
+func (b *Blob) Close() error {
+	if b.File != nil {
+		return b.File.Close()
+	}
+	if b.Fill != nil {
+		return b.Fill.Close()
+	}
+	return nil
+}
+
+// Blob opens d for reading. A miss starts (or joins) the one fill of d and
+// returns once the upstream has answered, before any byte was stored.
+func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
+	if b, err := c.storedBlob(d); err == nil {
+		c.opts.Metrics.Hit("blob")
+		return b, nil
+	}
+	c.opts.Metrics.Miss("blob")
+	o, err := c.origin(repo)
+	if err != nil {
+		return nil, err
+	}
+	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+		return o.GetBlob(ctx, repo.Path, d, offset)
+	}
+	fw, err := c.fills.Join(d, open)
+	if errors.Is(err, fill.ErrCommitted) {
+		return c.storedBlob(d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	size, err := fw.Ready(ctx)
+	if err != nil {
+		fw.Close()
+		return nil, blobError(repo, d, err)
+	}
+	return &Blob{Digest: d, Size: size, ModTime: c.opts.Now(), Fill: fw}, nil
+}
+
+// StatBlob returns d's size without fetching it: from the store, a running
+// fill, or a HEAD to the upstream.
+func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
+	if size, err := c.disk.Stat(d); err == nil {
+		c.opts.Metrics.Hit("blob")
+		return size, nil
+	}
+	if fw := c.fills.Follow(d); fw != nil {
+		defer fw.Close()
+		if size, err := fw.Ready(ctx); err == nil && size >= 0 {
+			return size, nil
+		}
+	}
+	c.opts.Metrics.Miss("blob")
+	o, err := c.origin(repo)
+	if err != nil {
+		return 0, err
+	}
+	size, err := o.HeadBlob(ctx, repo.Path, d)
+	if err != nil {
+		return 0, blobError(repo, d, err)
+	}
+	return size, nil
+}
+
+func (c *Cache) storedBlob(d digest.Digest) (*Blob, error) {
+	f, err := c.disk.Open(d)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return &Blob{Digest: d, Size: fi.Size(), ModTime: fi.ModTime(), File: f}, nil
+}
+
+func blobError(repo Repo, d digest.Digest, err error) error {
+	if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, disk.ErrNotFound) {
+		return fmt.Errorf("blob %s@%s: %w: %w", repo, d, ErrNotFound, err)
+	}
+	return fmt.Errorf("blob %s@%s: %w", repo, d, err)
+}

@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/fill"
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+var (
+	// ErrNotFound: neither the cache nor the upstream has it.
+	ErrNotFound = errors.New("not found")
+	// ErrUnknownUpstream: a repository names an upstream this cache has no origin for.
+	ErrUnknownUpstream = errors.New("unknown upstream")
+)
+
+// Origin is what the cache needs from an upstream registry.
+type Origin interface {
+	Name() string
+	GetManifest(ctx context.Context, repo, ref string, accept []string) (*upstream.Manifest, error)
+	HeadManifest(ctx context.Context, repo, ref string, accept []string) (ocispec.Descriptor, error)
+	GetBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error)
+	HeadBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	Tags(ctx context.Context, repo string, n int, last string) ([]string, bool, error)
+}
+
+// Repo names a repository: the upstream it mirrors and its path there
+// ("docker.io", "library/alpine").
+type Repo struct {
+	Upstream string
+	Path     string
+}
+
+func (r Repo) String() string { return r.Upstream + "/" + r.Path }
+
+// Options configure a Cache.
+type Options struct {
+	Dir     string        // data directory: blobs/, tmp/, index/
+	Origins []Origin      // upstreams, found by Name()
+	TagTTL  time.Duration // how long a tag is trusted before revalidation
+	// FetchTimeout bounds a manifest fetch that runs detached from its
+	// client. Default 2m.
+	FetchTimeout time.Duration
+	// Resumes and StallTimeout tune blob fills (see fill.Options).
+	Resumes      int
+	StallTimeout time.Duration
+	Metrics      *metrics.Metrics
+	Logger       logrus.FieldLogger
+	Now          func() time.Time // clock; default time.Now
+}
+
+// Cache is the store. Open it, use it from many goroutines, Close it.
+type Cache struct {
+	opts    Options
+	log     logrus.FieldLogger
+	origins map[string]Origin
+	disk    *disk.Store
+	index   *index.Index
+	fills   *fill.Group
+	flight  singleflight.Group
+	cancel  context.CancelFunc
+
+	// Hot metadata: a hit on these costs no disk read.
+	manifests *lru.Cache[digest.Digest, *Manifest]
+	tags      *lru.Cache[string, index.TagRecord]
+
+	size, count atomic.Int64
+}
+
+// Open opens the store in opts.Dir: it sweeps the temp area, opens the
+// index and starts accepting requests.
+func Open(opts Options) (*Cache, error) {
+	if opts.FetchTimeout == 0 {
+		opts.FetchTimeout = 2 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	c := &Cache{opts: opts, log: opts.Logger, origins: map[string]Origin{}}
+	for _, o := range opts.Origins {
+		c.origins[o.Name()] = o
+	}
+	d, swept, err := disk.Open(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if swept > 0 {
+		c.log.WithField("files", swept).Info("swept unfinished fills from an earlier run")
+	}
+	c.disk = d
+	if c.index, err = index.Open(filepath.Join(opts.Dir, "index"), opts.Logger); err != nil {
+		return nil, err
+	}
+	size, count, err := c.index.Usage()
+	if err != nil {
+		c.index.Close()
+		return nil, err
+	}
+	c.size.Store(size)
+	c.count.Store(count)
+	opts.Metrics.SetCacheUsage(size, count)
+	c.manifests, _ = lru.New[digest.Digest, *Manifest](2048)
+	c.tags, _ = lru.New[string, index.TagRecord](16384)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.fills, err = fill.NewGroup(ctx, fill.Options{
+		Sink:         d,
+		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "") },
+		Resumes:      opts.Resumes,
+		StallTimeout: opts.StallTimeout,
+		Metrics:      opts.Metrics,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		cancel()
+		c.index.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops running fills, waits for them and closes the index.
+func (c *Cache) Close() error {
+	c.cancel()
+	c.fills.Wait()
+	return c.index.Close()
+}
+
+// Usage reports the bytes and number of verified items in the store.
+func (c *Cache) Usage() (bytes, items int64) { return c.size.Load(), c.count.Load() }
+
+func (c *Cache) origin(repo Repo) (Origin, error) {
+	o, ok := c.origins[repo.Upstream]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownUpstream, repo.Upstream)
+	}
+	return o, nil
+}
+
+// recordContent indexes verified content once and keeps the usage totals.
+func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string) error {
+	if _, err := c.index.Blob(d); err == nil {
+		return nil
+	}
+	if err := c.index.PutBlob(d, index.BlobMeta{Size: size, MediaType: mediaType, Added: c.opts.Now()}); err != nil {
+		return err
+	}
+	c.opts.Metrics.SetCacheUsage(c.size.Add(size), c.count.Add(1))
+	return nil
+}
+
+// unreachable reports whether err means the upstream could not answer, as
+// opposed to answering no: then cached content is served stale.
+func unreachable(err error) bool {
+	return errors.Is(err, upstream.ErrUnavailable) ||
+		errors.Is(err, upstream.ErrTimeout) ||
+		errors.Is(err, upstream.ErrTooManyRequests) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// detached runs fn once per key under a context that outlives the calling
+// client (bounded by FetchTimeout), and lets the caller stop waiting when
+// its own context ends without cancelling the others.
+func detached[T any](ctx context.Context, c *Cache, key string, fn func(context.Context) (T, error)) (T, error) {
+	ch := c.flight.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+		defer cancel()
+		return fn(fctx)
+	})
+	var zero T
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, r.Err
+		}
+		return r.Val.(T), nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}

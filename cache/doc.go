@@ -1,0 +1,21 @@
+// Package cache is wharf's store: verified content on disk, an index of
+// tags and content, hot metadata in memory, and the fills that bring missing
+// content from an upstream. It knows nothing of HTTP routing; it asks its
+// Origins (the upstream registries) for what it lacks.
+//
+// The invariants it keeps (each has a test named after it):
+//
+//  1. Verified before visible: content is served as a hit only after its
+//     bytes hashed to its digest (temp file, hash, fsync, rename, index).
+//  2. Stream, don't stage: a miss is streamed to clients as the upstream
+//     sends it; a wrong digest fails every reader and keeps nothing.
+//  3. One fetch per blob (and per manifest request): concurrent misses share
+//     one upstream request.
+//  4. A leaving client doesn't cancel others: fills and manifest fetches run
+//     detached from the client that started them.
+//  5. Digests are immutable, tags are not: a tag older than the TTL is
+//     revalidated with a HEAD, fetched again only when its digest changed,
+//     and served stale when the upstream is unreachable.
+//  6. Constant memory: blobs are files, never byte slices; manifests (at
+//     most 4 MiB) are the only content held in memory.
+package cache

@@ -1,0 +1,17 @@
+// Package fill fetches each missing blob from the upstream exactly once, no
+// matter how many clients ask for it at the same time.
+//
+// The first client to miss a digest starts a fill: a goroutine owned by the
+// Group (not by that client) that copies the upstream body into a temp file
+// while hashing it. Every client, the first included, is a Follower that
+// reads the growing temp file from its own offset and waits for more bytes
+// as they land, so the first byte reaches clients as soon as the upstream
+// sends it (stream, don't stage) and a client that leaves cancels nothing
+// but its own read.
+//
+// When the upstream body breaks off, the fill reopens it with a Range from
+// the last byte written (bounded resumes) and keeps hashing where it stopped.
+// At the end the digest decides: a match is fsynced, renamed into place and
+// indexed; a mismatch deletes the temp file and every follower's next read
+// fails, so no client ever sees a clean end of a wrong blob.
+package fill

@@ -1,0 +1,258 @@
+package fill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+var (
+	// ErrDigestMismatch: the upstream's bytes did not hash to the digest asked for.
+	ErrDigestMismatch = errors.New("fill: digest mismatch")
+	// ErrSizeMismatch: the upstream sent more or fewer bytes than it announced.
+	ErrSizeMismatch = errors.New("fill: size mismatch")
+	// ErrCommitted: no fill is running because the content is already stored.
+	ErrCommitted = errors.New("fill: already stored")
+	// ErrStalled: the upstream sent nothing for StallTimeout.
+	ErrStalled = errors.New("fill: upstream stalled")
+)
+
+// Source opens the blob's bytes starting at offset. size is the blob's total
+// size, or -1 when the upstream did not say.
+type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size int64, err error)
+
+// Sink is where fills write: temp files that are committed by digest.
+type Sink interface {
+	TempFile() (*os.File, error)
+	Commit(f *os.File, d digest.Digest) error
+	Discard(f *os.File)
+	Stat(d digest.Digest) (int64, error)
+}
+
+// Options configure a Group.
+type Options struct {
+	Sink Sink
+	// Committed is called after a verified blob is in place (to index it).
+	Committed func(d digest.Digest, size int64) error
+	// Resumes bounds how often one fill reopens a broken upstream body. Default 3.
+	Resumes int
+	// ResumeBackoff is the pause before a resume, doubled each time. Default 200ms.
+	ResumeBackoff time.Duration
+	// StallTimeout aborts an upstream read that delivers nothing for this
+	// long (then the fill resumes). Default 30s.
+	StallTimeout time.Duration
+	Metrics      *metrics.Metrics
+	Logger       logrus.FieldLogger
+}
+
+// Group runs fills and lets clients follow them.
+type Group struct {
+	ctx  context.Context
+	opts Options
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	fills map[digest.Digest]*fill
+}
+
+// NewGroup returns a Group whose fills run under ctx: cancelling it stops
+// them all (Wait then returns).
+func NewGroup(ctx context.Context, opts Options) (*Group, error) {
+	if opts.Sink == nil {
+		return nil, errors.New("fill: no sink")
+	}
+	if opts.Resumes == 0 {
+		opts.Resumes = 3
+	}
+	if opts.ResumeBackoff == 0 {
+		opts.ResumeBackoff = 200 * time.Millisecond
+	}
+	if opts.StallTimeout == 0 {
+		opts.StallTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	return &Group{ctx: ctx, opts: opts, fills: map[digest.Digest]*fill{}}, nil
+}
+
+// Wait blocks until every fill has ended.
+func (g *Group) Wait() { g.wg.Wait() }
+
+// Follow joins the fill of d if one is running, and returns nil otherwise.
+func (g *Group) Follow(d digest.Digest) *Follower {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.fills[d]; f != nil {
+		return f.follow()
+	}
+	return nil
+}
+
+// Join follows the fill of d, starting one from open if none runs. It
+// returns ErrCommitted when d is already stored, so the caller serves the
+// file instead. The stat under the lock closes the race with a fill that
+// commits and leaves the table between the caller's own check and this call
+// (a fill leaves the table only after its rename); it runs on misses only.
+func (g *Group) Join(d digest.Digest, open Source) (*Follower, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f := g.fills[d]; f != nil {
+		return f.follow(), nil
+	}
+	if _, err := g.opts.Sink.Stat(d); err == nil {
+		return nil, ErrCommitted
+	}
+	if err := g.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fill: shutting down: %w", err)
+	}
+	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{})}
+	g.fills[d] = f
+	g.wg.Add(1)
+	g.opts.Metrics.FillStarted()
+	go g.run(f, open)
+	return f.follow(), nil
+}
+
+// run is the fill's goroutine: it owns the temp file until it ends.
+func (g *Group) run(f *fill, open Source) {
+	defer g.wg.Done()
+	log := g.opts.Logger.WithField("digest", f.d)
+	err := g.copyVerified(f, open, log)
+	if err == nil {
+		err = g.commit(f)
+	}
+	result := "ok"
+	switch {
+	case errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrSizeMismatch):
+		result = "digest_mismatch"
+	case err != nil:
+		result = "error"
+	}
+	if err != nil && f.hasFile() {
+		g.opts.Sink.Discard(f.file)
+	}
+	if err != nil {
+		log.WithError(err).Warn("blob fill failed; nothing kept")
+	}
+	f.finish(err)
+	g.mu.Lock()
+	delete(g.fills, f.d)
+	g.mu.Unlock()
+	f.release()
+	g.opts.Metrics.FillDone(result)
+}
+
+// copyVerified copies the upstream body into the temp file, resuming broken
+// bodies from the last byte written, and checks size and digest at the end.
+func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error {
+	h := f.d.Algorithm().Hash()
+	backoff := g.opts.ResumeBackoff
+	for attempt := 0; ; attempt++ {
+		offset := f.written()
+		readCtx, cancel := context.WithCancel(g.ctx)
+		body, size, err := open(readCtx, offset)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("fill %s: open upstream at %d: %w", f.d, offset, err)
+		}
+		if !f.hasFile() {
+			file, err := g.opts.Sink.TempFile()
+			if err != nil {
+				body.Close()
+				cancel()
+				return err
+			}
+			f.start(file, size)
+		} else if size >= 0 && f.size >= 0 && size != f.size {
+			body.Close()
+			cancel()
+			return fmt.Errorf("fill %s: upstream size changed from %d to %d: %w", f.d, f.size, size, ErrSizeMismatch)
+		}
+		readErr, writeErr := g.copy(f, h, body, cancel)
+		body.Close()
+		cancel()
+		if writeErr != nil {
+			return writeErr
+		}
+		if readErr == nil {
+			break
+		}
+		if g.ctx.Err() != nil || attempt >= g.opts.Resumes {
+			return fmt.Errorf("fill %s: upstream body broke at %d after %d resumes: %w", f.d, f.written(), attempt, readErr)
+		}
+		log.WithError(readErr).WithField("offset", f.written()).Info("upstream body broke; resuming with a Range request")
+		select {
+		case <-time.After(backoff):
+		case <-g.ctx.Done():
+			return fmt.Errorf("fill %s: %w", f.d, g.ctx.Err())
+		}
+		backoff *= 2
+	}
+	n := f.written()
+	if f.size >= 0 && n != f.size {
+		return fmt.Errorf("fill %s: got %d bytes, upstream announced %d: %w", f.d, n, f.size, ErrSizeMismatch)
+	}
+	if got := digest.NewDigest(f.d.Algorithm(), h); got != f.d {
+		return fmt.Errorf("fill %s: upstream bytes hash to %s: %w", f.d, got, ErrDigestMismatch)
+	}
+	return nil
+}
+
+// copy moves bytes from body to the temp file and the hash, publishing each
+// chunk to followers as soon as it is written. A read that yields nothing for
+// StallTimeout cancels the body's context so the fill can resume.
+func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.CancelFunc) (readErr, writeErr error) {
+	buf := make([]byte, 128<<10)
+	stall := time.AfterFunc(g.opts.StallTimeout, cancel)
+	defer stall.Stop()
+	for {
+		n, err := body.Read(buf)
+		stall.Reset(g.opts.StallTimeout)
+		if n > 0 {
+			if f.size >= 0 && f.written()+int64(n) > f.size {
+				return nil, fmt.Errorf("fill %s: upstream sent more than the %d bytes it announced: %w", f.d, f.size, ErrSizeMismatch)
+			}
+			if _, werr := f.file.Write(buf[:n]); werr != nil {
+				return nil, fmt.Errorf("fill %s: write temp file: %w", f.d, werr)
+			}
+			h.Write(buf[:n])
+			f.advance(int64(n))
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		if err != nil {
+			if !stall.Stop() {
+				err = fmt.Errorf("%w: %v", ErrStalled, err)
+			}
+			return err, nil
+		}
+	}
+}
+
+func (g *Group) commit(f *fill) error {
+	if err := g.opts.Sink.Commit(f.file, f.d); err != nil {
+		return err
+	}
+	if g.opts.Committed != nil {
+		if err := g.opts.Committed(f.d, f.written()); err != nil {
+			// The file is verified and in place; the index catches up on
+			// the next start. Serving it is safe.
+			g.opts.Logger.WithError(err).WithField("digest", f.d).Warn("index update after fill failed")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,170 @@
+package fill
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// fill is the shared state of one blob being fetched. The temp file stays
+// open until the fill and all its followers are done with it, so followers
+// keep reading it by descriptor after it was renamed into place or, on
+// failure, unlinked.
+type fill struct {
+	d    digest.Digest
+	file *os.File // set once by the fill goroutine, under mu
+
+	mu      sync.Mutex
+	refs    int
+	size    int64 // total size announced by the upstream, -1 if unknown
+	n       int64 // bytes written so far
+	started bool
+	done    bool
+	err     error
+	wake    chan struct{} // closed and replaced whenever state changes
+}
+
+func (f *fill) follow() *Follower {
+	f.mu.Lock()
+	f.refs++
+	f.mu.Unlock()
+	return &Follower{f: f}
+}
+
+func (f *fill) release() {
+	f.mu.Lock()
+	f.refs--
+	last, file := f.refs == 0, f.file
+	f.mu.Unlock()
+	if last && file != nil {
+		file.Close()
+	}
+}
+
+// broadcast wakes every waiter; f.mu must be held.
+func (f *fill) broadcast() {
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// hasFile reports whether the fill created its temp file yet. Only the fill
+// goroutine sets the file, so it may read f.file without the lock after this.
+func (f *fill) hasFile() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.file != nil
+}
+
+func (f *fill) start(file *os.File, size int64) {
+	f.mu.Lock()
+	f.file, f.size, f.started = file, size, true
+	f.broadcast()
+	f.mu.Unlock()
+}
+
+func (f *fill) advance(n int64) {
+	f.mu.Lock()
+	f.n += n
+	f.broadcast()
+	f.mu.Unlock()
+}
+
+func (f *fill) written() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *fill) finish(err error) {
+	f.mu.Lock()
+	f.done, f.err = true, err
+	f.broadcast()
+	f.mu.Unlock()
+}
+
+// Follower is one client's view of a fill. Close it when done.
+type Follower struct {
+	f    *fill
+	once sync.Once
+}
+
+// Digest is the digest being filled.
+func (fw *Follower) Digest() digest.Digest { return fw.f.d }
+
+// Ready waits until the upstream answered: it returns the blob's size (-1 if
+// unknown), or the error that ended the fill before any byte arrived.
+func (fw *Follower) Ready(ctx context.Context) (int64, error) {
+	f := fw.f
+	for {
+		f.mu.Lock()
+		started, done, err, size, wake := f.started, f.done, f.err, f.size, f.wake
+		f.mu.Unlock()
+		switch {
+		case started:
+			return size, nil
+		case done:
+			return 0, err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// Reader reads the blob from offset, waiting for bytes not yet written. It
+// returns io.EOF only after the fill verified the digest; any failure of the
+// fill is returned instead, so a wrong blob never ends cleanly.
+func (fw *Follower) Reader(ctx context.Context, offset int64) io.Reader {
+	return &reader{f: fw.f, ctx: ctx, pos: offset}
+}
+
+// Close releases the follower's hold on the temp file.
+func (fw *Follower) Close() error {
+	fw.once.Do(fw.f.release)
+	return nil
+}
+
+type reader struct {
+	f   *fill
+	ctx context.Context
+	pos int64
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	f := r.f
+	for {
+		f.mu.Lock()
+		n, done, err, wake := f.n, f.done, f.err, f.wake
+		f.mu.Unlock()
+		if done && err != nil {
+			return 0, err
+		}
+		if r.pos < n {
+			if avail := n - r.pos; int64(len(p)) > avail {
+				p = p[:avail]
+			}
+			m, rerr := f.file.ReadAt(p, r.pos)
+			r.pos += int64(m)
+			if rerr == io.EOF && m > 0 {
+				rerr = nil
+			}
+			return m, rerr
+		}
+		if done {
+			return 0, io.EOF
+		}
+		select {
+		case <-wake:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,18 @@
+// Package index is the cache's Badger database: what content is stored,
+// which tags point where, which repositories exist. It is the only package
+// that imports Badger.
+//
+// Key schema (keys.go builds every key; values are JSON):
+//
+//	b/<digest>                      BlobMeta   verified content on disk
+//	t/<repo>\x00<tag>\x00<accept>   TagRecord  a tag as the upstream answered it for one Accept set
+//	r/<repo>                        {}         repositories seen (the catalog)
+//
+// <repo> is the repository's full identity, upstream included
+// ("docker.io/library/alpine"). Tags can hold neither "\x00" nor "/" per the
+// reference grammar, so the separators cannot be forged by a client.
+//
+// The files under blobs/ are the truth about content; the index is a faster
+// view of them and may lag after a crash (writes are not fsynced one by one).
+// Callers treat an index entry whose file is gone as a miss and drop it.
+package index

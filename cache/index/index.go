@@ -1,0 +1,241 @@
+package index
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+)
+
+// ErrNotFound is returned for a key the index does not hold.
+var ErrNotFound = errors.New("index: not found")
+
+// BlobMeta describes verified content on disk.
+type BlobMeta struct {
+	Size      int64     `json:"size"`
+	MediaType string    `json:"mediaType,omitempty"` // set for manifests
+	Added     time.Time `json:"added"`
+}
+
+// TagRecord is what a tag resolved to upstream, and when that was last checked.
+type TagRecord struct {
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	Checked   time.Time     `json:"checked"`
+}
+
+// Index wraps one Badger database.
+type Index struct {
+	db *badger.DB
+}
+
+// Open opens (or creates) the index in dir. Badger's own memory is kept small:
+// the hot path reads from in-memory LRUs above this layer, and a mirror's
+// memory budget belongs to its clients.
+func Open(dir string, log logrus.FieldLogger) (*Index, error) {
+	if log == nil {
+		quiet := logrus.New()
+		quiet.SetLevel(logrus.PanicLevel)
+		log = quiet
+	}
+	opts := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log.WithField("component", "badger")}).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(4 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithValueThreshold(1 << 10).
+		WithNumCompactors(2)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", dir, err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Close flushes and closes the database.
+func (x *Index) Close() error {
+	if err := x.db.Close(); err != nil {
+		return fmt.Errorf("index: close: %w", err)
+	}
+	return nil
+}
+
+func (x *Index) put(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("index: encode %q: %w", key, err)
+	}
+	if err := x.db.Update(func(txn *badger.Txn) error { return txn.Set(key, b) }); err != nil {
+		return fmt.Errorf("index: write %q: %w", key, err)
+	}
+	return nil
+}
+
+func (x *Index) get(key []byte, v any) error {
+	err := x.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("index: read %q: %w", key, err)
+	}
+	return nil
+}
+
+func (x *Index) del(key []byte) error {
+	if err := x.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
+		return fmt.Errorf("index: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// PutBlob records verified content.
+func (x *Index) PutBlob(d digest.Digest, m BlobMeta) error { return x.put(blobKey(d), m) }
+
+// Blob returns what the index knows of d, or ErrNotFound.
+func (x *Index) Blob(d digest.Digest) (BlobMeta, error) {
+	var m BlobMeta
+	return m, x.get(blobKey(d), &m)
+}
+
+// DeleteBlob forgets d.
+func (x *Index) DeleteBlob(d digest.Digest) error { return x.del(blobKey(d)) }
+
+// PutTag records what repo:tag resolved to for one Accept set, and notes the
+// repository for the catalog.
+func (x *Index) PutTag(repo, tag, accept string, r TagRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("index: encode tag: %w", err)
+	}
+	err = x.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(tagKey(repo, tag, accept), b); err != nil {
+			return err
+		}
+		return txn.Set(repoKey(repo), []byte("{}"))
+	})
+	if err != nil {
+		return fmt.Errorf("index: write tag %s:%s: %w", repo, tag, err)
+	}
+	return nil
+}
+
+// Tag returns the record for repo:tag and an Accept set, or ErrNotFound.
+func (x *Index) Tag(repo, tag, accept string) (TagRecord, error) {
+	var r TagRecord
+	return r, x.get(tagKey(repo, tag, accept), &r)
+}
+
+// DeleteTag forgets every Accept set's record of repo:tag.
+func (x *Index) DeleteTag(repo, tag string) error {
+	prefix := []byte(string(tagPrefix(repo)) + tag + sep)
+	err := x.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index: delete tag %s:%s: %w", repo, tag, err)
+	}
+	return nil
+}
+
+// Tags lists the distinct tags cached for repo, sorted.
+func (x *Index) Tags(repo string) ([]string, error) {
+	prefix := tagPrefix(repo)
+	seen := map[string]bool{}
+	err := x.keys(prefix, func(k string) {
+		tag, _, _ := strings.Cut(k[len(prefix):], sep)
+		seen[tag] = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: list tags of %s: %w", repo, err)
+	}
+	return sorted(seen), nil
+}
+
+// Repositories lists every repository seen, sorted.
+func (x *Index) Repositories() ([]string, error) {
+	seen := map[string]bool{}
+	err := x.keys([]byte(prefixRepo), func(k string) { seen[k[len(prefixRepo):]] = true })
+	if err != nil {
+		return nil, fmt.Errorf("index: list repositories: %w", err)
+	}
+	return sorted(seen), nil
+}
+
+// Usage sums the sizes of all content the index records.
+func (x *Index) Usage() (bytes, blobs int64, err error) {
+	err = x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixBlob), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var m BlobMeta
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
+				return err
+			}
+			bytes += m.Size
+			blobs++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("index: usage: %w", err)
+	}
+	return bytes, blobs, nil
+}
+
+func (x *Index) keys(prefix []byte, fn func(string)) error {
+	return x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			fn(string(it.Item().Key()))
+		}
+		return nil
+	})
+}
+
+func sorted(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// badgerLogger sends Badger's chatter to logrus at debug level, its warnings
+// and errors where they belong.
+type badgerLogger struct{ log logrus.FieldLogger }
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.log.Errorf(strings.TrimSpace(f), a...) }
+func (l badgerLogger) Warningf(f string, a ...any) { l.log.Warnf(strings.TrimSpace(f), a...) }
+func (l badgerLogger) Infof(f string, a ...any)    { l.log.Debugf(strings.TrimSpace(f), a...) }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.log.Debugf(strings.TrimSpace(f), a...) }

@@ -1,0 +1,228 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// MaxManifestSize is the largest manifest kept; larger ones are refused
+// upstream already (the distribution-spec's common limit).
+const MaxManifestSize = 4 << 20
+
+// Manifest is a manifest's exact bytes and their descriptor.
+type Manifest struct {
+	Descriptor ocispec.Descriptor
+	Body       []byte
+}
+
+// Manifest returns repo's manifest for ref (a tag or a digest) as the
+// upstream would answer a request with these Accept values.
+func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	if d, err := digest.Parse(ref); err == nil {
+		return c.manifestByDigest(ctx, repo, d, accept)
+	}
+	return c.manifestByTag(ctx, repo, ref, accept)
+}
+
+func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
+	if m, err := c.storedManifest(d); err == nil {
+		c.opts.Metrics.Hit("manifest")
+		return m, nil
+	}
+	c.opts.Metrics.Miss("manifest")
+	return detached(ctx, c, "m\x00"+d.String(), func(ctx context.Context) (*Manifest, error) {
+		return c.fetchManifest(ctx, repo, d.String(), accept)
+	})
+}
+
+func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
+	key := acceptKey(accept)
+	rec, haveRec := c.tagRecord(repo, tag, key)
+	var cached *Manifest
+	if haveRec {
+		m, err := c.storedManifest(rec.Digest)
+		if err == nil {
+			cached = m
+			if c.opts.Now().Sub(rec.Checked) < c.opts.TagTTL {
+				c.opts.Metrics.Hit("tag")
+				return m, nil
+			}
+		}
+	}
+	c.opts.Metrics.Miss("tag")
+	flightKey := "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
+	m, err := detached(ctx, c, flightKey, func(ctx context.Context) (*Manifest, error) {
+		return c.refreshTag(ctx, repo, tag, key, accept, cached)
+	})
+	if err != nil && cached != nil && unreachable(err) {
+		c.opts.Metrics.Stale("tag")
+		c.log.WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
+			Warn("upstream unreachable; serving cached tag")
+		return cached, nil
+	}
+	return m, err
+}
+
+// refreshTag asks the upstream what tag is now. With a cached manifest it
+// HEADs first (a HEAD does not count against Docker Hub's pull limit) and
+// GETs only when the digest changed.
+func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, accept []string, cached *Manifest) (*Manifest, error) {
+	o, err := c.origin(repo)
+	if err != nil {
+		return nil, err
+	}
+	if cached != nil {
+		desc, err := o.HeadManifest(ctx, repo.Path, tag, accept)
+		switch {
+		case err == nil && desc.Digest == cached.Descriptor.Digest:
+			return cached, c.putTag(repo, tag, key, cached.Descriptor)
+		case errors.Is(err, upstream.ErrNotFound):
+			c.forgetTag(repo, tag)
+			return nil, fmt.Errorf("manifest %s:%s: %w: %w", repo, tag, ErrNotFound, err)
+		case err != nil && !errors.Is(err, upstream.ErrNoDigest):
+			return nil, err
+		}
+	}
+	m, err := c.fetchManifest(ctx, repo, tag, accept)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			c.forgetTag(repo, tag)
+		}
+		return nil, err
+	}
+	return m, c.putTag(repo, tag, key, m.Descriptor)
+}
+
+// fetchManifest GETs a manifest from the upstream and stores it. The
+// upstream client has already checked the bytes against the digest.
+func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	o, err := c.origin(repo)
+	if err != nil {
+		return nil, err
+	}
+	um, err := o.GetManifest(ctx, repo.Path, ref, accept)
+	if errors.Is(err, upstream.ErrNotFound) {
+		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+	}
+	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
+	d := m.Descriptor.Digest
+	if err := c.disk.Write(d, m.Body); err != nil {
+		return nil, fmt.Errorf("store manifest %s: %w", d, err)
+	}
+	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType); err != nil {
+		return nil, err
+	}
+	c.manifests.Add(d, m)
+	return m, nil
+}
+
+// storedManifest returns a verified manifest from memory or disk.
+func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
+	if m, ok := c.manifests.Get(d); ok {
+		return m, nil
+	}
+	meta, err := c.index.Blob(d)
+	if err != nil {
+		return nil, err
+	}
+	if meta.MediaType == "" || meta.Size > MaxManifestSize {
+		return nil, fmt.Errorf("%s is not a manifest: %w", d, ErrNotFound)
+	}
+	f, err := c.disk.Open(d)
+	if errors.Is(err, disk.ErrNotFound) {
+		c.dropContent(d, meta.Size)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", d, err)
+	}
+	m := &Manifest{Descriptor: ocispec.Descriptor{MediaType: meta.MediaType, Digest: d, Size: int64(len(body))}, Body: body}
+	c.manifests.Add(d, m)
+	return m, nil
+}
+
+// dropContent forgets an index entry whose file is gone (a crash, or an
+// operator's rm): the next request fetches it again.
+func (c *Cache) dropContent(d digest.Digest, size int64) {
+	if err := c.index.DeleteBlob(d); err != nil {
+		c.log.WithError(err).WithField("digest", d).Warn("drop stale index entry")
+		return
+	}
+	c.opts.Metrics.SetCacheUsage(c.size.Add(-size), c.count.Add(-1))
+}
+
+func tagCacheKey(repo Repo, tag, accept string) string {
+	return repo.String() + "\x00" + tag + "\x00" + accept
+}
+
+func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool) {
+	k := tagCacheKey(repo, tag, accept)
+	if r, ok := c.tags.Get(k); ok {
+		return r, true
+	}
+	r, err := c.index.Tag(repo.String(), tag, accept)
+	if err != nil {
+		return r, false
+	}
+	c.tags.Add(k, r)
+	return r, true
+}
+
+func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor) error {
+	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
+	c.tags.Add(tagCacheKey(repo, tag, accept), r)
+	return c.index.PutTag(repo.String(), tag, accept, r)
+}
+
+func (c *Cache) forgetTag(repo Repo, tag string) {
+	prefix := repo.String() + "\x00" + tag + "\x00"
+	for _, k := range c.tags.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			c.tags.Remove(k)
+		}
+	}
+	if err := c.index.DeleteTag(repo.String(), tag); err != nil {
+		c.log.WithError(err).Warn("forget tag")
+	}
+}
+
+// acceptKey reduces Accept header values to a canonical set of media types,
+// so that clients asking the same question share one cached answer. Clients
+// that accept different manifest types get what the upstream gives each.
+func acceptKey(accept []string) string {
+	set := map[string]bool{}
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err == nil && mt != "" {
+				set[mt] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for mt := range set {
+		out = append(out, mt)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// serve loads the configuration, wires the layers together and serves until
+// ctx ends, then shuts down in reverse order: HTTP first (finishing
+// in-flight requests), then the cache (stopping fills, closing the index).
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	up, err := upstream.New(upstream.Options{
+		URL:             cfg.Upstream.URL,
+		Username:        cfg.Upstream.Username,
+		Password:        cfg.Upstream.Password.Value(),
+		OfficialLibrary: cfg.Upstream.OfficialLibraryRule(),
+		Timeout:         cfg.Upstream.Timeout.Std(),
+		MaxRetries:      cfg.Upstream.Retries,
+		Metrics:         m,
+		Logger:          log.WithField("component", "upstream"),
+		UserAgent:       "wharf/" + version,
+	})
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	store, err := cache.Open(cache.Options{
+		Dir:     cfg.Storage.Dir,
+		Origins: []cache.Origin{up},
+		TagTTL:  cfg.Upstream.TagTTL.Std(),
+		Metrics: m,
+		Logger:  log.WithField("component", "cache"),
+	})
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer store.Close()
+
+	handler, err := proxy.New(proxy.Options{
+		Store:          store,
+		Upstream:       up,
+		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Metrics:        m,
+		Logger:         log.WithField("component", "http"),
+	})
+	if err != nil {
+		return err
+	}
+
+	if cfg.Debug.Listen != "" {
+		stopDebug, err := serveDebug(cfg.Debug.Listen, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	bytes, items := store.Usage()
+	log.WithFields(logrus.Fields{
+		"listen":   ln.Addr().String(),
+		"upstream": up.Name(),
+		"data":     cfg.Storage.Dir,
+		"cached":   items,
+		"bytes":    bytes,
+		"version":  version,
+	}).Info("wharf serving")
+	return serveHTTP(ctx, ln, handler, log)
+}
+
+// serveHTTP serves until ctx ends, then gives in-flight requests a grace
+// period to finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// serveDebug exposes pprof on its own listener, never on the registry port.
+func serveDebug(addr string, log logrus.FieldLogger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.WithField("listen", ln.Addr().String()).Info("pprof serving")
+	return func() { srv.Close() }, nil
+}
+
+func newLogger(c config.Log, out io.Writer) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(out)
+	level, err := logrus.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	log.SetLevel(level)
+	if c.Format == "json" {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	}
+	return log, nil
+}

@@ -1,0 +1,11 @@
+// Package proxy is wharf's HTTP face: the Docker Registry v2 / OCI
+// distribution read API, routed by one mux table built from the reference
+// grammar, with one place (errors.go) that turns errors from below into v2
+// error codes and statuses, and one middleware stack (request id, access log,
+// metrics, recover) around the whole router.
+//
+// proxy never touches files or the index: it asks a Store (the cache) and
+// streams what it gets. Cache hits are *os.File values served through
+// http.ServeContent so the kernel's sendfile path, Range and conditional
+// requests come for free; misses are followed as they fill.
+package proxy

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// Errors the handlers raise about a request itself.
+var (
+	errNameInvalid      = errors.New("invalid repository name")
+	errTagInvalid       = errors.New("invalid tag")
+	errDigestInvalid    = errors.New("invalid digest")
+	errPaginationNumber = errors.New("invalid number of results requested")
+	errUnsupported      = errors.New("the operation is unsupported")
+	errNotFoundRoute    = errors.New("no such endpoint")
+)
+
+// apiError is one row of the table: what a client sees.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// classify maps an error to its v2 code and HTTP status. It is the one place
+// that knows the mapping; route tells which "unknown" code a 404 gets.
+func classify(err error, route string) apiError {
+	switch {
+	case errors.Is(err, errNameInvalid):
+		return apiError{http.StatusBadRequest, "NAME_INVALID", err.Error()}
+	case errors.Is(err, errTagInvalid):
+		return apiError{http.StatusBadRequest, "TAG_INVALID", err.Error()}
+	case errors.Is(err, errDigestInvalid):
+		return apiError{http.StatusBadRequest, "DIGEST_INVALID", err.Error()}
+	case errors.Is(err, errPaginationNumber):
+		return apiError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", err.Error()}
+	case errors.Is(err, errUnsupported):
+		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", err.Error()}
+	case errors.Is(err, errNotFoundRoute):
+		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
+	case errors.Is(err, cache.ErrNotFound):
+		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route)}
+	case errors.Is(err, cache.ErrUnknownUpstream):
+		return apiError{http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry"}
+	case errors.Is(err, upstream.ErrUnauthorized):
+		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", "the upstream registry requires authentication for this repository"}
+	case errors.Is(err, upstream.ErrDenied):
+		return apiError{http.StatusForbidden, "DENIED", "the upstream registry denied access to this repository"}
+	case errors.Is(err, upstream.ErrTooManyRequests):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", "the upstream registry's rate limit was reached and nothing is cached"}
+	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return apiError{http.StatusGatewayTimeout, "UNAVAILABLE", "the upstream registry did not answer in time and nothing is cached"}
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
+		errors.Is(err, upstream.ErrTooLarge):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
+	}
+	return apiError{http.StatusInternalServerError, "UNKNOWN", "internal error"}
+}
+
+func unknownCode(route string) string {
+	switch route {
+	case routeManifest:
+		return "MANIFEST_UNKNOWN"
+	case routeBlob:
+		return "BLOB_UNKNOWN"
+	}
+	return "NAME_UNKNOWN"
+}
+
+func unknownMessage(route string) string {
+	switch route {
+	case routeManifest:
+		return "manifest unknown"
+	case routeBlob:
+		return "blob unknown to registry"
+	}
+	return "repository name not known to registry"
+}
+
+// retryAfter is the upstream's Retry-After for a 429, when it gave one.
+func retryAfter(err error) (int, bool) {
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.RetryAfter > 0 {
+		secs := int(ue.RetryAfter.Seconds() + 0.999)
+		return secs, true
+	}
+	return 0, false
+}
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError writes the v2 error envelope for err.
+func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
+	info := infoFrom(r.Context())
+	ae := classify(err, info.route)
+	var detail any
+	if ae.Status == http.StatusInternalServerError {
+		detail = map[string]string{"requestId": info.id}
+	}
+	if ae.Status == http.StatusTooManyRequests {
+		secs, ok := retryAfter(err)
+		if !ok {
+			secs = 60
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: ae.Code, Message: ae.Message, Detail: detail}}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(ae.Status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+	return ae
+}

@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// manifest serves GET and HEAD /v2/<name>/manifests/<tag|digest>.
+func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
+	v := vars(r)
+	repo, err := s.repoOf(v)
+	if err != nil {
+		return err
+	}
+	ref := v["reference"]
+	info := infoFrom(r.Context())
+	info.repo, info.ref = repo.String(), ref
+	if strings.Contains(ref, ":") {
+		if _, err := digest.Parse(ref); err != nil {
+			return errDigest(ref, err)
+		}
+	}
+	m, err := s.opts.Store.Manifest(r.Context(), repo, ref, r.Header.Values("Accept"))
+	if err != nil {
+		return err
+	}
+	info.source = "cache"
+	etag := `"` + m.Descriptor.Digest.String() + `"`
+	h := w.Header()
+	h.Set("Docker-Content-Digest", m.Descriptor.Digest.String())
+	h.Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h.Set("Content-Type", m.Descriptor.MediaType)
+	h.Set("Content-Length", strconv.Itoa(len(m.Body)))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	_, err = w.Write(m.Body)
+	return err
+}
+
+// etagMatches implements If-None-Match's weak comparison for a list of tags.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func errDigest(ref string, err error) error {
+	return &wrapped{msg: strconv.Quote(ref) + ": " + err.Error(), err: errDigestInvalid}
+}
+
+// wrapped carries a detailed message while matching a sentinel.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }

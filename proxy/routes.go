@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/distribution/reference"
+	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
+)
+
+// Route names, used in metrics and logs.
+const (
+	routeBase      = "base"
+	routeManifest  = "manifest"
+	routeBlob      = "blob"
+	routeTags      = "tags"
+	routeCatalog   = "catalog"
+	routeHealth    = "healthz"
+	routeMetrics   = "metrics"
+	routeUnmatched = "unmatched"
+)
+
+// Patterns from the maintained grammars. They hold only non-capturing
+// groups, which mux requires.
+var (
+	namePattern = reference.NameRegexp.String()
+	refPattern  = reference.TagRegexp.String() + "|" + digest.DigestRegexp.String()
+	digestPat   = digest.DigestRegexp.String()
+)
+
+// routes builds the one route table.
+func (s *server) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	reads := []string{http.MethodGet, http.MethodHead}
+
+	r.Handle("/v2/", s.handle(s.base)).Methods(reads...).Name(routeBase)
+	r.Handle("/v2/_catalog", s.handle(s.catalog)).Methods(reads...).Name(routeCatalog)
+	r.Handle("/v2/{name:"+namePattern+"}/manifests/{reference:"+refPattern+"}", s.handle(s.manifest)).
+		Methods(reads...).Name(routeManifest)
+	r.Handle("/v2/{name:"+namePattern+"}/blobs/{digest:"+digestPat+"}", s.handle(s.blob)).
+		Methods(reads...).Name(routeBlob)
+	r.Handle("/v2/{name:"+namePattern+"}/tags/list", s.handle(s.tags)).Methods(reads...).Name(routeTags)
+	r.HandleFunc("/healthz", s.health).Methods(reads...).Name(routeHealth)
+	if s.opts.MetricsHandler != nil {
+		r.Handle("/metrics", s.opts.MetricsHandler).Methods(reads...).Name(routeMetrics)
+	}
+	r.Use(s.nameRoute)
+	r.NotFoundHandler = s.handle(s.unmatched)
+	r.MethodNotAllowedHandler = s.handle(s.methodNotAllowed)
+	return r
+}
+
+// nameRoute records the matched route's name for the access log and metrics.
+// (Router.Use runs only for matched routes; unmatched requests keep
+// routeUnmatched.)
+func (s *server) nameRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cur := mux.CurrentRoute(r); cur != nil {
+			infoFrom(r.Context()).route = cur.GetName()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
