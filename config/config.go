@@ -1,0 +1,109 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything `wharf serve` needs to start. Build it with Load, or
+// start from Default in tests. Field comments state the default.
+type Config struct {
+	// Listen is the address the registry API is served on, host:port.
+	// Default ":5000", the port docker and containerd expect of a mirror.
+	Listen   string   `yaml:"listen"`
+	Upstream Upstream `yaml:"upstream"`
+	Storage  Storage  `yaml:"storage"`
+	Log      Log      `yaml:"log"`
+	Debug    Debug    `yaml:"debug"`
+}
+
+// Upstream is the registry that cache misses are fetched from.
+type Upstream struct {
+	// URL is the registry's base URL, http or https with a host.
+	// Default "https://registry-1.docker.io" (Docker Hub's API host).
+	URL string `yaml:"url"`
+	// Username for basic or token auth against the upstream. Default "",
+	// anonymous, which on Docker Hub means the lower anonymous pull limit.
+	Username string `yaml:"username"`
+	// Password for Username. Default "". Prefer PasswordFile: a flag's value
+	// is visible in the process list.
+	Password Secret `yaml:"password"`
+	// PasswordFile names a file holding the password (a mounted secret).
+	// Load reads it, trims trailing newlines, stores the result in Password
+	// and clears this field, so a loaded Config has the password in one
+	// place. Setting both Password and PasswordFile is an error. Default "".
+	PasswordFile string `yaml:"passwordFile"`
+	// TagTTL is how long a cached tag is trusted before a HEAD to the
+	// upstream revalidates it. 0 revalidates on every request. Default 5m.
+	TagTTL Duration `yaml:"tagTTL"`
+	// Timeout bounds the wait for response headers of one upstream request;
+	// the body may stream for longer. Must be > 0. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// Retries is how many times a failed upstream request is retried, 0..20.
+	// Default 4.
+	Retries int `yaml:"retries"`
+	// OfficialLibrary applies Docker Hub's rule that a one-component name
+	// ("alpine") means "library/alpine". nil (the default) means: on when
+	// the URL's host is docker.io, registry-1.docker.io or index.docker.io,
+	// off otherwise. Load resolves nil, so a loaded Config has it set.
+	OfficialLibrary *bool `yaml:"officialLibrary"`
+}
+
+// Storage is where cached content lives.
+type Storage struct {
+	// Dir is the data directory. Default "./data".
+	Dir string `yaml:"dir"`
+	// MaxSize caps the bytes of cached content; 0 (the default) is
+	// unlimited.
+	MaxSize ByteSize `yaml:"maxSize"`
+}
+
+// Log configures logrus.
+type Log struct {
+	// Level is a logrus level name: trace, debug, info, warn, warning,
+	// error, fatal or panic. Default "info".
+	Level string `yaml:"level"`
+	// Format is "text" or "json". Default "text".
+	Format string `yaml:"format"`
+}
+
+// Debug configures the diagnostics listener.
+type Debug struct {
+	// Listen is the host:port for pprof. Default "" (off). It is kept apart
+	// from Listen so profiles are never exposed to registry clients; bind it
+	// to loopback.
+	Listen string `yaml:"listen"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen: ":5000",
+		Upstream: Upstream{
+			URL:     "https://registry-1.docker.io",
+			TagTTL:  Duration(5 * time.Minute),
+			Timeout: Duration(30 * time.Second),
+			Retries: 4,
+		},
+		Storage: Storage{Dir: "./data"},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// OfficialLibraryRule reports whether Docker Hub's "library/" rule applies:
+// OfficialLibrary if set, else whether URL points at Docker Hub.
+func (u Upstream) OfficialLibraryRule() bool {
+	if u.OfficialLibrary != nil {
+		return *u.OfficialLibrary
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(p.Hostname()) {
+	case "docker.io", "registry-1.docker.io", "index.docker.io":
+		return true
+	}
+	return false
+}

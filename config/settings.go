@@ -1,0 +1,146 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Setting describes one configurable value: where it lives in the YAML file,
+// and which flag and environment variable override it. Settings returns the
+// full table for --help and the README.
+type Setting struct {
+	Path    string // YAML field path, e.g. "storage.maxSize"; "" for --config, which is not a field
+	Flag    string // flag name without dashes, e.g. "max-size"; given as -max-size or --max-size
+	Env     string // environment variable, e.g. "WHARF_MAX_SIZE"
+	Arg     string // placeholder for the value in help text, e.g. "SIZE"
+	Help    string // one line, lower case, no trailing period
+	Default string // the default as it would be written, "" when empty or computed
+}
+
+// binding is a Setting plus the field it sets. field is nil for --config.
+type binding struct {
+	Setting
+	field func(*Config) any
+}
+
+// bindings is the one table of settings. Flags, environment variables, the
+// YAML decoder and --help are all built from it; add a setting here and
+// everything else follows.
+func bindings() []binding {
+	return []binding{
+		{Setting{Flag: "config", Env: "WHARF_CONFIG", Arg: "FILE",
+			Help: "YAML config file; its settings are overridden by WHARF_* variables and flags"},
+			nil},
+		{Setting{Path: "listen", Flag: "listen", Env: "WHARF_LISTEN", Arg: "ADDR",
+			Help: "address to serve the registry API on"},
+			func(c *Config) any { return &c.Listen }},
+		{Setting{Path: "upstream.url", Flag: "upstream", Env: "WHARF_UPSTREAM", Arg: "URL",
+			Help: "upstream registry to mirror (http or https)"},
+			func(c *Config) any { return &c.Upstream.URL }},
+		{Setting{Path: "upstream.username", Flag: "upstream-username", Env: "WHARF_UPSTREAM_USERNAME", Arg: "NAME",
+			Help: "user name for the upstream; empty is anonymous"},
+			func(c *Config) any { return &c.Upstream.Username }},
+		{Setting{Path: "upstream.password", Flag: "upstream-password", Env: "WHARF_UPSTREAM_PASSWORD", Arg: "PASSWORD",
+			Help: "password or token for the upstream (a flag shows in ps; prefer the password file)"},
+			func(c *Config) any { return &c.Upstream.Password }},
+		{Setting{Path: "upstream.passwordFile", Flag: "upstream-password-file", Env: "WHARF_UPSTREAM_PASSWORD_FILE", Arg: "FILE",
+			Help: "file holding the upstream password; trailing newlines are trimmed"},
+			func(c *Config) any { return &c.Upstream.PasswordFile }},
+		{Setting{Path: "upstream.tagTTL", Flag: "tag-ttl", Env: "WHARF_TAG_TTL", Arg: "DURATION",
+			Help: "how long a cached tag is trusted before a HEAD revalidates it; 0 always revalidates"},
+			func(c *Config) any { return &c.Upstream.TagTTL }},
+		{Setting{Path: "upstream.timeout", Flag: "upstream-timeout", Env: "WHARF_UPSTREAM_TIMEOUT", Arg: "DURATION",
+			Help: "time allowed for an upstream response's headers"},
+			func(c *Config) any { return &c.Upstream.Timeout }},
+		{Setting{Path: "upstream.retries", Flag: "upstream-retries", Env: "WHARF_UPSTREAM_RETRIES", Arg: "N",
+			Help: "retries of a failed upstream request, 0..20"},
+			func(c *Config) any { return &c.Upstream.Retries }},
+		{Setting{Path: "upstream.officialLibrary", Flag: "upstream-official-library", Env: "WHARF_UPSTREAM_OFFICIAL_LIBRARY", Arg: "BOOL",
+			Help: `map one-component names to "library/…"; default: true for Docker Hub, else false`},
+			func(c *Config) any { return &c.Upstream.OfficialLibrary }},
+		{Setting{Path: "storage.dir", Flag: "data", Env: "WHARF_DATA", Arg: "DIR",
+			Help: "data directory for cached content and the index"},
+			func(c *Config) any { return &c.Storage.Dir }},
+		{Setting{Path: "storage.maxSize", Flag: "max-size", Env: "WHARF_MAX_SIZE", Arg: "SIZE",
+			Help: "cap on cached bytes (e.g. 512MiB, 20GiB); 0 is unlimited"},
+			func(c *Config) any { return &c.Storage.MaxSize }},
+		{Setting{Path: "log.level", Flag: "log-level", Env: "WHARF_LOG_LEVEL", Arg: "LEVEL",
+			Help: "trace, debug, info, warn, error, fatal or panic"},
+			func(c *Config) any { return &c.Log.Level }},
+		{Setting{Path: "log.format", Flag: "log-format", Env: "WHARF_LOG_FORMAT", Arg: "FORMAT",
+			Help: "text or json"},
+			func(c *Config) any { return &c.Log.Format }},
+		{Setting{Path: "debug.listen", Flag: "debug-listen", Env: "WHARF_DEBUG_LISTEN", Arg: "ADDR",
+			Help: "address for pprof (e.g. 127.0.0.1:6060); empty is off"},
+			func(c *Config) any { return &c.Debug.Listen }},
+	}
+}
+
+// Settings returns the table of settings with each default filled in from
+// Default.
+func Settings() []Setting {
+	def := Default()
+	bs := bindings()
+	out := make([]Setting, len(bs))
+	for i, b := range bs {
+		out[i] = b.Setting
+		if b.field != nil {
+			out[i].Default = formatValue(b.field(&def))
+		}
+	}
+	return out
+}
+
+// setValue parses s into the field p points to. It is the one parser for
+// every layer, so a value means the same in the file, the environment and
+// on the command line.
+func setValue(p any, s string) error {
+	switch p := p.(type) {
+	case *string:
+		*p = s
+	case *Secret:
+		*p = Secret(s)
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		*p = n
+	case **bool:
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*p = &v
+	case *ByteSize:
+		return p.Set(s)
+	case *Duration:
+		return p.Set(s)
+	default:
+		// Only reachable by adding a field type to bindings and not here;
+		// the settings tests exercise every row.
+		return fmt.Errorf("config: no parser for %T", p)
+	}
+	return nil
+}
+
+// formatValue writes the field p points to as setValue would read it;
+// "" for an empty or unset value.
+func formatValue(p any) string {
+	switch p := p.(type) {
+	case *string:
+		return *p
+	case *Secret:
+		return p.String()
+	case *int:
+		return strconv.Itoa(*p)
+	case **bool:
+		if *p == nil {
+			return ""
+		}
+		return strconv.FormatBool(**p)
+	case fmt.Stringer:
+		return p.String()
+	}
+	return fmt.Sprint(p)
+}

@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// fieldError is one problem with one setting. path is the YAML field path;
+// from, when known, says which layer set the value, so the operator knows
+// whether to fix the file, the environment or the command line.
+type fieldError struct {
+	path string
+	err  error
+	from string
+}
+
+func (e *fieldError) Error() string {
+	s := e.path + ": " + e.err.Error()
+	if e.from != "" {
+		s += " (from " + e.from + ")"
+	}
+	return s
+}
+
+func (e *fieldError) Unwrap() error { return e.err }
+
+// logLevels are the names logrus.ParseLevel accepts, lower case; wharf
+// takes them as written so the config reads the same everywhere.
+func logLevels() []string {
+	return []string{"trace", "debug", "info", "warn", "warning", "error", "fatal", "panic"}
+}
+
+// Validate returns nil, or an error joining every problem found (see
+// errors.Join), each prefixed with its YAML field path.
+func (c Config) Validate() error {
+	var errs []error
+	for _, fe := range c.problems() {
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
+}
+
+// problems checks every field and returns all that are wrong, in field
+// order. It does no I/O: whether PasswordFile can be read is Load's check.
+func (c Config) problems() []*fieldError {
+	var ps []*fieldError
+	add := func(path string, format string, args ...any) {
+		ps = append(ps, &fieldError{path: path, err: fmt.Errorf(format, args...)})
+	}
+	if err := checkAddr(c.Listen); err != nil {
+		add("listen", "%w", err)
+	}
+
+	u := c.Upstream
+	if err := checkUpstreamURL(u.URL); err != nil {
+		add("upstream.url", "%w", err)
+	}
+	hasPassword := u.Password != "" || u.PasswordFile != ""
+	switch {
+	case u.Password != "" && u.PasswordFile != "":
+		add("upstream.password", "set together with upstream.passwordFile; use one")
+	case hasPassword && u.Username == "":
+		add("upstream.username", "required when a password is set")
+	case !hasPassword && u.Username != "":
+		add("upstream.password", "required when a username is set (or set upstream.passwordFile)")
+	}
+	if u.TagTTL < 0 {
+		add("upstream.tagTTL", "%s is negative; use 0 to revalidate every time", u.TagTTL)
+	}
+	if u.Timeout <= 0 {
+		add("upstream.timeout", "%s must be more than 0", u.Timeout)
+	}
+	if u.Retries < 0 || u.Retries > 20 {
+		add("upstream.retries", "%d is outside 0..20", u.Retries)
+	}
+
+	if c.Storage.Dir == "" {
+		add("storage.dir", "is required")
+	}
+	if c.Storage.MaxSize < 0 {
+		add("storage.maxSize", "%d is negative; use 0 for unlimited", int64(c.Storage.MaxSize))
+	}
+
+	if !slices.Contains(logLevels(), c.Log.Level) {
+		add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels(), ", "))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "%q is not text or json", c.Log.Format)
+	}
+
+	if c.Debug.Listen != "" {
+		if err := checkAddr(c.Debug.Listen); err != nil {
+			add("debug.listen", "%w", err)
+		} else if c.Debug.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			add("debug.listen", "%q is also the registry's listen address", c.Debug.Listen)
+		}
+	}
+	return ps
+}
+
+// checkAddr accepts host:port with a numeric port, host possibly empty
+// (all interfaces), as net.Listen("tcp", addr) would.
+func checkAddr(addr string) error {
+	if addr == "" {
+		return errors.New("is required (host:port, e.g. :5000)")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number in 0..65535", addr, port)
+	}
+	return nil
+}
+
+// checkUpstreamURL accepts an http(s) URL with a host. Credentials in the
+// URL are refused: they would be logged with it, and username/password
+// exist for them.
+func checkUpstreamURL(raw string) error {
+	if raw == "" {
+		return errors.New("is required (e.g. https://registry-1.docker.io)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the input; the path prefix already names it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with https:// or http://", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("%q has no host", raw)
+	case u.User != nil:
+		return fmt.Errorf("URL must not carry credentials; use upstream.username and upstream.password")
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must not have a query or fragment", raw)
+	}
+	return nil
+}
