@@ -1,0 +1,204 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/upstream/transport"
+)
+
+// Client talks to one upstream registry. It is safe for concurrent use;
+// make one per upstream and share it, so that connections and tokens are
+// reused.
+type Client struct {
+	name            string
+	base            *url.URL
+	officialLibrary bool
+	http            *http.Client
+	idle            interface{ CloseIdleConnections() } // the base transport, if it pools connections
+	metrics         *metrics.Metrics
+	log             logrus.FieldLogger
+}
+
+// New builds a client for opts.URL, which must be an http or https URL
+// with a host.
+func New(opts Options) (*Client, error) {
+	base, err := parseBaseURL(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	if opts.Name == "" {
+		opts.Name = defaultName(base)
+	}
+	log := opts.Logger
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	log = log.WithField("upstream", opts.Name)
+	rt, err := buildTransport(base, opts, log)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+	}
+	c := &Client{
+		name:            opts.Name,
+		base:            base,
+		officialLibrary: opts.OfficialLibrary,
+		http:            &http.Client{Transport: rt}, // follows redirects (blobs from a CDN); no overall timeout
+		metrics:         opts.Metrics,
+		log:             log,
+	}
+	c.idle, _ = opts.Transport.(interface{ CloseIdleConnections() })
+	return c, nil
+}
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("upstream: URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("upstream: URL %q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("upstream: URL %q: no credentials, query or fragment allowed (use Options.Username/Password)", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// buildTransport stacks the round trippers (see transport's doc):
+// retry → auth → ratelimit → useragent → observe → timeout → base, with
+// token requests going useragent → observe → timeout → base.
+func buildTransport(base *url.URL, o Options, log logrus.FieldLogger) (http.RoundTripper, error) {
+	timed, err := transport.NewHeaderTimeout(o.Transport, o.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	observed, err := transport.NewObserve(timed, o.Name, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := transport.NewUserAgent(observed, o.UserAgent)
+	if err != nil {
+		return nil, err
+	}
+	limited, err := transport.NewRateLimit(agent, o.Name, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	creds := transport.Credentials{Username: o.Username, Password: o.Password}
+	tokens, err := transport.NewTokens(agent, creds)
+	if err != nil {
+		return nil, err
+	}
+	authed, err := transport.NewAuth(limited, base, creds, tokens)
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewRetry(authed, transport.RetryOptions{
+		Name:          o.Name,
+		MaxRetries:    o.MaxRetries,
+		Backoff:       o.Backoff,
+		MaxRetryAfter: o.MaxRetryAfter,
+		Metrics:       o.Metrics,
+		Logger:        log,
+	})
+}
+
+// Name is the upstream's label in logs, metrics and errors.
+func (c *Client) Name() string { return c.name }
+
+// Close releases the base transport's idle connections. The client stays
+// usable; Close exists so tests and shutdown leave no goroutines behind.
+func (c *Client) Close() error {
+	if c.idle != nil {
+		c.idle.CloseIdleConnections()
+	}
+	return nil
+}
+
+// endpoint returns base/v2/<repo>/<parts…>.
+func (c *Client) endpoint(repo string, parts ...string) *url.URL {
+	return c.base.JoinPath(append([]string{"v2", repo}, parts...)...)
+}
+
+// send makes one API call (with the transport's retries and auth) and
+// returns a 2xx response, or the *Error for anything else. The caller
+// closes the body.
+func (c *Client) send(ctx context.Context, method, kind, op string, u *url.URL, h http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(transport.WithKind(ctx, kind), method, u.String(), nil)
+	if err != nil {
+		return nil, &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: ErrInvalid}
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.failure(c.transportError(ctx, op, err))
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, c.failure(c.statusError(op, resp))
+	}
+	return resp, nil
+}
+
+// checkRepo refuses repository paths that are not valid names (upper case,
+// empty components, "..", over 255 characters), which could otherwise
+// address another endpoint of the upstream.
+func (c *Client) checkRepo(op, repo string) error {
+	if _, err := reference.WithName(repo); err != nil || strings.Contains(repo, ":") {
+		return c.invalid(op, fmt.Sprintf("repository %q is not a valid name", repo))
+	}
+	return nil
+}
+
+// checkRef checks a manifest reference, a tag or a digest, and returns the
+// digest if it is one.
+func (c *Client) checkRef(op, repo, ref string) (digest.Digest, error) {
+	if strings.Contains(ref, ":") {
+		d, err := digest.Parse(ref)
+		if err != nil {
+			return "", c.invalid(op, fmt.Sprintf("reference %q: %v", ref, err))
+		}
+		return d, nil
+	}
+	named, err := reference.WithName(repo)
+	if err != nil {
+		return "", c.invalid(op, fmt.Sprintf("repository %q is not a valid name", repo))
+	}
+	if _, err := reference.WithTag(named, ref); err != nil {
+		return "", c.invalid(op, fmt.Sprintf("tag %q is not valid", ref))
+	}
+	return "", nil
+}
+
+func (c *Client) invalid(op, msg string) error {
+	return &Error{Upstream: c.name, Op: op, Message: msg, Err: ErrInvalid}
+}
+
+// manifestOp names a manifest operation for errors: "GET manifest repo:tag"
+// or "HEAD manifest repo@sha256:…".
+func manifestOp(method, repo, ref string) string {
+	sep := ":"
+	if strings.Contains(ref, ":") {
+		sep = "@"
+	}
+	return method + " manifest " + repo + sep + ref
+}

@@ -1,0 +1,28 @@
+// Package upstream is wharf's client for upstream registries: it fetches
+// manifests, blobs and tag lists over the Docker Registry HTTP API v2 /
+// OCI distribution-spec. It knows nothing of the cache or of serving HTTP;
+// the cache calls it on a miss.
+//
+// What it takes care of, so that callers need not:
+//
+//   - authentication: Bearer token challenges (tokens cached per scope and
+//     attached before being asked) and Basic, in transport/;
+//   - retries of GET/HEAD on 429, 500/502/503/504 and connection errors,
+//     with backoff and Retry-After, bounded by Options and the context;
+//   - a per-attempt timeout to response headers that never cuts a body off;
+//   - Docker Hub's rules: "alpine" is "library/alpine" (Repository), its
+//     API host is shown as "docker.io", its pull budget becomes metrics;
+//   - manifest digests, computed from the exact bytes received and checked
+//     against the reference and Docker-Content-Digest;
+//   - typed errors (errors.go): every failure wraps one sentinel
+//     (ErrNotFound, ErrUnavailable, …) in an *Error carrying the status,
+//     the v2 error code and Retry-After, for proxy/ to map once.
+//
+// Blobs are streamed, never buffered, and not verified here: the cache
+// hashes them as it writes. Manifests are small (at most MaxManifestSize)
+// and read whole, since their digest must be known before they are used.
+//
+// upstreamtest/ runs the real CNCF distribution registry in-process, with
+// Basic or token auth, and a fault-injecting proxy, for this package's tests
+// and for those of its callers.
+package upstream

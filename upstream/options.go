@@ -1,0 +1,92 @@
+package upstream
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxRetries    = 4
+	DefaultBackoff       = 250 * time.Millisecond
+	DefaultMaxRetryAfter = 30 * time.Second
+	DefaultUserAgent     = "wharf"
+)
+
+// Options configure a Client. Zero values take the defaults given.
+type Options struct {
+	// Name labels the upstream in logs, metrics and errors. Default: the
+	// URL's host (with port), Docker Hub's API hosts shown as "docker.io".
+	Name string
+	// URL is the registry's base URL, "https://registry-1.docker.io" or
+	// "http://127.0.0.1:5001"; a path prefix is kept, /v2/ goes after it.
+	URL string
+	// Username and Password are optional credentials, used for Basic
+	// challenges and to authenticate token requests. Without them the
+	// client pulls anonymously.
+	Username string
+	Password string
+	// OfficialLibrary applies Docker Hub's rule that a one-component
+	// repository "alpine" is "library/alpine" upstream. Set it for Docker
+	// Hub (it is not inferred from the URL, so a mirror of Docker Hub
+	// behind another URL can have it too).
+	OfficialLibrary bool
+	// Timeout bounds the wait for response headers, per attempt; the body
+	// may take as long as it takes. Default 30s.
+	Timeout time.Duration
+	// MaxRetries is the number of retries after the first attempt for
+	// 429, 5xx and connection errors. 0 means the default, 4; any negative
+	// value means no retries.
+	MaxRetries int
+	// Backoff is the first wait between attempts, doubled each retry with
+	// jitter and capped at 10s. Default 250ms.
+	Backoff time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured while a client
+	// waits; a longer one fails at once with ErrTooManyRequests and
+	// Error.RetryAfter set. Default 30s; negative means never wait.
+	MaxRetryAfter time.Duration
+	// Transport is the base transport. Default: a clone of
+	// http.DefaultTransport (proxy from the environment, HTTP/2).
+	Transport http.RoundTripper
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
+	// Logger may be nil (discard). The client logs only at debug level
+	// (retries); errors are returned, and logged by whoever handles them.
+	Logger logrus.FieldLogger
+	// UserAgent is sent with every request. Default "wharf".
+	UserAgent string
+}
+
+// withDefaults returns o with zero values replaced by defaults.
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultBackoff
+	}
+	switch {
+	case o.MaxRetryAfter == 0:
+		o.MaxRetryAfter = DefaultMaxRetryAfter
+	case o.MaxRetryAfter < 0:
+		o.MaxRetryAfter = 0
+	}
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent
+	}
+	return o
+}

@@ -1,0 +1,186 @@
+package transport
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Auth answers an upstream's 401 challenges and retries the request once
+// with credentials:
+//
+//   - "Bearer realm=…,service=…,scope=…": a token from Tokens for that
+//     realm, service and scope. Without a scope in the challenge the scope
+//     is "repository:<repo>:pull" (":pull,push" for writes), read from the
+//     request path.
+//   - "Basic realm=…": the configured username and password; with none,
+//     the 401 is returned as it is.
+//
+// Auth remembers what the registry asked for, and attaches credentials
+// before being asked on later requests: a cached token for the request's
+// scope, or Basic credentials. A warm client thus makes one round trip per
+// request. A cached token the registry refuses is dropped and fetched anew,
+// still within the one retry.
+//
+// Only requests to the registry's own scheme and host are touched.
+// Anything else, above all the CDN a blob is redirected to, passes through
+// without credentials, so they never reach another host. A request with a
+// body cannot be replayed and gets its 401 back.
+type Auth struct {
+	next   http.RoundTripper
+	origin string // scheme://host of the registry
+	creds  Credentials
+	tokens *Tokens
+
+	mu      sync.Mutex
+	scheme  string // "bearer" or "basic", once a challenge said so
+	realm   string // of the last Bearer challenge
+	service string
+}
+
+// NewAuth wraps next for the registry at base (its scheme and host are
+// what matter), answering challenges with creds and tokens.
+func NewAuth(next http.RoundTripper, base *url.URL, creds Credentials, tokens *Tokens) (*Auth, error) {
+	if next == nil || tokens == nil {
+		return nil, errors.New("transport: NewAuth: nil next transport or tokens")
+	}
+	if base == nil || base.Host == "" {
+		return nil, errors.New("transport: NewAuth: base URL without host")
+	}
+	return &Auth{next: next, origin: origin(base), creds: creds, tokens: tokens}, nil
+}
+
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// sent records which credentials went out with an attempt.
+type sent struct {
+	basic bool
+	key   TokenKey
+	token string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
+	if origin(req.URL) != a.origin || req.Header.Get("Authorization") != "" {
+		return a.next.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	s := a.attach(r)
+	resp, err := a.next.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !bodyless(req) {
+		return resp, err
+	}
+	for _, ch := range Challenges(resp.Header) {
+		switch ch.Scheme {
+		case "bearer":
+			return a.bearer(req, resp, ch, s)
+		case "basic":
+			return a.basic(req, resp, s)
+		}
+	}
+	return resp, nil
+}
+
+// attach puts credentials learnt from earlier challenges on r.
+func (a *Auth) attach(r *http.Request) sent {
+	a.mu.Lock()
+	scheme, realm, service := a.scheme, a.realm, a.service
+	a.mu.Unlock()
+	switch scheme {
+	case "basic":
+		if !a.creds.Empty() {
+			a.creds.setBasic(r)
+			return sent{basic: true}
+		}
+	case "bearer":
+		key := TokenKey{Realm: realm, Service: service, Scope: pathScope(r)}
+		if key.Scope == "" {
+			return sent{}
+		}
+		if tok, ok := a.tokens.Cached(key); ok {
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return sent{key: key, token: tok}
+		}
+	}
+	return sent{}
+}
+
+func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s sent) (*http.Response, error) {
+	key := TokenKey{Realm: ch.Params["realm"], Service: ch.Params["service"], Scope: ch.Params["scope"]}
+	if key.Scope == "" {
+		key.Scope = pathScope(req)
+	}
+	if key.Realm == "" {
+		return resp, nil // nowhere to ask: the 401 stands
+	}
+	a.mu.Lock()
+	a.scheme, a.realm, a.service = "bearer", key.Realm, key.Service
+	a.mu.Unlock()
+	if s.token != "" {
+		// The registry refused a token we had cached (revoked, or expired
+		// early): never offer it again.
+		a.tokens.Forget(s.key, s.token)
+		if s.key != key {
+			a.tokens.Forget(key, s.token)
+		}
+	}
+	drain(resp.Body)
+	tok, err := a.tokens.Token(req.Context(), key)
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.response(req), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return a.next.RoundTrip(r)
+}
+
+func (a *Auth) basic(req *http.Request, resp *http.Response, s sent) (*http.Response, error) {
+	if a.creds.Empty() || s.basic {
+		return resp, nil // nothing (else) to offer
+	}
+	a.mu.Lock()
+	a.scheme = "basic"
+	a.mu.Unlock()
+	drain(resp.Body)
+	r := req.Clone(req.Context())
+	a.creds.setBasic(r)
+	return a.next.RoundTrip(r)
+}
+
+// bodyless reports whether req can be sent a second time as it is.
+func bodyless(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody
+}
+
+// pathScope derives the token scope of a registry API request from its
+// path, /v2/<repo>/{manifests,blobs,tags}/…: "repository:<repo>:pull" for
+// reads, "repository:<repo>:pull,push" for writes, "" for other paths
+// (/v2/ itself, the catalog).
+func pathScope(r *http.Request) string {
+	p := r.URL.Path
+	i := strings.Index(p, "/v2/")
+	if i < 0 {
+		return ""
+	}
+	p = p[i+len("/v2/"):]
+	end := -1
+	for _, sep := range []string{"/manifests/", "/blobs/", "/tags/"} {
+		end = max(end, strings.LastIndex(p, sep))
+	}
+	if end <= 0 {
+		return ""
+	}
+	action := "pull"
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		action = "pull,push"
+	}
+	return "repository:" + p[:end] + ":" + action
+}

@@ -1,0 +1,24 @@
+// Package transport holds the http.RoundTrippers that make up wharf's
+// upstream client, one per file, each doing one thing:
+//
+//	retry.go      retries GET/HEAD on 429, 5xx and connection errors, honouring Retry-After
+//	auth.go       answers WWW-Authenticate challenges (Bearer via bearer.go, Basic via basic.go)
+//	bearer.go     fetches and caches registry tokens per (realm, service, scope)
+//	basic.go      Basic credentials
+//	ratelimit.go  reads Docker Hub's ratelimit-* headers into gauges
+//	useragent.go  sets User-Agent
+//	observe.go    counts and times every round trip by kind
+//	timeout.go    bounds the wait for response headers, not the body
+//
+// The upstream package composes them, outermost first:
+//
+//	retry → auth → ratelimit → useragent → observe → timeout → base
+//
+// so that every attempt (a retried one, a token fetch, a CDN redirect hop)
+// is observed and bounded on its own, and auth is redone on each retry.
+// Token requests bypass retry and auth: they go through
+// useragent → observe → timeout → base.
+//
+// Nothing here knows about manifests or blobs beyond the request kind,
+// which the caller puts in the request's context with WithKind.
+package transport

@@ -1,0 +1,41 @@
+package transport
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// Observe records every round trip it carries with
+// metrics.UpstreamRequest: the upstream's name, the request's kind, the
+// status (0 when there was no response) and the time to response headers.
+// It sits below retry and auth so each attempt and each token fetch is
+// counted on its own; a request retried three times is four requests to
+// the upstream, and that is what the operator pays for.
+type Observe struct {
+	next    http.RoundTripper
+	name    string
+	metrics *metrics.Metrics
+}
+
+// NewObserve wraps next. m may be nil, in which case nothing is recorded.
+func NewObserve(next http.RoundTripper, name string, m *metrics.Metrics) (*Observe, error) {
+	if next == nil {
+		return nil, errors.New("transport: NewObserve: nil next transport")
+	}
+	return &Observe{next: next, name: name, metrics: m}, nil
+}
+
+// RoundTrip implements http.RoundTripper.
+func (o *Observe) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := o.next.RoundTrip(req)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	o.metrics.UpstreamRequest(o.name, KindOf(req), status, time.Since(start))
+	return resp, err
+}

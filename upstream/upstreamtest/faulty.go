@@ -1,0 +1,368 @@
+package upstreamtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fault says what Faulty does to one request. The zero Fault passes the
+// request through untouched. Fields combine where that makes sense
+// (Delay with anything; Stall, Corrupt, TruncateAfter and BytesPerSec on
+// one body).
+type Fault struct {
+	// Status, if not 0, answers with this status and a v2 error body
+	// instead of asking the registry.
+	Status int
+	// RetryAfter is sent as Retry-After with Status.
+	RetryAfter string
+	// Header is added to the response, forwarded or not: e.g. Docker
+	// Hub's "Ratelimit-Limit: 100;w=21600".
+	Header http.Header
+	// Delay waits before the response headers are sent.
+	Delay time.Duration
+	// Stall pauses the body for this long after StallAfter bytes (0:
+	// right after the headers).
+	Stall      time.Duration
+	StallAfter int64
+	// Corrupt flips the first byte of the body; the length is kept, so
+	// only a digest check notices.
+	Corrupt bool
+	// TruncateAfter > 0 sends this many body bytes, then aborts the
+	// connection (the client sees an unexpected EOF).
+	TruncateAfter int64
+	// Reset closes the connection without any response.
+	Reset bool
+	// BytesPerSec > 0 paces the body to about this rate.
+	BytesPerSec int64
+	// IgnoreRange drops the request's Range header, so the registry
+	// answers 200 with the whole blob, as a server without range support.
+	IgnoreRange bool
+	// Redirect answers 307 to Faulty's CDN (CDNURL), which serves the
+	// same path from the registry, as Docker Hub sends blobs to its CDN.
+	// The redirect carries a one-time token, as a signed URL would: the
+	// CDN needs no Authorization header, and records any it gets.
+	Redirect bool
+}
+
+// Request is a request Faulty saw.
+type Request struct {
+	Method string
+	Path   string
+	Query  string
+	Header http.Header // as the client sent it
+	CDN    bool        // seen by the CDN listener
+}
+
+// Faulty is a reverse proxy in front of a registry that injects faults
+// per request, for what a real registry will not do on demand. It listens
+// on two addresses: URL, the registry's stand-in, and CDNURL, where
+// Redirect faults send clients. SetFault's function sees requests to both
+// (tell them apart by Host, or Request.CDN in Requests).
+type Faulty struct {
+	URL     string // http://127.0.0.1:port
+	Host    string // 127.0.0.1:port
+	CDNURL  string // http://127.0.0.1:port of the CDN
+	CDNHost string
+
+	target string
+	tr     *http.Transport
+	srv    *httptest.Server
+	cdn    *httptest.Server
+
+	mu       sync.Mutex
+	fault    func(*http.Request) Fault
+	seen     []Request
+	redirect map[string]string // one-time CDN token → Authorization of the redirected request
+	nextID   int
+}
+
+// NewFaulty starts a Faulty in front of target (a registry's base URL,
+// such as Registry.URL). It passes everything through until SetFault. It
+// is closed by t.Cleanup.
+func NewFaulty(t testing.TB, target string) *Faulty {
+	t.Helper()
+	f := &Faulty{
+		target:   strings.TrimRight(target, "/"),
+		tr:       http.DefaultTransport.(*http.Transport).Clone(),
+		redirect: map[string]string{},
+	}
+	f.tr.DisableCompression = true // pass bodies through byte for byte
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, false) }))
+	f.cdn = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, true) }))
+	f.URL, f.Host = f.srv.URL, strings.TrimPrefix(f.srv.URL, "http://")
+	f.CDNURL, f.CDNHost = f.cdn.URL, strings.TrimPrefix(f.cdn.URL, "http://")
+	t.Cleanup(f.close)
+	return f
+}
+
+func (f *Faulty) close() {
+	for _, s := range []*httptest.Server{f.srv, f.cdn} {
+		s.CloseClientConnections() // ends stalled handlers
+		s.Close()
+	}
+	f.tr.CloseIdleConnections()
+}
+
+// SetFault sets the function deciding each request's fault; nil passes
+// everything through. It is called once per request, in the handler's
+// goroutine, so it may count requests to fault only some of them.
+func (f *Faulty) SetFault(fn func(r *http.Request) Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = fn
+}
+
+// Requests returns the requests seen so far, in arrival order.
+func (f *Faulty) Requests() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Request(nil), f.seen...)
+}
+
+// Count returns how many requests with method ("" for any) and a path
+// containing pathContains were seen, on either listener.
+func (f *Faulty) Count(method, pathContains string) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if (method == "" || r.Method == method) && strings.Contains(r.Path, pathContains) {
+			n++
+		}
+	}
+	return n
+}
+
+// BlobGets returns how many GETs of blobs reached the registry side,
+// ranged ones included; a redirected GET and its CDN hop count once.
+func (f *Faulty) BlobGets() int {
+	n := 0
+	for _, r := range f.Requests() {
+		if !r.CDN && r.Method == http.MethodGet && strings.Contains(r.Path, "/blobs/") {
+			n++
+		}
+	}
+	return n
+}
+
+// ResetCounts forgets the requests seen so far.
+func (f *Faulty) ResetCounts() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen = nil
+}
+
+func (f *Faulty) serve(w http.ResponseWriter, r *http.Request, cdn bool) {
+	f.mu.Lock()
+	f.seen = append(f.seen, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), CDN: cdn})
+	fn := f.fault
+	f.mu.Unlock()
+	var ft Fault
+	if fn != nil {
+		ft = fn(r)
+	}
+	if ft.Reset {
+		panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing
+	}
+	if !sleep(r.Context(), ft.Delay) {
+		return
+	}
+	for k, vs := range ft.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	switch {
+	case ft.Status != 0:
+		f.writeError(w, r, ft)
+	case ft.Redirect && !cdn:
+		f.writeRedirect(w, r)
+	default:
+		f.forward(w, r, ft, cdn)
+	}
+}
+
+// writeError answers with ft.Status and a v2 error envelope.
+func (f *Faulty) writeError(w http.ResponseWriter, r *http.Request, ft Fault) {
+	if ft.RetryAfter != "" {
+		w.Header().Set("Retry-After", ft.RetryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ft.Status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{
+		"code": errorCode(ft.Status, r.URL.Path), "message": "injected by upstreamtest.Faulty",
+	}}})
+}
+
+func errorCode(status int, path string) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "UNAUTHORIZED"
+	case status == http.StatusForbidden:
+		return "DENIED"
+	case status == http.StatusNotFound && strings.Contains(path, "/manifests/"):
+		return "MANIFEST_UNKNOWN"
+	case status == http.StatusNotFound && strings.Contains(path, "/blobs/"):
+		return "BLOB_UNKNOWN"
+	case status == http.StatusNotFound:
+		return "NAME_UNKNOWN"
+	case status == http.StatusTooManyRequests:
+		return "TOOMANYREQUESTS"
+	case status >= 500:
+		return "UNAVAILABLE"
+	}
+	return "UNKNOWN"
+}
+
+// writeRedirect sends the client to the CDN with a one-time token standing
+// for the credentials of this request.
+func (f *Faulty) writeRedirect(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.nextID++
+	id := fmt.Sprintf("t%d", f.nextID)
+	f.redirect[id] = r.Header.Get("Authorization")
+	f.mu.Unlock()
+	q := r.URL.Query()
+	q.Set(cdnTokenParam, id)
+	http.Redirect(w, r, f.CDNURL+r.URL.Path+"?"+q.Encode(), http.StatusTemporaryRedirect)
+}
+
+const cdnTokenParam = "upstreamtest-cdn"
+
+// hopHeaders are not forwarded by a proxy (RFC 9110 §7.6.1).
+func hopHeaders() []string {
+	return []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+}
+
+// forward asks the registry and sends its answer through ft's body faults.
+func (f *Faulty) forward(w http.ResponseWriter, r *http.Request, ft Fault, cdn bool) {
+	u := *r.URL
+	header := r.Header.Clone()
+	if cdn {
+		q := u.Query()
+		id := q.Get(cdnTokenParam)
+		f.mu.Lock()
+		auth, ok := f.redirect[id]
+		delete(f.redirect, id)
+		f.mu.Unlock()
+		if !ok {
+			http.Error(w, "unknown or used CDN token", http.StatusForbidden)
+			return
+		}
+		q.Del(cdnTokenParam)
+		u.RawQuery = q.Encode()
+		header.Del("Authorization")
+		if auth != "" {
+			header.Set("Authorization", auth)
+		}
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, f.target+u.RequestURI(), r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	out.ContentLength = r.ContentLength
+	out.Header = header
+	for _, h := range hopHeaders() {
+		out.Header.Del(h)
+	}
+	if ft.IgnoreRange {
+		out.Header.Del("Range")
+	}
+	if !cdn {
+		out.Host = r.Host // so the registry's absolute URLs (upload Locations) point back here
+	}
+	resp, err := f.tr.RoundTrip(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = append(w.Header()[k], vs...)
+	}
+	for _, h := range hopHeaders() {
+		w.Header().Del(h)
+	}
+	w.WriteHeader(resp.StatusCode)
+	copyFaulty(w, r, resp.Body, ft)
+}
+
+// copyFaulty copies body to w, applying ft's stall, corruption,
+// truncation and pacing.
+func copyFaulty(w http.ResponseWriter, r *http.Request, body io.Reader, ft Fault) {
+	rc := http.NewResponseController(w)
+	chunk := int64(32 << 10)
+	if ft.BytesPerSec > 0 {
+		chunk = min(max(ft.BytesPerSec/20, 1), chunk) // about 20 writes a second
+	}
+	buf := make([]byte, chunk)
+	start := time.Now()
+	var written int64
+	stalled := ft.Stall <= 0
+	for {
+		n := chunk
+		if ft.TruncateAfter > 0 {
+			if written >= ft.TruncateAfter {
+				_ = rc.Flush()
+				panic(http.ErrAbortHandler)
+			}
+			n = min(n, ft.TruncateAfter-written)
+		}
+		if !stalled {
+			if written >= ft.StallAfter {
+				_ = rc.Flush()
+				if !sleep(r.Context(), ft.Stall) {
+					return
+				}
+				stalled = true
+			} else {
+				n = min(n, ft.StallAfter-written)
+			}
+		}
+		m, err := body.Read(buf[:n])
+		if m > 0 {
+			if ft.Corrupt && written == 0 {
+				buf[0] ^= 0xff
+			}
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return
+			}
+			written += int64(m)
+			if ft.BytesPerSec > 0 {
+				_ = rc.Flush()
+				due := start.Add(time.Duration(float64(written) / float64(ft.BytesPerSec) * float64(time.Second)))
+				if !sleep(r.Context(), time.Until(due)) {
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// sleep waits d, or returns false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
