@@ -2,7 +2,9 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -117,6 +119,10 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 	if key.Realm == "" {
 		return resp, nil // nowhere to ask: the 401 stands
 	}
+	if err := a.checkRealm(key.Realm); err != nil {
+		drain(resp.Body)
+		return nil, err
+	}
 	a.mu.Lock()
 	a.scheme, a.realm, a.service = "bearer", key.Realm, key.Service
 	a.mu.Unlock()
@@ -153,6 +159,35 @@ func (a *Auth) basic(req *http.Request, resp *http.Response, s sent) (*http.Resp
 	r := req.Clone(req.Context())
 	a.creds.setBasic(r)
 	return a.next.RoundTrip(r)
+}
+
+// ErrRealmRefused is returned when a Bearer challenge names a token realm
+// Auth will not send credentials to. Retrying does not help.
+var ErrRealmRefused = errors.New("token realm refused")
+
+// checkRealm refuses realms that would leak credentials or reach what a
+// registry has no business pointing us at: a scheme other than http(s),
+// plain http when the registry is https (a downgrade that would send
+// credentials in the clear), and link-local addresses such as the cloud
+// metadata service 169.254.169.254. Private and loopback addresses are
+// allowed, unlike in go-containerregistry: wharf's upstreams are
+// configured by the operator and often live on private networks.
+func (a *Auth) checkRealm(realm string) error {
+	u, err := url.Parse(realm)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: %q is not a URL", ErrRealmRefused, realm)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%w: %q: scheme must be http or https", ErrRealmRefused, realm)
+	case u.Scheme == "http" && strings.HasPrefix(a.origin, "https:"):
+		return fmt.Errorf("%w: %q: plain http for an https registry", ErrRealmRefused, realm)
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil &&
+		(ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified()) {
+		return fmt.Errorf("%w: %q: link-local address", ErrRealmRefused, realm)
+	}
+	return nil
 }
 
 // bodyless reports whether req can be sent a second time as it is.

@@ -1,12 +1,14 @@
 package upstreamtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,12 @@ type Fault struct {
 	// Header is added to the response, forwarded or not: e.g. Docker
 	// Hub's "Ratelimit-Limit: 100;w=21600".
 	Header http.Header
+	// DropHeader names response headers to remove from a forwarded
+	// response, e.g. Docker-Content-Digest.
+	DropHeader []string
+	// Body, if not nil, replaces a forwarded response's body (its
+	// Content-Length follows); the status and other headers are kept.
+	Body []byte
 	// Delay waits before the response headers are sent.
 	Delay time.Duration
 	// Stall pauses the body for this long after StallAfter bytes (0:
@@ -46,7 +54,9 @@ type Fault struct {
 	// answers 200 with the whole blob, as a server without range support.
 	IgnoreRange bool
 	// Redirect answers 307 to Faulty's CDN (CDNURL), which serves the
-	// same path from the registry, as Docker Hub sends blobs to its CDN.
+	// same path from the registry, as Docker Hub sends blobs to its CDN;
+	// only if the registry would serve the request (so a 401 challenge
+	// still comes first).
 	// The redirect carries a one-time token, as a signed URL would: the
 	// CDN needs no Authorization header, and records any it gets.
 	Redirect bool
@@ -181,7 +191,7 @@ func (f *Faulty) serve(w http.ResponseWriter, r *http.Request, cdn bool) {
 	switch {
 	case ft.Status != 0:
 		f.writeError(w, r, ft)
-	case ft.Redirect && !cdn:
+	case ft.Redirect && !cdn && f.wouldServe(r):
 		f.writeRedirect(w, r)
 	default:
 		f.forward(w, r, ft, cdn)
@@ -221,6 +231,23 @@ func errorCode(status int, path string) string {
 		return "UNAVAILABLE"
 	}
 	return "UNKNOWN"
+}
+
+// wouldServe asks the registry (HEAD, same headers) whether it would
+// answer r with a 2xx: a registry challenges an unauthenticated request
+// before redirecting it, and so does Faulty.
+func (f *Faulty) wouldServe(r *http.Request) bool {
+	out, err := http.NewRequestWithContext(r.Context(), http.MethodHead, f.target+r.URL.RequestURI(), nil)
+	if err != nil {
+		return false
+	}
+	out.Header = r.Header.Clone()
+	resp, err := f.tr.RoundTrip(out)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2
 }
 
 // writeRedirect sends the client to the CDN with a one-time token standing
@@ -293,8 +320,19 @@ func (f *Faulty) forward(w http.ResponseWriter, r *http.Request, ft Fault, cdn b
 	for _, h := range hopHeaders() {
 		w.Header().Del(h)
 	}
+	for _, h := range ft.DropHeader {
+		w.Header()[http.CanonicalHeaderKey(h)] = nil // nil, not deleted: net/http would sniff a Content-Type
+	}
+	var body io.Reader = resp.Body
+	if ft.Body != nil {
+		body = bytes.NewReader(ft.Body)
+		w.Header().Set("Content-Length", strconv.Itoa(len(ft.Body)))
+	}
 	w.WriteHeader(resp.StatusCode)
-	copyFaulty(w, r, resp.Body, ft)
+	if r.Method == http.MethodHead {
+		return
+	}
+	copyFaulty(w, r, body, ft)
 }
 
 // copyFaulty copies body to w, applying ft's stall, corruption,

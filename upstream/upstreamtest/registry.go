@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -31,6 +31,10 @@ type Registry struct {
 	// (WithBasicAuth, WithTokenAuth); empty when it is anonymous.
 	Username string
 	Password string
+	// TokenRealm and TokenService are what the registry's Bearer
+	// challenges name (WithTokenAuth only).
+	TokenRealm   string
+	TokenService string
 
 	srv    *httptest.Server
 	app    *handlers.App
@@ -55,7 +59,8 @@ func WithBasicAuth(user, pass string) Option {
 
 // WithTokenAuth protects the registry with distribution's token access
 // controller, the scheme Docker Hub uses: 401 with a Bearer challenge
-// naming a token issuer, which verifies user/pass (Basic) and signs JWTs
+// naming a token issuer (at /token on the registry's address, see
+// TokenRealm), which verifies user/pass (Basic) and signs JWTs
 // that distribution checks against the issuer's certificate. user/pass
 // get pull and push on any repository they ask for; anonymous requests
 // get pull; wrong credentials get 401 from the issuer.
@@ -90,6 +95,10 @@ func NewRegistry(t testing.TB, opts ...Option) *Registry {
 	cfg.Log.AccessLog.Disabled = true
 
 	r := &Registry{Username: rc.user, Password: rc.pass}
+	// The listener comes first: token auth needs the address for its realm.
+	r.srv = httptest.NewUnstartedServer(nil)
+	r.URL = "http://" + r.srv.Listener.Addr().String()
+	r.Host = r.srv.Listener.Addr().String()
 	switch rc.auth {
 	case "htpasswd":
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{
@@ -98,9 +107,10 @@ func NewRegistry(t testing.TB, opts ...Option) *Registry {
 		}}
 	case "token":
 		r.issuer = newTokenIssuer(t, rc.user, rc.pass)
+		r.TokenRealm, r.TokenService = r.URL+"/token", tokenService
 		cfg.Auth = configuration.Auth{"token": configuration.Parameters{
-			"realm":          r.issuer.srv.URL + "/token",
-			"service":        tokenService,
+			"realm":          r.TokenRealm,
+			"service":        r.TokenService,
 			"issuer":         tokenIssuerName,
 			"rootcertbundle": r.issuer.certPath,
 		}}
@@ -108,9 +118,13 @@ func NewRegistry(t testing.TB, opts ...Option) *Registry {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.app = handlers.NewApp(ctx, cfg)
-	r.srv = httptest.NewServer(r.app)
-	r.URL = r.srv.URL
-	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
+	mux := http.NewServeMux()
+	mux.Handle("/", r.app)
+	if r.issuer != nil {
+		mux.HandleFunc("/token", r.issuer.serveToken)
+	}
+	r.srv.Config.Handler = mux
+	r.srv.Start()
 	t.Cleanup(func() {
 		r.Close()
 		cancel()
@@ -126,9 +140,6 @@ func (r *Registry) Close() {
 		r.srv.CloseClientConnections()
 		r.srv.Close()
 		_ = r.app.Shutdown()
-		if r.issuer != nil {
-			r.issuer.srv.Close()
-		}
 	})
 }
 

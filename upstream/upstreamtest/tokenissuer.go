@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,13 +30,14 @@ const (
 )
 
 // tokenIssuer is a token server in the shape of Docker Hub's auth.docker.io
-// (the distribution token spec): GET /token?service=…&scope=…, optional
+// (the distribution token spec), served at /token on the registry's own
+// address (clients such as go-containerregistry refuse a realm on another
+// loopback address): GET /token?service=…&scope=…, optional
 // Basic credentials, JSON with a JWT. The JWT is what distribution's token
 // access controller verifies: ES256, signed with the key of the
 // certificate in its rootcertbundle and named by that key's JWK
 // thumbprint in "kid", claims in distribution's token.ClaimSet.
 type tokenIssuer struct {
-	srv        *httptest.Server
 	certPath   string
 	signer     jose.Signer
 	user, pass string
@@ -76,9 +76,7 @@ func newTokenIssuer(t testing.TB, user, pass string) *tokenIssuer {
 	if err != nil {
 		t.Fatalf("upstreamtest: token signer: %v", err)
 	}
-	ti := &tokenIssuer{certPath: certPath, signer: signer, user: user, pass: pass}
-	ti.srv = httptest.NewServer(http.HandlerFunc(ti.serveToken))
-	return ti
+	return &tokenIssuer{certPath: certPath, signer: signer, user: user, pass: pass}
 }
 
 func (ti *tokenIssuer) requests() int {

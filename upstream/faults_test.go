@@ -1,0 +1,327 @@
+package upstream_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/upstream"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// faultyRegistry is a registry with one image, behind a Faulty.
+type faultyRegistry struct {
+	reg    *upstreamtest.Registry
+	faulty *upstreamtest.Faulty
+}
+
+func newFaultyRegistry(t *testing.T) faultyRegistry {
+	t.Helper()
+	reg := upstreamtest.NewRegistry(t)
+	upstreamtest.Push(t, reg, "faulty/app:v1", upstreamtest.RandomImage(t, 1, 64<<10, upstreamtest.DockerManifest))
+	return faultyRegistry{reg: reg, faulty: upstreamtest.NewFaulty(t, reg.URL)}
+}
+
+// firstN faults the first n manifest requests and passes the rest.
+func firstN(n int32, f upstreamtest.Fault) func(*http.Request) upstreamtest.Fault {
+	var seen atomic.Int32
+	return func(r *http.Request) upstreamtest.Fault {
+		if strings.Contains(r.URL.Path, "/manifests/") && seen.Add(1) <= n {
+			return f
+		}
+		return upstreamtest.Fault{}
+	}
+}
+
+func always(f upstreamtest.Fault) func(*http.Request) upstreamtest.Fault {
+	return func(*http.Request) upstreamtest.Fault { return f }
+}
+
+func TestRetries(t *testing.T) {
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	tests := []struct {
+		name         string
+		fault        func(*http.Request) upstreamtest.Fault
+		maxRetries   int
+		wantErr      error
+		wantAttempts int
+		wantRetries  map[string]float64 // reason → count
+		minElapsed   time.Duration
+		maxElapsed   time.Duration
+	}{
+		{name: "429 with Retry-After seconds, then success",
+			fault:        firstN(1, upstreamtest.Fault{Status: 429, RetryAfter: "1"}),
+			wantAttempts: 2, wantRetries: map[string]float64{"429": 1}, minElapsed: time.Second},
+		{name: "429 with a Retry-After date, then success",
+			fault:        firstN(1, upstreamtest.Fault{Status: 429, RetryAfter: past}),
+			wantAttempts: 2, wantRetries: map[string]float64{"429": 1}},
+		{name: "429 with Retry-After beyond MaxRetryAfter: at once",
+			fault:   always(upstreamtest.Fault{Status: 429, RetryAfter: "120"}),
+			wantErr: upstream.ErrTooManyRequests, wantAttempts: 1, maxElapsed: time.Second},
+		{name: "503 twice, then success",
+			fault:        firstN(2, upstreamtest.Fault{Status: 503}),
+			wantAttempts: 3, wantRetries: map[string]float64{"5xx": 2}},
+		{name: "500 is retried",
+			fault:        firstN(1, upstreamtest.Fault{Status: 500}),
+			wantAttempts: 2, wantRetries: map[string]float64{"5xx": 1}},
+		{name: "503 forever: MaxRetries+1 attempts",
+			fault: always(upstreamtest.Fault{Status: 503}), maxRetries: 2,
+			wantErr: upstream.ErrUnavailable, wantAttempts: 3, wantRetries: map[string]float64{"5xx": 2}},
+		{name: "503 forever, MaxRetries 0 means the default 4",
+			fault:   always(upstreamtest.Fault{Status: 503}),
+			wantErr: upstream.ErrUnavailable, wantAttempts: 5, wantRetries: map[string]float64{"5xx": 4}},
+		{name: "503 forever, negative MaxRetries: no retry",
+			fault: always(upstreamtest.Fault{Status: 503}), maxRetries: -1,
+			wantErr: upstream.ErrUnavailable, wantAttempts: 1},
+		{name: "501 is not retried",
+			fault:   always(upstreamtest.Fault{Status: 501}),
+			wantErr: upstream.ErrUnavailable, wantAttempts: 1},
+		{name: "400 is not retried",
+			fault:   always(upstreamtest.Fault{Status: 400}),
+			wantErr: upstream.ErrRejected, wantAttempts: 1},
+		{name: "403 is not retried",
+			fault:   always(upstreamtest.Fault{Status: 403}),
+			wantErr: upstream.ErrDenied, wantAttempts: 1},
+		{name: "connection reset, then success",
+			fault:        firstN(2, upstreamtest.Fault{Reset: true}),
+			wantAttempts: 3},
+		{name: "connection reset forever",
+			fault: always(upstreamtest.Fault{Reset: true}), maxRetries: 1,
+			wantErr: upstream.ErrUnavailable},
+	}
+	fr := newFaultyRegistry(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr.faulty.ResetCounts()
+			fr.faulty.SetFault(tt.fault)
+			m := newMetrics()
+			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.MaxRetries, o.Metrics = tt.maxRetries, m })
+			start := time.Now()
+			_, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+			elapsed := time.Since(start)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("GetManifest error = %v, want %v", err, tt.wantErr)
+			}
+			if n := fr.faulty.Count(http.MethodGet, "/manifests/"); tt.wantAttempts > 0 && n != tt.wantAttempts {
+				t.Errorf("%d attempts, want %d", n, tt.wantAttempts)
+			}
+			for reason, want := range tt.wantRetries {
+				if got := testutil.ToFloat64(m.UpstreamRetries.WithLabelValues(c.Name(), reason)); got != want {
+					t.Errorf("retries{%s} = %v, want %v", reason, got, want)
+				}
+			}
+			if elapsed < tt.minElapsed || (tt.maxElapsed > 0 && elapsed > tt.maxElapsed) {
+				t.Errorf("took %v, want between %v and %v", elapsed, tt.minElapsed, tt.maxElapsed)
+			}
+			if tt.wantErr != nil && testutil.CollectAndCount(m.UpstreamFailures) != 1 {
+				t.Errorf("failures counted under %d labels, want 1", testutil.CollectAndCount(m.UpstreamFailures))
+			}
+		})
+	}
+}
+
+func TestTooManyRequestsCarriesRetryAfter(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	fr.faulty.SetFault(always(upstreamtest.Fault{Status: 429, RetryAfter: "120"}))
+	c := newClient(t, fr.faulty.URL, nil)
+	_, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Status != 429 || ue.RetryAfter != 120*time.Second || ue.Code != "TOOMANYREQUESTS" {
+		t.Fatalf("error = %#v, want 429 TOOMANYREQUESTS with RetryAfter 2m", err)
+	}
+	for _, want := range []string{c.Name(), "GET manifest faulty/app:v1", "429", "TOOMANYREQUESTS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestCallerCancellationIsNotRetried: the caller's own deadline ends the
+// call, during a backoff too, and reads as the context's error.
+func TestCallerCancellationIsNotRetried(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	fr.faulty.SetFault(always(upstreamtest.Fault{Status: 503}))
+	m := newMetrics()
+	c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Backoff, o.Metrics = 5*time.Second, m })
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.GetManifest(ctx, "faulty/app", "v1", acceptAll)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, upstream.ErrUnavailable) {
+		t.Errorf("error = %v, want the context's deadline", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("took %v; the backoff outlived the context", time.Since(start))
+	}
+	if n := testutil.CollectAndCount(m.UpstreamFailures); n != 0 {
+		t.Errorf("a cancellation was counted as an upstream failure")
+	}
+}
+
+func TestHeaderTimeout(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	fr.faulty.SetFault(always(upstreamtest.Fault{Delay: 3 * time.Second}))
+	for _, retries := range []int{-1, 1} {
+		fr.faulty.ResetCounts()
+		c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Timeout, o.MaxRetries = 150*time.Millisecond, retries })
+		start := time.Now()
+		_, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+		if !errors.Is(err, upstream.ErrTimeout) {
+			t.Errorf("retries %d: error = %v, want ErrTimeout", retries, err)
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Errorf("retries %d: took %v", retries, time.Since(start))
+		}
+		if n, want := fr.faulty.Count(http.MethodGet, "/manifests/"), max(retries, 0)+1; n != want {
+			t.Errorf("retries %d: %d attempts, want %d", retries, n, want)
+		}
+	}
+}
+
+// TestSlowBodyIsNotCutOff: Timeout bounds the wait for headers only; a
+// body that takes longer, stalled or slow, still arrives whole.
+func TestSlowBodyIsNotCutOff(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	d, want := pushLayer(t, fr.reg, "faulty/slow", 32<<10)
+	tests := []struct {
+		name  string
+		fault upstreamtest.Fault
+	}{
+		{"stalled after the first bytes", upstreamtest.Fault{StallAfter: 10, Stall: 500 * time.Millisecond}},
+		{"stalled right after the headers", upstreamtest.Fault{Stall: 500 * time.Millisecond}},
+		{"paced", upstreamtest.Fault{BytesPerSec: 80 << 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr.faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+				if strings.Contains(r.URL.Path, "/blobs/") {
+					return tt.fault
+				}
+				return upstreamtest.Fault{}
+			})
+			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Timeout, o.MaxRetries = 100*time.Millisecond, -1 })
+			start := time.Now()
+			got, _, err := readBlob(t, c, "faulty/slow", d, 0)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("got %d bytes, want %d", len(got), len(want))
+			}
+			if time.Since(start) < 300*time.Millisecond {
+				t.Errorf("took %v: the fault did not slow the body", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestCorruptManifest(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	c := newClient(t, fr.reg.URL, nil)
+	m, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := always(upstreamtest.Fault{Corrupt: true})
+	tests := []struct {
+		name  string
+		ref   string
+		fault func(*http.Request) upstreamtest.Fault
+	}{
+		{"by tag: disagrees with Docker-Content-Digest", "v1", corrupt},
+		{"by digest: disagrees with the reference", m.Descriptor.Digest.String(), corrupt},
+		{"by digest, no Docker-Content-Digest", m.Descriptor.Digest.String(),
+			always(upstreamtest.Fault{Corrupt: true, DropHeader: []string{"Docker-Content-Digest"}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr.faulty.ResetCounts()
+			fr.faulty.SetFault(tt.fault)
+			c := newClient(t, fr.faulty.URL, nil)
+			if _, err := c.GetManifest(t.Context(), "faulty/app", tt.ref, acceptAll); !errors.Is(err, upstream.ErrDigestMismatch) {
+				t.Errorf("error = %v, want ErrDigestMismatch", err)
+			}
+			if n := fr.faulty.Count(http.MethodGet, "/manifests/"); n != 1 {
+				t.Errorf("%d attempts; a mismatch is not retried here (the caller decides)", n)
+			}
+		})
+	}
+}
+
+func TestManifestFaults(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	c := newClient(t, fr.faulty.URL, nil)
+
+	fr.faulty.SetFault(always(upstreamtest.Fault{Body: bytes.Repeat([]byte{' '}, upstream.MaxManifestSize+1)}))
+	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); !errors.Is(err, upstream.ErrTooLarge) {
+		t.Errorf("a 4 MiB+1 manifest: error = %v, want ErrTooLarge", err)
+	}
+
+	fr.faulty.SetFault(always(upstreamtest.Fault{DropHeader: []string{"Docker-Content-Digest"}}))
+	if _, err := c.HeadManifest(t.Context(), "faulty/app", "v1", acceptAll); !errors.Is(err, upstream.ErrNoDigest) {
+		t.Errorf("HEAD without Docker-Content-Digest: error = %v, want ErrNoDigest", err)
+	}
+
+	// Without Content-Type, the media type comes from the body.
+	fr.faulty.SetFault(always(upstreamtest.Fault{DropHeader: []string{"Content-Type"}}))
+	m, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+	if err != nil || m.Descriptor.MediaType != mtDocker {
+		t.Errorf("GetManifest without Content-Type = %v, %v; want media type %s", m, err, mtDocker)
+	}
+}
+
+func TestRateLimitGauges(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	fr.faulty.SetFault(always(upstreamtest.Fault{Header: http.Header{
+		"Ratelimit-Limit":     {"100;w=21600"},
+		"Ratelimit-Remaining": {"76;w=21600"},
+	}}))
+	m := newMetrics()
+	c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Metrics = m })
+	if _, err := c.HeadManifest(t.Context(), "faulty/app", "v1", acceptAll); err != nil {
+		t.Fatal(err)
+	}
+	assertGauges(t, m, c.Name(), 100, 76)
+	if got := testutil.ToFloat64(m.UpstreamRequests.WithLabelValues(c.Name(), "manifest", "200")); got != 1 {
+		t.Errorf("manifest requests = %v, want 1", got)
+	}
+}
+
+func assertGauges(t *testing.T, m *metrics.Metrics, name string, limit, remaining float64) {
+	t.Helper()
+	if got := testutil.ToFloat64(m.RateLimitLimit.WithLabelValues(name)); got != limit {
+		t.Errorf("ratelimit limit = %v, want %v", got, limit)
+	}
+	if got := testutil.ToFloat64(m.RateLimitRemain.WithLabelValues(name)); got != remaining {
+		t.Errorf("ratelimit remaining = %v, want %v", got, remaining)
+	}
+}
+
+// TestBlobReadAfterCancel: a caller that cancels mid-body gets its
+// context's error, not an upstream failure.
+func TestBlobReadAfterCancel(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	d, _ := pushLayer(t, fr.reg, "faulty/cancel", 64<<10)
+	fr.faulty.SetFault(always(upstreamtest.Fault{StallAfter: 100, Stall: 5 * time.Second}))
+	c := newClient(t, fr.faulty.URL, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	rc, _, err := c.GetBlob(ctx, "faulty/cancel", d, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = io.ReadAll(rc)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, upstream.ErrUnavailable) {
+		t.Errorf("read error = %v, want context.Canceled", err)
+	}
+}
