@@ -25,6 +25,16 @@ const MaxManifestSize = 4 << 20
 type Manifest struct {
 	Descriptor ocispec.Descriptor
 	Body       []byte
+	// Fetched is true when this answer needed a GET from the upstream.
+	Fetched bool
+}
+
+// fetched returns a copy of m marked as fetched from the upstream (the
+// cached value itself is shared and never changed).
+func (m *Manifest) fetched() *Manifest {
+	c := *m
+	c.Fetched = true
+	return &c
 }
 
 // Manifest returns repo's manifest for ref (a tag or a digest) as the
@@ -128,7 +138,7 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 		return nil, err
 	}
 	c.manifests.Add(d, m)
-	return m, nil
+	return m.fetched(), nil
 }
 
 // storedManifest returns a verified manifest from memory or disk.

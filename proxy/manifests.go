@@ -28,6 +28,9 @@ func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	info.source = "cache"
+	if m.Fetched {
+		info.source = "upstream"
+	}
 	etag := `"` + m.Descriptor.Digest.String() + `"`
 	h := w.Header()
 	h.Set("Docker-Content-Digest", m.Descriptor.Digest.String())

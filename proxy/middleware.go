@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"time"
 
@@ -105,7 +106,10 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 		fields["aborted"] = true
 	}
 	entry := s.log.WithFields(fields)
+	clientLeft := errors.Is(info.err, context.Canceled) && r.Context().Err() != nil
 	switch {
+	case clientLeft:
+		entry.Info("client left")
 	case info.err != nil && (status >= 500 || aborted):
 		entry.WithError(info.err).Error("request failed")
 	case info.err != nil:

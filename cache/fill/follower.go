@@ -142,10 +142,17 @@ func (r *reader) Read(p []byte) (int, error) {
 	f := r.f
 	for {
 		f.mu.Lock()
-		n, done, err, wake := f.n, f.done, f.err, f.wake
+		n, size, done, err, wake := f.n, f.size, f.done, f.err, f.wake
 		f.mu.Unlock()
 		if done && err != nil {
 			return 0, err
+		}
+		if !done && size > 0 && n >= size {
+			// Hold the last byte back until the digest is checked: a client
+			// that has every byte but the last cannot mistake a wrong blob
+			// for a finished download, even if its reader stops at
+			// Content-Length without asking for EOF.
+			n = size - 1
 		}
 		if r.pos < n {
 			if avail := n - r.pos; int64(len(p)) > avail {
