@@ -161,3 +161,30 @@ func TestBasicAttachedAfterChallenge(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenForChallengeScopeIsReused: when a registry's challenge names a
+// scope other than the one the path implies, the token it led to is still
+// attached to the next request on that path.
+func TestTokenForChallengeScopeIsReused(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t, upstreamtest.WithTokenAuth("alice", "s3cret"))
+	upstreamtest.Push(t, reg, "share/app:v1", upstreamtest.RandomImage(t, 1, 256, upstreamtest.DockerManifest))
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	challenge := fmt.Sprintf(`Bearer realm=%q,service=%q,scope="repository:share/app:pull repository:share/base:pull"`,
+		reg.TokenRealm, reg.TokenService)
+	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		if r.Header.Get("Authorization") == "" {
+			return upstreamtest.Fault{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}}
+		}
+		return upstreamtest.Fault{}
+	})
+	c := newClient(t, faulty.URL, func(o *upstream.Options) { o.Username, o.Password = "alice", "s3cret" })
+	for i, want := range []int{2, 1} {
+		faulty.ResetCounts()
+		if _, err := c.HeadManifest(t.Context(), "share/app", "v1", acceptAll); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if n := faulty.Count("", "/v2/"); n != want {
+			t.Errorf("call %d: %d requests, want %d", i, n, want)
+		}
+	}
+}

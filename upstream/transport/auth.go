@@ -145,7 +145,16 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 	}
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+tok)
-	return a.next.RoundTrip(r)
+	resp, err = a.next.RoundTrip(r)
+	if err == nil && resp.StatusCode != http.StatusUnauthorized {
+		// attach looks tokens up by the scope of the path; when the
+		// challenge named another, file the token under that one too so
+		// the next request on this path goes out with it.
+		if derived := pathScope(req); derived != "" && derived != key.Scope {
+			a.tokens.Share(key, TokenKey{Realm: key.Realm, Service: key.Service, Scope: derived})
+		}
+	}
+	return resp, err
 }
 
 func (a *Auth) basic(req *http.Request, resp *http.Response, s sent) (*http.Response, error) {

@@ -117,6 +117,16 @@ func (t *Tokens) Forget(key TokenKey, value string) {
 	}
 }
 
+// Share caches the token cached for from under to as well, with the same
+// expiry.
+func (t *Tokens) Share(from, to TokenKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.cache[from]; ok {
+		t.cache[to] = c
+	}
+}
+
 // Token returns a token for key from the cache or the realm. A token
 // server's refusal comes back as a *TokenError.
 func (t *Tokens) Token(ctx context.Context, key TokenKey) (string, error) {

@@ -2,8 +2,6 @@ package upstreamtest
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,55 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-// Fault says what Faulty does to one request. The zero Fault passes the
-// request through untouched. Fields combine where that makes sense
-// (Delay with anything; Stall, Corrupt, TruncateAfter and BytesPerSec on
-// one body).
-type Fault struct {
-	// Status, if not 0, answers with this status and a v2 error body
-	// instead of asking the registry.
-	Status int
-	// RetryAfter is sent as Retry-After with Status.
-	RetryAfter string
-	// Header is added to the response, forwarded or not: e.g. Docker
-	// Hub's "Ratelimit-Limit: 100;w=21600".
-	Header http.Header
-	// DropHeader names response headers to remove from a forwarded
-	// response, e.g. Docker-Content-Digest.
-	DropHeader []string
-	// Body, if not nil, replaces a forwarded response's body (its
-	// Content-Length follows); the status and other headers are kept.
-	Body []byte
-	// Delay waits before the response headers are sent.
-	Delay time.Duration
-	// Stall pauses the body for this long after StallAfter bytes (0:
-	// right after the headers).
-	Stall      time.Duration
-	StallAfter int64
-	// Corrupt flips the first byte of the body; the length is kept, so
-	// only a digest check notices.
-	Corrupt bool
-	// TruncateAfter > 0 sends this many body bytes, then aborts the
-	// connection (the client sees an unexpected EOF).
-	TruncateAfter int64
-	// Reset closes the connection without any response.
-	Reset bool
-	// BytesPerSec > 0 paces the body to about this rate.
-	BytesPerSec int64
-	// IgnoreRange drops the request's Range header, so the registry
-	// answers 200 with the whole blob, as a server without range support.
-	IgnoreRange bool
-	// Redirect answers 307 to Faulty's CDN (CDNURL), which serves the
-	// same path from the registry, as Docker Hub sends blobs to its CDN;
-	// only if the registry would serve the request (so a 401 challenge
-	// still comes first).
-	// The redirect carries a one-time token, as a signed URL would: the
-	// CDN needs no Authorization header, and records any it gets.
-	Redirect bool
-}
 
 // Request is a request Faulty saw.
 type Request struct {
@@ -198,41 +148,6 @@ func (f *Faulty) serve(w http.ResponseWriter, r *http.Request, cdn bool) {
 	}
 }
 
-// writeError answers with ft.Status and a v2 error envelope.
-func (f *Faulty) writeError(w http.ResponseWriter, r *http.Request, ft Fault) {
-	if ft.RetryAfter != "" {
-		w.Header().Set("Retry-After", ft.RetryAfter)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(ft.Status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{
-		"code": errorCode(ft.Status, r.URL.Path), "message": "injected by upstreamtest.Faulty",
-	}}})
-}
-
-func errorCode(status int, path string) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "UNAUTHORIZED"
-	case status == http.StatusForbidden:
-		return "DENIED"
-	case status == http.StatusNotFound && strings.Contains(path, "/manifests/"):
-		return "MANIFEST_UNKNOWN"
-	case status == http.StatusNotFound && strings.Contains(path, "/blobs/"):
-		return "BLOB_UNKNOWN"
-	case status == http.StatusNotFound:
-		return "NAME_UNKNOWN"
-	case status == http.StatusTooManyRequests:
-		return "TOOMANYREQUESTS"
-	case status >= 500:
-		return "UNAVAILABLE"
-	}
-	return "UNKNOWN"
-}
-
 // wouldServe asks the registry (HEAD, same headers) whether it would
 // answer r with a 2xx: a registry challenges an unauthenticated request
 // before redirecting it, and so does Faulty.
@@ -333,74 +248,4 @@ func (f *Faulty) forward(w http.ResponseWriter, r *http.Request, ft Fault, cdn b
 		return
 	}
 	copyFaulty(w, r, body, ft)
-}
-
-// copyFaulty copies body to w, applying ft's stall, corruption,
-// truncation and pacing.
-func copyFaulty(w http.ResponseWriter, r *http.Request, body io.Reader, ft Fault) {
-	rc := http.NewResponseController(w)
-	chunk := int64(32 << 10)
-	if ft.BytesPerSec > 0 {
-		chunk = min(max(ft.BytesPerSec/20, 1), chunk) // about 20 writes a second
-	}
-	buf := make([]byte, chunk)
-	start := time.Now()
-	var written int64
-	stalled := ft.Stall <= 0
-	for {
-		n := chunk
-		if ft.TruncateAfter > 0 {
-			if written >= ft.TruncateAfter {
-				_ = rc.Flush()
-				panic(http.ErrAbortHandler)
-			}
-			n = min(n, ft.TruncateAfter-written)
-		}
-		if !stalled {
-			if written >= ft.StallAfter {
-				_ = rc.Flush()
-				if !sleep(r.Context(), ft.Stall) {
-					return
-				}
-				stalled = true
-			} else {
-				n = min(n, ft.StallAfter-written)
-			}
-		}
-		m, err := body.Read(buf[:n])
-		if m > 0 {
-			if ft.Corrupt && written == 0 {
-				buf[0] ^= 0xff
-			}
-			if _, werr := w.Write(buf[:m]); werr != nil {
-				return
-			}
-			written += int64(m)
-			if ft.BytesPerSec > 0 {
-				_ = rc.Flush()
-				due := start.Add(time.Duration(float64(written) / float64(ft.BytesPerSec) * float64(time.Second)))
-				if !sleep(r.Context(), time.Until(due)) {
-					return
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
