@@ -142,7 +142,11 @@ func TestDigestMismatchKeepsNothing(t *testing.T) {
 	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
 		mu.Lock()
 		defer mu.Unlock()
-		return upstreamtest.Fault{Corrupt: corrupt && isBlobGet(r, d)}
+		if corrupt && isBlobGet(r, d) {
+			// Paced, so the client has headers and bytes before the end.
+			return upstreamtest.Fault{Corrupt: true, BytesPerSec: 1 << 20}
+		}
+		return upstreamtest.Fault{}
 	})
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	url := m.URL + "/v2/app/corrupt/blobs/" + d.String()
@@ -151,6 +155,9 @@ func TestDigestMismatchKeepsNothing(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err == nil {
 		t.Fatalf("client read %d wrong bytes to a clean end (status %d); the connection must be aborted", len(b), resp.StatusCode)
+	}
+	if len(b) == 0 {
+		t.Fatalf("client got no bytes before the abort (%v): the test did not stream", err)
 	}
 	waitFills(t, m)
 	if _, err := os.Stat(blobPath(m, d)); !errors.Is(err, os.ErrNotExist) {

@@ -31,7 +31,9 @@ var (
 // routes builds the one route table.
 func (s *server) routes() *mux.Router {
 	r := mux.NewRouter()
-	r.StrictSlash(false)
+	// No path cleaning: "/v2/a/../b" must be refused as a bad name, not
+	// redirected to another repository.
+	r.SkipClean(true)
 	reads := []string{http.MethodGet, http.MethodHead}
 
 	r.Handle("/v2/", s.handle(s.base)).Methods(reads...).Name(routeBase)

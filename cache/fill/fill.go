@@ -144,8 +144,13 @@ func (g *Group) run(f *fill, open Source) {
 	if err != nil && f.hasFile() {
 		g.opts.Sink.Discard(f.file)
 	}
-	if err != nil {
-		log.WithError(err).Warn("blob fill failed; nothing kept")
+	switch {
+	case err != nil && f.hasFile():
+		log.WithError(err).WithField("bytes", f.written()).Warn("blob fill failed; nothing kept")
+	case err != nil:
+		// The upstream refused before sending a byte (404, 401, …): the
+		// client hears it, and proxy logs what deserves a log.
+		log.WithError(err).Debug("blob fill not started")
 	}
 	f.finish(err)
 	g.mu.Lock()
