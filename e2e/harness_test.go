@@ -53,6 +53,7 @@ type mirror struct {
 	Metrics   *metrics.Metrics
 	Registry  *prometheus.Registry
 	srv       *httptest.Server
+	up        *upstream.Client
 	closed    bool
 }
 
@@ -61,7 +62,7 @@ type mirrorOpts struct {
 	tagTTL          time.Duration
 	clock           *clock
 	officialLibrary bool
-	retries         int
+	retries         int // 0: upstream's default; -1: none
 	timeout         time.Duration
 	stallTimeout    time.Duration
 }
@@ -118,7 +119,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	mr := &mirror{URL: srv.URL, Host: srv.Listener.Addr().String(), Dir: o.dir, Cache: c, Metrics: m, Registry: reg, srv: srv}
+	mr := &mirror{URL: srv.URL, Host: srv.Listener.Addr().String(), Dir: o.dir, Cache: c, Metrics: m, Registry: reg, srv: srv, up: up}
 	t.Cleanup(mr.stop)
 	return mr
 }
@@ -132,6 +133,7 @@ func (m *mirror) stop() {
 	m.srv.CloseClientConnections()
 	m.srv.Close()
 	m.Cache.Close()
+	m.up.Close()
 }
 
 // ref names repo (with tag or digest) on the mirror for go-containerregistry.

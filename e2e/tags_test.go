@@ -124,7 +124,7 @@ func TestRestartKeepsCache(t *testing.T) {
 	// No network at all: the upstream's port is closed now. The repository
 	// identity is the upstream's name (its host:port), so the restarted
 	// mirror keeps the same upstream URL.
-	m3 := startMirror(t, reg.URL, mirrorOpts{dir: dir, retries: 0})
+	m3 := startMirror(t, reg.URL, mirrorOpts{dir: dir, retries: -1})
 	if got := pullDigest(t, m3, "app/db:v1"); got != want {
 		t.Fatalf("after restart with the upstream gone: %s, want %s", got, want)
 	}

@@ -54,6 +54,10 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusForbidden, "DENIED", "the upstream registry denied access to this repository"}
 	case errors.Is(err, upstream.ErrTooManyRequests):
 		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", "the upstream registry's rate limit was reached and nothing is cached"}
+	case errors.Is(err, upstream.ErrInvalid):
+		return apiError{http.StatusBadRequest, "NAME_INVALID", "the upstream cannot be asked for this name or reference"}
+	case errors.Is(err, upstream.ErrRejected):
+		return rejected(err)
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return apiError{http.StatusGatewayTimeout, "UNAVAILABLE", "the upstream registry did not answer in time and nothing is cached"}
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
@@ -61,6 +65,20 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
 	}
 	return apiError{http.StatusInternalServerError, "UNKNOWN", "internal error"}
+}
+
+// rejected passes on an upstream's other 4xx answer (its status and v2
+// code): the request, not wharf or the network, is what the upstream refused.
+func rejected(err error) apiError {
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Status >= 400 && ue.Status < 500 {
+		code := ue.Code
+		if code == "" {
+			code = "UNKNOWN"
+		}
+		return apiError{ue.Status, code, "the upstream registry refused the request: " + ue.Message}
+	}
+	return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry refused the request"}
 }
 
 func unknownCode(route string) string {

@@ -27,7 +27,7 @@ import (
 // ctx ends, then shuts down in reverse order: HTTP first (finishing
 // in-flight requests), then the cache (stopping fills, closing the index).
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := config.Load(args, os.LookupEnv)
+	cfg, err := config.LoadWith(config.LoadOptions{Args: args, LookupEnv: os.LookupEnv, Output: stderr})
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Password:        cfg.Upstream.Password.Value(),
 		OfficialLibrary: cfg.Upstream.OfficialLibraryRule(),
 		Timeout:         cfg.Upstream.Timeout.Std(),
-		MaxRetries:      cfg.Upstream.Retries,
+		MaxRetries:      retries(cfg.Upstream.Retries),
 		Metrics:         m,
 		Logger:          log.WithField("component", "upstream"),
 		UserAgent:       "wharf/" + version,
@@ -54,6 +54,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
+	defer up.Close()
 	store, err := cache.Open(cache.Options{
 		Dir:     cfg.Storage.Dir,
 		Origins: []cache.Origin{up},
@@ -159,4 +160,13 @@ func newLogger(c config.Log, out io.Writer) (*logrus.Logger, error) {
 		log.SetFormatter(&logrus.JSONFormatter{})
 	}
 	return log, nil
+}
+
+// retries converts the config's count (0 means none) to upstream.Options'
+// (0 means its default, negative none).
+func retries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+func TestVersionAndHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "wharf ") {
+		t.Errorf("version: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"--help"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "wharf serve") {
+		t.Errorf("--help: %q, %v", out.String(), err)
+	}
+	errOut.Reset()
+	if err := run(context.Background(), []string{"serve", "--help"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("serve --help: %v", err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &errOut); err == nil {
+		t.Error("unknown command accepted")
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--max-size", "20XB", "--log-format", "xml", "--listen", "nope"}, &out, &errOut)
+	if err == nil {
+		t.Fatal("bad flags accepted")
+	}
+	for _, field := range []string{"max-size", "log.format", "listen"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServePullsAndShutsDown runs `wharf serve` as a user would (flags
+// only), pulls an image through it with a real client, and stops it.
+func TestServePullsAndShutsDown(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	want := upstreamtest.Push(t, reg, "library/hello:v1", upstreamtest.RandomImage(t, 2, 8192, upstreamtest.DockerManifest)).Digest
+	addr := freePort(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", addr, "--upstream", reg.URL, "--upstream-official-library=true",
+			"--data", t.TempDir(), "--log-level", "warn"}, os.Stdout, &logs)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wharf did not start: %v\n%s", err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ref, _ := name.ParseReference(addr+"/hello:v1", name.Insecure)
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := img.Digest(); d.String() != want.String() {
+		t.Errorf("pulled %s, want %s", d, want)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// TestReadmeDocumentsEverySetting keeps the README's configuration table
+// in step with the settings wharf accepts.
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range config.Settings() {
+		for _, want := range []string{"--" + s.Flag, s.Env} {
+			if !bytes.Contains(readme, []byte(want)) {
+				t.Errorf("README.md does not mention %s", want)
+			}
+		}
+	}
+	for _, cmd := range []string{"make run", "make test"} {
+		if !bytes.Contains(readme[:min(len(readme), 1500)], []byte(cmd)) {
+			t.Errorf("README.md does not start with %q", cmd)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// TestErrorTable checks every row of the error table, each error wrapped
+// the way the layers below wrap it.
+func TestErrorTable(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("layer: %w", fmt.Errorf("below: %w", err)) }
+	up := func(status int, code string, sentinel error) error {
+		return &upstream.Error{Status: status, Code: code, Err: sentinel, RetryAfter: 90 * time.Second}
+	}
+	cases := []struct {
+		err    error
+		route  string
+		status int
+		code   string
+	}{
+		{wrap(errNameInvalid), routeManifest, 400, "NAME_INVALID"},
+		{wrap(errTagInvalid), routeManifest, 400, "TAG_INVALID"},
+		{wrap(errDigestInvalid), routeBlob, 400, "DIGEST_INVALID"},
+		{wrap(errPaginationNumber), routeTags, 400, "PAGINATION_NUMBER_INVALID"},
+		{wrap(errUnsupported), routeManifest, 405, "UNSUPPORTED"},
+		{wrap(errNotFoundRoute), routeUnmatched, 404, "NOT_FOUND"},
+		{wrap(cache.ErrNotFound), routeManifest, 404, "MANIFEST_UNKNOWN"},
+		{wrap(cache.ErrNotFound), routeBlob, 404, "BLOB_UNKNOWN"},
+		{wrap(cache.ErrNotFound), routeTags, 404, "NAME_UNKNOWN"},
+		{wrap(cache.ErrUnknownUpstream), routeManifest, 404, "NAME_UNKNOWN"},
+		{wrap(up(401, "UNAUTHORIZED", upstream.ErrUnauthorized)), routeManifest, 401, "UNAUTHORIZED"},
+		{wrap(up(403, "DENIED", upstream.ErrDenied)), routeBlob, 403, "DENIED"},
+		{wrap(up(429, "TOOMANYREQUESTS", upstream.ErrTooManyRequests)), routeManifest, 429, "TOOMANYREQUESTS"},
+		{wrap(up(0, "", upstream.ErrTimeout)), routeBlob, 504, "UNAVAILABLE"},
+		{wrap(context.DeadlineExceeded), routeBlob, 504, "UNAVAILABLE"},
+		{wrap(up(503, "", upstream.ErrUnavailable)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(200, "", upstream.ErrDigestMismatch)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(200, "", upstream.ErrTooLarge)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(0, "", upstream.ErrInvalid)), routeManifest, 400, "NAME_INVALID"},
+		{wrap(up(400, "MANIFEST_INVALID", upstream.ErrRejected)), routeManifest, 400, "MANIFEST_INVALID"},
+		{wrap(errors.New("disk on fire")), routeBlob, 500, "UNKNOWN"},
+	}
+	for _, c := range cases {
+		got := classify(c.err, c.route)
+		if got.Status != c.status || got.Code != c.code {
+			t.Errorf("%v on %s: %d %s, want %d %s", c.err, c.route, got.Status, got.Code, c.status, c.code)
+		}
+	}
+}
+
+func TestErrorBody(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/v2/x/manifests/y", nil)
+	info := &reqInfo{id: "req-1", route: routeManifest}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+
+	w := httptest.NewRecorder()
+	writeError(w, r, &upstream.Error{Status: 429, Err: upstream.ErrTooManyRequests, RetryAfter: 1500 * time.Millisecond})
+	if w.Code != 429 || w.Header().Get("Retry-After") != "2" {
+		t.Errorf("429: %d Retry-After %q, want 2 (rounded up)", w.Code, w.Header().Get("Retry-After"))
+	}
+	w = httptest.NewRecorder()
+	writeError(w, r, errors.New("boom"))
+	if w.Code != 500 || !strings.Contains(w.Body.String(), `"requestId":"req-1"`) {
+		t.Errorf("500 body %s lacks the request id", w.Body)
+	}
+	if strings.Contains(w.Body.String(), "boom") {
+		t.Errorf("500 body leaks the internal error: %s", w.Body)
+	}
+}
