@@ -126,7 +126,7 @@ func Open(opts Options) (*Cache, error) {
 	c.cancel = cancel
 	c.fills, err = fill.NewGroup(ctx, fill.Options{
 		Sink:         d,
-		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "") },
+		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
 		Resumes:      opts.Resumes,
 		StallTimeout: opts.StallTimeout,
 		Metrics:      opts.Metrics,
@@ -159,14 +159,24 @@ func (c *Cache) origin(repo Repo) (Origin, error) {
 }
 
 // recordContent indexes verified content once and keeps the usage totals.
-func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string) error {
-	if _, err := c.index.Blob(d); err == nil {
+// Recording pinned content that is already known pins it.
+func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, refs []digest.Digest, pinned bool) error {
+	old, err := c.index.Blob(d)
+	if err == nil && (old.Pinned || !pinned) {
 		return nil
 	}
-	if err := c.index.PutBlob(d, index.BlobMeta{Size: size, MediaType: mediaType, Added: c.opts.Now()}); err != nil {
+	known := err == nil
+	meta := index.BlobMeta{Size: size, MediaType: mediaType, Added: c.opts.Now(), Refs: refs, Pinned: pinned}
+	if known {
+		meta.Added = old.Added
+	}
+	if err := c.index.PutBlob(d, meta); err != nil {
+		c.opts.Metrics.StoreError("index")
 		return err
 	}
-	c.opts.Metrics.SetCacheUsage(c.size.Add(size), c.count.Add(1))
+	if !known {
+		c.opts.Metrics.SetCacheUsage(c.size.Add(size), c.count.Add(1))
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/cache/manifest"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -58,6 +59,13 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 }
 
 func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
+	if rec, err := c.index.LocalTag(repo.String(), tag); err == nil {
+		// Pushed here: the site's own tag wins and is never revalidated.
+		if m, err := c.storedManifest(rec.Digest); err == nil {
+			c.opts.Metrics.Hit("tag")
+			return m, nil
+		}
+	}
 	key := acceptKey(accept)
 	rec, haveRec := c.tagRecord(repo, tag, key)
 	var cached *Manifest
@@ -130,15 +138,33 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
-	d := m.Descriptor.Digest
-	if err := c.disk.Write(d, m.Body); err != nil {
-		return nil, fmt.Errorf("store manifest %s: %w", d, err)
-	}
-	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType); err != nil {
+	if err := c.storeManifest(m, false); err != nil {
 		return nil, err
 	}
-	c.manifests.Add(d, m)
 	return m.fetched(), nil
+}
+
+// storeManifest writes verified manifest bytes, indexes them with their
+// references (so eviction keeps what they need), and keeps them hot.
+func (c *Cache) storeManifest(m *Manifest, pinned bool) error {
+	d := m.Descriptor.Digest
+	var refs []digest.Digest
+	if p, err := manifest.Parse(m.Body); err == nil {
+		refs = p.Refs()
+	} else {
+		// The upstream vouched for these bytes by digest; an unparsable
+		// manifest is still served as it came, just without references.
+		c.log.WithError(err).WithField("digest", d).Debug("manifest references unreadable")
+	}
+	if err := c.disk.Write(d, m.Body); err != nil {
+		c.opts.Metrics.StoreError("write")
+		return fmt.Errorf("store manifest %s: %w", d, err)
+	}
+	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, pinned); err != nil {
+		return err
+	}
+	c.manifests.Add(d, m)
+	return nil
 }
 
 // storedManifest returns a verified manifest from memory or disk.

@@ -24,6 +24,18 @@ type Metrics struct {
 	CacheSize   prometheus.Gauge       // bytes of verified content on disk
 	CacheBlobs  prometheus.Gauge       // number of verified blobs (manifests included)
 
+	// Store lifecycle.
+	Evictions    prometheus.Counter     // items evicted by the LRU
+	EvictedBytes prometheus.Counter     // bytes evicted by the LRU
+	Capacity     prometheus.Gauge       // the configured cap in bytes (0: unlimited)
+	StoreErrors  *prometheus.CounterVec // kind: enospc|write|read|index|corrupt|too_large
+
+	// Write path.
+	WriteThroughPending  prometheus.Gauge       // manifests waiting to be pushed upstream
+	WriteThroughPushed   prometheus.Counter     // manifests pushed upstream
+	WriteThroughFailures *prometheus.CounterVec // reason
+	UploadsActive        prometheus.Gauge       // blob upload sessions open
+
 	// Upstream traffic.
 	UpstreamRequests *prometheus.CounterVec   // upstream, kind, status (HTTP code or "error")
 	UpstreamDuration *prometheus.HistogramVec // upstream, kind
@@ -68,6 +80,30 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		CacheBlobs: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_cache_blobs", Help: "Verified blobs and manifests in the cache.",
+		}),
+		Evictions: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_cache_evictions_total", Help: "Blobs and manifests evicted to stay under the size cap.",
+		}),
+		EvictedBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_cache_evicted_bytes_total", Help: "Bytes evicted to stay under the size cap.",
+		}),
+		Capacity: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_cache_capacity_bytes", Help: "The cache's size cap in bytes; 0 is unlimited.",
+		}),
+		StoreErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_store_errors_total", Help: "Errors of the local store, by kind.",
+		}, []string{"kind"}),
+		WriteThroughPending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_writethrough_pending", Help: "Pushed manifests waiting to be written through to the upstream.",
+		}),
+		WriteThroughPushed: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_writethrough_pushed_total", Help: "Manifests written through to the upstream.",
+		}),
+		WriteThroughFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_writethrough_failures_total", Help: "Failed write-through attempts, by reason.",
+		}, []string{"reason"}),
+		UploadsActive: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_uploads_in_progress", Help: "Blob upload sessions open.",
 		}),
 		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_upstream_requests_total", Help: "Requests sent to upstream registries, by upstream, kind and status.",
@@ -194,5 +230,27 @@ func (m *Metrics) SetCacheUsage(bytes, blobs int64) {
 	if m != nil {
 		m.CacheSize.Set(float64(bytes))
 		m.CacheBlobs.Set(float64(blobs))
+	}
+}
+
+// Evicted counts one evicted item of n bytes.
+func (m *Metrics) Evicted(n int64) {
+	if m != nil {
+		m.Evictions.Inc()
+		m.EvictedBytes.Add(float64(n))
+	}
+}
+
+// StoreError counts an error of the local store of kind.
+func (m *Metrics) StoreError(kind string) {
+	if m != nil {
+		m.StoreErrors.WithLabelValues(kind).Inc()
+	}
+}
+
+// SetCapacity publishes the size cap.
+func (m *Metrics) SetCapacity(bytes int64) {
+	if m != nil {
+		m.Capacity.Set(float64(bytes))
 	}
 }

@@ -6,6 +6,7 @@
 //
 //	b/<digest>                      BlobMeta   verified content on disk
 //	t/<repo>\x00<tag>\x00<accept>   TagRecord  a tag as the upstream answered it for one Accept set
+//	l/<repo>\x00<tag>               TagRecord  a tag pushed here; found before the upstream is asked
 //	r/<repo>                        {}         repositories seen (the catalog)
 //
 // <repo> is the repository's full identity, upstream included

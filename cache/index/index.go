@@ -21,6 +21,11 @@ type BlobMeta struct {
 	Size      int64     `json:"size"`
 	MediaType string    `json:"mediaType,omitempty"` // set for manifests
 	Added     time.Time `json:"added"`
+	// Pinned content (pushed here) is never evicted by the LRU.
+	Pinned bool `json:"pinned,omitempty"`
+	// Refs are what a manifest references: config, layers, child
+	// manifests. Eviction keeps them while the manifest stays.
+	Refs []digest.Digest `json:"refs,omitempty"`
 }
 
 // TagRecord is what a tag resolved to upstream, and when that was last checked.

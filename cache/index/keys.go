@@ -3,10 +3,11 @@ package index
 import "github.com/opencontainers/go-digest"
 
 const (
-	prefixBlob = "b/"
-	prefixTag  = "t/"
-	prefixRepo = "r/"
-	sep        = "\x00"
+	prefixBlob  = "b/"
+	prefixTag   = "t/"
+	prefixRepo  = "r/"
+	prefixLocal = "l/"
+	sep         = "\x00"
 )
 
 func blobKey(d digest.Digest) []byte { return []byte(prefixBlob + d.String()) }
@@ -18,3 +19,7 @@ func tagKey(repo, tag, accept string) []byte {
 }
 
 func repoKey(repo string) []byte { return []byte(prefixRepo + repo) }
+
+func localTagPrefix(repo string) []byte { return []byte(prefixLocal + repo + sep) }
+
+func localTagKey(repo, tag string) []byte { return []byte(prefixLocal + repo + sep + tag) }
