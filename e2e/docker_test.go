@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -141,4 +142,42 @@ func dockerRunProbe(t *testing.T, dk *dockerEngine, ref string, img v1.Image) {
 	if want := probeWant(t, img); got != want {
 		t.Errorf("docker run %s printed\n%s\nwant (the image's layer files)\n%s", ref, got, want)
 	}
+}
+
+// TestDockerHubMirrorThroughWharf runs wharf as most users will: as the
+// registry-mirrors of a docker engine, which asks it for Docker Hub images
+// by their Hub names (the engine adds "library/" itself) and falls back to
+// Docker Hub only if wharf fails. The host's engine has no mirror and must
+// not be reconfigured, so this starts a private dockerd, as root; it is
+// opt-in: WHARF_E2E_DOCKERD=1.
+func TestDockerHubMirrorThroughWharf(t *testing.T) {
+	if os.Getenv("WHARF_E2E_DOCKERD") == "" {
+		t.Skip("starts a private dockerd as root; set WHARF_E2E_DOCKERD=1 to run it")
+	}
+	needDocker(t)
+
+	probe := probeLayer(t)
+	layer := dockerRandomLayer(t)
+	img := runnableImage(t, layer, probe)
+	id := imageID(t, img)
+
+	reg := upstreamtest.NewRegistry(t)
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	name := fmt.Sprintf("wharftest-%08x", rand.Uint32())
+	d := upstreamtest.Push(t, reg, "library/"+name+":v1", img).Digest.String()
+	m := startMirror(t, faulty.URL, mirrorOpts{officialLibrary: true})
+	dk := startDockerd(t, m.URL)
+
+	faulty.ResetCounts()
+	dk.pull(t, name+":v1", d, id) // docker.io/library/wharftest-…:v1
+	wantUpstreamBlobGets(t, faulty, digests(t, img, layer, probe)...)
+	if n := faulty.Count("", "/v2/library/"+name+"/"); n == 0 {
+		t.Errorf("upstream saw no request for library/%s", name)
+	}
+
+	dk.rmi(t, id)
+	faulty.ResetCounts()
+	dk.pull(t, "docker.io/library/"+name+"@"+d, d, id)
+	wantUpstreamBlobGets(t, faulty)
+	dockerRunProbe(t, dk, name+"@"+d, img)
 }

@@ -14,10 +14,11 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -25,16 +26,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// dockerTimeout bounds every docker command. The engine here extracts
-// layers through fuse-overlayfs, which is slow; a pull of a few MiB still
-// finishes in seconds, so two minutes only catches a hang.
+// dockerTimeout bounds every docker command. A pull of the few MiB these
+// tests use takes well under a second even on fuse-overlayfs, so two
+// minutes only catches a hang (a daemon retrying, a stalled wharf).
 const dockerTimeout = 2 * time.Minute
 
-// dockerEngine is the docker CLI talking to the host's engine. It
-// remembers the images and containers a test made and removes them in
-// t.Cleanup, so the engine is left as it was found.
+// dockerEngine is the docker CLI talking to an engine: the host's, or a
+// private one (startDockerd). It remembers the images and containers a
+// test made and removes them in t.Cleanup, so the engine is left as it
+// was found.
 type dockerEngine struct {
 	t          *testing.T
+	host       string   // DOCKER_HOST; "" for the CLI's default
 	images     []string // image IDs (config digests)
 	containers []string // container names
 }
@@ -67,16 +70,19 @@ func (d *dockerEngine) run(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), dockerTimeout)
 	defer cancel()
-	stdout, stderr, err := dockerExec(ctx, args...)
+	stdout, stderr, err := d.exec(ctx, args...)
 	if err != nil {
 		t.Fatalf("docker %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout, stderr)
 	}
 	return stdout
 }
 
-func dockerExec(ctx context.Context, args ...string) (stdout, stderr string, err error) {
+func (d *dockerEngine) exec(ctx context.Context, args ...string) (stdout, stderr string, err error) {
 	var o, e bytes.Buffer
 	cmd := exec.CommandContext(ctx, "docker", args...)
+	if d.host != "" {
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host)
+	}
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
@@ -92,11 +98,13 @@ func (d *dockerEngine) pull(t *testing.T, ref, wantDigest, wantID string) {
 	out := d.run(t, "pull", ref)
 	t.Logf("docker pull %s: %v\n%s", ref, time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
 	repoDigests := d.run(t, "image", "inspect", "--format", "{{json .RepoDigests}}", ref)
-	r, err := name.ParseReference(ref, name.Insecure)
+	// The engine records repo digests under the familiar name: without
+	// "docker.io/library/" for Docker Hub images.
+	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := r.Context().Name() + "@" + wantDigest; !strings.Contains(repoDigests, `"`+want+`"`) {
+	if want := reference.FamiliarName(named) + "@" + wantDigest; !strings.Contains(repoDigests, `"`+want+`"`) {
 		t.Errorf("docker pull %s: RepoDigests %s, want %s (the upstream's digest)", ref, strings.TrimSpace(repoDigests), want)
 	}
 	if id := strings.TrimSpace(d.run(t, "image", "inspect", "--format", "{{.Id}}", ref)); id != wantID {
@@ -117,13 +125,13 @@ func (d *dockerEngine) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
 	defer cancel()
 	for _, c := range d.containers {
-		dockerExec(ctx, "rm", "-f", c)
+		d.exec(ctx, "rm", "-f", c)
 	}
 	for _, id := range d.images {
-		if _, _, err := dockerExec(ctx, "image", "inspect", id); err != nil {
+		if _, _, err := d.exec(ctx, "image", "inspect", id); err != nil {
 			continue // gone already
 		}
-		if _, stderr, err := dockerExec(ctx, "rmi", "-f", id); err != nil {
+		if _, stderr, err := d.exec(ctx, "rmi", "-f", id); err != nil {
 			d.t.Errorf("cleanup: docker rmi -f %s: %v: %s", id, err, stderr)
 		}
 	}
@@ -285,4 +293,88 @@ func imageID(t *testing.T, img v1.Image) string {
 		t.Fatal(err)
 	}
 	return h.String()
+}
+
+// startDockerd runs a private docker engine whose registry-mirrors is
+// mirrorURL, for what the host's engine can't be made to do without
+// reconfiguring and restarting it. It needs root. It keeps everything
+// under a temporary directory (data and exec roots, socket, log), makes
+// no bridge and no iptables rules, stores layers with vfs (nothing to
+// mount), and ignores the host's /etc/docker/daemon.json. Its containerd is
+// its own child and stops with it, in t.Cleanup.
+func startDockerd(t *testing.T, mirrorURL string) *dockerEngine {
+	t.Helper()
+	dockerd, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Skipf("no dockerd to run a private engine: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("a private dockerd needs root")
+	}
+	// Not t.TempDir: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "wharf-dockerd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(cfg, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "dockerd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := "unix://" + filepath.Join(dir, "docker.sock")
+	cmd := exec.Command(dockerd, "--config-file", cfg,
+		"--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"), "--host", sock,
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--storage-driver=vfs",
+		"--registry-mirror="+mirrorURL)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dockerd: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("dockerd did not stop in 30s; killed")
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+	})
+	logTail := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b[max(0, len(b)-4000):])
+	}
+
+	d := &dockerEngine{t: t, host: sock}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		mirrors, _, err := d.exec(ctx, "info", "--format", "{{json .RegistryConfig.Mirrors}}")
+		cancel()
+		if err == nil {
+			if !strings.Contains(mirrors, strings.TrimSuffix(mirrorURL, "/")) {
+				t.Fatalf("private dockerd's registry mirrors are %s, want %s", strings.TrimSpace(mirrors), mirrorURL)
+			}
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			t.Fatalf("private dockerd exited: %v\n%s", err, logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private dockerd not answering after a minute\n%s", logTail())
+		}
+	}
+	t.Cleanup(d.cleanup)
+	return d
 }
