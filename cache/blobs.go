@@ -27,12 +27,18 @@ type Blob struct {
 	// Fill is set on a miss: read it with Fill.Reader, which fails rather
 	// than ends if the bytes turn out wrong.
 	Fill *fill.Follower
+
+	release func() // lets eviction have the file again
 }
 
 // Close releases the file or the follower.
 func (b *Blob) Close() error {
 	if b.File != nil {
-		return b.File.Close()
+		err := b.File.Close()
+		if b.release != nil {
+			b.release()
+		}
+		return err
 	}
 	if b.Fill != nil {
 		return b.Fill.Close()
@@ -45,6 +51,7 @@ func (b *Blob) Close() error {
 func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
 	if b, err := c.storedBlob(d); err == nil {
 		c.opts.Metrics.Hit("blob")
+		c.access.touch(d, c.opts.Now())
 		return b, nil
 	}
 	c.opts.Metrics.Miss("blob")
@@ -75,6 +82,7 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
 	if size, err := c.disk.Stat(d); err == nil {
 		c.opts.Metrics.Hit("blob")
+		c.access.touch(d, c.opts.Now())
 		return size, nil
 	}
 	if fw := c.fills.Follow(d); fw != nil {
@@ -95,17 +103,22 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 	return size, nil
 }
 
+// storedBlob opens a verified file and holds it against eviction until the
+// Blob is closed.
 func (c *Cache) storedBlob(d digest.Digest) (*Blob, error) {
+	c.hold(d)
 	f, err := c.disk.Open(d)
 	if err != nil {
+		c.release(d)
 		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
+		c.release(d)
 		return nil, fmt.Errorf("stat blob %s: %w", d, err)
 	}
-	return &Blob{Digest: d, Size: fi.Size(), ModTime: fi.ModTime(), File: f}, nil
+	return &Blob{Digest: d, Size: fi.Size(), ModTime: fi.ModTime(), File: f, release: func() { c.release(d) }}, nil
 }
 
 func blobError(repo Repo, d digest.Digest, err error) error {

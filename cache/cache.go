@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,9 +60,20 @@ type Options struct {
 	// Resumes and StallTimeout tune blob fills (see fill.Options).
 	Resumes      int
 	StallTimeout time.Duration
-	Metrics      *metrics.Metrics
-	Logger       logrus.FieldLogger
-	Now          func() time.Time // clock; default time.Now
+	// MaxSize caps the bytes of stored content; 0 is unlimited. Eviction
+	// starts above HighWatermark×MaxSize (default 0.95) and stops under
+	// LowWatermark×MaxSize (default 0.85).
+	MaxSize       int64
+	HighWatermark float64
+	LowWatermark  float64
+	// Pins are tags eviction never removes (with everything they reference).
+	Pins []Pin
+	// AccessFlush is how often access times are written to the index.
+	// Default 10s.
+	AccessFlush time.Duration
+	Metrics     *metrics.Metrics
+	Logger      logrus.FieldLogger
+	Now         func() time.Time // clock; default time.Now
 }
 
 // Cache is the store. Open it, use it from many goroutines, Close it.
@@ -78,8 +90,18 @@ type Cache struct {
 	// Hot metadata: a hit on these costs no disk read.
 	manifests *lru.Cache[digest.Digest, *Manifest]
 	tags      *lru.Cache[string, index.TagRecord]
+	access    *accessLog
 
 	size, count atomic.Int64
+
+	// contentMu orders recording content against evicting it, and guards
+	// inUse: blobs clients are reading, which eviction skips.
+	contentMu sync.Mutex
+	inUse     map[digest.Digest]int
+	evictRun  sync.Mutex // one eviction at a time
+	evictCh   chan struct{}
+	stop      chan struct{}
+	bg        sync.WaitGroup
 }
 
 // Open opens the store in opts.Dir: it sweeps the temp area, opens the
@@ -91,12 +113,25 @@ func Open(opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.HighWatermark == 0 {
+		opts.HighWatermark = 0.95
+	}
+	if opts.LowWatermark == 0 {
+		opts.LowWatermark = 0.85
+	}
+	if opts.AccessFlush == 0 {
+		opts.AccessFlush = 10 * time.Second
+	}
 	if opts.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
 		opts.Logger = l
 	}
-	c := &Cache{opts: opts, log: opts.Logger, origins: map[string]Origin{}}
+	c := &Cache{
+		opts: opts, log: opts.Logger, origins: map[string]Origin{},
+		access: newAccessLog(time.Second), inUse: map[digest.Digest]int{},
+		evictCh: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
 	for _, o := range opts.Origins {
 		c.origins[o.Name()] = o
 	}
@@ -137,6 +172,10 @@ func Open(opts Options) (*Cache, error) {
 		c.index.Close()
 		return nil, err
 	}
+	opts.Metrics.SetCapacity(opts.MaxSize)
+	c.bg.Add(1)
+	go c.background(c.stop)
+	c.maybeEvict()
 	return c, nil
 }
 
@@ -144,6 +183,8 @@ func Open(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.cancel()
 	c.fills.Wait()
+	close(c.stop)
+	c.bg.Wait()
 	return c.index.Close()
 }
 
@@ -161,6 +202,10 @@ func (c *Cache) origin(repo Repo) (Origin, error) {
 // recordContent indexes verified content once and keeps the usage totals.
 // Recording pinned content that is already known pins it.
 func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, refs []digest.Digest, pinned bool) error {
+	c.access.touch(d, c.opts.Now())
+	defer c.maybeEvict()
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
 	old, err := c.index.Blob(d)
 	if err == nil && (old.Pinned || !pinned) {
 		return nil

@@ -50,6 +50,7 @@ func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []st
 func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
 	if m, err := c.storedManifest(d); err == nil {
 		c.opts.Metrics.Hit("manifest")
+		c.access.touch(d, c.opts.Now())
 		return m, nil
 	}
 	c.opts.Metrics.Miss("manifest")
@@ -63,6 +64,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		// Pushed here: the site's own tag wins and is never revalidated.
 		if m, err := c.storedManifest(rec.Digest); err == nil {
 			c.opts.Metrics.Hit("tag")
+			c.access.touch(rec.Digest, c.opts.Now())
 			return m, nil
 		}
 	}
@@ -75,6 +77,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 			cached = m
 			if c.opts.Now().Sub(rec.Checked) < c.opts.TagTTL {
 				c.opts.Metrics.Hit("tag")
+				c.access.touch(m.Descriptor.Digest, c.opts.Now())
 				return m, nil
 			}
 		}
@@ -200,7 +203,7 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 // dropContent forgets an index entry whose file is gone (a crash, or an
 // operator's rm): the next request fetches it again.
 func (c *Cache) dropContent(d digest.Digest, size int64) {
-	if err := c.index.DeleteBlob(d); err != nil {
+	if err := c.index.ForgetBlob(d); err != nil {
 		c.log.WithError(err).WithField("digest", d).Warn("drop stale index entry")
 		return
 	}

@@ -57,6 +57,16 @@ type Storage struct {
 	// MaxSize caps the bytes of cached content; 0 (the default) is
 	// unlimited.
 	MaxSize ByteSize `yaml:"maxSize"`
+	// HighWatermark is the percentage of MaxSize at which eviction starts,
+	// 1..100. Default 95.
+	HighWatermark int `yaml:"highWatermark"`
+	// LowWatermark is the percentage of MaxSize eviction frees down to,
+	// below HighWatermark. Default 85.
+	LowWatermark int `yaml:"lowWatermark"`
+	// Pin lists, comma-separated, repositories ("library/alpine": every
+	// tag) or tags ("library/nginx:1.27") that eviction never removes, as
+	// clients name them. Default "" (nothing pinned beyond pushed content).
+	Pin string `yaml:"pin"`
 }
 
 // Log configures logrus.
@@ -86,7 +96,7 @@ func Default() Config {
 			Timeout: Duration(30 * time.Second),
 			Retries: 4,
 		},
-		Storage: Storage{Dir: "./data"},
+		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -106,4 +116,15 @@ func (u Upstream) OfficialLibraryRule() bool {
 		return true
 	}
 	return false
+}
+
+// Pins splits Pin into its entries, trimmed, without empty ones.
+func (s Storage) Pins() []string {
+	var out []string
+	for _, p := range strings.Split(s.Pin, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

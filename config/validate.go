@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/distribution/reference"
 	"net"
 	"net/url"
 	"slices"
@@ -84,6 +85,17 @@ func (c Config) problems() []*fieldError {
 	}
 	if c.Storage.MaxSize < 0 {
 		add("storage.maxSize", "%d is negative; use 0 for unlimited", int64(c.Storage.MaxSize))
+	}
+	if w := c.Storage.HighWatermark; w < 1 || w > 100 {
+		add("storage.highWatermark", "%d is outside 1..100 (percent of maxSize)", w)
+	}
+	if w := c.Storage.LowWatermark; w < 1 || w >= c.Storage.HighWatermark {
+		add("storage.lowWatermark", "%d must be at least 1 and below highWatermark (%d)", w, c.Storage.HighWatermark)
+	}
+	for _, p := range c.Storage.Pins() {
+		if _, err := reference.ParseNormalizedNamed(p); err != nil || strings.Contains(p, "@") {
+			add("storage.pin", "%q is not a repository or repository:tag", p)
+		}
 	}
 
 	if !slices.Contains(logLevels(), c.Log.Level) {

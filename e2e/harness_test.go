@@ -65,6 +65,8 @@ type mirrorOpts struct {
 	retries         int // 0: upstream's default; -1: none
 	timeout         time.Duration
 	stallTimeout    time.Duration
+	maxSize         int64
+	pins            []cache.Pin
 }
 
 // startMirror runs wharf in front of upstreamURL. It is closed by t.Cleanup
@@ -103,6 +105,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 	copts := cache.Options{
 		Dir: o.dir, Origins: []cache.Origin{up}, TagTTL: o.tagTTL,
 		StallTimeout: o.stallTimeout, Metrics: m, Logger: log,
+		MaxSize: o.maxSize, Pins: o.pins,
 	}
 	if o.clock != nil {
 		copts.Now = o.clock.Now

@@ -8,6 +8,7 @@
 //	t/<repo>\x00<tag>\x00<accept>   TagRecord  a tag as the upstream answered it for one Accept set
 //	l/<repo>\x00<tag>               TagRecord  a tag pushed here; found before the upstream is asked
 //	r/<repo>                        {}         repositories seen (the catalog)
+//	a/<digest>                      int64      last access, unix ns, big-endian (written in batches)
 //
 // <repo> is the repository's full identity, upstream included
 // ("docker.io/library/alpine"). Tags can hold neither "\x00" nor "/" per the

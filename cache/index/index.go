@@ -111,8 +111,27 @@ func (x *Index) del(key []byte) error {
 	return nil
 }
 
-// PutBlob records verified content.
-func (x *Index) PutBlob(d digest.Digest, m BlobMeta) error { return x.put(blobKey(d), m) }
+// PutBlob records verified content. A pinned record (pushed content) is
+// synced to disk before PutBlob returns: losing it in a crash would make
+// the LRU treat pushed content as evictable.
+func (x *Index) PutBlob(d digest.Digest, m BlobMeta) error {
+	if err := x.put(blobKey(d), m); err != nil {
+		return err
+	}
+	if m.Pinned {
+		return x.sync()
+	}
+	return nil
+}
+
+func (x *Index) sync() error {
+	if err := x.db.Sync(); err != nil {
+		return fmt.Errorf("index: sync: %w", err)
+	}
+	return nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // Blob returns what the index knows of d, or ErrNotFound.
 func (x *Index) Blob(d digest.Digest) (BlobMeta, error) {
@@ -197,17 +216,9 @@ func (x *Index) Repositories() ([]string, error) {
 
 // Usage sums the sizes of all content the index records.
 func (x *Index) Usage() (bytes, blobs int64, err error) {
-	err = x.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixBlob), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var m BlobMeta
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &m) }); err != nil {
-				return err
-			}
-			bytes += m.Size
-			blobs++
-		}
+	err = x.Blobs(func(_ digest.Digest, m BlobMeta) error {
+		bytes += m.Size
+		blobs++
 		return nil
 	})
 	if err != nil {
@@ -244,3 +255,44 @@ func (l badgerLogger) Errorf(f string, a ...any)   { l.log.Errorf(strings.TrimSp
 func (l badgerLogger) Warningf(f string, a ...any) { l.log.Warnf(strings.TrimSpace(f), a...) }
 func (l badgerLogger) Infof(f string, a ...any)    { l.log.Debugf(strings.TrimSpace(f), a...) }
 func (l badgerLogger) Debugf(f string, a ...any)   { l.log.Debugf(strings.TrimSpace(f), a...) }
+
+// TagRecords returns every record of repo's tag (every tag when tag is
+// empty), pushed ones included.
+func (x *Index) TagRecords(repo, tag string) ([]TagRecord, error) {
+	var out []TagRecord
+	collect := func(prefix []byte) error {
+		return x.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				var r TagRecord
+				if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &r) }); err != nil {
+					return err
+				}
+				out = append(out, r)
+			}
+			return nil
+		})
+	}
+	if tag == "" {
+		if err := collect(tagPrefix(repo)); err != nil {
+			return nil, fmt.Errorf("index: tags of %s: %w", repo, err)
+		}
+		if err := collect(localTagPrefix(repo)); err != nil {
+			return nil, fmt.Errorf("index: local tags of %s: %w", repo, err)
+		}
+		return out, nil
+	}
+	// The separator after the tag keeps "v1" from matching "v1.2".
+	if err := collect(append(tagPrefix(repo), []byte(tag+sep)...)); err != nil {
+		return nil, fmt.Errorf("index: tags of %s: %w", repo, err)
+	}
+	r, err := x.LocalTag(repo, tag)
+	switch {
+	case err == nil:
+		out = append(out, r)
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	return out, nil
+}

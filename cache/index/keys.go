@@ -3,11 +3,12 @@ package index
 import "github.com/opencontainers/go-digest"
 
 const (
-	prefixBlob  = "b/"
-	prefixTag   = "t/"
-	prefixRepo  = "r/"
-	prefixLocal = "l/"
-	sep         = "\x00"
+	prefixBlob   = "b/"
+	prefixTag    = "t/"
+	prefixRepo   = "r/"
+	prefixLocal  = "l/"
+	prefixAccess = "a/"
+	sep          = "\x00"
 )
 
 func blobKey(d digest.Digest) []byte { return []byte(prefixBlob + d.String()) }
@@ -23,3 +24,5 @@ func repoKey(repo string) []byte { return []byte(prefixRepo + repo) }
 func localTagPrefix(repo string) []byte { return []byte(prefixLocal + repo + sep) }
 
 func localTagKey(repo, tag string) []byte { return []byte(prefixLocal + repo + sep + tag) }
+
+func accessKey(d digest.Digest) []byte { return []byte(prefixAccess + d.String()) }

@@ -26,7 +26,7 @@ func (x *Index) PutLocalTag(repo, tag string, r TagRecord) error {
 	if err != nil {
 		return fmt.Errorf("index: write local tag %s:%s: %w", repo, tag, err)
 	}
-	return nil
+	return x.sync() // a pushed tag is the site's own data: survive a crash
 }
 
 // LocalTag returns a pushed tag's record, or ErrNotFound.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,11 +57,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer up.Close()
 	store, err := cache.Open(cache.Options{
-		Dir:     cfg.Storage.Dir,
-		Origins: []cache.Origin{up},
-		TagTTL:  cfg.Upstream.TagTTL.Std(),
-		Metrics: m,
-		Logger:  log.WithField("component", "cache"),
+		Dir:           cfg.Storage.Dir,
+		Origins:       []cache.Origin{up},
+		TagTTL:        cfg.Upstream.TagTTL.Std(),
+		MaxSize:       int64(cfg.Storage.MaxSize),
+		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
+		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
+		Pins:          pins(cfg.Storage.Pins(), up),
+		Metrics:       m,
+		Logger:        log.WithField("component", "cache"),
 	})
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -169,4 +174,18 @@ func retries(n int) int {
 		return -1
 	}
 	return n
+}
+
+// pins turns the config's "repo" and "repo:tag" entries, named as clients
+// name them, into the cache's pins on the upstream.
+func pins(refs []string, up proxy.Upstream) []cache.Pin {
+	out := make([]cache.Pin, 0, len(refs))
+	for _, ref := range refs {
+		path, tag := ref, ""
+		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+			path, tag = ref[:i], ref[i+1:]
+		}
+		out = append(out, cache.Pin{Repo: cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, Tag: tag})
+	}
+	return out
 }

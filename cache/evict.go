@@ -1,0 +1,227 @@
+package cache
+
+import (
+	"sort"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/index"
+)
+
+// Eviction keeps the store under Options.MaxSize. When usage passes the high
+// watermark, the evictor removes least recently used content until usage is
+// under the low watermark. It works image-wise: a manifest goes together
+// with the blobs and child manifests that only it references, so no kept
+// manifest ever points at evicted content. It never removes pinned content
+// (pushed here, or named by Options.Pins), anything those reference, or a
+// blob a client is reading right now. Evicted content is fetched again on
+// its next pull.
+
+// Pin protects a repository's tags from eviction: one tag, or every tag
+// when Tag is empty.
+type Pin struct {
+	Repo Repo
+	Tag  string
+}
+
+// maybeEvict wakes the evictor when usage passed the high watermark. It
+// never blocks: one pending wake is enough.
+func (c *Cache) maybeEvict() {
+	if c.opts.MaxSize <= 0 || c.size.Load() <= c.highWater() {
+		return
+	}
+	select {
+	case c.evictCh <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Cache) highWater() int64 { return int64(float64(c.opts.MaxSize) * c.opts.HighWatermark) }
+func (c *Cache) lowWater() int64  { return int64(float64(c.opts.MaxSize) * c.opts.LowWatermark) }
+
+// background runs the evictor and the access-log writer until ctx ends.
+func (c *Cache) background(done <-chan struct{}) {
+	defer c.bg.Done()
+	tick := time.NewTicker(c.opts.AccessFlush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			c.flushAccess()
+			return
+		case <-tick.C:
+			c.flushAccess()
+		case <-c.evictCh:
+			if freed, n := c.Evict(c.lowWater()); n > 0 {
+				c.log.WithField("items", n).WithField("bytes", freed).Info("evicted least recently used content")
+			}
+		}
+	}
+}
+
+// candidate is one evictable item's bookkeeping during a run.
+type candidate struct {
+	meta    index.BlobMeta
+	last    time.Time
+	refs    int  // how many kept manifests reference it
+	keep    bool // pinned, or referenced by pinned content
+	evicted bool
+}
+
+// Evict removes least recently used content until usage is at most target
+// bytes (or nothing evictable is left) and returns what it freed. It is
+// safe to call while requests are served.
+func (c *Cache) Evict(target int64) (freed int64, items int) {
+	c.evictRun.Lock()
+	defer c.evictRun.Unlock()
+	c.flushAccess()
+	plan, err := c.planEviction()
+	if err != nil {
+		c.opts.Metrics.StoreError("index")
+		c.log.WithError(err).Warn("eviction: reading the index")
+		return 0, 0
+	}
+	// Units are the roots: content no kept manifest references. Oldest first.
+	var roots []digest.Digest
+	for d, cd := range plan {
+		if cd.refs == 0 && !cd.keep {
+			roots = append(roots, d)
+		}
+	}
+	sort.Slice(roots, func(i, j int) bool { return plan[roots[i]].last.Before(plan[roots[j]].last) })
+	for _, d := range roots {
+		if c.size.Load() <= target {
+			break
+		}
+		f, n := c.evictImage(plan, d)
+		freed, items = freed+f, items+n
+	}
+	return freed, items
+}
+
+// planEviction reads every content record, its last use, its reference
+// count, and whether pins protect it.
+func (c *Cache) planEviction() (map[digest.Digest]*candidate, error) {
+	access, err := c.index.Accesses()
+	if err != nil {
+		return nil, err
+	}
+	plan := map[digest.Digest]*candidate{}
+	err = c.index.Blobs(func(d digest.Digest, m index.BlobMeta) error {
+		last, ok := access[d]
+		if !ok {
+			last = m.Added
+		}
+		plan[d] = &candidate{meta: m, last: last}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, cd := range plan {
+		for _, r := range cd.meta.Refs {
+			if rc := plan[r]; rc != nil {
+				rc.refs++
+			}
+		}
+	}
+	var protect func(d digest.Digest)
+	protect = func(d digest.Digest) {
+		cd := plan[d]
+		if cd == nil || cd.keep {
+			return
+		}
+		cd.keep = true
+		for _, r := range cd.meta.Refs {
+			protect(r)
+		}
+	}
+	for d, cd := range plan {
+		if cd.meta.Pinned {
+			cd.keep = false // let protect walk it
+			protect(d)
+		}
+	}
+	for _, d := range c.pinnedDigests() {
+		protect(d)
+	}
+	return plan, nil
+}
+
+// pinnedDigests resolves Options.Pins to the manifests their tags name.
+func (c *Cache) pinnedDigests() []digest.Digest {
+	var out []digest.Digest
+	for _, p := range c.opts.Pins {
+		recs, err := c.index.TagRecords(p.Repo.String(), p.Tag)
+		if err != nil {
+			c.log.WithError(err).WithField("repo", p.Repo.String()).Warn("eviction: resolving a pin")
+			continue
+		}
+		for _, r := range recs {
+			out = append(out, r.Digest)
+		}
+	}
+	return out
+}
+
+// evictImage removes d and then whatever only d referenced.
+func (c *Cache) evictImage(plan map[digest.Digest]*candidate, d digest.Digest) (freed int64, items int) {
+	cd := plan[d]
+	if cd == nil || cd.evicted || cd.keep || cd.refs > 0 {
+		return 0, 0
+	}
+	if !c.evictOne(d, cd.meta.Size) {
+		return 0, 0
+	}
+	cd.evicted = true
+	freed, items = cd.meta.Size, 1
+	for _, r := range cd.meta.Refs {
+		if rc := plan[r]; rc != nil {
+			rc.refs--
+			f, n := c.evictImage(plan, r)
+			freed, items = freed+f, items+n
+		}
+	}
+	return freed, items
+}
+
+// evictOne removes one item unless a client holds it open. The index entry
+// goes first: a reader that finds no entry fetches again, while a file
+// without an entry would be invisible to the next eviction.
+func (c *Cache) evictOne(d digest.Digest, size int64) bool {
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	if c.inUse[d] > 0 {
+		return false
+	}
+	if err := c.index.ForgetBlob(d); err != nil {
+		c.opts.Metrics.StoreError("index")
+		c.log.WithError(err).WithField("digest", d).Warn("eviction: index")
+		return false
+	}
+	if err := c.disk.Remove(d); err != nil {
+		c.opts.Metrics.StoreError("write")
+		c.log.WithError(err).WithField("digest", d).Warn("eviction: removing file")
+	}
+	c.manifests.Remove(d)
+	c.access.forget(d)
+	c.opts.Metrics.SetCacheUsage(c.size.Add(-size), c.count.Add(-1))
+	c.opts.Metrics.Evicted(size)
+	return true
+}
+
+// hold marks d as being read (eviction skips it) until release.
+func (c *Cache) hold(d digest.Digest) {
+	c.contentMu.Lock()
+	c.inUse[d]++
+	c.contentMu.Unlock()
+}
+
+func (c *Cache) release(d digest.Digest) {
+	c.contentMu.Lock()
+	if c.inUse[d]--; c.inUse[d] <= 0 {
+		delete(c.inUse, d)
+	}
+	c.contentMu.Unlock()
+}

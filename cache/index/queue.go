@@ -1,0 +1,82 @@
+package index
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/opencontainers/go-digest"
+)
+
+// The write-through queue holds manifests pushed here that still have to
+// reach the upstream. It lives in the index so that a restart loses none.
+// Keys sort by enqueue time, so the oldest push is tried first.
+
+// Job is one pending replication: push Digest (and everything it
+// references) to Repo upstream, under Tag when it has one.
+type Job struct {
+	Repo      string        `json:"repo"` // full identity, upstream included
+	Tag       string        `json:"tag,omitempty"`
+	Digest    digest.Digest `json:"digest"`
+	Enqueued  time.Time     `json:"enqueued"`
+	Attempts  int           `json:"attempts"`
+	NextTry   time.Time     `json:"nextTry"`
+	LastError string        `json:"lastError,omitempty"`
+}
+
+const prefixQueue = "q/"
+
+// JobKey names a job; it is stable across retries.
+func JobKey(enqueued time.Time, repo, tag string, d digest.Digest) string {
+	return fmt.Sprintf("%020d%s%s%s%s%s%s", enqueued.UnixNano(), sep, repo, sep, tag, sep, d)
+}
+
+// PutJob writes a job (new or updated) and syncs it.
+func (x *Index) PutJob(key string, j Job) error {
+	if err := x.put([]byte(prefixQueue+key), j); err != nil {
+		return err
+	}
+	if err := x.db.Sync(); err != nil {
+		return fmt.Errorf("index: sync: %w", err)
+	}
+	return nil
+}
+
+// DeleteJob removes a finished job.
+func (x *Index) DeleteJob(key string) error { return x.del([]byte(prefixQueue + key)) }
+
+// Job returns one job, or ErrNotFound.
+func (x *Index) Job(key string) (Job, error) {
+	var j Job
+	return j, x.get([]byte(prefixQueue+key), &j)
+}
+
+// Jobs calls fn for every job, oldest first.
+func (x *Index) Jobs(fn func(key string, j Job) error) error {
+	var keys []string
+	var jobs []Job
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixQueue), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var j Job
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &j) }); err != nil {
+				return err
+			}
+			keys = append(keys, string(it.Item().Key()[len(prefixQueue):]))
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index: read queue: %w", err)
+	}
+	// fn runs outside the transaction: it does I/O.
+	for i := range keys {
+		if err := fn(keys[i], jobs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
