@@ -31,6 +31,7 @@ const usage = `wharf — a caching pull-through mirror for container registries
 
 Usage:
   wharf serve [flags]   run the mirror (wharf serve --help lists the flags)
+  wharf bench pull|push load-test a registry or mirror (wharf bench help)
   wharf version         print the version
   wharf help            show this text
 `
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wharf", version)
 		return nil

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Manifest media types a pull follows.
+const (
+	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+// manifestAccept is what the docker daemon's registry client sends when it
+// resolves a reference: one Accept header per type it can pull, image
+// manifests first (moby's distribution.ManifestMediaTypes, without the
+// schema 1 types it no longer pulls). Sending them as separate header lines,
+// as the daemon does, also checks that the server reads them all.
+var manifestAccept = []string{
+	mediaDockerManifest,
+	mediaDockerList,
+	ocispec.MediaTypeImageManifest,
+	ocispec.MediaTypeImageIndex,
+}
+
+// maxManifest bounds a manifest read into memory; distribution refuses to
+// store larger ones.
+const maxManifest = 4 << 20
+
+// manifest is the union of an image manifest and an index, enough to follow
+// either.
+type manifest struct {
+	MediaType string               `json:"mediaType"`
+	Config    ocispec.Descriptor   `json:"config"`
+	Layers    []ocispec.Descriptor `json:"layers"`
+	Manifests []ocispec.Descriptor `json:"manifests"`
+
+	digest digest.Digest
+	kind   string // "index" or "image"
+}
+
+// fetchManifest gets repo's manifest ref and checks its digest: against
+// want when pulling by digest, else against Docker-Content-Digest when the
+// server sends one.
+func (c *client) fetchManifest(ctx context.Context, repo, ref string, want digest.Digest) (*manifest, error) {
+	start := time.Now()
+	resp, err := c.do(ctx, http.MethodGet, c.url("/v2/"+repo+"/manifests/"+ref), http.Header{"Accept": manifestAccept}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := expect(resp, http.StatusOK); err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+	}
+	c.ctr.bytes.Add(int64(len(body)))
+	if len(body) > maxManifest {
+		return nil, fmt.Errorf("%w: %s@%s is larger than %d bytes", ErrManifest, repo, ref, maxManifest)
+	}
+	if want == "" {
+		want, _ = digest.Parse(resp.Header.Get("Docker-Content-Digest"))
+	}
+	if want == "" {
+		want = digest.FromBytes(body)
+	} else if c.check {
+		if err := want.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %s@%s: %w", ErrManifest, repo, ref, err)
+		}
+		if got := want.Algorithm().FromBytes(body); got != want {
+			return nil, fmt.Errorf("%w: manifest %s@%s: got %s, want %s", ErrDigestMismatch, repo, ref, got, want)
+		}
+	}
+	m, err := parseManifest(body, resp.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", repo, ref, err)
+	}
+	m.digest = want
+	c.rec.observe("manifest", time.Since(start))
+	return m, nil
+}
+
+// parseManifest reads body as an index or an image manifest. The
+// Content-Type decides; a generic one (some servers send application/json)
+// leaves it to the body's mediaType, then to which fields are present.
+func parseManifest(body []byte, contentType string) (*manifest, error) {
+	var m manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if !strings.HasPrefix(mt, "application/vnd.") {
+		mt = m.MediaType
+	}
+	switch {
+	case mt == ocispec.MediaTypeImageIndex || mt == mediaDockerList:
+		m.kind = "index"
+	case mt == ocispec.MediaTypeImageManifest || mt == mediaDockerManifest:
+		m.kind = "image"
+	case mt == "" && len(m.Manifests) > 0:
+		m.kind = "index"
+	case mt == "" && m.Config.Digest != "":
+		m.kind = "image"
+	default:
+		return nil, fmt.Errorf("%w: media type %q", ErrManifest, mt)
+	}
+	return &m, nil
+}
+
+// platform is what an index entry must match.
+type platform struct{ os, arch, variant string }
+
+func parsePlatform(s string) (platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant", s)
+	}
+	p := platform{os: parts[0], arch: parts[1]}
+	if len(parts) == 3 {
+		p.variant = parts[2]
+	}
+	return p, nil
+}
+
+func (p platform) String() string {
+	if p.variant != "" {
+		return p.os + "/" + p.arch + "/" + p.variant
+	}
+	return p.os + "/" + p.arch
+}
+
+// pick returns the first entry of an index for p. An entry's variant only
+// matters when p names one; arm64's "v8" is its default, so it matches an
+// entry without a variant. Attestation manifests (platform unknown/unknown)
+// never match.
+func (p platform) pick(idx *manifest) (ocispec.Descriptor, error) {
+	for _, d := range idx.Manifests {
+		q := d.Platform
+		if q == nil || q.OS != p.os || q.Architecture != p.arch {
+			continue
+		}
+		if p.variant == "" || q.Variant == p.variant || (p.arch == "arm64" && p.variant == "v8" && q.Variant == "") {
+			return d, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%w %s in index %s", ErrPlatform, p, idx.digest)
+}
