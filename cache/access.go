@@ -6,6 +6,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/index"
 )
 
 // accessLog remembers when content was last used, for LRU eviction,
@@ -19,11 +21,12 @@ type accessLog struct {
 
 	mu      sync.Mutex
 	pending map[digest.Digest]time.Time
+	stats   map[string]index.RepoStats
 }
 
 func newAccessLog(granularity time.Duration) *accessLog {
 	recent, _ := lru.New[digest.Digest, time.Time](65536)
-	return &accessLog{granularity: granularity, recent: recent, pending: map[digest.Digest]time.Time{}}
+	return &accessLog{granularity: granularity, recent: recent, pending: map[digest.Digest]time.Time{}, stats: map[string]index.RepoStats{}}
 }
 
 // touch notes that d was used at now.
@@ -37,16 +40,25 @@ func (a *accessLog) touch(d digest.Digest, now time.Time) {
 	a.mu.Unlock()
 }
 
+// pull counts a manifest request for repo, and whether the cache answered.
+func (a *accessLog) pull(repo string, hit bool) {
+	a.mu.Lock()
+	s := a.stats[repo]
+	s.Pulls++
+	if hit {
+		s.Hits++
+	}
+	a.stats[repo] = s
+	a.mu.Unlock()
+}
+
 // take hands over the pending batch.
-func (a *accessLog) take() map[digest.Digest]time.Time {
+func (a *accessLog) take() (map[digest.Digest]time.Time, map[string]index.RepoStats) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.pending) == 0 {
-		return nil
-	}
-	batch := a.pending
-	a.pending = map[digest.Digest]time.Time{}
-	return batch
+	times, stats := a.pending, a.stats
+	a.pending, a.stats = map[digest.Digest]time.Time{}, map[string]index.RepoStats{}
+	return times, stats
 }
 
 // forget drops d (evicted) from the hot set and the pending batch.
@@ -59,12 +71,17 @@ func (a *accessLog) forget(d digest.Digest) {
 
 // flushAccess writes the pending batch to the index.
 func (c *Cache) flushAccess() {
-	batch := c.access.take()
-	if batch == nil {
-		return
+	times, stats := c.access.take()
+	if len(times) > 0 {
+		if err := c.index.PutAccess(times); err != nil {
+			c.opts.Metrics.StoreError("index")
+			c.log.WithError(err).Warn("writing access times")
+		}
 	}
-	if err := c.index.PutAccess(batch); err != nil {
-		c.opts.Metrics.StoreError("index")
-		c.log.WithError(err).Warn("writing access times")
+	if len(stats) > 0 {
+		if err := c.index.AddStats(stats); err != nil {
+			c.opts.Metrics.StoreError("index")
+			c.log.WithError(err).Warn("writing repository stats")
+		}
 	}
 }

@@ -100,6 +100,7 @@ type Cache struct {
 	inUse     map[digest.Digest]int
 	evictRun  sync.Mutex // one eviction at a time
 	evictCh   chan struct{}
+	pressure  atomic.Int64 // a lower eviction target after a full disk
 	stop      chan struct{}
 	bg        sync.WaitGroup
 }
@@ -146,6 +147,15 @@ func Open(opts Options) (*Cache, error) {
 	if c.index, err = index.Open(filepath.Join(opts.Dir, "index"), opts.Logger); err != nil {
 		return nil, err
 	}
+	rec, err := c.reconcile()
+	if err != nil {
+		c.index.Close()
+		return nil, err
+	}
+	if rec != (Reconciled{}) {
+		c.log.WithFields(logrus.Fields{"dropped": rec.Dropped, "adopted": rec.Adopted, "removed": rec.Removed}).
+			Info("reconciled the index with the files on disk")
+	}
 	size, count, err := c.index.Usage()
 	if err != nil {
 		c.index.Close()
@@ -164,8 +174,12 @@ func Open(opts Options) (*Cache, error) {
 		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
 		Resumes:      opts.Resumes,
 		StallTimeout: opts.StallTimeout,
-		Metrics:      opts.Metrics,
-		Logger:       opts.Logger,
+		// A blob larger than the whole cache is streamed, not kept: keeping
+		// it would evict everything else and then itself.
+		Keep:    func(size int64) bool { return opts.MaxSize <= 0 || size <= opts.MaxSize },
+		NoSpace: func() { c.noSpace() },
+		Metrics: opts.Metrics,
+		Logger:  opts.Logger,
 	})
 	if err != nil {
 		cancel()

@@ -53,7 +53,7 @@ func (c *Cache) background(done <-chan struct{}) {
 		case <-tick.C:
 			c.flushAccess()
 		case <-c.evictCh:
-			if freed, n := c.Evict(c.lowWater()); n > 0 {
+			if freed, n := c.Evict(c.evictTarget()); n > 0 {
 				c.log.WithField("items", n).WithField("bytes", freed).Info("evicted least recently used content")
 			}
 		}
@@ -224,4 +224,28 @@ func (c *Cache) release(d digest.Digest) {
 		delete(c.inUse, d)
 	}
 	c.contentMu.Unlock()
+}
+
+// noSpace reacts to a full disk during a fill: evict down to the low
+// watermark of what is stored now (or of the cap), in the background.
+func (c *Cache) noSpace() {
+	c.log.Warn("disk full while filling a blob; evicting")
+	c.pressure.Store(c.size.Load() * 85 / 100)
+	select {
+	case c.evictCh <- struct{}{}:
+	default:
+	}
+}
+
+// evictTarget is what a wake of the evictor frees down to: the low
+// watermark, or lower after a full disk.
+func (c *Cache) evictTarget() int64 {
+	target := c.lowWater()
+	if c.opts.MaxSize <= 0 {
+		target = c.size.Load()
+	}
+	if p := c.pressure.Swap(0); p > 0 && p < target {
+		target = p
+	}
+	return target
 }

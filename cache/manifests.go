@@ -40,7 +40,12 @@ func (m *Manifest) fetched() *Manifest {
 
 // Manifest returns repo's manifest for ref (a tag or a digest) as the
 // upstream would answer a request with these Accept values.
-func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []string) (m *Manifest, err error) {
+	defer func() {
+		if err == nil {
+			c.access.pull(repo.String(), !m.Fetched)
+		}
+	}()
 	if d, err := digest.Parse(ref); err == nil {
 		return c.manifestByDigest(ctx, repo, d, accept)
 	}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,7 +89,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
 	if testing.Verbose() {
-		log.SetLevel(logrus.DebugLevel)
+		log.SetLevel(logrus.InfoLevel)
 	}
 	log.SetOutput(os.Stderr)
 	up, err := upstream.New(upstream.Options{
@@ -181,3 +183,28 @@ func do(t *testing.T, method, url string, hdr ...string) *http.Response {
 }
 
 func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func drain(rc io.ReadCloser) {
+	io.Copy(io.Discard, rc)
+	rc.Close()
+}

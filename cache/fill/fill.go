@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -25,6 +26,9 @@ var (
 	ErrCommitted = errors.New("fill: already stored")
 	// ErrStalled: the upstream sent nothing for StallTimeout.
 	ErrStalled = errors.New("fill: upstream stalled")
+	// ErrNoSpace: the disk filled up. Followers then read the rest straight
+	// from the upstream; nothing is kept.
+	ErrNoSpace = errors.New("fill: no space left on device")
 )
 
 // Source opens the blob's bytes starting at offset. size is the blob's total
@@ -51,8 +55,14 @@ type Options struct {
 	// StallTimeout aborts an upstream read that delivers nothing for this
 	// long (then the fill resumes). Default 30s.
 	StallTimeout time.Duration
-	Metrics      *metrics.Metrics
-	Logger       logrus.FieldLogger
+	// Keep decides, once the upstream announced the size (-1 if it did
+	// not), whether the blob is stored. A blob that is not kept is still
+	// fetched once and streamed to every follower. Default: keep all.
+	Keep func(size int64) bool
+	// NoSpace is called when a fill hits a full disk (to start eviction).
+	NoSpace func()
+	Metrics *metrics.Metrics
+	Logger  logrus.FieldLogger
 }
 
 // Group runs fills and lets clients follow them.
@@ -118,7 +128,7 @@ func (g *Group) Join(d digest.Digest, open Source) (*Follower, error) {
 	if err := g.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fill: shutting down: %w", err)
 	}
-	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{})}
+	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open}
 	g.fills[d] = f
 	g.wg.Add(1)
 	g.opts.Metrics.FillStarted()
@@ -131,17 +141,28 @@ func (g *Group) run(f *fill, open Source) {
 	defer g.wg.Done()
 	log := g.opts.Logger.WithField("digest", f.d)
 	err := g.copyVerified(f, open, log)
-	if err == nil {
+	keep := g.opts.Keep == nil || g.opts.Keep(f.size)
+	if err == nil && keep {
 		err = g.commit(f)
 	}
 	result := "ok"
 	switch {
 	case errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrSizeMismatch):
 		result = "digest_mismatch"
+	case errors.Is(err, ErrNoSpace):
+		result = "no_space"
+		g.opts.Metrics.StoreError("enospc")
+		if g.opts.NoSpace != nil {
+			g.opts.NoSpace()
+		}
 	case err != nil:
 		result = "error"
+	case !keep:
+		result = "not_kept"
+		g.opts.Metrics.StoreError("too_large")
+		log.WithField("size", f.size).Info("blob larger than the cache: streamed, not kept")
 	}
-	if err != nil && f.hasFile() {
+	if (err != nil || !keep) && f.hasFile() {
 		g.opts.Sink.Discard(f.file)
 	}
 	switch {
@@ -231,6 +252,9 @@ func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.Cancel
 				return nil, fmt.Errorf("fill %s: upstream sent more than the %d bytes it announced: %w", f.d, f.size, ErrSizeMismatch)
 			}
 			if _, werr := f.file.Write(buf[:n]); werr != nil {
+				if errors.Is(werr, syscall.ENOSPC) {
+					werr = fmt.Errorf("%w: %v", ErrNoSpace, werr)
+				}
 				return nil, fmt.Errorf("fill %s: write temp file: %w", f.d, werr)
 			}
 			h.Write(buf[:n])

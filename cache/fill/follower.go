@@ -2,6 +2,7 @@ package fill
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -15,6 +16,7 @@ import (
 // failure, unlinked.
 type fill struct {
 	d    digest.Digest
+	open Source   // for followers to fall back on when the disk is full
 	file *os.File // set once by the fill goroutine, under mu
 
 	mu      sync.Mutex
@@ -89,6 +91,9 @@ func (f *fill) finish(err error) {
 type Follower struct {
 	f    *fill
 	once sync.Once
+
+	mu     sync.Mutex
+	direct []io.Closer // upstream bodies opened after a full disk
 }
 
 // Digest is the digest being filled.
@@ -120,30 +125,47 @@ func (fw *Follower) Ready(ctx context.Context) (int64, error) {
 // returns io.EOF only after the fill verified the digest; any failure of the
 // fill is returned instead, so a wrong blob never ends cleanly.
 func (fw *Follower) Reader(ctx context.Context, offset int64) io.Reader {
-	return &reader{f: fw.f, ctx: ctx, pos: offset}
+	return &reader{fw: fw, f: fw.f, ctx: ctx, pos: offset}
 }
 
 // Close releases the follower's hold on the temp file.
 func (fw *Follower) Close() error {
-	fw.once.Do(fw.f.release)
+	fw.once.Do(func() {
+		fw.f.release()
+		fw.mu.Lock()
+		for _, c := range fw.direct {
+			c.Close()
+		}
+		fw.mu.Unlock()
+	})
 	return nil
 }
 
 type reader struct {
-	f   *fill
-	ctx context.Context
-	pos int64
+	fw     *Follower
+	f      *fill
+	ctx    context.Context
+	pos    int64
+	direct io.Reader // set when the fill gave up for lack of disk space
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if r.direct != nil {
+		n, err := r.direct.Read(p)
+		r.pos += int64(n)
+		return n, err
+	}
 	f := r.f
 	for {
 		f.mu.Lock()
 		n, size, done, err, wake := f.n, f.size, f.done, f.err, f.wake
 		f.mu.Unlock()
+		if done && errors.Is(err, ErrNoSpace) {
+			return r.readDirect(p)
+		}
 		if done && err != nil {
 			return 0, err
 		}
@@ -174,4 +196,19 @@ func (r *reader) Read(p []byte) (int, error) {
 			return 0, r.ctx.Err()
 		}
 	}
+}
+
+// readDirect continues from the upstream at the reader's position after
+// the disk filled up. These bytes are not hashed by wharf (the reader may
+// have started mid-blob); the client checks the digest as it always does.
+func (r *reader) readDirect(p []byte) (int, error) {
+	body, _, err := r.f.open(r.ctx, r.pos)
+	if err != nil {
+		return 0, err
+	}
+	r.fw.mu.Lock()
+	r.fw.direct = append(r.fw.direct, body)
+	r.fw.mu.Unlock()
+	r.direct = body
+	return r.Read(p)
 }

@@ -9,6 +9,7 @@
 //	l/<repo>\x00<tag>               TagRecord  a tag pushed here; found before the upstream is asked
 //	r/<repo>                        {}         repositories seen (the catalog)
 //	a/<digest>                      int64      last access, unix ns, big-endian (written in batches)
+//	s/<repo>                        RepoStats  manifest requests and cache hits (written in batches)
 //
 // <repo> is the repository's full identity, upstream included
 // ("docker.io/library/alpine"). Tags can hold neither "\x00" nor "/" per the

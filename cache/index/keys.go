@@ -8,6 +8,7 @@ const (
 	prefixRepo   = "r/"
 	prefixLocal  = "l/"
 	prefixAccess = "a/"
+	prefixStats  = "s/"
 	sep          = "\x00"
 )
 
@@ -26,3 +27,5 @@ func localTagPrefix(repo string) []byte { return []byte(prefixLocal + repo + sep
 func localTagKey(repo, tag string) []byte { return []byte(prefixLocal + repo + sep + tag) }
 
 func accessKey(d digest.Digest) []byte { return []byte(prefixAccess + d.String()) }
+
+func statsKey(repo string) []byte { return []byte(prefixStats + repo) }

@@ -32,6 +32,9 @@ const usage = `wharf — a caching pull-through mirror for container registries
 Usage:
   wharf serve [flags]   run the mirror (wharf serve --help lists the flags)
   wharf bench pull|push load-test a registry or mirror (wharf bench help)
+  wharf verify          re-hash every cached item (wharf serve stopped)
+  wharf gc [--dry-run]  remove content no tag reaches (wharf serve stopped)
+  wharf du [--json]     what the cache holds, top repositories, hit ratio
   wharf version         print the version
   wharf help            show this text
 `
@@ -47,6 +50,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return verify(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return gc(ctx, args[1:], stdout, stderr)
+	case "du", "stats":
+		return du(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wharf", version)
 		return nil

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+)
+
+// The store's maintenance commands. Each opens the data directory on its
+// own, so wharf serve must be stopped first (the index allows one process).
+
+// adminFlags parses the flags every maintenance command shares, plus the
+// command's own (set by extra).
+func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := "./data"
+	if v, ok := os.LookupEnv("WHARF_DATA"); ok && v != "" {
+		def = v
+	}
+	dir := fs.String("data", def, "data directory (WHARF_DATA)")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", nil, err
+	}
+	if fs.NArg() > 0 {
+		return "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := os.Stat(*dir); err != nil {
+		return "", nil, fmt.Errorf("data directory: %w", err)
+	}
+	return *dir, fs, nil
+}
+
+func openStore(dir string, stderr io.Writer) (*cache.Cache, error) {
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetLevel(logrus.WarnLevel)
+	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
+	}
+	return c, nil
+}
+
+// verify re-hashes every stored item.
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var repair bool
+	dir, _, err := adminFlags("verify", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&repair, "repair", false, "move corrupt items to quarantine/ so they are fetched again")
+	})
+	if err != nil {
+		return err
+	}
+	c, err := openStore(dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	bar := newProgress(stderr)
+	rep, err := c.Verify(ctx, repair, bar.update)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	for _, x := range rep.Corrupt {
+		fmt.Fprintf(stdout, "CORRUPT %s: %s\n", x.Digest, x.Reason)
+	}
+	fmt.Fprintf(stdout, "checked %d items, %s; %d corrupt", rep.Checked, human(rep.Bytes), len(rep.Corrupt))
+	if repair {
+		fmt.Fprintf(stdout, ", %d quarantined", rep.Quarantined)
+	}
+	fmt.Fprintln(stdout)
+	if len(rep.Corrupt) > 0 && !repair {
+		return errors.New("corrupt items found (run with --repair to quarantine them)")
+	}
+	return nil
+}
+
+// gc removes content no tag reaches.
+func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dry bool
+	dir, _, err := adminFlags("gc", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
+	})
+	if err != nil {
+		return err
+	}
+	c, err := openStore(dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rep, err := c.GC(dry)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if dry {
+		verb = "would remove"
+	}
+	fmt.Fprintf(stdout, "%s %d unreferenced items, %s\n", verb, rep.Items, human(rep.Bytes))
+	return nil
+}
+
+// du prints what the store holds.
+func du(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var top int
+	var asJSON bool
+	dir, _, err := adminFlags("du", args, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&top, "top", 10, "how many repositories to list")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	c, err := openStore(dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Stats()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			cache.Stats
+			HitRatio float64
+		}{st, st.HitRatio()})
+	}
+	fmt.Fprintf(stdout, "size %s in %d items (%d manifests), %d tags in %d repositories\n",
+		human(st.Bytes), st.Items, st.Manifests, st.Tags, len(st.Repos))
+	fmt.Fprintf(stdout, "pulls %d, cache hits %d, hit ratio %.1f%%\n\n", st.Pulls, st.Hits, 100*st.HitRatio())
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOP BY SIZE\tSIZE\tTAGS\tPULLS\tHITS")
+	for i, r := range st.Repos {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\n", r.Repo, human(r.Bytes), r.Tags, r.Pulls, r.Hits)
+	}
+	w.Flush()
+	byHits := append([]cache.RepoUsage(nil), st.Repos...)
+	sortByHits(byHits)
+	fmt.Fprintln(stdout)
+	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOP BY HITS\tHITS\tPULLS\tSIZE")
+	for i, r := range byHits {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Repo, r.Hits, r.Pulls, human(r.Bytes))
+	}
+	return w.Flush()
+}
+
+func sortByHits(rs []cache.RepoUsage) {
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j].Hits > rs[j-1].Hits; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progress draws a bar on a terminal and stays silent otherwise.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	last time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(done, total int64) {
+	if !p.tty || time.Since(p.last) < 100*time.Millisecond && done < total {
+		return
+	}
+	p.last = time.Now()
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	const width = 30
+	n := int(frac * width)
+	fmt.Fprintf(p.w, "\r[%s%s] %5.1f%%  %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, human(done), human(total))
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
