@@ -268,3 +268,15 @@ func detached[T any](ctx context.Context, c *Cache, key string, fn func(context.
 		return zero, ctx.Err()
 	}
 }
+
+// logCtx attaches ctx to a log entry, so hooks can add what the request
+// carries (cmd/wharf adds the request id).
+func logCtx(l logrus.FieldLogger, ctx context.Context) logrus.FieldLogger {
+	switch l := l.(type) {
+	case *logrus.Entry:
+		return l.WithContext(ctx)
+	case *logrus.Logger:
+		return l.WithContext(ctx)
+	}
+	return l
+}

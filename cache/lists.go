@@ -29,7 +29,7 @@ func (c *Cache) Tags(ctx context.Context, repo Repo, n int, last string) ([]stri
 		return nil, false, err
 	}
 	c.opts.Metrics.Stale("tags_list")
-	c.log.WithError(err).WithField("repo", repo.String()).Warn("upstream unreachable; listing cached tags")
+	logCtx(c.log, ctx).WithError(err).WithField("repo", repo.String()).Warn("upstream unreachable; listing cached tags")
 	tags, more = Page(cached, n, last)
 	return tags, more, nil
 }

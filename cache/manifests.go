@@ -94,7 +94,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 	})
 	if err != nil && cached != nil && unreachable(err) {
 		c.opts.Metrics.Stale("tag")
-		c.log.WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
+		logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
 			Warn("upstream unreachable; serving cached tag")
 		return cached, nil
 	}
