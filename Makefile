@@ -4,7 +4,7 @@ BIN     := bin/wharf
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test test-short vet fmt clean
+.PHONY: build run test test-short conformance vet fmt clean
 
 ## build: compile bin/wharf
 build:
@@ -14,9 +14,13 @@ build:
 run: build
 	./$(BIN) serve
 
-## test: vet, then every test with the race detector
-test: vet
-	$(GO) test -race -count=1 -timeout 40m ./...
+## test: vet, the OCI conformance suite, then every other test with the race detector
+test: vet conformance
+	$(GO) test -race -count=1 -timeout 40m -skip '^TestOCIConformance$$' ./...
+
+## conformance: the OCI distribution-spec conformance suite against a live wharf (0 failures required)
+conformance:
+	$(GO) test -count=1 -timeout 10m -run '^TestOCIConformance$$' -v ./e2e/
 
 ## test-short: the fast tests only (no Docker engine, no subprocesses)
 test-short:
@@ -31,3 +35,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## bench: wharf vs distribution's proxy mode, side by side, into docs/benchmarks.md
+## (not part of test or CI; BENCH_SCALE=quick for a smoke run, see bench/run.sh)
+.PHONY: bench
+bench:
+	./bench/run.sh

@@ -14,6 +14,7 @@ type Config struct {
 	Listen   string   `yaml:"listen"`
 	Upstream Upstream `yaml:"upstream"`
 	Storage  Storage  `yaml:"storage"`
+	Push     Push     `yaml:"push"`
 	Log      Log      `yaml:"log"`
 	Debug    Debug    `yaml:"debug"`
 }
@@ -48,6 +49,33 @@ type Upstream struct {
 	// the URL's host is docker.io, registry-1.docker.io or index.docker.io,
 	// off otherwise. Load resolves nil, so a loaded Config has it set.
 	OfficialLibrary *bool `yaml:"officialLibrary"`
+	// WriteThrough passes every manifest pushed to wharf (with its blobs)
+	// on to this upstream, from a queue kept across restarts. nil (the
+	// default) is off.
+	WriteThrough *bool `yaml:"writeThrough"`
+	// WriteThroughSync makes a client's manifest PUT wait until the
+	// upstream has it (write-through must be on). nil (the default) is off:
+	// pushes are passed on in the background.
+	WriteThroughSync *bool `yaml:"writeThroughSync"`
+}
+
+// Push configures what clients may write to wharf.
+type Push struct {
+	// Deletes allows DELETE of manifests, pushed tags and blobs. nil (the
+	// default) means true; false answers every delete with 405 UNSUPPORTED.
+	Deletes *bool `yaml:"deletes"`
+	// UploadExpiry is how long a blob upload may go without a chunk before
+	// it is removed. Must be > 0. Default 24h.
+	UploadExpiry Duration `yaml:"uploadExpiry"`
+}
+
+// DeletesEnabled reports whether deletes are allowed (nil means yes).
+func (p Push) DeletesEnabled() bool { return p.Deletes == nil || *p.Deletes }
+
+// WriteThroughOn reports whether write-through is on, and synchronous.
+func (u Upstream) WriteThroughOn() (on, sync bool) {
+	on = u.WriteThrough != nil && *u.WriteThrough
+	return on, on && u.WriteThroughSync != nil && *u.WriteThroughSync
 }
 
 // Storage is where cached content lives.
@@ -97,6 +125,7 @@ func Default() Config {
 			Retries: 4,
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
+		Push:    Push{UploadExpiry: Duration(24 * time.Hour)},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -98,6 +98,13 @@ func (c Config) problems() []*fieldError {
 		}
 	}
 
+	if on, _ := u.WriteThroughOn(); !on && u.WriteThroughSync != nil && *u.WriteThroughSync {
+		add("upstream.writeThroughSync", "needs upstream.writeThrough")
+	}
+	if c.Push.UploadExpiry <= 0 {
+		add("push.uploadExpiry", "%s must be more than 0", c.Push.UploadExpiry)
+	}
+
 	if !slices.Contains(logLevels(), c.Log.Level) {
 		add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels(), ", "))
 	}

@@ -42,6 +42,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"timeout zero", func(c *Config) { c.Upstream.Timeout = 0 }, "upstream.timeout: 0s must be more than 0"},
 		{"retries negative", func(c *Config) { c.Upstream.Retries = -1 }, "upstream.retries: -1 is outside 0..20"},
 		{"retries many", func(c *Config) { c.Upstream.Retries = 21 }, "upstream.retries: 21 is outside 0..20"},
+		{"sync without write-through", func(c *Config) { c.Upstream.WriteThroughSync = boolp(true) }, "upstream.writeThroughSync: needs upstream.writeThrough"},
+		{"upload expiry zero", func(c *Config) { c.Push.UploadExpiry = 0 }, "push.uploadExpiry: 0s must be more than 0"},
 		{"dir empty", func(c *Config) { c.Storage.Dir = "" }, "storage.dir: is required"},
 		{"max size negative", func(c *Config) { c.Storage.MaxSize = -1 }, "storage.maxSize: -1 is negative; use 0 for unlimited"},
 		{"level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: "verbose" is not one of trace, debug, info, warn, warning, error, fatal, panic`},
@@ -67,6 +69,7 @@ func TestValidateNamesField(t *testing.T) {
 
 func TestValidateAccepts(t *testing.T) {
 	t.Parallel()
+	boolp := func(b bool) *bool { return &b }
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -80,6 +83,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"credentials file", func(c *Config) { c.Upstream.Username, c.Upstream.PasswordFile = "me", "/run/pw" }},
 		{"ttl zero", func(c *Config) { c.Upstream.TagTTL = 0 }},
 		{"retries bounds", func(c *Config) { c.Upstream.Retries = 20 }},
+		{"write-through sync", func(c *Config) { c.Upstream.WriteThrough, c.Upstream.WriteThroughSync = boolp(true), boolp(true) }},
+		{"deletes off", func(c *Config) { c.Push.Deletes = boolp(false) }},
 		{"no retries", func(c *Config) { c.Upstream.Retries = 0 }},
 		{"max size", func(c *Config) { c.Storage.MaxSize = 20 << 30 }},
 		{"warning", func(c *Config) { c.Log.Level = "warning" }},

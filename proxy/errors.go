@@ -44,6 +44,26 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", err.Error()}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
+	case errors.As(err, new(*cache.RangeError)):
+		return apiError{http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrUploadInvalid):
+		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrUploadUnknown):
+		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
+	case errors.Is(err, cache.ErrDigestInvalid):
+		return apiError{http.StatusBadRequest, "DIGEST_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrTagInvalid):
+		return apiError{http.StatusBadRequest, "TAG_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrSizeInvalid):
+		return apiError{http.StatusBadRequest, "SIZE_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrTooLarge):
+		return apiError{http.StatusRequestEntityTooLarge, "SIZE_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrManifestBlobUnknown):
+		return apiError{http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", err.Error()}
+	case errors.Is(err, cache.ErrManifestInvalid):
+		return apiError{http.StatusBadRequest, "MANIFEST_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrDeleteDisabled):
+		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", "deletes are disabled on this registry"}
 	case errors.Is(err, cache.ErrNotFound):
 		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route)}
 	case errors.Is(err, cache.ErrUnknownUpstream):

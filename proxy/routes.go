@@ -18,6 +18,8 @@ const (
 	routeHealth    = "healthz"
 	routeMetrics   = "metrics"
 	routeUnmatched = "unmatched"
+	routeUpload    = "blob_upload"
+	routeReferrers = "referrers"
 )
 
 // Patterns from the maintained grammars. They hold only non-capturing
@@ -43,6 +45,7 @@ func (s *server) routes() *mux.Router {
 	r.Handle("/v2/{name:"+namePattern+"}/blobs/{digest:"+digestPat+"}", s.handle(s.blob)).
 		Methods(reads...).Name(routeBlob)
 	r.Handle("/v2/{name:"+namePattern+"}/tags/list", s.handle(s.tags)).Methods(reads...).Name(routeTags)
+	s.pushRoutes(r)
 	r.HandleFunc("/healthz", s.health).Methods(reads...).Name(routeHealth)
 	if s.opts.MetricsHandler != nil {
 		r.Handle("/metrics", s.opts.MetricsHandler).Methods(reads...).Name(routeMetrics)
@@ -63,4 +66,31 @@ func (s *server) nameRoute(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// pushRoutes adds the write path's routes for the capabilities the store
+// has (see push.go). The read routes above keep their names, so metrics
+// tell a manifest PUT from a GET by method.
+func (s *server) pushRoutes(r *mux.Router) {
+	name := "/v2/{name:" + namePattern + "}"
+	if _, ok := s.opts.Store.(Uploader); ok {
+		r.Handle(name+"/blobs/uploads/", s.handle(s.startUpload)).Methods(http.MethodPost).Name(routeUpload)
+		session := name + "/blobs/uploads/{uuid:[0-9a-fA-F-]+}"
+		r.Handle(session, s.handle(s.uploadStatus)).Methods(http.MethodGet).Name(routeUpload)
+		r.Handle(session, s.handle(s.patchUpload)).Methods(http.MethodPatch).Name(routeUpload)
+		r.Handle(session, s.handle(s.putUpload)).Methods(http.MethodPut).Name(routeUpload)
+		r.Handle(session, s.handle(s.cancelUpload)).Methods(http.MethodDelete).Name(routeUpload)
+	}
+	if _, ok := s.opts.Store.(ManifestPusher); ok {
+		r.Handle(name+"/manifests/{reference:"+refPattern+"}", s.handle(s.putManifest)).
+			Methods(http.MethodPut).Name(routeManifest)
+		r.Handle(name+"/manifests/{reference:"+refPattern+"}", s.handle(s.deleteManifest)).
+			Methods(http.MethodDelete).Name(routeManifest)
+		r.Handle(name+"/blobs/{digest:"+digestPat+"}", s.handle(s.deleteBlob)).
+			Methods(http.MethodDelete).Name(routeBlob)
+	}
+	if _, ok := s.opts.Store.(ReferrerLister); ok {
+		r.Handle(name+"/referrers/{digest:"+digestPat+"}", s.handle(s.referrers)).
+			Methods(http.MethodGet).Name(routeReferrers)
+	}
 }

@@ -36,6 +36,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	log.AddHook(requestIDHook{})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -71,9 +72,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("cache: %w", err)
 	}
 	defer store.Close()
+	writer, err := cache.NewWriter(store, writerOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer writer.Close() // before the store: it stops the write-through worker
 
 	handler, err := proxy.New(proxy.Options{
-		Store:          store,
+		Store:          writer,
 		Upstream:       up,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        m,
@@ -188,4 +194,35 @@ func pins(refs []string, up proxy.Upstream) []cache.Pin {
 		out = append(out, cache.Pin{Repo: cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, Tag: tag})
 	}
 	return out
+}
+
+// writerOptions turns the push settings into the write path's options.
+func writerOptions(cfg config.Config) cache.WriterOptions {
+	o := cache.WriterOptions{
+		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
+		DisableDeletes: !cfg.Push.DeletesEnabled(),
+	}
+	if on, sync := cfg.Upstream.WriteThroughOn(); on {
+		o.WriteThrough = &cache.WriteThroughOptions{Sync: sync}
+	}
+	return o
+}
+
+// requestIDHook adds the request id to log lines written below the proxy
+// with the request's context (Entry.WithContext), so one id ties a
+// client's request to what the cache and upstream logged for it.
+type requestIDHook struct{}
+
+func (requestIDHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (requestIDHook) Fire(e *logrus.Entry) error {
+	if e.Context == nil {
+		return nil
+	}
+	if _, set := e.Data["request_id"]; !set {
+		if id := proxy.RequestID(e.Context); id != "" {
+			e.Data["request_id"] = id
+		}
+	}
+	return nil
 }

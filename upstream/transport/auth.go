@@ -29,7 +29,8 @@ import (
 // Only requests to the registry's own scheme and host are touched.
 // Anything else, above all the CDN a blob is redirected to, passes through
 // without credentials, so they never reach another host. A request with a
-// body cannot be replayed and gets its 401 back.
+// body is replayed only if GetBody can give the body again; otherwise it
+// gets its 401 back.
 type Auth struct {
 	next   http.RoundTripper
 	origin string // scheme://host of the registry
@@ -73,7 +74,7 @@ func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	s := a.attach(r)
 	resp, err := a.next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !bodyless(req) {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayableBody(req) {
 		return resp, err
 	}
 	for _, ch := range Challenges(resp.Header) {
@@ -143,7 +144,10 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 	if err != nil {
 		return nil, err
 	}
-	r := req.Clone(req.Context())
+	r, err := rewound(req)
+	if err != nil {
+		return nil, err
+	}
 	r.Header.Set("Authorization", "Bearer "+tok)
 	resp, err = a.next.RoundTrip(r)
 	if err == nil && resp.StatusCode != http.StatusUnauthorized {
@@ -165,7 +169,10 @@ func (a *Auth) basic(req *http.Request, resp *http.Response, s sent) (*http.Resp
 	a.scheme = "basic"
 	a.mu.Unlock()
 	drain(resp.Body)
-	r := req.Clone(req.Context())
+	r, err := rewound(req)
+	if err != nil {
+		return nil, err
+	}
 	a.creds.setBasic(r)
 	return a.next.RoundTrip(r)
 }
@@ -202,6 +209,27 @@ func (a *Auth) checkRealm(realm string) error {
 // bodyless reports whether req can be sent a second time as it is.
 func bodyless(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody
+}
+
+// replayableBody reports whether req can be sent again after a challenge:
+// it has no body, or GetBody gives a fresh copy of it (a push of a blob
+// from a file, a manifest from memory).
+func replayableBody(req *http.Request) bool {
+	return bodyless(req) || req.GetBody != nil
+}
+
+// rewound clones req for a second attempt, with a fresh body.
+func rewound(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if bodyless(req) {
+		return r, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("transport: replay body: %w", err)
+	}
+	r.Body = body
+	return r, nil
 }
 
 // pathScope derives the token scope of a registry API request from its

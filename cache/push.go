@@ -1,0 +1,118 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/cache/manifest"
+)
+
+var anchoredTag = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)
+
+// PushedManifest is what a manifest PUT stored.
+type PushedManifest struct {
+	Descriptor ocispec.Descriptor
+	// Subject is the manifest's OCI 1.1 subject, "" without one.
+	Subject digest.Digest
+	// Tags are the tags now pointing at it in the repository.
+	Tags []string
+}
+
+// PutManifest stores a manifest a client pushed to repo under ref (a tag,
+// or the digest its bytes must hash to), and under each of tags (OCI 1.1
+// ?tag= parameters). The body must be a manifest of mediaType, at most
+// MaxManifestSize, whose every blob and child manifest is stored here.
+// The manifest is pinned, indexed for the referrers API when it has a
+// subject, and queued for write-through when that is on (in synchronous
+// mode PutManifest returns once the upstream has it).
+func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType string, body io.Reader, tags []string) (*PushedManifest, error) {
+	b, err := io.ReadAll(io.LimitReader(body, MaxManifestSize+1))
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("manifest body: %w: %w", ErrSizeInvalid, err)
+		}
+		return nil, fmt.Errorf("manifest body: %w", err)
+	}
+	if len(b) > MaxManifestSize {
+		return nil, fmt.Errorf("manifest over %d bytes: %w", MaxManifestSize, ErrTooLarge)
+	}
+	d := digest.Canonical.FromBytes(b)
+	if want, err := digest.Parse(ref); err == nil {
+		if !want.Algorithm().Available() {
+			return nil, fmt.Errorf("%q: algorithm not supported: %w", ref, ErrDigestInvalid)
+		}
+		if d = want.Algorithm().FromBytes(b); d != want {
+			return nil, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
+		}
+	} else {
+		tags = append([]string{ref}, tags...)
+	}
+	for _, t := range tags {
+		if !anchoredTag.MatchString(t) {
+			return nil, fmt.Errorf("%q: %w", t, ErrTagInvalid)
+		}
+	}
+	p, err := manifest.Validate(b, mediaType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+	}
+	if err := w.checkReferences(p); err != nil {
+		return nil, err
+	}
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
+	if err := w.storeManifest(&Manifest{Descriptor: desc, Body: b}, true); err != nil {
+		return nil, err
+	}
+	out := &PushedManifest{Descriptor: desc, Tags: tags}
+	if p.Subject != nil {
+		out.Subject = p.Subject.Digest
+		rd := desc
+		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
+		if err := w.index.PutReferrer(repo.String(), p.Subject.Digest, rd); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.index.PutRepository(repo.String()); err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: w.opts.Now()}
+		if err := w.index.PutLocalTag(repo.String(), t, rec); err != nil {
+			return nil, err
+		}
+	}
+	if w.wt != nil {
+		if err := w.wt.enqueue(ctx, repo, tags, d); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// checkReferences makes sure every blob and child manifest p names is
+// stored here; non-distributable layers are exempt by definition.
+func (w *Writer) checkReferences(p manifest.Pushed) error {
+	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
+		for _, ref := range group {
+			if manifest.Foreign(ref) {
+				continue
+			}
+			size, err := w.disk.Stat(ref.Digest)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
+			}
+			if ref.Size != size {
+				return fmt.Errorf("%s is %d bytes, the manifest says %d: %w", ref.Digest, size, ref.Size, ErrManifestInvalid)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// Write-through passes pushed manifests on to the upstream: first every
+// blob they reference (skipping what the upstream has, mounting what it
+// holds in another repository), then child manifests, then the manifest
+// under its tag. Pending pushes are jobs in the index (q/ keys), so a
+// restart loses none; a failed attempt is retried with exponential
+// backoff, and every attempt is counted in metrics and logged.
+
+// Replicator is what write-through needs of an upstream beyond reading.
+// upstream.Client implements it.
+type Replicator interface {
+	HeadBlob(ctx context.Context, repo string, d digest.Digest) (int64, error)
+	// PushBlob uploads size bytes from open() as d to repo, or mounts d
+	// from mountFrom when that is not empty and the upstream allows it.
+	PushBlob(ctx context.Context, repo string, d digest.Digest, size int64, open func() (io.ReadCloser, error), mountFrom string) error
+	PutManifest(ctx context.Context, repo, ref, mediaType string, body []byte) error
+}
+
+// WriteThroughOptions configure write-through.
+type WriteThroughOptions struct {
+	// Sync makes a manifest PUT wait until the upstream has the manifest;
+	// a failure is returned to the client and the job stays queued.
+	Sync bool
+	// Backoff is the wait after a first failure, doubled per failure up
+	// to MaxBackoff. Defaults 1s and 5m.
+	Backoff, MaxBackoff time.Duration
+	// Timeout bounds one attempt. Default 30m (a large image over a slow
+	// link).
+	Timeout time.Duration
+}
+
+type writeThrough struct {
+	w      *Writer
+	opts   WriteThroughOptions
+	log    logrus.FieldLogger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   sync.WaitGroup
+
+	mu     sync.Mutex               // one attempt at a time: jobs share blobs
+	mounts map[digest.Digest]string // upstream repositories known to hold a blob
+}
+
+func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error) {
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wt := &writeThrough{
+		w: w, opts: opts, log: w.log.WithField("component", "writethrough"),
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), mounts: map[digest.Digest]string{},
+	}
+	wt.done.Add(1)
+	go wt.loop()
+	return wt, nil
+}
+
+func (wt *writeThrough) close() {
+	wt.cancel()
+	wt.done.Wait()
+}
+
+// enqueue records a job per tag (one by digest without tags). In
+// synchronous mode it runs them before returning.
+func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d digest.Digest) error {
+	if len(tags) == 0 {
+		tags = []string{""}
+	}
+	now := wt.w.opts.Now()
+	var keys []string
+	for _, t := range tags {
+		j := index.Job{Repo: repo.String(), Tag: t, Digest: d, Enqueued: now, NextTry: now}
+		if wt.opts.Sync {
+			j.NextTry = now.Add(wt.opts.Timeout) // the request runs it; the worker stays off
+		}
+		key := index.JobKey(now, j.Repo, t, d)
+		if err := wt.w.index.PutJob(key, j); err != nil {
+			return fmt.Errorf("write-through: queue %s: %w", repo, err)
+		}
+		keys = append(keys, key)
+	}
+	wt.publish()
+	if !wt.opts.Sync {
+		select {
+		case wt.wake <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	for _, key := range keys {
+		if err := wt.attempt(ctx, key); err != nil {
+			return fmt.Errorf("write-through: %w", err)
+		}
+	}
+	return nil
+}
+
+// loop runs due jobs until close. The first pass after a start runs every
+// job at once, whatever its backoff said: the restart may be the fix.
+func (wt *writeThrough) loop() {
+	defer wt.done.Done()
+	next := wt.runDue(true)
+	for {
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(wt.w.opts.Now()), 10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-wt.ctx.Done():
+			t.Stop()
+			return
+		case <-wt.wake:
+		case <-t.C:
+		}
+		t.Stop()
+		next = wt.runDue(false)
+	}
+}
+
+// runDue attempts every due job and returns when the next one is due
+// (zero: none waiting).
+func (wt *writeThrough) runDue(all bool) time.Time {
+	var due []string
+	var next time.Time
+	now := wt.w.opts.Now()
+	err := wt.w.index.Jobs(func(key string, j index.Job) error {
+		if all || !j.NextTry.After(now) {
+			due = append(due, key)
+		} else if next.IsZero() || j.NextTry.Before(next) {
+			next = j.NextTry
+		}
+		return nil
+	})
+	if err != nil {
+		wt.log.WithError(err).Error("read write-through queue")
+		return now.Add(wt.opts.Backoff)
+	}
+	for _, key := range due {
+		if wt.ctx.Err() != nil {
+			return time.Time{}
+		}
+		if err := wt.attempt(wt.ctx, key); err != nil {
+			if j, jerr := wt.w.index.Job(key); jerr == nil && (next.IsZero() || j.NextTry.Before(next)) {
+				next = j.NextTry
+			}
+		}
+	}
+	return next
+}
+
+// attempt runs one job: on success it is removed, on failure rescheduled.
+func (wt *writeThrough) attempt(ctx context.Context, key string) error {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	j, err := wt.w.index.Job(key)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil // done by another attempt
+	}
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, wt.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	log := wt.log.WithFields(logrus.Fields{"repo": j.Repo, "tag": j.Tag, "digest": j.Digest, "attempt": j.Attempts + 1})
+	err = wt.replicate(actx, j)
+	if err == nil {
+		if derr := wt.w.index.DeleteJob(key); derr != nil {
+			log.WithError(derr).Warn("write-through done, but the job stays queued")
+		}
+		wt.w.opts.Metrics.WriteThroughDone()
+		wt.publish()
+		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
+		return nil
+	}
+	if wt.ctx.Err() != nil {
+		return err // shutting down: the job stays as it was
+	}
+	j.Attempts++
+	j.LastError = err.Error()
+	j.NextTry = wt.w.opts.Now().Add(wt.backoff(j.Attempts))
+	if perr := wt.w.index.PutJob(key, j); perr != nil {
+		log.WithError(perr).Error("reschedule write-through")
+	}
+	reason := failureReason(err)
+	wt.w.opts.Metrics.WriteThroughFailed(reason)
+	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).
+		Warn("write-through failed; will retry")
+	return err
+}
+
+func (wt *writeThrough) backoff(attempts int) time.Duration {
+	d := wt.opts.Backoff
+	for i := 1; i < attempts && d < wt.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, wt.opts.MaxBackoff)
+}
+
+// publish sets the pending gauge to the queue's length.
+func (wt *writeThrough) publish() {
+	n := 0
+	wt.w.index.Jobs(func(string, index.Job) error { n++; return nil })
+	wt.w.opts.Metrics.SetWriteThroughPending(n)
+}
+
+// replicate pushes j's manifest and everything it references.
+func (wt *writeThrough) replicate(ctx context.Context, j index.Job) error {
+	up, path, ok := strings.Cut(j.Repo, "/")
+	if !ok {
+		return fmt.Errorf("repository %q: %w", j.Repo, ErrUnknownUpstream)
+	}
+	o, err := wt.w.origin(Repo{Upstream: up, Path: path})
+	if err != nil {
+		return err
+	}
+	rep, ok := o.(Replicator)
+	if !ok {
+		return fmt.Errorf("upstream %s cannot be pushed to: %w", up, ErrUnknownUpstream)
+	}
+	ref := j.Tag
+	if ref == "" {
+		ref = j.Digest.String()
+	}
+	return wt.pushManifest(ctx, rep, path, j.Digest, ref, 0)
+}
+
+// maxDepth bounds nested indexes, which a hostile push could make deep.
+const maxDepth = 8
+
+func (wt *writeThrough) pushManifest(ctx context.Context, rep Replicator, path string, d digest.Digest, ref string, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("manifest %s: indexes nested too deep: %w", d, ErrManifestInvalid)
+	}
+	m, err := wt.w.storedManifest(d)
+	if err != nil {
+		return fmt.Errorf("manifest %s is no longer stored: %w", d, errMissing)
+	}
+	p, err := manifest.Parse(m.Body)
+	if err != nil {
+		return err
+	}
+	for _, b := range p.Blobs {
+		if manifest.Foreign(b) {
+			continue
+		}
+		if err := wt.pushBlob(ctx, rep, path, b.Digest); err != nil {
+			return err
+		}
+	}
+	for _, c := range p.Manifests {
+		if err := wt.pushManifest(ctx, rep, path, c.Digest, c.Digest.String(), depth+1); err != nil {
+			return err
+		}
+	}
+	return rep.PutManifest(ctx, path, ref, m.Descriptor.MediaType, m.Body)
+}
+
+var errMissing = errors.New("content missing")
+
+func (wt *writeThrough) pushBlob(ctx context.Context, rep Replicator, path string, d digest.Digest) error {
+	if _, err := rep.HeadBlob(ctx, path, d); err == nil {
+		return nil
+	}
+	size, err := wt.w.disk.Stat(d)
+	if err != nil {
+		return fmt.Errorf("blob %s is no longer stored: %w", d, errMissing)
+	}
+	open := func() (io.ReadCloser, error) { return wt.w.disk.Open(d) }
+	from := wt.mounts[d]
+	if from == path {
+		from = ""
+	}
+	if err := rep.PushBlob(ctx, path, d, size, open, from); err != nil {
+		return err
+	}
+	wt.mounts[d] = path
+	return nil
+}
+
+// failureReason labels an error for the failures metric (a fixed set).
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, upstream.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, upstream.ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, upstream.ErrDenied):
+		return "denied"
+	case errors.Is(err, upstream.ErrTooManyRequests):
+		return "429"
+	case errors.Is(err, upstream.ErrRejected), errors.Is(err, upstream.ErrNotFound):
+		return "rejected"
+	case errors.Is(err, errMissing):
+		return "missing"
+	}
+	return "error"
+}
