@@ -88,9 +88,10 @@ type Cache struct {
 	cancel  context.CancelFunc
 
 	// Hot metadata: a hit on these costs no disk read.
-	manifests *lru.Cache[digest.Digest, *Manifest]
-	tags      *lru.Cache[string, index.TagRecord]
-	access    *accessLog
+	manifests  *lru.Cache[digest.Digest, *Manifest]
+	tags       *lru.Cache[string, index.TagRecord]
+	acceptKeys *lru.Cache[string, string]
+	access     *accessLog
 
 	size, count atomic.Int64
 
@@ -166,6 +167,7 @@ func Open(opts Options) (*Cache, error) {
 	opts.Metrics.SetCacheUsage(size, count)
 	c.manifests, _ = lru.New[digest.Digest, *Manifest](2048)
 	c.tags, _ = lru.New[string, index.TagRecord](16384)
+	c.acceptKeys, _ = lru.New[string, string](256)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel

@@ -73,7 +73,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 			return m, nil
 		}
 	}
-	key := acceptKey(accept)
+	key := c.acceptKey(accept)
 	rec, haveRec := c.tagRecord(repo, tag, key)
 	var cached *Manifest
 	if haveRec {
@@ -250,10 +250,22 @@ func (c *Cache) forgetTag(repo Repo, tag string) {
 	}
 }
 
-// acceptKey reduces Accept header values to a canonical set of media types,
+// acceptKey is acceptKeyOf, remembered per raw header: clients send the
+// same few Accept headers over and over.
+func (c *Cache) acceptKey(accept []string) string {
+	raw := strings.Join(accept, "\n")
+	if k, ok := c.acceptKeys.Get(raw); ok {
+		return k
+	}
+	k := acceptKeyOf(accept)
+	c.acceptKeys.Add(raw, k)
+	return k
+}
+
+// acceptKeyOf reduces Accept header values to a canonical set of media types,
 // so that clients asking the same question share one cached answer. Clients
 // that accept different manifest types get what the upstream gives each.
-func acceptKey(accept []string) string {
+func acceptKeyOf(accept []string) string {
 	set := map[string]bool{}
 	for _, v := range accept {
 		for _, part := range strings.Split(v, ",") {

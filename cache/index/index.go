@@ -38,7 +38,8 @@ type TagRecord struct {
 
 // Index wraps one Badger database.
 type Index struct {
-	db *badger.DB
+	db    *badger.DB
+	local localRepos
 }
 
 // Open opens (or creates) the index in dir. Badger's own memory is kept small:
@@ -65,7 +66,12 @@ func Open(dir string, log logrus.FieldLogger) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	return &Index{db: db}, nil
+	x := &Index{db: db}
+	if err := x.loadLocalRepos(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index: count pushed tags: %w", err)
+	}
+	return x, nil
 }
 
 // Close flushes and closes the database.
