@@ -1,0 +1,32 @@
+// Command harness is `make bench`: it runs wharf and the CNCF distribution
+// registry in proxy mode side by side against one upstream registry, with
+// wharf's own load generator (`wharf bench pull`), and writes
+// docs/benchmarks.md and docs/benchmarks.svg. run.sh builds its parts and
+// starts it.
+//
+// The processes, all on 127.0.0.1:
+//
+//	wharf bench pull ──▶ wharf ─────────┐
+//	                 ──▶ distribution ──┼──▶ relay ──▶ upstream (distribution,
+//	                 ──▶ baseline       │    paces 200 MiB/s,     filesystem storage)
+//	                 ──────────────────-┘    counts bytes
+//
+// The relay (bench/relay) is the link to a remote registry: every byte a
+// mirror fetches passes through it, paced at one rate shared by all
+// connections, and its byte count is "bytes fetched from the upstream".
+// The baseline (bench/baseline) is a static file server on wharf's own blob
+// files and a bare handler returning manifests from memory: what the
+// machine allows. A direct pull through the relay is the no-mirror case.
+//
+// Cold scenarios start each mirror afresh on an empty data directory and
+// stop it afterwards; warm scenarios use one long-lived, pre-warmed instance
+// of each. Rounds alternate which mirror goes first, and the report gives
+// medians over rounds: the machine is shared and noisy, so only figures
+// taken side by side in one run are compared.
+//
+// Files: main.go (parameters, the run), procs.go (processes and /proc),
+// servers.go (starting each server), seed.go (images pushed with
+// go-containerregistry), load.go (running the load generator),
+// scenarios.go (what is measured), report.go (the Markdown, the targets),
+// svg.go (the chart).
+package main

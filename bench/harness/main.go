@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// params are the sizes and counts of a run. Two scales are predefined
+// (full, the default, and quick, a smoke run); every field can be set on
+// its own too.
+type params struct {
+	Scale        string
+	Rounds       int
+	Layers       int
+	LayerSize    int64
+	BlobSize     int64
+	Rate         int64
+	Concurrent   []int // clients pulling one cold image at once
+	HitClients   int
+	HitDuration  time.Duration
+	WarmClients  int
+	WarmDuration time.Duration
+	BlobPulls    int
+	Unthrottled  bool
+	Profile      bool
+}
+
+var scales = map[string]params{
+	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
+		HitClients: 64, HitDuration: 5 * time.Second, WarmClients: 2, WarmDuration: 5 * time.Second, BlobPulls: 3, Unthrottled: true},
+	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, BlobPulls: 2, Unthrottled: true},
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
+	scale := fs.String("scale", "full", "full or quick")
+	bin := fs.String("bin", "bench/bin", "directory holding wharf, registry, relay and baseline")
+	work := fs.String("work", "bench/out", "work directory: data, configs, logs, profiles")
+	docs := fs.String("docs", "docs", "where benchmarks.md and benchmarks.svg go")
+	command := fs.String("command", "make bench", "the command to record in the report")
+	rounds := fs.Int("rounds", 0, "rounds (0: the scale's)")
+	layers := fs.Int("layers", 0, "layers of the pulled image (0: the scale's)")
+	layerSize := fs.String("layer-size", "", "bytes per layer, e.g. 40MiB (empty: the scale's)")
+	blobSize := fs.String("blob-size", "", "size of the single large blob, e.g. 1GiB (empty: the scale's)")
+	rate := fs.String("rate", "200MiB", "bytes per second of the link to the upstream")
+	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
+	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, ok := scales[*scale]
+	if !ok {
+		return fmt.Errorf("--scale %q: want full or quick", *scale)
+	}
+	p.Scale = *scale
+	if *rounds > 0 {
+		p.Rounds = *rounds
+	}
+	if *layers > 0 {
+		p.Layers = *layers
+	}
+	var err error
+	for _, s := range []struct {
+		in  string
+		out *int64
+	}{{*layerSize, &p.LayerSize}, {*blobSize, &p.BlobSize}, {*rate, &p.Rate}} {
+		if s.in == "" {
+			continue
+		}
+		if *s.out, err = parseSize(s.in); err != nil {
+			return err
+		}
+	}
+	p.Unthrottled, p.Profile = *unthrottled, *profile
+
+	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
+	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs), command: *command}
+	if err := os.RemoveAll(h.work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.work, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	defer h.stopAll()
+	if err := h.run(ctx); err != nil {
+		return err
+	}
+	h.took = time.Since(start)
+	return h.report()
+}
+
+// parseSize reads "200MiB", "1GiB", "40M" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+			if err != nil || f < 0 {
+				return 0, fmt.Errorf("size %q: %w", s, err)
+			}
+			return int64(f * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want e.g. 200MiB", s)
+	}
+	return n, nil
+}
+
+// logf prints progress to stderr with the time since the run started.
+func (h *harness) logf(format string, args ...any) {
+	if h.t0.IsZero() {
+		h.t0 = time.Now()
+	}
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(h.t0).Seconds(), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// sample is one figure of one target in one round.
+type sample struct {
+	Scenario string  `json:"scenario"`
+	Target   string  `json:"target"` // wharf, distribution, direct, baseline
+	Round    int     `json:"round"`
+	Metric   string  `json:"metric"`
+	Value    float64 `json:"value"`
+}
+
+func (h *harness) add(scenario, target string, round int, metric string, v float64) {
+	h.samples = append(h.samples, sample{scenario, target, round, metric, v})
+}
+
+// Scenarios, as named in samples and the report.
+const (
+	scCold       = "cold"        // one client, empty mirror, paced link
+	scWarm       = "warm"        // pulls from a mirror holding the image
+	scHitsDigest = "hits-digest" // manifest by digest, from cache, 64 clients
+	scHitsTag    = "hits-tag"
+	scBlob       = "blob" // the large blob from cache, one client
+	unthrottled  = "u-"   // prefix of the cold scenarios on an unpaced link
+)
+
+func coldN(n int) string { return "cold" + strconv.Itoa(n) }
+func warmN(n int) string { return "warm" + strconv.Itoa(n) }
+
+func (h *harness) run(ctx context.Context) error {
+	h.logf("scale %s: %d rounds, image %d × %s, blob %s, link %s/s",
+		h.p.Scale, h.p.Rounds, h.p.Layers, size(h.p.LayerSize), size(h.p.BlobSize), size(h.p.Rate))
+	up, err := h.startDistribution(ctx, "upstream", "")
+	if err != nil {
+		return err
+	}
+	h.upstream, up.data = up, "" // keep its storage until the work directory goes
+	if err := h.startRelay(ctx); err != nil {
+		return err
+	}
+	h.logf("seeding the upstream")
+	if err := h.seed(ctx); err != nil {
+		return err
+	}
+	h.logf("seeded: %s is %s, %s is %s", h.img.app, size(h.img.appBytes), h.img.big, size(h.img.bigBytes))
+
+	warm, err := h.startWarm(ctx)
+	if err != nil {
+		return err
+	}
+	for round := 1; round <= h.p.Rounds; round++ {
+		mirrors := []string{"wharf", "distribution"}
+		if round%2 == 0 {
+			mirrors = []string{"distribution", "wharf"}
+		}
+		h.logf("round %d of %d: %v first", round, h.p.Rounds, mirrors[0])
+		for _, kind := range append([]string{"direct"}, mirrors...) {
+			if err := h.cold(ctx, "", round, kind, 1, true); err != nil {
+				return err
+			}
+		}
+		for _, n := range h.p.Concurrent {
+			for _, kind := range mirrors {
+				if err := h.cold(ctx, "", round, kind, n, false); err != nil {
+					return err
+				}
+			}
+		}
+		targets := rotate(warm, round)
+		if err := h.hits(ctx, round, targets); err != nil {
+			return err
+		}
+		if err := h.blob(ctx, round, targets); err != nil {
+			return err
+		}
+		if err := h.warmConcurrent(ctx, round, rotate(warm[:2], round)); err != nil {
+			return err
+		}
+		if !h.p.Unthrottled {
+			continue
+		}
+		if err := h.setRate(ctx, 0); err != nil {
+			return err
+		}
+		for _, kind := range append([]string{"direct"}, mirrors...) {
+			if err := h.cold(ctx, unthrottled, round, kind, 1, false); err != nil {
+				return err
+			}
+		}
+		for _, n := range h.p.Concurrent {
+			for _, kind := range mirrors {
+				if err := h.cold(ctx, unthrottled, round, kind, n, false); err != nil {
+					return err
+				}
+			}
+		}
+		if err := h.setRate(ctx, h.p.Rate); err != nil {
+			return err
+		}
+	}
+	if h.p.Profile {
+		return h.profilePass(ctx, warm[0])
+	}
+	return nil
+}
+
+// startWarm starts the long-lived instances the warm scenarios use, fills
+// the mirrors' caches (over an unpaced link: filling is not measured), and
+// starts the baseline on the files wharf stored. It returns wharf,
+// distribution and the baseline, in that order.
+func (h *harness) startWarm(ctx context.Context) ([]*server, error) {
+	w, err := h.startWharf(ctx, "wharf-warm")
+	if err != nil {
+		return nil, err
+	}
+	d, err := h.startDistribution(ctx, "distribution-warm", h.relay.url)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.setRate(ctx, 0); err != nil {
+		return nil, err
+	}
+	for _, s := range []*server{w, d} {
+		// Twice: distribution commits a blob to its storage once the first
+		// fetch has finished, and serves it locally only after that.
+		for range 2 {
+			for _, ref := range []string{h.img.app, h.img.single, h.img.byDigest, h.img.big} {
+				if _, err := h.load(ctx, s.url, "--pulls", "1", ref); err != nil {
+					return nil, fmt.Errorf("warming %s: %w", s.kind, err)
+				}
+			}
+		}
+	}
+	if err := h.setRate(ctx, h.p.Rate); err != nil {
+		return nil, err
+	}
+	b, err := h.startBaseline(ctx, filepath.Join(w.data, "blobs"), h.img.manifests)
+	if err != nil {
+		return nil, err
+	}
+	h.logf("warm instances ready")
+	return []*server{w, d, b}, nil
+}
+
+// rotate starts the list at a different place each round, so that no
+// target always runs first (or last) on a machine whose noise drifts.
+func rotate(s []*server, round int) []*server {
+	k := (round - 1) % len(s)
+	return append(append([]*server{}, s[k:]...), s[:k]...)
+}
+
+// cold pulls the image with clients clients at once from a mirror started
+// afresh on an empty data directory (or directly from the relay), and,
+// when warm is set, then measures warm pulls from the same mirror.
+func (h *harness) cold(ctx context.Context, prefix string, round int, kind string, clients int, warm bool) error {
+	scenario := prefix + scCold
+	if clients > 1 {
+		scenario = prefix + coldN(clients)
+	}
+	url := h.relay.url
+	var s *server
+	if kind != "direct" {
+		var err error
+		if s, err = h.startMirror(ctx, kind, kind+"-"+scenario); err != nil {
+			return err
+		}
+		defer s.stop()
+		url = s.url
+	}
+	before, err := h.upstreamBytes(ctx)
+	if err != nil {
+		return err
+	}
+	n := strconv.Itoa(clients)
+	r, err := h.load(ctx, url, "--clients", n, "--pulls", n, h.img.app)
+	if err != nil {
+		return err
+	}
+	after, err := h.upstreamBytes(ctx)
+	if err != nil {
+		return err
+	}
+	h.add(scenario, kind, round, "seconds", r.Seconds)
+	h.add(scenario, kind, round, "upstream", float64(after-before))
+	if s != nil {
+		if err := h.addRSS(scenario, s, round); err != nil {
+			return err
+		}
+	}
+	h.logf("  %-8s %-12s %6.2fs  upstream %s", scenario, kind, r.Seconds, size(after-before))
+	if !warm || s == nil {
+		return nil
+	}
+	if err := resetPeak(s.proc.pid()); err != nil {
+		return err
+	}
+	r, err = h.load(ctx, s.url, "--clients", strconv.Itoa(h.p.WarmClients), "--duration", h.p.WarmDuration.String(), h.img.app)
+	if err != nil {
+		return err
+	}
+	h.add(scWarm, kind, round, "pulls_per_s", r.OpsPerSecond)
+	h.add(scWarm, kind, round, "bytes_per_s", r.BytesPerSecond)
+	h.logf("  %-8s %-12s %6.2f pulls/s  %s/s", scWarm, kind, r.OpsPerSecond, size(int64(r.BytesPerSecond)))
+	return h.addRSS(scWarm, s, round)
+}
+
+// warmConcurrent pulls the cached image with n clients at once, for each n
+// of the cold scenarios: the same load from a warm mirror, which shows how
+// much of a cold n-client figure is the machine (n clients hashing n images
+// on 2 cores) rather than the mirror.
+func (h *harness) warmConcurrent(ctx context.Context, round int, targets []*server) error {
+	for _, n := range h.p.Concurrent {
+		for _, t := range targets {
+			if err := resetPeak(t.proc.pid()); err != nil {
+				return err
+			}
+			k := strconv.Itoa(n)
+			r, err := h.load(ctx, t.url, "--clients", k, "--pulls", k, h.img.app)
+			if err != nil {
+				return err
+			}
+			h.add(warmN(n), t.kind, round, "seconds", r.Seconds)
+			if err := h.addRSS(warmN(n), t, round); err != nil {
+				return err
+			}
+			h.logf("  %-8s %-12s %6.2fs", warmN(n), t.kind, r.Seconds)
+		}
+	}
+	return nil
+}
+
+func (h *harness) addRSS(scenario string, s *server, round int) error {
+	rss, err := peakRSS(s.proc.pid())
+	if err != nil {
+		return err
+	}
+	h.add(scenario, s.kind, round, "rss", float64(rss))
+	return nil
+}
+
+// hits measures manifest requests per second, by digest and by tag, with
+// HitClients clients against each warm target.
+func (h *harness) hits(ctx context.Context, round int, targets []*server) error {
+	for _, sc := range []struct{ name, ref string }{{scHitsDigest, h.img.byDigest}, {scHitsTag, h.img.single}} {
+		for _, t := range targets {
+			if err := resetPeak(t.proc.pid()); err != nil {
+				return err
+			}
+			r, err := h.load(ctx, t.url, "--manifests-only", "--clients", strconv.Itoa(h.p.HitClients),
+				"--duration", h.p.HitDuration.String(), sc.ref)
+			if err != nil {
+				return err
+			}
+			h.add(sc.name, t.kind, round, "req_per_s", r.RequestsPerSecond)
+			if err := h.addRSS(sc.name, t, round); err != nil {
+				return err
+			}
+			h.logf("  %-11s %-12s %8.0f req/s", sc.name, t.kind, r.RequestsPerSecond)
+		}
+	}
+	return nil
+}
+
+// blob measures the large blob served from cache: throughput seen by one
+// client that does not hash (so the client is not the bottleneck), and
+// the CPU time the server spent per GiB sent.
+func (h *harness) blob(ctx context.Context, round int, targets []*server) error {
+	for _, t := range targets {
+		pid := t.proc.pid()
+		if err := resetPeak(pid); err != nil {
+			return err
+		}
+		c0, err := cpuTime(pid)
+		if err != nil {
+			return err
+		}
+		r, err := h.load(ctx, t.url, "--no-verify", "--clients", "1", "--pulls", strconv.Itoa(h.p.BlobPulls), h.img.big)
+		if err != nil {
+			return err
+		}
+		c1, err := cpuTime(pid)
+		if err != nil {
+			return err
+		}
+		gib := float64(r.Bytes) / (1 << 30)
+		h.add(scBlob, t.kind, round, "bytes_per_s", r.BytesPerSecond)
+		h.add(scBlob, t.kind, round, "cpu_per_gib", (c1-c0).Seconds()/gib)
+		if err := h.addRSS(scBlob, t, round); err != nil {
+			return err
+		}
+		h.logf("  %-8s %-12s %s/s  %.2f CPU-s/GiB", scBlob, t.kind, size(int64(r.BytesPerSecond)), (c1-c0).Seconds()/gib)
+	}
+	return nil
+}
+
+// profile is a CPU profile of wharf taken during a scenario, with its top
+// functions.
+type profile struct {
+	Scenario string
+	File     string
+	Top      string
+}
+
+// profilePass repeats the scenarios behind the targets while pprof records
+// wharf, after the measured rounds so profiling never skews a figure.
+func (h *harness) profilePass(ctx context.Context, w *server) error {
+	h.logf("profiling wharf")
+	const secs = 8
+	run := func(scenario string, s *server, load func() error) error {
+		file := filepath.Join(h.work, "profile-"+scenario+".pprof")
+		done := make(chan error, 1)
+		go func() { done <- h.captureProfile(ctx, s, secs, file) }()
+		time.Sleep(100 * time.Millisecond)
+		if err := load(); err != nil {
+			return err
+		}
+		if err := <-done; err != nil {
+			return err
+		}
+		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", file).Output()
+		if err != nil {
+			return fmt.Errorf("pprof %s: %w", file, err)
+		}
+		h.profiles = append(h.profiles, profile{scenario, file, string(top)})
+		return nil
+	}
+	dur := strconv.Itoa(secs+1) + "s"
+	if err := run(scHitsDigest, w, func() error {
+		_, err := h.load(ctx, w.url, "--manifests-only", "--clients", strconv.Itoa(h.p.HitClients), "--duration", dur, h.img.byDigest)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := run(scBlob, w, func() error {
+		_, err := h.load(ctx, w.url, "--no-verify", "--clients", "1", "--duration", dur, h.img.big)
+		return err
+	}); err != nil {
+		return err
+	}
+	n := h.p.Concurrent[len(h.p.Concurrent)-1]
+	s, err := h.startWharf(ctx, "wharf-profile")
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	return run(coldN(n), s, func() error {
+		_, err := h.load(ctx, s.url, "--clients", strconv.Itoa(n), "--pulls", strconv.Itoa(n), h.img.app)
+		return err
+	})
+}
+
+func (h *harness) captureProfile(ctx context.Context, s *server, secs int, file string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debug, secs)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// size writes bytes in binary units.
+func size(n int64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if f < 1024 || u == "GiB" {
+			if u == "B" {
+				return fmt.Sprintf("%.0f B", f)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1024
+	}
+	return ""
+}

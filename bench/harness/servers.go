@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// harness holds one run: its parameters, its processes, what it measured.
+type harness struct {
+	p               params
+	bin, work, docs string
+	command         string
+	procs           []*proc
+	t0              time.Time
+	took            time.Duration
+	upstream, relay *server
+	relayControl    string
+	img             images
+	samples         []sample
+	profiles        []profile
+	seq             int // numbers data directories and logs
+}
+
+// server is one HTTP endpoint under test and the process behind it (none
+// for "direct", which is the relay itself).
+type server struct {
+	kind  string // wharf, distribution, baseline, direct
+	url   string
+	proc  *proc
+	data  string // data directory, removed by stop
+	debug string // pprof address (wharf)
+}
+
+func (s *server) stop() {
+	if s.proc != nil {
+		s.proc.stop()
+	}
+	if s.data != "" {
+		os.RemoveAll(s.data)
+	}
+}
+
+// distributionConfig is the registry's YAML: filesystem storage, the
+// in-memory blob descriptor cache of the stock config, no access log (wharf
+// runs at warn level, which logs no access lines either) and, for the
+// mirror, proxy mode towards remote.
+func distributionConfig(root, addr, remote string) string {
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+  secret: wharf-bench-not-a-secret
+health:
+  storagedriver:
+    enabled: false
+`, root, addr)
+	if remote != "" {
+		cfg += fmt.Sprintf("proxy:\n  remoteurl: %s\n", remote)
+	}
+	return cfg
+}
+
+// distributionEnv keeps distribution's OpenTelemetry from exporting
+// traces to a collector that is not there.
+var distributionEnv = []string{"OTEL_SDK_DISABLED=true", "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none"}
+
+func (h *harness) next(name string) string {
+	h.seq++
+	return fmt.Sprintf("%s-%d", name, h.seq)
+}
+
+// startDistribution starts the registry binary; with remote it is a
+// pull-through mirror of remote.
+func (h *harness) startDistribution(ctx context.Context, name, remote string) (*server, error) {
+	name = h.next(name)
+	root := filepath.Join(h.work, "data", name)
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	cfgFile := filepath.Join(h.work, "data", name+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(distributionConfig(root, addr, remote)), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := h.startProc(name, distributionEnv, filepath.Join(h.bin, "registry"), "serve", cfgFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{kind: "distribution", url: "http://" + addr, proc: p, data: root}
+	if err := waitHTTP(ctx, p, s.url+"/v2/"); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startWharf starts wharf on an empty data directory, mirroring the
+// upstream through the relay, with pprof on its own listener.
+func (h *harness) startWharf(ctx context.Context, name string) (*server, error) {
+	name = h.next(name)
+	root := filepath.Join(h.work, "data", name)
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	debug, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.startProc(name, nil, filepath.Join(h.bin, "wharf"), "serve",
+		"--listen", addr, "--upstream", h.relay.url, "--data", root,
+		"--tag-ttl", "1h", "--log-level", "warn", "--debug-listen", debug)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{kind: "wharf", url: "http://" + addr, proc: p, data: root, debug: debug}
+	if err := waitHTTP(ctx, p, s.url+"/v2/"); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (h *harness) startMirror(ctx context.Context, kind, name string) (*server, error) {
+	if kind == "wharf" {
+		return h.startWharf(ctx, name)
+	}
+	return h.startDistribution(ctx, name, h.relay.url)
+}
+
+// startRelay puts the paced relay in front of the upstream.
+func (h *harness) startRelay(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	ctl, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p, err := h.startProc("relay", nil, filepath.Join(h.bin, "relay"),
+		"--listen", addr, "--target", h.upstream.url[len("http://"):], "--control", ctl, "--rate", strconv.FormatInt(h.p.Rate, 10))
+	if err != nil {
+		return err
+	}
+	h.relay = &server{kind: "direct", url: "http://" + addr, proc: p}
+	h.relayControl = "http://" + ctl
+	return waitHTTP(ctx, p, h.relay.url+"/v2/")
+}
+
+// setRate changes the link's rate; 0 is unlimited.
+func (h *harness) setRate(ctx context.Context, bps int64) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.relayControl+"/rate?bps="+strconv.FormatInt(bps, 10), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("relay rate: %s", resp.Status)
+	}
+	return nil
+}
+
+// upstreamBytes is what the relay has carried from the upstream so far.
+func (h *harness) upstreamBytes(ctx context.Context) (int64, error) {
+	var st struct{ Down int64 }
+	if err := getJSON(ctx, h.relayControl+"/stats", &st); err != nil {
+		return 0, err
+	}
+	return st.Down, nil
+}
+
+// startBaseline serves blobs from dir (wharf's blob files) and the given
+// manifests from memory.
+func (h *harness) startBaseline(ctx context.Context, blobs string, manifests map[string]string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--listen", addr, "--blobs", blobs}
+	for ref, file := range manifests {
+		args = append(args, "--manifest", ref+"="+file)
+	}
+	p, err := h.startProc(h.next("baseline"), nil, filepath.Join(h.bin, "baseline"), args...)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{kind: "baseline", url: "http://" + addr, proc: p}
+	return s, waitHTTP(ctx, p, s.url+"/v2/")
+}

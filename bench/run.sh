@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# make bench: build wharf, the distribution registry (from the Go module
+# proxy, at the version go.mod names), the relay and the baseline, then run
+# the harness, which writes docs/benchmarks.md and docs/benchmarks.svg.
+#
+# Environment (all optional):
+#   BENCH_SCALE=full|quick   full (default, ~10-15 min): 3 rounds, 8 x 40 MiB image, 1 GiB blob
+#                            quick (~2-3 min): 1 round, 4 x 16 MiB image, 256 MiB blob
+#   BENCH_ROUNDS=N  BENCH_LAYERS=N  BENCH_LAYER_SIZE=40MiB  BENCH_BLOB_SIZE=1GiB
+#   BENCH_RATE=200MiB        the link to the upstream
+#   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
+#   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
+#   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+BIN=bench/bin
+mkdir -p "$BIN"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# wharf, built as `make build` builds it.
+ldflags="-s -w -X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
+if [[ -n "${BENCH_REV:-}" ]]; then
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' EXIT
+	log "building wharf at $BENCH_REV"
+	git archive "$BENCH_REV" | tar -x -C "$src"
+	ldflags="-s -w -X main.version=$(git describe --tags --always "$BENCH_REV")"
+	(cd "$src" && CGO_ENABLED=0 $GO build -trimpath -ldflags "$ldflags" -o "$OLDPWD/$BIN/wharf" ./cmd/wharf)
+else
+	log "building wharf from the working tree"
+	CGO_ENABLED=0 $GO build -trimpath -ldflags "$ldflags" -o "$BIN/wharf" ./cmd/wharf
+fi
+
+# The distribution registry binary, as released: `go install pkg@version`
+# builds it with its own go.mod, outside this module.
+dver=$($GO list -m -f '{{.Version}}' github.com/distribution/distribution/v3)
+if [[ ! -x "$BIN/registry-$dver" ]]; then
+	log "building distribution $dver (first time only)"
+	GOBIN="$PWD/$BIN/.install" $GO install "github.com/distribution/distribution/v3/cmd/registry@$dver"
+	mv "$BIN/.install/registry" "$BIN/registry-$dver"
+	rmdir "$BIN/.install"
+fi
+ln -sf "registry-$dver" "$BIN/registry"
+
+log "building the relay, the baseline and the harness"
+for cmd in relay baseline harness; do
+	$GO build -o "$BIN/$cmd" "./bench/$cmd"
+done
+
+args=(--scale "${BENCH_SCALE:-full}" --bin "$BIN" --work bench/out --docs docs)
+command="make bench"
+for v in BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV; do
+	[[ -n "${!v:-}" ]] && command+=" $v=${!v}"
+done
+[[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")
+[[ -n "${BENCH_LAYERS:-}" ]] && args+=(--layers "$BENCH_LAYERS")
+[[ -n "${BENCH_LAYER_SIZE:-}" ]] && args+=(--layer-size "$BENCH_LAYER_SIZE")
+[[ -n "${BENCH_BLOB_SIZE:-}" ]] && args+=(--blob-size "$BENCH_BLOB_SIZE")
+[[ -n "${BENCH_RATE:-}" ]] && args+=(--rate "$BENCH_RATE")
+[[ "${BENCH_UNTHROTTLED:-1}" == 0 ]] && args+=(--unthrottled=false)
+[[ "${BENCH_PROFILE:-0}" == 1 ]] && args+=(--profile)
+args+=(--command "$command")
+
+log "running: $BIN/harness ${args[*]}"
+exec "$BIN/harness" "${args[@]}"
