@@ -37,6 +37,23 @@ func pushBlobImage(t *testing.T, reg *upstreamtest.Registry, ref string, size in
 	return d
 }
 
+// onFirstBlobGet applies f to the first GET of blob d only.
+func onFirstBlobGet(d v1.Hash, f upstreamtest.Fault) func(*http.Request) upstreamtest.Fault {
+	var mu sync.Mutex
+	gets := 0
+	return func(r *http.Request) upstreamtest.Fault {
+		if !isBlobGet(r, d) {
+			return upstreamtest.Fault{}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if gets++; gets == 1 {
+			return f
+		}
+		return upstreamtest.Fault{}
+	}
+}
+
 func isBlobGet(r *http.Request, d v1.Hash) bool {
 	return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+d.String())
 }
@@ -271,20 +288,7 @@ func TestFillResumesAfterBrokenUpstream(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/flaky:v1", 1<<20)
-	var mu sync.Mutex
-	gets := 0
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if !isBlobGet(r, d) {
-			return upstreamtest.Fault{}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		gets++
-		if gets == 1 {
-			return upstreamtest.Fault{TruncateAfter: 300_000}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onFirstBlobGet(d, upstreamtest.Fault{TruncateAfter: 300_000}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	resp := get(t, m.URL+"/v2/app/flaky/blobs/"+d.String())
 	b, err := io.ReadAll(resp.Body)
@@ -306,19 +310,7 @@ func TestStalledUpstreamResumes(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/stall:v1", 512<<10)
-	var mu sync.Mutex
-	gets := 0
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if !isBlobGet(r, d) {
-			return upstreamtest.Fault{}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if gets++; gets == 1 {
-			return upstreamtest.Fault{StallAfter: 100_000, Stall: time.Minute}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onFirstBlobGet(d, upstreamtest.Fault{StallAfter: 100_000, Stall: time.Minute}))
 	m := startMirror(t, faulty.URL, mirrorOpts{stallTimeout: 300 * time.Millisecond})
 	start := time.Now()
 	resp := get(t, m.URL+"/v2/app/stall/blobs/"+d.String())

@@ -45,31 +45,36 @@ func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 	return *dir, fs, nil
 }
 
-func openStore(dir string, stderr io.Writer) (*cache.Cache, error) {
+// withStore parses a maintenance command's flags, opens its store, runs fn
+// on it and closes it.
+func withStore(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(*cache.Cache) error) error {
+	dir, _, err := adminFlags(name, args, stderr, extra)
+	if err != nil {
+		return err
+	}
 	log := logrus.New()
 	log.SetOutput(stderr)
 	log.SetLevel(logrus.WarnLevel)
 	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
+		return fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
 	}
-	return c, nil
+	defer c.Close()
+	return fn(c)
 }
 
 // verify re-hashes every stored item.
 func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var repair bool
-	dir, _, err := adminFlags("verify", args, stderr, func(fs *flag.FlagSet) {
+	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&repair, "repair", false, "move corrupt items to quarantine/ so they are fetched again")
+	}
+	return withStore("verify", args, stderr, flags, func(c *cache.Cache) error {
+		return verifyStore(ctx, c, repair, stdout, stderr)
 	})
-	if err != nil {
-		return err
-	}
-	c, err := openStore(dir, stderr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+}
+
+func verifyStore(ctx context.Context, c *cache.Cache, repair bool, stdout, stderr io.Writer) error {
 	bar := newProgress(stderr)
 	rep, err := c.Verify(ctx, repair, bar.update)
 	bar.done()
@@ -93,45 +98,37 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // gc removes content no tag reaches.
 func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dry bool
-	dir, _, err := adminFlags("gc", args, stderr, func(fs *flag.FlagSet) {
+	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
+	}
+	return withStore("gc", args, stderr, flags, func(c *cache.Cache) error {
+		rep, err := c.GC(dry)
+		if err != nil {
+			return err
+		}
+		verb := "removed"
+		if dry {
+			verb = "would remove"
+		}
+		fmt.Fprintf(stdout, "%s %d unreferenced items, %s\n", verb, rep.Items, human(rep.Bytes))
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	c, err := openStore(dir, stderr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rep, err := c.GC(dry)
-	if err != nil {
-		return err
-	}
-	verb := "removed"
-	if dry {
-		verb = "would remove"
-	}
-	fmt.Fprintf(stdout, "%s %d unreferenced items, %s\n", verb, rep.Items, human(rep.Bytes))
-	return nil
 }
 
 // du prints what the store holds.
 func du(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var top int
 	var asJSON bool
-	dir, _, err := adminFlags("du", args, stderr, func(fs *flag.FlagSet) {
+	flags := func(fs *flag.FlagSet) {
 		fs.IntVar(&top, "top", 10, "how many repositories to list")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	}
+	return withStore("du", args, stderr, flags, func(c *cache.Cache) error {
+		return printUsage(c, top, asJSON, stdout)
 	})
-	if err != nil {
-		return err
-	}
-	c, err := openStore(dir, stderr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+}
+
+func printUsage(c *cache.Cache, top int, asJSON bool, stdout io.Writer) error {
 	st, err := c.Stats()
 	if err != nil {
 		return err
