@@ -116,3 +116,9 @@ func (w *Writer) checkReferences(p manifest.Pushed) error {
 	}
 	return nil
 }
+
+// Pinned reports whether d is stored and pinned (pushed here).
+func (w *Writer) Pinned(d digest.Digest) bool {
+	meta, err := w.index.Blob(d)
+	return err == nil && meta.Pinned
+}

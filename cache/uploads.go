@@ -86,6 +86,7 @@ func (w *Writer) StartUpload(ctx context.Context, repo Repo) (UploadStatus, erro
 		return UploadStatus{}, err
 	}
 	w.opts.Metrics.UploadStarted()
+	w.notePush(repo)
 	return UploadStatus{ID: id}, nil
 }
 
@@ -313,6 +314,7 @@ func rehash(f *os.File, alg digest.Algorithm) (digest.Digest, error) {
 // cross-repository mount). It reports false when the blob is not here: the
 // client then uploads it.
 func (w *Writer) Mount(ctx context.Context, repo Repo, d digest.Digest) (bool, error) {
+	w.notePush(repo)
 	size, err := w.disk.Stat(d)
 	if err != nil {
 		return false, nil

@@ -72,6 +72,7 @@ type Writer struct {
 	closeOnce  sync.Once
 	uploadsMu  sync.Mutex
 	uploadLock map[string]*sync.Mutex // one request at a time per session
+	pushRepos  map[string]bool        // repositories pushed to since start (see pushedTo)
 }
 
 // NewWriter opens the write path over c: it prepares data/uploads, counts
@@ -83,7 +84,7 @@ func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	}
 	w := &Writer{
 		Cache: c, wopts: opts, uploadDir: filepath.Join(c.opts.Dir, "uploads"),
-		stop: make(chan struct{}), uploadLock: map[string]*sync.Mutex{},
+		stop: make(chan struct{}), uploadLock: map[string]*sync.Mutex{}, pushRepos: map[string]bool{},
 	}
 	if err := os.MkdirAll(w.uploadDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: create %s: %w", w.uploadDir, err)

@@ -75,6 +75,7 @@ func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error)
 		w: w, opts: opts, log: w.log.WithField("component", "writethrough"),
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), mounts: map[digest.Digest]string{},
 	}
+	wt.publish()
 	wt.done.Add(1)
 	go wt.loop()
 	return wt, nil
@@ -94,11 +95,18 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 	now := wt.w.opts.Now()
 	var keys []string
 	for _, t := range tags {
-		j := index.Job{Repo: repo.String(), Tag: t, Digest: d, Enqueued: now, NextTry: now}
+		key := index.JobKey(repo.String(), t, d)
+		j, err := wt.w.index.Job(key)
+		if err != nil { // not queued yet (a retried push keeps its place)
+			j = index.Job{Repo: repo.String(), Tag: t, Digest: d, Enqueued: now}
+		}
+		j.NextTry = now
 		if wt.opts.Sync {
 			j.NextTry = now.Add(wt.opts.Timeout) // the request runs it; the worker stays off
 		}
-		key := index.JobKey(now, j.Repo, t, d)
+		if t != "" {
+			wt.dropSuperseded(repo.String(), t, d)
+		}
 		if err := wt.w.index.PutJob(key, j); err != nil {
 			return fmt.Errorf("write-through: queue %s: %w", repo, err)
 		}
@@ -118,6 +126,20 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 		}
 	}
 	return nil
+}
+
+// dropSuperseded removes queued jobs that would set repo:tag to another
+// digest: the newer push wins, and an older one retried after it would
+// move the upstream's tag back.
+func (wt *writeThrough) dropSuperseded(repo, tag string, d digest.Digest) {
+	wt.w.index.Jobs(func(key string, j index.Job) error {
+		if j.Repo == repo && j.Tag == tag && j.Digest != d {
+			wt.w.index.DeleteJob(key)
+			wt.log.WithFields(logrus.Fields{"repo": repo, "tag": tag, "digest": j.Digest}).
+				Info("queued write-through superseded by a newer push of the tag")
+		}
+		return nil
+	})
 }
 
 // loop runs due jobs until close. The first pass after a start runs every
@@ -202,12 +224,21 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 	if wt.ctx.Err() != nil {
 		return err // shutting down: the job stays as it was
 	}
+	if errors.Is(err, errMissing) {
+		// Deleted since it was pushed: no retry can bring it back.
+		wt.w.index.DeleteJob(key)
+		wt.publish()
+		wt.w.opts.Metrics.WriteThroughFailed("missing")
+		log.WithError(err).Warn("write-through dropped: the content was deleted")
+		return err
+	}
 	j.Attempts++
 	j.LastError = err.Error()
 	j.NextTry = wt.w.opts.Now().Add(wt.backoff(j.Attempts))
 	if perr := wt.w.index.PutJob(key, j); perr != nil {
 		log.WithError(perr).Error("reschedule write-through")
 	}
+	wt.publish()
 	reason := failureReason(err)
 	wt.w.opts.Metrics.WriteThroughFailed(reason)
 	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).

@@ -12,7 +12,7 @@
 //	s/<repo>                        RepoStats  manifest requests and cache hits (written in batches)
 //	u/<uuid>                        UploadRecord  a blob upload in progress (uploads.go; file data/uploads/<uuid>)
 //	f/<repo>\x00<subject>\x00<digest>  Descriptor    a manifest referring to subject (referrers.go)
-//	q/<unix ns>\x00<repo>\x00<tag>\x00<digest>  Job  a pushed manifest waiting for write-through (queue.go)
+//	q/<repo>\x00<tag>\x00<digest>     Job           a pushed manifest waiting for write-through (queue.go)
 //
 // <repo> is the repository's full identity, upstream included
 // ("docker.io/library/alpine"). Tags can hold neither "\x00" nor "/" per the

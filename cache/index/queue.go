@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -11,7 +12,7 @@ import (
 
 // The write-through queue holds manifests pushed here that still have to
 // reach the upstream. It lives in the index so that a restart loses none.
-// Keys sort by enqueue time, so the oldest push is tried first.
+// Jobs are listed by enqueue time, so the oldest push is tried first.
 
 // Job is one pending replication: push Digest (and everything it
 // references) to Repo upstream, under Tag when it has one.
@@ -27,9 +28,10 @@ type Job struct {
 
 const prefixQueue = "q/"
 
-// JobKey names a job; it is stable across retries.
-func JobKey(enqueued time.Time, repo, tag string, d digest.Digest) string {
-	return fmt.Sprintf("%020d%s%s%s%s%s%s", enqueued.UnixNano(), sep, repo, sep, tag, sep, d)
+// JobKey names a job: one per repository, tag and digest, so a push
+// retried by its client is queued once.
+func JobKey(repo, tag string, d digest.Digest) string {
+	return repo + sep + tag + sep + d.String()
 }
 
 // PutJob writes a job (new or updated) and syncs it.
@@ -72,8 +74,13 @@ func (x *Index) Jobs(fn func(key string, j Job) error) error {
 	if err != nil {
 		return fmt.Errorf("index: read queue: %w", err)
 	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return jobs[order[a]].Enqueued.Before(jobs[order[b]].Enqueued) })
 	// fn runs outside the transaction: it does I/O.
-	for i := range keys {
+	for _, i := range order {
 		if err := fn(keys[i], jobs[i]); err != nil {
 			return err
 		}

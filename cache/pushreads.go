@@ -1,0 +1,56 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Manifest is the Cache's, except that in a repository being pushed to
+// (it has pushed tags, or received uploads since wharf started) a
+// manifest the upstream cannot be asked about is reported missing:
+// go-containerregistry HEADs a manifest before pushing it and stops on a
+// 5xx. Elsewhere a pull still learns that the upstream failed.
+func (w *Writer) Manifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	m, err := w.Cache.Manifest(ctx, repo, ref, accept)
+	if err != nil && unreachable(err) && w.pushedTo(repo) {
+		return nil, fmt.Errorf("manifest %s@%s: %w (the upstream cannot say: %v)", repo, ref, ErrNotFound, err)
+	}
+	return m, err
+}
+
+// pushedTo reports whether repo has pushed tags or received pushes.
+func (w *Writer) pushedTo(repo Repo) bool {
+	w.uploadsMu.Lock()
+	recent := w.pushRepos[repo.String()]
+	w.uploadsMu.Unlock()
+	if recent {
+		return true
+	}
+	tags, err := w.index.LocalTags(repo.String())
+	return err == nil && len(tags) > 0
+}
+
+// notePush remembers that repo is being pushed to.
+func (w *Writer) notePush(repo Repo) {
+	w.uploadsMu.Lock()
+	if len(w.pushRepos) > 10000 { // bounded: a hint, not a record
+		clear(w.pushRepos)
+	}
+	w.pushRepos[repo.String()] = true
+	w.uploadsMu.Unlock()
+}
+
+// StatBlob is the Cache's, except that when the upstream cannot be reached
+// a blob that is not here is reported missing rather than the request
+// failing: pushing clients (docker, go-containerregistry) HEAD every blob
+// before uploading it and give up on a 5xx, and a push to wharf must work
+// while the upstream is down. A GET still reports the upstream's failure.
+func (w *Writer) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
+	size, err := w.Cache.StatBlob(ctx, repo, d)
+	if err != nil && unreachable(err) {
+		return 0, fmt.Errorf("blob %s@%s: %w (the upstream cannot say: %v)", repo, d, ErrNotFound, err)
+	}
+	return size, err
+}
