@@ -51,7 +51,9 @@ func TestWriteThrough(t *testing.T) {
 	})
 
 	t.Run("outage and restart lose nothing", func(t *testing.T) {
-		faulty.SetFault(func(r *http.Request) upstreamtest.Fault { return upstreamtest.Fault{Status: http.StatusServiceUnavailable} })
+		faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+			return upstreamtest.Fault{Status: http.StatusServiceUnavailable}
+		})
 		img := upstreamtest.RandomImage(t, 2, 32<<10, types.OCIManifestSchema1)
 		if err := remote.Write(mustParse(t, w.Host+"/site/wt:v2"), img, client(t)...); err != nil {
 			t.Fatalf("push while the upstream is down: %v", err)
@@ -89,7 +91,9 @@ func TestWriteThroughSync(t *testing.T) {
 	if _, err := remote.Head(mustParse(t, reg.Host+"/site/sync:v1"), client(t)...); err != nil {
 		t.Fatalf("upstream lacks the image when the push returned: %v", err)
 	}
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault { return upstreamtest.Fault{Status: http.StatusServiceUnavailable} })
+	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		return upstreamtest.Fault{Status: http.StatusServiceUnavailable}
+	})
 	img2 := upstreamtest.RandomImage(t, 1, 4096, types.OCIManifestSchema1)
 	err := remote.Write(mustParse(t, w.Host+"/site/sync:v2"), img2, append(client(t), remote.WithRetryStatusCodes())...)
 	if err == nil {
