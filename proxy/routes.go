@@ -50,6 +50,9 @@ func (s *server) routes() *mux.Router {
 	if s.opts.MetricsHandler != nil {
 		r.Handle("/metrics", s.opts.MetricsHandler).Methods(reads...).Name(routeMetrics)
 	}
+	if s.status != nil {
+		r.Handle("/", s.status).Methods(reads...).Name(routeStatus)
+	}
 	r.Use(s.nameRoute)
 	r.NotFoundHandler = s.handle(s.unmatched)
 	r.MethodNotAllowedHandler = s.handle(s.methodNotAllowed)

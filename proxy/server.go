@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -37,15 +38,23 @@ type Options struct {
 	MetricsHandler http.Handler // served at /metrics when set
 	Metrics        *metrics.Metrics
 	Logger         logrus.FieldLogger
+
+	// The status page at / is served when Gatherer or Status is set; each
+	// adds its sections (traffic and upstreams; what the store holds), and
+	// RecentErrors, if set, the errors it has kept.
+	Gatherer     prometheus.Gatherer // the registry the Metrics are on
+	Status       StatusSource
+	RecentErrors *RecentErrors
 }
 
 type server struct {
-	opts Options
-	log  logrus.FieldLogger
+	opts   Options
+	log    logrus.FieldLogger
+	status *statusPage // nil: no status page
 }
 
-// New returns wharf's HTTP handler: the v2 API, /healthz and /metrics,
-// wrapped in the middleware stack.
+// New returns wharf's HTTP handler: the v2 API, /healthz, /metrics and the
+// status page, wrapped in the middleware stack.
 func New(opts Options) (http.Handler, error) {
 	if opts.Store == nil || opts.Upstream == nil {
 		return nil, errors.New("proxy: a store and an upstream are required")
@@ -56,6 +65,13 @@ func New(opts Options) (http.Handler, error) {
 		opts.Logger = l
 	}
 	s := &server{opts: opts, log: opts.Logger}
+	if opts.Gatherer != nil || opts.Status != nil {
+		p, err := newStatusPage(opts)
+		if err != nil {
+			return nil, err
+		}
+		s.status = p
+	}
 	return s.middleware(s.routes()), nil
 }
 

@@ -37,6 +37,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.AddHook(requestIDHook{})
+	recent := proxy.NewRecentErrors(50) // the status page's "recent errors", fed by every component
+	log.AddHook(recent)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -84,6 +86,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        m,
 		Logger:         log.WithField("component", "http"),
+		Gatherer:       reg,
+		Status:         store,
+		RecentErrors:   recent,
 	})
 	if err != nil {
 		return err

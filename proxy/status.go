@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wharf-mirror/wharf/cache"
+)
+
+// StatusSource is what the status page needs from the store: a cheap size
+// and the full picture by repository. Stats walks the whole index, so the
+// page calls it at most once per statsTTL however often it is viewed.
+type StatusSource interface {
+	Usage() (bytes, items int64)
+	Stats() (cache.Stats, error)
+}
+
+const (
+	routeStatus = "status" // GET / (named with the others in routes.go's table)
+
+	statsTTL   = 10 * time.Second
+	topRepos   = 10
+	healthSpan = 15 * time.Minute
+	healthStep = 30 * time.Second
+)
+
+// statusPage serves the HTML page at / for people. Everything on it comes
+// from the metrics registry (counters since start), the store (what it
+// holds) and the recent-errors hook; it holds no counters of its own.
+type statusPage struct {
+	src      StatusSource        // may be nil: no holdings section
+	gatherer prometheus.Gatherer // may be nil: no traffic sections
+	errs     *RecentErrors       // may be nil: no errors section
+	upstream string              // the default upstream, listed even before traffic
+	now      func() time.Time
+	tmpl     *template.Template
+	stats    statsCache
+	health   healthWindow
+}
+
+func newStatusPage(o Options) (*statusPage, error) {
+	t, err := parseStatusTemplate()
+	if err != nil {
+		return nil, err
+	}
+	return &statusPage{
+		src: o.Status, gatherer: o.Gatherer, errs: o.RecentErrors, upstream: o.Upstream.Name(),
+		now: time.Now, tmpl: t,
+		stats:  statsCache{ttl: statsTTL},
+		health: healthWindow{span: healthSpan, step: healthStep},
+	}, nil
+}
+
+// ServeHTTP renders into a buffer first, so a template error becomes a
+// clean 500 rather than half a page.
+func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rep := p.report(r.Context())
+	var buf bytes.Buffer
+	if err := p.tmpl.Execute(&buf, rep); err != nil {
+		infoFrom(r.Context()).err = err
+		http.Error(w, "status page: internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// No script runs on this page, whatever a repository name contains.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	if r.Method != http.MethodHead {
+		w.Write(buf.Bytes())
+	}
+}
+
+// statsCache keeps the store's Stats for ttl. One caller computes while
+// others use the previous value, or wait for the first one.
+type statsCache struct {
+	ttl time.Duration
+
+	mu      sync.Mutex
+	at      time.Time
+	st      cache.Stats
+	err     error
+	running chan struct{} // closed when the computation in progress ends
+}
+
+func (c *statsCache) get(ctx context.Context, now time.Time, compute func() (cache.Stats, error)) (cache.Stats, time.Time, error) {
+	for {
+		c.mu.Lock()
+		fresh := !c.at.IsZero() && now.Sub(c.at) < c.ttl
+		if fresh || (c.running != nil && !c.at.IsZero()) {
+			st, at, err := c.st, c.at, c.err
+			c.mu.Unlock()
+			return st, at, err
+		}
+		if wait := c.running; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return cache.Stats{}, time.Time{}, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		c.running = done
+		c.mu.Unlock()
+
+		st, err := compute() // outside the lock: it reads the whole index
+		c.mu.Lock()
+		c.st, c.err, c.at, c.running = st, err, now, nil
+		c.mu.Unlock()
+		close(done)
+		return st, now, err
+	}
+}

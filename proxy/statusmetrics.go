@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// gathered is what the status page reads from the metrics registry. Reading
+// the registry (rather than keeping counters of its own) means the page and
+// /metrics can never disagree, and proxy needs no hooks into the layers that
+// count.
+type gathered struct {
+	hits, misses   map[string]float64 // by kind
+	served         map[string]float64 // by source: cache | upstream
+	upstreamBytes  map[string]float64 // by upstream
+	upRequests     map[string]float64 // by upstream, every attempt
+	upBadResponses map[string]float64 // by upstream: no response, 429 or 5xx
+	upFailures     map[string]float64 // by upstream: operations failed after retries
+	limit, remain  map[string]float64 // by upstream, present only once announced
+	capacity       float64            // 0: unlimited
+	size, blobs    float64
+	evictedBytes   float64
+	fillsInFlight  float64
+}
+
+func readGathered(fams []*dto.MetricFamily) gathered {
+	g := gathered{
+		hits: map[string]float64{}, misses: map[string]float64{}, served: map[string]float64{},
+		upstreamBytes: map[string]float64{}, upRequests: map[string]float64{},
+		upBadResponses: map[string]float64{}, upFailures: map[string]float64{},
+		limit: map[string]float64{}, remain: map[string]float64{},
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			v := value(m)
+			switch f.GetName() {
+			case "wharf_cache_hits_total":
+				g.hits[label(m, "kind")] += v
+			case "wharf_cache_misses_total":
+				g.misses[label(m, "kind")] += v
+			case "wharf_served_bytes_total":
+				g.served[label(m, "source")] += v
+			case "wharf_upstream_bytes_total":
+				g.upstreamBytes[label(m, "upstream")] += v
+			case "wharf_upstream_requests_total":
+				up := label(m, "upstream")
+				g.upRequests[up] += v
+				if badStatus(label(m, "status")) {
+					g.upBadResponses[up] += v
+				}
+			case "wharf_upstream_failures_total":
+				g.upFailures[label(m, "upstream")] += v
+			case "wharf_upstream_ratelimit_limit":
+				g.limit[label(m, "upstream")] = v
+			case "wharf_upstream_ratelimit_remaining":
+				g.remain[label(m, "upstream")] = v
+			case "wharf_cache_capacity_bytes":
+				g.capacity = v
+			case "wharf_cache_size_bytes":
+				g.size = v
+			case "wharf_cache_blobs":
+				g.blobs = v
+			case "wharf_cache_evicted_bytes_total":
+				g.evictedBytes = v
+			case "wharf_fills_in_flight":
+				g.fillsInFlight = v
+			}
+		}
+	}
+	return g
+}
+
+// upstreams lists every upstream the metrics name, plus the default one so
+// it shows before its first request.
+func (g gathered) upstreams(always string) []string {
+	seen := map[string]bool{}
+	if always != "" {
+		seen[always] = true
+	}
+	for _, m := range []map[string]float64{g.upRequests, g.upFailures, g.limit, g.upstreamBytes} {
+		for k := range m {
+			seen[k] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// badStatus tells an upstream answer that says the upstream is unwell
+// (unreachable, rate limited, failing) from one about the request (401,
+// 404), which says nothing about its health.
+func badStatus(s string) bool {
+	if s == "error" {
+		return true
+	}
+	code, err := strconv.Atoi(s)
+	return err == nil && (code == 429 || code >= 500)
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// healthWindow turns the upstream counters, which only grow, into "recent"
+// numbers: it keeps snapshots taken when the page is viewed (at most one per
+// step, about span's worth) and compares the current totals with the
+// oldest one. Until a snapshot is at least step old, the totals since start
+// are used. Memory is bounded by span/step+2 snapshots.
+type healthWindow struct {
+	span, step time.Duration
+
+	mu    sync.Mutex
+	snaps []healthSnap
+}
+
+type healthSnap struct {
+	at            time.Time
+	req, bad, ops map[string]float64 // by upstream, as in gathered
+}
+
+// since records cur and returns the snapshot to subtract from it; ok is false
+// when there is none old enough (use the totals).
+func (h *healthWindow) since(cur healthSnap) (base healthSnap, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Drop snapshots older than span, but keep the newest of those: after
+	// a quiet spell it is still a better base than the start.
+	first := 0
+	for i, s := range h.snaps {
+		if cur.at.Sub(s.at) > h.span {
+			first = i
+		}
+	}
+	h.snaps = append(h.snaps[:0], h.snaps[first:]...)
+	if n := len(h.snaps); n == 0 || cur.at.Sub(h.snaps[n-1].at) >= h.step {
+		h.snaps = append(h.snaps, cur)
+	}
+	if oldest := h.snaps[0]; cur.at.Sub(oldest.at) >= h.step {
+		return oldest, true
+	}
+	return healthSnap{}, false
+}

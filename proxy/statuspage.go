@@ -1,0 +1,104 @@
+package proxy
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The page is one html/template file, embedded: plain HTML and a little CSS,
+// no script and no build step. html/template escapes every value for its
+// context, so a repository or error text cannot inject markup.
+//
+//go:embed status.html
+var statusHTML string
+
+func parseStatusTemplate() (*template.Template, error) {
+	t, err := template.New("status").Funcs(template.FuncMap{
+		"bytes":   fmtBytes,
+		"count":   fmtCount,
+		"ratio":   fmtRatio,
+		"percent": func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+		"ago":     fmtAgo,
+		"clock":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"budget":  budgetPercent,
+		"sub":     func(a, b int64) int64 { return a - b },
+		"div":     func(a, b float64) float64 { return a / b },
+	}).Parse(statusHTML)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: status page template: %w", err)
+	}
+	return t, nil
+}
+
+// fmtBytes writes a byte count in binary units: "1.5 GiB".
+func fmtBytes(v any) string {
+	n := toFloat(v)
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatFloat(n, 'f', 0, 64) + " B"
+	}
+	exp := min(int(math.Log(n)/math.Log(unit)), 6)
+	return strconv.FormatFloat(n/math.Pow(unit, float64(exp)), 'f', 1, 64) + " " + "KMGTPE"[exp-1:exp] + "iB"
+}
+
+// fmtCount writes a whole number with thousands separators: "12,345".
+func fmtCount(v any) string {
+	s := strconv.FormatInt(int64(math.Round(toFloat(v))), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// fmtRatio writes hits/(hits+misses) as a percentage, "—" before any.
+func fmtRatio(hits, misses any) string {
+	h, m := toFloat(hits), toFloat(misses)
+	if h+m == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(100*h/(h+m), 'f', 1, 64) + "%"
+}
+
+func fmtAgo(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + " min"
+	}
+	return d.Round(time.Minute).String()
+}
+
+// budgetPercent is the share of the pull budget left, for the bar's width.
+func budgetPercent(remain, limit float64) string {
+	if limit <= 0 {
+		return "0"
+	}
+	return strconv.FormatFloat(math.Max(0, math.Min(100, 100*remain/limit)), 'f', 1, 64)
+}
+
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int64:
+		return float64(n)
+	case int:
+		return float64(n)
+	}
+	return 0
+}

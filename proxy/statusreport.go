@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/wharf-mirror/wharf/cache"
+)
+
+// statusReport is everything the template shows, computed before rendering
+// so the template only formats.
+type statusReport struct {
+	Generated time.Time
+	Problems  []string // sources that failed; the page shows what it could get
+
+	HasHoldings   bool
+	Bytes, Items  int64
+	Capacity      int64   // 0: unlimited
+	UsedPercent   float64 // of Capacity
+	HasStats      bool
+	StatsAt       time.Time
+	Repositories  int
+	Tags          int64 // images: repo:tag names
+	Manifests     int64
+	Pulls, Hits   int64 // manifest pulls since the store was created
+	Top           []cache.RepoUsage
+	MoreRepos     int
+	EvictedBytes  float64
+	FillsInFlight float64
+
+	HasTraffic     bool
+	Hits0, Misses0 float64 // since start, all kinds
+	ByKind         []kindRatio
+	ServedCache    float64 // bytes saved: served without asking an upstream
+	ServedUpstream float64
+	Fetched        float64 // bytes received from upstreams
+	Upstreams      []upstreamStatus
+	HealthWindow   time.Duration // 0: since start
+
+	HasErrors bool
+	Errors    []RecentError
+}
+
+type kindRatio struct {
+	Kind         string
+	Hits, Misses float64
+}
+
+// upstreamStatus is one upstream's row. Requests, Bad (no answer, 429 or
+// 5xx) and FailedOps (failed even after retries) count within the health
+// window; Fetched is since start.
+type upstreamStatus struct {
+	Name                     string
+	Health                   string // ok | degraded | down | idle
+	Requests, Bad, FailedOps float64
+	Fetched                  float64
+	HasBudget                bool
+	Limit, Remain            float64
+}
+
+func (p *statusPage) report(ctx context.Context) statusReport {
+	now := p.now()
+	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: p.errs.Entries()}
+	var g gathered
+	if p.gatherer != nil {
+		fams, err := p.gatherer.Gather()
+		if err != nil {
+			rep.Problems = append(rep.Problems, "metrics: "+redact(err.Error(), 300))
+		}
+		g = readGathered(fams) // Gather returns what it could even on error
+		rep.HasTraffic = true
+		p.traffic(&rep, g, now)
+	}
+	rep.Capacity = int64(g.capacity)
+	rep.EvictedBytes, rep.FillsInFlight = g.evictedBytes, g.fillsInFlight
+	if p.src == nil {
+		rep.HasHoldings = p.gatherer != nil
+		rep.Bytes, rep.Items = int64(g.size), int64(g.blobs)
+	} else {
+		rep.HasHoldings = true
+		rep.Bytes, rep.Items = p.src.Usage()
+		st, at, err := p.stats.get(ctx, now, p.src.Stats)
+		if err != nil {
+			rep.Problems = append(rep.Problems, "store statistics: "+redact(err.Error(), 300))
+		} else {
+			rep.HasStats, rep.StatsAt = true, at
+			rep.Repositories, rep.Tags, rep.Manifests = len(st.Repos), st.Tags, st.Manifests
+			rep.Pulls, rep.Hits = st.Pulls, st.Hits
+			rep.Top = st.Repos
+			if len(rep.Top) > topRepos {
+				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(st.Repos)-topRepos
+			}
+		}
+	}
+	if rep.Capacity > 0 {
+		rep.UsedPercent = min(100, 100*float64(rep.Bytes)/float64(rep.Capacity))
+	}
+	return rep
+}
+
+// traffic fills the hit ratio, bytes and upstream rows from the counters.
+func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
+	for _, k := range []string{"manifest", "tag", "blob"} {
+		if g.hits[k]+g.misses[k] > 0 {
+			rep.ByKind = append(rep.ByKind, kindRatio{Kind: k, Hits: g.hits[k], Misses: g.misses[k]})
+		}
+	}
+	for _, v := range g.hits {
+		rep.Hits0 += v
+	}
+	for _, v := range g.misses {
+		rep.Misses0 += v
+	}
+	rep.ServedCache, rep.ServedUpstream = g.served["cache"], g.served["upstream"]
+	for _, v := range g.upstreamBytes {
+		rep.Fetched += v
+	}
+
+	cur := healthSnap{at: now, req: g.upRequests, bad: g.upBadResponses, ops: g.upFailures}
+	base, windowed := p.health.since(cur)
+	if windowed {
+		rep.HealthWindow = now.Sub(base.at).Round(time.Second)
+	}
+	for _, name := range g.upstreams(p.upstream) {
+		u := upstreamStatus{
+			Name:      name,
+			Requests:  cur.req[name] - base.req[name],
+			Bad:       cur.bad[name] - base.bad[name],
+			FailedOps: cur.ops[name] - base.ops[name],
+			Fetched:   g.upstreamBytes[name],
+			Remain:    g.remain[name],
+		}
+		u.Limit, u.HasBudget = g.limit[name]
+		u.Health = health(u.Requests, u.Bad, u.FailedOps)
+		rep.Upstreams = append(rep.Upstreams, u)
+	}
+}
+
+// health grades an upstream on its recent traffic: down when none of its
+// answers was good, degraded when over 5 % of them were bad or an operation
+// failed even after retries, ok otherwise, idle without traffic.
+func health(requests, bad, failedOps float64) string {
+	switch {
+	case requests == 0 && failedOps == 0:
+		return "idle"
+	case bad >= requests:
+		return "down"
+	case failedOps > 0 || bad > 0.05*requests:
+		return "degraded"
+	}
+	return "ok"
+}
