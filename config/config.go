@@ -17,10 +17,21 @@ type Config struct {
 	Push     Push     `yaml:"push"`
 	Log      Log      `yaml:"log"`
 	Debug    Debug    `yaml:"debug"`
+	Auth     Auth     `yaml:"auth"`
+	TLS      TLS      `yaml:"tls"`
+
+	// Upstreams are further registries mirrored besides Upstream, reached
+	// by containerd's ?ns= or a path prefix (see NamedUpstream). Default
+	// none.
+	Upstreams []NamedUpstream `yaml:"upstreams"`
 }
 
 // Upstream is the registry that cache misses are fetched from.
 type Upstream struct {
+	// Name is the registry host clients use for this upstream in ?ns= and
+	// path prefixes, and its name in the cache. Default "": the URL's host,
+	// "docker.io" for Docker Hub's API hosts.
+	Name string `yaml:"name"`
 	// URL is the registry's base URL, http or https with a host.
 	// Default "https://registry-1.docker.io" (Docker Hub's API host).
 	URL string `yaml:"url"`
@@ -35,6 +46,16 @@ type Upstream struct {
 	// and clears this field, so a loaded Config has the password in one
 	// place. Setting both Password and PasswordFile is an error. Default "".
 	PasswordFile string `yaml:"passwordFile"`
+	// DockerConfig names a Docker config.json whose "auths" entry for this
+	// registry supplies the credentials (base64 auth or username and
+	// password); not together with Username. Default "".
+	DockerConfig string `yaml:"dockerConfig"`
+	// CAFile names a PEM file of CA certificates trusted for the upstream
+	// besides the system's. Default "".
+	CAFile string `yaml:"caFile"`
+	// InsecureSkipVerify accepts any upstream certificate (lab use only).
+	// nil (the default) is off.
+	InsecureSkipVerify *bool `yaml:"insecureSkipVerify"`
 	// TagTTL is how long a cached tag is trusted before a HEAD to the
 	// upstream revalidates it. 0 revalidates on every request. Default 5m.
 	TagTTL Duration `yaml:"tagTTL"`

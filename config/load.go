@@ -114,6 +114,7 @@ func parseFlags(args []string, table []binding) (map[string]string, error) {
 		r := &rawFlag{}
 		if b.field != nil {
 			_, r.isBool = b.field(&Config{}).(**bool) // --x alone means --x=true
+			_, r.isList = b.field(&Config{}).(*[]NamedUpstream)
 		}
 		raw[b.Flag] = r
 		fs.Var(r, b.Flag, b.Help)
@@ -169,6 +170,7 @@ func (l *loader) resolve() {
 	}
 	lib := u.OfficialLibraryRule()
 	u.OfficialLibrary = &lib
+	l.resolveUpstreams()
 }
 
 // rawFlag records a flag's text for parsing after flag.Parse, so a bad
@@ -177,8 +179,15 @@ func (l *loader) resolve() {
 type rawFlag struct {
 	value  string
 	isBool bool
+	isList bool // repeatable: values accumulate, comma-separated
 }
 
-func (r *rawFlag) String() string     { return r.value }
-func (r *rawFlag) Set(s string) error { r.value = s; return nil }
-func (r *rawFlag) IsBoolFlag() bool   { return r.isBool }
+func (r *rawFlag) String() string { return r.value }
+func (r *rawFlag) Set(s string) error {
+	if r.isList && r.value != "" && s != "" {
+		s = r.value + "," + s
+	}
+	r.value = s
+	return nil
+}
+func (r *rawFlag) IsBoolFlag() bool { return r.isBool }

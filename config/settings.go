@@ -37,6 +37,9 @@ func bindings() []binding {
 		{Setting{Path: "upstream.url", Flag: "upstream", Env: "WHARF_UPSTREAM", Arg: "URL",
 			Help: "upstream registry to mirror (http or https)"},
 			func(c *Config) any { return &c.Upstream.URL }},
+		{Setting{Path: "upstream.name", Flag: "upstream-name", Env: "WHARF_UPSTREAM_NAME", Arg: "HOST",
+			Help: `registry host clients name the default upstream by (?ns=, path prefix); default: the URL's host, "docker.io" for Docker Hub`},
+			func(c *Config) any { return &c.Upstream.Name }},
 		{Setting{Path: "upstream.username", Flag: "upstream-username", Env: "WHARF_UPSTREAM_USERNAME", Arg: "NAME",
 			Help: "user name for the upstream; empty is anonymous"},
 			func(c *Config) any { return &c.Upstream.Username }},
@@ -46,6 +49,15 @@ func bindings() []binding {
 		{Setting{Path: "upstream.passwordFile", Flag: "upstream-password-file", Env: "WHARF_UPSTREAM_PASSWORD_FILE", Arg: "FILE",
 			Help: "file holding the upstream password; trailing newlines are trimmed"},
 			func(c *Config) any { return &c.Upstream.PasswordFile }},
+		{Setting{Path: "upstream.dockerConfig", Flag: "upstream-docker-config", Env: "WHARF_UPSTREAM_DOCKER_CONFIG", Arg: "FILE",
+			Help: "Docker config.json to take the upstream's credentials from"},
+			func(c *Config) any { return &c.Upstream.DockerConfig }},
+		{Setting{Path: "upstream.caFile", Flag: "upstream-ca-file", Env: "WHARF_UPSTREAM_CA_FILE", Arg: "FILE",
+			Help: "PEM CA certificates trusted for the upstream besides the system's"},
+			func(c *Config) any { return &c.Upstream.CAFile }},
+		{Setting{Path: "upstream.insecureSkipVerify", Flag: "upstream-insecure-skip-verify", Env: "WHARF_UPSTREAM_INSECURE_SKIP_VERIFY", Arg: "BOOL",
+			Help: "accept any upstream TLS certificate (lab use only)"},
+			func(c *Config) any { return &c.Upstream.InsecureSkipVerify }},
 		{Setting{Path: "upstream.tagTTL", Flag: "tag-ttl", Env: "WHARF_TAG_TTL", Arg: "DURATION",
 			Help: "how long a cached tag is trusted before a HEAD revalidates it; 0 always revalidates"},
 			func(c *Config) any { return &c.Upstream.TagTTL }},
@@ -64,6 +76,9 @@ func bindings() []binding {
 		{Setting{Path: "upstream.writeThroughSync", Flag: "write-through-sync", Env: "WHARF_WRITE_THROUGH_SYNC", Arg: "BOOL",
 			Help: "make a manifest push wait until the upstream has it (with --write-through)"},
 			func(c *Config) any { return &c.Upstream.WriteThroughSync }},
+		{Setting{Path: "upstreams", Flag: "upstreams", Env: "WHARF_UPSTREAMS", Arg: "NAME=URL,...",
+			Help: "more registries to mirror, by name (?ns=, path prefix); repeatable; merged by name into the file's upstreams list"},
+			func(c *Config) any { return &c.Upstreams }},
 		{Setting{Path: "storage.dir", Flag: "data", Env: "WHARF_DATA", Arg: "DIR",
 			Help: "data directory for cached content and the index"},
 			func(c *Config) any { return &c.Storage.Dir }},
@@ -94,6 +109,21 @@ func bindings() []binding {
 		{Setting{Path: "debug.listen", Flag: "debug-listen", Env: "WHARF_DEBUG_LISTEN", Arg: "ADDR",
 			Help: "address for pprof (e.g. 127.0.0.1:6060); empty is off"},
 			func(c *Config) any { return &c.Debug.Listen }},
+		{Setting{Path: "auth.htpasswd", Flag: "htpasswd", Env: "WHARF_HTPASSWD", Arg: "FILE",
+			Help: "htpasswd file (bcrypt) of users allowed to pull and push; empty is no access control"},
+			func(c *Config) any { return &c.Auth.Htpasswd }},
+		{Setting{Path: "auth.anonymousPull", Flag: "anonymous-pull", Env: "WHARF_ANONYMOUS_PULL", Arg: "BOOL",
+			Help: "with --htpasswd, let clients without credentials pull; pushes and deletes still need a user"},
+			func(c *Config) any { return &c.Auth.AnonymousPull }},
+		{Setting{Path: "auth.rules", Flag: "auth-rules", Env: "WHARF_AUTH_RULES", Arg: "RULES",
+			Help: `comma-separated user:read|write:prefix rules, e.g. "ci:write:docker.io/team,*:read:*"; empty lets every user read and write`},
+			func(c *Config) any { return &c.Auth.Rules }},
+		{Setting{Path: "tls.certFile", Flag: "tls-cert", Env: "WHARF_TLS_CERT", Arg: "FILE",
+			Help: "PEM certificate to serve HTTPS with (with --tls-key); reloaded when it changes"},
+			func(c *Config) any { return &c.TLS.CertFile }},
+		{Setting{Path: "tls.keyFile", Flag: "tls-key", Env: "WHARF_TLS_KEY", Arg: "FILE",
+			Help: "PEM private key of --tls-cert"},
+			func(c *Config) any { return &c.TLS.KeyFile }},
 	}
 }
 
@@ -137,6 +167,8 @@ func setValue(p any, s string) error {
 		return p.Set(s)
 	case *Duration:
 		return p.Set(s)
+	case *[]NamedUpstream:
+		return parseUpstreamList(p, s)
 	default:
 		// Only reachable by adding a field type to bindings and not here;
 		// the settings tests exercise every row.
@@ -160,6 +192,8 @@ func formatValue(p any) string {
 			return ""
 		}
 		return strconv.FormatBool(**p)
+	case *[]NamedUpstream:
+		return formatUpstreamList(*p)
 	case fmt.Stringer:
 		return p.String()
 	}

@@ -98,8 +98,9 @@ func (c Config) problems() []*fieldError {
 		}
 	}
 
-	if on, _ := u.WriteThroughOn(); !on && u.WriteThroughSync != nil && *u.WriteThroughSync {
-		add("upstream.writeThroughSync", "needs upstream.writeThrough")
+	ps = append(ps, c.upstreamProblems()...)
+	if !c.AnyWriteThrough() && u.WriteThroughSync != nil && *u.WriteThroughSync {
+		add("upstream.writeThroughSync", "needs upstream.writeThrough (or an upstreams entry's writeThrough)")
 	}
 	if c.Push.UploadExpiry <= 0 {
 		add("push.uploadExpiry", "%s must be more than 0", c.Push.UploadExpiry)
@@ -111,6 +112,8 @@ func (c Config) problems() []*fieldError {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "%q is not text or json", c.Log.Format)
 	}
+
+	ps = append(ps, c.authProblems()...)
 
 	if c.Debug.Listen != "" {
 		if err := checkAddr(c.Debug.Listen); err != nil {

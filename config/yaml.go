@@ -101,6 +101,10 @@ func (w yamlWalk) leaf(b binding, k, v *yaml.Node) {
 	if isNull(v) {
 		return
 	}
+	if list, ok := b.field(w.l.cfg).(*[]NamedUpstream); ok && v.Kind == yaml.SequenceNode {
+		w.upstreamList(b.Path, v, list) // the one list setting; see yamllist.go
+		return
+	}
 	if v.Kind != yaml.ScalarNode {
 		w.failf(k, "%s: expected a single value, not a list or mapping", b.Path)
 		return

@@ -114,6 +114,8 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 		entry.WithError(info.err).Error("request failed")
 	case info.err != nil:
 		entry.WithField("error", info.err.Error()).Info("request")
+	case info.route == routeHealth || info.route == routeMetrics:
+		entry.Debug("request") // probes and scrapes every few seconds: not news
 	default:
 		entry.Info("request")
 	}

@@ -1,0 +1,284 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// NamedUpstream is one more registry wharf mirrors besides the default
+// Upstream. Clients reach it by its Name: containerd's ?ns=<Name>, or a
+// path prefix (/v2/<Name>/owner/repo/…). Timeout and retries are the
+// default upstream's.
+type NamedUpstream struct {
+	// Name is the registry host as clients name it in image references,
+	// "ghcr.io" or "registry.local:5000": lower case, a port allowed.
+	// Required, and unique (also against the default upstream's name).
+	Name string `yaml:"name"`
+	// URL is the registry's base URL (http or https). Required. It may
+	// differ from Name: a registry reached through another address.
+	URL string `yaml:"url"`
+	// Username, Password and PasswordFile work as the default upstream's.
+	// Default "" (anonymous).
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile"`
+	// DockerConfig names a Docker config.json to take this registry's
+	// credentials from (its "auths" entry for the URL's host, or Name's);
+	// not together with Username. Default "".
+	DockerConfig string `yaml:"dockerConfig"`
+	// CAFile names a PEM file of CA certificates trusted for this registry
+	// besides the system's. Default "".
+	CAFile string `yaml:"caFile"`
+	// InsecureSkipVerify accepts any certificate (lab use only). nil (the
+	// default) is off.
+	InsecureSkipVerify *bool `yaml:"insecureSkipVerify"`
+	// TagTTL overrides upstream.tagTTL for this registry. nil (the
+	// default) takes upstream.tagTTL; Load resolves it.
+	TagTTL *Duration `yaml:"tagTTL"`
+	// OfficialLibrary applies Docker Hub's library/ rule. nil (the default)
+	// means on for Docker Hub's hosts; Load resolves it.
+	OfficialLibrary *bool `yaml:"officialLibrary"`
+	// WriteThrough passes manifests pushed under this registry's names on
+	// to it. nil (the default) is off: pushes stay on wharf.
+	WriteThrough *bool `yaml:"writeThrough"`
+}
+
+// fields maps each YAML key of an upstreams entry to the field it sets;
+// the YAML walker and the tests are driven by it.
+func (u *NamedUpstream) fields() map[string]any {
+	return map[string]any{
+		"name": &u.Name, "url": &u.URL,
+		"username": &u.Username, "password": &u.Password, "passwordFile": &u.PasswordFile,
+		"dockerConfig": &u.DockerConfig, "caFile": &u.CAFile, "insecureSkipVerify": &u.InsecureSkipVerify,
+		"tagTTL": &u.TagTTL, "officialLibrary": &u.OfficialLibrary, "writeThrough": &u.WriteThrough,
+	}
+}
+
+// setEntryField parses s into one field of an upstreams entry.
+func setEntryField(p any, s string) error {
+	if pp, ok := p.(**Duration); ok {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*pp = &d
+		return nil
+	}
+	return setValue(p, s)
+}
+
+// parseUpstreamList merges the compact form "name=url,name=url" into list:
+// a name already there gets the new URL (keeping its other settings), a new
+// name is added. So the file can hold credentials while the environment
+// or a flag points a registry elsewhere. An empty s clears the list.
+func parseUpstreamList(list *[]NamedUpstream, s string) error {
+	if strings.TrimSpace(s) == "" {
+		*list = nil
+		return nil
+	}
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, u, ok := strings.Cut(entry, "=")
+		name, u = strings.TrimSpace(name), strings.TrimSpace(u)
+		if !ok || name == "" || u == "" {
+			return fmt.Errorf("%q is not name=url (e.g. ghcr.io=https://ghcr.io)", entry)
+		}
+		found := false
+		for i := range *list {
+			if (*list)[i].Name == name {
+				(*list)[i].URL, found = u, true
+			}
+		}
+		if !found {
+			*list = append(*list, NamedUpstream{Name: name, URL: u})
+		}
+	}
+	return nil
+}
+
+// formatUpstreamList writes list in the compact form, names and URLs only.
+func formatUpstreamList(list []NamedUpstream) string {
+	parts := make([]string, len(list))
+	for i, u := range list {
+		parts[i] = u.Name + "=" + u.URL
+	}
+	return strings.Join(parts, ",")
+}
+
+// anchoredDomain is the reference grammar's registry host (with port).
+var anchoredDomain = regexp.MustCompile(`^(?:` + reference.DomainRegexp.String() + `)$`)
+
+// UpstreamName is the name a registry URL is known by when none is given:
+// its host with port, Docker Hub's API hosts as "docker.io". It matches
+// upstream.Client's default name, so cache keys stay as they were.
+func UpstreamName(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	if isDockerHub(u.Hostname()) {
+		return "docker.io"
+	}
+	return strings.ToLower(u.Host)
+}
+
+func isDockerHub(host string) bool {
+	switch strings.ToLower(host) {
+	case "docker.io", "registry-1.docker.io", "index.docker.io":
+		return true
+	}
+	return false
+}
+
+// DefaultName is the default upstream's name: Name, or the URL's.
+func (u Upstream) DefaultName() string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return UpstreamName(u.URL)
+}
+
+// OfficialLibraryRule reports whether Docker Hub's library/ rule applies
+// to u: OfficialLibrary if set, else whether URL points at Docker Hub.
+func (u NamedUpstream) OfficialLibraryRule() bool {
+	if u.OfficialLibrary != nil {
+		return *u.OfficialLibrary
+	}
+	p, err := url.Parse(u.URL)
+	return err == nil && isDockerHub(p.Hostname())
+}
+
+// InsecureOn reports whether certificate checks are off for u.
+func (u NamedUpstream) InsecureOn() bool { return u.InsecureSkipVerify != nil && *u.InsecureSkipVerify }
+
+// WriteThroughOn reports whether pushes are passed on to u.
+func (u NamedUpstream) WriteThroughOn() bool { return u.WriteThrough != nil && *u.WriteThrough }
+
+// InsecureOn reports whether certificate checks are off for the default
+// upstream.
+func (u Upstream) InsecureOn() bool { return u.InsecureSkipVerify != nil && *u.InsecureSkipVerify }
+
+// AnyWriteThrough reports whether some upstream has write-through on.
+func (c Config) AnyWriteThrough() bool {
+	if on, _ := c.Upstream.WriteThroughOn(); on {
+		return true
+	}
+	for _, u := range c.Upstreams {
+		if u.WriteThroughOn() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRegistryName accepts a registry host as image references write it:
+// lower case, dotted or with a port (or "localhost"), no path.
+func checkRegistryName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("is required (the registry host clients name, e.g. ghcr.io)")
+	case strings.ToLower(name) != name:
+		return fmt.Errorf("%q must be lower case", name)
+	case !anchoredDomain.MatchString(name):
+		return fmt.Errorf("%q is not a registry host (e.g. ghcr.io or registry.local:5000)", name)
+	case !strings.ContainsAny(name, ".:") && name != "localhost":
+		// As in image references: "team" would be a Docker Hub namespace.
+		return fmt.Errorf("%q needs a dot or a port to be a registry host, as in image references", name)
+	}
+	return nil
+}
+
+// credentialProblems checks one upstream's credential fields; prefix is
+// its field path ("upstream" or "upstreams[2]").
+func credentialProblems(prefix, username string, password Secret, passwordFile, dockerConfig string) []*fieldError {
+	var ps []*fieldError
+	add := func(field, format string, args ...any) {
+		ps = append(ps, &fieldError{path: prefix + "." + field, err: fmt.Errorf(format, args...)})
+	}
+	hasPassword := password != "" || passwordFile != ""
+	switch {
+	case password != "" && passwordFile != "":
+		add("password", "set together with %s.passwordFile; use one", prefix)
+	case hasPassword && username == "":
+		add("username", "required when a password is set")
+	case !hasPassword && username != "":
+		add("password", "required when a username is set (or set %s.passwordFile)", prefix)
+	}
+	if dockerConfig != "" && (username != "" || hasPassword) {
+		add("dockerConfig", "set together with %s.username; use one", prefix)
+	}
+	return ps
+}
+
+// upstreamProblems checks what the several-upstreams settings add: the
+// default upstream's name and files, and every upstreams entry.
+func (c Config) upstreamProblems() []*fieldError {
+	var ps []*fieldError
+	add := func(path, format string, args ...any) {
+		ps = append(ps, &fieldError{path: path, err: fmt.Errorf(format, args...)})
+	}
+	if c.Upstream.Name != "" {
+		if err := checkRegistryName(c.Upstream.Name); err != nil {
+			add("upstream.name", "%w", err)
+		}
+	}
+	if c.Upstream.DockerConfig != "" && c.Upstream.Username != "" {
+		add("upstream.dockerConfig", "set together with upstream.username; use one")
+	}
+	names := map[string]string{c.Upstream.DefaultName(): "upstream"}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		if err := checkRegistryName(u.Name); err != nil {
+			add(p+".name", "%w", err)
+		} else if other, dup := names[u.Name]; dup {
+			add(p+".name", "%q is also the name of %s", u.Name, other)
+		} else {
+			names[u.Name] = p
+		}
+		if err := checkUpstreamURL(u.URL); err != nil {
+			add(p+".url", "%w", err)
+		}
+		ps = append(ps, credentialProblems(p, u.Username, u.Password, u.PasswordFile, u.DockerConfig)...)
+		if u.TagTTL != nil && *u.TagTTL < 0 {
+			add(p+".tagTTL", "%s is negative; use 0 to revalidate every time", *u.TagTTL)
+		}
+	}
+	return ps
+}
+
+// resolveUpstreams fills in, for each upstreams entry, what Load resolves
+// for the default upstream: the password from its file, officialLibrary
+// from the host, and tagTTL from upstream.tagTTL.
+func (l *loader) resolveUpstreams() {
+	for i := range l.cfg.Upstreams {
+		u := &l.cfg.Upstreams[i]
+		path := fmt.Sprintf("upstreams[%d].passwordFile", i)
+		if u.PasswordFile != "" && u.Password == "" { // both set is a validation error
+			data, err := os.ReadFile(u.PasswordFile)
+			pw := strings.TrimRight(string(data), "\r\n")
+			switch {
+			case err != nil:
+				l.fail(&fieldError{path: path, err: err, from: l.from[path]})
+			case pw == "":
+				l.fail(&fieldError{path: path, err: fmt.Errorf("%s is empty", u.PasswordFile), from: l.from[path]})
+			default:
+				u.Password, u.PasswordFile = Secret(pw), ""
+			}
+		}
+		lib := u.OfficialLibraryRule()
+		u.OfficialLibrary = &lib
+		if u.TagTTL == nil {
+			ttl := l.cfg.Upstream.TagTTL
+			u.TagTTL = &ttl
+		}
+	}
+}
