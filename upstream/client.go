@@ -40,6 +40,14 @@ func New(opts Options) (*Client, error) {
 	if opts.Name == "" {
 		opts.Name = defaultName(base)
 	}
+	if opts.Transport, err = withTLS(opts.Transport, opts.CAFile, opts.InsecureSkipVerify); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+	}
+	if opts.DockerConfig != "" && opts.Username == "" {
+		if opts.Username, opts.Password, err = dockerConfigCredentials(opts.DockerConfig, base.Host, opts.Name); err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		l := logrus.New()

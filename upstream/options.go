@@ -31,6 +31,16 @@ type Options struct {
 	// client pulls anonymously.
 	Username string
 	Password string
+	// DockerConfig names a Docker config.json to take Username and
+	// Password from when Username is empty: its "auths" entry for the
+	// URL's host or for Name (see dockerconfig.go). Default "".
+	DockerConfig string
+	// CAFile names a PEM file of CA certificates trusted besides the
+	// system's; InsecureSkipVerify accepts any certificate (lab use).
+	// Either needs Transport to be nil or an *http.Transport, which is
+	// cloned, not changed.
+	CAFile             string
+	InsecureSkipVerify bool
 	// OfficialLibrary applies Docker Hub's rule that a one-component
 	// repository "alpine" is "library/alpine" upstream. Set it for Docker
 	// Hub (it is not inferred from the URL, so a mirror of Docker Hub
