@@ -70,21 +70,18 @@ func (w *Writer) DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) err
 	return w.removeContent(d)
 }
 
-// removeContent deletes d's file, then its index entry. A crash between
-// the two leaves an entry without a file, which readers already treat as
-// a miss and drop.
+// removeContent deletes d from the index and the disk, ordered against
+// eviction and fills by the store's content lock. A client reading d right
+// now keeps its open file.
 func (w *Writer) removeContent(d digest.Digest) error {
-	if err := w.disk.Remove(d); err != nil {
-		w.opts.Metrics.StoreError("write")
-		return err
-	}
+	w.contentMu.Lock()
+	defer w.contentMu.Unlock()
 	meta, err := w.index.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {
-		return nil
+		return w.disk.Remove(d) // a file the index never heard of
 	}
 	if err != nil {
 		return err
 	}
-	w.dropContent(d, meta.Size)
-	return nil
+	return w.removeLocked(d, meta.Size)
 }

@@ -186,29 +186,38 @@ func (c *Cache) evictImage(plan map[digest.Digest]*candidate, d digest.Digest) (
 	return freed, items
 }
 
-// evictOne removes one item unless a client holds it open. The index entry
-// goes first: a reader that finds no entry fetches again, while a file
-// without an entry would be invisible to the next eviction.
+// evictOne removes one item unless a client holds it open.
 func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 	c.contentMu.Lock()
 	defer c.contentMu.Unlock()
 	if c.inUse[d] > 0 {
 		return false
 	}
+	if err := c.removeLocked(d, size); err != nil {
+		c.log.WithError(err).WithField("digest", d).Warn("eviction")
+		return false
+	}
+	c.opts.Metrics.Evicted(size)
+	return true
+}
+
+// removeLocked forgets d and deletes its file; c.contentMu must be held.
+// The index entry goes first: a reader that finds no entry fetches again,
+// while a file without an entry would be invisible to eviction until the
+// next start reconciles it.
+func (c *Cache) removeLocked(d digest.Digest, size int64) error {
 	if err := c.index.ForgetBlob(d); err != nil {
 		c.opts.Metrics.StoreError("index")
-		c.log.WithError(err).WithField("digest", d).Warn("eviction: index")
-		return false
+		return err
 	}
 	if err := c.disk.Remove(d); err != nil {
 		c.opts.Metrics.StoreError("write")
-		c.log.WithError(err).WithField("digest", d).Warn("eviction: removing file")
+		return err
 	}
 	c.manifests.Remove(d)
 	c.access.forget(d)
 	c.opts.Metrics.SetCacheUsage(c.size.Add(-size), c.count.Add(-1))
-	c.opts.Metrics.Evicted(size)
-	return true
+	return nil
 }
 
 // hold marks d as being read (eviction skips it) until release.
