@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,10 @@ type Options struct {
 	LowWatermark  float64
 	// Pins are tags eviction never removes (with everything they reference).
 	Pins []Pin
+	// Offline never contacts an upstream: content and tags are served from
+	// the store only (cached tags without revalidation), and a miss is
+	// ErrOffline. For air-gapped sites filled by wharf import.
+	Offline bool
 	// AccessFlush is how often access times are written to the index.
 	// Default 10s.
 	AccessFlush time.Duration
@@ -135,7 +140,13 @@ func Open(opts Options) (*Cache, error) {
 		evictCh: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	for _, o := range opts.Origins {
+		if opts.Offline {
+			o = offlineOrigin{c: c, name: o.Name()}
+		}
 		c.origins[o.Name()] = o
+	}
+	if opts.Offline {
+		c.opts.TagTTL = math.MaxInt64 // nothing to revalidate against
 	}
 	d, swept, err := disk.Open(opts.Dir)
 	if err != nil {
@@ -245,6 +256,7 @@ func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, ref
 // opposed to answering no: then cached content is served stale.
 func unreachable(err error) bool {
 	return errors.Is(err, upstream.ErrUnavailable) ||
+		errors.Is(err, ErrOffline) ||
 		errors.Is(err, upstream.ErrTimeout) ||
 		errors.Is(err, upstream.ErrTooManyRequests) ||
 		errors.Is(err, context.DeadlineExceeded)

@@ -24,7 +24,16 @@ type Config struct {
 	// by containerd's ?ns= or a path prefix (see NamedUpstream). Default
 	// none.
 	Upstreams []NamedUpstream `yaml:"upstreams"`
+
+	// Offline makes wharf contact no upstream: it serves what its store
+	// holds (imported with wharf import, pushed, or cached earlier) and
+	// answers anything else with a 404 saying it is offline. For
+	// air-gapped sites. nil (the default) is off.
+	Offline *bool `yaml:"offline"`
 }
+
+// OfflineOn reports whether the offline switch is on (nil means off).
+func (c Config) OfflineOn() bool { return c.Offline != nil && *c.Offline }
 
 // Upstream is the registry that cache misses are fetched from.
 type Upstream struct {

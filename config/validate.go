@@ -102,6 +102,9 @@ func (c Config) problems() []*fieldError {
 	if !c.AnyWriteThrough() && u.WriteThroughSync != nil && *u.WriteThroughSync {
 		add("upstream.writeThroughSync", "needs upstream.writeThrough (or an upstreams entry's writeThrough)")
 	}
+	if c.OfflineOn() && u.WriteThrough != nil && *u.WriteThrough {
+		add("offline", "cannot be combined with upstream.writeThrough: offline, no push reaches the upstream")
+	}
 	if c.Push.UploadExpiry <= 0 {
 		add("push.uploadExpiry", "%s must be more than 0", c.Push.UploadExpiry)
 	}

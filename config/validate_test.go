@@ -43,6 +43,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"retries negative", func(c *Config) { c.Upstream.Retries = -1 }, "upstream.retries: -1 is outside 0..20"},
 		{"retries many", func(c *Config) { c.Upstream.Retries = 21 }, "upstream.retries: 21 is outside 0..20"},
 		{"sync without write-through", func(c *Config) { c.Upstream.WriteThroughSync = boolp(true) }, "upstream.writeThroughSync: needs upstream.writeThrough"},
+		{"offline with write-through", func(c *Config) { c.Offline, c.Upstream.WriteThrough = boolp(true), boolp(true) }, "offline: cannot be combined with upstream.writeThrough"},
 		{"upload expiry zero", func(c *Config) { c.Push.UploadExpiry = 0 }, "push.uploadExpiry: 0s must be more than 0"},
 		{"dir empty", func(c *Config) { c.Storage.Dir = "" }, "storage.dir: is required"},
 		{"max size negative", func(c *Config) { c.Storage.MaxSize = -1 }, "storage.maxSize: -1 is negative; use 0 for unlimited"},

@@ -66,6 +66,11 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", "deletes are disabled on this registry"}
 	case errors.Is(err, cache.ErrNotFound):
 		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route)}
+	case errors.Is(err, cache.ErrOffline):
+		// Not 503: offline, the store is all there is, so the answer is
+		// final and a client's retries would only repeat it. The 404's
+		// code is the route's, its message says why.
+		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route) + ": wharf is offline and does not hold it"}
 	case errors.Is(err, cache.ErrUnknownUpstream):
 		return apiError{http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry"}
 	case errors.Is(err, upstream.ErrUnauthorized):

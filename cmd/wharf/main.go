@@ -35,6 +35,10 @@ Usage:
   wharf verify          re-hash every cached item (wharf serve stopped)
   wharf gc [--dry-run]  remove content no tag reaches (wharf serve stopped)
   wharf du [--json]     what the cache holds, top repositories, hit ratio
+  wharf warm LIST       fill the cache with the images a list names (wharf serve stopped)
+  wharf export --output PATH|- IMAGE...|--all
+                        write cached images as an OCI layout or a docker save tarball
+  wharf import PATH...  take an OCI layout or docker save tarball into the cache
   wharf version         print the version
   wharf help            show this text
 `
@@ -56,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return gc(ctx, args[1:], stdout, stderr)
 	case "du", "stats":
 		return du(ctx, args[1:], stdout, stderr)
+	case "warm":
+		return warm(ctx, args[1:], stdout, stderr)
+	case "export":
+		return export(ctx, args[1:], stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wharf", version)
 		return nil

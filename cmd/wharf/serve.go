@@ -67,6 +67,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
 		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
 		Pins:          pins(cfg.Storage.Pins(), up),
+		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
 	})
@@ -110,6 +111,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.WithFields(logrus.Fields{
 		"listen":   ln.Addr().String(),
 		"upstream": up.Name(),
+		"offline":  cfg.OfflineOn(),
 		"data":     cfg.Storage.Dir,
 		"cached":   items,
 		"bytes":    bytes,

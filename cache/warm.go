@@ -1,0 +1,180 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wharf-mirror/wharf/cache/manifest"
+)
+
+// warmAccept is what Warm asks for: every manifest kind, so a
+// multi-platform image is kept as its index (which export can carry whole)
+// rather than as whatever one client's platform would get.
+var warmAccept = []string{
+	ocispec.MediaTypeImageIndex, manifest.DockerManifestList,
+	ocispec.MediaTypeImageManifest, manifest.DockerManifest,
+}
+
+// warmParallel is how many blobs of one image Warm fetches at once: enough
+// to overlap round trips, few enough to stay polite to the upstream.
+const warmParallel = 4
+
+// WarmReport is what one Warm did.
+type WarmReport struct {
+	Descriptor ocispec.Descriptor // what ref resolved to
+	Manifests  int                // manifests walked (the index and its children)
+	Blobs      int                // blobs the images reference
+	Fetched    int                // of those, fetched from the upstream now
+	Bytes      int64              // bytes fetched from the upstream now
+}
+
+// Warm fills repo:ref (a tag or a digest) into the store through the read
+// path, exactly as a client pulling it would: the manifest, the children of
+// an index that match platforms (all of them when platforms is empty), and
+// every blob they reference, each fill read to its end so that it is
+// verified and kept. progress, if set, is called with each chunk of bytes
+// read (from several goroutines).
+func (c *Cache) Warm(ctx context.Context, repo Repo, ref string, platforms []ocispec.Platform, progress func(n int64)) (WarmReport, error) {
+	var rep WarmReport
+	m, err := c.Manifest(ctx, repo, ref, warmAccept)
+	if err != nil {
+		return rep, err
+	}
+	rep.Descriptor = m.Descriptor
+	if err := c.warmManifest(ctx, repo, m, platforms, progress, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platforms []ocispec.Platform, progress func(int64), rep *WarmReport) error {
+	rep.Manifests++
+	p, err := manifest.Parse(m.Body)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", m.Descriptor.Digest, err)
+	}
+	if manifest.IsIndex(m.Descriptor.MediaType) {
+		matched := 0
+		for _, child := range p.Manifests {
+			if !MatchPlatform(child.Platform, platforms) {
+				continue
+			}
+			matched++
+			cm, err := c.Manifest(ctx, repo, child.Digest.String(), warmAccept)
+			if err != nil {
+				return err
+			}
+			if err := c.warmManifest(ctx, repo, cm, platforms, progress, rep); err != nil {
+				return err
+			}
+		}
+		if matched == 0 {
+			return fmt.Errorf("%s@%s lists no manifest for %s: %w", repo, m.Descriptor.Digest, PlatformsString(platforms), ErrNotFound)
+		}
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(warmParallel)
+	fetched := make([]int64, len(p.Blobs)) // -1: was already stored
+	for i, b := range p.Blobs {
+		if manifest.Foreign(b) {
+			continue
+		}
+		rep.Blobs++
+		g.Go(func() error {
+			n, err := c.warmBlob(gctx, repo, b.Digest, progress)
+			fetched[i] = n
+			return err
+		})
+	}
+	err = g.Wait()
+	for _, n := range fetched {
+		if n > 0 {
+			rep.Fetched++
+			rep.Bytes += n
+		}
+	}
+	return err
+}
+
+// warmBlob makes sure d is stored: a hit costs a stat, a miss is read from
+// its fill to the end (which returns only after the digest checked out).
+// It returns the bytes fetched.
+func (c *Cache) warmBlob(ctx context.Context, repo Repo, d digest.Digest, progress func(int64)) (int64, error) {
+	b, err := c.Blob(ctx, repo, d)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	if b.File != nil {
+		return 0, nil
+	}
+	n, err := io.Copy(progressWriter(progress), b.Fill.Reader(ctx, 0))
+	if err != nil {
+		return n, fmt.Errorf("blob %s@%s: %w", repo, d, err)
+	}
+	if _, ok := c.HasContent(d); !ok {
+		return n, fmt.Errorf("blob %s@%s was fetched but not kept (larger than the cache's max size, or the disk is full)", repo, d)
+	}
+	return n, nil
+}
+
+type progressWriter func(int64)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	if p != nil {
+		p(int64(len(b)))
+	}
+	return len(b), nil
+}
+
+// MatchPlatform reports whether p is one of want (all match when want is
+// empty). An unset variant in want matches any variant.
+func MatchPlatform(p *ocispec.Platform, want []ocispec.Platform) bool {
+	if len(want) == 0 {
+		return true
+	}
+	if p == nil {
+		return false
+	}
+	for _, w := range want {
+		if w.OS == p.OS && w.Architecture == p.Architecture && (w.Variant == "" || w.Variant == p.Variant) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParsePlatform reads "os/arch[/variant]".
+func ParsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// PlatformsString writes platforms as a comma-separated list.
+func PlatformsString(ps []ocispec.Platform) string {
+	if len(ps) == 0 {
+		return "any platform"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.OS + "/" + p.Architecture
+		if p.Variant != "" {
+			s[i] += "/" + p.Variant
+		}
+	}
+	return strings.Join(s, ",")
+}

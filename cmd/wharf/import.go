@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache"
+)
+
+// importCmd takes an OCI image layout (a directory or a tar) or a docker
+// save tarball into the store, verifying every digest, so that a wharf
+// with no upstream serves the images. They are stored as a push would
+// store them: pinned (the store holds the only copy), with local tags (a
+// pull finds them without asking an upstream).
+func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("wharf import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	repo := fs.String("repo", "", "repository for images an OCI layout names by tag only (ref.name \"v1\"), e.g. myteam/app")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: wharf import [flags] PATH...
+
+PATH is an OCI image layout (a directory or a tar, as wharf export writes),
+or a docker save tarball (any docker version). Images are stored under the
+upstream the serving wharf mirrors (--upstream, or its --config): "alpine"
+becomes docker.io/library/alpine on Docker Hub. wharf serve must be stopped.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("import takes at least one path")
+	}
+	cfg, err := sf.load(stderr)
+	if err != nil {
+		return err
+	}
+	up, err := newUpstream(cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	c, err := openDataDir(cfg.Storage.Dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	im := &importer{ctx: ctx, c: c, up: up, repo: *repo, out: stdout}
+	start := time.Now()
+	for _, p := range fs.Args() {
+		if err := im.importPath(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	fmt.Fprintf(stdout, "imported %d tags in %s: %d blobs new (%s), %d already stored",
+		im.tags, time.Since(start).Round(time.Millisecond), im.newBlobs, human(im.bytes), im.oldBlobs)
+	if im.skipped > 0 {
+		fmt.Fprintf(stdout, "; %d images skipped", im.skipped)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// importer carries one import's store, naming and counts.
+type importer struct {
+	ctx  context.Context
+	c    *cache.Cache
+	up   namer
+	repo string
+	out  io.Writer
+
+	tags, newBlobs, oldBlobs, skipped int
+	bytes                             int64
+}
+
+// importPath reads an OCI layout when there is one (docker 25 and later
+// write both, and the layout keeps the manifests' digests), otherwise
+// docker save's manifest.json.
+func (im *importer) importPath(p string) error {
+	src, err := openSource(p)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	if rc, _, err := src.open(ocispec.ImageIndexFile); err == nil {
+		rc.Close()
+		return im.importLayout(src)
+	}
+	if rc, _, err := src.open(dockerManifestFile); err == nil {
+		rc.Close()
+		return im.importDockerSave(src)
+	}
+	return fmt.Errorf("neither an OCI image layout (index.json) nor a docker save tarball (manifest.json)")
+}
+
+// blob stores one blob from the source unless the store has it, checking
+// the digest (and size when known) as the bytes pass.
+func (im *importer) blob(src source, name string, d digest.Digest, size int64) error {
+	if _, ok := im.c.HasContent(d); ok {
+		im.oldBlobs++
+		return im.c.ImportBlob(im.ctx, d, size, nil) // not read: it pins what is stored
+	}
+	rc, n, err := src.open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob %s is not in the archive", d)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if size < 0 {
+		size = n
+	}
+	if err := im.c.ImportBlob(im.ctx, d, size, rc); err != nil {
+		return err
+	}
+	im.newBlobs++
+	im.bytes += size
+	return nil
+}
+
+// tag stores the manifest body (which must hash to want, when set) and
+// points ref's tag at it, reporting it.
+func (im *importer) tag(ref imageRef, mediaType string, want digest.Digest, body []byte) error {
+	desc, err := im.c.ImportManifest(ref.Repo, ref.Tag, mediaType, want, body)
+	if err != nil {
+		return err
+	}
+	im.tags++
+	fmt.Fprintf(im.out, "imported %s  %s\n", ref, desc.Digest)
+	return nil
+}
