@@ -234,3 +234,28 @@ func hashOf(t *testing.T, d digest.Digest) v1.Hash {
 	}
 	return h
 }
+
+// TestTransferCommandsRefuseBadUse: the mistakes an operator makes get a
+// clear error before any store is touched or created.
+func TestTransferCommandsRefuseBadUse(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--data", missing, "--all", "--output", "x.tar"}, "data directory"},
+		{[]string{"export", "--data", missing, "--output", "x.tar"}, "either images or --all"},
+		{[]string{"export", "--data", missing, "--all", "--output", "x", "--format", "zip"}, `--format "zip"`},
+		{[]string{"warm", "--data", missing}, "one list file"},
+		{[]string{"import", "--data", missing}, "at least one path"},
+		{[]string{"import", "--data", missing, "airgap_test.go"}, "invalid tar header"},
+	} {
+		out, err := runCmd(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error containing %q\n%s", tt.args, err, tt.want, out)
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("a refused command created the data directory")
+	}
+}

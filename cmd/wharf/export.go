@@ -54,6 +54,9 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer up.Close()
+	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
+		return fmt.Errorf("data directory: %w", err) // rather than create an empty store
+	}
 	c, err := openDataDir(cfg.Storage.Dir, stderr)
 	if err != nil {
 		return err

@@ -45,6 +45,13 @@ Flags:
 		fs.Usage()
 		return errors.New("import takes at least one path")
 	}
+	for _, p := range fs.Args() { // refuse an unreadable path before creating a store
+		src, err := openSource(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		src.close()
+	}
 	cfg, err := sf.load(stderr)
 	if err != nil {
 		return err
