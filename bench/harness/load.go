@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // loadResult is the part of `wharf bench pull --json` the harness reads.
@@ -22,6 +23,8 @@ type loadResult struct {
 	RequestsPerSecond float64           `json:"requests_per_second"`
 	Errors            map[string]int    `json:"errors"`
 	ErrorExamples     map[string]string `json:"error_examples"`
+
+	cpu time.Duration // user+system time of the load generator
 }
 
 // load runs `wharf bench pull --json` against url, as its own process, so
@@ -34,6 +37,9 @@ func (h *harness) load(ctx context.Context, url string, args ...string) (loadRes
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
 	var r loadResult
+	if cmd.ProcessState != nil {
+		r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
 		return r, fmt.Errorf("wharf %s: %v: %s", strings.Join(argv, " "), runErr, stderr.String())
 	}

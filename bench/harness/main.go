@@ -39,6 +39,7 @@ type params struct {
 	HitDuration  time.Duration
 	WarmClients  int
 	WarmDuration time.Duration
+	Slices       int // turns per target and round in the warm scenarios
 	BlobPulls    int
 	Unthrottled  bool
 	Profile      bool
@@ -46,9 +47,9 @@ type params struct {
 
 var scales = map[string]params{
 	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 5 * time.Second, WarmClients: 2, WarmDuration: 5 * time.Second, BlobPulls: 3, Unthrottled: true},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 3, Unthrottled: true},
 	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, BlobPulls: 2, Unthrottled: true},
+		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true},
 }
 
 func run(ctx context.Context, args []string) error {

@@ -27,9 +27,10 @@ func (h *harness) add(scenario, target string, round int, metric string, v float
 
 // Scenarios, as named in samples and the report.
 const (
-	scCold       = "cold"        // one client, empty mirror, paced link
-	scWarm       = "warm"        // pulls from a mirror holding the image
-	scHitsDigest = "hits-digest" // manifest by digest, from cache, 64 clients
+	scCold       = "cold"          // one client, empty mirror, paced link
+	scWarm       = "warm"          // pulls from a mirror holding the image
+	scWarmNV     = "warm-noverify" // the same, the client not hashing
+	scHitsDigest = "hits-digest"   // manifest by digest, from cache, 64 clients
 	scHitsTag    = "hits-tag"
 	scBlob       = "blob" // the large blob from cache, one client
 	unthrottled  = "u-"   // prefix of the cold scenarios on an unpaced link
@@ -65,23 +66,16 @@ func (h *harness) run(ctx context.Context) error {
 			mirrors = []string{"distribution", "wharf"}
 		}
 		h.logf("round %d of %d: %v first", round, h.p.Rounds, mirrors[0])
-		for _, kind := range append([]string{"direct"}, mirrors...) {
-			if err := h.cold(ctx, "", round, kind, 1, true); err != nil {
-				return err
-			}
-		}
-		for _, n := range h.p.Concurrent {
-			for _, kind := range mirrors {
-				if err := h.cold(ctx, "", round, kind, n, false); err != nil {
-					return err
-				}
-			}
-		}
-		targets := rotate(warm, round)
-		if err := h.hits(ctx, round, targets); err != nil {
+		if err := h.colds(ctx, "", round, mirrors); err != nil {
 			return err
 		}
-		if err := h.blob(ctx, round, targets); err != nil {
+		if err := h.warmPulls(ctx, round, warm[:2]); err != nil {
+			return err
+		}
+		if err := h.hits(ctx, round, warm); err != nil {
+			return err
+		}
+		if err := h.blob(ctx, round, rotate(warm, round)); err != nil {
 			return err
 		}
 		if err := h.warmConcurrent(ctx, round, rotate(warm[:2], round)); err != nil {
@@ -93,17 +87,8 @@ func (h *harness) run(ctx context.Context) error {
 		if err := h.setRate(ctx, 0); err != nil {
 			return err
 		}
-		for _, kind := range append([]string{"direct"}, mirrors...) {
-			if err := h.cold(ctx, unthrottled, round, kind, 1, false); err != nil {
-				return err
-			}
-		}
-		for _, n := range h.p.Concurrent {
-			for _, kind := range mirrors {
-				if err := h.cold(ctx, unthrottled, round, kind, n, false); err != nil {
-					return err
-				}
-			}
+		if err := h.colds(ctx, unthrottled, round, mirrors); err != nil {
+			return err
 		}
 		if err := h.setRate(ctx, h.p.Rate); err != nil {
 			return err
@@ -111,6 +96,24 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	if h.p.Profile {
 		return h.profilePass(ctx, warm[0])
+	}
+	return nil
+}
+
+// colds runs the cold scenarios of one round: one client (direct, then
+// each mirror), then each number of concurrent clients.
+func (h *harness) colds(ctx context.Context, prefix string, round int, mirrors []string) error {
+	for _, kind := range append([]string{"direct"}, mirrors...) {
+		if err := h.cold(ctx, prefix, round, kind, 1); err != nil {
+			return err
+		}
+	}
+	for _, n := range h.p.Concurrent {
+		for _, kind := range mirrors {
+			if err := h.cold(ctx, prefix, round, kind, n); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -153,17 +156,34 @@ func (h *harness) startWarm(ctx context.Context) ([]*server, error) {
 	return []*server{w, d, b}, nil
 }
 
-// rotate starts the list at a different place each round, so that no
+// rotate starts the list at a different place each time, so that no
 // target always runs first (or last) on a machine whose noise drifts.
-func rotate(s []*server, round int) []*server {
-	k := (round - 1) % len(s)
+func rotate(s []*server, turn int) []*server {
+	k := (turn - 1) % len(s)
 	return append(append([]*server{}, s[k:]...), s[:k]...)
 }
 
+// interleave measures each target Slices times, in short turns taken in
+// rotating order: on a shared machine, noise comes in bursts of seconds,
+// and short alternating turns spread a burst over every target instead of
+// handing it to one.
+func (h *harness) interleave(round int, targets []*server, measure func(t *server) error) error {
+	for i := range h.p.Slices {
+		for _, t := range rotate(targets, round*h.p.Slices+i+1) {
+			if err := measure(t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // cold pulls the image with clients clients at once from a mirror started
-// afresh on an empty data directory (or directly from the relay), and,
-// when warm is set, then measures warm pulls from the same mirror.
-func (h *harness) cold(ctx context.Context, prefix string, round int, kind string, clients int, warm bool) error {
+// afresh on an empty data directory (or directly from the relay). Besides
+// the wall time and the bytes fetched from the upstream, it records the CPU
+// time of the mirror and of the load generator, which tells a slow mirror
+// from a busy machine.
+func (h *harness) cold(ctx context.Context, prefix string, round int, kind string, clients int) error {
 	scenario := prefix + scCold
 	if clients > 1 {
 		scenario = prefix + coldN(clients)
@@ -182,6 +202,12 @@ func (h *harness) cold(ctx context.Context, prefix string, round int, kind strin
 	if err != nil {
 		return err
 	}
+	var cpu0 time.Duration
+	if s != nil {
+		if cpu0, err = cpuTime(s.proc.pid()); err != nil {
+			return err
+		}
+	}
 	n := strconv.Itoa(clients)
 	r, err := h.load(ctx, url, "--clients", n, "--pulls", n, h.img.app)
 	if err != nil {
@@ -193,26 +219,47 @@ func (h *harness) cold(ctx context.Context, prefix string, round int, kind strin
 	}
 	h.add(scenario, kind, round, "seconds", r.Seconds)
 	h.add(scenario, kind, round, "upstream", float64(after-before))
+	h.add(scenario, kind, round, "client_cpu", r.cpu.Seconds())
 	if s != nil {
+		cpu1, err := cpuTime(s.proc.pid())
+		if err != nil {
+			return err
+		}
+		h.add(scenario, kind, round, "server_cpu", (cpu1 - cpu0).Seconds())
 		if err := h.addRSS(scenario, s, round); err != nil {
 			return err
 		}
 	}
-	h.logf("  %-8s %-12s %6.2fs  upstream %s", scenario, kind, r.Seconds, size(after-before))
-	if !warm || s == nil {
-		return nil
+	h.logf("  %-8s %-12s %6.2fs  upstream %s  client CPU %.1fs", scenario, kind, r.Seconds, size(after-before), r.cpu.Seconds())
+	return nil
+}
+
+// warmPulls measures pulls per second from the warm mirrors, with a client
+// that verifies (as a daemon does) and one that does not hash.
+func (h *harness) warmPulls(ctx context.Context, round int, targets []*server) error {
+	for _, sc := range []string{scWarm, scWarmNV} {
+		err := h.interleave(round, targets, func(t *server) error {
+			args := []string{"--clients", strconv.Itoa(h.p.WarmClients), "--duration", h.p.WarmDuration.String(), h.img.app}
+			if sc == scWarmNV {
+				args = append([]string{"--no-verify"}, args...)
+			}
+			if err := resetPeak(t.proc.pid()); err != nil {
+				return err
+			}
+			r, err := h.load(ctx, t.url, args...)
+			if err != nil {
+				return err
+			}
+			h.add(sc, t.kind, round, "pulls_per_s", r.OpsPerSecond)
+			h.add(sc, t.kind, round, "bytes_per_s", r.BytesPerSecond)
+			h.logf("  %-13s %-12s %6.2f pulls/s  %s/s", sc, t.kind, r.OpsPerSecond, size(int64(r.BytesPerSecond)))
+			return h.addRSS(sc, t, round)
+		})
+		if err != nil {
+			return err
+		}
 	}
-	if err := resetPeak(s.proc.pid()); err != nil {
-		return err
-	}
-	r, err = h.load(ctx, s.url, "--clients", strconv.Itoa(h.p.WarmClients), "--duration", h.p.WarmDuration.String(), h.img.app)
-	if err != nil {
-		return err
-	}
-	h.add(scWarm, kind, round, "pulls_per_s", r.OpsPerSecond)
-	h.add(scWarm, kind, round, "bytes_per_s", r.BytesPerSecond)
-	h.logf("  %-8s %-12s %6.2f pulls/s  %s/s", scWarm, kind, r.OpsPerSecond, size(int64(r.BytesPerSecond)))
-	return h.addRSS(scWarm, s, round)
+	return nil
 }
 
 // warmConcurrent pulls the cached image with n clients at once, for each n
@@ -231,10 +278,11 @@ func (h *harness) warmConcurrent(ctx context.Context, round int, targets []*serv
 				return err
 			}
 			h.add(warmN(n), t.kind, round, "seconds", r.Seconds)
+			h.add(warmN(n), t.kind, round, "client_cpu", r.cpu.Seconds())
 			if err := h.addRSS(warmN(n), t, round); err != nil {
 				return err
 			}
-			h.logf("  %-8s %-12s %6.2fs", warmN(n), t.kind, r.Seconds)
+			h.logf("  %-8s %-12s %6.2fs  client CPU %.1fs", warmN(n), t.kind, r.Seconds, r.cpu.Seconds())
 		}
 	}
 	return nil
@@ -253,7 +301,7 @@ func (h *harness) addRSS(scenario string, s *server, round int) error {
 // HitClients clients against each warm target.
 func (h *harness) hits(ctx context.Context, round int, targets []*server) error {
 	for _, sc := range []struct{ name, ref string }{{scHitsDigest, h.img.byDigest}, {scHitsTag, h.img.single}} {
-		for _, t := range targets {
+		err := h.interleave(round, targets, func(t *server) error {
 			if err := resetPeak(t.proc.pid()); err != nil {
 				return err
 			}
@@ -263,10 +311,11 @@ func (h *harness) hits(ctx context.Context, round int, targets []*server) error 
 				return err
 			}
 			h.add(sc.name, t.kind, round, "req_per_s", r.RequestsPerSecond)
-			if err := h.addRSS(sc.name, t, round); err != nil {
-				return err
-			}
 			h.logf("  %-11s %-12s %8.0f req/s", sc.name, t.kind, r.RequestsPerSecond)
+			return h.addRSS(sc.name, t, round)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -338,6 +387,12 @@ func (h *harness) profilePass(ctx context.Context, w *server) error {
 	dur := strconv.Itoa(secs+1) + "s"
 	if err := run(scHitsDigest, w, func() error {
 		_, err := h.load(ctx, w.url, "--manifests-only", "--clients", strconv.Itoa(h.p.HitClients), "--duration", dur, h.img.byDigest)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := run(scWarmNV, w, func() error {
+		_, err := h.load(ctx, w.url, "--no-verify", "--clients", strconv.Itoa(h.p.WarmClients), "--duration", dur, h.img.app)
 		return err
 	}); err != nil {
 		return err

@@ -58,7 +58,7 @@ func (h *harness) chart() string {
 		g := group{name: fmt.Sprintf("%d clients", n)}
 		for _, t := range []string{"wharf", "distribution"} {
 			v := h.med(coldN(n), t, "seconds")
-			g.bars = append(g.bars, bar{t, v, fmt.Sprintf("%.1f s", v)})
+			g.bars = append(g.bars, bar{t, v, fmt.Sprintf("%.2f s", v)})
 		}
 		cold = append(cold, g)
 	}
