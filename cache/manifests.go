@@ -80,7 +80,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		m, err := c.storedManifest(rec.Digest)
 		if err == nil {
 			cached = m
-			if c.opts.Now().Sub(rec.Checked) < c.opts.TagTTL {
+			if c.opts.Now().Sub(rec.Checked) < c.tagTTL(repo) {
 				c.opts.Metrics.Hit("tag")
 				c.access.touch(m.Descriptor.Digest, c.opts.Now())
 				return m, nil

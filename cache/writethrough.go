@@ -89,6 +89,11 @@ func (wt *writeThrough) close() {
 // enqueue records a job per tag (one by digest without tags). In
 // synchronous mode it runs them before returning.
 func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d digest.Digest) error {
+	if o, err := wt.w.origin(repo); err == nil {
+		if _, ok := o.(Replicator); !ok {
+			return nil // a pull-only upstream (write-through is per upstream): the push stays here
+		}
+	}
 	if len(tags) == 0 {
 		tags = []string{""}
 	}

@@ -16,7 +16,7 @@ import (
 // blob serves GET and HEAD /v2/<name>/blobs/<digest>.
 func (s *server) blob(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,12 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", err.Error()}
 	case errors.Is(err, errUnsupported):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", err.Error()}
+	case errors.Is(err, errAuthRequired), errors.Is(err, errAuthFailed):
+		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", "authentication required"}
+	case errors.Is(err, errDenied):
+		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, errUnknownNamespace):
+		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
 	case errors.As(err, new(*cache.RangeError)):
@@ -160,6 +166,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
 			secs = 60
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if errors.Is(err, errAuthRequired) || errors.Is(err, errAuthFailed) {
+		w.Header().Set("WWW-Authenticate", challenge) // wharf's own 401s only, not an upstream's
 	}
 	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: ae.Code, Message: ae.Message, Detail: detail}}})
 	h := w.Header()

@@ -33,6 +33,11 @@ func TestErrorTable(t *testing.T) {
 		{wrap(errPaginationNumber), routeTags, 400, "PAGINATION_NUMBER_INVALID"},
 		{wrap(errUnsupported), routeManifest, 405, "UNSUPPORTED"},
 		{wrap(errNotFoundRoute), routeUnmatched, 404, "NOT_FOUND"},
+		{wrap(errUnknownNamespace), routeManifest, 403, "DENIED"},
+		{wrap(errUnknownNamespace), routeBlob, 403, "DENIED"},
+		{wrap(errDenied), routeManifest, 403, "DENIED"},
+		{wrap(errAuthRequired), routeBase, 401, "UNAUTHORIZED"},
+		{wrap(errAuthFailed), routeManifest, 401, "UNAUTHORIZED"},
 		{wrap(cache.ErrNotFound), routeManifest, 404, "MANIFEST_UNKNOWN"},
 		{wrap(cache.ErrNotFound), routeBlob, 404, "BLOB_UNKNOWN"},
 		{wrap(cache.ErrNotFound), routeTags, 404, "NAME_UNKNOWN"},
@@ -87,5 +92,18 @@ func TestErrorBody(t *testing.T) {
 	}
 	if strings.Contains(w.Body.String(), "boom") {
 		t.Errorf("500 body leaks the internal error: %s", w.Body)
+	}
+
+	// wharf's own 401 challenges for credentials; an upstream's does not
+	// (the client's credentials for wharf are not what is wrong).
+	w = httptest.NewRecorder()
+	writeError(w, r, fmt.Errorf("x: %w", errAuthFailed))
+	if w.Code != 401 || w.Header().Get("WWW-Authenticate") != `Basic realm="wharf"` {
+		t.Errorf("own 401: %d WWW-Authenticate %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	w = httptest.NewRecorder()
+	writeError(w, r, &upstream.Error{Status: 401, Err: upstream.ErrUnauthorized})
+	if w.Code != 401 || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("upstream's 401: %d WWW-Authenticate %q, want none", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -13,7 +14,7 @@ import (
 // tags serves GET /v2/<name>/tags/list with n/last pagination.
 func (s *server) tags(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -38,8 +39,9 @@ func (s *server) tags(w http.ResponseWriter, r *http.Request) error {
 	}{v["name"], tags})
 }
 
-// catalog serves GET /v2/_catalog: the repositories this mirror holds, as
-// clients name them.
+// catalog serves GET /v2/_catalog: the repositories this mirror holds that
+// the client may read, as clients name them: the default upstream's by
+// path, every other upstream's with its registry prefix.
 func (s *server) catalog(w http.ResponseWriter, r *http.Request) error {
 	n, last, err := pagination(r)
 	if err != nil {
@@ -51,10 +53,11 @@ func (s *server) catalog(w http.ResponseWriter, r *http.Request) error {
 	}
 	names := make([]string, 0, len(repos))
 	for _, repo := range repos {
-		if repo.Upstream == s.opts.Upstream.Name() {
-			names = append(names, repo.Path)
+		if name := s.clientName(repo); name != "" && s.mayRead(r, repo) {
+			names = append(names, name)
 		}
 	}
+	slices.Sort(names) // prefixed names interleave with the default's
 	page, more := cache.Page(names, n, last)
 	if more && len(page) > 0 {
 		setNextLink(w, r, page[len(page)-1], n)

@@ -11,7 +11,7 @@ import (
 // manifest serves GET and HEAD /v2/<name>/manifests/<tag|digest>.
 func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type reqInfo struct {
 	repo   string
 	ref    string
 	source string // "cache", "upstream" or "" (no content)
+	user   string // the authenticated user; "" anonymous (never the credentials)
 	err    error
 }
 
@@ -65,6 +66,15 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				panic(p) // net/http aborts the connection quietly
 			}
 		}()
+		if s.auth != nil {
+			// Before routing, so that unmatched paths need a user too.
+			if err := s.auth.admit(r, info); err != nil {
+				info.err = err
+				rw.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+				writeError(rw, r, err)
+				return
+			}
+		}
 		next.ServeHTTP(rw, r)
 	})
 }
@@ -98,6 +108,9 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 	}
 	if info.ref != "" {
 		fields["ref"] = info.ref
+	}
+	if info.user != "" {
+		fields["user"] = info.user
 	}
 	if info.source != "" {
 		fields["cache"] = map[string]string{"cache": "hit", "upstream": "miss"}[info.source]

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -15,17 +16,51 @@ import (
 // maxNameLength is the longest repository name the reference grammar allows.
 const maxNameLength = 255
 
-// repoOf resolves the request's {name} to the repository it stands for. The
-// route already matched the reference grammar's name; on the server a name
-// is only a path, so the grammar's optional registry part (upper case, a
-// port, an IPv6 address) is refused here.
-func (s *server) repoOf(vars map[string]string) (cache.Repo, error) {
-	name := vars["name"]
-	if len(name) > maxNameLength || strings.ContainsAny(name, ":[]") || strings.ToLower(name) != name {
+// repoOf resolves the request's {name} to the repository it stands for:
+// the upstream chosen by ?ns=, a registry prefix or the default (see
+// Upstreams), and the path there with the upstream's naming rule applied.
+func (s *server) repoOf(r *http.Request) (cache.Repo, error) {
+	name := vars(r)["name"]
+	if len(name) > maxNameLength {
 		return cache.Repo{}, fmt.Errorf("%q: %w", name, errNameInvalid)
 	}
-	up := s.opts.Upstream
-	return cache.Repo{Upstream: up.Name(), Path: up.Repository(name)}, nil
+	if ns := r.URL.Query().Get("ns"); ns != "" {
+		up, ok := s.upstreams.Lookup(ns)
+		if !ok {
+			return cache.Repo{}, fmt.Errorf("ns=%q: %w", ns, errUnknownNamespace)
+		}
+		return repoIn(up, name)
+	}
+	if first, rest, ok := strings.Cut(name, "/"); ok {
+		if up, ok := s.upstreams.Lookup(first); ok {
+			return repoIn(up, rest)
+		}
+	}
+	return repoIn(s.upstreams.Default(), name)
+}
+
+// repoIn names path in up. The route matched the reference grammar's name;
+// on the server a name below its registry is only a path, so the
+// grammar's optional registry part (upper case, a port, an IPv6 address)
+// is refused here.
+func repoIn(up Upstream, path string) (cache.Repo, error) {
+	if strings.ContainsAny(path, ":[]") || strings.ToLower(path) != path {
+		return cache.Repo{}, fmt.Errorf("%q: %w", path, errNameInvalid)
+	}
+	return cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, nil
+}
+
+// clientName is how a client names repo: its path for the default
+// upstream, "<registry>/<path>" for the others; "" for a repository of an
+// upstream no longer configured.
+func (s *server) clientName(repo cache.Repo) string {
+	if repo.Upstream == s.upstreams.Default().Name() {
+		return repo.Path
+	}
+	if up, ok := s.upstreams.Lookup(repo.Upstream); ok {
+		return up.Name() + "/" + repo.Path
+	}
+	return ""
 }
 
 // shapePattern tells what an unmatched v2 path was trying to be, so the

@@ -47,7 +47,7 @@ type ReferrerLister interface {
 // putManifest serves PUT /v2/<name>/manifests/<tag|digest>.
 func (s *server) putManifest(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *server) putManifest(w http.ResponseWriter, r *http.Request) error {
 // deleteManifest serves DELETE /v2/<name>/manifests/<digest|tag>.
 func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 // deleteBlob serves DELETE /v2/<name>/blobs/<digest>.
 func (s *server) deleteBlob(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func accepted(w http.ResponseWriter) error {
 // manifests whose subject is the digest, filtered by ?artifactType=.
 func (s *server) referrers(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}

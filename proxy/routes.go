@@ -53,7 +53,7 @@ func (s *server) routes() *mux.Router {
 	if s.status != nil {
 		r.Handle("/", s.status).Methods(reads...).Name(routeStatus)
 	}
-	r.Use(s.nameRoute)
+	r.Use(s.nameRoute, s.authorize)
 	r.NotFoundHandler = s.handle(s.unmatched)
 	r.MethodNotAllowedHandler = s.handle(s.methodNotAllowed)
 	return r

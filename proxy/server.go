@@ -34,7 +34,9 @@ type Upstream interface {
 // Options configure the handler.
 type Options struct {
 	Store          Store
-	Upstream       Upstream     // the default upstream
+	Upstream       Upstream     // the default upstream, when Upstreams is nil
+	Upstreams      Upstreams    // the upstreams requests are routed to; nil: Upstream alone
+	Auth           *AuthOptions // access control; nil: none, every client may pull and push
 	MetricsHandler http.Handler // served at /metrics when set
 	Metrics        *metrics.Metrics
 	Logger         logrus.FieldLogger
@@ -48,23 +50,42 @@ type Options struct {
 }
 
 type server struct {
-	opts   Options
-	log    logrus.FieldLogger
-	status *statusPage // nil: no status page
+	opts      Options
+	log       logrus.FieldLogger
+	status    *statusPage // nil: no status page
+	upstreams Upstreams
+	auth      *authenticator // nil: no access control
 }
 
 // New returns wharf's HTTP handler: the v2 API, /healthz, /metrics and the
 // status page, wrapped in the middleware stack.
 func New(opts Options) (http.Handler, error) {
-	if opts.Store == nil || opts.Upstream == nil {
+	if opts.Store == nil || (opts.Upstream == nil && opts.Upstreams == nil) {
 		return nil, errors.New("proxy: a store and an upstream are required")
+	}
+	if opts.Upstreams == nil {
+		set, err := NewUpstreamSet(opts.Upstream)
+		if err != nil {
+			return nil, err
+		}
+		opts.Upstreams = set
+	}
+	if opts.Upstream == nil {
+		opts.Upstream = opts.Upstreams.Default()
 	}
 	if opts.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
 		opts.Logger = l
 	}
-	s := &server{opts: opts, log: opts.Logger}
+	s := &server{opts: opts, log: opts.Logger, upstreams: opts.Upstreams}
+	if opts.Auth != nil {
+		a, err := newAuthenticator(*opts.Auth)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = a
+	}
 	if opts.Gatherer != nil || opts.Status != nil {
 		p, err := newStatusPage(opts)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // with the blob as the body), or a new session.
 func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 // uploadStatus serves GET /v2/<name>/blobs/uploads/<id>.
 func (s *server) uploadStatus(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *server) uploadStatus(w http.ResponseWriter, r *http.Request) error {
 // by Content-Range (which must continue the upload), or streamed whole.
 func (s *server) patchUpload(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *server) patchUpload(w http.ResponseWriter, r *http.Request) error {
 // chunk (possibly none) and the end of the upload.
 func (s *server) putUpload(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *server) putUpload(w http.ResponseWriter, r *http.Request) error {
 // cancelUpload serves DELETE /v2/<name>/blobs/uploads/<id>.
 func (s *server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 	v := vars(r)
-	repo, err := s.repoOf(v)
+	repo, err := s.repoOf(r)
 	if err != nil {
 		return err
 	}

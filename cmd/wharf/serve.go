@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,6 @@ import (
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
-	"github.com/wharf-mirror/wharf/upstream"
 )
 
 // serve loads the configuration, wires the layers together and serves until
@@ -44,29 +44,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
-	up, err := upstream.New(upstream.Options{
-		URL:             cfg.Upstream.URL,
-		Username:        cfg.Upstream.Username,
-		Password:        cfg.Upstream.Password.Value(),
-		OfficialLibrary: cfg.Upstream.OfficialLibraryRule(),
-		Timeout:         cfg.Upstream.Timeout.Std(),
-		MaxRetries:      retries(cfg.Upstream.Retries),
-		Metrics:         m,
-		Logger:          log.WithField("component", "upstream"),
-		UserAgent:       "wharf/" + version,
-	})
+	ups, err := newUpstreams(cfg, m, log)
 	if err != nil {
-		return fmt.Errorf("upstream: %w", err)
+		return err
 	}
-	defer up.Close()
+	defer ups.Close()
+	up := ups.Default()
 	store, err := cache.Open(cache.Options{
 		Dir:           cfg.Storage.Dir,
-		Origins:       []cache.Origin{up},
+		Origins:       ups.origins,
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
 		MaxSize:       int64(cfg.Storage.MaxSize),
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
 		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
-		Pins:          pins(cfg.Storage.Pins(), up),
+		Pins:          pins(cfg.Storage.Pins(), ups.set),
 		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
@@ -81,9 +72,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer writer.Close() // before the store: it stops the write-through worker
 
+	auth, err := authOptions(cfg.Auth, log.WithField("component", "auth"))
+	if err != nil {
+		return err
+	}
 	handler, err := proxy.New(proxy.Options{
 		Store:          writer,
 		Upstream:       up,
+		Upstreams:      ups.set,
+		Auth:           auth,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        m,
 		Logger:         log.WithField("component", "http"),
@@ -103,6 +100,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer stopDebug()
 	}
 
+	var tlsConf *tls.Config
+	if cfg.TLS.Enabled() {
+		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log.WithField("component", "tls"))
+		if err != nil {
+			return err
+		}
+		tlsConf = certs.tlsConfig()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -111,18 +116,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.WithFields(logrus.Fields{
 		"listen":   ln.Addr().String(),
 		"upstream": up.Name(),
+		"mirrors":  strings.Join(ups.Names(), ","),
+		"tls":      tlsConf != nil,
+		"auth":     auth != nil,
 		"offline":  cfg.OfflineOn(),
 		"data":     cfg.Storage.Dir,
 		"cached":   items,
 		"bytes":    bytes,
 		"version":  version,
 	}).Info("wharf serving")
-	return serveHTTP(ctx, ln, handler, log)
+	return serveHTTP(ctx, ln, handler, log, tlsConf)
 }
 
 // serveHTTP serves until ctx ends, then gives in-flight requests a grace
-// period to finish.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger) error {
+// period to finish. With tlsConf it serves HTTPS (HTTP/2 included).
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.FieldLogger, tlsConf *tls.Config) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -130,7 +138,14 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log logrus.
 		ErrorLog:          nil,
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			srv.TLSConfig = tlsConf
+			done <- srv.ServeTLS(ln, "", "") // the certificate comes from GetCertificate
+			return
+		}
+		done <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)
@@ -189,27 +204,14 @@ func retries(n int) int {
 	return n
 }
 
-// pins turns the config's "repo" and "repo:tag" entries, named as clients
-// name them, into the cache's pins on the upstream.
-func pins(refs []string, up proxy.Upstream) []cache.Pin {
-	out := make([]cache.Pin, 0, len(refs))
-	for _, ref := range refs {
-		path, tag := ref, ""
-		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-			path, tag = ref[:i], ref[i+1:]
-		}
-		out = append(out, cache.Pin{Repo: cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, Tag: tag})
-	}
-	return out
-}
-
 // writerOptions turns the push settings into the write path's options.
 func writerOptions(cfg config.Config) cache.WriterOptions {
 	o := cache.WriterOptions{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
 	}
-	if on, sync := cfg.Upstream.WriteThroughOn(); on {
+	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not cache.Replicators
+		sync := cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync
 		o.WriteThrough = &cache.WriteThroughOptions{Sync: sync}
 	}
 	return o

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// upstreams are the registries one wharf mirrors: the default upstream
+// first, then the configured upstreams list, each a client of its own
+// (connections, tokens and pull budget are per registry).
+type upstreams struct {
+	clients []*upstream.Client
+	origins []cache.Origin
+	set     *proxy.UpstreamSet
+}
+
+// newUpstreams builds a client per configured upstream. Timeout and
+// retries are the default upstream's for all.
+func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger) (*upstreams, error) {
+	def := cfg.Upstream
+	specs := []struct {
+		path         string // config field, for errors
+		opts         upstream.Options
+		ttl          time.Duration
+		writeThrough bool
+	}{{
+		path: "upstream",
+		opts: upstream.Options{
+			Name: def.Name, URL: def.URL, Username: def.Username, Password: def.Password.Value(),
+			DockerConfig: def.DockerConfig, CAFile: def.CAFile, InsecureSkipVerify: def.InsecureOn(),
+			OfficialLibrary: def.OfficialLibraryRule(),
+		},
+		ttl: def.TagTTL.Std(),
+	}}
+	specs[0].writeThrough, _ = def.WriteThroughOn()
+	for i, u := range cfg.Upstreams {
+		ttl := def.TagTTL
+		if u.TagTTL != nil {
+			ttl = *u.TagTTL
+		}
+		specs = append(specs, struct {
+			path         string
+			opts         upstream.Options
+			ttl          time.Duration
+			writeThrough bool
+		}{
+			path: fmt.Sprintf("upstreams[%d]", i),
+			opts: upstream.Options{
+				Name: u.Name, URL: u.URL, Username: u.Username, Password: u.Password.Value(),
+				DockerConfig: u.DockerConfig, CAFile: u.CAFile, InsecureSkipVerify: u.InsecureOn(),
+				OfficialLibrary: u.OfficialLibraryRule(),
+			},
+			ttl:          ttl.Std(),
+			writeThrough: u.WriteThroughOn(),
+		})
+	}
+
+	out := &upstreams{}
+	var named []proxy.Upstream
+	for _, s := range specs {
+		o := s.opts
+		o.Timeout, o.MaxRetries = def.Timeout.Std(), retries(def.Retries)
+		o.Metrics, o.Logger, o.UserAgent = m, log.WithField("component", "upstream"), "wharf/"+version
+		c, err := upstream.New(o)
+		if err != nil {
+			out.Close()
+			return nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+		out.clients = append(out.clients, c)
+		if s.writeThrough {
+			out.origins = append(out.origins, writableOrigin{c, s.ttl})
+		} else {
+			out.origins = append(out.origins, pullOrigin{c, s.ttl})
+		}
+		if len(out.clients) > 1 {
+			named = append(named, c)
+		}
+	}
+	set, err := proxy.NewUpstreamSet(out.clients[0], named...)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	out.set = set
+	return out, nil
+}
+
+// Default is the default upstream's client.
+func (u *upstreams) Default() *upstream.Client { return u.clients[0] }
+
+// Names lists every upstream's name, the default first.
+func (u *upstreams) Names() []string {
+	names := make([]string, len(u.clients))
+	for i, c := range u.clients {
+		names[i] = c.Name()
+	}
+	return names
+}
+
+// Close releases every client's idle connections.
+func (u *upstreams) Close() {
+	for _, c := range u.clients {
+		c.Close()
+	}
+}
+
+// pullOrigin is an upstream the cache only reads from: embedding the
+// Origin interface, not the client, hides the client's push methods, so
+// pushes under its names stay on wharf (cache.Replicator is absent).
+type pullOrigin struct {
+	cache.Origin
+	ttl time.Duration
+}
+
+func (o pullOrigin) TagTTL() time.Duration { return o.ttl }
+
+// writableOrigin is an upstream with write-through on: the whole client,
+// a cache.Replicator.
+type writableOrigin struct {
+	*upstream.Client
+	ttl time.Duration
+}
+
+func (o writableOrigin) TagTTL() time.Duration { return o.ttl }
+
+// pins turns the config's "repo" and "repo:tag" entries, named as clients
+// name them ("library/alpine", "ghcr.io/acme/app:v1"), into the cache's
+// pins, routed as a request without ?ns= would be.
+func pins(refs []string, ups proxy.Upstreams) []cache.Pin {
+	out := make([]cache.Pin, 0, len(refs))
+	for _, ref := range refs {
+		path, tag := ref, ""
+		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+			path, tag = ref[:i], ref[i+1:]
+		}
+		up := ups.Default()
+		if first, rest, ok := strings.Cut(path, "/"); ok {
+			if named, ok := ups.Lookup(first); ok {
+				up, path = named, rest
+			}
+		}
+		out = append(out, cache.Pin{Repo: cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, Tag: tag})
+	}
+	return out
+}
