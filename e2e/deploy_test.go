@@ -861,12 +861,16 @@ func testDeployClients(t *testing.T) {
 			}
 		}
 	}
-	// _default is for later: every line stays commented until wharf routes
-	// several upstreams.
-	for line := range strings.SplitSeq(string(readDeploy(t, "clients", "containerd", "certs.d", "_default", "hosts.toml")), "\n") {
-		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
-			t.Errorf("_default/hosts.toml has an active line %q: today's wharf mirrors one upstream", l)
+	// _default sends every registry to wharf, which routes by ?ns= (see
+	// e2e/containerd_test.go); no server line, so each falls back to itself.
+	def := string(readDeploy(t, "clients", "containerd", "certs.d", "_default", "hosts.toml"))
+	for _, want := range []string{`[host."http://` + mirror + `"]`, `capabilities = ["pull", "resolve"]`} {
+		if !strings.Contains(def, want+"\n") {
+			t.Errorf("_default/hosts.toml lacks %s", want)
 		}
+	}
+	if strings.Contains(def, "\nserver") {
+		t.Error("_default/hosts.toml has a server line: every registry would fall back to one host")
 	}
 	conf := string(readDeploy(t, "clients", "podman", "registries.conf"))
 	for _, want := range []string{`prefix = "docker.io"`, "[[registry.mirror]]", `location = "` + mirror + `"`, "insecure = true"} {
