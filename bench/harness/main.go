@@ -47,7 +47,7 @@ type params struct {
 
 var scales = map[string]params{
 	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 3, Unthrottled: true},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true},
 	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
 		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true},
 }
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	rate := fs.String("rate", "200MiB", "bytes per second of the link to the upstream")
 	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
 	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
+	render := fs.String("render", "", "write the report from a saved run.json instead of measuring")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,19 +96,30 @@ func run(ctx context.Context, args []string) error {
 	p.Unthrottled, p.Profile = *unthrottled, *profile
 
 	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
-	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs), command: *command}
+	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs)}
+	if *render != "" {
+		rec, err := loadRecord(*render)
+		if err != nil {
+			return err
+		}
+		h.p, h.run = rec.Params, rec
+		return h.report()
+	}
+	h.run = newRecord(p, *command)
 	if err := os.RemoveAll(h.work); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(h.work, 0o755); err != nil {
 		return err
 	}
-	start := time.Now()
 	defer h.stopAll()
-	if err := h.run(ctx); err != nil {
+	if err := h.measure(ctx); err != nil {
 		return err
 	}
-	h.took = time.Since(start)
+	h.run.Took = time.Since(h.run.Started)
+	if err := h.run.save(filepath.Join(h.work, "run.json")); err != nil {
+		return err
+	}
 	return h.report()
 }
 

@@ -22,7 +22,7 @@ type sample struct {
 }
 
 func (h *harness) add(scenario, target string, round int, metric string, v float64) {
-	h.samples = append(h.samples, sample{scenario, target, round, metric, v})
+	h.run.Samples = append(h.run.Samples, sample{scenario, target, round, metric, v})
 }
 
 // Scenarios, as named in samples and the report.
@@ -39,7 +39,8 @@ const (
 func coldN(n int) string { return "cold" + strconv.Itoa(n) }
 func warmN(n int) string { return "warm" + strconv.Itoa(n) }
 
-func (h *harness) run(ctx context.Context) error {
+// measure runs every scenario of every round into h.run.
+func (h *harness) measure(ctx context.Context) error {
 	h.logf("scale %s: %d rounds, image %d × %s, blob %s, link %s/s",
 		h.p.Scale, h.p.Rounds, h.p.Layers, size(h.p.LayerSize), size(h.p.BlobSize), size(h.p.Rate))
 	up, err := h.startDistribution(ctx, "upstream", "")
@@ -55,6 +56,7 @@ func (h *harness) run(ctx context.Context) error {
 		return err
 	}
 	h.logf("seeded: %s is %s, %s is %s", h.img.app, size(h.img.appBytes), h.img.big, size(h.img.bigBytes))
+	h.run.AppBytes, h.run.BigBytes = h.img.appBytes, h.img.bigBytes
 
 	warm, err := h.startWarm(ctx)
 	if err != nil {
@@ -75,7 +77,7 @@ func (h *harness) run(ctx context.Context) error {
 		if err := h.hits(ctx, round, warm); err != nil {
 			return err
 		}
-		if err := h.blob(ctx, round, rotate(warm, round)); err != nil {
+		if err := h.blob(ctx, round, warm); err != nil {
 			return err
 		}
 		if err := h.warmConcurrent(ctx, round, rotate(warm[:2], round)); err != nil {
@@ -250,9 +252,12 @@ func (h *harness) warmPulls(ctx context.Context, round int, targets []*server) e
 			if err != nil {
 				return err
 			}
-			h.add(sc, t.kind, round, "pulls_per_s", r.OpsPerSecond)
+			// Pulls per second from bytes: a turn of a few seconds holds
+			// too few whole pulls to count them.
+			pulls := r.BytesPerSecond / float64(h.img.appBytes)
+			h.add(sc, t.kind, round, "pulls_per_s", pulls)
 			h.add(sc, t.kind, round, "bytes_per_s", r.BytesPerSecond)
-			h.logf("  %-13s %-12s %6.2f pulls/s  %s/s", sc, t.kind, r.OpsPerSecond, size(int64(r.BytesPerSecond)))
+			h.logf("  %-13s %-12s %6.2f pulls/s  %s/s", sc, t.kind, pulls, size(int64(r.BytesPerSecond)))
 			return h.addRSS(sc, t, round)
 		})
 		if err != nil {
@@ -321,11 +326,11 @@ func (h *harness) hits(ctx context.Context, round int, targets []*server) error 
 	return nil
 }
 
-// blob measures the large blob served from cache: throughput seen by one
-// client that does not hash (so the client is not the bottleneck), and
-// the CPU time the server spent per GiB sent.
+// blob measures the large blob served from cache, in interleaved turns:
+// throughput seen by one client that does not hash (so the client is not
+// the bottleneck), and the CPU time the server spent per GiB sent.
 func (h *harness) blob(ctx context.Context, round int, targets []*server) error {
-	for _, t := range targets {
+	return h.interleave(round, targets, func(t *server) error {
 		pid := t.proc.pid()
 		if err := resetPeak(pid); err != nil {
 			return err
@@ -345,12 +350,9 @@ func (h *harness) blob(ctx context.Context, round int, targets []*server) error 
 		gib := float64(r.Bytes) / (1 << 30)
 		h.add(scBlob, t.kind, round, "bytes_per_s", r.BytesPerSecond)
 		h.add(scBlob, t.kind, round, "cpu_per_gib", (c1-c0).Seconds()/gib)
-		if err := h.addRSS(scBlob, t, round); err != nil {
-			return err
-		}
 		h.logf("  %-8s %-12s %s/s  %.2f CPU-s/GiB", scBlob, t.kind, size(int64(r.BytesPerSecond)), (c1-c0).Seconds()/gib)
-	}
-	return nil
+		return h.addRSS(scBlob, t, round)
+	})
 }
 
 // profile is a CPU profile of wharf taken during a scenario, with its top
@@ -358,7 +360,8 @@ func (h *harness) blob(ctx context.Context, round int, targets []*server) error 
 type profile struct {
 	Scenario string
 	File     string
-	Top      string
+	Top      string // by flat time
+	Cum      string // by cumulative time
 }
 
 // profilePass repeats the scenarios behind the targets while pprof records
@@ -377,11 +380,15 @@ func (h *harness) profilePass(ctx context.Context, w *server) error {
 		if err := <-done; err != nil {
 			return err
 		}
-		top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", file).Output()
+		flat, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", file).Output()
 		if err != nil {
 			return fmt.Errorf("pprof %s: %w", file, err)
 		}
-		h.profiles = append(h.profiles, profile{scenario, file, string(top)})
+		cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=25", file).Output()
+		if err != nil {
+			return fmt.Errorf("pprof %s: %w", file, err)
+		}
+		h.run.Profiles = append(h.run.Profiles, profile{scenario, filepath.Base(file), string(flat), string(cum)})
 		return nil
 	}
 	dur := strconv.Itoa(secs+1) + "s"

@@ -17,12 +17,10 @@ type harness struct {
 	command         string
 	procs           []*proc
 	t0              time.Time
-	took            time.Duration
 	upstream, relay *server
 	relayControl    string
 	img             images
-	samples         []sample
-	profiles        []profile
+	run             record
 	seq             int // numbers data directories and logs
 }
 
