@@ -259,3 +259,27 @@ func TestTransferCommandsRefuseBadUse(t *testing.T) {
 		t.Error("a refused command created the data directory")
 	}
 }
+
+// TestWarmFromANamedUpstream: warm reads serve's upstreams, so an image on
+// a second registry is fetched from it and stored under the name serve
+// finds it by.
+func TestWarmFromANamedUpstream(t *testing.T) {
+	def := upstreamtest.NewRegistry(t)
+	other := upstreamtest.NewRegistry(t)
+	want := upstreamtest.Push(t, other, "team/x:v1", upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)).Digest
+	dir := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "wharf.yaml")
+	yaml := "upstream:\n  url: " + def.URL + "\nupstreams:\n  - name: " + other.Host + "\n    url: " + other.URL + "\nstorage:\n  dir: " + dir + "\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(t.TempDir(), "images.txt")
+	os.WriteFile(list, []byte(other.Host+"/team/x:v1\n"), 0o644)
+	if out, err := runCmd(t, "warm", "--config", cfg, list); err != nil || !strings.Contains(out, want.String()) {
+		t.Fatalf("warm from the named upstream: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "du", "--data", dir, "--json")
+	if err != nil || !strings.Contains(out, `"Repo": "`+other.Host+`/team/x"`) {
+		t.Fatalf("warmed image not stored under %s/team/x: %v\n%s", other.Host, err, out)
+	}
+}

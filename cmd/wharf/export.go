@@ -49,11 +49,12 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	up, err := newUpstream(cfg, nil)
+	ups, err := newUpstreams(cfg, nil, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
-	defer up.Close()
+	defer ups.Close()
+	up := ups.Default()
 	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
 		return fmt.Errorf("data directory: %w", err) // rather than create an empty store
 	}

@@ -56,11 +56,12 @@ Flags:
 	if err != nil {
 		return err
 	}
-	up, err := newUpstream(cfg, nil)
+	ups, err := newUpstreams(cfg, nil, quietLogger(stderr))
 	if err != nil {
 		return err
 	}
-	defer up.Close()
+	defer ups.Close()
+	up := ups.Default()
 	c, err := openDataDir(cfg.Storage.Dir, stderr)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/config"
-	"github.com/wharf-mirror/wharf/upstream"
 )
 
 // storeFlags are what warm, export and import share with serve: the data
@@ -43,23 +42,12 @@ func (s *storeFlags) load(stderr io.Writer) (config.Config, error) {
 	return config.LoadWith(config.LoadOptions{Args: args, LookupEnv: os.LookupEnv, Output: stderr})
 }
 
-// newUpstream builds the upstream client serve would, for warm to fetch
-// with and for every command to name repositories with.
-func newUpstream(cfg config.Config, log logrus.FieldLogger) (*upstream.Client, error) {
-	up, err := upstream.New(upstream.Options{
-		URL:             cfg.Upstream.URL,
-		Username:        cfg.Upstream.Username,
-		Password:        cfg.Upstream.Password.Value(),
-		OfficialLibrary: cfg.Upstream.OfficialLibraryRule(),
-		Timeout:         cfg.Upstream.Timeout.Std(),
-		MaxRetries:      retries(cfg.Upstream.Retries),
-		Logger:          log,
-		UserAgent:       "wharf/" + version,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
-	}
-	return up, nil
+// quietLogger logs warnings and worse to w, for the store commands.
+func quietLogger(w io.Writer) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(w)
+	log.SetLevel(logrus.WarnLevel)
+	return log
 }
 
 // imageRef is an image as the store names it.
@@ -158,10 +146,7 @@ func fullName(repo cache.Repo, tag string) string {
 // openDataDir opens a stopped wharf's store with no upstream, for export
 // and import (the index allows one process at a time).
 func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.SetLevel(logrus.WarnLevel)
-	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
+	c, err := cache.Open(cache.Options{Dir: dir, Logger: quietLogger(stderr)})
 	if err != nil {
 		return nil, fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
 	}

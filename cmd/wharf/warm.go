@@ -14,7 +14,6 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
@@ -67,16 +66,17 @@ Flags:
 	if err != nil {
 		return err
 	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.SetLevel(logrus.WarnLevel)
-	up, err := newUpstream(cfg, log)
+	log := quietLogger(stderr)
+	// Every configured upstream, as serve has them: images on any of them
+	// can be warmed, under the names serve looks them up by.
+	ups, err := newUpstreams(cfg, nil, log)
 	if err != nil {
 		return err
 	}
-	defer up.Close()
+	defer ups.Close()
+	up := ups.Default()
 	c, err := cache.Open(cache.Options{
-		Dir: cfg.Storage.Dir, Origins: []cache.Origin{up}, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
+		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("open %s (is wharf serve still running on it?): %w", cfg.Storage.Dir, err)
