@@ -8,24 +8,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
 
 // blob serves GET and HEAD /v2/<name>/blobs/<digest>.
 func (s *server) blob(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, d, err := s.digestTarget(r)
 	if err != nil {
 		return err
 	}
 	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), v["digest"]
-	d, err := digest.Parse(v["digest"])
-	if err != nil {
-		return errDigest(v["digest"], err)
-	}
 	h := w.Header()
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("ETag", `"`+d.String()+`"`)

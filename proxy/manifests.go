@@ -5,24 +5,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 )
 
 // manifest serves GET and HEAD /v2/<name>/manifests/<tag|digest>.
 func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, ref, err := s.target(r, "reference")
 	if err != nil {
 		return err
 	}
-	ref := v["reference"]
 	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), ref
-	if strings.Contains(ref, ":") {
-		if _, err := digest.Parse(ref); err != nil {
-			return errDigest(ref, err)
-		}
-	}
 	m, err := s.opts.Store.Manifest(r.Context(), repo, ref, r.Header.Values("Accept"))
 	if err != nil {
 		return err

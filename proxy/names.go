@@ -100,3 +100,34 @@ func explainUnmatched(path string) error {
 
 // vars is mux.Vars, named for readability at call sites.
 var vars = mux.Vars
+
+// target resolves the request's repository and its {key} reference (a tag
+// or a digest), checks a digest's syntax, and names both for the access log.
+func (s *server) target(r *http.Request, key string) (cache.Repo, string, error) {
+	repo, err := s.repoOf(r)
+	if err != nil {
+		return cache.Repo{}, "", err
+	}
+	ref := vars(r)[key]
+	info := infoFrom(r.Context())
+	info.repo, info.ref = repo.String(), ref
+	if strings.Contains(ref, ":") {
+		if _, err := digest.Parse(ref); err != nil {
+			return repo, ref, errDigest(ref, err)
+		}
+	}
+	return repo, ref, nil
+}
+
+// digestTarget is target for routes whose {digest} must be a digest.
+func (s *server) digestTarget(r *http.Request) (cache.Repo, digest.Digest, error) {
+	repo, ref, err := s.target(r, "digest")
+	if err != nil {
+		return repo, "", err
+	}
+	d, err := digest.Parse(ref)
+	if err != nil {
+		return repo, "", errDigest(ref, err)
+	}
+	return repo, d, nil
+}

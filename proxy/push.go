@@ -46,19 +46,11 @@ type ReferrerLister interface {
 
 // putManifest serves PUT /v2/<name>/manifests/<tag|digest>.
 func (s *server) putManifest(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, ref, err := s.target(r, "reference")
 	if err != nil {
 		return err
 	}
-	ref := v["reference"]
-	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), ref
-	if strings.Contains(ref, ":") {
-		if _, err := digest.Parse(ref); err != nil {
-			return errDigest(ref, err)
-		}
-	}
+	v := vars(r)
 	if r.ContentLength > cache.MaxManifestSize {
 		return fmt.Errorf("manifest of %d bytes: %w", r.ContentLength, cache.ErrTooLarge)
 	}
@@ -87,20 +79,12 @@ func (s *server) putManifest(w http.ResponseWriter, r *http.Request) error {
 
 // deleteManifest serves DELETE /v2/<name>/manifests/<digest|tag>.
 func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, ref, err := s.target(r, "reference")
 	if err != nil {
 		return err
 	}
-	ref := v["reference"]
-	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), ref
 	p := s.opts.Store.(ManifestPusher)
-	if strings.Contains(ref, ":") {
-		d, perr := digest.Parse(ref)
-		if perr != nil {
-			return errDigest(ref, perr)
-		}
+	if d, perr := digest.Parse(ref); perr == nil {
 		err = p.DeleteManifest(r.Context(), repo, d)
 	} else {
 		err = p.DeleteTag(r.Context(), repo, ref)
@@ -113,16 +97,9 @@ func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
 
 // deleteBlob serves DELETE /v2/<name>/blobs/<digest>.
 func (s *server) deleteBlob(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, d, err := s.digestTarget(r)
 	if err != nil {
 		return err
-	}
-	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), v["digest"]
-	d, err := digest.Parse(v["digest"])
-	if err != nil {
-		return errDigest(v["digest"], err)
 	}
 	if err := s.opts.Store.(ManifestPusher).DeleteBlob(r.Context(), repo, d); err != nil {
 		return err
@@ -139,16 +116,9 @@ func accepted(w http.ResponseWriter) error {
 // referrers serves GET /v2/<name>/referrers/<digest>: an OCI index of the
 // manifests whose subject is the digest, filtered by ?artifactType=.
 func (s *server) referrers(w http.ResponseWriter, r *http.Request) error {
-	v := vars(r)
-	repo, err := s.repoOf(r)
+	repo, d, err := s.digestTarget(r)
 	if err != nil {
 		return err
-	}
-	info := infoFrom(r.Context())
-	info.repo, info.ref = repo.String(), v["digest"]
-	d, err := digest.Parse(v["digest"])
-	if err != nil {
-		return errDigest(v["digest"], err)
 	}
 	at := r.URL.Query().Get("artifactType")
 	list, err := s.opts.Store.(ReferrerLister).Referrers(r.Context(), repo, d, at)
