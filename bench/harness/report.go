@@ -29,6 +29,24 @@ func (h *harness) median(scenario, target, metric string) (float64, bool) {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
 }
 
+// spread is the smallest and largest sample of one figure, and how many
+// there are.
+func (h *harness) spread(scenario, target, metric string) (lo, hi float64, n int) {
+	for _, s := range h.run.Samples {
+		if s.Scenario != scenario || s.Target != target || s.Metric != metric {
+			continue
+		}
+		if n == 0 || s.Value < lo {
+			lo = s.Value
+		}
+		if n == 0 || s.Value > hi {
+			hi = s.Value
+		}
+		n++
+	}
+	return lo, hi, n
+}
+
 func (h *harness) med(scenario, target, metric string) float64 {
 	v, _ := h.median(scenario, target, metric)
 	return v
@@ -158,7 +176,8 @@ func (h *harness) report() error {
 	}
 
 	b.WriteString("\n## Results over the paced link (medians)\n\n")
-	b.WriteString("| Scenario | Unit | Baseline | wharf | distribution | wharf ÷ distribution | wharf ÷ baseline |\n|---|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("The last two columns give the range over every round and turn, to show how noisy the machine was.\n\n")
+	b.WriteString("| Scenario | Unit | Baseline | wharf | distribution | wharf ÷ distribution | wharf ÷ baseline | range: wharf | range: baseline |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(name, unit, sc, metric, base string, scale float64, digits int) {
 		w, d, bs := h.med(sc, "wharf", metric)/scale, h.med(sc, "distribution", metric)/scale, 0.0
 		baseCell, vsBase := "—", "—"
@@ -169,7 +188,15 @@ func (h *harness) report() error {
 				vsBase = fmt.Sprintf("%.2f", ratio(w, bs))
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.*f | %.*f | %.2f | %s |\n", name, unit, baseCell, digits, w, digits, d, ratio(w, d), vsBase)
+		spread := func(t string) string {
+			lo, hi, n := h.spread(sc, t, metric)
+			if n < 2 {
+				return "—"
+			}
+			return fmt.Sprintf("%.*f–%.*f", digits, lo/scale, digits, hi/scale)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.*f | %.*f | %.2f | %s | %s | %s |\n", name, unit, baseCell, digits, w, digits, d, ratio(w, d), vsBase,
+			spread("wharf"), spread(base))
 	}
 	row("Cold pull, 1 client", "s", scCold, "seconds", "direct", 1, 2)
 	// Warm pulls per second are bytes per second over the bytes of one
@@ -262,7 +289,7 @@ func (h *harness) report() error {
 	b.WriteString("\n## Chart\n\n![Cold pulls over the paced link, and serving from cache](benchmarks.svg)\n")
 
 	if len(h.run.Profiles) > 0 {
-		b.WriteString("\n## CPU profiles of wharf\n\nTaken with `--debug-listen` during a repeat of each scenario after the rounds; the top functions by own time, then by cumulative time (`go tool pprof -top [-cum]`). The profiles are in bench/out/.\n")
+		b.WriteString("\n## CPU profiles of wharf\n\nTaken with `--debug-listen` during a repeat of each scenario after the rounds; the top functions by own time, then by cumulative time (`go tool pprof -top [-cum]`). The profiles are in bench/out/. The profiler takes one sample per signal, and a thread inside one long sendfile(2) call gets one signal however long the call: profiles under-count time in sendfile, so for the blob trust the CPU-seconds per GiB above (from /proc), not the profile's total.\n")
 		for _, pr := range h.run.Profiles {
 			fmt.Fprintf(&b, "\n### %s\n\n```\n%s```\n\n```\n%s```\n", pr.Scenario, trimTop(pr.Top), trimTop(pr.Cum))
 		}

@@ -62,7 +62,7 @@ func (h *harness) chart() string {
 		}
 		cold = append(cold, g)
 	}
-	panel(&b, legendH, fmt.Sprintf("Cold pull of a %s image over a %s/s link: wall time, seconds (lower is better)", size(h.img.appBytes), size(h.p.Rate)), cold, false)
+	panel(&b, legendH, fmt.Sprintf("Cold pull of a %s image over a %s/s link: wall time, seconds (lower is better)", size(h.run.AppBytes), size(h.p.Rate)), cold, false)
 
 	var warm []group
 	add := func(name, sc, metric string, scale float64, unit string, targets ...string) {
