@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	"github.com/wharf-mirror/wharf/cache"
 )
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
 )
 
 // manifest serves GET and HEAD /v2/<name>/manifests/<tag|digest>.

@@ -94,6 +94,19 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 	if info.source != "" {
 		s.opts.Metrics.Served(info.source, rw.bytes)
 	}
+	level, msg := logrus.InfoLevel, "request"
+	clientLeft := errors.Is(info.err, context.Canceled) && r.Context().Err() != nil
+	switch {
+	case clientLeft:
+		msg = "client left"
+	case info.err != nil && (status >= 500 || aborted):
+		level, msg = logrus.ErrorLevel, "request failed"
+	case info.route == routeHealth || info.route == routeMetrics:
+		level = logrus.DebugLevel // probes and scrapes every few seconds: not news
+	}
+	if !levelEnabled(s.log, level) {
+		return // the fields cost more than the hit they describe
+	}
 	fields := logrus.Fields{
 		"request_id": info.id,
 		"method":     r.Method,
@@ -118,18 +131,22 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 	if aborted {
 		fields["aborted"] = true
 	}
-	entry := s.log.WithFields(fields)
-	clientLeft := errors.Is(info.err, context.Canceled) && r.Context().Err() != nil
 	switch {
-	case clientLeft:
-		entry.Info("client left")
-	case info.err != nil && (status >= 500 || aborted):
-		entry.WithError(info.err).Error("request failed")
-	case info.err != nil:
-		entry.WithField("error", info.err.Error()).Info("request")
-	case info.route == routeHealth || info.route == routeMetrics:
-		entry.Debug("request") // probes and scrapes every few seconds: not news
-	default:
-		entry.Info("request")
+	case level == logrus.ErrorLevel:
+		fields[logrus.ErrorKey] = info.err
+	case info.err != nil && !clientLeft:
+		fields["error"] = info.err.Error()
 	}
+	s.log.WithFields(fields).Log(level, msg)
+}
+
+// levelEnabled reports whether l would write an entry of level.
+func levelEnabled(l logrus.FieldLogger, level logrus.Level) bool {
+	switch l := l.(type) {
+	case *logrus.Logger:
+		return l.IsLevelEnabled(level)
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(level)
+	}
+	return true
 }

@@ -141,6 +141,9 @@ func (g *Group) run(f *fill, open Source) {
 	defer g.wg.Done()
 	log := g.opts.Logger.WithField("digest", f.d)
 	err := g.copyVerified(f, open, log)
+	if err == nil {
+		f.verify()
+	}
 	keep := g.opts.Keep == nil || g.opts.Keep(f.size)
 	if err == nil && keep {
 		err = g.commit(f)

@@ -19,14 +19,15 @@ type fill struct {
 	open Source   // for followers to fall back on when the disk is full
 	file *os.File // set once by the fill goroutine, under mu
 
-	mu      sync.Mutex
-	refs    int
-	size    int64 // total size announced by the upstream, -1 if unknown
-	n       int64 // bytes written so far
-	started bool
-	done    bool
-	err     error
-	wake    chan struct{} // closed and replaced whenever state changes
+	mu       sync.Mutex
+	refs     int
+	size     int64 // total size announced by the upstream, -1 if unknown
+	n        int64 // bytes written so far
+	started  bool
+	verified bool // every byte arrived and hashed to the digest
+	done     bool
+	err      error
+	wake     chan struct{} // closed and replaced whenever state changes
 }
 
 func (f *fill) follow() *Follower {
@@ -78,6 +79,14 @@ func (f *fill) written() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.n
+}
+
+// verify marks the bytes as checked: readers may now see the end.
+func (f *fill) verify() {
+	f.mu.Lock()
+	f.verified = true
+	f.broadcast()
+	f.mu.Unlock()
 }
 
 func (f *fill) finish(err error) {
@@ -161,19 +170,22 @@ func (r *reader) Read(p []byte) (int, error) {
 	f := r.f
 	for {
 		f.mu.Lock()
-		n, size, done, err, wake := f.n, f.size, f.done, f.err, f.wake
+		n, size, done, verified, err, wake := f.n, f.size, f.done, f.verified, f.err, f.wake
 		f.mu.Unlock()
-		if done && errors.Is(err, ErrNoSpace) {
-			return r.readDirect(p)
-		}
-		if done && err != nil {
+		// A fill that fails after its bytes were verified (storing them
+		// failed) still has a correct temp file to read from.
+		if done && err != nil && !verified {
+			if errors.Is(err, ErrNoSpace) {
+				return r.readDirect(p)
+			}
 			return 0, err
 		}
-		if !done && size > 0 && n >= size {
+		if !verified && size > 0 && n >= size {
 			// Hold the last byte back until the digest is checked: a client
 			// that has every byte but the last cannot mistake a wrong blob
 			// for a finished download, even if its reader stops at
-			// Content-Length without asking for EOF.
+			// Content-Length without asking for EOF. (Storing it, fsync and
+			// rename, happens after; clients need not wait for that.)
 			n = size - 1
 		}
 		if r.pos < n {
@@ -187,7 +199,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			}
 			return m, rerr
 		}
-		if done {
+		if verified {
 			return 0, io.EOF
 		}
 		select {
