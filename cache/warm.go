@@ -104,7 +104,8 @@ func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platfo
 }
 
 // warmBlob makes sure d is stored: a hit costs a stat, a miss is read from
-// its fill to the end (which returns only after the digest checked out).
+// its fill to the end (which returns only after the digest checked out)
+// and waits for the fill to store it.
 // It returns the bytes fetched.
 func (c *Cache) warmBlob(ctx context.Context, repo Repo, d digest.Digest, progress func(int64)) (int64, error) {
 	b, err := c.Blob(ctx, repo, d)
@@ -116,6 +117,9 @@ func (c *Cache) warmBlob(ctx context.Context, repo Repo, d digest.Digest, progre
 		return 0, nil
 	}
 	n, err := io.Copy(progressWriter(progress), b.Fill.Reader(ctx, 0))
+	if err == nil {
+		err = b.Fill.Wait(ctx) // the end is readable before it is stored
+	}
 	if err != nil {
 		return n, fmt.Errorf("blob %s@%s: %w", repo, d, err)
 	}

@@ -145,6 +145,7 @@ func TestFillOnceForConcurrentClients(t *testing.T) {
 	if n := faulty.BlobGets(); n != 1 {
 		t.Errorf("%d concurrent clients caused %d upstream blob GETs, want 1", clients, n)
 	}
+	waitFills(t, m) // clients see the end once it verifies; storing follows
 	if got := testutil.ToFloat64(m.Metrics.Fills.WithLabelValues("ok")); got != 1 {
 		t.Errorf("wharf_fills_total{result=ok} = %v, want 1", got)
 	}

@@ -130,6 +130,26 @@ func (fw *Follower) Ready(ctx context.Context) (int64, error) {
 	}
 }
 
+// Wait blocks until the fill has ended — stored, or given up — and
+// returns how it ended. Readers see the end of a verified blob before it is
+// stored; callers that need it stored (warming a cache) wait here.
+func (fw *Follower) Wait(ctx context.Context) error {
+	f := fw.f
+	for {
+		f.mu.Lock()
+		done, err, wake := f.done, f.err, f.wake
+		f.mu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Reader reads the blob from offset, waiting for bytes not yet written. It
 // returns io.EOF only after the fill verified the digest; any failure of the
 // fill is returned instead, so a wrong blob never ends cleanly.
