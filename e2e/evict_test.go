@@ -105,6 +105,7 @@ func TestEvictionNeverRemovesPinnedContent(t *testing.T) {
 		pullDigest(t, m, fmt.Sprintf("app/churn%d:v1", i))
 		waitUsage(t, m, 3<<20+layer+64<<10)
 	}
+	waitFills(t, m)
 	for _, d := range layerDigests(t, pinned) {
 		if _, err := os.Stat(blobPath(m, d)); err != nil {
 			t.Errorf("pinned layer %s was evicted", d)
