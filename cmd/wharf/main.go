@@ -39,6 +39,7 @@ Usage:
   wharf export --output PATH|- IMAGE...|--all
                         write cached images as an OCI layout or a docker save tarball
   wharf import PATH...  take an OCI layout or docker save tarball into the cache
+  wharf healthcheck [URL]  exit 0 if wharf's /healthz answers 200 (container probes)
   wharf version         print the version
   wharf help            show this text
 `
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return export(ctx, args[1:], stdout, stderr)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wharf", version)
 		return nil

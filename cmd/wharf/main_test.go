@@ -127,3 +127,21 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthcheck(t *testing.T) {
+	if got := probeTarget(nil, "0.0.0.0:6000"); got != "http://127.0.0.1:6000/healthz" {
+		t.Errorf("probe target from WHARF_LISTEN: %s", got)
+	}
+	if got := probeTarget(nil, ""); got != "http://127.0.0.1:5000/healthz" {
+		t.Errorf("default probe target: %s", got)
+	}
+	reg := upstreamtest.NewRegistry(t)
+	addr, stop := serveFor(t, reg.URL, t.TempDir())
+	if _, err := runCmd(t, "healthcheck", "http://"+addr+"/healthz"); err != nil {
+		t.Errorf("healthcheck of a serving wharf: %v", err)
+	}
+	stop()
+	if _, err := runCmd(t, "healthcheck", "http://"+addr+"/healthz"); err == nil {
+		t.Error("healthcheck of a stopped wharf succeeded")
+	}
+}

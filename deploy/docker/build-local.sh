@@ -31,7 +31,6 @@ trap 'exit 130' INT TERM
 
 cd "$root"
 CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/wharf" ./cmd/wharf
-CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -ldflags "-s -w" -o "$ctx/wharf-healthcheck" ./deploy/docker/healthcheck
 cp deploy/docker/passwd deploy/docker/group deploy/docker/config.yaml "$ctx/"
 cp "$CA_BUNDLE" "$ctx/ca-certificates.crt"
 # A Dockerfile outside the context is sent along with it by the CLI.
