@@ -50,6 +50,10 @@ func (b *Blob) Close() error {
 // returns once the upstream has answered, before any byte was stored.
 func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
 	if b, err := c.storedBlob(d); err == nil {
+		if err := c.mayServe(ctx, repo, d, false); err != nil {
+			b.Close()
+			return nil, err
+		}
 		c.opts.Metrics.Hit("blob")
 		c.access.touch(d, c.opts.Now())
 		return b, nil
@@ -62,17 +66,27 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
 		return o.GetBlob(ctx, repo.Path, d, offset)
 	}
-	fw, err := c.fills.Join(d, open)
+	fw, started, err := c.fills.Start(d, open)
 	if errors.Is(err, fill.ErrCommitted) {
-		return c.storedBlob(d)
+		return c.Blob(ctx, repo, d) // stored meanwhile: a hit, checked as one
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !started {
+		// Another repository's fill: this one must hold d too.
+		if err := c.mayServe(ctx, repo, d, false); err != nil {
+			fw.Close()
+			return nil, err
+		}
 	}
 	size, err := fw.Ready(ctx)
 	if err != nil {
 		fw.Close()
 		return nil, blobError(repo, d, err)
+	}
+	if started {
+		c.link(repo, d) // the upstream served it under repo's name
 	}
 	return &Blob{Digest: d, Size: size, ModTime: c.opts.Now(), Fill: fw}, nil
 }
@@ -81,12 +95,18 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 // fill, or a HEAD to the upstream.
 func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
 	if size, err := c.disk.Stat(d); err == nil {
+		if err := c.mayServe(ctx, repo, d, false); err != nil {
+			return 0, err
+		}
 		c.opts.Metrics.Hit("blob")
 		c.access.touch(d, c.opts.Now())
 		return size, nil
 	}
 	if fw := c.fills.Follow(d); fw != nil {
 		defer fw.Close()
+		if err := c.mayServe(ctx, repo, d, false); err != nil {
+			return 0, err
+		}
 		if size, err := fw.Ready(ctx); err == nil && size >= 0 {
 			return size, nil
 		}

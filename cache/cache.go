@@ -96,6 +96,7 @@ type Cache struct {
 	manifests  *lru.Cache[digest.Digest, *Manifest]
 	tags       *lru.Cache[string, index.TagRecord]
 	acceptKeys *lru.Cache[string, string]
+	links      *lru.Cache[string, struct{}] // repo+digest pairs known linked
 	access     *accessLog
 
 	size, count atomic.Int64
@@ -179,6 +180,7 @@ func Open(opts Options) (*Cache, error) {
 	c.manifests, _ = lru.New[digest.Digest, *Manifest](2048)
 	c.tags, _ = lru.New[string, index.TagRecord](16384)
 	c.acceptKeys, _ = lru.New[string, string](256)
+	c.links, _ = lru.New[string, struct{}](65536)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel

@@ -54,6 +54,9 @@ func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []st
 
 func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
 	if m, err := c.storedManifest(d); err == nil {
+		if err := c.mayServe(ctx, repo, d, true); err != nil {
+			return nil, err
+		}
 		c.opts.Metrics.Hit("manifest")
 		c.access.touch(d, c.opts.Now())
 		return m, nil
@@ -146,15 +149,16 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
-	if err := c.storeManifest(m, false); err != nil {
+	if err := c.storeManifest(repo, m, false); err != nil {
 		return nil, err
 	}
 	return m.fetched(), nil
 }
 
 // storeManifest writes verified manifest bytes, indexes them with their
-// references (so eviction keeps what they need), and keeps them hot.
-func (c *Cache) storeManifest(m *Manifest, pinned bool) error {
+// references (so eviction keeps what they need), links repo to them and
+// to what they reference, and keeps them hot.
+func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 	d := m.Descriptor.Digest
 	var refs []digest.Digest
 	if p, err := manifest.Parse(m.Body); err == nil {
@@ -169,6 +173,9 @@ func (c *Cache) storeManifest(m *Manifest, pinned bool) error {
 		return fmt.Errorf("store manifest %s: %w", d, err)
 	}
 	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, pinned); err != nil {
+		return err
+	}
+	if err := c.link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
 		return err
 	}
 	c.manifests.Add(d, m)

@@ -68,7 +68,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 		return nil, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-	if err := w.storeManifest(&Manifest{Descriptor: desc, Body: b}, true); err != nil {
+	if err := w.storeManifest(repo, &Manifest{Descriptor: desc, Body: b}, true); err != nil {
 		return nil, err
 	}
 	out := &PushedManifest{Descriptor: desc, Tags: tags}

@@ -212,7 +212,7 @@ func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Dig
 		}
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}
-	if err := c.storeManifest(&Manifest{Descriptor: desc, Body: body}, true); err != nil {
+	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	if err := c.index.PutRepository(repo.String()); err != nil {

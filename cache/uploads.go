@@ -165,6 +165,9 @@ func (w *Writer) FinishUpload(ctx context.Context, repo Repo, id string, c Chunk
 	if err := w.recordContent(d, rec.Size, "", nil, true); err != nil {
 		return err
 	}
+	if err := w.link(repo, d); err != nil {
+		return err
+	}
 	w.endUpload(id)
 	return nil
 }
@@ -311,13 +314,27 @@ func rehash(f *os.File, alg digest.Algorithm) (digest.Digest, error) {
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a
-// cross-repository mount). It reports false when the blob is not here: the
-// client then uploads it.
-func (w *Writer) Mount(ctx context.Context, repo Repo, d digest.Digest) (bool, error) {
+// cross-repository mount). A mount must not open content by digest alone,
+// so the blob must be one from may serve (the caller has checked that the
+// client may read from), or, with no from, one repo's upstream vouches for
+// or — when anyPushed says no access rules separate repositories — one
+// pushed or imported here (never a private upstream's). It reports false
+// when it cannot mount: the client then uploads the blob.
+func (w *Writer) Mount(ctx context.Context, repo Repo, from *Repo, anyPushed bool, d digest.Digest) (bool, error) {
 	w.notePush(repo)
 	size, err := w.disk.Stat(d)
 	if err != nil {
 		return false, nil
+	}
+	switch {
+	case from != nil && w.linked(*from, d):
+	case from == nil && anyPushed && w.Pinned(d):
+	case from == nil && w.mayServe(ctx, repo, d, false) == nil:
+	default:
+		return false, nil
+	}
+	if err := w.link(repo, d); err != nil {
+		return false, err
 	}
 	return true, w.pin(d, size)
 }

@@ -20,7 +20,11 @@ const maxNameLength = 255
 // the upstream chosen by ?ns=, a registry prefix or the default (see
 // Upstreams), and the path there with the upstream's naming rule applied.
 func (s *server) repoOf(r *http.Request) (cache.Repo, error) {
-	name := vars(r)["name"]
+	return s.resolve(r, vars(r)["name"])
+}
+
+// resolve is repoOf for any name the request carries.
+func (s *server) resolve(r *http.Request, name string) (cache.Repo, error) {
 	if len(name) > maxNameLength {
 		return cache.Repo{}, fmt.Errorf("%q: %w", name, errNameInvalid)
 	}
@@ -130,4 +134,22 @@ func (s *server) digestTarget(r *http.Request) (cache.Repo, digest.Digest, error
 		return repo, "", errDigest(ref, err)
 	}
 	return repo, d, nil
+}
+
+// mountSource is a mount's ?from= repository, when the client named one it
+// may read; nil otherwise (the store then mounts only what the target's own
+// upstream vouches for).
+func (s *server) mountSource(r *http.Request) *cache.Repo {
+	from := r.URL.Query().Get("from")
+	if from == "" {
+		return nil
+	}
+	if !anchoredName.MatchString(from) {
+		return nil
+	}
+	repo, err := s.resolve(r, from)
+	if err != nil || !s.mayRead(r, repo) {
+		return nil
+	}
+	return &repo
 }

@@ -28,7 +28,7 @@ type Uploader interface {
 	FinishUpload(ctx context.Context, repo cache.Repo, id string, c cache.Chunk, d digest.Digest) error
 	CancelUpload(repo cache.Repo, id string) error
 	PutBlob(ctx context.Context, repo cache.Repo, c cache.Chunk, d digest.Digest) error
-	Mount(ctx context.Context, repo cache.Repo, d digest.Digest) (bool, error)
+	Mount(ctx context.Context, repo cache.Repo, from *cache.Repo, anyPushed bool, d digest.Digest) (bool, error)
 }
 
 // ManifestPusher accepts manifests and deletes.

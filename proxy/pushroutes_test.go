@@ -46,7 +46,7 @@ func (p *pushRecorder) PutBlob(_ context.Context, repo cache.Repo, _ cache.Chunk
 	p.note("monolithic", repo, d.String())
 	return cache.ErrDigestInvalid
 }
-func (p *pushRecorder) Mount(_ context.Context, repo cache.Repo, d digest.Digest) (bool, error) {
+func (p *pushRecorder) Mount(_ context.Context, repo cache.Repo, _ *cache.Repo, _ bool, d digest.Digest) (bool, error) {
 	p.note("mount", repo, d.String())
 	return true, nil
 }

@@ -28,7 +28,9 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 		// A mount that cannot be done (a bad digest, a blob not here) is
 		// an ordinary upload, as the spec says.
 		if d, err := digest.Parse(m); err == nil {
-			ok, err := up.Mount(r.Context(), repo, d)
+			// Without access rules every client may read every
+			// repository, so a blob pushed anywhere may be mounted anywhere.
+			ok, err := up.Mount(r.Context(), repo, s.mountSource(r), s.auth == nil, d)
 			if err != nil {
 				return err
 			}

@@ -117,23 +117,30 @@ func (g *Group) Follow(d digest.Digest) *Follower {
 // commits and leaves the table between the caller's own check and this call
 // (a fill leaves the table only after its rename); it runs on misses only.
 func (g *Group) Join(d digest.Digest, open Source) (*Follower, error) {
+	fw, _, err := g.Start(d, open)
+	return fw, err
+}
+
+// Start is Join that also tells whether this call started the fill (so the
+// upstream was asked with the caller's own open) or joined one running.
+func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f := g.fills[d]; f != nil {
-		return f.follow(), nil
+		return f.follow(), false, nil
 	}
 	if _, err := g.opts.Sink.Stat(d); err == nil {
-		return nil, ErrCommitted
+		return nil, false, ErrCommitted
 	}
 	if err := g.ctx.Err(); err != nil {
-		return nil, fmt.Errorf("fill: shutting down: %w", err)
+		return nil, false, fmt.Errorf("fill: shutting down: %w", err)
 	}
 	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open}
 	g.fills[d] = f
 	g.wg.Add(1)
 	g.opts.Metrics.FillStarted()
 	go g.run(f, open)
-	return f.follow(), nil
+	return f.follow(), true, nil
 }
 
 // run is the fill's goroutine: it owns the temp file until it ends.

@@ -10,6 +10,7 @@
 //	r/<repo>                        {}         repositories seen (the catalog)
 //	a/<digest>                      int64      last access, unix ns, big-endian (written in batches)
 //	s/<repo>                        RepoStats  manifest requests and cache hits (written in batches)
+//	k/<repo>\x00<digest>            (empty)    repo may serve this content (links.go)
 //	u/<uuid>                        UploadRecord  a blob upload in progress (uploads.go; file data/uploads/<uuid>)
 //	f/<repo>\x00<subject>\x00<digest>  Descriptor    a manifest referring to subject (referrers.go)
 //	q/<repo>\x00<tag>\x00<digest>     Job           a pushed manifest waiting for write-through (queue.go)

@@ -9,6 +9,7 @@ const (
 	prefixLocal  = "l/"
 	prefixAccess = "a/"
 	prefixStats  = "s/"
+	prefixLink   = "k/"
 	sep          = "\x00"
 )
 
@@ -29,3 +30,7 @@ func localTagKey(repo, tag string) []byte { return []byte(prefixLocal + repo + s
 func accessKey(d digest.Digest) []byte { return []byte(prefixAccess + d.String()) }
 
 func statsKey(repo string) []byte { return []byte(prefixStats + repo) }
+
+func linkKey(repo string, d digest.Digest) []byte {
+	return []byte(prefixLink + repo + sep + d.String())
+}

@@ -1,0 +1,78 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/upstream"
+)
+
+// A repository serves only content it is linked to: what its upstream
+// served under its name, or what was pushed, mounted or imported into it
+// (a manifest links its references too). Content is stored once by digest,
+// so without links anyone who knows a digest could read it through any
+// repository name — a private upstream repository's layers through a
+// public one, or past wharf's per-prefix access rules.
+//
+// A hit for a repository without a link is allowed after asking that
+// repository's upstream (a HEAD, which Docker Hub does not count as a
+// pull) and is then linked; with no upstream to ask, it is a miss.
+
+func linkCacheKey(repo Repo, d digest.Digest) string { return repo.String() + "\x00" + d.String() }
+
+// link records that repo may serve ds.
+func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
+	if err := c.index.PutLinks(repo.String(), ds...); err != nil {
+		c.opts.Metrics.StoreError("index")
+		return err
+	}
+	for _, d := range ds {
+		c.links.Add(linkCacheKey(repo, d), struct{}{})
+	}
+	return nil
+}
+
+func (c *Cache) linked(repo Repo, d digest.Digest) bool {
+	k := linkCacheKey(repo, d)
+	if _, ok := c.links.Get(k); ok {
+		return true
+	}
+	ok, err := c.index.HasLink(repo.String(), d)
+	if err != nil {
+		c.log.WithError(err).Warn("reading a link")
+		return false
+	}
+	if ok {
+		c.links.Add(k, struct{}{})
+	}
+	return ok
+}
+
+// mayServe checks that repo may serve stored content d, asking repo's
+// upstream when no link says so. manifest tells which kind to ask for.
+func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manifest bool) error {
+	if c.linked(repo, d) {
+		return nil
+	}
+	o, err := c.origin(repo)
+	if err != nil {
+		return fmt.Errorf("%s is not known to %s: %w", d, repo, ErrNotFound)
+	}
+	if manifest {
+		_, err = o.HeadManifest(ctx, repo.Path, d.String(), nil)
+		if errors.Is(err, upstream.ErrNoDigest) {
+			err = nil // the upstream answered for this digest without echoing it
+		}
+	} else {
+		_, err = o.HeadBlob(ctx, repo.Path, d)
+	}
+	if err != nil {
+		// Whatever the upstream said (no, not for you, or nothing), this
+		// repository has not been shown to hold d.
+		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
+	}
+	return c.link(repo, d)
+}
