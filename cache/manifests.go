@@ -213,13 +213,14 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 }
 
 // dropContent forgets an index entry whose file is gone (a crash, or an
-// operator's rm): the next request fetches it again.
+// operator's rm): the next request fetches it again. It goes through the
+// one removal path, so usage and the hot set stay right.
 func (c *Cache) dropContent(d digest.Digest, size int64) {
-	if err := c.index.ForgetBlob(d); err != nil {
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	if err := c.removeLocked(d, size); err != nil {
 		c.log.WithError(err).WithField("digest", d).Warn("drop stale index entry")
-		return
 	}
-	c.opts.Metrics.SetCacheUsage(c.size.Add(-size), c.count.Add(-1))
 }
 
 func tagCacheKey(repo Repo, tag, accept string) string {

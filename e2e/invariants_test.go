@@ -37,6 +37,16 @@ func pushBlobImage(t *testing.T, reg *upstreamtest.Registry, ref string, size in
 	return d
 }
 
+// onBlobGets applies f to every GET of blob d.
+func onBlobGets(d v1.Hash, f upstreamtest.Fault) func(*http.Request) upstreamtest.Fault {
+	return func(r *http.Request) upstreamtest.Fault {
+		if isBlobGet(r, d) {
+			return f
+		}
+		return upstreamtest.Fault{}
+	}
+}
+
 // onFirstBlobGet applies f to the first GET of blob d only.
 func onFirstBlobGet(d v1.Hash, f upstreamtest.Fault) func(*http.Request) upstreamtest.Fault {
 	var mu sync.Mutex
@@ -72,12 +82,7 @@ func TestFirstByteBeforeUpstreamFinishes(t *testing.T) {
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/slow:v1", 1<<20)
 	const stall = 3 * time.Second
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if isBlobGet(r, d) {
-			return upstreamtest.Fault{StallAfter: 64 << 10, Stall: stall}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onBlobGets(d, upstreamtest.Fault{StallAfter: 64 << 10, Stall: stall}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 
 	start := time.Now()
@@ -106,12 +111,7 @@ func TestFillOnceForConcurrentClients(t *testing.T) {
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/popular:v1", 1<<20)
 	// Pace the upstream so that all clients arrive while the fill runs.
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if isBlobGet(r, d) {
-			return upstreamtest.Fault{BytesPerSec: 2 << 20}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onBlobGets(d, upstreamtest.Fault{BytesPerSec: 2 << 20}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	faulty.ResetCounts()
 
@@ -204,12 +204,7 @@ func TestLeavingClientDoesNotCancelFill(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/leave:v1", 1<<20)
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if isBlobGet(r, d) {
-			return upstreamtest.Fault{BytesPerSec: 1 << 20}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onBlobGets(d, upstreamtest.Fault{BytesPerSec: 1 << 20}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	url := m.URL + "/v2/app/leave/blobs/" + d.String()
 	faulty.ResetCounts()
@@ -263,12 +258,7 @@ func TestFillFinishesWithNoClientLeft(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := pushBlobImage(t, reg, "app/alone:v1", 512<<10)
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if isBlobGet(r, d) {
-			return upstreamtest.Fault{BytesPerSec: 1 << 20}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onBlobGets(d, upstreamtest.Fault{BytesPerSec: 1 << 20}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	ctx, leave := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v2/app/alone/blobs/"+d.String(), nil)
@@ -333,12 +323,7 @@ func TestRangeRequests(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return b
 	}()
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		if isBlobGet(r, d) {
-			return upstreamtest.Fault{StallAfter: 128 << 10, Stall: 500 * time.Millisecond}
-		}
-		return upstreamtest.Fault{}
-	})
+	faulty.SetFault(onBlobGets(d, upstreamtest.Fault{StallAfter: 128 << 10, Stall: 500 * time.Millisecond}))
 	m := startMirror(t, faulty.URL, mirrorOpts{})
 	url := m.URL + "/v2/app/range/blobs/" + d.String()
 	size := int64(len(full))

@@ -145,9 +145,6 @@ func (x *Index) Blob(d digest.Digest) (BlobMeta, error) {
 	return m, x.get(blobKey(d), &m)
 }
 
-// DeleteBlob forgets d.
-func (x *Index) DeleteBlob(d digest.Digest) error { return x.del(blobKey(d)) }
-
 // PutTag records what repo:tag resolved to for one Accept set, and notes the
 // repository for the catalog.
 func (x *Index) PutTag(repo, tag, accept string, r TagRecord) error {
