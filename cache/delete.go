@@ -11,11 +11,17 @@ import (
 	"github.com/wharf-mirror/wharf/cache/manifest"
 )
 
-// Deletes remove content from the store at once (the conformance suite's
-// "atomic" deletes): blobs are deduplicated across repositories, so a
-// deleted digest is gone from every repository of this wharf, and a later
-// pull of mirrored content fetches it from the upstream again. Tags can be
-// deleted only where they were pushed: a mirrored tag is the upstream's.
+// Deletes act on one repository: a digest is deleted from the repository
+// named, and only when it is linked to it (see links.go). Anything else is
+// the same 404 as for a digest never stored, so a DELETE tells no one what
+// other repositories hold. Content is stored once, so it leaves the disk
+// only when no repository links it any more; the conformance suite's
+// "atomic" deletes hold per repository. Tags can be deleted only where
+// they were pushed: a mirrored tag is the upstream's.
+//
+// With write-through on, a delete of pushed content is passed on to the
+// upstream too (writethroughdelete.go), queued before the local delete so
+// that no read in between fetches it back.
 
 // DeleteTag removes a tag pushed to repo.
 func (w *Writer) DeleteTag(ctx context.Context, repo Repo, tag string) error {
@@ -25,28 +31,46 @@ func (w *Writer) DeleteTag(ctx context.Context, repo Repo, tag string) error {
 	if _, err := w.index.LocalTag(repo.String(), tag); err != nil {
 		return fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
 	}
+	if err := w.deleteThrough(ctx, repo, opDeleteTag, tag, ""); err != nil {
+		return err
+	}
+	w.forgetTag(repo, tag) // what the upstream once said of it: the upstream's tag goes too
 	return w.index.DeleteLocalTag(repo.String(), tag)
 }
 
-// DeleteManifest removes a manifest, the tags of repo that point at it
-// and its entry in the referrers index.
+// DeleteManifest removes a manifest from repo, with the tags of repo
+// that point at it and its entry in the referrers index.
 func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest) error {
 	if w.wopts.DisableDeletes {
 		return ErrDeleteDisabled
 	}
+	if !w.linked(repo, d) {
+		return notHeld(repo, d)
+	}
 	m, err := w.storedManifest(d)
 	if err != nil {
-		return fmt.Errorf("manifest %s@%s: %w", repo, d, ErrNotFound)
+		return notHeld(repo, d)
 	}
 	tags, err := w.index.LocalTags(repo.String())
 	if err != nil {
 		return err
 	}
+	var untag []string
 	for _, t := range tags {
 		if rec, err := w.index.LocalTag(repo.String(), t); err == nil && rec.Digest == d {
-			if err := w.index.DeleteLocalTag(repo.String(), t); err != nil {
-				return err
-			}
+			untag = append(untag, t)
+		}
+	}
+	// The upstream deletes the manifest's tags with it, but only the ones
+	// it has: the tags go as deletes of their own, first.
+	for _, t := range untag {
+		if err := w.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if w.Pinned(d) {
+		if err := w.deleteThrough(ctx, repo, opDeleteManifest, "", d); err != nil {
+			return err
 		}
 	}
 	if p, err := manifest.Parse(m.Body); err == nil && p.Subject != nil {
@@ -54,34 +78,56 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 			return err
 		}
 	}
-	w.manifests.Remove(d)
-	return w.removeContent(d)
+	return w.unlinkContent(repo, d)
 }
 
-// DeleteBlob removes a blob.
+// DeleteBlob removes a blob from repo.
 func (w *Writer) DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) error {
 	if w.wopts.DisableDeletes {
 		return ErrDeleteDisabled
 	}
-	if _, err := w.disk.Stat(d); err != nil {
-		return fmt.Errorf("blob %s@%s: %w", repo, d, ErrNotFound)
+	if !w.linked(repo, d) {
+		return notHeld(repo, d)
 	}
-	w.manifests.Remove(d)
-	return w.removeContent(d)
+	if w.Pinned(d) {
+		if err := w.deleteThrough(ctx, repo, opDeleteBlob, "", d); err != nil {
+			return err
+		}
+	}
+	return w.unlinkContent(repo, d)
 }
 
-// removeContent deletes d from the index and the disk, ordered against
-// eviction and fills by the store's content lock. A client reading d right
-// now keeps its open file.
-func (w *Writer) removeContent(d digest.Digest) error {
-	w.contentMu.Lock()
-	defer w.contentMu.Unlock()
-	meta, err := w.index.Blob(d)
+// notHeld is the answer for a digest repo does not hold, whether or not
+// any other repository does.
+func notHeld(repo Repo, d digest.Digest) error {
+	return fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
+}
+
+// unlinkContent removes repo's link to d and, when no repository links d
+// any more, d itself through the one removal path, ordered against
+// eviction and fills by the store's content lock. A client reading d
+// right now keeps its open file.
+func (c *Cache) unlinkContent(repo Repo, d digest.Digest) error {
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	had, held, err := c.index.Unlink(repo.String(), d)
+	c.links.Remove(linkCacheKey(repo, d))
+	if err != nil {
+		c.opts.Metrics.StoreError("index")
+		return err
+	}
+	if !had {
+		return notHeld(repo, d) // deleted by a request that came first
+	}
+	if held {
+		return nil
+	}
+	meta, err := c.index.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {
-		return w.disk.Remove(d) // a file the index never heard of
+		return c.disk.Remove(d) // a file the index never heard of
 	}
 	if err != nil {
 		return err
 	}
-	return w.removeLocked(d, meta.Size)
+	return c.removeLocked(d, meta.Size)
 }

@@ -202,13 +202,18 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 }
 
 // removeLocked forgets d and deletes its file; c.contentMu must be held.
-// The index entry goes first: a reader that finds no entry fetches again,
+// Every repository's link to d goes with the index entry (see
+// index.ForgetContent). The index entry goes first: a reader that finds no entry fetches again,
 // while a file without an entry would be invisible to eviction until the
 // next start reconciles it.
 func (c *Cache) removeLocked(d digest.Digest, size int64) error {
-	if err := c.index.ForgetBlob(d); err != nil {
+	repos, err := c.index.ForgetContent(d)
+	if err != nil {
 		c.opts.Metrics.StoreError("index")
 		return err
+	}
+	for _, repo := range repos {
+		c.links.Remove(repo + "\x00" + d.String())
 	}
 	if err := c.disk.Remove(d); err != nil {
 		c.opts.Metrics.StoreError("write")

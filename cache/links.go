@@ -23,6 +23,10 @@ import (
 
 func linkCacheKey(repo Repo, d digest.Digest) string { return repo.String() + "\x00" + d.String() }
 
+// Content leaves the disk when no repository links it any more: a delete
+// unlinks one repository (unlinkContent), eviction takes the content and
+// every link to it (removeLocked).
+
 // link records that repo may serve ds.
 func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 	if err := c.index.PutLinks(repo.String(), ds...); err != nil {

@@ -29,7 +29,7 @@ type PushedManifest struct {
 // PutManifest stores a manifest a client pushed to repo under ref (a tag,
 // or the digest its bytes must hash to), and under each of tags (OCI 1.1
 // ?tag= parameters). The body must be a manifest of mediaType, at most
-// MaxManifestSize, whose every blob and child manifest is stored here.
+// MaxManifestSize, whose every blob and child manifest repo holds.
 // The manifest is pinned, indexed for the referrers API when it has a
 // subject, and queued for write-through when that is on (in synchronous
 // mode PutManifest returns once the upstream has it).
@@ -64,7 +64,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
 	}
-	if err := w.checkReferences(p); err != nil {
+	if err := w.checkReferences(repo, p); err != nil {
 		return nil, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
@@ -98,12 +98,25 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 }
 
 // checkReferences makes sure every blob and child manifest p names is
-// stored here; non-distributable layers are exempt by definition.
-func (w *Writer) checkReferences(p manifest.Pushed) error {
+// linked to repo (pulled through it, pushed, mounted or imported into it)
+// and stored here; non-distributable layers are exempt by definition.
+// Content stored for other repositories only is unknown, with no size
+// said: a manifest must not open what its repository does not hold.
+//
+// Unlike a read, a PUT does not ask the upstream to vouch for an unlinked
+// reference: every pushing client (docker, go-containerregistry, oras)
+// HEADs, uploads or mounts each reference in the target repository before
+// the PUT, and a HEAD the upstream vouches for links it then. Asking again
+// here would cost a round trip per layer and make pushes fail while the
+// upstream is down.
+func (w *Writer) checkReferences(repo Repo, p manifest.Pushed) error {
 	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
 		for _, ref := range group {
 			if manifest.Foreign(ref) {
 				continue
+			}
+			if !w.linked(repo, ref.Digest) {
+				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
 			}
 			size, err := w.disk.Stat(ref.Digest)
 			if err != nil {

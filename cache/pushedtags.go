@@ -20,9 +20,11 @@ func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]str
 		return nil, false, err
 	}
 	if len(local) == 0 {
-		return w.Cache.Tags(ctx, repo, n, last)
+		tags, more, err := w.Cache.Tags(ctx, repo, n, last)
+		return w.withoutDeleted(repo, tags), more, err
 	}
 	up, upMore, err := w.Cache.Tags(ctx, repo, n, last)
+	up = w.withoutDeleted(repo, up)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil, false, err

@@ -13,6 +13,9 @@ import (
 // go-containerregistry HEADs a manifest before pushing it and stops on a
 // 5xx. Elsewhere a pull still learns that the upstream failed.
 func (w *Writer) Manifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	if w.deletedRef(repo, ref) {
+		return nil, deletedError(repo, ref)
+	}
 	m, err := w.Cache.Manifest(ctx, repo, ref, accept)
 	if err != nil && unreachable(err) && w.pushedTo(repo) {
 		return nil, fmt.Errorf("manifest %s@%s: %w (the upstream cannot say: %v)", repo, ref, ErrNotFound, err)
@@ -48,6 +51,9 @@ func (w *Writer) notePush(repo Repo) {
 // before uploading it and give up on a 5xx, and a push to wharf must work
 // while the upstream is down. A GET still reports the upstream's failure.
 func (w *Writer) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
+	if w.deletedContent(repo, d) {
+		return 0, deletedError(repo, d.String())
+	}
 	size, err := w.Cache.StatBlob(ctx, repo, d)
 	if err != nil && unreachable(err) {
 		return 0, fmt.Errorf("blob %s@%s: %w (the upstream cannot say: %v)", repo, d, ErrNotFound, err)

@@ -20,9 +20,15 @@ import (
 // Write-through passes pushed manifests on to the upstream: first every
 // blob they reference (skipping what the upstream has, mounting what it
 // holds in another repository), then child manifests, then the manifest
-// under its tag. Pending pushes are jobs in the index (q/ keys), so a
-// restart loses none; a failed attempt is retried with exponential
-// backoff, and every attempt is counted in metrics and logged.
+// under its tag. Deletes follow the same way (writethroughdelete.go).
+// Pending jobs are in the index (q/ keys), so a restart loses none; a
+// failed attempt is retried with exponential backoff, and every attempt
+// is counted in metrics and logged.
+//
+// Each repository's jobs run in the order they were queued, one after the
+// other: a job waits while an earlier one of its repository is failing,
+// so a delete never overtakes the push it undoes, nor a push the delete
+// before it.
 
 // Replicator is what write-through needs of an upstream beyond reading.
 // upstream.Client implements it.
@@ -58,6 +64,11 @@ type writeThrough struct {
 
 	mu     sync.Mutex               // one attempt at a time: jobs share blobs
 	mounts map[digest.Digest]string // upstream repositories known to hold a blob
+
+	// qmu orders writes of a job by a request (queueing it again) against
+	// the worker's writes after an attempt, which must not undo them.
+	qmu        sync.Mutex
+	tombstones tombstones // pending deletes, hidden from reads
 }
 
 func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error) {
@@ -75,6 +86,10 @@ func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error)
 		w: w, opts: opts, log: w.log.WithField("component", "writethrough"),
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), mounts: map[digest.Digest]string{},
 	}
+	if err := wt.loadTombstones(); err != nil {
+		cancel()
+		return nil, err
+	}
 	wt.publish()
 	wt.done.Add(1)
 	go wt.loop()
@@ -89,34 +104,59 @@ func (wt *writeThrough) close() {
 // enqueue records a job per tag (one by digest without tags). In
 // synchronous mode it runs them before returning.
 func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d digest.Digest) error {
-	if o, err := wt.w.origin(repo); err == nil {
-		if _, ok := o.(Replicator); !ok {
-			return nil // a pull-only upstream (write-through is per upstream): the push stays here
-		}
+	if !wt.replicates(repo) {
+		return nil // a pull-only upstream (write-through is per upstream): the push stays here
 	}
 	if len(tags) == 0 {
 		tags = []string{""}
 	}
-	now := wt.w.opts.Now()
 	var keys []string
+	var jobs []index.Job
 	for _, t := range tags {
-		key := index.JobKey(repo.String(), t, d)
-		j, err := wt.w.index.Job(key)
-		if err != nil { // not queued yet (a retried push keeps its place)
-			j = index.Job{Repo: repo.String(), Tag: t, Digest: d, Enqueued: now}
-		}
-		j.NextTry = now
-		if wt.opts.Sync {
-			j.NextTry = now.Add(wt.opts.Timeout) // the request runs it; the worker stays off
-		}
 		if t != "" {
 			wt.dropSuperseded(repo.String(), t, d)
 		}
+		keys = append(keys, index.JobKey(repo.String(), t, d))
+		jobs = append(jobs, index.Job{Repo: repo.String(), Tag: t, Digest: d})
+	}
+	return wt.queue(ctx, repo, keys, jobs)
+}
+
+// replicates reports whether repo's upstream takes pushes.
+func (wt *writeThrough) replicates(repo Repo) bool {
+	o, err := wt.w.origin(repo)
+	if err != nil {
+		return true // unknown now; an attempt will say so
+	}
+	_, ok := o.(Replicator)
+	return ok
+}
+
+// queue writes jobs at the back of their repository's line (a job queued
+// again moves there too: it must follow what was queued in between) and
+// wakes the worker, or, in synchronous mode, runs the repository's line
+// up to them before returning.
+func (wt *writeThrough) queue(ctx context.Context, repo Repo, keys []string, jobs []index.Job) error {
+	now := wt.w.opts.Now()
+	wt.qmu.Lock()
+	for i, key := range keys {
+		j := jobs[i]
+		if old, err := wt.w.index.Job(key); err == nil {
+			j.Attempts, j.LastError = old.Attempts, old.LastError
+		}
+		j.Enqueued, j.NextTry = now, now
+		if wt.opts.Sync {
+			j.NextTry = now.Add(wt.opts.Timeout) // the request runs it; the worker stays off
+		}
 		if err := wt.w.index.PutJob(key, j); err != nil {
+			wt.qmu.Unlock()
 			return fmt.Errorf("write-through: queue %s: %w", repo, err)
 		}
-		keys = append(keys, key)
+		if j.Op != "" {
+			wt.tombstones.add(key)
+		}
 	}
+	wt.qmu.Unlock()
 	wt.publish()
 	if !wt.opts.Sync {
 		select {
@@ -125,10 +165,38 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 		}
 		return nil
 	}
-	for _, key := range keys {
-		if err := wt.attempt(ctx, key); err != nil {
-			return fmt.Errorf("write-through: %w", err)
+	if err := wt.runLine(ctx, repo.String(), keys); err != nil {
+		return fmt.Errorf("write-through: %w", err)
+	}
+	return nil
+}
+
+// runLine attempts repo's jobs in order until every one of keys is done,
+// and stops at the first failure.
+func (wt *writeThrough) runLine(ctx context.Context, repo string, keys []string) error {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	var line []string
+	err := wt.w.index.Jobs(func(key string, j index.Job) error {
+		if j.Repo == repo {
+			line = append(line, key)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range line {
+		if len(want) == 0 {
+			return nil
+		}
+		err := wt.attempt(ctx, key)
+		if err != nil && (want[key] || !dropped(err)) {
+			return err
+		}
+		delete(want, key)
 	}
 	return nil
 }
@@ -138,7 +206,7 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 // move the upstream's tag back.
 func (wt *writeThrough) dropSuperseded(repo, tag string, d digest.Digest) {
 	wt.w.index.Jobs(func(key string, j index.Job) error {
-		if j.Repo == repo && j.Tag == tag && j.Digest != d {
+		if j.Op == "" && j.Repo == repo && j.Tag == tag && j.Digest != d {
 			wt.w.index.DeleteJob(key)
 			wt.log.WithFields(logrus.Fields{"repo": repo, "tag": tag, "digest": j.Digest}).
 				Info("queued write-through superseded by a newer push of the tag")
@@ -170,17 +238,27 @@ func (wt *writeThrough) loop() {
 	}
 }
 
-// runDue attempts every due job and returns when the next one is due
-// (zero: none waiting).
+// runDue attempts every due job, in each repository's order, and returns
+// when the next one is due (zero: none waiting). A job behind one of its
+// repository that is not due, or failed now, waits for it.
 func (wt *writeThrough) runDue(all bool) time.Time {
-	var due []string
+	var due, repos []string
 	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	blocked := map[string]bool{}
 	now := wt.w.opts.Now()
 	err := wt.w.index.Jobs(func(key string, j index.Job) error {
-		if all || !j.NextTry.After(now) {
-			due = append(due, key)
-		} else if next.IsZero() || j.NextTry.Before(next) {
-			next = j.NextTry
+		switch {
+		case blocked[j.Repo]:
+		case all || !j.NextTry.After(now):
+			due, repos = append(due, key), append(repos, j.Repo)
+		default:
+			blocked[j.Repo] = true
+			later(j.NextTry)
 		}
 		return nil
 	})
@@ -188,13 +266,17 @@ func (wt *writeThrough) runDue(all bool) time.Time {
 		wt.log.WithError(err).Error("read write-through queue")
 		return now.Add(wt.opts.Backoff)
 	}
-	for _, key := range due {
+	for i, key := range due {
 		if wt.ctx.Err() != nil {
 			return time.Time{}
 		}
-		if err := wt.attempt(wt.ctx, key); err != nil {
-			if j, jerr := wt.w.index.Job(key); jerr == nil && (next.IsZero() || j.NextTry.Before(next)) {
-				next = j.NextTry
+		if blocked[repos[i]] {
+			continue
+		}
+		if err := wt.attempt(wt.ctx, key); err != nil && !dropped(err) {
+			blocked[repos[i]] = true
+			if j, jerr := wt.w.index.Job(key); jerr == nil {
+				later(j.NextTry)
 			}
 		}
 	}
@@ -216,9 +298,12 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 	defer cancel()
 	start := time.Now()
 	log := wt.log.WithFields(logrus.Fields{"repo": j.Repo, "tag": j.Tag, "digest": j.Digest, "attempt": j.Attempts + 1})
+	if j.Op != "" {
+		log = log.WithField("op", j.Op)
+	}
 	err = wt.replicate(actx, j)
 	if err == nil {
-		if derr := wt.w.index.DeleteJob(key); derr != nil {
+		if derr := wt.finish(key, j); derr != nil {
 			log.WithError(derr).Warn("write-through done, but the job stays queued")
 		}
 		wt.w.opts.Metrics.WriteThroughDone()
@@ -229,18 +314,19 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 	if wt.ctx.Err() != nil {
 		return err // shutting down: the job stays as it was
 	}
-	if errors.Is(err, errMissing) {
-		// Deleted since it was pushed: no retry can bring it back.
-		wt.w.index.DeleteJob(key)
+	if dropped(err) {
+		// Deleted since it was pushed, or a delete the upstream refuses
+		// outright: no retry can change that.
+		wt.finish(key, j)
 		wt.publish()
-		wt.w.opts.Metrics.WriteThroughFailed("missing")
-		log.WithError(err).Warn("write-through dropped: the content was deleted")
+		wt.w.opts.Metrics.WriteThroughFailed(failureReason(err))
+		log.WithError(err).Warn("write-through dropped")
 		return err
 	}
 	j.Attempts++
 	j.LastError = err.Error()
 	j.NextTry = wt.w.opts.Now().Add(wt.backoff(j.Attempts))
-	if perr := wt.w.index.PutJob(key, j); perr != nil {
+	if perr := wt.reschedule(key, j); perr != nil {
 		log.WithError(perr).Error("reschedule write-through")
 	}
 	wt.publish()
@@ -249,6 +335,31 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).
 		Warn("write-through failed; will retry")
 	return err
+}
+
+// finish removes an attempted job, unless a request queued it again
+// meanwhile: then the new one stands, at its new place.
+func (wt *writeThrough) finish(key string, j index.Job) error {
+	wt.qmu.Lock()
+	defer wt.qmu.Unlock()
+	if cur, err := wt.w.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
+		return nil
+	}
+	if j.Op != "" {
+		wt.tombstones.remove(key)
+	}
+	return wt.w.index.DeleteJob(key)
+}
+
+// reschedule writes a failed job back, unless a request queued it again
+// meanwhile.
+func (wt *writeThrough) reschedule(key string, j index.Job) error {
+	wt.qmu.Lock()
+	defer wt.qmu.Unlock()
+	if cur, err := wt.w.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
+		return nil
+	}
+	return wt.w.index.PutJob(key, j)
 }
 
 func (wt *writeThrough) backoff(attempts int) time.Duration {
@@ -266,7 +377,8 @@ func (wt *writeThrough) publish() {
 	wt.w.opts.Metrics.SetWriteThroughPending(n)
 }
 
-// replicate pushes j's manifest and everything it references.
+// replicate pushes j's manifest and everything it references, or passes
+// its delete on.
 func (wt *writeThrough) replicate(ctx context.Context, j index.Job) error {
 	up, path, ok := strings.Cut(j.Repo, "/")
 	if !ok {
@@ -275,6 +387,9 @@ func (wt *writeThrough) replicate(ctx context.Context, j index.Job) error {
 	o, err := wt.w.origin(Repo{Upstream: up, Path: path})
 	if err != nil {
 		return err
+	}
+	if j.Op != "" {
+		return wt.replicateDelete(ctx, o, path, j)
 	}
 	rep, ok := o.(Replicator)
 	if !ok {

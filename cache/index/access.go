@@ -74,16 +74,32 @@ func (x *Index) Blobs(fn func(d digest.Digest, m BlobMeta) error) error {
 	})
 }
 
-// ForgetBlob removes a content record and its access time together.
+// ForgetBlob removes a content record, its access time and every link to
+// it together.
 func (x *Index) ForgetBlob(d digest.Digest) error {
+	_, err := x.ForgetContent(d)
+	return err
+}
+
+// ForgetContent is ForgetBlob, and returns the repositories that linked
+// d. Links of content that is gone go with it: whatever brings the
+// content back (a fill, a pull of a manifest, a push) links it again for
+// the repository it came through, and links left behind would only grow.
+func (x *Index) ForgetContent(d digest.Digest) ([]string, error) {
+	var repos []string
 	err := x.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(blobKey(d)); err != nil {
 			return err
 		}
-		return txn.Delete(accessKey(d))
+		if err := txn.Delete(accessKey(d)); err != nil {
+			return err
+		}
+		var err error
+		repos, err = unlinkAll(txn, d)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("index: forget %s: %w", d, err)
+		return nil, fmt.Errorf("index: forget %s: %w", d, err)
 	}
-	return nil
+	return repos, nil
 }

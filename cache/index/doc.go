@@ -11,9 +11,11 @@
 //	a/<digest>                      int64      last access, unix ns, big-endian (written in batches)
 //	s/<repo>                        RepoStats  manifest requests and cache hits (written in batches)
 //	k/<repo>\x00<digest>            (empty)    repo may serve this content (links.go)
+//	h/<digest>\x00<repo>            (empty)    the same link, reversed: who still holds the content
+//	v/links                         "2"        every k/ key has its h/ key (set by the migration at open)
 //	u/<uuid>                        UploadRecord  a blob upload in progress (uploads.go; file data/uploads/<uuid>)
 //	f/<repo>\x00<subject>\x00<digest>  Descriptor    a manifest referring to subject (referrers.go)
-//	q/<repo>\x00<tag>\x00<digest>     Job           a pushed manifest waiting for write-through (queue.go)
+//	q/<repo>\x00<tag>\x00<digest>[\x00<op>]  Job     a push (or a delete: op) waiting for write-through (queue.go)
 //
 // <repo> is the repository's full identity, upstream included
 // ("docker.io/library/alpine"). Tags can hold neither "\x00" nor "/" per the

@@ -71,6 +71,12 @@ func Open(dir string, log logrus.FieldLogger) (*Index, error) {
 		db.Close()
 		return nil, fmt.Errorf("index: count pushed tags: %w", err)
 	}
+	if n, err := x.migrateLinks(); err != nil {
+		db.Close()
+		return nil, err
+	} else if n > 0 {
+		log.WithField("links", n).Info("index: gave existing links their reverse keys")
+	}
 	return x, nil
 }
 

@@ -10,7 +10,10 @@ const (
 	prefixAccess = "a/"
 	prefixStats  = "s/"
 	prefixLink   = "k/"
-	sep          = "\x00"
+	prefixHeld   = "h/"
+	// linksVersionKey marks a store whose links all have reverse keys.
+	linksVersionKey = "v/links"
+	sep             = "\x00"
 )
 
 func blobKey(d digest.Digest) []byte { return []byte(prefixBlob + d.String()) }
@@ -34,3 +37,7 @@ func statsKey(repo string) []byte { return []byte(prefixStats + repo) }
 func linkKey(repo string, d digest.Digest) []byte {
 	return []byte(prefixLink + repo + sep + d.String())
 }
+
+func heldPrefix(d digest.Digest) []byte { return []byte(prefixHeld + d.String() + sep) }
+
+func heldKey(d digest.Digest, repo string) []byte { return append(heldPrefix(d), repo...) }

@@ -10,16 +10,19 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// The write-through queue holds manifests pushed here that still have to
-// reach the upstream. It lives in the index so that a restart loses none.
-// Jobs are listed by enqueue time, so the oldest push is tried first.
+// The write-through queue holds manifests pushed here, and deletes made
+// here, that still have to reach the upstream. It lives in the index so
+// that a restart loses none. Jobs are listed by enqueue time, so the
+// oldest is tried first.
 
 // Job is one pending replication: push Digest (and everything it
-// references) to Repo upstream, under Tag when it has one.
+// references) to Repo upstream, under Tag when it has one; or, when Op
+// names a delete, delete Tag or Digest there.
 type Job struct {
 	Repo      string        `json:"repo"` // full identity, upstream included
+	Op        string        `json:"op,omitempty"`
 	Tag       string        `json:"tag,omitempty"`
-	Digest    digest.Digest `json:"digest"`
+	Digest    digest.Digest `json:"digest,omitempty"`
 	Enqueued  time.Time     `json:"enqueued"`
 	Attempts  int           `json:"attempts"`
 	NextTry   time.Time     `json:"nextTry"`
@@ -32,6 +35,12 @@ const prefixQueue = "q/"
 // retried by its client is queued once.
 func JobKey(repo, tag string, d digest.Digest) string {
 	return repo + sep + tag + sep + d.String()
+}
+
+// DeleteJobKey names a delete job: one per repository, operation and
+// target. It has one field more than a push's key, so the two never meet.
+func DeleteJobKey(repo, op, tag string, d digest.Digest) string {
+	return JobKey(repo, tag, d) + sep + op
 }
 
 // PutJob writes a job (new or updated) and syncs it.
