@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -189,17 +190,29 @@ func answer(t *testing.T, resp *http.Response) string {
 	return strconv.Itoa(resp.StatusCode) + "\n" + b.String() + string(body)
 }
 
-// TestDeleteFromOneRepositoryKeepsTheOther: content pushed to two
-// repositories, deleted from one, stays whole in the other, and leaves
-// the disk only with the second delete.
+// TestDeleteFromOneRepositoryKeepsTheOther: content in two repositories
+// (pushed to one, copied to the other by go-containerregistry with
+// cross-repository mounts), deleted from one, stays whole in the other,
+// and leaves the disk only with the second delete.
 func TestDeleteFromOneRepositoryKeepsTheOther(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	w := startPusher(t, reg.URL, pushOpts{})
 	img := upstreamtest.RandomImage(t, 1, 8192, types.OCIManifestSchema1)
-	for _, ref := range []string{"site/a:v1", "site/b:v1"} {
-		if err := remote.Write(mustParse(t, w.Host+"/"+ref), img, client(t)...); err != nil {
-			t.Fatal(err)
-		}
+	if err := remote.Write(mustParse(t, w.Host+"/site/a:v1"), img, client(t)...); err != nil {
+		t.Fatal(err)
+	}
+	src, err := remote.Image(mustParse(t, w.Host+"/site/a:v1"), client(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ggcr mounts the layers of an image read from the same registry.
+	mounts := &mountCounter{next: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(mounts.next.CloseIdleConnections)
+	if err := remote.Write(mustParse(t, w.Host+"/site/b:v1"), src, remote.WithTransport(mounts)); err != nil {
+		t.Fatalf("copy with mounts: %v", err)
+	}
+	if mounts.n.Load() == 0 {
+		t.Error("the copy mounted nothing")
 	}
 	layer := layerDigests(t, img)[0]
 	md, _ := img.Digest()
@@ -229,4 +242,18 @@ func TestDeleteFromOneRepositoryKeepsTheOther(t *testing.T) {
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("the layer stays on disk after its last repository deleted it: %v", err)
 	}
+}
+
+// mountCounter counts the cross-repository mounts a client made.
+type mountCounter struct {
+	next *http.Transport
+	n    atomic.Int32
+}
+
+func (m *mountCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := m.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPost && r.URL.Query().Get("mount") != "" && resp.StatusCode == http.StatusCreated {
+		m.n.Add(1)
+	}
+	return resp, err
 }
