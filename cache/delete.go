@@ -28,14 +28,25 @@ func (w *Writer) DeleteTag(ctx context.Context, repo Repo, tag string) error {
 	if w.wopts.DisableDeletes {
 		return ErrDeleteDisabled
 	}
-	if _, err := w.index.LocalTag(repo.String(), tag); err != nil {
-		return fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
-	}
-	if err := w.deleteThrough(ctx, repo, opDeleteTag, tag, ""); err != nil {
+	keys, err := w.deleteTag(repo, tag)
+	if err != nil {
 		return err
 	}
+	return w.settleDeletes(ctx, repo, keys)
+}
+
+// deleteTag is DeleteTag without waiting for the upstream; it returns the
+// write-through job it queued.
+func (w *Writer) deleteTag(repo Repo, tag string) ([]string, error) {
+	if _, err := w.index.LocalTag(repo.String(), tag); err != nil {
+		return nil, fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
+	}
+	keys, err := w.deleteThrough(repo, opDeleteTag, tag, "")
+	if err != nil {
+		return nil, err
+	}
 	w.forgetTag(repo, tag) // what the upstream once said of it: the upstream's tag goes too
-	return w.index.DeleteLocalTag(repo.String(), tag)
+	return keys, w.index.DeleteLocalTag(repo.String(), tag)
 }
 
 // DeleteManifest removes a manifest from repo, with the tags of repo
@@ -55,30 +66,34 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 	if err != nil {
 		return err
 	}
-	var untag []string
-	for _, t := range tags {
-		if rec, err := w.index.LocalTag(repo.String(), t); err == nil && rec.Digest == d {
-			untag = append(untag, t)
-		}
-	}
 	// The upstream deletes the manifest's tags with it, but only the ones
 	// it has: the tags go as deletes of their own, first.
-	for _, t := range untag {
-		if err := w.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+	var keys []string
+	for _, t := range tags {
+		if rec, err := w.index.LocalTag(repo.String(), t); err == nil && rec.Digest == d {
+			k, err := w.deleteTag(repo, t)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			keys = append(keys, k...)
 		}
 	}
 	if w.Pinned(d) {
-		if err := w.deleteThrough(ctx, repo, opDeleteManifest, "", d); err != nil {
+		k, err := w.deleteThrough(repo, opDeleteManifest, "", d)
+		if err != nil {
 			return err
 		}
+		keys = append(keys, k...)
 	}
 	if p, err := manifest.Parse(m.Body); err == nil && p.Subject != nil {
 		if err := w.index.DeleteReferrer(repo.String(), p.Subject.Digest, d); err != nil {
 			return err
 		}
 	}
-	return w.unlinkContent(repo, d)
+	if err := w.unlinkContent(repo, d); err != nil {
+		return err
+	}
+	return w.settleDeletes(ctx, repo, keys)
 }
 
 // DeleteBlob removes a blob from repo.
@@ -89,12 +104,17 @@ func (w *Writer) DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) err
 	if !w.linked(repo, d) {
 		return notHeld(repo, d)
 	}
+	var keys []string
 	if w.Pinned(d) {
-		if err := w.deleteThrough(ctx, repo, opDeleteBlob, "", d); err != nil {
+		var err error
+		if keys, err = w.deleteThrough(repo, opDeleteBlob, "", d); err != nil {
 			return err
 		}
 	}
-	return w.unlinkContent(repo, d)
+	if err := w.unlinkContent(repo, d); err != nil {
+		return err
+	}
+	return w.settleDeletes(ctx, repo, keys)
 }
 
 // notHeld is the answer for a digest repo does not hold, whether or not

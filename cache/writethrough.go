@@ -68,6 +68,7 @@ type writeThrough struct {
 	// qmu orders writes of a job by a request (queueing it again) against
 	// the worker's writes after an attempt, which must not undo them.
 	qmu        sync.Mutex
+	last       time.Time  // the latest Enqueued, guarded by qmu
 	tombstones tombstones // pending deletes, hidden from reads
 }
 
@@ -86,7 +87,7 @@ func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error)
 		w: w, opts: opts, log: w.log.WithField("component", "writethrough"),
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), mounts: map[digest.Digest]string{},
 	}
-	if err := wt.loadTombstones(); err != nil {
+	if err := wt.load(); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -119,7 +120,10 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 		keys = append(keys, index.JobKey(repo.String(), t, d))
 		jobs = append(jobs, index.Job{Repo: repo.String(), Tag: t, Digest: d})
 	}
-	return wt.queue(ctx, repo, keys, jobs)
+	if err := wt.queue(repo, keys, jobs); err != nil {
+		return err
+	}
+	return wt.settle(ctx, repo, keys)
 }
 
 // replicates reports whether repo's upstream takes pushes.
@@ -134,11 +138,15 @@ func (wt *writeThrough) replicates(repo Repo) bool {
 
 // queue writes jobs at the back of their repository's line (a job queued
 // again moves there too: it must follow what was queued in between) and
-// wakes the worker, or, in synchronous mode, runs the repository's line
-// up to them before returning.
-func (wt *writeThrough) queue(ctx context.Context, repo Repo, keys []string, jobs []index.Job) error {
-	now := wt.w.opts.Now()
+// wakes the worker, outside synchronous mode.
+func (wt *writeThrough) queue(repo Repo, keys []string, jobs []index.Job) error {
 	wt.qmu.Lock()
+	// Enqueued orders the line: it only grows, whatever the clock does.
+	now := wt.w.opts.Now()
+	if !now.After(wt.last) {
+		now = wt.last.Add(time.Nanosecond)
+	}
+	wt.last = now
 	for i, key := range keys {
 		j := jobs[i]
 		if old, err := wt.w.index.Job(key); err == nil {
@@ -163,6 +171,14 @@ func (wt *writeThrough) queue(ctx context.Context, repo Repo, keys []string, job
 		case wt.wake <- struct{}{}:
 		default:
 		}
+	}
+	return nil
+}
+
+// settle, in synchronous mode, runs repo's line up to keys and returns
+// its failure; otherwise the worker does that.
+func (wt *writeThrough) settle(ctx context.Context, repo Repo, keys []string) error {
+	if !wt.opts.Sync || len(keys) == 0 {
 		return nil
 	}
 	if err := wt.runLine(ctx, repo.String(), keys); err != nil {

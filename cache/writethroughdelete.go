@@ -47,20 +47,30 @@ var errRefused = errors.New("the upstream refuses deletes")
 func dropped(err error) bool { return errors.Is(err, errMissing) || errors.Is(err, errRefused) }
 
 // deleteThrough queues the upstream delete of a tag (tag set) or of
-// digest d, when write-through is on and repo's upstream takes deletes.
-// It runs before the local delete, so the tombstone is up before the
-// content is gone here.
-func (w *Writer) deleteThrough(ctx context.Context, repo Repo, op, tag string, d digest.Digest) error {
+// digest d, when write-through is on and repo's upstream takes deletes,
+// and returns the job's key for settleDeletes. It runs before the local
+// delete, so the tombstone is up before the content is gone here.
+func (w *Writer) deleteThrough(repo Repo, op, tag string, d digest.Digest) ([]string, error) {
 	if w.wt == nil {
-		return nil
+		return nil, nil
 	}
 	if o, err := w.origin(repo); err == nil {
 		if _, ok := o.(Deleter); !ok {
-			return nil
+			return nil, nil
 		}
 	}
 	key := index.DeleteJobKey(repo.String(), op, tag, d)
-	return w.wt.queue(ctx, repo, []string{key}, []index.Job{{Repo: repo.String(), Op: op, Tag: tag, Digest: d}})
+	return []string{key}, w.wt.queue(repo, []string{key}, []index.Job{{Repo: repo.String(), Op: op, Tag: tag, Digest: d}})
+}
+
+// settleDeletes waits, in synchronous mode, for the upstream deletes of
+// keys: done here, a failure there is the client's to know (the jobs stay
+// queued, as a push's would).
+func (w *Writer) settleDeletes(ctx context.Context, repo Repo, keys []string) error {
+	if w.wt == nil {
+		return nil
+	}
+	return w.wt.settle(ctx, repo, keys)
 }
 
 // replicateDelete passes j's delete on. Gone already is done.
@@ -128,11 +138,15 @@ func (t *tombstones) has(key string) bool {
 	return ok
 }
 
-// loadTombstones reads the pending deletes a restart left in the queue.
-func (wt *writeThrough) loadTombstones() error {
+// load reads the pending deletes a restart left in the queue, and where
+// its line ends.
+func (wt *writeThrough) load() error {
 	return wt.w.index.Jobs(func(key string, j index.Job) error {
 		if j.Op != "" {
 			wt.tombstones.add(key)
+		}
+		if j.Enqueued.After(wt.last) {
+			wt.last = j.Enqueued
 		}
 		return nil
 	})

@@ -112,3 +112,38 @@ func isStatus(err error, status int) bool {
 	var te *transport.Error
 	return errors.As(err, &te) && te.StatusCode == status
 }
+
+// TestWriteThroughSyncDelete: in synchronous mode a DELETE returns once
+// the upstream has deleted too; with the upstream down it is done here,
+// fails with 502, and stays queued.
+func TestWriteThroughSyncDelete(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	w := startPusher(t, faulty.URL, pushOpts{writer: cache.WriterOptions{WriteThrough: &cache.WriteThroughOptions{
+		Sync: true, Backoff: time.Hour,
+	}}})
+	for _, tag := range []string{"v1", "v2"} {
+		img := upstreamtest.RandomImage(t, 1, 4096, types.OCIManifestSchema1)
+		if err := remote.Write(mustParse(t, w.Host+"/site/sync:"+tag), img, client(t)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resp := do(t, http.MethodDelete, w.URL+"/v2/site/sync/manifests/v1"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE: %d", resp.StatusCode)
+	}
+	if _, err := remote.Head(mustParse(t, reg.Host+"/site/sync:v1"), client(t)...); !isStatus(err, http.StatusNotFound) {
+		t.Errorf("the upstream when the DELETE returned: %v, want 404", err)
+	}
+	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		return upstreamtest.Fault{Status: http.StatusServiceUnavailable}
+	})
+	if resp := do(t, http.MethodDelete, w.URL+"/v2/site/sync/manifests/v2"); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("DELETE with the upstream down: %d, want 502", resp.StatusCode)
+	}
+	if n := testutil.ToFloat64(w.Metrics.WriteThroughPending); n != 1 {
+		t.Errorf("pending %v, want 1", n)
+	}
+	if resp := do(t, http.MethodHead, w.URL+"/v2/site/sync/manifests/v2"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the tag whose upstream delete failed: %d, want 404 (deleted here)", resp.StatusCode)
+	}
+}
