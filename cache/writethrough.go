@@ -322,7 +322,11 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 		if derr := wt.finish(key, j); derr != nil {
 			log.WithError(derr).Warn("write-through done, but the job stays queued")
 		}
-		wt.w.opts.Metrics.WriteThroughDone()
+		if j.Op == "" {
+			wt.w.opts.Metrics.WriteThroughDone()
+		} else {
+			wt.w.opts.Metrics.WriteThroughDeleteDone()
+		}
 		wt.publish()
 		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
 		return nil

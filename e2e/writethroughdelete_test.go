@@ -62,6 +62,9 @@ func TestWriteThroughDeletes(t *testing.T) {
 		if _, err := remote.Head(mustParse(t, reg.Host+"/"+ref), client(t)...); !isStatus(err, http.StatusNotFound) {
 			t.Errorf("the upstream after the delete ran: %v, want 404", err)
 		}
+		if n := testutil.ToFloat64(w.Metrics.WriteThroughDeleted); n != 1 {
+			t.Errorf("wharf_writethrough_deleted_total %v, want 1", n)
+		}
 	})
 
 	t.Run("a push then a delete, across an outage and a restart", func(t *testing.T) {

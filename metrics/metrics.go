@@ -31,8 +31,9 @@ type Metrics struct {
 	StoreErrors  *prometheus.CounterVec // kind: enospc|write|read|index|corrupt|too_large
 
 	// Write path.
-	WriteThroughPending  prometheus.Gauge       // manifests waiting to be pushed upstream
+	WriteThroughPending  prometheus.Gauge       // manifests and deletes waiting to go upstream
 	WriteThroughPushed   prometheus.Counter     // manifests pushed upstream
+	WriteThroughDeleted  prometheus.Counter     // deletes passed on upstream
 	WriteThroughFailures *prometheus.CounterVec // reason
 	UploadsActive        prometheus.Gauge       // blob upload sessions open
 
@@ -94,10 +95,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "wharf_store_errors_total", Help: "Errors of the local store, by kind.",
 		}, []string{"kind"}),
 		WriteThroughPending: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_writethrough_pending", Help: "Pushed manifests waiting to be written through to the upstream.",
+			Name: "wharf_writethrough_pending", Help: "Pushed manifests and deletes waiting to be written through to the upstream.",
 		}),
 		WriteThroughPushed: f.NewCounter(prometheus.CounterOpts{
 			Name: "wharf_writethrough_pushed_total", Help: "Manifests written through to the upstream.",
+		}),
+		WriteThroughDeleted: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_writethrough_deleted_total", Help: "Deletes of pushed tags, manifests and blobs passed on to the upstream.",
 		}),
 		WriteThroughFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_writethrough_failures_total", Help: "Failed write-through attempts, by reason.",

@@ -38,6 +38,13 @@ func (m *Metrics) WriteThroughDone() {
 	}
 }
 
+// WriteThroughDeleteDone counts a delete passed on to the upstream.
+func (m *Metrics) WriteThroughDeleteDone() {
+	if m != nil {
+		m.WriteThroughDeleted.Inc()
+	}
+}
+
 // WriteThroughFailed counts a failed write-through attempt by reason
 // (a fixed set: unavailable, timeout, unauthorized, denied, rejected,
 // missing, error).
