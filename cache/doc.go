@@ -18,4 +18,7 @@
 //     and served stale when the upstream is unreachable.
 //  6. Constant memory: blobs are files, never byte slices; manifests (at
 //     most 4 MiB) are the only content held in memory.
+//  7. A digest opens only what the repository holds: reads, manifest PUTs
+//     and DELETEs act on content linked to the repository named (links.go),
+//     and content leaves the disk when no repository links it.
 package cache
