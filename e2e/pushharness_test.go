@@ -35,6 +35,7 @@ type pushOpts struct {
 	officialLibrary bool
 	writer          cache.WriterOptions
 	now             func() time.Time
+	user, pass      string // the upstream's credentials
 }
 
 // startPusher runs wharf, write path included, in front of upstreamURL.
@@ -53,7 +54,7 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	}
 	log.SetOutput(os.Stderr)
 	up, err := upstream.New(upstream.Options{
-		URL: upstreamURL, OfficialLibrary: o.officialLibrary, Timeout: 5 * time.Second,
+		URL: upstreamURL, OfficialLibrary: o.officialLibrary, Timeout: 5 * time.Second, Username: o.user, Password: o.pass,
 		MaxRetries: -1, Metrics: m, Logger: log,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -148,5 +149,27 @@ func TestWriteThroughSyncDelete(t *testing.T) {
 	}
 	if resp := do(t, http.MethodHead, w.URL+"/v2/site/sync/manifests/v2"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("the tag whose upstream delete failed: %d, want 404 (deleted here)", resp.StatusCode)
+	}
+}
+
+// TestWriteThroughDeleteWithTokenAuth: the upstream wants a token with
+// "delete" scope for a delete (distribution's token auth, as Docker Hub's);
+// deletes and pushes to one repository both keep working.
+func TestWriteThroughDeleteWithTokenAuth(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t, upstreamtest.WithTokenAuth("wharf", "secret"))
+	w := startPusher(t, reg.URL, pushOpts{user: "wharf", pass: "secret", writer: cache.WriterOptions{
+		WriteThrough: &cache.WriteThroughOptions{Sync: true},
+	}})
+	up := append(client(t), remote.WithAuth(&authn.Basic{Username: "wharf", Password: "secret"}))
+	for _, tag := range []string{"v1", "v2"} {
+		if err := remote.Write(mustParse(t, w.Host+"/site/tok:"+tag), upstreamtest.RandomImage(t, 1, 2048, types.OCIManifestSchema1), client(t)...); err != nil {
+			t.Fatal(err)
+		}
+		if resp := do(t, http.MethodDelete, w.URL+"/v2/site/tok/manifests/"+tag); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("DELETE %s: %d", tag, resp.StatusCode)
+		}
+		if _, err := remote.Head(mustParse(t, reg.Host+"/site/tok:"+tag), up...); !isStatus(err, http.StatusNotFound) {
+			t.Errorf("the upstream's %s after the DELETE returned: %v, want 404", tag, err)
+		}
 	}
 }

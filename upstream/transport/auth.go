@@ -234,8 +234,8 @@ func rewound(req *http.Request) (*http.Request, error) {
 
 // pathScope derives the token scope of a registry API request from its
 // path, /v2/<repo>/{manifests,blobs,tags}/…: "repository:<repo>:pull" for
-// reads, "repository:<repo>:pull,push" for writes, "" for other paths
-// (/v2/ itself, the catalog).
+// reads, "repository:<repo>:pull,push" for writes, "repository:<repo>:delete"
+// for deletes, "" for other paths (/v2/ itself, the catalog).
 func pathScope(r *http.Request) string {
 	p := r.URL.Path
 	i := strings.Index(p, "/v2/")
@@ -251,7 +251,11 @@ func pathScope(r *http.Request) string {
 		return ""
 	}
 	action := "pull"
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodDelete:
+		action = "delete" // what distribution asks for a delete (write-through)
+	default:
 		action = "pull,push"
 	}
 	return "repository:" + p[:end] + ":" + action

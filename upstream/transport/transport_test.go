@@ -114,6 +114,7 @@ func TestPathScope(t *testing.T) {
 		{"GET", "/v2/x/tags/y/tags/list", "repository:x/tags/y:pull"},
 		{"PUT", "/v2/foo/manifests/v1", "repository:foo:pull,push"},
 		{"POST", "/v2/foo/blobs/uploads/", "repository:foo:pull,push"},
+		{"DELETE", "/v2/foo/manifests/v1", "repository:foo:delete"},
 		{"GET", "/v2/", ""},
 		{"GET", "/v2/_catalog", ""},
 		{"GET", "/cdn/blob", ""},
