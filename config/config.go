@@ -87,6 +87,17 @@ type Upstream struct {
 	// upstream has it (write-through must be on). nil (the default) is off:
 	// pushes are passed on in the background.
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
+	// ShadowTags lets a tag pushed to wharf replace a tag this upstream
+	// serves: every client pulling that name then gets the pushed image.
+	// nil (the default) is off: such a push is refused with 403 DENIED.
+	// Write-through implies it (the push reaches the upstream too).
+	ShadowTags *bool `yaml:"shadowTags"`
+}
+
+// ShadowTagsOn reports whether pushes may replace this upstream's tags.
+func (u Upstream) ShadowTagsOn() bool {
+	on, _ := u.WriteThroughOn()
+	return on || u.ShadowTags != nil && *u.ShadowTags
 }
 
 // Push configures what clients may write to wharf.
@@ -156,6 +167,7 @@ func Default() Config {
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
 		Push:    Push{UploadExpiry: Duration(24 * time.Hour)},
+		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

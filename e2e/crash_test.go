@@ -42,7 +42,7 @@ func startWharfProc(t *testing.T, bin, dir, upstreamURL string) *wharfProc {
 	addr := freeAddr(t)
 	logs := &bytes.Buffer{}
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dir, "--upstream", upstreamURL,
-		"--log-level", "warn", "--upstream-retries", "0")
+		"--log-level", "warn", "--upstream-retries", "0", "--anonymous-push")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,10 @@ type pushOpts struct {
 	officialLibrary bool
 	writer          cache.WriterOptions
 	now             func() time.Time
+	// auth is the access control; nil opens pushes to anonymous clients,
+	// as a lab wharf would (--anonymous-push): these tests are about the
+	// write path, security_test.go about who may use it.
+	auth *proxy.AuthOptions
 }
 
 // startPusher runs wharf, write path included, in front of upstreamURL.
@@ -69,8 +73,11 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.auth == nil {
+		o.auth = &proxy.AuthOptions{AnonymousPush: true}
+	}
 	h, err := proxy.New(proxy.Options{
-		Store: w, Upstream: up, Metrics: m, Logger: log,
+		Store: w, Upstream: up, Metrics: m, Logger: log, Auth: o.auth,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	if err != nil {

@@ -42,9 +42,15 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", err.Error()}
 	case errors.Is(err, errUnsupported):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", err.Error()}
+	case errors.Is(err, errPushClosed):
+		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", errPushClosed.Error()}
 	case errors.Is(err, errAuthRequired), errors.Is(err, errAuthFailed):
 		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", "authentication required"}
+	case errors.As(err, new(*loginRefused)):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, errDenied):
+		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, cache.ErrMirroredTag):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
@@ -162,6 +168,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
 	}
 	if ae.Status == http.StatusTooManyRequests {
 		secs, ok := retryAfter(err)
+		if lr := new(*loginRefused); errors.As(err, lr) {
+			secs, ok = (*lr).seconds(), true
+		}
 		if !ok {
 			secs = 60
 		}

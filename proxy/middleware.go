@@ -66,14 +66,12 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				panic(p) // net/http aborts the connection quietly
 			}
 		}()
-		if s.auth != nil {
-			// Before routing, so that unmatched paths need a user too.
-			if err := s.auth.admit(r, info); err != nil {
-				info.err = err
-				rw.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
-				writeError(rw, r, err)
-				return
-			}
+		// Before routing, so that unmatched paths need a user too.
+		if err := s.auth.admit(r, info); err != nil {
+			info.err = err
+			rw.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+			writeError(rw, r, err)
+			return
 		}
 		next.ServeHTTP(rw, r)
 	})

@@ -105,7 +105,7 @@ func TestPushRoutes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			rec := &pushRecorder{}
-			h, err := New(Options{Store: rec, Upstream: hub{}})
+			h, err := New(Options{Store: rec, Upstream: hub{}, Auth: &AuthOptions{AnonymousPush: true}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -28,9 +28,9 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 		// A mount that cannot be done (a bad digest, a blob not here) is
 		// an ordinary upload, as the spec says.
 		if d, err := digest.Parse(m); err == nil {
-			// Without access rules every client may read every
-			// repository, so a blob pushed anywhere may be mounted anywhere.
-			ok, err := up.Mount(r.Context(), repo, s.mountSource(r), s.auth == nil, d)
+			// A client that may read every repository may mount a
+			// blob pushed anywhere without saying where from.
+			ok, err := up.Mount(r.Context(), repo, s.mountSource(r), s.auth.readsAll(infoFrom(r.Context()).user), d)
 			if err != nil {
 				return err
 			}

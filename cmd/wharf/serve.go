@@ -112,13 +112,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	access := describeAccess(cfg)
+	for _, w := range access.warnings {
+		log.Warn(w)
+	}
 	bytes, items := store.Usage()
 	log.WithFields(logrus.Fields{
 		"listen":   ln.Addr().String(),
 		"upstream": up.Name(),
 		"mirrors":  strings.Join(ups.Names(), ","),
 		"tls":      tlsConf != nil,
-		"auth":     auth != nil,
+		"pull":     access.pull,
+		"push":     access.push,
 		"offline":  cfg.OfflineOn(),
 		"data":     cfg.Storage.Dir,
 		"cached":   items,
