@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache/manifest"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -31,6 +34,14 @@ type TagShadower interface {
 	ShadowTags() bool
 }
 
+// anyManifest accepts every manifest type: a registry may answer 404 for
+// a tag whose type the request does not accept (distribution does for OCI
+// manifests asked without the OCI types).
+var anyManifest = []string{
+	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest,
+	manifest.DockerManifestList, manifest.DockerManifest,
+}
+
 // mayPushTag checks that pushing tag to repo replaces no tag repo's
 // upstream serves.
 func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
@@ -44,8 +55,8 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 	if s, ok := o.(TagShadower); ok && s.ShadowTags() {
 		return nil
 	}
-	if _, ok := o.(Replicator); ok {
-		return nil
+	if _, ok := o.(Replicator); ok && w.wt != nil {
+		return nil // written through: the upstream gets the same tag
 	}
 	recs, err := w.index.TagRecords(repo.String(), tag)
 	if err != nil {
@@ -58,7 +69,7 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 		}
 		return nil
 	}
-	_, err = o.HeadManifest(ctx, repo.Path, tag, nil)
+	_, err = o.HeadManifest(ctx, repo.Path, tag, anyManifest)
 	switch {
 	case err == nil, errors.Is(err, upstream.ErrNoDigest):
 		return mirrored
