@@ -53,6 +53,8 @@ func TestErrorTable(t *testing.T) {
 		{wrap(up(503, "", upstream.ErrUnavailable)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(200, "", upstream.ErrDigestMismatch)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(200, "", upstream.ErrTooLarge)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(0, "", upstream.ErrTargetRefused)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(0, "", upstream.ErrTargetRefused)), routeBlob, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrInvalid)), routeManifest, 400, "NAME_INVALID"},
 		{wrap(up(400, "MANIFEST_INVALID", upstream.ErrRejected)), routeManifest, 400, "MANIFEST_INVALID"},
 		{wrap(cache.ErrUploadUnknown), routeUpload, 404, "BLOB_UPLOAD_UNKNOWN"},
