@@ -94,6 +94,8 @@ func classify(err error, route string) apiError {
 	case errors.Is(err, upstream.ErrTargetRefused):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry redirected wharf (or named a token server) " +
 			"where it will not go: an address on this site's own network, a non-http(s) URL or too many redirects; nothing is cached"}
+	case errors.Is(err, cache.ErrNotManifest):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest; nothing is cached"}
 	case errors.Is(err, upstream.ErrTooLarge):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest " +
 			"(over the size limit); nothing is cached"}

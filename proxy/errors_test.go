@@ -55,6 +55,7 @@ func TestErrorTable(t *testing.T) {
 		{wrap(up(200, "", upstream.ErrTooLarge)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrTargetRefused)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrTargetRefused)), routeBlob, 502, "UNAVAILABLE"},
+		{wrap(cache.ErrNotManifest), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrInvalid)), routeManifest, 400, "NAME_INVALID"},
 		{wrap(up(400, "MANIFEST_INVALID", upstream.ErrRejected)), routeManifest, 400, "MANIFEST_INVALID"},
 		{wrap(cache.ErrUploadUnknown), routeUpload, 404, "BLOB_UPLOAD_UNKNOWN"},
