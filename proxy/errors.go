@@ -97,8 +97,15 @@ func classify(err error, route string) apiError {
 		return rejected(err)
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return apiError{http.StatusGatewayTimeout, "UNAVAILABLE", "the upstream registry did not answer in time and nothing is cached"}
-	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
-		errors.Is(err, upstream.ErrTooLarge):
+	case errors.Is(err, upstream.ErrTargetRefused):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry redirected wharf (or named a token server) " +
+			"where it will not go: an address on this site's own network, a non-http(s) URL or too many redirects; nothing is cached"}
+	case errors.Is(err, cache.ErrNotManifest):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest; nothing is cached"}
+	case errors.Is(err, upstream.ErrTooLarge):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest " +
+			"(over the size limit); nothing is cached"}
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
 	}
 	return apiError{http.StatusInternalServerError, "UNKNOWN", "internal error"}
