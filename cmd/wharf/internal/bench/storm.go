@@ -34,9 +34,10 @@ type StormOptions struct {
 	Platform string
 	// PushRepo is the repository pushes and deletes work on.
 	PushRepo string
-	// PushEvery and DeleteEvery: every PushEvery-th operation of a client
-	// pushes, every DeleteEvery-th deletes its oldest push (a push wins
-	// when both fall on one operation). 0 never. DeleteEvery at most
+	// PushEvery and DeleteEvery: one in PushEvery operations of a client
+	// pushes (the 2nd, then every PushEvery-th), one in DeleteEvery
+	// deletes its oldest push (the 3rd, then every DeleteEvery-th; a push
+	// wins when both fall on one operation). 0 never. DeleteEvery at most
 	// PushEvery keeps the pushed, never evicted, content bounded.
 	PushEvery, DeleteEvery int
 	// PushLayers and PushLayerSize shape the pushed images: default 2
@@ -154,12 +155,15 @@ func (s *stormer) op(ctx context.Context, n int) error {
 	return err
 }
 
+// choose picks operation n's kind. A client's second operation is its
+// first push and its third its first delete: under a heavy storm a client
+// makes only a few operations, and each kind must happen.
 func (s *stormer) choose(n int) (string, func(context.Context) error) {
 	p, d := s.o.PushEvery, s.o.DeleteEvery
 	switch {
-	case p > 0 && n%p == p-1:
+	case p > 0 && n%p == 1%p:
 		return "push", func(ctx context.Context) error { return s.push(ctx, n) }
-	case d > 0 && n%d == (d-1)/2 && len(s.pushed) > 0:
+	case d > 0 && n%d == 2%d && len(s.pushed) > 0:
 		return "delete", s.deleteOldest
 	}
 	return "pull", func(ctx context.Context) error { return s.puller.pull(ctx, n) }
