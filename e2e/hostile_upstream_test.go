@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/transport"
@@ -289,6 +290,13 @@ func TestUpstreamManifestMustBeManifest(t *testing.T) {
 				t.Errorf("by digest: %d, want 502", status)
 			}
 			assertStoresNothing(t, m, "team/app", "v1")
+			reason := "not_manifest"
+			if len(tt.body) > 4<<20 {
+				reason = "too_large"
+			}
+			if n := testutil.ToFloat64(m.Metrics.UpstreamFailures.WithLabelValues(m.up.Name(), reason)); n != 3 {
+				t.Errorf("wharf_upstream_failures_total{reason=%q} = %v, want 3", reason, n)
+			}
 
 			// The upstream mends its ways: the right answer is served and
 			// cached (a third request does not reach the upstream).
