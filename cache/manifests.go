@@ -152,7 +152,7 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
-	if _, err := c.checkFetched(o.Name(), m); err != nil {
+	if err := c.checkFetched(o.Name(), m); err != nil {
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	if err := c.storeManifest(repo, m, false); err != nil {

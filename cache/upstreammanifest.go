@@ -25,11 +25,10 @@ var ErrNotManifest = errors.New("the upstream sent something that is not a manif
 // and containerd 2 by default, and a signed schema 1 manifest's digest is
 // over a canonical form, not the bytes received, so it could not be
 // verified the way every other manifest is.
-func (c *Cache) checkFetched(upstreamName string, m *Manifest) (manifest.Pushed, error) {
-	p, err := manifest.Validate(m.Body, m.Descriptor.MediaType)
-	if err != nil {
+func (c *Cache) checkFetched(upstreamName string, m *Manifest) error {
+	if _, err := manifest.Validate(m.Body, m.Descriptor.MediaType); err != nil {
 		c.opts.Metrics.UpstreamFailure(upstreamName, "not_manifest")
-		return manifest.Pushed{}, fmt.Errorf("%s from upstream %s (%s): %w: %w", m.Descriptor.Digest, upstreamName, m.Descriptor.MediaType, ErrNotManifest, err)
+		return fmt.Errorf("%s from upstream %s: %w: %w", m.Descriptor.Digest, upstreamName, ErrNotManifest, err)
 	}
-	return p, nil
+	return nil
 }

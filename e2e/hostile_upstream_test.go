@@ -13,10 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/transport"
@@ -288,6 +290,13 @@ func TestUpstreamManifestMustBeManifest(t *testing.T) {
 				t.Errorf("by digest: %d, want 502", status)
 			}
 			assertStoresNothing(t, m, "team/app", "v1")
+			reason := "not_manifest"
+			if len(tt.body) > 4<<20 {
+				reason = "too_large"
+			}
+			if n := testutil.ToFloat64(m.Metrics.UpstreamFailures.WithLabelValues(m.up.Name(), reason)); n != 3 {
+				t.Errorf("wharf_upstream_failures_total{reason=%q} = %v, want 3", reason, n)
+			}
 
 			// The upstream mends its ways: the right answer is served and
 			// cached (a third request does not reach the upstream).
@@ -307,5 +316,56 @@ func TestUpstreamManifestMustBeManifest(t *testing.T) {
 				t.Errorf("the correct manifest was not stored")
 			}
 		})
+	}
+}
+
+// TestRevalidatedTagMustBeManifest: a tag cached from a good answer is
+// revalidated after its TTL; the upstream's HEAD names a new digest and its
+// GET sends text/plain. The client gets 502, only a GET's body could have
+// been stored and this one is not, and the tag still resolves to the good
+// manifest once the upstream serves it again.
+func TestRevalidatedTagMustBeManifest(t *testing.T) {
+	img := upstreamtest.RandomImage(t, 1, 256, upstreamtest.OCIManifest)
+	good, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := []byte(internalBody)
+	answer := func(ct string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.Header().Set("Docker-Content-Digest", digest.FromBytes(body).String())
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.Write(body)
+		}
+	}
+	const oci = "application/vnd.oci.image.manifest.v1+json"
+	up := newHostile(t, answer(oci, good))
+	clk := &clock{now: time.Now()}
+	m := startMirror(t, up.URL, mirrorOpts{network: transport.NetworkPublic, clock: clk, tagTTL: time.Minute})
+	path := "/v2/team/app/manifests/v1"
+	if resp := get(t, m.URL+path, "Accept", acceptManifests); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first pull: %s", resp.Status)
+	}
+	clk.Advance(2 * time.Minute)
+	up.set(answer("text/plain", junk))
+	status, code, msg, body := v2Failure(t, get(t, m.URL+path, "Accept", acceptManifests))
+	if status != http.StatusBadGateway || code != "UNAVAILABLE" || !strings.Contains(msg, "not a manifest") {
+		t.Errorf("revalidation to junk: %d %s %q, want 502 UNAVAILABLE saying it is not a manifest", status, code, msg)
+	}
+	if bytes.Equal(body, junk) {
+		t.Error("the junk was served")
+	}
+	if _, ok := m.Cache.HasContent(digest.FromBytes(junk)); ok {
+		t.Error("the junk was stored")
+	}
+	if tagged, err := m.Cache.Resolve(cache.Repo{Upstream: m.up.Name(), Path: "team/app"}, "v1"); err != nil ||
+		tagged.Descriptor.Digest != digest.FromBytes(good) {
+		t.Errorf("the tag resolves to %v, %v; want the good manifest", tagged.Descriptor.Digest, err)
+	}
+	up.set(answer(oci, good))
+	resp := get(t, m.URL+path, "Accept", acceptManifests)
+	if got, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || !bytes.Equal(got, good) {
+		t.Errorf("after the upstream mends: %s %q", resp.Status, got)
 	}
 }
