@@ -35,6 +35,7 @@ type pushOpts struct {
 	officialLibrary bool
 	writer          cache.WriterOptions
 	now             func() time.Time
+	bodyIdle        time.Duration // proxy.Options.BodyIdleTimeout
 }
 
 // startPusher runs wharf, write path included, in front of upstreamURL.
@@ -71,7 +72,8 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	}
 	h, err := proxy.New(proxy.Options{
 		Store: w, Upstream: up, Metrics: m, Logger: log,
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		MetricsHandler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		BodyIdleTimeout: o.bodyIdle,
 	})
 	if err != nil {
 		t.Fatal(err)

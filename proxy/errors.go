@@ -48,6 +48,8 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, errBodyIdle):
+		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
 	case errors.As(err, new(*cache.RangeError)):

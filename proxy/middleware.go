@@ -52,6 +52,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", info.id)
 		rw := &responseWriter{ResponseWriter: w}
+		s.limitBodyIdle(rw, r)
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		defer func() {
 			p := recover()
