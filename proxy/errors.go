@@ -56,6 +56,8 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", err.Error()}
 	case errors.Is(err, cache.ErrUploadInvalid):
 		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrTooManyUploads):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, cache.ErrUploadUnknown):
 		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
 	case errors.Is(err, cache.ErrDigestInvalid):

@@ -57,6 +57,7 @@ func TestErrorTable(t *testing.T) {
 		{wrap(up(0, "", upstream.ErrInvalid)), routeManifest, 400, "NAME_INVALID"},
 		{wrap(up(400, "MANIFEST_INVALID", upstream.ErrRejected)), routeManifest, 400, "MANIFEST_INVALID"},
 		{wrap(cache.ErrUploadUnknown), routeUpload, 404, "BLOB_UPLOAD_UNKNOWN"},
+		{wrap(cache.ErrTooManyUploads), routeUpload, 429, "TOOMANYREQUESTS"},
 		{wrap(cache.ErrUploadInvalid), routeUpload, 400, "BLOB_UPLOAD_INVALID"},
 		{wrap(&cache.RangeError{Size: 10}), routeUpload, 416, "BLOB_UPLOAD_INVALID"},
 		{wrap(cache.ErrDigestInvalid), routeUpload, 400, "DIGEST_INVALID"},
