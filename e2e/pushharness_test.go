@@ -35,6 +35,7 @@ type pushOpts struct {
 	officialLibrary bool
 	writer          cache.WriterOptions
 	now             func() time.Time
+	bodyIdle        time.Duration // proxy.Options.BodyIdleTimeout
 	// auth is the access control; nil opens pushes to anonymous clients,
 	// as a lab wharf would (--anonymous-push): these tests are about the
 	// write path, security_test.go about who may use it.
@@ -78,7 +79,8 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	}
 	h, err := proxy.New(proxy.Options{
 		Store: w, Upstream: up, Metrics: m, Logger: log, Auth: o.auth,
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		MetricsHandler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		BodyIdleTimeout: o.bodyIdle,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,12 +54,16 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, errBodyIdle):
+		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
 	case errors.As(err, new(*cache.RangeError)):
 		return apiError{http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", err.Error()}
 	case errors.Is(err, cache.ErrUploadInvalid):
 		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrTooManyUploads):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, cache.ErrUploadUnknown):
 		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
 	case errors.Is(err, cache.ErrDigestInvalid):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,9 @@ type Options struct {
 	MetricsHandler http.Handler // served at /metrics when set
 	Metrics        *metrics.Metrics
 	Logger         logrus.FieldLogger
+	// BodyIdleTimeout closes a request whose body sends no byte for this
+	// long (see idleBody); 0 is no limit.
+	BodyIdleTimeout time.Duration
 
 	// The status page at / is served when Gatherer or Status is set; each
 	// adds its sections (traffic and upstreams; what the store holds), and

@@ -87,6 +87,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Gatherer:       reg,
 		Status:         store,
 		RecentErrors:   recent,
+
+		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})
 	if err != nil {
 		return err
@@ -214,6 +216,7 @@ func writerOptions(cfg config.Config) cache.WriterOptions {
 	o := cache.WriterOptions{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
+		UploadLimits:   cache.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
 	}
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not cache.Replicators
 		sync := cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync
