@@ -41,3 +41,11 @@ clean:
 .PHONY: bench
 bench:
 	./bench/run.sh
+
+## soak: the storm, 1,000 clients for 60 s against bin/wharf with eviction and a faulty upstream
+## (SOAK_CLIENTS, SOAK_DURATION, SOAK_SEED; not part of test, whose TestStorm is 100 clients for 10 s)
+SOAK_CLIENTS  ?= 1000
+SOAK_DURATION ?= 60s
+.PHONY: soak
+soak:
+	SOAK_CLIENTS=$(SOAK_CLIENTS) SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 30m -run '^TestStorm$$' -v ./e2e/

@@ -135,7 +135,10 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 }
 
 // fetchManifest GETs a manifest from the upstream and stores it. The
-// upstream client has already checked the bytes against the digest.
+// upstream client has already checked the bytes against the digest and the
+// size limit; checkFetched checks that they are a manifest. Only a GET's
+// body is ever stored: a HEAD (tag revalidation) only confirms a digest
+// already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
 	o, err := c.origin(repo)
 	if err != nil {
@@ -149,6 +152,9 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
+	if err := c.checkFetched(o.Name(), m); err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+	}
 	if err := c.storeManifest(repo, m, false); err != nil {
 		return nil, err
 	}
@@ -157,17 +163,17 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 
 // storeManifest writes verified manifest bytes, indexes them with their
 // references (so eviction keeps what they need), links repo to them and
-// to what they reference, and keeps them hot.
+// to what they reference, and keeps them hot. Every caller has validated
+// the manifest (push, import, fetch); bytes that do not even parse are
+// refused here all the same, so that no path can store what is not a
+// manifest.
 func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 	d := m.Descriptor.Digest
-	var refs []digest.Digest
-	if p, err := manifest.Parse(m.Body); err == nil {
-		refs = p.Refs()
-	} else {
-		// The upstream vouched for these bytes by digest; an unparsable
-		// manifest is still served as it came, just without references.
-		c.log.WithError(err).WithField("digest", d).Debug("manifest references unreadable")
+	p, err := manifest.Parse(m.Body)
+	if err != nil {
+		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
+	refs := p.Refs()
 	if err := c.disk.Write(d, m.Body); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return fmt.Errorf("store manifest %s: %w", d, err)

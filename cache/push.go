@@ -60,6 +60,11 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 			return nil, fmt.Errorf("%q: %w", t, ErrTagInvalid)
 		}
 	}
+	for _, t := range tags {
+		if err := w.mayPushTag(ctx, repo, t); err != nil {
+			return nil, err
+		}
+	}
 	p, err := manifest.Validate(b, mediaType)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)

@@ -70,18 +70,27 @@ func (w *Writer) forgetLock(id string) {
 	w.uploadsMu.Unlock()
 }
 
-// StartUpload opens a session in repo.
-func (w *Writer) StartUpload(ctx context.Context, repo Repo) (UploadStatus, error) {
+// StartUpload opens a session in repo for client, an opaque name of who
+// asks (a user, or an anonymous client's address): it counts against
+// WriterOptions.UploadLimits until the session ends, and past them the
+// answer is ErrTooManyUploads.
+func (w *Writer) StartUpload(ctx context.Context, repo Repo, client string) (UploadStatus, error) {
+	if limit, err := w.slots.take(client); err != nil {
+		w.opts.Metrics.LimitHit("uploads_" + limit)
+		return UploadStatus{}, err
+	}
 	id := uuid.NewString()
 	f, err := os.OpenFile(w.uploadPath(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
+		w.slots.give(client)
 		w.opts.Metrics.StoreError("write")
 		return UploadStatus{}, fmt.Errorf("start upload: %w", err)
 	}
 	f.Close()
 	now := w.opts.Now()
-	if err := w.index.PutUpload(id, index.UploadRecord{Repo: repo.String(), Started: now, Updated: now}); err != nil {
+	if err := w.index.PutUpload(id, index.UploadRecord{Repo: repo.String(), Client: client, Started: now, Updated: now}); err != nil {
 		os.Remove(w.uploadPath(id))
+		w.slots.give(client)
 		w.opts.Metrics.StoreError("index")
 		return UploadStatus{}, err
 	}
@@ -172,14 +181,15 @@ func (w *Writer) FinishUpload(ctx context.Context, repo Repo, id string, c Chunk
 	return nil
 }
 
-// PutBlob stores a whole blob in one request (POST ?digest=).
-func (w *Writer) PutBlob(ctx context.Context, repo Repo, c Chunk, d digest.Digest) error {
-	st, err := w.StartUpload(ctx, repo)
+// PutBlob stores a whole blob in one request (POST ?digest=). Its
+// session, held while the body arrives, counts against client's limits.
+func (w *Writer) PutBlob(ctx context.Context, repo Repo, client string, c Chunk, d digest.Digest) error {
+	st, err := w.StartUpload(ctx, repo, client)
 	if err != nil {
 		return err
 	}
 	err = w.FinishUpload(ctx, repo, st.ID, c, d)
-	if err != nil && !errors.Is(err, ErrDigestInvalid) {
+	if err != nil {
 		w.endUpload(st.ID) // nothing to resume: the client sent no session
 	}
 	return err
@@ -196,13 +206,21 @@ func (w *Writer) CancelUpload(repo Repo, id string) error {
 }
 
 // endUpload forgets a session (its file may already be renamed into
-// blobs/). The caller holds its lock.
+// blobs/) and frees its slot; a session already ended is left alone. The
+// caller holds its lock.
 func (w *Writer) endUpload(id string) {
 	os.Remove(w.uploadPath(id))
+	defer w.forgetLock(id)
+	rec, err := w.index.Upload(id)
+	if errors.Is(err, index.ErrNotFound) {
+		return
+	}
 	if err := w.index.DeleteUpload(id); err != nil {
 		w.log.WithError(err).WithField("upload", id).Warn("forget upload")
 	}
-	w.forgetLock(id)
+	if err == nil { // unreadable, its client is unknown: the slot is back at the next start
+		w.slots.give(rec.Client)
+	}
 	w.opts.Metrics.UploadEnded()
 }
 

@@ -14,12 +14,13 @@ import (
 func (w *Writer) recoverUploads() error {
 	known := map[string]bool{}
 	var lost []string
-	err := w.index.Uploads(func(id string, _ index.UploadRecord) error {
+	err := w.index.Uploads(func(id string, r index.UploadRecord) error {
 		if _, err := os.Stat(w.uploadPath(id)); err != nil {
 			lost = append(lost, id)
 			return nil
 		}
 		known[id] = true
+		w.slots.add(r.Client)
 		return nil
 	})
 	if err != nil {

@@ -46,8 +46,10 @@ func (e *RangeError) Unwrap() error { return ErrUploadInvalid }
 // WriterOptions configure the write path.
 type WriterOptions struct {
 	// UploadExpiry is how long an upload session may go without a chunk
-	// before it is swept. Default 24h.
+	// before it is swept. Default 1h.
 	UploadExpiry time.Duration
+	// UploadLimits cap the sessions open at once. Default: no caps.
+	UploadLimits UploadLimits
 	// DisableDeletes answers every DELETE with ErrDeleteDisabled.
 	DisableDeletes bool
 	// WriteThrough replicates pushed manifests (and what they reference) to
@@ -72,6 +74,7 @@ type Writer struct {
 	closeOnce  sync.Once
 	uploadsMu  sync.Mutex
 	uploadLock map[string]*sync.Mutex // one request at a time per session
+	slots      *uploadSlots           // open sessions, in all and per client
 	pushRepos  map[string]bool        // repositories pushed to since start (see pushedTo)
 }
 
@@ -80,11 +83,12 @@ type Writer struct {
 // write-through worker. Close it before closing c.
 func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	if opts.UploadExpiry <= 0 {
-		opts.UploadExpiry = 24 * time.Hour
+		opts.UploadExpiry = time.Hour
 	}
 	w := &Writer{
 		Cache: c, wopts: opts, uploadDir: filepath.Join(c.opts.Dir, "uploads"),
 		stop: make(chan struct{}), uploadLock: map[string]*sync.Mutex{}, pushRepos: map[string]bool{},
+		slots: newUploadSlots(opts.UploadLimits),
 	}
 	if err := os.MkdirAll(w.uploadDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: create %s: %w", w.uploadDir, err)

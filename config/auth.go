@@ -9,26 +9,46 @@ import (
 type Auth struct {
 	// Htpasswd names an htpasswd file of bcrypt entries (`htpasswd -B`).
 	// When set, clients authenticate with HTTP Basic as one of its users;
-	// the file is re-read when it changes. Default "": no access control,
-	// every client may pull and push.
+	// the file is re-read when it changes. Default "": no users, so wharf
+	// is a read-only mirror (anyone may pull, nobody may push or delete)
+	// unless AnonymousPush opens pushes.
 	Htpasswd string `yaml:"htpasswd"`
 	// AnonymousPull lets clients without credentials pull (and read tags
-	// and the catalog); pushes and deletes still need a user. nil (the
-	// default) is off. Needs Htpasswd.
+	// and the catalog) where there are users; with Rules, only what a rule
+	// for the user "anonymous" grants. nil (the default) is off. Needs
+	// Htpasswd (without it, pulls are open anyway).
 	AnonymousPull *bool `yaml:"anonymousPull"`
+	// AnonymousPush lets clients without credentials push and delete (and
+	// pull); with Rules, only where a rule for "anonymous" grants write.
+	// For a lab or CI network: on a site's mirror any client could then
+	// push. nil (the default) is off.
+	AnonymousPush *bool `yaml:"anonymousPush"`
+	// FailedLogins is how many wrong passwords one client address may send
+	// in a minute; past it, its logins are answered 429 TOOMANYREQUESTS
+	// until the minute ends (bcrypt is not run for them). 0 is no limit.
+	// Default 10.
+	FailedLogins int `yaml:"failedLogins"`
 	// Rules restrict users by repository prefix, comma-separated
 	// "user:access:prefix" entries: access is read or write (write
-	// includes read and delete), user "*" is any user, prefix is a
+	// includes read and delete), user "*" is any user with credentials,
+	// "anonymous" is clients without (when AnonymousPull or AnonymousPush
+	// lets them in at all), prefix is a
 	// repository as wharf stores it, "<registry>/<path>" such as
 	// "docker.io/library/" or "ghcr.io/acme", or "*" for all. A user gets
 	// the union of the rules naming them or "*"; with rules set, a user no
 	// rule names has no access. Default "": every user reads and writes
-	// everything. Needs Htpasswd.
+	// everything. Needs Htpasswd, unless every rule is for "anonymous".
 	Rules string `yaml:"rules"`
 }
 
+// AnonymousUser is the name rules give clients without credentials.
+const AnonymousUser = "anonymous"
+
 // AnonymousPullOn reports whether anonymous pulls are allowed.
 func (a Auth) AnonymousPullOn() bool { return a.AnonymousPull != nil && *a.AnonymousPull }
+
+// AnonymousPushOn reports whether anonymous pushes are allowed.
+func (a Auth) AnonymousPushOn() bool { return a.AnonymousPush != nil && *a.AnonymousPush }
 
 // AuthRule is one parsed entry of Auth.Rules.
 type AuthRule struct {
@@ -92,16 +112,23 @@ func (c Config) authProblems() []*fieldError {
 		ps = append(ps, &fieldError{path: path, err: fmt.Errorf(format, args...)})
 	}
 	a := c.Auth
+	rules, err := a.ParsedRules()
+	if err != nil {
+		add("auth.rules", "%w", err)
+	}
 	if a.Htpasswd == "" {
 		if a.AnonymousPullOn() {
-			add("auth.anonymousPull", "needs auth.htpasswd (without it every client may pull and push)")
+			add("auth.anonymousPull", "needs auth.htpasswd (without users every client may pull already)")
 		}
-		if a.Rules != "" {
-			add("auth.rules", "needs auth.htpasswd (rules name its users)")
+		for _, r := range rules {
+			if r.User != AnonymousUser {
+				add("auth.rules", "rule for %q needs auth.htpasswd (rules name its users; without it only %q rules apply)", r.User, AnonymousUser)
+				break
+			}
 		}
 	}
-	if _, err := a.ParsedRules(); err != nil {
-		add("auth.rules", "%w", err)
+	if a.FailedLogins < 0 {
+		add("auth.failedLogins", "must be >= 0 (0 is no limit), got %d", a.FailedLogins)
 	}
 	switch t := c.TLS; {
 	case t.CertFile != "" && t.KeyFile == "":

@@ -44,8 +44,10 @@ func TestValidateAuthAndTLS(t *testing.T) {
 		want   string
 	}{
 		{"anonymous without users", func(c *Config) { c.Auth.AnonymousPull = &on },
-			"auth.anonymousPull: needs auth.htpasswd (without it every client may pull and push)"},
-		{"rules without users", func(c *Config) { c.Auth.Rules = "ci:read:*" }, "auth.rules: needs auth.htpasswd (rules name its users)"},
+			"auth.anonymousPull: needs auth.htpasswd (without users every client may pull already)"},
+		{"rules without users", func(c *Config) { c.Auth.Rules = "anonymous:write:docker.io/ci,ci:read:*" },
+			`auth.rules: rule for "ci" needs auth.htpasswd (rules name its users; without it only "anonymous" rules apply)`},
+		{"negative failed logins", func(c *Config) { c.Auth.FailedLogins = -1 }, "auth.failedLogins: must be >= 0 (0 is no limit), got -1"},
 		{"bad rule", func(c *Config) { c.Auth.Htpasswd, c.Auth.Rules = "/h", "ci:push:*" },
 			`auth.rules: "ci:push:*": access "push" is not read or write`},
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "/c.pem" }, "tls.keyFile: required with tls.certFile"},
@@ -57,6 +59,13 @@ func TestValidateAuthAndTLS(t *testing.T) {
 		if err := c.Validate(); err == nil || err.Error() != tt.want {
 			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.want)
 		}
+	}
+	// Rules for anonymous clients alone need no users: a lab wharf that
+	// lets anyone push to one prefix only.
+	c := Default()
+	c.Auth.AnonymousPush, c.Auth.Rules = &on, "anonymous:write:docker.io/ci,anonymous:read:*"
+	if err := c.Validate(); err != nil {
+		t.Errorf("anonymous rules without users: %v", err)
 	}
 	c, err := Load([]string{"--htpasswd", "/etc/wharf/htpasswd", "--anonymous-pull", "--tls-cert", "/c", "--tls-key", "/k"},
 		env(map[string]string{"WHARF_AUTH_RULES": "ci:write:*"}))

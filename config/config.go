@@ -87,6 +87,17 @@ type Upstream struct {
 	// upstream has it (write-through must be on). nil (the default) is off:
 	// pushes are passed on in the background.
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
+	// ShadowTags lets a tag pushed to wharf replace a tag this upstream
+	// serves: every client pulling that name then gets the pushed image.
+	// nil (the default) is off: such a push is refused with 403 DENIED.
+	// Write-through implies it (the push reaches the upstream too).
+	ShadowTags *bool `yaml:"shadowTags"`
+}
+
+// ShadowTagsOn reports whether pushes may replace this upstream's tags.
+func (u Upstream) ShadowTagsOn() bool {
+	on, _ := u.WriteThroughOn()
+	return on || u.ShadowTags != nil && *u.ShadowTags
 }
 
 // Push configures what clients may write to wharf.
@@ -95,8 +106,26 @@ type Push struct {
 	// default) means true; false answers every delete with 405 UNSUPPORTED.
 	Deletes *bool `yaml:"deletes"`
 	// UploadExpiry is how long a blob upload may go without a chunk before
-	// it is removed. Must be > 0. Default 24h.
+	// it is removed. Must be > 0. Default 1h: clients push a layer in one
+	// request or a quick run of chunks (docker finishes in minutes and
+	// starts a new session rather than resume an old one), and an
+	// abandoned session holds a slot of MaxUploadsPerClient until it
+	// expires.
 	UploadExpiry Duration `yaml:"uploadExpiry"`
+	// MaxUploads caps the blob upload sessions open at once, all clients
+	// together; past it a new one is answered 429 TOOMANYREQUESTS. Must be
+	// > 0. Default 1000.
+	MaxUploads int `yaml:"maxUploads"`
+	// MaxUploadsPerClient caps the sessions one client holds at once: a
+	// user, or a client without credentials by its address. Must be > 0
+	// and at most MaxUploads. Default 100 (docker uploads 5 layers at once
+	// per push: 20 concurrent pushes).
+	MaxUploadsPerClient int `yaml:"maxUploadsPerClient"`
+	// BodyIdleTimeout closes a request whose body sends no byte for this
+	// long (an upload keeps the chunks it acknowledged). It bounds the
+	// silence between bytes, not the length of a body, so slow links are
+	// not cut. Must be > 0. Default 30s.
+	BodyIdleTimeout Duration `yaml:"bodyIdleTimeout"`
 }
 
 // DeletesEnabled reports whether deletes are allowed (nil means yes).
@@ -155,7 +184,8 @@ func Default() Config {
 			Retries: 4,
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
-		Push:    Push{UploadExpiry: Duration(24 * time.Hour)},
+		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},
+		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -47,6 +47,8 @@ type NamedUpstream struct {
 	// WriteThrough passes manifests pushed under this registry's names on
 	// to it. nil (the default) is off: pushes stay on wharf.
 	WriteThrough *bool `yaml:"writeThrough"`
+	// ShadowTags works as the default upstream's. nil (the default) is off.
+	ShadowTags *bool `yaml:"shadowTags"`
 }
 
 // fields maps each YAML key of an upstreams entry to the field it sets;
@@ -57,6 +59,7 @@ func (u *NamedUpstream) fields() map[string]any {
 		"username": &u.Username, "password": &u.Password, "passwordFile": &u.PasswordFile,
 		"dockerConfig": &u.DockerConfig, "caFile": &u.CAFile, "insecureSkipVerify": &u.InsecureSkipVerify,
 		"tagTTL": &u.TagTTL, "officialLibrary": &u.OfficialLibrary, "writeThrough": &u.WriteThrough,
+		"shadowTags": &u.ShadowTags,
 	}
 }
 
@@ -162,6 +165,11 @@ func (u NamedUpstream) InsecureOn() bool { return u.InsecureSkipVerify != nil &&
 
 // WriteThroughOn reports whether pushes are passed on to u.
 func (u NamedUpstream) WriteThroughOn() bool { return u.WriteThrough != nil && *u.WriteThrough }
+
+// ShadowTagsOn reports whether pushes may replace u's tags.
+func (u NamedUpstream) ShadowTagsOn() bool {
+	return u.WriteThroughOn() || u.ShadowTags != nil && *u.ShadowTags
+}
 
 // InsecureOn reports whether certificate checks are off for the default
 // upstream.

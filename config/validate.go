@@ -108,6 +108,15 @@ func (c Config) problems() []*fieldError {
 	if c.Push.UploadExpiry <= 0 {
 		add("push.uploadExpiry", "%s must be more than 0", c.Push.UploadExpiry)
 	}
+	if c.Push.MaxUploads <= 0 {
+		add("push.maxUploads", "%d must be more than 0", c.Push.MaxUploads)
+	}
+	if n := c.Push.MaxUploadsPerClient; n <= 0 || (c.Push.MaxUploads > 0 && n > c.Push.MaxUploads) {
+		add("push.maxUploadsPerClient", "%d must be more than 0 and at most push.maxUploads (%d)", n, c.Push.MaxUploads)
+	}
+	if c.Push.BodyIdleTimeout <= 0 {
+		add("push.bodyIdleTimeout", "%s must be more than 0", c.Push.BodyIdleTimeout)
+	}
 
 	if !slices.Contains(logLevels(), c.Log.Level) {
 		add("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels(), ", "))

@@ -45,6 +45,7 @@ func TestBasicAuthWithRealClient(t *testing.T) {
 	rules := []proxy.Rule{
 		{User: "ci", Prefix: "docker.io/team", Write: true},
 		{User: "dev", Prefix: ""},
+		{User: proxy.Anonymous, Prefix: "docker.io/library"},
 	}
 	start := func(anonymous bool) *multiMirror {
 		return startMulti(t, multiOpts{
@@ -76,6 +77,7 @@ func TestBasicAuthWithRealClient(t *testing.T) {
 	}{
 		{"anonymous pull, allowed", func() error { return pull(open, "alpine:3", anon) }, 0},
 		{"anonymous pull, refused", func() error { return pull(locked, "alpine:3", anon) }, 401},
+		{"anonymous pull outside the anonymous rule", func() error { return pull(open, "team/app:v1", anon) }, 401},
 		{"user pull", func() error { return pull(locked, "alpine:3", dev) }, 0},
 		{"wrong password", func() error { return pull(locked, "alpine:3", wrong) }, 401},
 		{"wrong password where anonymous may pull", func() error { return pull(open, "alpine:3", wrong) }, 401},

@@ -37,12 +37,15 @@ type wharfProc struct {
 	logs *bytes.Buffer
 }
 
-func startWharfProc(t *testing.T, bin, dir, upstreamURL string) *wharfProc {
+// startWharfProc runs wharf serve on its defaults but for the listen
+// address, data directory, upstream and extra flags.
+func startWharfProc(t *testing.T, bin, dir, upstreamURL string, extra ...string) *wharfProc {
 	t.Helper()
 	addr := freeAddr(t)
 	logs := &bytes.Buffer{}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dir, "--upstream", upstreamURL,
-		"--log-level", "warn", "--upstream-retries", "0")
+	args := append([]string{"serve", "--listen", addr, "--data", dir, "--upstream", upstreamURL,
+		"--log-level", "warn", "--upstream-retries", "0"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func TestKillDuringChunkedUploadRestartsClean(t *testing.T) {
 	bin := buildWharf(t)
 	reg := upstreamtest.NewRegistry(t)
 	dir := t.TempDir()
-	p := startWharfProc(t, bin, dir, reg.URL)
+	p := startWharfProc(t, bin, dir, reg.URL, "--anonymous-push")
 	url := "http://" + p.addr
 	base := url + "/v2/site/crash/blobs/"
 
@@ -85,7 +85,7 @@ func TestKillDuringChunkedUploadRestartsClean(t *testing.T) {
 	pw.CloseWithError(io.ErrClosedPipe)
 	<-inflight
 
-	p = startWharfProc(t, bin, dir, reg.URL)
+	p = startWharfProc(t, bin, dir, reg.URL, "--anonymous-push")
 	url = "http://" + p.addr
 	assertBlob(t, url+"/v2/site/crash/blobs/"+digest.FromBytes(done).String(), done)
 	got, err := remote.Image(mustParse(t, p.addr+"/site/crash:v1"), client(t)...)
@@ -116,7 +116,7 @@ func TestKillDuringChunkedUploadRestartsClean(t *testing.T) {
 	}
 
 	t.Setenv("WHARF_UPLOAD_EXPIRY", "1s")
-	p = startWharfProc(t, bin, dir, reg.URL)
+	p = startWharfProc(t, bin, dir, reg.URL, "--anonymous-push")
 	url = "http://" + p.addr
 	waitFor(t, "the abandoned upload to expire", func() bool {
 		resp, err := http.Get(url + abandoned)

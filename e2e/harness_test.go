@@ -22,6 +22,7 @@ import (
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/upstream"
+	"github.com/wharf-mirror/wharf/upstream/transport"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -69,6 +70,7 @@ type mirrorOpts struct {
 	stallTimeout    time.Duration
 	maxSize         int64
 	pins            []cache.Pin
+	network         transport.Network // where the upstream counts as being (hostile_upstream_test.go)
 }
 
 // startMirror runs wharf in front of upstreamURL. It is closed by t.Cleanup
@@ -98,6 +100,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 		Timeout:         o.timeout,
 		MaxRetries:      o.retries,
 		Backoff:         10 * time.Millisecond,
+		Network:         o.network,
 		Metrics:         m,
 		Logger:          log,
 	})

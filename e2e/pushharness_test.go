@@ -35,7 +35,12 @@ type pushOpts struct {
 	officialLibrary bool
 	writer          cache.WriterOptions
 	now             func() time.Time
-	user, pass      string // the upstream's credentials
+	user, pass      string        // the upstream's credentials
+	bodyIdle        time.Duration // proxy.Options.BodyIdleTimeout
+	// auth is the access control; nil opens pushes to anonymous clients,
+	// as a lab wharf would (--anonymous-push): these tests are about the
+	// write path, security_test.go about who may use it.
+	auth *proxy.AuthOptions
 }
 
 // startPusher runs wharf, write path included, in front of upstreamURL.
@@ -70,9 +75,13 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.auth == nil {
+		o.auth = &proxy.AuthOptions{AnonymousPush: true}
+	}
 	h, err := proxy.New(proxy.Options{
-		Store: w, Upstream: up, Metrics: m, Logger: log,
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Store: w, Upstream: up, Metrics: m, Logger: log, Auth: o.auth,
+		MetricsHandler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		BodyIdleTimeout: o.bodyIdle,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ type Metrics struct {
 	WriteThroughDeleted  prometheus.Counter     // deletes passed on upstream
 	WriteThroughFailures *prometheus.CounterVec // reason
 	UploadsActive        prometheus.Gauge       // blob upload sessions open
+	LimitHits            *prometheus.CounterVec // limit: uploads_global|uploads_client|body_idle
 
 	// Upstream traffic.
 	UpstreamRequests *prometheus.CounterVec   // upstream, kind, status (HTTP code or "error")
@@ -109,6 +110,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		UploadsActive: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_uploads_in_progress", Help: "Blob upload sessions open.",
 		}),
+		LimitHits: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_limit_hits_total", Help: "Requests refused or cut short by a per-client limit, by limit.",
+		}, []string{"limit"}),
 		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_upstream_requests_total", Help: "Requests sent to upstream registries, by upstream, kind and status.",
 		}, []string{"upstream", "kind", "status"}),

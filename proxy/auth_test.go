@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -39,6 +40,7 @@ func TestAccessControl(t *testing.T) {
 		{User: "ci", Prefix: "docker.io/team", Write: true},
 		{User: "dev", Prefix: "", Write: false},
 		{User: "*", Prefix: "ghcr.io/public"},
+		{User: Anonymous, Prefix: "docker.io/library"},
 	}
 	const open, locked = true, false
 	cases := []struct {
@@ -55,6 +57,9 @@ func TestAccessControl(t *testing.T) {
 		{"ping with a wrong password", locked, "GET", "/v2/", "dev", "nope", "", 401, "UNAUTHORIZED"},
 		{"ping as an unknown user", locked, "GET", "/v2/", "eve", "dev-pw", "", 401, "UNAUTHORIZED"},
 		{"anonymous pull allowed", open, "GET", "/v2/alpine/manifests/3", "", "", "manifest", 404, "MANIFEST_UNKNOWN"},
+		{"anonymous pull outside the anonymous rule", open, "GET", "/v2/team/app/manifests/3", "", "", "", 401, "UNAUTHORIZED"},
+		{"anonymous tags outside the anonymous rule", open, "GET", "/v2/team/app/tags/list", "", "", "", 401, "UNAUTHORIZED"},
+		{"a rule for every user does not cover anonymous", open, "GET", "/v2/ghcr.io/public/x/manifests/1", "", "", "", 401, "UNAUTHORIZED"},
 		{"anonymous pull refused", locked, "GET", "/v2/alpine/manifests/3", "", "", "", 401, "UNAUTHORIZED"},
 		{"empty basic credentials are anonymous", open, "GET", "/v2/alpine/manifests/3", ":", "", "manifest", 404, ""},
 		{"anonymous tags and catalog", open, "GET", "/v2/_catalog", "", "", "catalog", 200, ""},
@@ -172,7 +177,7 @@ func TestVerifiedPasswordsAreRemembered(t *testing.T) {
 	}
 	timed := func(pw string) (bool, time.Duration) {
 		start := time.Now()
-		ok := a.verify("alice", pw)
+		ok, _ := a.verify(context.Background(), "alice", pw)
 		return ok, time.Since(start)
 	}
 	ok, first := timed("pw")

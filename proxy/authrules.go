@@ -10,7 +10,8 @@ import (
 // Rule grants User read, or read and write, on the repositories under
 // Prefix.
 type Rule struct {
-	// User is a user name, or "*" for every authenticated user.
+	// User is a user name, "*" for every authenticated user, or Anonymous
+	// for clients without credentials ("*" does not include them).
 	User string
 	// Prefix is a repository as stored, "<registry>/<path>" such as
 	// "docker.io/library" or "ghcr.io/acme", matched by whole components
@@ -21,9 +22,9 @@ type Rule struct {
 	Write bool
 }
 
-// rules decides what a user may do to a repository. Matching the stored
-// identity (upstream and path) rather than the request's spelling means
-// ?ns=, a path prefix and library/ all meet the same rule.
+// rules decides what a principal may do to a repository. Matching the
+// stored identity (upstream and path) rather than the request's spelling
+// means ?ns=, a path prefix and library/ all meet the same rule.
 type rules []Rule
 
 func newRules(rs []Rule) rules {
@@ -35,19 +36,17 @@ func newRules(rs []Rule) rules {
 	return out
 }
 
-// allows reports whether user may read (or, with write, write) repo.
-// Without rules every user may do everything; with rules, only what one
-// naming the user (or "*") grants.
-func (rs rules) allows(user string, repo cache.Repo, write bool) bool {
-	if len(rs) == 0 {
-		return true
-	}
+// grants reports whether a rule naming user (or "*", for a user) grants
+// read (or, with write, write) on repo.
+func (rs rules) grants(user string, repo cache.Repo, write bool) bool {
 	name := repo.String()
 	for _, r := range rs {
-		if r.User != "*" && !equalUser(r.User, user) {
+		switch {
+		case r.User == "*" && user == Anonymous:
 			continue
-		}
-		if write && !r.Write {
+		case r.User != "*" && !equalUser(r.User, user):
+			continue
+		case write && !r.Write:
 			continue
 		}
 		if r.Prefix == "" || name == r.Prefix || strings.HasPrefix(name, r.Prefix+"/") {
@@ -57,27 +56,66 @@ func (rs rules) allows(user string, repo cache.Repo, write bool) bool {
 	return false
 }
 
-// mayRead reports whether the client of r may read repo (the catalog
-// lists only those).
-func (s *server) mayRead(r *http.Request, repo cache.Repo) bool {
-	if s.auth == nil {
+// allows reports whether user ("" for anonymous) may read (or, with
+// write, write) repo. The switches open the door for anonymous clients
+// (reads, pushes); rules, when there are any, then say where it leads,
+// for users and anonymous clients alike. Without rules every user may do
+// everything.
+func (a *authenticator) allows(user string, repo cache.Repo, write bool) bool {
+	if user == "" {
+		if write && !a.opts.AnonymousPush || !write && !a.anonymousReads() {
+			return false
+		}
+		user = Anonymous
+	}
+	if len(a.rules) == 0 {
 		return true
 	}
-	user := infoFrom(r.Context()).user
-	if user == "" {
-		return s.auth.opts.AnonymousPull
+	return a.rules.grants(user, repo, write)
+}
+
+// readsAll reports whether user may read every repository: then a blob
+// pushed anywhere may be mounted without naming where from.
+func (a *authenticator) readsAll(user string) bool {
+	switch {
+	case user == "" && !a.anonymousReads():
+		return false
+	case len(a.rules) == 0:
+		return true
 	}
-	return s.auth.allows(user, repo, false)
+	return a.rules.grantsEverything(orAnonymous(user))
+}
+
+func (rs rules) grantsEverything(user string) bool {
+	for _, r := range rs {
+		if r.Prefix == "" && (equalUser(r.User, user) || r.User == "*" && user != Anonymous) {
+			return true
+		}
+	}
+	return false
+}
+
+func orAnonymous(user string) string {
+	if user == "" {
+		return Anonymous
+	}
+	return user
+}
+
+// mayRead reports whether the client of r may read repo (the catalog and
+// the status page list only those).
+func (s *server) mayRead(r *http.Request, repo cache.Repo) bool {
+	return s.auth.allows(infoFrom(r.Context()).user, repo, false)
 }
 
 // authorize checks, on every route that names a repository, that the
 // client may read it (GET, HEAD) or write it (anything else, and every
-// upload route). An anonymous client got here only to read, with
-// anonymous pulls on. A name that does not resolve is left to the
-// handler, which explains it.
+// upload route). An anonymous client refused is told to authenticate
+// (401), a user is denied (403). A name that does not resolve is left to
+// the handler, which explains it.
 func (s *server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.auth == nil || vars(r)["name"] == "" {
+		if vars(r)["name"] == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -88,16 +126,32 @@ func (s *server) authorize(next http.Handler) http.Handler {
 		}
 		info := infoFrom(r.Context())
 		write := (r.Method != http.MethodGet && r.Method != http.MethodHead) || info.route == routeUpload
-		switch {
-		case info.user == "" && !write: // anonymous read, allowed by admit
-		case info.user != "" && s.auth.allows(info.user, repo, write):
-		default:
-			info.repo = repo.String()
-			info.err = errDenied
-			w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
-			writeError(w, r, errDenied)
+		if s.auth.allows(info.user, repo, write) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		info.repo = repo.String()
+		switch {
+		case info.user != "":
+			info.err = errDenied
+		case write && !s.auth.opts.AnonymousPush:
+			info.err = errPushClosed
+		default:
+			info.err = errAuthRequired
+		}
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		writeError(w, r, info.err)
 	})
+}
+
+// viewer is what the client of r may see on the status page.
+func (s *server) viewer(r *http.Request) viewer {
+	user := infoFrom(r.Context()).user
+	return viewer{
+		readsAll: s.auth.readsAll(user),
+		mayRead: func(name string) bool {
+			up, path, ok := strings.Cut(name, "/")
+			return ok && s.auth.allows(user, cache.Repo{Upstream: up, Path: path}, false)
+		},
+	}
 }

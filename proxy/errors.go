@@ -42,18 +42,28 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", err.Error()}
 	case errors.Is(err, errUnsupported):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", err.Error()}
+	case errors.Is(err, errPushClosed):
+		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", errPushClosed.Error()}
 	case errors.Is(err, errAuthRequired), errors.Is(err, errAuthFailed):
 		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", "authentication required"}
+	case errors.As(err, new(*loginRefused)):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, errDenied):
+		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, cache.ErrMirroredTag):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+	case errors.Is(err, errBodyIdle):
+		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
 	case errors.As(err, new(*cache.RangeError)):
 		return apiError{http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", err.Error()}
 	case errors.Is(err, cache.ErrUploadInvalid):
 		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
+	case errors.Is(err, cache.ErrTooManyUploads):
+		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, cache.ErrUploadUnknown):
 		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
 	case errors.Is(err, cache.ErrDigestInvalid):
@@ -91,8 +101,15 @@ func classify(err error, route string) apiError {
 		return rejected(err)
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return apiError{http.StatusGatewayTimeout, "UNAVAILABLE", "the upstream registry did not answer in time and nothing is cached"}
-	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
-		errors.Is(err, upstream.ErrTooLarge):
+	case errors.Is(err, upstream.ErrTargetRefused):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry redirected wharf (or named a token server) " +
+			"where it will not go: an address on this site's own network, a non-http(s) URL or too many redirects; nothing is cached"}
+	case errors.Is(err, cache.ErrNotManifest):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest; nothing is cached"}
+	case errors.Is(err, upstream.ErrTooLarge):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest " +
+			"(over the size limit); nothing is cached"}
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
 	}
 	return apiError{http.StatusInternalServerError, "UNKNOWN", "internal error"}
@@ -162,6 +179,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
 	}
 	if ae.Status == http.StatusTooManyRequests {
 		secs, ok := retryAfter(err)
+		if lr := new(*loginRefused); errors.As(err, lr) {
+			secs, ok = (*lr).seconds(), true
+		}
 		if !ok {
 			secs = 60
 		}

@@ -52,6 +52,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", info.id)
 		rw := &responseWriter{ResponseWriter: w}
+		s.limitBodyIdle(rw, r)
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		defer func() {
 			p := recover()
@@ -66,14 +67,15 @@ func (s *server) middleware(next http.Handler) http.Handler {
 				panic(p) // net/http aborts the connection quietly
 			}
 		}()
-		if s.auth != nil {
-			// Before routing, so that unmatched paths need a user too.
-			if err := s.auth.admit(r, info); err != nil {
-				info.err = err
-				rw.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
-				writeError(rw, r, err)
-				return
+		// Before routing, so that unmatched paths need a user too.
+		if err := s.auth.admit(r, info); err != nil {
+			if errors.As(err, new(*loginRefused)) {
+				s.opts.Metrics.LimitHit("login")
 			}
+			info.err = err
+			rw.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+			writeError(rw, r, err)
+			return
 		}
 		next.ServeHTTP(rw, r)
 	})

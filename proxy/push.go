@@ -20,14 +20,15 @@ import (
 // gets the push, delete and referrers routes; one that has not serves
 // reads only, and those requests get 404 or 405 as before.
 
-// Uploader accepts blob uploads.
+// Uploader accepts blob uploads. client names who opens a session (see
+// uploadClient), for the store's caps on sessions open per client.
 type Uploader interface {
-	StartUpload(ctx context.Context, repo cache.Repo) (cache.UploadStatus, error)
+	StartUpload(ctx context.Context, repo cache.Repo, client string) (cache.UploadStatus, error)
 	Upload(repo cache.Repo, id string) (cache.UploadStatus, error)
 	WriteUpload(ctx context.Context, repo cache.Repo, id string, c cache.Chunk) (cache.UploadStatus, error)
 	FinishUpload(ctx context.Context, repo cache.Repo, id string, c cache.Chunk, d digest.Digest) error
 	CancelUpload(repo cache.Repo, id string) error
-	PutBlob(ctx context.Context, repo cache.Repo, c cache.Chunk, d digest.Digest) error
+	PutBlob(ctx context.Context, repo cache.Repo, client string, c cache.Chunk, d digest.Digest) error
 	Mount(ctx context.Context, repo cache.Repo, from *cache.Repo, anyPushed bool, d digest.Digest) (bool, error)
 }
 

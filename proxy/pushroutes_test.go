@@ -22,7 +22,14 @@ func (p *pushRecorder) note(kind string, repo cache.Repo, ref string) {
 	p.kind, p.repo, p.ref = kind, repo.Path, ref
 }
 
-func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo) (cache.UploadStatus, error) {
+// The write path's store and this recorder both have the capability; a
+// signature drifting apart is a compile error, not a route gone missing.
+var (
+	_ Uploader = (*cache.Writer)(nil)
+	_ Uploader = (*pushRecorder)(nil)
+)
+
+func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo, _ string) (cache.UploadStatus, error) {
 	p.note("start", repo, "")
 	return cache.UploadStatus{ID: "00000000-0000-0000-0000-000000000000"}, nil
 }
@@ -42,7 +49,7 @@ func (p *pushRecorder) CancelUpload(repo cache.Repo, id string) error {
 	p.note("cancel", repo, id)
 	return cache.ErrUploadUnknown
 }
-func (p *pushRecorder) PutBlob(_ context.Context, repo cache.Repo, _ cache.Chunk, d digest.Digest) error {
+func (p *pushRecorder) PutBlob(_ context.Context, repo cache.Repo, _ string, _ cache.Chunk, d digest.Digest) error {
 	p.note("monolithic", repo, d.String())
 	return cache.ErrDigestInvalid
 }
@@ -105,7 +112,7 @@ func TestPushRoutes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			rec := &pushRecorder{}
-			h, err := New(Options{Store: rec, Upstream: hub{}})
+			h, err := New(Options{Store: rec, Upstream: hub{}, Auth: &AuthOptions{AnonymousPush: true}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,10 +37,13 @@ type Options struct {
 	Store          Store
 	Upstream       Upstream     // the default upstream, when Upstreams is nil
 	Upstreams      Upstreams    // the upstreams requests are routed to; nil: Upstream alone
-	Auth           *AuthOptions // access control; nil: none, every client may pull and push
+	Auth           *AuthOptions // access control; nil: a read-only mirror (anyone pulls, nobody pushes)
 	MetricsHandler http.Handler // served at /metrics when set
 	Metrics        *metrics.Metrics
 	Logger         logrus.FieldLogger
+	// BodyIdleTimeout closes a request whose body sends no byte for this
+	// long (see idleBody); 0 is no limit.
+	BodyIdleTimeout time.Duration
 
 	// The status page at / is served when Gatherer or Status is set; each
 	// adds its sections (traffic and upstreams; what the store holds), and
@@ -54,7 +58,7 @@ type server struct {
 	log       logrus.FieldLogger
 	status    *statusPage // nil: no status page
 	upstreams Upstreams
-	auth      *authenticator // nil: no access control
+	auth      *authenticator
 }
 
 // New returns wharf's HTTP handler: the v2 API, /healthz, /metrics and the
@@ -79,18 +83,21 @@ func New(opts Options) (http.Handler, error) {
 		opts.Logger = l
 	}
 	s := &server{opts: opts, log: opts.Logger, upstreams: opts.Upstreams}
+	var ao AuthOptions
 	if opts.Auth != nil {
-		a, err := newAuthenticator(*opts.Auth)
-		if err != nil {
-			return nil, err
-		}
-		s.auth = a
+		ao = *opts.Auth
 	}
+	a, err := newAuthenticator(ao)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = a
 	if opts.Gatherer != nil || opts.Status != nil {
 		p, err := newStatusPage(opts)
 		if err != nil {
 			return nil, err
 		}
+		p.viewerOf = s.viewer
 		s.status = p
 	}
 	return s.middleware(s.routes()), nil

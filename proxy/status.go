@@ -43,6 +43,16 @@ type statusPage struct {
 	tmpl     *template.Template
 	stats    statsCache
 	health   healthWindow
+	// viewerOf says what the client of r may see; set by New.
+	viewerOf func(r *http.Request) viewer
+}
+
+// viewer is what one client may see of the store: repositories it may
+// read, and errors that name none only if it may read everything (their
+// messages may name any repository).
+type viewer struct {
+	mayRead  func(repo string) bool
+	readsAll bool
 }
 
 func newStatusPage(o Options) (*statusPage, error) {
@@ -55,13 +65,15 @@ func newStatusPage(o Options) (*statusPage, error) {
 		now: time.Now, tmpl: t,
 		stats:  statsCache{ttl: statsTTL},
 		health: healthWindow{span: healthSpan, step: healthStep},
+		// Until New says who may see what: nothing that names a repository.
+		viewerOf: func(*http.Request) viewer { return viewer{mayRead: func(string) bool { return false }} },
 	}, nil
 }
 
 // ServeHTTP renders into a buffer first, so a template error becomes a
 // clean 500 rather than half a page.
 func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rep := p.report(r.Context())
+	rep := p.report(r.Context(), p.viewerOf(r))
 	var buf bytes.Buffer
 	if err := p.tmpl.Execute(&buf, rep); err != nil {
 		infoFrom(r.Context()).err = err

@@ -58,9 +58,9 @@ type upstreamStatus struct {
 	Limit, Remain            float64
 }
 
-func (p *statusPage) report(ctx context.Context) statusReport {
+func (p *statusPage) report(ctx context.Context, v viewer) statusReport {
 	now := p.now()
-	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: p.errs.Entries()}
+	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: v.errors(p.errs.Entries())}
 	var g gathered
 	if p.gatherer != nil {
 		fams, err := p.gatherer.Gather()
@@ -84,9 +84,16 @@ func (p *statusPage) report(ctx context.Context) statusReport {
 			rep.Problems = append(rep.Problems, "store statistics: "+redact(err.Error(), 300))
 		} else {
 			rep.HasStats, rep.StatsAt = true, at
-			rep.Repositories, rep.Tags, rep.Manifests = len(st.Repos), st.Tags, st.Manifests
+			rep.Tags, rep.Manifests = st.Tags, st.Manifests
 			rep.Pulls, rep.Hits = st.Pulls, st.Hits
-			rep.Top = st.Repos
+			rep.Top = v.repos(st.Repos)
+			rep.Repositories = len(rep.Top)
+			if !v.readsAll {
+				rep.Tags = 0
+				for _, u := range rep.Top {
+					rep.Tags += int64(u.Tags)
+				}
+			}
 			if len(rep.Top) > topRepos {
 				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(st.Repos)-topRepos
 			}
@@ -149,4 +156,32 @@ func health(requests, bad, failedOps float64) string {
 		return "degraded"
 	}
 	return "ok"
+}
+
+// repos keeps the repositories v may read, in order.
+func (v viewer) repos(all []cache.RepoUsage) []cache.RepoUsage {
+	if v.readsAll {
+		return all
+	}
+	out := make([]cache.RepoUsage, 0, len(all))
+	for _, u := range all {
+		if v.mayRead(u.Repo) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// errors keeps the entries v may see.
+func (v viewer) errors(all []RecentError) []RecentError {
+	if v.readsAll {
+		return all
+	}
+	out := make([]RecentError, 0, len(all))
+	for _, e := range all {
+		if e.Repo != "" && v.mayRead(e.Repo) {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,9 +29,9 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 		// A mount that cannot be done (a bad digest, a blob not here) is
 		// an ordinary upload, as the spec says.
 		if d, err := digest.Parse(m); err == nil {
-			// Without access rules every client may read every
-			// repository, so a blob pushed anywhere may be mounted anywhere.
-			ok, err := up.Mount(r.Context(), repo, s.mountSource(r), s.auth == nil, d)
+			// A client that may read every repository may mount a
+			// blob pushed anywhere without saying where from.
+			ok, err := up.Mount(r.Context(), repo, s.mountSource(r), s.auth.readsAll(infoFrom(r.Context()).user), d)
 			if err != nil {
 				return err
 			}
@@ -44,18 +45,36 @@ func (s *server) startUpload(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return errDigest(first(ds), err)
 		}
-		if err := up.PutBlob(r.Context(), repo, chunkOf(r, -1, -1), d); err != nil {
+		if err := up.PutBlob(r.Context(), repo, uploadClient(r), chunkOf(r, -1, -1), d); err != nil {
 			return err
 		}
 		return blobCreated(w, v["name"], d)
 	}
-	st, err := up.StartUpload(r.Context(), repo)
+	st, err := up.StartUpload(r.Context(), repo, uploadClient(r))
 	if err != nil {
 		return err
 	}
 	setUploadHeaders(w, v["name"], st)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// uploadClient names who opens an upload session, for the store's cap per
+// client: the user, or for a client without credentials its address. Not
+// one bucket for every anonymous client: without --htpasswd every client
+// is anonymous, and a whole site's CI would share one client's cap. An
+// attacker with many addresses still meets the global cap. Behind a
+// reverse proxy, anonymous clients share the proxy's address (forwarding
+// headers are not trusted: any client can write them).
+func uploadClient(r *http.Request) string {
+	if u := infoFrom(r.Context()).user; u != "" {
+		return "user:" + u
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "anonymous@" + host
 }
 
 // uploadStatus serves GET /v2/<name>/blobs/uploads/<id>.

@@ -150,39 +150,47 @@ func TestBlobTruncated(t *testing.T) {
 }
 
 // TestBlobRedirectToCDN follows a registry's redirect to another host, as
-// Docker Hub's to its CDN: Range goes along, Authorization does not.
+// Docker Hub's to its CDN: Range goes along, credentials (Basic, or the
+// Bearer token) do not.
 func TestBlobRedirectToCDN(t *testing.T) {
-	reg := upstreamtest.NewRegistry(t, upstreamtest.WithBasicAuth("alice", "s3cret"))
-	d, want := pushLayer(t, reg, "blobs/cdn", 64<<10)
-	faulty := upstreamtest.NewFaulty(t, reg.URL)
-	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
-		return upstreamtest.Fault{Redirect: strings.Contains(r.URL.Path, "/blobs/")}
-	})
-	c := newClient(t, faulty.URL, func(o *upstream.Options) { o.Username, o.Password = "alice", "s3cret" })
+	for _, auth := range []struct {
+		name string
+		opt  upstreamtest.Option
+	}{{"basic", upstreamtest.WithBasicAuth("alice", "s3cret")}, {"token", upstreamtest.WithTokenAuth("alice", "s3cret")}} {
+		t.Run(auth.name, func(t *testing.T) {
+			reg := upstreamtest.NewRegistry(t, auth.opt)
+			d, want := pushLayer(t, reg, "blobs/cdn", 64<<10)
+			faulty := upstreamtest.NewFaulty(t, reg.URL)
+			faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+				return upstreamtest.Fault{Redirect: strings.Contains(r.URL.Path, "/blobs/")}
+			})
+			c := newClient(t, faulty.URL, func(o *upstream.Options) { o.Username, o.Password = "alice", "s3cret" })
 
-	got, size, err := readBlob(t, c, "blobs/cdn", d, 100)
-	if err != nil {
-		t.Fatalf("GetBlob: %v", err)
-	}
-	if size != int64(len(want)) || !bytes.Equal(got, want[100:]) {
-		t.Errorf("got %d bytes of %d, want %d of %d", len(got), size, len(want)-100, len(want))
-	}
-	var cdn, authed int
-	for _, r := range faulty.Requests() {
-		switch {
-		case r.CDN:
-			cdn++
-			if r.Header.Get("Authorization") != "" {
-				t.Errorf("the CDN got an Authorization header")
+			got, size, err := readBlob(t, c, "blobs/cdn", d, 100)
+			if err != nil {
+				t.Fatalf("GetBlob: %v", err)
 			}
-			if r.Header.Get("Range") != "bytes=100-" {
-				t.Errorf("the CDN got Range %q, want bytes=100-", r.Header.Get("Range"))
+			if size != int64(len(want)) || !bytes.Equal(got, want[100:]) {
+				t.Errorf("got %d bytes of %d, want %d of %d", len(got), size, len(want)-100, len(want))
 			}
-		case r.Header.Get("Authorization") != "":
-			authed++
-		}
-	}
-	if cdn != 1 || authed == 0 {
-		t.Errorf("CDN requests %d (want 1), authorized registry requests %d (want > 0)", cdn, authed)
+			var cdn, authed int
+			for _, r := range faulty.Requests() {
+				switch {
+				case r.CDN:
+					cdn++
+					if r.Header.Get("Authorization") != "" {
+						t.Errorf("the CDN got an Authorization header")
+					}
+					if r.Header.Get("Range") != "bytes=100-" {
+						t.Errorf("the CDN got Range %q, want bytes=100-", r.Header.Get("Range"))
+					}
+				case r.Header.Get("Authorization") != "":
+					authed++
+				}
+			}
+			if cdn != 1 || authed == 0 {
+				t.Errorf("CDN requests %d (want 1), authorized registry requests %d (want > 0)", cdn, authed)
+			}
+		})
 	}
 }

@@ -24,7 +24,7 @@ type Client struct {
 	base            *url.URL
 	officialLibrary bool
 	http            *http.Client
-	idle            interface{ CloseIdleConnections() } // the base transport, if it pools connections
+	idle            interface{ CloseIdleConnections() } // the guard, which closes its transports' idle connections
 	metrics         *metrics.Metrics
 	log             logrus.FieldLogger
 }
@@ -55,7 +55,11 @@ func New(opts Options) (*Client, error) {
 		log = l
 	}
 	log = log.WithField("upstream", opts.Name)
-	rt, err := buildTransport(base, opts, log)
+	guard, err := transport.NewGuard(opts.Transport, transport.GuardOptions{Upstream: base, Network: opts.Network})
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
+	}
+	rt, err := buildTransport(base, guard, opts, log)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
@@ -63,11 +67,15 @@ func New(opts Options) (*Client, error) {
 		name:            opts.Name,
 		base:            base,
 		officialLibrary: opts.OfficialLibrary,
-		http:            &http.Client{Transport: rt}, // follows redirects (blobs from a CDN); no overall timeout
-		metrics:         opts.Metrics,
-		log:             log,
+		// Redirects are followed (blobs from a CDN), at most
+		// transport.MaxRedirects and only to http(s); the guard at the
+		// bottom of the stack decides where each hop may connect. No
+		// overall timeout: a blob takes as long as it takes.
+		http:    &http.Client{Transport: rt, CheckRedirect: transport.CheckRedirect},
+		metrics: opts.Metrics,
+		log:     log,
+		idle:    guard,
 	}
-	c.idle, _ = opts.Transport.(interface{ CloseIdleConnections() })
 	return c, nil
 }
 
@@ -91,10 +99,10 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // buildTransport stacks the round trippers (see transport's doc):
-// retry → auth → ratelimit → useragent → observe → timeout → base, with
-// token requests going useragent → observe → timeout → base.
-func buildTransport(base *url.URL, o Options, log logrus.FieldLogger) (http.RoundTripper, error) {
-	timed, err := transport.NewHeaderTimeout(o.Transport, o.Timeout)
+// retry → auth → ratelimit → useragent → observe → timeout → guard → base,
+// with token requests going useragent → observe → timeout → guard → base.
+func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, error) {
+	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {
 		return nil, err
 	}

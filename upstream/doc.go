@@ -10,6 +10,10 @@
 //   - retries of GET/HEAD on 429, 500/502/503/504 and connection errors,
 //     with backoff and Retry-After, bounded by Options and the context;
 //   - a per-attempt timeout to response headers that never cuts a body off;
+//   - redirects followed (blobs from a CDN) with credentials kept on the
+//     registry's own host, and, for an upstream on the internet, no
+//     redirect or token realm let onto the site's own network
+//     (transport.Guard; Options.Network);
 //   - Docker Hub's rules: "alpine" is "library/alpine" (Repository), its
 //     API host is shown as "docker.io", its pull budget becomes metrics;
 //   - manifest digests, computed from the exact bytes received and checked

@@ -33,6 +33,11 @@ var (
 	// apart from ErrUnavailable because retrying elsewhere or later will
 	// not help, and from nil because every error names one sentinel.
 	ErrRejected = errors.New("rejected by upstream")
+	// ErrTargetRefused is a redirect or token realm wharf will not follow:
+	// to an internal address while the upstream is public, to a scheme
+	// other than http(s), or past transport.MaxRedirects. Nothing was sent
+	// there (see transport.Guard).
+	ErrTargetRefused = errors.New("upstream pointed at a target wharf refuses")
 	// ErrInvalid is a repository, reference or offset this client refuses
 	// to send at all; no request was made.
 	ErrInvalid = errors.New("invalid argument")
@@ -139,15 +144,18 @@ func parseErrorBody(body []byte) (code, message string) {
 
 // transportError builds the error for a request that got no response, or
 // whose body broke: the caller's context error as itself (never an
-// upstream failure), a timeout as ErrTimeout, anything else as
-// ErrUnavailable.
+// upstream failure), a refused redirect or realm as ErrTargetRefused, a
+// timeout as ErrTimeout, anything else as ErrUnavailable.
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("upstream %s: %s: %w", c.name, op, ctx.Err())
 	}
 	sentinel := ErrUnavailable
 	var ne net.Error
-	if errors.Is(err, transport.ErrHeaderTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+	switch {
+	case errors.Is(err, transport.ErrTargetRefused), errors.Is(err, transport.ErrRealmRefused):
+		sentinel = ErrTargetRefused
+	case errors.Is(err, transport.ErrHeaderTimeout) || (errors.As(err, &ne) && ne.Timeout()):
 		sentinel = ErrTimeout
 	}
 	return &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: sentinel}
@@ -176,6 +184,8 @@ func (c *Client) failure(err error) error {
 		reason = "too_large"
 	case errors.Is(err, ErrRejected):
 		reason = "rejected"
+	case errors.Is(err, ErrTargetRefused):
+		reason = "target_refused"
 	case errors.Is(err, ErrInvalid):
 		return err // ours, not the upstream's
 	default:

@@ -7,6 +7,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
 // Defaults for Options' zero values.
@@ -60,6 +61,14 @@ type Options struct {
 	// waits; a longer one fails at once with ErrTooManyRequests and
 	// Error.RetryAfter set. Default 30s; negative means never wait.
 	MaxRetryAfter time.Duration
+	// Network is where the upstream is, which decides where its redirects
+	// and token realms may lead (see transport.Guard): the default,
+	// transport.NetworkAuto, classifies the URL's host, so an upstream on
+	// the internet cannot send wharf to a loopback, private or link-local
+	// address while one on 127.0.0.1 or the LAN may use a CDN next to it.
+	// NetworkPublic and NetworkInternal force the answer (tests treat an
+	// upstream on 127.0.0.1 as public with it).
+	Network transport.Network
 	// Transport is the base transport. Default: a clone of
 	// http.DefaultTransport (proxy from the environment, HTTP/2).
 	Transport http.RoundTripper

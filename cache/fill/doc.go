@@ -14,4 +14,10 @@
 // At the end the digest decides: a match is fsynced, renamed into place and
 // indexed; a mismatch deletes the temp file and every follower's next read
 // fails, so no client ever sees a clean end of a wrong blob.
+//
+// A fill stops storing when the disk fills up (ErrNoSpace) or when a blob
+// whose size the upstream did not announce outgrows what Options.Keep
+// allows (ErrTooLarge): the temp file is dropped and each follower reads
+// on from the upstream at its own offset, so clients still get every byte
+// while the temp directory never holds more than the cache's cap.
 package fill

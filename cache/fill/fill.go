@@ -29,6 +29,10 @@ var (
 	// ErrNoSpace: the disk filled up. Followers then read the rest straight
 	// from the upstream; nothing is kept.
 	ErrNoSpace = errors.New("fill: no space left on device")
+	// ErrTooLarge: a blob whose size the upstream did not announce grew
+	// past what Keep allows. Nothing is kept; followers read the rest
+	// straight from the upstream, as after ErrNoSpace.
+	ErrTooLarge = errors.New("fill: blob larger than the cache")
 )
 
 // Source opens the blob's bytes starting at offset. size is the blob's total
@@ -57,7 +61,12 @@ type Options struct {
 	StallTimeout time.Duration
 	// Keep decides, once the upstream announced the size (-1 if it did
 	// not), whether the blob is stored. A blob that is not kept is still
-	// fetched once and streamed to every follower. Default: keep all.
+	// fetched once and streamed to every follower. When the size is
+	// unknown, Keep is asked again with the bytes the next write would
+	// make: once it says no, the fill stops storing (ErrTooLarge) and
+	// followers continue from the upstream, so a blob without a
+	// Content-Length never puts more than Keep allows in the temp
+	// directory. Default: keep all.
 	Keep func(size int64) bool
 	// NoSpace is called when a fill hits a full disk (to start eviction).
 	NoSpace func()
@@ -165,6 +174,10 @@ func (g *Group) run(f *fill, open Source) {
 		if g.opts.NoSpace != nil {
 			g.opts.NoSpace()
 		}
+	case errors.Is(err, ErrTooLarge):
+		result = "not_kept"
+		g.opts.Metrics.StoreError("too_large")
+		log.WithField("bytes", f.written()).Info("blob without a size grew larger than the cache: streamed from the upstream, not kept")
 	case err != nil:
 		result = "error"
 	case !keep:
@@ -176,6 +189,7 @@ func (g *Group) run(f *fill, open Source) {
 		g.opts.Sink.Discard(f.file)
 	}
 	switch {
+	case errors.Is(err, ErrTooLarge):
 	case err != nil && f.hasFile():
 		log.WithError(err).WithField("bytes", f.written()).Warn("blob fill failed; nothing kept")
 	case err != nil:
@@ -260,6 +274,9 @@ func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.Cancel
 		if n > 0 {
 			if f.size >= 0 && f.written()+int64(n) > f.size {
 				return nil, fmt.Errorf("fill %s: upstream sent more than the %d bytes it announced: %w", f.d, f.size, ErrSizeMismatch)
+			}
+			if f.size < 0 && g.opts.Keep != nil && !g.opts.Keep(f.written()+int64(n)) {
+				return nil, fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
 			}
 			if _, werr := f.file.Write(buf[:n]); werr != nil {
 				if errors.Is(werr, syscall.ENOSPC) {

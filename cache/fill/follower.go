@@ -16,7 +16,7 @@ import (
 // failure, unlinked.
 type fill struct {
 	d    digest.Digest
-	open Source   // for followers to fall back on when the disk is full
+	open Source   // for followers to fall back on when the fill stops storing
 	file *os.File // set once by the fill goroutine, under mu
 
 	mu       sync.Mutex
@@ -175,7 +175,7 @@ type reader struct {
 	f      *fill
 	ctx    context.Context
 	pos    int64
-	direct io.Reader // set when the fill gave up for lack of disk space
+	direct io.Reader // set when the fill stopped storing (ErrNoSpace, ErrTooLarge)
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -195,7 +195,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		// A fill that fails after its bytes were verified (storing them
 		// failed) still has a correct temp file to read from.
 		if done && err != nil && !verified {
-			if errors.Is(err, ErrNoSpace) {
+			if errors.Is(err, ErrNoSpace) || errors.Is(err, ErrTooLarge) {
 				return r.readDirect(p)
 			}
 			return 0, err
@@ -231,7 +231,8 @@ func (r *reader) Read(p []byte) (int, error) {
 }
 
 // readDirect continues from the upstream at the reader's position after
-// the disk filled up. These bytes are not hashed by wharf (the reader may
+// the fill stopped storing: the disk filled up, or a blob of unknown size
+// outgrew the cache. These bytes are not hashed by wharf (the reader may
 // have started mid-blob); the client checks the digest as it always does.
 func (r *reader) readDirect(p []byte) (int, error) {
 	body, _, err := r.f.open(r.ctx, r.pos)

@@ -22,8 +22,11 @@ type Pushed struct {
 	Annotations  map[string]string
 }
 
-// Pushable reports whether a client may push mediaType. Schema 1 is
-// pull-only: it is deprecated, and signed with keys wharf does not hold.
+// Pushable reports whether mediaType is a manifest wharf stores, pushed or
+// pulled: OCI image manifests (artifacts included) and indexes, Docker
+// schema 2 manifests and manifest lists. Docker schema 1 is neither: it is
+// deprecated, gone from distribution v3 and Docker Hub, signed with keys
+// wharf does not hold, and its digest is not that of the bytes received.
 func Pushable(mediaType string) bool {
 	switch mediaType {
 	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, DockerManifest, DockerManifestList:
@@ -38,12 +41,13 @@ func Foreign(d ocispec.Descriptor) bool {
 	return d.MediaType == DockerForeignLayer || strings.Contains(d.MediaType, ".nondistributable.")
 }
 
-// Validate checks a pushed manifest: valid JSON, schemaVersion 2, a
-// Content-Type that wharf accepts and that agrees with the body's own
-// mediaType, the fields its kind requires, and valid descriptors.
+// Validate checks a manifest a client pushes, an import brings or an
+// upstream sends: valid JSON, schemaVersion 2, a Content-Type that wharf
+// accepts and that agrees with the body's own mediaType, the fields its
+// kind requires, and valid descriptors.
 func Validate(body []byte, contentType string) (Pushed, error) {
 	if !Pushable(contentType) {
-		return Pushed{}, fmt.Errorf("%w: media type %q cannot be pushed", ErrInvalid, contentType)
+		return Pushed{}, fmt.Errorf("%w: media type %q is not an image manifest or index wharf accepts", ErrInvalid, contentType)
 	}
 	var extra struct {
 		SchemaVersion *int              `json:"schemaVersion"`

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	loadgen "github.com/wharf-mirror/wharf/cmd/wharf/internal/bench"
 	"github.com/wharf-mirror/wharf/config"
@@ -17,6 +18,7 @@ import (
 const benchUsage = `Usage:
   wharf bench pull --registry URL [flags] IMAGE...
   wharf bench push --registry URL --repo REPO [flags]
+  wharf bench storm --registry URL [flags] IMAGE...
 
 Load-test a registry or a mirror (wharf, or any other) through the registry
 API, as many docker daemons would: no container engine in the way.
@@ -31,6 +33,20 @@ push: each client generates --layers random layers of --layer-size bytes,
 uploads them (monolithically, or in --chunked PATCHes) and puts a manifest
 tagged <tag-prefix><client>-<n>.
 
+storm: mixed load, to find what breaks rather than to measure speed. Each
+client pulls the IMAGEs in turn (one written repo:tag@digest is resolved by
+its tag, which must name the digest); every --push-every-th operation pushes
+a small random image to --push-repo; every --delete-every-th pulls the
+client's oldest push back by digest, deletes it (tag, manifest, blobs) and
+checks that its manifest answers 404. Every request is
+classified: ok, v2_error (a non-2xx with a v2 error body of known codes,
+500 excepted) and abort (a body cut before its end) are clean; wrong_bytes
+(a complete 2xx whose bytes are not the digest's), not_v2, http_500, hang
+(no end within --hang-after), network, lost (a 404 for a pushed image),
+resurrected (a 200 for a deleted one) and bad_manifest are not. At the end
+of --duration clients finish the operations under way. The run exits 1 if
+any request was unclean.
+
 A run stops after --pulls/--pushes operations in all, or after --duration,
 whichever comes first (neither: one operation per client). It prints
 operations and bytes per second, latency percentiles by request kind and
@@ -44,13 +60,15 @@ Flags may be written -name or --name, before or after the IMAGEs.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
-		return errors.New("bench: say pull or push")
+		return errors.New("bench: say pull, push or storm")
 	}
 	switch args[0] {
 	case "pull":
 		return benchPull(ctx, args[1:], stdout, stderr)
 	case "push":
 		return benchPush(ctx, args[1:], stdout, stderr)
+	case "storm":
+		return benchStorm(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return nil
@@ -103,19 +121,38 @@ func (b *benchCommon) finish(ops int, stderr io.Writer) error {
 }
 
 func (b *benchCommon) report(r *loadgen.Result, stdout io.Writer) error {
-	if b.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else if err := r.WriteText(stdout); err != nil {
+	if err := b.write(r, r, stdout); err != nil {
 		return err
 	}
 	if r.Failed > 0 {
 		return fmt.Errorf("bench: %d of %d %s failed", r.Failed, r.Failed+r.Ops, r.OpsName())
 	}
 	return nil
+}
+
+// parseImages parses the flags and returns the IMAGEs, at least one.
+func (b *benchCommon) parseImages(fs *flag.FlagSet, args []string, ops int, stderr io.Writer) ([]string, error) {
+	images, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.finish(ops, stderr); err != nil {
+		return nil, err
+	}
+	if len(images) == 0 {
+		return nil, errors.New("give at least one IMAGE to pull")
+	}
+	return images, nil
+}
+
+// write prints v as JSON with --json, else t as text.
+func (b *benchCommon) write(v any, t interface{ WriteText(io.Writer) error }, stdout io.Writer) error {
+	if b.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return t.WriteText(stdout)
 }
 
 func benchPull(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -126,15 +163,9 @@ func benchPull(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.Platform, "platform", "linux/amd64", "platform picked from an index: os/arch[/variant]")
 	fs.BoolVar(&o.ManifestsOnly, "manifests-only", false, "resolve the IMAGEs, fetch no blobs: measures manifest requests per second")
 	fs.BoolVar(&o.NoVerify, "no-verify", false, "skip hashing (sizes are still checked), to measure a server's ceiling without the client's hashing")
-	images, err := parseInterspersed(fs, args)
+	images, err := b.parseImages(fs, args, *ops, stderr)
 	if err != nil {
 		return err
-	}
-	if err := b.finish(*ops, stderr); err != nil {
-		return err
-	}
-	if len(images) == 0 {
-		return errors.New("give at least one IMAGE to pull")
 	}
 	o.Common, o.Images = b.o, images
 	r, err := loadgen.Pull(ctx, o)
@@ -171,6 +202,38 @@ func benchPush(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return b.report(r, stdout)
+}
+
+func benchStorm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var b benchCommon
+	var o loadgen.StormOptions
+	fs := newBenchFlags("storm", stderr)
+	ops := b.flags(fs, "ops")
+	size := config.ByteSize(4 << 10)
+	fs.StringVar(&o.Platform, "platform", "linux/amd64", "platform picked from an index: os/arch[/variant]")
+	fs.StringVar(&o.PushRepo, "push-repo", "", "repository pushes and deletes work on (required with --push-every)")
+	fs.IntVar(&o.PushEvery, "push-every", 0, "every K-th operation of a client is a push; 0 none")
+	fs.IntVar(&o.DeleteEvery, "delete-every", 0, "every K-th operation of a client deletes its oldest push; 0 none; at most --push-every keeps pushed content bounded")
+	fs.IntVar(&o.PushLayers, "push-layers", 2, "random layers per pushed image")
+	fs.Var(&size, "push-layer-size", "bytes per pushed layer (e.g. 4KiB)")
+	fs.DurationVar(&o.HangAfter, "hang-after", 90*time.Second, "a request (its body included) taking longer is a hang")
+	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the pushed layers; 0 random")
+	images, err := b.parseImages(fs, args, *ops, stderr)
+	if err != nil {
+		return err
+	}
+	o.Common, o.Images, o.PushLayerSize = b.o, images, int64(size)
+	r, err := loadgen.Storm(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := b.write(r, r, stdout); err != nil {
+		return err
+	}
+	if r.Unclean > 0 {
+		return fmt.Errorf("bench: %d unclean outcomes of %d requests", r.Unclean, r.Requests)
+	}
+	return nil
 }
 
 func newBenchFlags(verb string, stderr io.Writer) *flag.FlagSet {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/proxy"
@@ -67,6 +68,23 @@ func (h *htpasswdFile) Hash(user string) ([]byte, bool) {
 	return hash, ok
 }
 
+// Cost is the highest bcrypt cost of the file's hashes (proxy.Coster): a
+// refused unknown user then costs what the slowest known one does.
+func (h *htpasswdFile) Cost() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cost := 0
+	for _, hash := range h.users {
+		if c, err := bcrypt.Cost(hash); err == nil && c > cost {
+			cost = c
+		}
+	}
+	if cost == 0 {
+		return bcrypt.DefaultCost
+	}
+	return cost
+}
+
 // readHtpasswd parses "user:hash" lines; blank lines and # comments are
 // skipped. Errors name the line, never its hash.
 func readHtpasswd(path string) (map[string][]byte, error) {
@@ -87,6 +105,8 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 			return nil, fmt.Errorf("%s:%d: not user:hash", path, n)
 		case !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$"):
 			return nil, fmt.Errorf("%s:%d: user %q: only bcrypt hashes are accepted (htpasswd -B)", path, n, user)
+		case user == proxy.Anonymous:
+			return nil, fmt.Errorf("%s:%d: user %q is reserved: rules use it for clients without credentials", path, n, user)
 		}
 		if _, dup := users[user]; dup {
 			return nil, fmt.Errorf("%s:%d: user %q appears twice", path, n, user)
@@ -99,23 +119,31 @@ func readHtpasswd(path string) (map[string][]byte, error) {
 	return users, nil
 }
 
-// authOptions turns the auth settings into the proxy's; nil without an
-// htpasswd file (no access control).
+// authOptions turns the auth settings into the proxy's. Without an
+// htpasswd file there are no users: anyone may pull, and push only with
+// anonymousPush.
 func authOptions(a config.Auth, log logrus.FieldLogger) (*proxy.AuthOptions, error) {
-	if a.Htpasswd == "" {
-		return nil, nil
+	o := &proxy.AuthOptions{
+		AnonymousPull: a.AnonymousPullOn(), AnonymousPush: a.AnonymousPushOn(),
+		FailedLogins: a.FailedLogins,
 	}
-	users, err := loadHtpasswd(a.Htpasswd, log)
-	if err != nil {
-		return nil, fmt.Errorf("auth.htpasswd: %w", err)
+	if a.FailedLogins == 0 {
+		o.FailedLogins = -1 // the config's 0 is "no limit", the proxy's is "default"
+	}
+	if a.Htpasswd != "" {
+		users, err := loadHtpasswd(a.Htpasswd, log)
+		if err != nil {
+			return nil, fmt.Errorf("auth.htpasswd: %w", err)
+		}
+		o.Passwords = users
 	}
 	parsed, err := a.ParsedRules()
 	if err != nil {
 		return nil, fmt.Errorf("auth.rules: %w", err)
 	}
-	rules := make([]proxy.Rule, len(parsed))
+	o.Rules = make([]proxy.Rule, len(parsed))
 	for i, r := range parsed {
-		rules[i] = proxy.Rule{User: r.User, Prefix: r.Prefix, Write: r.Write}
+		o.Rules[i] = proxy.Rule{User: r.User, Prefix: r.Prefix, Write: r.Write}
 	}
-	return &proxy.AuthOptions{Passwords: users, AnonymousPull: a.AnonymousPullOn(), Rules: rules}, nil
+	return o, nil
 }

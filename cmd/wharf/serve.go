@@ -87,6 +87,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Gatherer:       reg,
 		Status:         store,
 		RecentErrors:   recent,
+
+		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})
 	if err != nil {
 		return err
@@ -112,13 +114,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	access := describeAccess(cfg)
+	for _, w := range access.warnings {
+		log.Warn(w)
+	}
 	bytes, items := store.Usage()
 	log.WithFields(logrus.Fields{
 		"listen":   ln.Addr().String(),
 		"upstream": up.Name(),
 		"mirrors":  strings.Join(ups.Names(), ","),
 		"tls":      tlsConf != nil,
-		"auth":     auth != nil,
+		"pull":     access.pull,
+		"push":     access.push,
 		"offline":  cfg.OfflineOn(),
 		"data":     cfg.Storage.Dir,
 		"cached":   items,
@@ -209,6 +216,7 @@ func writerOptions(cfg config.Config) cache.WriterOptions {
 	o := cache.WriterOptions{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
+		UploadLimits:   cache.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
 	}
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not cache.Replicators
 		sync := cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync

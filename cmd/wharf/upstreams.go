@@ -32,6 +32,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		opts         upstream.Options
 		ttl          time.Duration
 		writeThrough bool
+		shadowTags   bool
 	}{{
 		path: "upstream",
 		opts: upstream.Options{
@@ -39,7 +40,8 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			DockerConfig: def.DockerConfig, CAFile: def.CAFile, InsecureSkipVerify: def.InsecureOn(),
 			OfficialLibrary: def.OfficialLibraryRule(),
 		},
-		ttl: def.TagTTL.Std(),
+		ttl:        def.TagTTL.Std(),
+		shadowTags: def.ShadowTagsOn(),
 	}}
 	specs[0].writeThrough, _ = def.WriteThroughOn()
 	for i, u := range cfg.Upstreams {
@@ -52,6 +54,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			opts         upstream.Options
 			ttl          time.Duration
 			writeThrough bool
+			shadowTags   bool
 		}{
 			path: fmt.Sprintf("upstreams[%d]", i),
 			opts: upstream.Options{
@@ -61,6 +64,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			},
 			ttl:          ttl.Std(),
 			writeThrough: u.WriteThroughOn(),
+			shadowTags:   u.ShadowTagsOn(),
 		})
 	}
 
@@ -79,7 +83,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		if s.writeThrough {
 			out.origins = append(out.origins, writableOrigin{c, s.ttl})
 		} else {
-			out.origins = append(out.origins, pullOrigin{c, s.ttl})
+			out.origins = append(out.origins, pullOrigin{c, s.ttl, s.shadowTags})
 		}
 		if len(out.clients) > 1 {
 			named = append(named, c)
@@ -118,10 +122,15 @@ func (u *upstreams) Close() {
 // pushes under its names stay on wharf (cache.Replicator is absent).
 type pullOrigin struct {
 	cache.Origin
-	ttl time.Duration
+	ttl    time.Duration
+	shadow bool
 }
 
 func (o pullOrigin) TagTTL() time.Duration { return o.ttl }
+
+// ShadowTags says whether pushes may replace the upstream's tags
+// (cache.TagShadower).
+func (o pullOrigin) ShadowTags() bool { return o.shadow }
 
 // writableOrigin is an upstream with write-through on: the whole client,
 // a cache.Replicator.

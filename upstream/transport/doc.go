@@ -9,15 +9,19 @@
 //	useragent.go  sets User-Agent
 //	observe.go    counts and times every round trip by kind
 //	timeout.go    bounds the wait for response headers, not the body
+//	guard.go      keeps redirects and token realms of a public upstream off internal addresses
+//	addr.go       classifies addresses: loopback, private, link-local, … or public
 //
 // The upstream package composes them, outermost first:
 //
-//	retry → auth → ratelimit → useragent → observe → timeout → base
+//	retry → auth → ratelimit → useragent → observe → timeout → guard → base
 //
 // so that every attempt (a retried one, a token fetch, a CDN redirect hop)
-// is observed and bounded on its own, and auth is redone on each retry.
-// Token requests bypass retry and auth: they go through
-// useragent → observe → timeout → base.
+// is observed and bounded on its own, auth is redone on each retry, and
+// no request reaches the network without passing the guard. Token
+// requests bypass retry and auth: they go through
+// useragent → observe → timeout → guard → base. Redirects are followed
+// by the http.Client above the stack, under CheckRedirect (guard.go).
 //
 // Nothing here knows about manifests or blobs beyond the request kind,
 // which the caller puts in the request's context with WithKind.

@@ -44,8 +44,8 @@ type RetryOptions struct {
 //     is safe to repeat; 501, 505 and the rest of 5xx are deterministic
 //     and returned at once. A Retry-After on these is honoured like on 429.
 //   - errors without a response (refused, reset, EOF before headers,
-//     header timeout), except TLS verification failures and refused token
-//     realms, which will not fix themselves.
+//     header timeout), except TLS verification failures, refused token
+//     realms and targets the Guard refused, which will not fix themselves.
 //
 // Waits double from Backoff with "equal jitter" (half fixed, half random,
 // so concurrent clients spread out but never retry immediately) and stop
@@ -184,7 +184,7 @@ func isPermanent(err error) bool {
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
-	return errors.Is(err, ErrRealmRefused) ||
+	return errors.Is(err, ErrRealmRefused) || errors.Is(err, ErrTargetRefused) ||
 		errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
 		errors.As(err, &invalid) || errors.As(err, &verify)
 }

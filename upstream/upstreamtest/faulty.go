@@ -40,6 +40,7 @@ type Faulty struct {
 	mu       sync.Mutex
 	fault    func(*http.Request) Fault
 	seen     []Request
+	noRecord bool              // StopRecording
 	redirect map[string]string // one-time CDN token → Authorization of the redirected request
 	nextID   int
 }
@@ -111,6 +112,15 @@ func (f *Faulty) BlobGets() int {
 	return n
 }
 
+// StopRecording stops keeping the requests seen, for long soak tests
+// whose request log would grow without bound; Requests and the counts
+// then report what was seen before.
+func (f *Faulty) StopRecording() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noRecord = true
+}
+
 // ResetCounts forgets the requests seen so far.
 func (f *Faulty) ResetCounts() {
 	f.mu.Lock()
@@ -120,7 +130,9 @@ func (f *Faulty) ResetCounts() {
 
 func (f *Faulty) serve(w http.ResponseWriter, r *http.Request, cdn bool) {
 	f.mu.Lock()
-	f.seen = append(f.seen, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), CDN: cdn})
+	if !f.noRecord {
+		f.seen = append(f.seen, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), CDN: cdn})
+	}
 	fn := f.fault
 	f.mu.Unlock()
 	var ft Fault

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -119,5 +121,39 @@ func TestFaulty(t *testing.T) {
 	// Three blob GETs reached the registry side; the CDN hops don't count.
 	if n := f.BlobGets(); n != 3 {
 		t.Errorf("BlobGets = %d, want 3", n)
+	}
+}
+
+// RandomFaults misbehaves on about its rate of requests, in every kind,
+// and the same seed makes the same decisions.
+func TestRandomFaults(t *testing.T) {
+	decide := func(seed uint64) ([]bool, map[string]int) {
+		rf := upstreamtest.NewRandomFaults(seed, 0.05, upstreamtest.UpstreamFaults(time.Second, time.Second))
+		req, _ := http.NewRequest(http.MethodGet, "http://h/v2/a/blobs/sha256:00", nil)
+		var hits []bool
+		for range 20000 {
+			f := rf.Fault(req)
+			hits = append(hits, f.Reset || f.Status != 0 || f.Stall != 0 || f.TruncateAfter != 0 || f.Corrupt)
+		}
+		n, injected := rf.Counts()
+		if n != 20000 {
+			t.Errorf("%d requests counted, want 20000", n)
+		}
+		return hits, injected
+	}
+	a, injected := decide(7)
+	b, _ := decide(7)
+	if !slices.Equal(a, b) {
+		t.Error("the same seed made different decisions")
+	}
+	total := 0
+	for _, k := range []string{"reset", "503", "429", "stall", "truncated", "wrong bytes"} {
+		if injected[k] < 100 {
+			t.Errorf("%s injected %d times in 20000 requests at 5%%, want about 167", k, injected[k])
+		}
+		total += injected[k]
+	}
+	if total < 850 || total > 1150 {
+		t.Errorf("%d faults in 20000 requests, want about 1000", total)
 	}
 }

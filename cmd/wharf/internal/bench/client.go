@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,12 @@ type client struct {
 	rec   *recorder
 	ctr   *counters
 	check bool // verify digests
+	// hangAfter > 0 bounds each request, its body included (ErrHang).
+	hangAfter time.Duration
+	// tally, if not nil, classifies every request's outcome (the storm).
+	tally *tally
+	// bufLen is the size of the read buffers of blob transfers.
+	bufLen int
 }
 
 // counters are shared by all clients and read by the progress line while
@@ -44,7 +51,7 @@ type counters struct {
 // without the retry layer: a benchmark reports a failed request rather than
 // hide it behind a second attempt.
 func newClient(id int, base *url.URL, c *Common, ctr *counters) (*client, error) {
-	cl := &client{id: id, base: base, rec: newRecorder(uint64(id) + 1), ctr: ctr, check: true}
+	cl := &client{id: id, base: base, rec: newRecorder(uint64(id) + 1), ctr: ctr, check: true, hangAfter: c.HangAfter, bufLen: bufSize}
 	next := c.Transport
 	if next == nil {
 		cl.own = &http.Transport{
@@ -90,8 +97,25 @@ func (c *client) url(path string) string {
 	return strings.TrimSuffix(c.base.String(), "/") + path
 }
 
-// do sends a request and counts it. A nil body sends none.
+// do sends a request and counts it. A nil body sends none. With
+// hangAfter set, the request and the reading of its body get that long,
+// after which they fail with ErrHang.
 func (c *client) do(ctx context.Context, method, target string, header http.Header, body io.Reader, size int64) (*http.Response, error) {
+	if c.hangAfter <= 0 {
+		return c.send(ctx, method, target, header, body, size)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, c.hangAfter, ErrHang)
+	resp, err := c.send(ctx, method, target, header, body, size)
+	if err != nil {
+		err = hangCause(ctx, err)
+		cancel()
+		return nil, err
+	}
+	resp.Body = &deadlineBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel}
+	return resp, nil
+}
+
+func (c *client) send(ctx context.Context, method, target string, header http.Header, body io.Reader, size int64) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, target, err)
@@ -103,12 +127,58 @@ func (c *client) do(ctx context.Context, method, target string, header http.Head
 		req.ContentLength = size
 	}
 	c.ctr.requests.Add(1)
-	resp, err := c.http.Do(req)
+	return c.http.Do(req)
+}
+
+// deadlineBody is a body read under its request's hang deadline: a read
+// cut by the deadline says so (ErrHang), and closing releases the timer.
+type deadlineBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = hangCause(b.ctx, err)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// hangCause wraps err with ErrHang when ctx ended on the hang deadline.
+func hangCause(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), ErrHang) {
+		return fmt.Errorf("%w: %w", ErrHang, err)
+	}
+	return err
+}
+
+// call sends a request that carries nothing back but headers: it expects
+// one of the statuses want, closes the body, and settles the outcome. The
+// response is returned for its headers (an upload's Location).
+func (c *client) call(ctx context.Context, kind, method, target string, header http.Header, body io.Reader, size int64, want ...int) (_ *http.Response, err error) {
+	defer func() { c.settle(ctx, kind, err) }()
+	resp, err := c.do(ctx, method, target, header, body, size)
 	if err != nil {
 		return nil, err
 	}
+	if err := expect(resp, want...); err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
 	return resp, nil
 }
+
+// maxErrorBody is how much of an unexpected response's body is kept: enough
+// for a v2 error envelope to parse whole.
+const maxErrorBody = 4 << 10
 
 // expect returns a *StatusError, with the start of the body, unless resp
 // has one of the wanted statuses. It closes the body when it fails.
@@ -119,7 +189,7 @@ func expect(resp *http.Response, want ...int) error {
 		}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	return &StatusError{
 		Method: resp.Request.Method,
 		URL:    resp.Request.URL.Redacted(),

@@ -34,6 +34,21 @@ var (
 	ErrPlatform = errors.New("no manifest for the platform")
 )
 
+// Errors the storm tells apart (outcome.go classifies them).
+var (
+	// ErrCut wraps a failure to read a body whose 2xx headers had
+	// arrived: the transfer was cut before its end (a reset, an early
+	// EOF), which is how a server refuses bytes it already started to
+	// send. A verifying client never accepts such a body.
+	ErrCut = errors.New("transfer cut before its end")
+	// ErrHang is the cause of a request that outlived Common.HangAfter.
+	ErrHang = errors.New("no answer within the hang deadline")
+	// ErrLost is a 404 for content this client pushed and has not deleted.
+	ErrLost = errors.New("pushed content not found")
+	// ErrResurrected is a 200 for a manifest this client deleted.
+	ErrResurrected = errors.New("deleted manifest still served")
+)
+
 // errorKind names the class of err for the errors-by-kind report. The set
 // is small and fixed, so that a failing run reads as "412 × http_503", not
 // as 412 different messages.

@@ -51,7 +51,8 @@ type manifest struct {
 // fetchManifest gets repo's manifest ref and checks its digest: against
 // want when pulling by digest, else against Docker-Content-Digest when the
 // server sends one.
-func (c *client) fetchManifest(ctx context.Context, repo, ref string, want digest.Digest) (*manifest, error) {
+func (c *client) fetchManifest(ctx context.Context, repo, ref string, want digest.Digest) (_ *manifest, err error) {
+	defer func() { c.settle(ctx, "manifest", err) }()
 	start := time.Now()
 	resp, err := c.do(ctx, http.MethodGet, c.url("/v2/"+repo+"/manifests/"+ref), http.Header{"Accept": manifestAccept}, nil, 0)
 	if err != nil {
@@ -63,7 +64,7 @@ func (c *client) fetchManifest(ctx context.Context, repo, ref string, want diges
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifest+1))
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrCut, err)
 	}
 	c.ctr.bytes.Add(int64(len(body)))
 	if len(body) > maxManifest {

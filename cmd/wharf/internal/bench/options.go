@@ -37,6 +37,9 @@ type Common struct {
 	// Progress, if not nil, gets a live status line, rewritten in place
 	// (so it should be a terminal).
 	Progress io.Writer
+	// HangAfter, if > 0, bounds every request, its body included; one
+	// that takes longer fails with ErrHang. Default none (pull, push).
+	HangAfter time.Duration
 	// Transport, if not nil, is the base transport every client uses
 	// instead of its own; tests pass one to reach in-process servers.
 	Transport http.RoundTripper

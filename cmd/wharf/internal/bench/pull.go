@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -20,7 +21,11 @@ type puller struct {
 	images        []image
 	platform      platform
 	manifestsOnly bool
-	bufs          chan []byte // one per blob in flight; also the bound on them
+	// resolveTags resolves an image given as repo:tag@digest by its tag
+	// and checks that the tag names the digest (the storm); otherwise the
+	// digest is pulled, as the daemon does.
+	resolveTags bool
+	bufs        chan []byte // one per blob in flight; also the bound on them
 }
 
 func newPuller(c *client, o *PullOptions, images []image, p platform) *puller {
@@ -36,8 +41,17 @@ func newPuller(c *client, o *PullOptions, images []image, p platform) *puller {
 // pull makes pull number n of this client: the image is picked in turn,
 // offset by the client's id so that clients spread over the images.
 func (p *puller) pull(ctx context.Context, n int) error {
-	img := p.images[(p.id+n)%len(p.images)]
-	m, err := p.fetchManifest(ctx, img.repo, img.ref(), img.digest)
+	return p.pullImage(ctx, p.images[(p.id+n)%len(p.images)])
+}
+
+// pullImage pulls one image: its manifest (through an index to the
+// platform's), then its config and layers.
+func (p *puller) pullImage(ctx context.Context, img image) error {
+	ref := img.ref()
+	if p.resolveTags && img.tagged {
+		ref = img.tag
+	}
+	m, err := p.fetchManifest(ctx, img.repo, ref, img.digest)
 	if err != nil {
 		return err
 	}
@@ -67,7 +81,7 @@ func (p *puller) pull(ctx context.Context, n int) error {
 		}
 		g.Go(func() error {
 			if buf == nil {
-				buf = make([]byte, bufSize)
+				buf = make([]byte, p.bufLen)
 			}
 			defer func() { p.bufs <- buf }()
 			return p.fetchBlob(gctx, img.repo, d, buf)
@@ -77,8 +91,11 @@ func (p *puller) pull(ctx context.Context, n int) error {
 }
 
 // fetchBlob downloads one blob, verifying its digest and size, and
-// discards it. Its latency runs from the request to the last byte.
-func (p *puller) fetchBlob(ctx context.Context, repo string, d ocispec.Descriptor, buf []byte) error {
+// discards it. Its latency runs from the request to the last byte. A body
+// that ends before its last byte is ErrCut; one that ends cleanly with
+// other bytes than the digest's is ErrDigestMismatch or ErrSizeMismatch.
+func (p *puller) fetchBlob(ctx context.Context, repo string, d ocispec.Descriptor, buf []byte) (err error) {
+	defer func() { p.settle(ctx, "blob", err) }()
 	start := time.Now()
 	resp, err := p.do(ctx, http.MethodGet, p.url("/v2/"+repo+"/blobs/"+d.Digest.String()), nil, nil, 0)
 	if err != nil {
@@ -93,6 +110,9 @@ func (p *puller) fetchBlob(ctx context.Context, repo string, d ocispec.Descripto
 		return fmt.Errorf("%w: %w", ErrManifest, err)
 	}
 	if _, err := drain(v, buf, func(n int) { p.ctr.bytes.Add(int64(n)) }); err != nil {
+		if !errors.Is(err, ErrDigestMismatch) && !errors.Is(err, ErrSizeMismatch) {
+			err = fmt.Errorf("%w: %w", ErrCut, err)
+		}
 		return fmt.Errorf("blob %s@%s: %w", repo, d.Digest, err)
 	}
 	p.rec.observe("blob", time.Since(start))

@@ -38,10 +38,24 @@ func (p *pusher) tag(n int) string {
 	return p.o.TagPrefix + strconv.Itoa(p.id) + "-" + strconv.Itoa(n)
 }
 
-// push makes push number n of this client: fresh random layers, uploaded
-// with bounded parallelism, then the config, then the manifest under the
-// tag, which is what makes the image visible to pulls.
+// pushed is what one push stored: its tag, its manifest's digest and the
+// blobs the manifest names (config first).
+type pushed struct {
+	tag      string
+	manifest digest.Digest
+	blobs    []digest.Digest
+}
+
+// push makes push number n of this client.
 func (p *pusher) push(ctx context.Context, n int) error {
+	_, err := p.pushImage(ctx, n)
+	return err
+}
+
+// pushImage makes push number n of this client: fresh random layers,
+// uploaded with bounded parallelism, then the config, then the manifest
+// under the tag, which is what makes the image visible to pulls.
+func (p *pusher) pushImage(ctx context.Context, n int) (pushed, error) {
 	layers := make([]ocispec.Descriptor, p.o.Layers)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range layers {
@@ -52,7 +66,7 @@ func (p *pusher) push(ctx context.Context, n int) error {
 		}
 		g.Go(func() error {
 			if buf == nil {
-				buf = make([]byte, bufSize)
+				buf = make([]byte, p.bufLen)
 			}
 			defer func() { p.bufs <- buf }()
 			seed := layerSeed{p.o.Seed, uint64(p.id), uint64(n), uint64(i)}
@@ -62,7 +76,7 @@ func (p *pusher) push(ctx context.Context, n int) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return pushed{}, err
 	}
 
 	diffIDs := make([]digest.Digest, len(layers))
@@ -74,11 +88,11 @@ func (p *pusher) push(ctx context.Context, n int) error {
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 	})
 	if err != nil {
-		return err
+		return pushed{}, err
 	}
 	cd := digest.FromBytes(cfg)
 	if err := p.upload(ctx, cd, int64(len(cfg)), func() io.Reader { return bytes.NewReader(cfg) }); err != nil {
-		return err
+		return pushed{}, err
 	}
 	man, err := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -87,9 +101,13 @@ func (p *pusher) push(ctx context.Context, n int) error {
 		Layers:    layers,
 	})
 	if err != nil {
-		return err
+		return pushed{}, err
 	}
-	return p.putManifest(ctx, p.tag(n), man)
+	rec := pushed{tag: p.tag(n), manifest: digest.FromBytes(man), blobs: []digest.Digest{cd}}
+	for _, l := range layers {
+		rec.blobs = append(rec.blobs, l.Digest)
+	}
+	return rec, p.putManifest(ctx, rec.tag, man)
 }
 
 // uploadLayer uploads the layer seed generates: in chunks when asked,
@@ -114,14 +132,10 @@ func (p *pusher) uploadLayer(ctx context.Context, seed layerSeed, buf []byte) (d
 // PATCH and PUT requests that follow, which have bodies and so cannot be
 // retried.
 func (p *pusher) startUpload(ctx context.Context) (*url.URL, error) {
-	resp, err := p.do(ctx, http.MethodPost, p.url("/v2/"+p.o.Repo+"/blobs/uploads/"), nil, nil, 0)
+	resp, err := p.call(ctx, "upload", http.MethodPost, p.url("/v2/"+p.o.Repo+"/blobs/uploads/"), nil, nil, 0, http.StatusAccepted)
 	if err != nil {
 		return nil, err
 	}
-	if err := expect(resp, http.StatusAccepted); err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
 	return location(resp)
 }
 
@@ -155,14 +169,11 @@ func (p *pusher) uploadChunked(ctx context.Context, size int64, r io.Reader) (di
 			"Content-Type":  {"application/octet-stream"},
 			"Content-Range": {fmt.Sprintf("%d-%d", off, off+n-1)},
 		}
-		resp, err := p.do(ctx, http.MethodPatch, loc.String(), hdr, countingReader{io.LimitReader(src, n), p.ctr}, n)
+		resp, err := p.call(ctx, "upload", http.MethodPatch, loc.String(), hdr, countingReader{io.LimitReader(src, n), p.ctr}, n,
+			http.StatusAccepted, http.StatusNoContent)
 		if err != nil {
 			return "", err
 		}
-		if err := expect(resp, http.StatusAccepted, http.StatusNoContent); err != nil {
-			return "", err
-		}
-		resp.Body.Close()
 		if loc, err = location(resp); err != nil {
 			return "", err
 		}
@@ -183,29 +194,17 @@ func (p *pusher) finish(ctx context.Context, loc *url.URL, d digest.Digest, body
 	q.Set("digest", d.String())
 	u.RawQuery = q.Encode()
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-	resp, err := p.do(ctx, http.MethodPut, u.String(), hdr, body, size)
-	if err != nil {
-		return err
-	}
-	if err := expect(resp, http.StatusCreated); err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
+	_, err := p.call(ctx, "upload", http.MethodPut, u.String(), hdr, body, size, http.StatusCreated)
+	return err
 }
 
 func (p *pusher) putManifest(ctx context.Context, tag string, body []byte) error {
 	start := time.Now()
 	hdr := http.Header{"Content-Type": {ocispec.MediaTypeImageManifest}}
-	resp, err := p.do(ctx, http.MethodPut, p.url("/v2/"+p.o.Repo+"/manifests/"+tag), hdr,
-		countingReader{bytes.NewReader(body), p.ctr}, int64(len(body)))
-	if err != nil {
+	if _, err := p.call(ctx, "manifest-put", http.MethodPut, p.url("/v2/"+p.o.Repo+"/manifests/"+tag), hdr,
+		countingReader{bytes.NewReader(body), p.ctr}, int64(len(body)), http.StatusCreated); err != nil {
 		return err
 	}
-	if err := expect(resp, http.StatusCreated); err != nil {
-		return err
-	}
-	resp.Body.Close()
 	p.rec.observe("manifest", time.Since(start))
 	return nil
 }

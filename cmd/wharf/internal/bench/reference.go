@@ -13,6 +13,7 @@ import (
 type image struct {
 	repo   string
 	tag    string
+	tagged bool // the tag was written, not the default "latest"
 	digest digest.Digest
 }
 
@@ -52,7 +53,7 @@ func parseImage(s, host string) (image, error) {
 		img.repo = rest
 	}
 	if t, ok := r.(reference.Tagged); ok {
-		img.tag = t.Tag()
+		img.tag, img.tagged = t.Tag(), true
 	}
 	if d, ok := r.(reference.Digested); ok {
 		img.digest = d.Digest()

@@ -12,12 +12,12 @@ func TestParseImage(t *testing.T) {
 		bad      bool
 	}{
 		{"alpine", "127.0.0.1:5000", image{repo: "alpine", tag: "latest"}, false},
-		{"library/alpine:3.20", "127.0.0.1:5000", image{repo: "library/alpine", tag: "3.20"}, false},
-		{"127.0.0.1:5000/app/web:v1", "127.0.0.1:5000", image{repo: "app/web", tag: "v1"}, false},
+		{"library/alpine:3.20", "127.0.0.1:5000", image{repo: "library/alpine", tag: "3.20", tagged: true}, false},
+		{"127.0.0.1:5000/app/web:v1", "127.0.0.1:5000", image{repo: "app/web", tag: "v1", tagged: true}, false},
 		// A mirror may route by path prefix: another host stays in the path.
-		{"docker.io/library/alpine:3", "127.0.0.1:5000", image{repo: "docker.io/library/alpine", tag: "3"}, false},
+		{"docker.io/library/alpine:3", "127.0.0.1:5000", image{repo: "docker.io/library/alpine", tag: "3", tagged: true}, false},
 		{"app@" + d, "h:1", image{repo: "app", tag: "latest", digest: d}, false},
-		{"app:v1@" + d, "h:1", image{repo: "app", tag: "v1", digest: d}, false},
+		{"app:v1@" + d, "h:1", image{repo: "app", tag: "v1", tagged: true, digest: d}, false},
 		{"App:v1", "h:1", image{}, true},
 		{"app:", "h:1", image{}, true},
 		{"app@sha256:abc", "h:1", image{}, true},

@@ -11,7 +11,7 @@ import (
 
 // Result is what a run measured. Its JSON form is what --json prints.
 type Result struct {
-	Op       string        `json:"op"` // "pull" or "push"
+	Op       string        `json:"op"` // "pull", "push" or "storm"
 	Registry string        `json:"registry"`
 	Clients  int           `json:"clients"`
 	Elapsed  time.Duration `json:"-"`
@@ -42,8 +42,11 @@ type Result struct {
 	ErrorExamples map[string]string `json:"error_examples,omitempty"`
 }
 
-// OpsName is the plural of Op: "pulls", "pushes".
+// OpsName is the plural of Op: "pulls", "pushes"; a storm's are "ops".
 func (r *Result) OpsName() string {
+	if r.Op == "storm" {
+		return "ops"
+	}
 	if strings.HasSuffix(r.Op, "sh") {
 		return r.Op + "es"
 	}

@@ -33,7 +33,7 @@ func Pull(ctx context.Context, o PullOptions) (*Result, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return drive(ctx, "pull", &o.Common, base, func(c *client) func(context.Context, int) error {
+	return drive(ctx, "pull", &o.Common, base, false, func(c *client) func(context.Context, int) error {
 		return newPuller(c, &o, images, plat).pull
 	})
 }
@@ -66,7 +66,7 @@ func Push(ctx context.Context, o PushOptions) (*Result, error) {
 	if o.TagPrefix == "" {
 		o.TagPrefix = "bench-" + hex.EncodeToString(r[:3]) + "-"
 	}
-	return drive(ctx, "push", &o.Common, base, func(c *client) func(context.Context, int) error {
+	return drive(ctx, "push", &o.Common, base, false, func(c *client) func(context.Context, int) error {
 		return newPusher(c, &o).push
 	})
 }
@@ -82,8 +82,10 @@ func hostOf(u *url.URL) string {
 
 // drive starts o.Clients clients, each running its op in a loop until o.Ops
 // operations have been taken (from a counter the clients share) or
-// o.Duration has passed, and merges their records.
-func drive(ctx context.Context, op string, o *Common, base *url.URL, newOp func(*client) func(context.Context, int) error) (*Result, error) {
+// o.Duration has passed, and merges their records. Operations under way
+// at the end of o.Duration are cut off, unless finish says to let them
+// end (they are then bounded by ctx and the requests' own deadlines).
+func drive(ctx context.Context, op string, o *Common, base *url.URL, finish bool, newOp func(*client) func(context.Context, int) error) (*Result, error) {
 	ctr := &counters{}
 	clients := make([]*client, o.Clients)
 	for i := range clients {
@@ -104,6 +106,10 @@ func drive(ctx context.Context, op string, o *Common, base *url.URL, newOp func(
 		runCtx, cancel = context.WithTimeout(ctx, o.Duration)
 	}
 	defer cancel()
+	opCtx := runCtx
+	if finish {
+		opCtx = ctx
+	}
 
 	start := time.Now()
 	stopProgress := startProgress(o.Progress, op, start, ctr)
@@ -120,8 +126,8 @@ func drive(ctx context.Context, op string, o *Common, base *url.URL, newOp func(
 					return
 				}
 				t0 := time.Now()
-				err := do(runCtx, n)
-				if err != nil && runCtx.Err() != nil {
+				err := do(opCtx, n)
+				if err != nil && opCtx.Err() != nil {
 					return // cut off by the deadline or by the caller
 				}
 				if err != nil {
