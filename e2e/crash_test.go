@@ -51,6 +51,7 @@ func startWharfProc(t *testing.T, bin, dir, upstreamURL string, extra ...string)
 		t.Fatal(err)
 	}
 	p := &wharfProc{cmd: cmd, addr: addr, logs: logs}
+	t.Cleanup(p.kill) // a test that fails before stopping it leaves no process behind
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/healthz")

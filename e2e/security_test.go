@@ -70,7 +70,6 @@ func TestMirroredNamesBelongToTheirUpstream(t *testing.T) {
 
 	t.Run("default: read-only", func(t *testing.T) {
 		p := startWharfProc(t, bin, t.TempDir(), reg.URL, "--log-level", "info")
-		defer p.stop(t)
 		for _, s := range []string{"library/alpine:3.20", "team/pub:1", "team/new:1"} {
 			if status, code := refusal(push(p, s)); status != http.StatusUnauthorized || code != "UNAUTHORIZED" {
 				t.Errorf("anonymous push to %s: %d %s, want 401 UNAUTHORIZED", s, status, code)
@@ -89,6 +88,7 @@ func TestMirroredNamesBelongToTheirUpstream(t *testing.T) {
 		if got := digestOf(p, "team/pub:1"); got != pub.Digest.String() {
 			t.Errorf("team/pub:1 is %s, want the upstream's %s", got, pub.Digest)
 		}
+		p.stop(t) // the log is whole, and no longer written to, once wharf has exited
 		if logs := p.logs.String(); !strings.Contains(logs, "read-only mirror") {
 			t.Errorf("the start-up log does not say pushes are closed:\n%s", logs)
 		}
@@ -96,7 +96,6 @@ func TestMirroredNamesBelongToTheirUpstream(t *testing.T) {
 
 	t.Run("anonymous push: mirrored tags refused", func(t *testing.T) {
 		p := startWharfProc(t, bin, t.TempDir(), reg.URL, "--anonymous-push")
-		defer p.stop(t)
 		for _, s := range []string{"library/alpine:3.20", "team/pub:1"} {
 			err := push(p, s)
 			status, code := refusal(err)
@@ -113,6 +112,7 @@ func TestMirroredNamesBelongToTheirUpstream(t *testing.T) {
 		if got := digestOf(p, "library/alpine:3.20"); got != alpine.Digest.String() {
 			t.Errorf("library/alpine:3.20 is %s after the refused push, want the upstream's %s", got, alpine.Digest)
 		}
+		p.stop(t)
 		if logs := p.logs.String(); !strings.Contains(logs, "anonymous pushes and deletes are ON") {
 			t.Errorf("the start-up log does not warn that pushes are open:\n%s", logs)
 		}
