@@ -43,6 +43,14 @@ func (s *server) blob(w http.ResponseWriter, r *http.Request) error {
 		// A verified file: ServeContent does Range, 416, If-None-Match and
 		// sends the file with sendfile through responseWriter.ReadFrom.
 		info.source = "cache"
+		if rng, none := withoutEmptySuffixes(r.Header.Get("Range"), b.Size); none {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", b.Size))
+			h.Del("Content-Type")
+			http.Error(w, errRangeUnsatisfiable.Error(), http.StatusRequestedRangeNotSatisfiable)
+			return nil
+		} else if rng != r.Header.Get("Range") {
+			r.Header.Set("Range", rng)
+		}
 		http.ServeContent(w, r, "", b.ModTime, b.File)
 		return nil
 	}
