@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -134,7 +135,7 @@ func FuzzParsedRules(f *testing.F) {
 			if r.User == "" || strings.ContainsAny(r.User, " \t,:") {
 				t.Fatalf("user %q accepted", r.User)
 			}
-			if strings.ToLower(r.Prefix) != r.Prefix || strings.HasPrefix(r.Prefix, "/") || strings.HasSuffix(r.Prefix, "/") || strings.Contains(r.Prefix, "*") {
+			if strings.ToLower(r.Prefix) != r.Prefix || strings.HasPrefix(r.Prefix, "/") || strings.HasSuffix(r.Prefix, "/") || strings.Contains(r.Prefix, "*") || strings.IndexFunc(r.Prefix, unicode.IsSpace) >= 0 {
 				t.Fatalf("prefix %q accepted", r.Prefix)
 			}
 			access, prefix := "read", r.Prefix
@@ -152,4 +153,3 @@ func FuzzParsedRules(f *testing.F) {
 		}
 	})
 }
-
