@@ -26,6 +26,18 @@ conformance:
 test-short:
 	$(GO) test -short -count=1 ./...
 
+## fuzz: run every fuzz target (each func FuzzX in a *_test.go) for FUZZTIME (default 30s), one after another;
+## not part of test, where only the seed corpora run. Crashers land in the package's testdata/fuzz/FuzzX/.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$t in $$(dirname $$f)"; \
+			$(GO) test -run '^$$$$' -fuzz "^$$t\$$$$" -fuzztime $(FUZZTIME) $$(dirname $$f)/; \
+		done; \
+	done
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...

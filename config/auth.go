@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Auth is wharf's own access control: who may pull from and push to it.
@@ -83,7 +84,8 @@ func (a Auth) ParsedRules() ([]AuthRule, error) {
 		switch prefix = strings.TrimRight(prefix, "/"); {
 		case prefix == "*" || prefix == "":
 			prefix = ""
-		case strings.ToLower(prefix) != prefix || strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "*"):
+		case strings.ToLower(prefix) != prefix || strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "*") ||
+			strings.IndexFunc(prefix, unicode.IsSpace) >= 0: // "a /" would keep "a ", which no repository matches
 			return nil, fmt.Errorf("%q: prefix %q is not a lower-case repository prefix (registry/path) or *", entry, prefix)
 		}
 		r.Prefix = prefix

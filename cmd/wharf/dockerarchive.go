@@ -127,7 +127,7 @@ func (im *importer) dockerImage(src source, img dockerImage) ([]byte, error) {
 	if len(cf.RootFS.DiffIDs) != len(img.Layers) {
 		return nil, fmt.Errorf("config lists %d layers, manifest.json %d", len(cf.RootFS.DiffIDs), len(img.Layers))
 	}
-	if err := im.c.ImportBlob(im.ctx, cfgDigest, int64(len(cfgBody)), bytes.NewReader(cfgBody)); err != nil {
+	if err := im.putBlob(cfgDigest, int64(len(cfgBody)), bytes.NewReader(cfgBody)); err != nil {
 		return nil, err
 	}
 	m := ocispec.Manifest{

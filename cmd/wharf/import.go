@@ -70,6 +70,13 @@ Flags:
 
 	im := &importer{ctx: ctx, c: c, up: up, repo: *repo, out: stdout}
 	start := time.Now()
+	// Check every archive whole before storing anything (see dryRun).
+	check := &importer{ctx: ctx, c: c, up: up, repo: *repo, out: io.Discard, dry: newDryRun()}
+	for _, p := range fs.Args() {
+		if err := check.importPath(p); err != nil {
+			return fmt.Errorf("%s: %w (nothing was imported)", p, err)
+		}
+	}
 	for _, p := range fs.Args() {
 		if err := im.importPath(p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
@@ -91,6 +98,7 @@ type importer struct {
 	up   namer
 	repo string
 	out  io.Writer
+	dry  *dryRun // set on the first pass, which checks and stores nothing
 
 	tags, newBlobs, oldBlobs, skipped int
 	bytes                             int64
@@ -121,6 +129,9 @@ func (im *importer) importPath(p string) error {
 func (im *importer) blob(src source, name string, d digest.Digest, size int64) error {
 	if _, ok := im.c.HasContent(d); ok {
 		im.oldBlobs++
+		if im.dry != nil {
+			return nil
+		}
 		return im.c.ImportBlob(im.ctx, d, size, nil) // not read: it pins what is stored
 	}
 	rc, n, err := src.open(name)
@@ -134,7 +145,10 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 	if size < 0 {
 		size = n
 	}
-	if err := im.c.ImportBlob(im.ctx, d, size, rc); err != nil {
+	if n != size { // refused before reading: a header may claim a terabyte
+		return fmt.Errorf("blob %s is %d bytes in the archive, the manifest says %d: %w", d, n, size, cache.ErrSizeInvalid)
+	}
+	if err := im.putBlob(d, size, rc); err != nil {
 		return err
 	}
 	im.newBlobs++
@@ -145,6 +159,9 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 // tag stores the manifest body (which must hash to want, when set) and
 // points ref's tag at it, reporting it.
 func (im *importer) tag(ref imageRef, mediaType string, want digest.Digest, body []byte) error {
+	if im.dry != nil {
+		return im.dry.manifest(im.c, mediaType, want, body)
+	}
 	desc, err := im.c.ImportManifest(ref.Repo, ref.Tag, mediaType, want, body)
 	if err != nil {
 		return err
@@ -152,4 +169,22 @@ func (im *importer) tag(ref imageRef, mediaType string, want digest.Digest, body
 	im.tags++
 	fmt.Fprintf(im.out, "imported %s  %s\n", ref, desc.Digest)
 	return nil
+}
+
+// putBlob stores the bytes r yields as d, or on the first pass checks them.
+func (im *importer) putBlob(d digest.Digest, size int64, r io.Reader) error {
+	if im.dry != nil {
+		return im.dry.blob(d, size, r)
+	}
+	return im.c.ImportBlob(im.ctx, d, size, r)
+}
+
+// putChild stores an index's child manifest, untagged, or on the first
+// pass checks it.
+func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Digest, body []byte) error {
+	if im.dry != nil {
+		return im.dry.manifest(im.c, mediaType, want, body)
+	}
+	_, err := im.c.ImportManifest(repo, "", mediaType, want, body)
+	return err
 }

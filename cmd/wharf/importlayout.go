@@ -109,7 +109,7 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 			if err != nil {
 				return nil, "", err
 			}
-			if _, err := im.c.ImportManifest(repo, "", cmt, child.Digest, cb); err != nil {
+			if err := im.putChild(repo, cmt, child.Digest, cb); err != nil {
 				return nil, "", err
 			}
 		}

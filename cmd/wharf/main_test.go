@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,10 +16,31 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"go.uber.org/goleak"
 
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
+
+// TestMain fails the package's tests if a goroutine outlives them: serve
+// starts its server, signal and reload goroutines, and each must stop when
+// its context ends. The clients' idle keep-alive connections (net/http's
+// and go-containerregistry's transports) are closed first rather than
+// ignored; distribution's notification broadcaster cannot be stopped.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if tr, ok := remote.DefaultTransport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	if code == 0 {
+		if err := goleak.Find(upstreamtest.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func TestVersionAndHelp(t *testing.T) {
 	var out, errOut bytes.Buffer

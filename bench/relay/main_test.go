@@ -1,0 +1,11 @@
+package main
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them (the
+// relay starts one per connection).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
