@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // countingPasswords counts look-ups: a login refused by the limiter must
@@ -33,7 +37,8 @@ func (c *countingPasswords) Cost() int { return c.cost }
 func TestFailedLoginsAreLimitedPerAddress(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	users := &countingPasswords{passwords: passwords{"alice": hashOf(t, "right", bcrypt.MinCost)}}
-	h, err := New(Options{Store: &recorder{}, Upstream: hub{}, Auth: &AuthOptions{
+	m := metrics.New(prometheus.NewRegistry())
+	h, err := New(Options{Store: &recorder{}, Upstream: hub{}, Metrics: m, Auth: &AuthOptions{
 		Passwords: users, AnonymousPull: true, FailedLogins: 3, FailedLoginWindow: time.Minute,
 		Now: func() time.Time { return now },
 	}})
@@ -59,6 +64,9 @@ func TestFailedLoginsAreLimitedPerAddress(t *testing.T) {
 	w := send("192.0.2.1", "alice", "right")
 	if w.Code != 429 || !strings.Contains(w.Body.String(), `"TOOMANYREQUESTS"`) || w.Header().Get("Retry-After") != "60" {
 		t.Errorf("login past the limit: %d Retry-After %q %s, want 429 TOOMANYREQUESTS Retry-After 60", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if n := testutil.ToFloat64(m.LimitHits.WithLabelValues("login")); n != 1 {
+		t.Errorf("wharf_limit_hits_total{limit=\"login\"} = %v, want 1", n)
 	}
 	if n := users.lookups.Load() - before; n != 0 {
 		t.Errorf("a refused login looked up %d passwords, want none (no bcrypt either)", n)
