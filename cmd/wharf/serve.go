@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:        log.WithField("component", "cache"),
 	})
 	if err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return fmt.Errorf("cache: %w", dataDirError(cfg.Storage.Dir, err))
 	}
 	defer store.Close()
 	writer, err := cache.NewWriter(store, writerOptions(cfg))
