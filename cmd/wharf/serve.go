@@ -132,6 +132,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"bytes":    bytes,
 		"version":  version,
 	}).Info("wharf serving")
+	stopProbes := ups.probe(ctx, log.WithField("component", "upstream"))
+	defer stopProbes()
 	return serveHTTP(ctx, ln, handler, log, tlsConf)
 }
 
