@@ -32,6 +32,8 @@ func (u *upstreams) probe(ctx context.Context, log logrus.FieldLogger) (stop fun
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, c := range u.clients {
+		l := log.WithFields(logrus.Fields{"upstream": c.Name(), "setting": u.settings[i] + ".url"})
+		l.Debug("probing upstream")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -39,13 +41,12 @@ func (u *upstreams) probe(ctx context.Context, log logrus.FieldLogger) (stop fun
 			if ctx.Err() != nil {
 				return // stopping: the answer says nothing about the upstream
 			}
-			setting := u.settings[i] + ".url"
-			l := log.WithFields(logrus.Fields{"upstream": c.Name(), "setting": setting, "url": res.URL})
+			l := l.WithField("url", res.URL)
 			if res.OK() {
 				l.WithField("status", res.Status).Debug("upstream answers")
 				return
 			}
-			l.Warn(fmt.Sprintf("%s %s: %s; %s", setting, res.URL, res.Problem(), res.Fix()))
+			l.Warn(fmt.Sprintf("%s.url %s: %s; %s", u.settings[i], res.URL, res.Problem(), res.Fix()))
 		}()
 	}
 	return func() {

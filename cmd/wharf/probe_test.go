@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestServeWarnsAboutEachMisconfiguredUpstream(t *testing.T) {
 	// Every probe reports, a warning or (at debug level) a healthy answer.
 	logs.waitFor(t, func(es []logEntry) bool {
 		for setting := range want {
-			if len(withSetting(es, setting)) == 0 {
+			if len(probeOutcomes(es, setting)) == 0 {
 				return false
 			}
 		}
@@ -100,8 +101,26 @@ func TestServeDoesNotWaitForTheProbe(t *testing.T) {
 	if d := time.Since(start); d >= 5*time.Second { // the probe's own timeout
 		t.Errorf("serve took %s to stop: it waited for the probe", d)
 	}
-	if w := withSetting(logs.all(), "upstream.url"); len(w) != 0 {
+	if w := probeOutcomes(logs.all(), "upstream.url"); len(w) != 0 {
 		t.Errorf("a probe cut short by shutdown was reported: %+v", w)
+	}
+}
+
+// TestOfflineServeDoesNotProbe: an offline wharf never asks an upstream,
+// not even at start, and says nothing about one being down: in an air
+// gap it is meant to be.
+func TestOfflineServeDoesNotProbe(t *testing.T) {
+	var asked atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	t.Cleanup(up.Close)
+	logs := newLogSink()
+	_, stop := serveLogged(t, logs, "--upstream", up.URL, "--offline")
+	stop() // probes are logged as they start, before serve serves: all is in the log once it returns
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the upstream of an offline wharf was asked %d times", n)
+	}
+	if es := withSetting(logs.all(), "upstream.url"); len(es) != 0 {
+		t.Errorf("an offline wharf probed its upstream: %+v", es)
 	}
 }
 
@@ -221,6 +240,18 @@ func (s *logSink) waitFor(t *testing.T, done func([]logEntry) bool) {
 			t.Fatalf("the expected log lines never came:\n%+v", s.all())
 		}
 	}
+}
+
+// probeOutcomes are the entries about setting that report a probe's
+// answer, a warning or a healthy answer, not its start.
+func probeOutcomes(es []logEntry, setting string) []logEntry {
+	var out []logEntry
+	for _, e := range withSetting(es, setting) {
+		if e.Msg != "probing upstream" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func withSetting(es []logEntry, setting string) []logEntry {

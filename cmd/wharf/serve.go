@@ -132,8 +132,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"bytes":    bytes,
 		"version":  version,
 	}).Info("wharf serving")
-	stopProbes := ups.probe(ctx, log.WithField("component", "upstream"))
-	defer stopProbes()
+	if !cfg.OfflineOn() { // offline, wharf never asks an upstream, and one being down is the point
+		stopProbes := ups.probe(ctx, log.WithField("component", "upstream"))
+		defer stopProbes()
+	}
 	return serveHTTP(ctx, ln, handler, log, tlsConf)
 }
 
