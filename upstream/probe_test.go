@@ -2,10 +2,13 @@ package upstream_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,23 +33,29 @@ func TestProbeExplainsEachMisconfiguration(t *testing.T) {
 	web := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(web.Close)
 	tlsHost := tlsOnly.Listener.Addr().String()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsOnly.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		name, url string
 		want      upstream.ProbeKind
 		status    int
 		fix       string // in Fix
+		caFile    string
 	}{
-		{"healthy", open.URL, upstream.ProbeOK, 200, ""},
-		{"401 is healthy", authed.URL, upstream.ProbeOK, 401, ""},
-		{"refused", "http://" + closedPort(t), upstream.ProbeUnreachable, 0, "host and port"},
-		{"https against plain HTTP", "https://" + open.Host, upstream.ProbePlainHTTP, 0, "use http://" + open.Host},
-		{"http against TLS only", "http://" + tlsHost, upstream.ProbeHTTPSOnly, 400, "use https://" + tlsHost},
-		{"untrusted certificate", tlsOnly.URL, upstream.ProbeCertificate, 0, "caFile"},
-		{"not a registry", web.URL, upstream.ProbeNotRegistry, 404, "registry's API"},
+		{"healthy", open.URL, upstream.ProbeOK, 200, "", ""},
+		{"401 is healthy", authed.URL, upstream.ProbeOK, 401, "", ""},
+		{"refused", "http://" + closedPort(t), upstream.ProbeUnreachable, 0, "host and port", ""},
+		{"https against plain HTTP", "https://" + open.Host, upstream.ProbePlainHTTP, 0, "use http://" + open.Host, ""},
+		{"http against TLS only", "http://" + tlsHost, upstream.ProbeHTTPSOnly, 400, "use https://" + tlsHost, ""},
+		{"untrusted certificate", tlsOnly.URL, upstream.ProbeCertificate, 0, "caFile", ""},
+		{"trusted with its CA file", tlsOnly.URL, upstream.ProbeOK, 200, "", caFile}, // the client's own TLS settings
+		{"not a registry", web.URL, upstream.ProbeNotRegistry, 404, "registry's API", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := newClient(t, c.url, nil).Probe(t.Context(), 5*time.Second)
+			got := newClient(t, c.url, func(o *upstream.Options) { o.CAFile = c.caFile }).Probe(t.Context(), 5*time.Second)
 			if got.Kind != c.want || got.Status != c.status {
 				t.Fatalf("Probe = %+v (%s), want kind %d status %d", got, got.Problem(), c.want, c.status)
 			}
