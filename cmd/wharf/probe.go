@@ -32,7 +32,7 @@ func (u *upstreams) probe(ctx context.Context, log logrus.FieldLogger) (stop fun
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, c := range u.clients {
-		l := log.WithFields(logrus.Fields{"upstream": c.Name(), "setting": u.settings[i] + ".url"})
+		l := log.WithFields(logrus.Fields{"upstream": c.Name(), "setting": u.paths[i] + ".url"})
 		l.Debug("probing upstream")
 		wg.Add(1)
 		go func() {
@@ -46,7 +46,7 @@ func (u *upstreams) probe(ctx context.Context, log logrus.FieldLogger) (stop fun
 				l.WithField("status", res.Status).Debug("upstream answers")
 				return
 			}
-			l.Warn(fmt.Sprintf("%s.url %s: %s; %s", u.settings[i], res.URL, res.Problem(), res.Fix()))
+			l.Warn(fmt.Sprintf("%s.url %s: %s; %s", u.paths[i], res.URL, res.Problem(), res.Fix()))
 		}()
 	}
 	return func() {

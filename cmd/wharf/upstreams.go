@@ -18,10 +18,10 @@ import (
 // first, then the configured upstreams list, each a client of its own
 // (connections, tokens and pull budget are per registry).
 type upstreams struct {
-	clients  []*upstream.Client
-	settings []string // each client's config path, "upstream" or "upstreams[0]", for warnings
-	origins  []cache.Origin
-	set      *proxy.UpstreamSet
+	clients []*upstream.Client
+	origins []cache.Origin
+	set     *proxy.UpstreamSet
+	paths   []string // each client's config path, "upstream" or "upstreams[0]", for warnings
 }
 
 // newUpstreams builds a client per configured upstream. Timeout and
@@ -82,7 +82,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			return nil, fmt.Errorf("%s: %w", s.path, err)
 		}
 		out.clients = append(out.clients, c)
-		out.settings = append(out.settings, s.path)
+		out.paths = append(out.paths, s.path)
 		if s.writeThrough {
 			out.origins = append(out.origins, writableOrigin{c, s.ttl})
 		} else {
