@@ -35,14 +35,14 @@ const (
 // from the metrics registry (counters since start), the store (what it
 // holds) and the recent-errors hook; it holds no counters of its own.
 type statusPage struct {
-	src      StatusSource        // may be nil: no holdings section
-	gatherer prometheus.Gatherer // may be nil: no traffic sections
-	errs     *RecentErrors       // may be nil: no errors section
-	upstream string              // the default upstream, listed even before traffic
-	now      func() time.Time
-	tmpl     *template.Template
-	stats    statsCache
-	health   healthWindow
+	src       StatusSource        // may be nil: no holdings section
+	gatherer  prometheus.Gatherer // may be nil: no traffic sections
+	errs      *RecentErrors       // may be nil: no errors section
+	upstreams []string            // every configured upstream, listed even before traffic
+	now       func() time.Time
+	tmpl      *template.Template
+	stats     statsCache
+	health    healthWindow
 	// viewerOf says what the client of r may see; set by New.
 	viewerOf func(r *http.Request) viewer
 }
@@ -61,7 +61,7 @@ func newStatusPage(o Options) (*statusPage, error) {
 		return nil, err
 	}
 	return &statusPage{
-		src: o.Status, gatherer: o.Gatherer, errs: o.RecentErrors, upstream: o.Upstream.Name(),
+		src: o.Status, gatherer: o.Gatherer, errs: o.RecentErrors, upstreams: upstreamNames(o),
 		now: time.Now, tmpl: t,
 		stats:  statsCache{ttl: statsTTL},
 		health: healthWindow{span: healthSpan, step: healthStep},
@@ -133,4 +133,17 @@ func (c *statsCache) get(ctx context.Context, now time.Time, compute func() (cac
 		close(done)
 		return st, now, err
 	}
+}
+
+// upstreamNames lists the upstreams the page shows before they have had
+// traffic: all of them when o.Upstreams can name them (an UpstreamSet
+// can), else the default one.
+func upstreamNames(o Options) []string {
+	if n, ok := o.Upstreams.(interface{ Names() []string }); ok {
+		return n.Names()
+	}
+	if o.Upstream != nil {
+		return []string{o.Upstream.Name()}
+	}
+	return nil
 }

@@ -74,12 +74,12 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 	return g
 }
 
-// upstreams lists every upstream the metrics name, plus the default one so
-// it shows before its first request.
-func (g gathered) upstreams(always string) []string {
+// upstreams lists every upstream the metrics name, plus the configured
+// ones (always) so each shows before its first request.
+func (g gathered) upstreams(always []string) []string {
 	seen := map[string]bool{}
-	if always != "" {
-		seen[always] = true
+	for _, name := range always {
+		seen[name] = true
 	}
 	for _, m := range []map[string]float64{g.upRequests, g.upFailures, g.limit, g.upstreamBytes} {
 		for k := range m {

@@ -128,7 +128,7 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 	if windowed {
 		rep.HealthWindow = now.Sub(base.at).Round(time.Second)
 	}
-	for _, name := range g.upstreams(p.upstream) {
+	for _, name := range g.upstreams(p.upstreams) {
 		u := upstreamStatus{
 			Name:      name,
 			Requests:  cur.req[name] - base.req[name],

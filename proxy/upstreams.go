@@ -28,6 +28,7 @@ const dockerHub = "docker.io"
 type UpstreamSet struct {
 	def    Upstream
 	byName map[string]Upstream
+	names  []string // as configured, the default first; no aliases
 }
 
 // NewUpstreamSet returns the set of def (the default) and more. Names are
@@ -50,6 +51,7 @@ func NewUpstreamSet(def Upstream, more ...Upstream) (*UpstreamSet, error) {
 			return nil, fmt.Errorf("proxy: two upstreams are named %q", u.Name())
 		}
 		s.byName[key] = u
+		s.names = append(s.names, u.Name())
 	}
 	if _, named := s.byName[dockerHub]; !named {
 		s.byName[dockerHub] = def
@@ -65,3 +67,8 @@ func (s *UpstreamSet) Lookup(name string) (Upstream, bool) {
 	u, ok := s.byName[strings.ToLower(name)]
 	return u, ok
 }
+
+// Names lists every upstream's name, the default first, without the
+// docker.io alias: the status page shows each from the start, before any
+// request has gone to it.
+func (s *UpstreamSet) Names() []string { return append([]string(nil), s.names...) }

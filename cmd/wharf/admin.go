@@ -57,7 +57,7 @@ func withStore(name string, args []string, stderr io.Writer, extra func(*flag.Fl
 	log.SetLevel(logrus.WarnLevel)
 	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
 	if err != nil {
-		return fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
+		return dataDirError(dir, err)
 	}
 	defer c.Close()
 	return fn(c)

@@ -77,6 +77,9 @@ Flags:
 			return fmt.Errorf("%s: %w (nothing was imported)", p, err)
 		}
 	}
+	if check.tags == 0 {
+		return nothingToImport(check.skipped)
+	}
 	for _, p := range fs.Args() {
 		if err := im.importPath(p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
@@ -160,6 +163,7 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 // points ref's tag at it, reporting it.
 func (im *importer) tag(ref imageRef, mediaType string, want digest.Digest, body []byte) error {
 	if im.dry != nil {
+		im.tags++ // what the second pass will import
 		return im.dry.manifest(im.c, mediaType, want, body)
 	}
 	desc, err := im.c.ImportManifest(ref.Repo, ref.Tag, mediaType, want, body)
@@ -187,4 +191,15 @@ func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Dige
 	}
 	_, err := im.c.ImportManifest(repo, "", mediaType, want, body)
 	return err
+}
+
+// nothingToImport is the error of an import that would store no image: an
+// exit status of 0 would let a script carry on with an empty mirror.
+func nothingToImport(skipped int) error {
+	if skipped > 0 {
+		return fmt.Errorf("nothing imported: all %d images were skipped, their archive names none "+
+			"(an OCI layout whose ref.name is a bare tag such as \"v1\": give the repository with --repo, e.g. --repo myteam/app; "+
+			"a docker save of an untagged image: tag it and save it again)", skipped)
+	}
+	return errors.New("nothing imported: the archives list no images")
 }

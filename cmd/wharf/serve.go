@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:        log.WithField("component", "cache"),
 	})
 	if err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return fmt.Errorf("cache: %w", dataDirError(cfg.Storage.Dir, err))
 	}
 	defer store.Close()
 	writer, err := cache.NewWriter(store, writerOptions(cfg))
@@ -132,6 +132,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"bytes":    bytes,
 		"version":  version,
 	}).Info("wharf serving")
+	if !cfg.OfflineOn() { // offline, wharf never asks an upstream, and one being down is the point
+		stopProbes := ups.probe(ctx, log.WithField("component", "upstream"))
+		defer stopProbes()
+	}
 	return serveHTTP(ctx, ln, handler, log, tlsConf)
 }
 

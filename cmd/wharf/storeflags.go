@@ -148,7 +148,7 @@ func fullName(repo cache.Repo, tag string) string {
 func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
 	c, err := cache.Open(cache.Options{Dir: dir, Logger: quietLogger(stderr)})
 	if err != nil {
-		return nil, fmt.Errorf("open %s (is wharf serve still running on it?): %w", dir, err)
+		return nil, dataDirError(dir, err)
 	}
 	return c, nil
 }

@@ -21,6 +21,7 @@ type upstreams struct {
 	clients []*upstream.Client
 	origins []cache.Origin
 	set     *proxy.UpstreamSet
+	paths   []string // each client's config path, "upstream" or "upstreams[0]", for warnings
 }
 
 // newUpstreams builds a client per configured upstream. Timeout and
@@ -72,6 +73,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 	var named []proxy.Upstream
 	for _, s := range specs {
 		o := s.opts
+		o.URL = trimAPIPath(o.URL, s.path, log)
 		o.Timeout, o.MaxRetries = def.Timeout.Std(), retries(def.Retries)
 		o.Metrics, o.Logger, o.UserAgent = m, log.WithField("component", "upstream"), "wharf/"+version
 		c, err := upstream.New(o)
@@ -80,6 +82,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			return nil, fmt.Errorf("%s: %w", s.path, err)
 		}
 		out.clients = append(out.clients, c)
+		out.paths = append(out.paths, s.path)
 		if s.writeThrough {
 			out.origins = append(out.origins, writableOrigin{c, s.ttl})
 		} else {

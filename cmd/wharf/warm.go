@@ -79,7 +79,7 @@ Flags:
 		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("open %s (is wharf serve still running on it?): %w", cfg.Storage.Dir, err)
+		return dataDirError(cfg.Storage.Dir, err)
 	}
 	defer c.Close()
 

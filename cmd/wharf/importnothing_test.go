@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// TestImportOfNothingFails imports a layout as skopeo and buildkit write
+// it, its one image named by a bare tag: without --repo nothing can be
+// stored, and the command must fail saying why rather than exit 0 with an
+// empty mirror. With --repo the same archive imports.
+func TestImportOfNothingFails(t *testing.T) {
+	l := newTestLayout("unused", []byte("a layer named by a bare tag"))
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{
+		MediaType: ocispec.MediaTypeImageManifest, Digest: l.manifest, Size: int64(len(l.manifestBody)),
+		Annotations: map[string]string{annotationRefName: "v1"}}}}
+	idx.SchemaVersion = 2
+	index, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "bare.tar")
+	writeTarFile(t, archive, without(l.entries, ocispec.ImageIndexFile, reg(ocispec.ImageIndexFile, index)))
+	dir := t.TempDir()
+
+	out, err := runCmd(t, "import", "--data", dir, archive)
+	if err == nil {
+		t.Fatalf("import of a layout whose every image was skipped succeeded:\n%s", out)
+	}
+	for _, want := range []string{"nothing imported", "1 images were skipped", "--repo"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := runCmd(t, "import", "--data", dir, "--repo", "myteam/app", archive); err != nil {
+		t.Fatalf("import --repo myteam/app: %v", err)
+	}
+	if out, err := runCmd(t, "du", "--data", dir); err != nil || !strings.Contains(out, "myteam/app") {
+		t.Errorf("du after import --repo: %v\n%s", err, out)
+	}
+}
