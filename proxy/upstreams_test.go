@@ -50,7 +50,7 @@ func (p plain) Repository(path string) string { return path }
 
 func threeUpstreams(t *testing.T) *UpstreamSet {
 	t.Helper()
-	set, err := NewUpstreamSet(hub{}, plain("ghcr.io"), plain("registry.local:5000"))
+	set, err := NewUpstreamSet(hub{}, plain("ghcr.io"), Prefixed{plain("registry.local:5000"), "local"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +85,16 @@ func TestRoutingByUpstream(t *testing.T) {
 		{"GET", "/v2/x/blobs/" + d + "?ns=quay.io", "", "", 403, "DENIED"},
 		{"GET", "/v2/x/tags/list?ns=quay.io", "", "", 403, "DENIED"},
 		{"GET", "/v2/registry.local:5000/Team/app/manifests/1", "", "", 400, "NAME_INVALID"},
+		// The prefix "local" stands for registry.local:5000, under its name.
+		{"GET", "/v2/local/team/app/manifests/1", "registry.local:5000", "team/app", 404, "MANIFEST_UNKNOWN"},
+		{"HEAD", "/v2/local/team/app/blobs/" + d, "registry.local:5000", "team/app", 404, ""},
+		{"GET", "/v2/local/team/app/tags/list", "registry.local:5000", "team/app", 200, ""},
+		{"GET", "/v2/team/app/manifests/1?ns=local", "registry.local:5000", "team/app", 404, ""},
+		// Only the whole first component is the prefix; a one-component
+		// name is a path on the default, as for registry names.
+		{"GET", "/v2/locals/app/manifests/1", "docker.io", "locals/app", 404, ""},
+		{"GET", "/v2/local/manifests/1", "docker.io", "library/local", 404, ""},
+		{"GET", "/v2/local/Team/manifests/1", "", "", 400, "NAME_INVALID"},
 		{"GET", "/v2/ghcr.io/a:1/manifests/1", "", "", 400, "NAME_INVALID"},
 	}
 	for _, c := range cases {
@@ -166,6 +176,64 @@ func TestDefaultAnswersToDockerHub(t *testing.T) {
 				t.Errorf("%s: store asked for %v, want %v", path, st.asked, want)
 			}
 		}
+	}
+}
+
+// TestPrefixMeetsNameInCache: the prefix, the name as a path prefix and
+// ?ns= resolve to one cache.Repo, so they share its cache entries and its
+// access rules.
+func TestPrefixMeetsNameInCache(t *testing.T) {
+	set := threeUpstreams(t)
+	var got []cache.Repo
+	for _, path := range []string{
+		"/v2/local/team/app/manifests/1",
+		"/v2/registry.local:5000/team/app/manifests/1",
+		"/v2/team/app/manifests/1?ns=registry.local:5000",
+	} {
+		st := &repoStore{}
+		h, err := New(Options{Store: st, Upstreams: set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+		if len(st.asked) != 1 {
+			t.Fatalf("%s: store asked for %v", path, st.asked)
+		}
+		got = append(got, st.asked[0])
+	}
+	want := cache.Repo{Upstream: "registry.local:5000", Path: "team/app"}
+	for i, r := range got {
+		if r != want {
+			t.Errorf("request %d reached %v, want %v", i, r, want)
+		}
+	}
+	if names := set.Names(); !reflect.DeepEqual(names, []string{"docker.io", "ghcr.io", "registry.local:5000"}) {
+		t.Errorf("names %q: a prefix is an alias, not an upstream", names)
+	}
+}
+
+// TestUpstreamSetRefusesBadPrefixes: a prefix is one lower-case path
+// component that no other upstream answers to.
+func TestUpstreamSetRefusesBadPrefixes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		more []Upstream
+	}{
+		{"two path components", []Upstream{Prefixed{plain("registry.local:5000"), "a/b"}}},
+		{"upper case", []Upstream{Prefixed{plain("registry.local:5000"), "Local"}}},
+		{"a port", []Upstream{Prefixed{plain("registry.local:5000"), "local:5000"}}},
+		{"another upstream's name", []Upstream{plain("ghcr.io"), Prefixed{plain("registry.local:5000"), "ghcr.io"}}},
+		{"a name listed later", []Upstream{Prefixed{plain("registry.local:5000"), "ghcr.io"}, plain("ghcr.io")}},
+		{"its own name", []Upstream{Prefixed{plain("localhost"), "localhost"}}},
+		{"the docker.io alias", []Upstream{Prefixed{plain("registry.local:5000"), "docker.io"}}},
+		{"another's prefix", []Upstream{Prefixed{plain("a.example"), "x"}, Prefixed{plain("b.example"), "x"}}},
+	} {
+		if _, err := NewUpstreamSet(hub{}, c.more...); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+	if _, err := NewUpstreamSet(hub{}, Prefixed{plain("registry.local:5000"), "local"}, Prefixed{plain("ghcr.io"), ""}); err != nil {
+		t.Errorf("a good prefix and an empty one: %v", err)
 	}
 }
 
