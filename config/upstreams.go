@@ -20,6 +20,14 @@ type NamedUpstream struct {
 	// "ghcr.io" or "registry.local:5000": lower case, a port allowed.
 	// Required, and unique (also against the default upstream's name).
 	Name string `yaml:"name"`
+	// Prefix is a short alias clients may use instead of Name as the path
+	// prefix (/v2/<Prefix>/owner/repo/…): docker and crane cannot parse a
+	// registry with a port there ("wharf:5000/registry.local:5000/app"),
+	// but "wharf:5000/local/app" is a reference. One lower-case path
+	// component, unique, and not another upstream's name; it hides
+	// Docker Hub's namespace of that name on the default upstream.
+	// Default "" (the name only).
+	Prefix string `yaml:"prefix"`
 	// URL is the registry's base URL (http or https). Required. It may
 	// differ from Name: a registry reached through another address.
 	URL string `yaml:"url"`
@@ -55,7 +63,7 @@ type NamedUpstream struct {
 // the YAML walker and the tests are driven by it.
 func (u *NamedUpstream) fields() map[string]any {
 	return map[string]any{
-		"name": &u.Name, "url": &u.URL,
+		"name": &u.Name, "prefix": &u.Prefix, "url": &u.URL,
 		"username": &u.Username, "password": &u.Password, "passwordFile": &u.PasswordFile,
 		"dockerConfig": &u.DockerConfig, "caFile": &u.CAFile, "insecureSkipVerify": &u.InsecureSkipVerify,
 		"tagTTL": &u.TagTTL, "officialLibrary": &u.OfficialLibrary, "writeThrough": &u.WriteThrough,
@@ -119,6 +127,19 @@ func formatUpstreamList(list []NamedUpstream) string {
 
 // anchoredDomain is the reference grammar's registry host (with port).
 var anchoredDomain = regexp.MustCompile(`^(?:` + reference.DomainRegexp.String() + `)$`)
+
+// anchoredName is the grammar's repository name; without a "/" it is
+// one path component (the optional registry part needs a "/" after it).
+var anchoredName = regexp.MustCompile(`^(?:` + reference.NameRegexp.String() + `)$`)
+
+// prefixProblem checks an upstream's path prefix: one path component as
+// the reference grammar writes it.
+func prefixProblem(prefix string) error {
+	if strings.Contains(prefix, "/") || !anchoredName.MatchString(prefix) {
+		return fmt.Errorf("%q is not one lower-case path component (e.g. local, team-registry)", prefix)
+	}
+	return nil
+}
 
 // UpstreamName is the name a registry URL is known by when none is given:
 // its host with port, Docker Hub's API hosts as "docker.io". It matches
@@ -258,6 +279,31 @@ func (c Config) upstreamProblems() []*fieldError {
 		ps = append(ps, credentialProblems(p, u.Username, u.Password, u.PasswordFile, u.DockerConfig)...)
 		if u.TagTTL != nil && *u.TagTTL < 0 {
 			add(p+".tagTTL", "%s is negative; use 0 to revalidate every time", *u.TagTTL)
+		}
+	}
+	return append(ps, c.prefixProblems()...)
+}
+
+// prefixProblems checks every upstreams entry's prefix against the
+// grammar, every upstream's name (the default's "docker.io" alias
+// included) and the other prefixes: each must stand for one upstream.
+func (c Config) prefixProblems() []*fieldError {
+	taken := map[string]string{c.Upstream.DefaultName(): "upstream", "docker.io": "upstream"}
+	for i, u := range c.Upstreams {
+		taken[u.Name] = fmt.Sprintf("upstreams[%d]", i)
+	}
+	var ps []*fieldError
+	for i, u := range c.Upstreams {
+		if u.Prefix == "" {
+			continue
+		}
+		p := fmt.Sprintf("upstreams[%d].prefix", i)
+		if err := prefixProblem(u.Prefix); err != nil {
+			ps = append(ps, &fieldError{path: p, err: err})
+		} else if other, dup := taken[u.Prefix]; dup {
+			ps = append(ps, &fieldError{path: p, err: fmt.Errorf("%q already names %s", u.Prefix, other)})
+		} else {
+			taken[u.Prefix] = p
 		}
 	}
 	return ps

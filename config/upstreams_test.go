@@ -41,6 +41,7 @@ upstreams:
     tagTTL: 1h
     writeThrough: true
   - name: registry.local:5000
+    prefix: local
     url: http://10.0.0.5:5000
     caFile: /etc/ca.pem
     insecureSkipVerify: true
@@ -61,7 +62,7 @@ upstreams:
 		*g.TagTTL != Duration(time.Hour) || !g.WriteThroughOn() || *g.OfficialLibrary {
 		t.Errorf("ghcr.io entry %+v", g)
 	}
-	if r.URL != "http://10.0.0.5:5000" || r.CAFile != "/etc/ca.pem" || !r.InsecureOn() || !*r.OfficialLibrary ||
+	if r.URL != "http://10.0.0.5:5000" || r.Prefix != "local" || r.CAFile != "/etc/ca.pem" || !r.InsecureOn() || !*r.OfficialLibrary ||
 		*r.TagTTL != Duration(2*time.Minute) {
 		t.Errorf("registry.local entry %+v (tagTTL should default to upstream.tagTTL)", r)
 	}
@@ -166,6 +167,24 @@ func TestValidateUpstreams(t *testing.T) {
 		{"negative ttl", func(c *Config) {
 			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", URL: "https://ghcr.io", TagTTL: &ttl}}
 		}, "upstreams[0].tagTTL: -1s is negative; use 0 to revalidate every time"},
+		{"prefix with a port", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "local:5000", URL: "http://r:5000"}}
+		}, `upstreams[0].prefix: "local:5000" is not one lower-case path component (e.g. local, team-registry)`},
+		{"prefix of two components", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "a/b", URL: "http://r:5000"}}
+		}, `upstreams[0].prefix: "a/b" is not one lower-case path component (e.g. local, team-registry)`},
+		{"upper-case prefix", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "Local", URL: "http://r:5000"}}
+		}, `upstreams[0].prefix: "Local" is not one lower-case path component (e.g. local, team-registry)`},
+		{"prefix names a later upstream", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "ghcr.io", URL: "http://r:5000"}, entry("ghcr.io", "https://ghcr.io")}
+		}, `upstreams[0].prefix: "ghcr.io" already names upstreams[1]`},
+		{"prefix docker.io", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "docker.io", URL: "http://r:5000"}}
+		}, `upstreams[0].prefix: "docker.io" already names upstream`},
+		{"prefix twice", func(c *Config) {
+			c.Upstreams = []NamedUpstream{{Name: "a.example", Prefix: "x", URL: "https://a.example"}, {Name: "b.example", Prefix: "x", URL: "https://b.example"}}
+		}, `upstreams[1].prefix: "x" already names upstreams[0].prefix`},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -181,5 +200,9 @@ func TestValidateUpstreams(t *testing.T) {
 	c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", URL: "http://127.0.0.1:5000", WriteThrough: &on}}
 	if err := c.Validate(); err != nil {
 		t.Errorf("writeThroughSync with an entry's writeThrough: %v", err)
+	}
+	c.Upstreams[0].Prefix = "local"
+	if err := c.Validate(); err != nil {
+		t.Errorf("prefix local: %v", err)
 	}
 }

@@ -34,6 +34,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		ttl          time.Duration
 		writeThrough bool
 		shadowTags   bool
+		prefix       string // upstreams[].prefix, the alias routed like the name
 	}{{
 		path: "upstream",
 		opts: upstream.Options{
@@ -56,6 +57,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			ttl          time.Duration
 			writeThrough bool
 			shadowTags   bool
+			prefix       string
 		}{
 			path: fmt.Sprintf("upstreams[%d]", i),
 			opts: upstream.Options{
@@ -66,6 +68,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 			ttl:          ttl.Std(),
 			writeThrough: u.WriteThroughOn(),
 			shadowTags:   u.ShadowTagsOn(),
+			prefix:       u.Prefix,
 		})
 	}
 
@@ -88,7 +91,11 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		} else {
 			out.origins = append(out.origins, pullOrigin{c, s.ttl, s.shadowTags})
 		}
-		if len(out.clients) > 1 {
+		switch {
+		case len(out.clients) == 1: // the default
+		case s.prefix != "":
+			named = append(named, proxy.Prefixed{Upstream: c, Alias: s.prefix})
+		default:
 			named = append(named, c)
 		}
 	}
