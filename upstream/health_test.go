@@ -1,0 +1,84 @@
+package upstream_test
+
+import (
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/upstream"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// TestFailingUpstreamMarkedDown: three consecutive failed attempts mark the
+// upstream down (the retries stop there); while down nothing is sent and
+// the error says since when; the background probe marks it up on the first
+// answer, and the next request reaches the upstream again.
+func TestFailingUpstreamMarkedDown(t *testing.T) {
+	fr := newFaultyRegistry(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	probed := make(chan struct{}, 16)
+	fr.faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		if r.URL.Path == "/v2/" {
+			select {
+			case probed <- struct{}{}:
+			default:
+			}
+		}
+		if failing.Load() {
+			return upstreamtest.Fault{Status: http.StatusServiceUnavailable}
+		}
+		return upstreamtest.Fault{}
+	})
+	m := newMetrics()
+	c := newClient(t, fr.faulty.URL, func(o *upstream.Options) {
+		o.Metrics, o.ProbeMin, o.ProbeMax = m, 20*time.Millisecond, 40*time.Millisecond
+	})
+	up := func() float64 { return testutil.ToFloat64(m.UpstreamUp.WithLabelValues(c.Name())) }
+	if up() != 1 {
+		t.Fatalf("wharf_upstream_up = %v before any request, want 1", up())
+	}
+
+	_, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
+	if !errors.Is(err, upstream.ErrDown) || !errors.Is(err, upstream.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrDown (an ErrUnavailable)", err)
+	}
+	if n := fr.faulty.Count(http.MethodGet, "/manifests/"); n != 3 {
+		t.Errorf("%d attempts before the upstream was marked down, want 3 (not the 5 retries allow)", n)
+	}
+	if up() != 0 {
+		t.Errorf("wharf_upstream_up = %v while down, want 0", up())
+	}
+
+	// While down: no request reaches the upstream, the error says since when
+	// and when to come back.
+	fr.faulty.ResetCounts()
+	_, err = c.HeadManifest(t.Context(), "faulty/app", "v1", acceptAll)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || !errors.Is(err, upstream.ErrDown) || ue.RetryAfter <= 0 {
+		t.Fatalf("HEAD while down: %v, want ErrDown with a RetryAfter", err)
+	}
+	if n := fr.faulty.Count(http.MethodHead, "/manifests/"); n != 0 {
+		t.Errorf("%d HEADs reached the upstream while it was down, want 0", n)
+	}
+
+	// The upstream heals: the probe marks it up.
+	<-probed // at least one probe failed while it was down
+	failing.Store(false)
+	deadline := time.After(10 * time.Second)
+	for up() != 1 { // the gauge flips just after a probe's answer: poll it, bounded
+		select {
+		case <-probed:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the probe did not mark the healed upstream up within 10s")
+		}
+	}
+	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); err != nil {
+		t.Fatalf("after the probe marked it up: %v", err)
+	}
+}
