@@ -2,7 +2,9 @@ package upstream_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,5 +82,57 @@ func TestFailingUpstreamMarkedDown(t *testing.T) {
 	}
 	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); err != nil {
 		t.Fatalf("after the probe marked it up: %v", err)
+	}
+}
+
+// TestHungUpstreamMarkedDown: an upstream that accepts and never answers
+// is known to be down after StallAfter × DownAfter stalled requests, long
+// before its header timeout, while those requests are still held; the
+// next request fails at once without reaching it.
+func TestHungUpstreamMarkedDown(t *testing.T) {
+	release := make(chan struct{})
+	held := make(chan struct{}, 8)
+	var reached atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		held <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	m := newMetrics()
+	c := newClient(t, srv.URL, func(o *upstream.Options) {
+		o.Metrics, o.StallAfter, o.Timeout, o.ProbeMin = m, 50*time.Millisecond, time.Minute, time.Minute
+	})
+	t.Cleanup(func() { close(release) }) // runs before srv.Close and c.Close: the held handlers return
+
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() {
+			_, err := c.HeadManifest(t.Context(), "app/hung", fmt.Sprintf("v%d", i), acceptAll)
+			errs <- err
+		}()
+	}
+	for range 3 {
+		<-held
+	}
+	// The three are held; the requests themselves return ErrDown at their
+	// next retry, once the third stall has marked the upstream down.
+	for range 3 {
+		if err := <-errs; !errors.Is(err, upstream.ErrDown) {
+			t.Errorf("a hung request: %v, want ErrDown", err)
+		}
+	}
+	if got := testutil.ToFloat64(m.UpstreamUp.WithLabelValues(c.Name())); got != 0 {
+		t.Errorf("wharf_upstream_up = %v after three stalls, want 0", got)
+	}
+	before := reached.Load()
+	if _, err := c.HeadManifest(t.Context(), "app/hung", "v9", acceptAll); !errors.Is(err, upstream.ErrDown) {
+		t.Errorf("while down: %v, want ErrDown", err)
+	}
+	if reached.Load() != before {
+		t.Error("a request reached the upstream while it was down")
 	}
 }

@@ -85,9 +85,13 @@ type Health struct {
 	nextProbe time.Time
 	last      string
 	closed    bool
-	ctx       context.Context // ends with Close: the probe's stop path
-	cancel    context.CancelFunc
-	probing   sync.WaitGroup
+	// downCtx ends when the upstream is marked down, which cuts short
+	// the attempts still waiting for headers (a new one for each up period).
+	downCtx  context.Context
+	markDown context.CancelFunc
+	ctx      context.Context // ends with Close: the probe's stop path
+	cancel   context.CancelFunc
+	probing  sync.WaitGroup
 }
 
 // NewHealth wraps next. The upstream starts up.
@@ -114,22 +118,48 @@ func NewHealth(next http.RoundTripper, opts HealthOptions) (*Health, error) {
 		log = l
 	}
 	opts.Metrics.SetUpstreamUp(opts.Name, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Health{next: next, opts: opts, log: log, ctx: ctx, cancel: cancel}, nil
+	h := &Health{next: next, opts: opts, log: log}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.downCtx, h.markDown = context.WithCancel(context.Background())
+	return h, nil
 }
 
 // RoundTrip implements http.RoundTripper.
 func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := h.Down(); err != nil {
-		return nil, err
+	h.mu.Lock()
+	if h.down {
+		defer h.mu.Unlock()
+		return nil, h.downErrorLocked()
 	}
+	downCtx := h.downCtx
+	h.mu.Unlock()
 	stalled := make(chan struct{})
 	timer := time.AfterFunc(h.opts.StallAfter, func() {
 		close(stalled)
 		h.fail(fmt.Sprintf("no response headers after %v", h.opts.StallAfter))
 	})
-	resp, err := h.next.RoundTrip(req)
+	// An attempt still waiting for headers when the upstream is marked
+	// down (by its own stall or by others') stops waiting: it would
+	// otherwise hold its caller for the whole header timeout. Once headers
+	// have come, a body streams on regardless.
+	ctx, cancel := context.WithCancel(req.Context())
+	abort := context.AfterFunc(downCtx, cancel)
+	resp, err := h.next.RoundTrip(req.WithContext(ctx))
 	timer.Stop()
+	if !abort() {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return nil, h.downErrorLocked()
+	}
+	if err != nil {
+		cancel()
+	} else {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	}
 	select {
 	case <-stalled: // already counted; only an answer changes anything now
 		if err == nil && resp.StatusCode < 500 {
@@ -160,6 +190,11 @@ func (h *Health) Down() error {
 	if !h.down {
 		return nil
 	}
+	return h.downErrorLocked()
+}
+
+// downErrorLocked describes the current (or just ended) down period.
+func (h *Health) downErrorLocked() *DownError {
 	return &DownError{Since: h.since, NextProbe: h.nextProbe, Last: h.last}
 }
 
@@ -169,7 +204,10 @@ func (h *Health) Close() {
 	h.mu.Lock()
 	h.closed = true
 	h.cancel()
-	h.down = false
+	if h.down {
+		h.down = false
+		h.downCtx, h.markDown = context.WithCancel(context.Background())
+	}
 	h.mu.Unlock()
 	h.probing.Wait()
 }
@@ -183,6 +221,7 @@ func (h *Health) fail(why string) {
 		return
 	}
 	h.down, h.since = true, time.Now()
+	h.markDown()
 	h.nextProbe = h.since.Add(h.opts.ProbeMin)
 	h.opts.Metrics.SetUpstreamUp(h.opts.Name, false)
 	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "failures": h.failures, "error": why}).
@@ -199,6 +238,7 @@ func (h *Health) succeed() {
 		return
 	}
 	h.down = false
+	h.downCtx, h.markDown = context.WithCancel(context.Background())
 	h.opts.Metrics.SetUpstreamUp(h.opts.Name, true)
 	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "down_for": time.Since(h.since).Round(time.Millisecond)}).
 		Warn("upstream is up again")
