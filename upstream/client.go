@@ -149,6 +149,17 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 	return retry, health, err
 }
 
+// Down returns nil while the upstream is up, and while it is marked down
+// the *Error (wrapping ErrDown) a request would fail with: since when, the
+// failure that marked it down, the time to the next probe. For a status
+// page; requests need not ask first.
+func (c *Client) Down() error {
+	if err := c.health.Down(); err != nil {
+		return c.transportError(context.Background(), "health", err)
+	}
+	return nil
+}
+
 // Name is the upstream's label in logs, metrics and errors.
 func (c *Client) Name() string { return c.name }
 

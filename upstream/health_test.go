@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,6 +56,9 @@ func TestFailingUpstreamMarkedDown(t *testing.T) {
 	if up() != 0 {
 		t.Errorf("wharf_upstream_up = %v while down, want 0", up())
 	}
+	if err := c.Down(); !errors.Is(err, upstream.ErrDown) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Down() = %v, want ErrDown naming the 503 that marked it down", err)
+	}
 
 	// While down: no request reaches the upstream, the error says since when
 	// and when to come back.
@@ -79,6 +83,9 @@ func TestFailingUpstreamMarkedDown(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the probe did not mark the healed upstream up within 10s")
 		}
+	}
+	if err := c.Down(); err != nil {
+		t.Errorf("Down() = %v after the probe marked it up, want nil", err)
 	}
 	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); err != nil {
 		t.Fatalf("after the probe marked it up: %v", err)
