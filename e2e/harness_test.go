@@ -73,6 +73,7 @@ type mirrorOpts struct {
 	network         transport.Network // where the upstream counts as being (hostile_upstream_test.go)
 	revalidate      time.Duration     // cache.Options.RevalidateTimeout (health_test.go)
 	probeMin        time.Duration     // upstream.Options.ProbeMin; ProbeMax is twice it
+	downAfter       int               // upstream.Options.DownAfter
 }
 
 // startMirror runs wharf in front of upstreamURL. It is closed by t.Cleanup
@@ -104,6 +105,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 		Backoff:         10 * time.Millisecond,
 		Network:         o.network,
 		ProbeMin:        o.probeMin,
+		DownAfter:       o.downAfter,
 		ProbeMax:        2 * o.probeMin,
 		Metrics:         m,
 		Logger:          log,
