@@ -133,9 +133,7 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	downCtx := h.downCtx
 	h.mu.Unlock()
-	stalled := make(chan struct{})
 	timer := time.AfterFunc(h.opts.StallAfter, func() {
-		close(stalled)
 		h.fail(fmt.Sprintf("no response headers after %v", h.opts.StallAfter))
 	})
 	// An attempt still waiting for headers when the upstream is marked
@@ -145,7 +143,7 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	abort := context.AfterFunc(downCtx, cancel)
 	resp, err := h.next.RoundTrip(req.WithContext(ctx))
-	timer.Stop()
+	stalled := !timer.Stop() // the stall was counted (or is being)
 	if !abort() {
 		if resp != nil {
 			resp.Body.Close()
@@ -160,13 +158,11 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	}
-	select {
-	case <-stalled: // already counted; only an answer changes anything now
+	if stalled { // already counted; only an answer changes anything now
 		if err == nil && resp.StatusCode < 500 {
 			h.succeed()
 		}
 		return resp, err
-	default:
 	}
 	switch {
 	case err == nil && resp.StatusCode < 500:
