@@ -58,6 +58,11 @@ type Options struct {
 	// FetchTimeout bounds a manifest fetch that runs detached from its
 	// client. Default 2m.
 	FetchTimeout time.Duration
+	// RevalidateTimeout is how long a client holding a cached tag waits
+	// for its revalidation; past it the cached manifest is served (counted
+	// stale) and the revalidation finishes in the background, under
+	// FetchTimeout. Default 3s.
+	RevalidateTimeout time.Duration
 	// Resumes and StallTimeout tune blob fills (see fill.Options).
 	Resumes      int
 	StallTimeout time.Duration
@@ -90,6 +95,8 @@ type Cache struct {
 	index   *index.Index
 	fills   *fill.Group
 	flight  singleflight.Group
+	flights flights         // detached upstream calls in progress (revalidate.go)
+	life    context.Context // ends with Close; detached calls end with it
 	cancel  context.CancelFunc
 
 	// Hot metadata: a hit on these costs no disk read.
@@ -118,6 +125,9 @@ func Open(opts Options) (*Cache, error) {
 	if opts.FetchTimeout == 0 {
 		opts.FetchTimeout = 2 * time.Minute
 	}
+	if opts.RevalidateTimeout <= 0 {
+		opts.RevalidateTimeout = 3 * time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -139,6 +149,7 @@ func Open(opts Options) (*Cache, error) {
 		opts: opts, log: opts.Logger, origins: map[string]Origin{},
 		access: newAccessLog(time.Second), inUse: map[digest.Digest]int{},
 		evictCh: make(chan struct{}, 1), stop: make(chan struct{}),
+		flights: flights{running: map[string]time.Time{}},
 	}
 	for _, o := range opts.Origins {
 		if opts.Offline {
@@ -183,7 +194,7 @@ func Open(opts Options) (*Cache, error) {
 	c.links, _ = lru.New[string, struct{}](65536)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.life, c.cancel = ctx, cancel
 	c.fills, err = fill.NewGroup(ctx, fill.Options{
 		Sink:         d,
 		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
@@ -212,6 +223,7 @@ func Open(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.cancel()
 	c.fills.Wait()
+	c.flights.wg.Wait()
 	close(c.stop)
 	c.bg.Wait()
 	return c.index.Close()
@@ -268,11 +280,7 @@ func unreachable(err error) bool {
 // client (bounded by FetchTimeout), and lets the caller stop waiting when
 // its own context ends without cancelling the others.
 func detached[T any](ctx context.Context, c *Cache, key string, fn func(context.Context) (T, error)) (T, error) {
-	ch := c.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
-		defer cancel()
-		return fn(fctx)
-	})
+	ch := c.startFlight(ctx, key, func(ctx context.Context) (any, error) { return fn(ctx) })
 	var zero T
 	select {
 	case r := <-ch:

@@ -92,13 +92,22 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 	}
 	c.opts.Metrics.Miss("tag")
 	flightKey := "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
-	m, err := detached(ctx, c, flightKey, func(ctx context.Context) (*Manifest, error) {
+	refresh := func(ctx context.Context) (*Manifest, error) {
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
-	})
-	if err != nil && cached != nil && unreachable(err) {
+	}
+	if cached == nil {
+		return detached(ctx, c, flightKey, refresh)
+	}
+	m, err := c.revalidate(ctx, flightKey, refresh)
+	if err != nil && (unreachable(err) || errors.Is(err, errOverBudget)) {
 		c.opts.Metrics.Stale("tag")
-		logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
-			Warn("upstream unreachable; serving cached tag")
+		l := logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag})
+		if errors.Is(err, upstream.ErrDown) || errors.Is(err, errOverBudget) {
+			// Expected while it lasts: the transition was logged once.
+			l.Debug("serving cached tag without waiting for the upstream")
+		} else {
+			l.Warn("upstream unreachable; serving cached tag")
+		}
 		return cached, nil
 	}
 	return m, err

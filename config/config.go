@@ -68,6 +68,11 @@ type Upstream struct {
 	// TagTTL is how long a cached tag is trusted before a HEAD to the
 	// upstream revalidates it. 0 revalidates on every request. Default 5m.
 	TagTTL Duration `yaml:"tagTTL"`
+	// RevalidateTimeout is how long a pull of a cached tag older than its
+	// TTL waits for the upstream's answer; past it the cached manifest is
+	// served (counted in wharf_stale_served_total) and the revalidation
+	// finishes in the background. Must be > 0. Default 3s.
+	RevalidateTimeout Duration `yaml:"revalidateTimeout"`
 	// Timeout bounds the wait for response headers of one upstream request;
 	// the body may stream for longer. Must be > 0. Default 30s.
 	Timeout Duration `yaml:"timeout"`
@@ -178,10 +183,11 @@ func Default() Config {
 	return Config{
 		Listen: ":5000",
 		Upstream: Upstream{
-			URL:     "https://registry-1.docker.io",
-			TagTTL:  Duration(5 * time.Minute),
-			Timeout: Duration(30 * time.Second),
-			Retries: 4,
+			URL:               "https://registry-1.docker.io",
+			TagTTL:            Duration(5 * time.Minute),
+			RevalidateTimeout: Duration(3 * time.Second),
+			Timeout:           Duration(30 * time.Second),
+			Retries:           4,
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
 		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},

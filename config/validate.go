@@ -76,6 +76,9 @@ func (c Config) problems() []*fieldError {
 	if u.Timeout <= 0 {
 		add("upstream.timeout", "%s must be more than 0", u.Timeout)
 	}
+	if u.RevalidateTimeout <= 0 {
+		add("upstream.revalidateTimeout", "%s must be more than 0", u.RevalidateTimeout)
+	}
 	if u.Retries < 0 || u.Retries > 20 {
 		add("upstream.retries", "%d is outside 0..20", u.Retries)
 	}

@@ -31,7 +31,9 @@ func TestErrorCodes(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	upstreamtest.Push(t, reg, "app/ok:v1", upstreamtest.RandomImage(t, 1, 1024, upstreamtest.DockerManifest))
-	m := startMirror(t, faulty.URL, mirrorOpts{retries: 1, timeout: 300 * time.Millisecond})
+	// Each fault is classified as one failure: the upstream is never
+	// marked down here (health_test.go covers that, and its 503).
+	m := startMirror(t, faulty.URL, mirrorOpts{retries: 1, timeout: 300 * time.Millisecond, downAfter: 1000})
 	zero := "sha256:" + strings.Repeat("0", 64)
 
 	cases := []struct {

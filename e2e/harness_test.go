@@ -71,6 +71,9 @@ type mirrorOpts struct {
 	maxSize         int64
 	pins            []cache.Pin
 	network         transport.Network // where the upstream counts as being (hostile_upstream_test.go)
+	revalidate      time.Duration     // cache.Options.RevalidateTimeout (health_test.go)
+	probeMin        time.Duration     // upstream.Options.ProbeMin; ProbeMax is twice it
+	downAfter       int               // upstream.Options.DownAfter
 }
 
 // startMirror runs wharf in front of upstreamURL. It is closed by t.Cleanup
@@ -101,6 +104,9 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 		MaxRetries:      o.retries,
 		Backoff:         10 * time.Millisecond,
 		Network:         o.network,
+		ProbeMin:        o.probeMin,
+		DownAfter:       o.downAfter,
+		ProbeMax:        2 * o.probeMin,
 		Metrics:         m,
 		Logger:          log,
 	})
@@ -110,7 +116,7 @@ func startMirror(t *testing.T, upstreamURL string, o mirrorOpts) *mirror {
 	copts := cache.Options{
 		Dir: o.dir, Origins: []cache.Origin{up}, TagTTL: o.tagTTL,
 		StallTimeout: o.stallTimeout, Metrics: m, Logger: log,
-		MaxSize: o.maxSize, Pins: o.pins,
+		MaxSize: o.maxSize, Pins: o.pins, RevalidateTimeout: o.revalidate,
 	}
 	if o.clock != nil {
 		copts.Now = o.clock.Now

@@ -46,6 +46,7 @@ type Metrics struct {
 	RateLimitLimit   *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-limit
 	RateLimitRemain  *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-remaining
 	UpstreamFailures *prometheus.CounterVec   // upstream, reason
+	UpstreamUp       *prometheus.GaugeVec     // upstream: 1 up, 0 marked down (upstream/transport/health.go)
 }
 
 // New registers wharf's collectors on reg.
@@ -135,6 +136,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		UpstreamFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_upstream_failures_total", Help: "Upstream operations that failed after retries, by upstream and reason.",
 		}, []string{"upstream", "reason"}),
+		UpstreamUp: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wharf_upstream_up", Help: "1 while the upstream is up, 0 while wharf has marked it down and only probes it.",
+		}, []string{"upstream"}),
 	}
 }
 
@@ -200,6 +204,18 @@ func (m *Metrics) UpstreamFailure(upstream, reason string) {
 	if m != nil {
 		m.UpstreamFailures.WithLabelValues(upstream, reason).Inc()
 	}
+}
+
+// SetUpstreamUp records whether an upstream is up (1) or marked down (0).
+func (m *Metrics) SetUpstreamUp(upstream string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.UpstreamUp.WithLabelValues(upstream).Set(v)
 }
 
 // UpstreamRead adds n body bytes received from upstream.

@@ -93,6 +93,8 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusUnauthorized, "UNAUTHORIZED", "the upstream registry requires authentication for this repository"}
 	case errors.Is(err, upstream.ErrDenied):
 		return apiError{http.StatusForbidden, "DENIED", "the upstream registry denied access to this repository"}
+	case errors.Is(err, upstream.ErrDown):
+		return down(err)
 	case errors.Is(err, upstream.ErrTooManyRequests):
 		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", "the upstream registry's rate limit was reached and nothing is cached"}
 	case errors.Is(err, upstream.ErrInvalid):
@@ -127,6 +129,19 @@ func rejected(err error) apiError {
 		return apiError{ue.Status, code, "the upstream registry refused the request: " + ue.Message}
 	}
 	return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry refused the request"}
+}
+
+// down says which upstream is down and since when: 503, which clients
+// retry, with Retry-After set to the upstream's next probe (writeError),
+// rather than a bare 502 that a docker user sees without its body.
+func down(err error) apiError {
+	msg := "the upstream registry is down and nothing is cached"
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		msg = "the upstream registry " + ue.Upstream + " is down (marked " + ue.Message + ") and nothing is cached; " +
+			"wharf probes it in the background and serves it again as soon as it answers"
+	}
+	return apiError{http.StatusServiceUnavailable, "UNAVAILABLE", msg}
 }
 
 func unknownCode(route string) string {
@@ -176,6 +191,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
 	var detail any
 	if ae.Status == http.StatusInternalServerError {
 		detail = map[string]string{"requestId": info.id}
+	}
+	if ae.Status == http.StatusServiceUnavailable {
+		if secs, ok := retryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
 	}
 	if ae.Status == http.StatusTooManyRequests {
 		secs, ok := retryAfter(err)

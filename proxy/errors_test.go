@@ -52,6 +52,8 @@ func TestErrorTable(t *testing.T) {
 		{wrap(up(0, "", upstream.ErrTimeout)), routeBlob, 504, "UNAVAILABLE"},
 		{wrap(context.DeadlineExceeded), routeBlob, 504, "UNAVAILABLE"},
 		{wrap(up(503, "", upstream.ErrUnavailable)), routeManifest, 502, "UNAVAILABLE"},
+		{wrap(up(0, "", upstream.ErrDown)), routeManifest, 503, "UNAVAILABLE"},
+		{wrap(up(0, "", upstream.ErrDown)), routeBlob, 503, "UNAVAILABLE"},
 		{wrap(up(200, "", upstream.ErrDigestMismatch)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(200, "", upstream.ErrTooLarge)), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrTargetRefused)), routeManifest, 502, "UNAVAILABLE"},
@@ -89,6 +91,19 @@ func TestErrorBody(t *testing.T) {
 	writeError(w, r, &upstream.Error{Status: 429, Err: upstream.ErrTooManyRequests, RetryAfter: 1500 * time.Millisecond})
 	if w.Code != 429 || w.Header().Get("Retry-After") != "2" {
 		t.Errorf("429: %d Retry-After %q, want 2 (rounded up)", w.Code, w.Header().Get("Retry-After"))
+	}
+	// A down upstream: 503 (clients retry it) with the time to the next
+	// probe, and a message naming the upstream and since when.
+	w = httptest.NewRecorder()
+	writeError(w, r, fmt.Errorf("manifest x@y: %w", &upstream.Error{Upstream: "registry.example", Err: upstream.ErrDown,
+		RetryAfter: 4 * time.Second, Message: "since 2026-12-02T03:30:00Z after no response headers after 3s"}))
+	if w.Code != 503 || w.Header().Get("Retry-After") != "4" {
+		t.Errorf("down: %d Retry-After %q, want 503 and 4", w.Code, w.Header().Get("Retry-After"))
+	}
+	for _, want := range []string{"registry.example is down", "since 2026-12-02T03:30:00Z"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("down: body %s lacks %q", w.Body, want)
+		}
 	}
 	w = httptest.NewRecorder()
 	writeError(w, r, errors.New("boom"))

@@ -25,6 +25,7 @@ type Client struct {
 	officialLibrary bool
 	http            *http.Client
 	idle            interface{ CloseIdleConnections() } // the guard, which closes its transports' idle connections
+	health          *transport.Health
 	metrics         *metrics.Metrics
 	log             logrus.FieldLogger
 }
@@ -59,7 +60,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
-	rt, err := buildTransport(base, guard, opts, log)
+	rt, health, err := buildTransport(base, guard, opts, log)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
@@ -75,6 +76,7 @@ func New(opts Options) (*Client, error) {
 		metrics: opts.Metrics,
 		log:     log,
 		idle:    guard,
+		health:  health,
 	}
 	return c, nil
 }
@@ -99,35 +101,44 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // buildTransport stacks the round trippers (see transport's doc):
-// retry → auth → ratelimit → useragent → observe → timeout → guard → base,
-// with token requests going useragent → observe → timeout → guard → base.
-func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, error) {
+// retry → health → auth → ratelimit → useragent → observe → timeout → guard → base,
+// with token requests and health probes going useragent → observe →
+// timeout → guard → base.
+func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, error) {
 	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	observed, err := transport.NewObserve(timed, o.Name, o.Metrics)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	agent, err := transport.NewUserAgent(observed, o.UserAgent)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	limited, err := transport.NewRateLimit(agent, o.Name, o.Metrics)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	creds := transport.Credentials{Username: o.Username, Password: o.Password}
 	tokens, err := transport.NewTokens(agent, creds)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	authed, err := transport.NewAuth(limited, base, creds, tokens)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return transport.NewRetry(authed, transport.RetryOptions{
+	health, err := transport.NewHealth(authed, transport.HealthOptions{
+		Name: o.Name, DownAfter: o.DownAfter, StallAfter: o.StallAfter,
+		Probe: agent, ProbeURL: base.JoinPath("v2/"),
+		ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, Metrics: o.Metrics, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	retry, err := transport.NewRetry(health, transport.RetryOptions{
 		Name:          o.Name,
 		MaxRetries:    o.MaxRetries,
 		Backoff:       o.Backoff,
@@ -135,14 +146,28 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 		Metrics:       o.Metrics,
 		Logger:        log,
 	})
+	return retry, health, err
+}
+
+// Down returns nil while the upstream is up, and while it is marked down
+// the *Error (wrapping ErrDown) a request would fail with: since when, the
+// failure that marked it down, the time to the next probe. For a status
+// page; requests need not ask first.
+func (c *Client) Down() error {
+	if err := c.health.Down(); err != nil {
+		return c.transportError(context.Background(), "health", err)
+	}
+	return nil
 }
 
 // Name is the upstream's label in logs, metrics and errors.
 func (c *Client) Name() string { return c.name }
 
-// Close releases the base transport's idle connections. The client stays
-// usable; Close exists so tests and shutdown leave no goroutines behind.
+// Close stops the health probe and releases the base transport's idle
+// connections. The client stays usable (never marked down again); Close
+// exists so tests and shutdown leave no goroutines behind.
 func (c *Client) Close() error {
+	c.health.Close()
 	if c.idle != nil {
 		c.idle.CloseIdleConnections()
 	}

@@ -18,15 +18,20 @@ import (
 // The sentinels every error of this package wraps (exactly one of them,
 // unless it is the caller's own context error). Test with errors.Is.
 var (
-	ErrNotFound        = errors.New("not found")                // 404
-	ErrUnauthorized    = errors.New("unauthorized")             // 401, after auth was tried
-	ErrDenied          = errors.New("denied")                   // 403
-	ErrTooManyRequests = errors.New("too many requests")        // 429 after retries, or Retry-After too long
-	ErrUnavailable     = errors.New("upstream unavailable")     // 5xx, refused, reset, EOF, a broken body
-	ErrTimeout         = errors.New("upstream timed out")       // no response headers in time; 408
-	ErrDigestMismatch  = errors.New("digest mismatch")          // the bytes don't hash to the digest asked for or announced
-	ErrTooLarge        = errors.New("manifest too large")       // a manifest above MaxManifestSize
-	ErrNoDigest        = errors.New("no Docker-Content-Digest") // HEAD gave no digest; GET instead
+	ErrNotFound        = errors.New("not found")            // 404
+	ErrUnauthorized    = errors.New("unauthorized")         // 401, after auth was tried
+	ErrDenied          = errors.New("denied")               // 403
+	ErrTooManyRequests = errors.New("too many requests")    // 429 after retries, or Retry-After too long
+	ErrUnavailable     = errors.New("upstream unavailable") // 5xx, refused, reset, EOF, a broken body
+	ErrTimeout         = errors.New("upstream timed out")   // no response headers in time; 408
+	// ErrDown: the upstream is marked down after consecutive failures and
+	// nothing was sent (see transport.Health). It is an ErrUnavailable, so
+	// whatever serves stale content on one does so on the other; Error
+	// says since when, and RetryAfter is the time to the next probe.
+	ErrDown           = fmt.Errorf("marked down: %w", ErrUnavailable)
+	ErrDigestMismatch = errors.New("digest mismatch")          // the bytes don't hash to the digest asked for or announced
+	ErrTooLarge       = errors.New("manifest too large")       // a manifest above MaxManifestSize
+	ErrNoDigest       = errors.New("no Docker-Content-Digest") // HEAD gave no digest; GET instead
 	// ErrRejected is any other 4xx (400, 405, 416, …): the upstream refused
 	// the request as such. Error.Code carries its v2 code (NAME_INVALID,
 	// TAG_INVALID, …) for a caller that wants to pass it on. It is kept
@@ -152,7 +157,11 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	}
 	sentinel := ErrUnavailable
 	var ne net.Error
+	var down *transport.DownError
 	switch {
+	case errors.As(err, &down):
+		return &Error{Upstream: c.name, Op: op, Err: ErrDown, RetryAfter: max(time.Until(down.NextProbe), time.Second),
+			Message: fmt.Sprintf("since %s after %s", down.Since.UTC().Format(time.RFC3339), down.Last)}
 	case errors.Is(err, transport.ErrTargetRefused), errors.Is(err, transport.ErrRealmRefused):
 		sentinel = ErrTargetRefused
 	case errors.Is(err, transport.ErrHeaderTimeout) || (errors.As(err, &ne) && ne.Timeout()):
@@ -174,6 +183,8 @@ func (c *Client) failure(err error) error {
 		reason = "unauthorized"
 	case errors.Is(err, ErrDenied):
 		reason = "denied"
+	case errors.Is(err, ErrDown):
+		reason = "down" // not sent: counted so that a dashboard sees what a down upstream refused
 	case errors.Is(err, ErrTooManyRequests):
 		reason = "429"
 	case errors.Is(err, ErrTimeout):

@@ -61,6 +61,14 @@ type Options struct {
 	// waits; a longer one fails at once with ErrTooManyRequests and
 	// Error.RetryAfter set. Default 30s; negative means never wait.
 	MaxRetryAfter time.Duration
+	// DownAfter is the number of consecutive failed attempts (connection
+	// errors, 5xx, StallAfter without headers) after which the upstream is
+	// marked down: requests fail at once with ErrDown and a background
+	// probe (GET /v2/ after ProbeMin, doubling to ProbeMax) marks it up
+	// again. Defaults 3, 3s, 1s, 30s (see transport.Health).
+	DownAfter          int
+	StallAfter         time.Duration
+	ProbeMin, ProbeMax time.Duration
 	// Network is where the upstream is, which decides where its redirects
 	// and token realms may lead (see transport.Guard): the default,
 	// transport.NetworkAuto, classifies the URL's host, so an upstream on

@@ -72,7 +72,7 @@ func TestRetries(t *testing.T) {
 			fr.faulty.ResetCounts()
 			fr.faulty.SetFault(tt.fault)
 			m := newMetrics()
-			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.MaxRetries, o.Metrics = tt.maxRetries, m })
+			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.MaxRetries, o.Metrics, o.DownAfter = tt.maxRetries, m, 100 })
 			start := time.Now()
 			_, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll)
 			elapsed := time.Since(start)

@@ -61,6 +61,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
+
+		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
 	})
 	if err != nil {
 		return fmt.Errorf("cache: %w", dataDirError(cfg.Storage.Dir, err))

@@ -2,6 +2,7 @@
 // upstream client, one per file, each doing one thing:
 //
 //	retry.go      retries GET/HEAD on 429, 5xx and connection errors, honouring Retry-After
+//	health.go     marks the upstream down after consecutive failures, fails fast, probes it back up
 //	auth.go       answers WWW-Authenticate challenges (Bearer via bearer.go, Basic via basic.go)
 //	bearer.go     fetches and caches registry tokens per (realm, service, scope)
 //	basic.go      Basic credentials
@@ -14,13 +15,13 @@
 //
 // The upstream package composes them, outermost first:
 //
-//	retry → auth → ratelimit → useragent → observe → timeout → guard → base
+//	retry → health → auth → ratelimit → useragent → observe → timeout → guard → base
 //
 // so that every attempt (a retried one, a token fetch, a CDN redirect hop)
 // is observed and bounded on its own, auth is redone on each retry, and
 // no request reaches the network without passing the guard. Token
 // requests bypass retry and auth: they go through
-// useragent → observe → timeout → guard → base. Redirects are followed
+// useragent → observe → timeout → guard → base, as do health probes. Redirects are followed
 // by the http.Client above the stack, under CheckRedirect (guard.go).
 //
 // Nothing here knows about manifests or blobs beyond the request kind,

@@ -184,7 +184,7 @@ func isPermanent(err error) bool {
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
-	return errors.Is(err, ErrRealmRefused) || errors.Is(err, ErrTargetRefused) ||
+	return errors.Is(err, ErrRealmRefused) || errors.Is(err, ErrTargetRefused) || errors.Is(err, ErrDown) ||
 		errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
 		errors.As(err, &invalid) || errors.As(err, &verify)
 }
