@@ -378,3 +378,32 @@ func waitFills(t *testing.T, m *mirror) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFillFailingBeforeItsFirstByteIsAV2Error: when a fill fails before
+// any byte reached the client (here the upstream answers every GET of the
+// blob with an empty body, so nothing ever verifies), the client gets a
+// v2 error it can read, not a connection closed before any response.
+func TestFillFailingBeforeItsFirstByteIsAV2Error(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	d := pushBlobImage(t, reg, "app/empty:v1", 64<<10)
+	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		if isBlobGet(r, d) {
+			return upstreamtest.Fault{Body: []byte{}}
+		}
+		return upstreamtest.Fault{}
+	})
+	m := startMirror(t, faulty.URL, mirrorOpts{retries: -1})
+	resp := get(t, m.URL+"/v2/app/empty/blobs/"+d.String())
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("status %d, then the connection was cut (%v): want a whole v2 error", resp.StatusCode, err)
+	}
+	if resp.StatusCode < 500 || !strings.Contains(string(body), `"errors"`) {
+		t.Errorf("status %d %s, want a 5xx with a v2 error body", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "" || resp.Header.Get("Docker-Content-Digest") != "" {
+		t.Errorf("an error answer carries the blob's headers: %v", resp.Header)
+	}
+}

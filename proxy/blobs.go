@@ -81,19 +81,40 @@ func serveFill(w http.ResponseWriter, r *http.Request, b *cache.Blob) error {
 	if length >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	w.WriteHeader(status)
-	src := b.Fill.Reader(r.Context(), start)
+	raw := b.Fill.Reader(r.Context(), start)
+	src := raw
 	if length >= 0 {
-		src = io.LimitReader(src, length)
+		src = io.LimitReader(raw, length)
 	}
-	return copyFlushing(w, src)
+	// The status goes out with the first byte, not before it: a fill that
+	// fails before any byte (the upstream refused, reset or was marked
+	// down) is then answered with a v2 error the client can read, instead
+	// of a connection cut before any response.
+	buf := make([]byte, 64<<10)
+	n, err := src.Read(buf)
+	if length == 0 {
+		// Nothing passes the limit, so ask the fill itself: it ends only
+		// once the (empty) blob verified, and fails if it does not.
+		if n, err = raw.Read(buf[:1]); n > 0 {
+			n, err = 0, fmt.Errorf("blob %s: the upstream announced 0 bytes and sent more", b.Digest)
+		}
+	}
+	if n == 0 && err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", err, errFillFailed)
+		for _, k := range []string{"Content-Length", "Content-Range", "ETag", "Docker-Content-Digest", "Cache-Control", "Accept-Ranges"} {
+			h.Del(k)
+		}
+		return err
+	}
+	w.WriteHeader(status)
+	return copyFlushing(w, src, buf, n, err)
 }
 
-func copyFlushing(w http.ResponseWriter, src io.Reader) error {
+// copyFlushing writes the first n bytes of buf (read with firstErr), then
+// the rest of src, flushing after every chunk.
+func copyFlushing(w http.ResponseWriter, src io.Reader, buf []byte, n int, firstErr error) error {
 	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
+	for err := firstErr; ; n, err = src.Read(buf) {
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr

@@ -19,6 +19,9 @@ var (
 	errPaginationNumber = errors.New("invalid number of results requested")
 	errUnsupported      = errors.New("the operation is unsupported")
 	errNotFoundRoute    = errors.New("no such endpoint")
+	// errFillFailed: a blob fetched on a miss failed (wrong bytes, a
+	// short body, the upstream gone) before its first byte was sent.
+	errFillFailed = errors.New("the blob could not be fetched whole from the upstream and verified; nothing is cached")
 )
 
 // apiError is one row of the table: what a client sees.
@@ -113,6 +116,8 @@ func classify(err error, route string) apiError {
 			"(over the size limit); nothing is cached"}
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
+	case errors.Is(err, errFillFailed):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", errFillFailed.Error()}
 	}
 	return apiError{http.StatusInternalServerError, "UNKNOWN", "internal error"}
 }

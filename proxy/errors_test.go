@@ -33,6 +33,7 @@ func TestErrorTable(t *testing.T) {
 		{wrap(errPaginationNumber), routeTags, 400, "PAGINATION_NUMBER_INVALID"},
 		{wrap(errUnsupported), routeManifest, 405, "UNSUPPORTED"},
 		{wrap(errNotFoundRoute), routeUnmatched, 404, "NOT_FOUND"},
+		{fmt.Errorf("%w: %w", errors.New("fill: digest mismatch"), errFillFailed), routeBlob, 502, "UNAVAILABLE"},
 		{wrap(errBodyIdle), routeUpload, 408, "BLOB_UPLOAD_INVALID"},
 		{wrap(errUnknownNamespace), routeManifest, 403, "DENIED"},
 		{wrap(errUnknownNamespace), routeBlob, 403, "DENIED"},
