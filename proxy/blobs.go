@@ -81,10 +81,11 @@ func serveFill(w http.ResponseWriter, r *http.Request, b *cache.Blob) error {
 	if length >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	raw := b.Fill.Reader(r.Context(), start)
-	src := raw
-	if length >= 0 {
-		src = io.LimitReader(raw, length)
+	src := b.Fill.Reader(r.Context(), start)
+	if status == http.StatusPartialContent {
+		// A whole blob needs no limit: the fill's reader ends only once
+		// the blob verified (an empty one included), and fails otherwise.
+		src = io.LimitReader(src, length)
 	}
 	// The status goes out with the first byte, not before it: a fill that
 	// fails before any byte (the upstream refused, reset or was marked
@@ -92,13 +93,6 @@ func serveFill(w http.ResponseWriter, r *http.Request, b *cache.Blob) error {
 	// of a connection cut before any response.
 	buf := make([]byte, 64<<10)
 	n, err := src.Read(buf)
-	if length == 0 {
-		// Nothing passes the limit, so ask the fill itself: it ends only
-		// once the (empty) blob verified, and fails if it does not.
-		if n, err = raw.Read(buf[:1]); n > 0 {
-			n, err = 0, fmt.Errorf("blob %s: the upstream announced 0 bytes and sent more", b.Digest)
-		}
-	}
 	if n == 0 && err != nil && err != io.EOF {
 		err = fmt.Errorf("%w: %w", err, errFillFailed)
 		for _, k := range []string{"Content-Length", "Content-Range", "ETag", "Docker-Content-Digest", "Cache-Control", "Accept-Ranges"} {
