@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/wharf-mirror/wharf/cache/manifest"
 	"github.com/wharf-mirror/wharf/upstream"
 )
@@ -32,14 +30,6 @@ var ErrMirroredTag = errors.New("tag is mirrored from the upstream")
 // not Replicators) refuse such pushes.
 type TagShadower interface {
 	ShadowTags() bool
-}
-
-// anyManifest accepts every manifest type: a registry may answer 404 for
-// a tag whose type the request does not accept (distribution does for OCI
-// manifests asked without the OCI types).
-var anyManifest = []string{
-	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest,
-	manifest.DockerManifestList, manifest.DockerManifest,
 }
 
 // mayPushTag checks that pushing tag to repo replaces no tag repo's
@@ -69,7 +59,7 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 		}
 		return nil
 	}
-	_, err = o.HeadManifest(ctx, repo.Path, tag, anyManifest)
+	_, err = o.HeadManifest(ctx, repo.Path, tag, manifest.Served)
 	switch {
 	case err == nil, errors.Is(err, upstream.ErrNoDigest):
 		return mirrored

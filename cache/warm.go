@@ -16,10 +16,7 @@ import (
 // warmAccept is what Warm asks for: every manifest kind, so a
 // multi-platform image is kept as its index (which export can carry whole)
 // rather than as whatever one client's platform would get.
-var warmAccept = []string{
-	ocispec.MediaTypeImageIndex, manifest.DockerManifestList,
-	ocispec.MediaTypeImageManifest, manifest.DockerManifest,
-}
+var warmAccept = manifest.Served
 
 // warmParallel is how many blobs of one image Warm fetches at once: enough
 // to overlap round trips, few enough to stay polite to the upstream.

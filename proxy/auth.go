@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -288,9 +287,6 @@ func (a *authenticator) admit(r *http.Request, info *reqInfo) error {
 	}
 	return nil
 }
-
-// isUploadPath tells an upload session's GET (part of a push) from reads.
-func isUploadPath(p string) bool { return strings.Contains(p, "/blobs/uploads/") }
 
 // equalUser compares user names in constant time; names are not secret,
 // but it costs nothing.

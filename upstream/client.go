@@ -24,7 +24,7 @@ type Client struct {
 	base            *url.URL
 	officialLibrary bool
 	http            *http.Client
-	idle            interface{ CloseIdleConnections() } // the guard, which closes its transports' idle connections
+	guard           *transport.Guard // the bottom of the stack: the base transport, guarded (probes use it alone)
 	health          *transport.Health
 	metrics         *metrics.Metrics
 	log             logrus.FieldLogger
@@ -75,7 +75,7 @@ func New(opts Options) (*Client, error) {
 		http:    &http.Client{Transport: rt, CheckRedirect: transport.CheckRedirect},
 		metrics: opts.Metrics,
 		log:     log,
-		idle:    guard,
+		guard:   guard,
 		health:  health,
 	}
 	return c, nil
@@ -168,8 +168,8 @@ func (c *Client) Name() string { return c.name }
 // exists so tests and shutdown leave no goroutines behind.
 func (c *Client) Close() error {
 	c.health.Close()
-	if c.idle != nil {
-		c.idle.CloseIdleConnections()
+	if c.guard != nil {
+		c.guard.CloseIdleConnections()
 	}
 	return nil
 }

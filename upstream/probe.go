@@ -117,11 +117,7 @@ func (c *Client) Probe(ctx context.Context, timeout time.Duration) ProbeResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res := ProbeResult{URL: c.base.String()}
-	base, ok := c.idle.(http.RoundTripper) // the guard over the base transport, see New
-	if !ok {
-		base = http.DefaultTransport
-	}
-	hc := &http.Client{Transport: base, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hc := &http.Client{Transport: c.guard, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.JoinPath("v2/").String(), nil)
 	if err != nil {
 		res.Kind, res.Err = ProbeUnreachable, err

@@ -21,6 +21,14 @@ const (
 	DockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 )
 
+// Served lists every manifest type wharf serves, indexes first: the
+// Accept values of a request that wants whatever the registry holds under
+// a reference (a registry may answer 404 for a type not accepted).
+var Served = []string{
+	ocispec.MediaTypeImageIndex, DockerManifestList,
+	ocispec.MediaTypeImageManifest, DockerManifest,
+}
+
 // IsIndex reports whether mediaType names a list of manifests.
 func IsIndex(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageIndex || mediaType == DockerManifestList
