@@ -24,8 +24,8 @@ type upstreams struct {
 	paths   []string // each client's config path, "upstream" or "upstreams[0]", for warnings
 }
 
-// newUpstreams builds a client per configured upstream. Timeout and
-// retries are the default upstream's for all.
+// newUpstreams builds a client per configured upstream. Timeout, retries
+// and the health settings are the default upstream's for all.
 func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger) (*upstreams, error) {
 	def := cfg.Upstream
 	specs := []struct {
@@ -78,6 +78,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		o := s.opts
 		o.URL = trimAPIPath(o.URL, s.path, log)
 		o.Timeout, o.MaxRetries = def.Timeout.Std(), retries(def.Retries)
+		o.DownAfter, o.StallAfter = def.DownAfter, def.StallAfter.Std()
 		o.Metrics, o.Logger, o.UserAgent = m, log.WithField("component", "upstream"), "wharf/"+version
 		c, err := upstream.New(o)
 		if err != nil {
