@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // export writes cached images to an OCI image layout (a directory or a
@@ -29,7 +30,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	platform := fs.String("platform", "linux/"+runtime.GOARCH, "the platform of multi-platform images to write in docker format (docker load takes one)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: wharf export [flags] --output PATH|- (IMAGE... | --all)\n\nwharf serve must be stopped: export opens the data directory itself.\n\nFlags:\n")
-		fs.PrintDefaults()
+		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,7 +55,6 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer ups.Close()
-	up := ups.Default()
 	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
 		return fmt.Errorf("data directory: %w", err) // rather than create an empty store
 	}
@@ -71,7 +71,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	for _, a := range fs.Args() {
-		ref, err := parseImage(a, up)
+		ref, err := proxy.ParseImage(ups.set, a)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // resolveStored finds ref in the store, by digest or by tag, without an
 // upstream.
-func resolveStored(c *cache.Cache, ref imageRef) (cache.Tagged, error) {
+func resolveStored(c *cache.Cache, ref proxy.Image) (cache.Tagged, error) {
 	if ref.Digest != "" {
 		m, err := c.StoredManifest(ref.Digest)
 		if err != nil {
