@@ -106,6 +106,7 @@ func (im *importer) importDockerSave(src source) error {
 		}
 		if len(refs) == 0 { // each on a registry this wharf does not mirror; warned
 			im.skipped++
+			im.foreign++
 			continue
 		}
 		body, err := im.dockerImage(src, img)

@@ -80,7 +80,7 @@ Flags:
 		}
 	}
 	if check.tags == 0 {
-		return nothingToImport(check.skipped)
+		return nothingToImport(check.skipped, check.foreign)
 	}
 	for _, p := range fs.Args() {
 		if err := im.importPath(p); err != nil {
@@ -107,6 +107,7 @@ type importer struct {
 	dry  *dryRun   // set on the first pass, which checks and stores nothing
 
 	tags, newBlobs, oldBlobs, skipped int
+	foreign                           int // of skipped, those on registries this wharf does not mirror
 	bytes                             int64
 }
 
@@ -198,7 +199,11 @@ func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Dige
 
 // nothingToImport is the error of an import that would store no image: an
 // exit status of 0 would let a script carry on with an empty mirror.
-func nothingToImport(skipped int) error {
+func nothingToImport(skipped, foreign int) error {
+	if foreign == skipped && skipped > 0 {
+		return fmt.Errorf("nothing imported: all %d images are on registries this wharf does not mirror (see the warnings above); "+
+			"give import the configuration serve runs with (the same config file, WHARF_* and flags)", skipped)
+	}
 	if skipped > 0 {
 		return fmt.Errorf("nothing imported: all %d images were skipped, their archive names none "+
 			"(an OCI layout whose ref.name is a bare tag such as \"v1\": give the repository with --repo, e.g. --repo myteam/app; "+

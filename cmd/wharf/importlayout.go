@@ -45,6 +45,7 @@ func (im *importer) importLayout(src source) error {
 		}
 		if ref == nil { // a registry this wharf does not mirror; warned
 			im.skipped++
+			im.foreign++
 			continue
 		}
 		body, mt, err := im.layoutManifest(src, ref.Repo, d, 0)
