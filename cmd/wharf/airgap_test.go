@@ -173,6 +173,11 @@ func TestAirGapRoundTrip(t *testing.T) {
 		}
 	}
 	checkNameMismatches(t, exports["oci-tar"].output, dirs["oci-tar"], reg.URL)
+	// An export under another default says where the image is.
+	out, err = runCmd(t, "export", "--data", dirA, "--upstream", "https://registry.example", "--output", filepath.Join(tmp, "x.tar"), "team/oci:v1")
+	if err == nil || !strings.Contains(err.Error(), "the store holds "+reg.Host+"/team/oci") {
+		t.Errorf("export under another default: %v, want a hint naming %s/team/oci\n%s", err, reg.Host, out)
+	}
 	reg.Close() // the far side has no upstream: any request to it fails
 	other.Close()
 

@@ -77,7 +77,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		t, err := resolveStored(c, ref)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return fmt.Errorf("%s (%s): %w%s", a, ref.Repo, err, storedElsewhere(c, ref.Repo))
 		}
 		selected = append(selected, t)
 	}
@@ -133,6 +133,28 @@ func resolveStored(c *cache.Cache, ref proxy.Image) (cache.Tagged, error) {
 		return cache.Tagged{Repo: ref.Repo, Tag: ref.Tag, Descriptor: m.Descriptor}, nil
 	}
 	return c.Resolve(ref.Repo, ref.Tag)
+}
+
+// storedElsewhere is a hint for a repository the store lacks but holds
+// under another upstream, or with or without Docker Hub's library/: the
+// store was filled under another configuration than the one given.
+func storedElsewhere(c *cache.Cache, want cache.Repo) string {
+	repos, err := c.Repositories()
+	if err != nil {
+		return ""
+	}
+	bare := strings.TrimPrefix(want.Path, "library/")
+	var found []string
+	for _, r := range repos {
+		if r != want && strings.TrimPrefix(r.Path, "library/") == bare {
+			found = append(found, r.String())
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return "; the store holds " + strings.Join(found, ", ") + ": give export the configuration it was filled with " +
+		"(the same config file, WHARF_* and flags as warm and serve)"
 }
 
 // openSink opens the output: docker format and OCI paths ending in .tar
