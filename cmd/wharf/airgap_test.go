@@ -330,7 +330,7 @@ func checkNameMismatches(t *testing.T, archive, site, defURL string) {
 	// The default alone: the second registry is not configured.
 	out, err := runCmd(t, "import", "--data", filepath.Join(tmp, "a"), archive)
 	if err != nil || !strings.Contains(out, "imported 6 tags") || !strings.Contains(out, "1 images skipped") ||
-		!strings.Contains(out, "warning: skipped registry.local:5000/team/x:v1: registry registry.local:5000 is not an upstream of this wharf") ||
+		!strings.Contains(out, "warning: skipped registry.local:5000/team/x:v1, which serve would never find: registry registry.local:5000 is not an upstream of this wharf") ||
 		!strings.Contains(out, "--upstreams registry.local:5000=") {
 		t.Errorf("import without the second registry: %v\n%s", err, out)
 	}

@@ -92,7 +92,7 @@ func (im *importer) image(name string) (*proxy.Image, error) {
 	img, err := proxy.ParseImage(im.ups, name)
 	var unknown *proxy.UnknownRegistryError
 	if errors.As(err, &unknown) {
-		fmt.Fprintf(im.warn, "warning: skipped %s: %v; then import again\n", name, unknown)
+		fmt.Fprintf(im.warn, "warning: skipped %s, which serve would never find: %v\n", name, unknown)
 		return nil, nil
 	}
 	if err != nil {
