@@ -51,6 +51,19 @@ type Options struct {
 	Gatherer     prometheus.Gatherer // the registry the Metrics are on
 	Status       StatusSource
 	RecentErrors *RecentErrors
+	// UpstreamHealth, if set, says what an upstream's circuit breaker
+	// knows (false: no such upstream); the page shows it on each row.
+	UpstreamHealth func(name string) (UpstreamHealth, bool)
+}
+
+// UpstreamHealth is one upstream's circuit breaker as the status page
+// shows it.
+type UpstreamHealth struct {
+	Down      bool
+	Since     time.Time // marked down, or up again; zero: up since start
+	NextProbe time.Time // while down
+	LastError string    // the last failure in words; "" if none
+	LastAt    time.Time
 }
 
 type server struct {

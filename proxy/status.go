@@ -35,10 +35,11 @@ const (
 // from the metrics registry (counters since start), the store (what it
 // holds) and the recent-errors hook; it holds no counters of its own.
 type statusPage struct {
-	src       StatusSource        // may be nil: no holdings section
-	gatherer  prometheus.Gatherer // may be nil: no traffic sections
-	errs      *RecentErrors       // may be nil: no errors section
-	upstreams []string            // every configured upstream, listed even before traffic
+	src       StatusSource                             // may be nil: no holdings section
+	gatherer  prometheus.Gatherer                      // may be nil: no traffic sections
+	errs      *RecentErrors                            // may be nil: no errors section
+	upstreams []string                                 // every configured upstream, listed even before traffic
+	breaker   func(name string) (UpstreamHealth, bool) // may be nil: health from traffic alone
 	now       func() time.Time
 	tmpl      *template.Template
 	stats     statsCache
@@ -62,7 +63,8 @@ func newStatusPage(o Options) (*statusPage, error) {
 	}
 	return &statusPage{
 		src: o.Status, gatherer: o.Gatherer, errs: o.RecentErrors, upstreams: upstreamNames(o),
-		now: time.Now, tmpl: t,
+		breaker: o.UpstreamHealth,
+		now:     time.Now, tmpl: t,
 		stats:  statsCache{ttl: statsTTL},
 		health: healthWindow{span: healthSpan, step: healthStep},
 		// Until New says who may see what: nothing that names a repository.

@@ -58,6 +58,10 @@ type Error struct {
 	Message    string        // its message, or what else explains the failure
 	RetryAfter time.Duration // from Retry-After on 429/503, else 0
 	Err        error         // one of the sentinels
+	// Down, with ErrDown, is the down period: since when, the failure
+	// that marked it down (in words) and the next probe. Not unwrapped:
+	// Err stays the one sentinel.
+	Down *transport.DownError
 }
 
 func (e *Error) Error() string {
@@ -160,7 +164,7 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	var down *transport.DownError
 	switch {
 	case errors.As(err, &down):
-		return &Error{Upstream: c.name, Op: op, Err: ErrDown, RetryAfter: max(time.Until(down.NextProbe), time.Second),
+		return &Error{Upstream: c.name, Op: op, Err: ErrDown, RetryAfter: max(time.Until(down.NextProbe), time.Second), Down: down,
 			Message: fmt.Sprintf("since %s after %s", down.Since.UTC().Format(time.RFC3339), down.Last)}
 	case errors.Is(err, transport.ErrTargetRefused), errors.Is(err, transport.ErrRealmRefused):
 		sentinel = ErrTargetRefused
