@@ -56,16 +56,6 @@ type Options struct {
 	UpstreamHealth func(name string) (UpstreamHealth, bool)
 }
 
-// UpstreamHealth is one upstream's circuit breaker as the status page
-// shows it.
-type UpstreamHealth struct {
-	Down      bool
-	Since     time.Time // marked down, or up again; zero: up since start
-	NextProbe time.Time // while down
-	LastError string    // the last failure in words; "" if none
-	LastAt    time.Time
-}
-
 type server struct {
 	opts      Options
 	log       logrus.FieldLogger

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
 // StatusSource is what the status page needs from the store: a cheap size
@@ -148,4 +149,34 @@ func upstreamNames(o Options) []string {
 		return []string{o.Upstream.Name()}
 	}
 	return nil
+}
+
+// UpstreamHealth is one upstream's circuit breaker as the status page
+// shows it.
+type UpstreamHealth struct {
+	Down      bool
+	Since     time.Time // marked down, or up again; zero: up since start
+	NextProbe time.Time // while down
+	LastError string    // the last failure in words; "" if none
+	LastAt    time.Time
+}
+
+// Breaker is an upstream that reports its circuit breaker: an
+// *upstream.Client.
+type Breaker interface {
+	Name() string
+	Health() transport.HealthState
+}
+
+// BreakersOf is Options.UpstreamHealth for these upstreams' breakers.
+func BreakersOf(bs ...Breaker) func(name string) (UpstreamHealth, bool) {
+	return func(name string) (UpstreamHealth, bool) {
+		for _, b := range bs {
+			if b.Name() == name {
+				h := b.Health()
+				return UpstreamHealth{Down: h.Down, Since: h.Since, NextProbe: h.NextProbe, LastError: h.Last, LastAt: h.LastAt}, true
+			}
+		}
+		return UpstreamHealth{}, false
+	}
 }

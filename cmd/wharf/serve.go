@@ -89,6 +89,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Gatherer:       reg,
 		Status:         store,
 		RecentErrors:   recent,
+		UpstreamHealth: ups.breakers(),
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})

@@ -120,6 +120,15 @@ func (u *upstreams) Names() []string {
 	return names
 }
 
+// breakers is the status page's view of each upstream's circuit breaker.
+func (u *upstreams) breakers() func(string) (proxy.UpstreamHealth, bool) {
+	bs := make([]proxy.Breaker, len(u.clients))
+	for i, c := range u.clients {
+		bs[i] = c
+	}
+	return proxy.BreakersOf(bs...)
+}
+
 // Close releases every client's idle connections.
 func (u *upstreams) Close() {
 	for _, c := range u.clients {
