@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		Repos: []cache.RepoUsage{
 			{Repo: "docker.io/library/alpine", Bytes: 3 << 20, Tags: 2, Pulls: 6, Hits: 5},
 			{Repo: `docker.io/evil/<script>alert("x")</script>`, Bytes: 1024, Tags: 1, Pulls: 4, Hits: 3},
+			{Repo: "docker.io/site/app", Bytes: 512, Tags: 3, Pushed: 2},
 		},
 	}}
 	h, m, log := statusFixture(t, src)
@@ -85,6 +87,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		m.Hit("manifest")
 	}
 	m.Miss("blob")
+	m.Stale("tag")
 	m.Served("cache", 3<<20)
 	m.Served("upstream", 512)
 	m.UpstreamRead("docker.io", 2048)
@@ -103,9 +106,9 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	w, doc := getPage(t, h)
 	body := w.Body.String()
 	for id, want := range map[string][]string{
-		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%"},
+		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "1 stale"},
 		"stored":    {"2.5 GiB", "25.0% of 10.0 GiB capacity", "42 blobs and manifests"},
-		"images":    {"7", "tags in 2 repositories", "9 manifests", "10 manifest pulls"},
+		"images":    {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
 		"saved":     {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
 		"upstreams": {"docker.io", "degraded", "11", "42 of 100 pulls left", "ghcr.io", "down", "not announced"},
 		"repositories": {"docker.io/library/alpine", "3.0 MiB", "83.3%",
@@ -122,6 +125,16 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 				t.Errorf("#%s does not show %q:\n%s", id, s, text)
 			}
 		}
+	}
+	if row := textByID(doc, "repo-docker.io/site/app"); !strings.Contains(row, "pushed") {
+		t.Errorf("a repository with pushed tags is not marked: %q", row)
+	}
+	if row := textByID(doc, "repo-docker.io/library/alpine"); strings.Contains(row, "pushed") {
+		t.Errorf("a mirrored repository is marked pushed: %q", row)
+	}
+	// The raw chain, redacted, is the error's hover text.
+	if title := titleOf(doc, "what"); !strings.Contains(title, "request failed: GET https://REDACTED@registry.example/v2/ failed") {
+		t.Errorf("error row's title %q, want the redacted chain", title)
 	}
 	for _, leak := range []string{"hunter2", "eyJhbGci", "abc123", "an info line", "<script>alert"} {
 		if strings.Contains(body, leak) {
@@ -340,6 +353,31 @@ func textByID(n *html.Node, id string) string {
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		if s := textByID(c, id); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// titleOf is the title attribute of the first element of class class.
+func titleOf(n *html.Node, class string) string {
+	if n.Type == html.ElementNode {
+		var title string
+		var has bool
+		for _, a := range n.Attr {
+			switch {
+			case a.Key == "title":
+				title = a.Val
+			case a.Key == "class" && slices.Contains(strings.Fields(a.Val), class):
+				has = true
+			}
+		}
+		if has {
+			return title
+		}
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if s := titleOf(c, class); s != "" {
 			return s
 		}
 	}

@@ -94,10 +94,14 @@ func fmtSince(t, now time.Time) string {
 
 // fmtUntil writes how long until t: "in 4 s", "now" once it is due.
 func fmtUntil(t, now time.Time) string {
-	if !t.After(now) {
+	switch d := t.Sub(now); {
+	case d <= 0:
 		return "now"
+	case d < time.Second:
+		return "in under a second"
+	default:
+		return "in " + fmtAgo(d.Round(time.Second))
 	}
-	return "in " + fmtAgo(t.Sub(now).Round(time.Second))
 }
 
 // budgetPercent is the share of the pull budget left, for the bar's width.
