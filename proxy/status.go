@@ -169,7 +169,7 @@ type Breaker interface {
 }
 
 // BreakersOf is Options.UpstreamHealth for these upstreams' breakers.
-func BreakersOf(bs ...Breaker) func(name string) (UpstreamHealth, bool) {
+func BreakersOf[B Breaker](bs ...B) func(name string) (UpstreamHealth, bool) {
 	return func(name string) (UpstreamHealth, bool) {
 		for _, b := range bs {
 			if b.Name() == name {

@@ -106,7 +106,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	w, doc := getPage(t, h)
 	body := w.Body.String()
 	for id, want := range map[string][]string{
-		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "1 stale"},
+		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "served stale because its upstream failed (1 so far)"},
 		"stored":    {"2.5 GiB", "25.0% of 10.0 GiB capacity", "42 blobs and manifests"},
 		"images":    {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
 		"saved":     {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},

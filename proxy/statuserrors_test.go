@@ -34,7 +34,7 @@ func TestRecentErrorsGroupsRepeats(t *testing.T) {
 	log, recent := grouping(10)
 	unavailable := &upstream.Error{Upstream: "docker.io", Op: "GET manifest a:1", Status: 503, Err: upstream.ErrUnavailable}
 	for i := range 5 {
-		log.WithTime(t0.Add(time.Duration(i)*time.Second)).
+		log.WithTime(t0.Add(time.Duration(i) * time.Second)).
 			WithFields(logrus.Fields{"repo": "docker.io/team/a", "route": "manifest", "request_id": fmt.Sprint("req-", i)}).
 			WithError(fmt.Errorf("manifest a:1: %w", unavailable)).Error("request failed")
 	}

@@ -122,11 +122,7 @@ func (u *upstreams) Names() []string {
 
 // breakers is the status page's view of each upstream's circuit breaker.
 func (u *upstreams) breakers() func(string) (proxy.UpstreamHealth, bool) {
-	bs := make([]proxy.Breaker, len(u.clients))
-	for i, c := range u.clients {
-		bs[i] = c
-	}
-	return proxy.BreakersOf(bs...)
+	return proxy.BreakersOf(u.clients...)
 }
 
 // Close releases every client's idle connections.
