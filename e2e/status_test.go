@@ -156,7 +156,7 @@ func (s statusScene) check(t *testing.T, doc *html.Node) {
 	// refused connections then two fast failures on team/api.
 	for _, c := range []struct{ words, count string }{
 		{"upstream " + s.upstream + " failed: 503 Service Unavailable", "2"},
-		{"upstream " + s.down + " did not answer", "3"},
+		{"upstream " + s.down + " did not answer (connection refused)", "3"},
 		{"upstream " + s.down + " is down since ", "2"},
 	} {
 		if got := errorCount(doc, c.words); got != c.count {

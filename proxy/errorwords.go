@@ -9,6 +9,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream"
+	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
 // explained is a logged error as the status page says it: a short kind
@@ -80,8 +81,11 @@ func explain(err error, up string) (e explained, ok bool) {
 		return explained{kind: "upstream rejected", words: w, fromInfo: true}, true
 	case errors.Is(err, upstream.ErrUnavailable):
 		w := up + " did not answer"
-		if ue != nil && ue.Status != 0 {
+		switch {
+		case ue != nil && ue.Status != 0:
 			w = fmt.Sprintf("%s failed: %d %s", up, ue.Status, http.StatusText(ue.Status))
+		case ue != nil && ue.Cause() != nil:
+			w += " (" + transport.Words(ue.Cause()) + ")"
 		}
 		return explained{kind: "upstream failed", words: w}, true
 	case errors.Is(err, errFillFailed):

@@ -44,7 +44,7 @@ func TestStatusPageShowsOnlyWhatTheViewerMayRead(t *testing.T) {
 	log.WithField("repo", "docker.io/alice/secret").Error("fill failed for alice")
 	log.WithField("repo", "docker.io/team/app").Error("fill failed for team")
 	log.Error("upstream docker.io/alice/secret unreachable") // names a repository in its message only
-	for range 3 { // grouped into one row, which keeps its repository's rule
+	for range 3 {                                            // grouped into one row, which keeps its repository's rule
 		log.WithField("repo", "docker.io/alice/secret").WithError(errFillFailed).Error("request failed")
 		log.WithField("repo", "docker.io/team/app").WithError(errFillFailed).Error("request failed")
 	}

@@ -62,7 +62,16 @@ type Error struct {
 	// that marked it down (in words) and the next probe. Not unwrapped:
 	// Err stays the one sentinel.
 	Down *transport.DownError
+	// cause is the transport's error behind a request that got no
+	// answer; see Cause.
+	cause error
 }
+
+// Cause is the transport's error for a request that got no answer (a
+// refused connection, a TLS failure), nil otherwise: for saying what
+// happened in words (transport.Words), not for errors.Is, which tests
+// the one sentinel.
+func (e *Error) Cause() error { return e.cause }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -171,7 +180,7 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	case errors.Is(err, transport.ErrHeaderTimeout) || (errors.As(err, &ne) && ne.Timeout()):
 		sentinel = ErrTimeout
 	}
-	return &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: sentinel}
+	return &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: sentinel, cause: err}
 }
 
 // failure counts err in metrics.UpstreamFailure and returns it. Answers
