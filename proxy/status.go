@@ -34,7 +34,8 @@ const (
 
 // statusPage serves the HTML page at / for people. Everything on it comes
 // from the metrics registry (counters since start), the store (what it
-// holds) and the recent-errors hook; it holds no counters of its own.
+// holds), the grouped-errors hook and the upstreams' breakers; it holds no
+// counters of its own.
 type statusPage struct {
 	src       StatusSource                             // may be nil: no holdings section
 	gatherer  prometheus.Gatherer                      // may be nil: no traffic sections
