@@ -37,7 +37,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.AddHook(requestIDHook{})
-	recent := proxy.NewRecentErrors(50) // the status page's "recent errors", fed by every component
+	recent := proxy.NewRecentErrors(50) // the status page's grouped errors (50 groups), fed by every component
 	log.AddHook(recent)
 
 	reg := prometheus.NewRegistry()
@@ -93,6 +93,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Gatherer:       reg,
 		Status:         store,
 		RecentErrors:   recent,
+		UpstreamHealth: ups.breakers(),
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})

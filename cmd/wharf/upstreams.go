@@ -122,6 +122,11 @@ func (u *upstreams) Names() []string {
 	return names
 }
 
+// breakers is the status page's view of each upstream's circuit breaker.
+func (u *upstreams) breakers() func(string) (proxy.UpstreamHealth, bool) {
+	return proxy.BreakersOf(u.clients...)
+}
+
 // Close releases every client's idle connections.
 func (u *upstreams) Close() {
 	for _, c := range u.clients {
