@@ -1,0 +1,515 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	ctdconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// What the docs' examples run against: three real registries standing in
+// for Docker Hub, ghcr.io and registry.local:5000, and one wharf (the
+// binary, as a process) mirroring them with the config docsConfig writes.
+// The names the examples use are mapped onto these by docsSubstitutions,
+// the only rewriting an example gets besides its marker's own
+// `replace "A" "B"` pairs.
+
+// docsImages are the images the examples name, on their registries.
+var docsImages = []struct{ registry, ref string }{
+	{"hub", "library/alpine:3.20"},
+	{"hub", "library/nginx:1.27"}, // an index of linux/amd64 and linux/arm64
+	{"ghcr", "owner/tool:1"},
+	{"ghcr", "owner/app:1"},
+	{"local", "app:1"},
+}
+
+// docsImagesTxt is the list the store fixture warms, and what a block's
+// images.txt holds until the block writes its own.
+const docsImagesTxt = "alpine:3.20\nnginx:1.27            linux/amd64,linux/arm64\n"
+
+type docsEnv struct {
+	root      string
+	dir       string // holds the binaries and the config
+	bin       string // wharf
+	crane     string
+	config    string // the config file every wharf command of a block reads (WHARF_CONFIG)
+	mirror    string // the running wharf's host:port
+	closed    string // a host:port where nothing listens
+	digests   map[string]string // "hub/library/alpine:3.20" → manifest digest
+	dockerOK  bool
+	dockerWhy string
+}
+
+// docsSubstitutions maps the hosts, paths and placeholders the examples
+// use to the test's own.
+func (e *docsEnv) docsSubstitutions() []string {
+	return []string{
+		"mirror.example.internal:5000", e.mirror, // the mirror, as the client docs name it
+		"127.0.0.1:5000", e.mirror, // the mirror on its default port
+		"mirror:5000", e.mirror,
+		"https://registry-1.docker.io", "http://" + e.closed, // a miss must not leave the machine
+		"/var/lib/wharf", "./far", // the far side of the air gap
+		"sha256:…", e.digests["ghcr/owner/tool:1"], // the digest an example elides
+	}
+}
+
+func (e *docsEnv) substitute(s string) string {
+	return strings.NewReplacer(e.docsSubstitutions()...).Replace(s)
+}
+
+// setup builds wharf and crane, starts the registries and the mirror, and
+// checks for a Docker engine.
+func (e *docsEnv) setup(t *testing.T) {
+	t.Helper()
+	e.dir = t.TempDir()
+	e.bin = buildWharf(t)
+	e.crane = filepath.Join(e.dir, "crane")
+	// crane is a tool dependency in go.mod, so its version is pinned there.
+	if out, err := exec.Command("go", "build", "-o", e.crane, "github.com/google/go-containerregistry/cmd/crane").CombinedOutput(); err != nil {
+		t.Fatalf("go build crane: %v\n%s", err, out)
+	}
+	regs := map[string]*upstreamtest.Registry{
+		"hub": upstreamtest.NewRegistry(t), "ghcr": upstreamtest.NewRegistry(t), "local": upstreamtest.NewRegistry(t),
+	}
+	e.digests = map[string]string{}
+	for _, im := range docsImages {
+		var d string
+		if strings.HasPrefix(im.ref, "library/nginx") {
+			d = upstreamtest.PushIndex(t, regs[im.registry], im.ref, upstreamtest.RandomIndex(t, 2, upstreamtest.DockerManifestList)).Digest.String()
+		} else {
+			d = upstreamtest.Push(t, regs[im.registry], im.ref, upstreamtest.RandomImage(t, 1, 4096, upstreamtest.DockerManifest)).Digest.String()
+		}
+		e.digests[im.registry+"/"+im.ref] = d
+	}
+	e.closed = freeAddr(t)
+	e.config = filepath.Join(e.dir, "wharf.yaml")
+	cfg := fmt.Sprintf(`upstream:
+  url: %s
+  name: docker.io
+  officialLibrary: true
+upstreams:
+  - name: ghcr.io
+    url: %s
+  - name: registry.local:5000
+    prefix: local
+    url: %s
+auth:
+  anonymousPush: true
+log:
+  level: warn
+`, regs["hub"].URL, regs["ghcr"].URL, regs["local"].URL)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mirror = e.startServe(t, filepath.Join(e.dir, "mirror"), nil, "--config", e.config)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := exec.LookPath("docker"); err != nil {
+		e.dockerWhy = err.Error()
+	} else if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		e.dockerWhy = fmt.Sprintf("%v: %s", err, bytes.TrimSpace(out))
+	} else {
+		e.dockerOK = true
+	}
+}
+
+// startServe runs `wharf serve args…` in dir on a free loopback port until
+// the test ends, and returns its address once /healthz answers.
+func (e *docsEnv) startServe(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	logs := &bytes.Buffer{}
+	cmd := exec.Command(e.bin, append(append([]string{"serve"}, args...), "--listen", addr)...)
+	cmd.Dir, cmd.Env, cmd.Stderr = dir, append(os.Environ(), env...), logs
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("wharf serve %s: %v\n%s", strings.Join(args, " "), err, logs)
+		}
+	})
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := hc.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wharf serve %s did not start: %v\n%s", strings.Join(args, " "), err, logs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the port to open
+	}
+}
+
+// docsPrelude runs before every block: stop at the first failure, and
+// `wharf serve` is recorded (serve.args) for the test to start once the
+// block is done, rather than blocking the block.
+const docsPrelude = `set -e
+wharf() {
+  if [ "$1" = serve ]; then shift; printf '%s\n' "$@" > serve.args; return; fi
+  command wharf "$@"
+}
+`
+
+var optionalArgRE = regexp.MustCompile(` \[(--[^\]]+)\]`)
+
+// run runs an sh block with bash in a directory of its own. Options:
+// docker (needs a Docker engine), store (./data is a store warmed with
+// docsImagesTxt), image=NAME (the docker engine has library/alpine:3.20
+// pulled through wharf and tagged NAME), registries.conf (skopeo and
+// podman read deploy/clients/podman/registries.conf), and `replace "A"
+// "B"` pairs. A line with an optional `[--flag]` runs with it, then
+// without. Each command of the block must be installed: the block is
+// skipped, saying which is missing, if one is not.
+func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
+	if testing.Short() || e.bin == "" {
+		t.Skip("runs wharf and clients as processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	body := e.substitute(b.body)
+	env := []string{
+		"PATH=" + filepath.Dir(e.bin) + ":" + filepath.Dir(e.crane) + ":" + os.Getenv("PATH"),
+		"WHARF_CONFIG=" + e.config, "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, ".docker"),
+	}
+	var pre []string
+	var cleanups [][]string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "docker":
+			if !e.dockerOK {
+				t.Skipf("no Docker engine answers `docker info`: %s", e.dockerWhy)
+			}
+		case a == "store":
+			pre = append(pre, "wharf warm --data ./data images.txt >/dev/null")
+		case strings.HasPrefix(a, "image="):
+			src := e.mirror + "/library/alpine:3.20"
+			pre = append(pre, "docker pull -q "+src+" >/dev/null", "docker tag "+src+" "+strings.TrimPrefix(a, "image="))
+			cleanups = append(cleanups, []string{"docker", "image", "rm", "-f", src, strings.TrimPrefix(a, "image=")})
+		case a == "registries.conf":
+			conf := e.substitute(string(readDeploy(t, "clients", "podman", "registries.conf")))
+			p := filepath.Join(dir, "registries.conf")
+			if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env = append(env, "CONTAINERS_REGISTRIES_CONF="+p)
+		case a == "replace" && i+2 < len(args):
+			if !strings.Contains(body, args[i+1]) {
+				t.Errorf("%s: replace %q: not in the block", b, args[i+1])
+			}
+			body = strings.ReplaceAll(body, args[i+1], args[i+2])
+			i += 2
+		default:
+			t.Fatalf("%s: unknown run option %q", b, a)
+		}
+	}
+	// Images the block leaves on the docker engine are removed, by name
+	// on the mirror and by the names image= tagged.
+	if strings.Contains(body, "docker ") {
+		t.Cleanup(func() {
+			out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").Output()
+			for _, ref := range strings.Fields(string(out)) {
+				if strings.HasPrefix(ref, e.mirror+"/") {
+					exec.Command("docker", "image", "rm", "-f", ref).Run()
+				}
+			}
+			for _, c := range cleanups {
+				exec.Command(c[0], c[1:]...).Run()
+			}
+		})
+	}
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if m := optionalArgRE.FindStringSubmatch(l); m != nil {
+			lines = append(lines, strings.Replace(l, m[0], " "+m[1], 1))
+			l = strings.Replace(l, m[0], "", 1)
+		}
+		lines = append(lines, l)
+	}
+	body = strings.Join(lines, "\n")
+	for _, c := range commandsOf(body) {
+		if _, err := exec.LookPath(c); err != nil && c != "wharf" && c != "crane" {
+			t.Skipf("%s needs %s, which is not installed (.ci/run installs it where it can)", b, c)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "images.txt"), []byte(docsImagesTxt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("ci-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := docsPrelude + strings.Join(pre, "\n") + "\n" + body
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\nthe block as run:\n%s\noutput:\n%s", b, err, body, out)
+	}
+	t.Logf("%s:\n%s", b, out)
+	if serveArgs, err := os.ReadFile(filepath.Join(dir, "serve.args")); err == nil {
+		e.checkServed(t, b, dir, env, strings.Split(strings.TrimSpace(string(serveArgs)), "\n"))
+	}
+}
+
+// commandsOf lists the programs an sh block runs: the first word of each
+// command line (after a pipe or && too), heredoc bodies and variable
+// assignments aside.
+func commandsOf(body string) []string {
+	var cmds []string
+	seen := map[string]bool{}
+	heredoc := ""
+	for _, l := range strings.Split(body, "\n") {
+		if heredoc != "" {
+			if strings.TrimSpace(l) == heredoc {
+				heredoc = ""
+			}
+			continue
+		}
+		if i := strings.Index(l, "<<'"); i >= 0 {
+			heredoc, _, _ = strings.Cut(l[i+3:], "'")
+		}
+		l, _, _ = strings.Cut(l, "#")
+		for _, part := range regexp.MustCompile(`\|\||&&|\||;`).Split(l, -1) {
+			f := strings.Fields(part)
+			if len(f) == 0 || strings.Contains(f[0], "=") || strings.HasPrefix(f[0], "-") || strings.HasPrefix(f[0], "\\") {
+				continue
+			}
+			if !seen[f[0]] {
+				seen[f[0]] = true
+				cmds = append(cmds, f[0])
+			}
+		}
+	}
+	return cmds
+}
+
+// checkServed starts the `wharf serve` a block ended with and pulls every
+// image of the block's images.txt from it, by the upstream's digest.
+func (e *docsEnv) checkServed(t *testing.T, b docBlock, dir string, env, args []string) {
+	addr := e.startServe(t, dir, env, args...)
+	list, err := os.ReadFile(filepath.Join(dir, "images.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	n := 0
+	for _, l := range strings.Split(string(list), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		n++
+		ref, err := name.ParseReference(addr+"/"+f[0], name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := remote.Head(ref, remote.WithTransport(tr))
+		if err != nil {
+			t.Errorf("%s: wharf serve %s does not serve %s: %v", b, strings.Join(args, " "), f[0], err)
+			continue
+		}
+		if want := e.wantDigest(f[0]); desc.Digest.String() != want {
+			t.Errorf("%s: %s served as %s, the upstream has %s", b, f[0], desc.Digest, want)
+		}
+	}
+	if n == 0 {
+		t.Errorf("%s: images.txt lists no image", b)
+	}
+}
+
+// wantDigest is the upstream's digest of a reference as the docs write
+// it: "alpine:3.20", "ghcr.io/owner/tool@sha256:…", "registry.local:5000/app:1".
+func (e *docsEnv) wantDigest(ref string) string {
+	if _, d, ok := strings.Cut(ref, "@"); ok {
+		return d
+	}
+	reg := "hub"
+	for host, r := range map[string]string{"ghcr.io/": "ghcr", "registry.local:5000/": "local", "docker.io/": "hub"} {
+		if rest, ok := strings.CutPrefix(ref, host); ok {
+			reg, ref = r, rest
+		}
+	}
+	if reg == "hub" && !strings.Contains(ref, "/") {
+		ref = "library/" + ref
+	}
+	return e.digests[reg+"/"+ref]
+}
+
+// load feeds a file's content to what reads it.
+func (e *docsEnv) load(t *testing.T, b docBlock, args []string) {
+	if len(args) == 0 {
+		t.Fatalf("%s: load what?", b)
+	}
+	switch args[0] {
+	case "wharf-config":
+		loadWharfConfig(t, b)
+	case "daemon.json":
+		e.loadDaemonJSON(t, b)
+	case "hosts.toml":
+		if len(args) != 2 {
+			t.Fatalf("%s: load: hosts.toml DIR", b)
+		}
+		e.loadHostsTOML(t, b, args[1])
+	default:
+		t.Fatalf("%s: cannot load %q", b, args[0])
+	}
+}
+
+// loadWharfConfig loads the block as `wharf serve --config` would, which
+// also validates every setting.
+func loadWharfConfig(t *testing.T, b docBlock) {
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(b.body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.LoadWith(config.LoadOptions{Args: []string{"--config", p}, Output: io.Discard}); err != nil {
+		t.Errorf("%s does not load: %v", b, err)
+	}
+}
+
+// dockerdKeys are the daemon.json keys of dockerd's registry settings
+// (dockerd refuses to start on an unknown key).
+var dockerdKeys = map[string]bool{
+	"registry-mirrors": true, "insecure-registries": true, "allow-nondistributable-artifacts": true,
+	"max-concurrent-downloads": true, "max-concurrent-uploads": true, "max-download-attempts": true,
+}
+
+// loadDaemonJSON checks a daemon.json as dockerd reads it: known keys,
+// mirrors as scheme://host[:port] URLs, insecure registries as host[:port]
+// covering every plain-HTTP mirror; then asks each mirror for
+// library/alpine:3.20 the way dockerd does for a Docker Hub pull.
+func (e *docsEnv) loadDaemonJSON(t *testing.T, b docBlock) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(b.body), &raw); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	for k := range raw {
+		if !dockerdKeys[k] {
+			t.Errorf("%s: %q is not a dockerd registry setting", b, k)
+		}
+	}
+	var d struct {
+		Mirrors  []string `json:"registry-mirrors"`
+		Insecure []string `json:"insecure-registries"`
+	}
+	if err := json.Unmarshal([]byte(b.body), &d); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if len(d.Mirrors) == 0 {
+		t.Fatalf("%s: no registry-mirrors", b)
+	}
+	for _, m := range d.Mirrors {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			t.Errorf("%s: registry mirror %q is not scheme://host[:port] (dockerd refuses it)", b, m)
+			continue
+		}
+		if u.Scheme == "http" && !strings.HasPrefix(u.Host, "127.") && !strings.Contains(strings.Join(d.Insecure, " "), u.Host) {
+			t.Errorf("%s: plain-HTTP mirror %s is not in insecure-registries: dockerd would not use it", b, u.Host)
+		}
+	}
+	for _, h := range d.Insecure {
+		if strings.Contains(h, "://") {
+			t.Errorf("%s: insecure registry %q has a scheme (dockerd wants host[:port] or a CIDR)", b, h)
+		}
+	}
+	if testing.Short() || e.bin == "" {
+		return
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	for _, m := range d.Mirrors {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+			strings.TrimSuffix(e.substitute(m), "/")+"/v2/library/alpine/manifests/3.20", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s: mirror %s: %v", b, m, err)
+		}
+		resp.Body.Close()
+		if got, want := resp.Header.Get("Docker-Content-Digest"), e.digests["hub/library/alpine:3.20"]; resp.StatusCode != 200 || got != want {
+			t.Errorf("%s: mirror %s answered %s with %s, want 200 with %s", b, m, resp.Status, got, want)
+		}
+	}
+}
+
+// loadHostsTOML installs the block as <dir>/hosts.toml and resolves and
+// fetches images with containerd's own resolver, which must go through
+// wharf: the server a hosts.toml may name is mapped to a closed port.
+func (e *docsEnv) loadHostsTOML(t *testing.T, b docBlock, dir string) {
+	if testing.Short() || e.bin == "" {
+		t.Skip("runs wharf as a process; skipped with -short")
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, dir, "hosts.toml"), []byte(e.substitute(b.body)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]string{"docker.io/library/alpine:3.20": e.digests["hub/library/alpine:3.20"]}
+	if dir == "_default" {
+		refs["ghcr.io/owner/app:1"] = e.digests["ghcr/owner/app:1"]
+		refs["registry.local:5000/app:1"] = e.digests["local/app:1"]
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	defer tr.CloseIdleConnections()
+	ctx := t.Context()
+	resolver := docker.NewResolver(docker.ResolverOptions{
+		Hosts: ctdconfig.ConfigureHosts(ctx, ctdconfig.HostOptions{
+			HostDir:       ctdconfig.HostDirFromRoot(root),
+			DefaultScheme: "http",
+			UpdateClient:  func(c *http.Client) error { c.Transport = tr; return nil },
+		}),
+	})
+	for ref, want := range refs {
+		n, desc, err := resolver.Resolve(ctx, ref)
+		if err != nil {
+			t.Errorf("%s: containerd resolves %s: %v", b, ref, err)
+			continue
+		}
+		if desc.Digest.String() != want {
+			t.Errorf("%s: %s resolved to %s, the upstream has %s", b, ref, desc.Digest, want)
+		}
+		f, err := resolver.Fetcher(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetchVerified(ctx, t, f, desc)
+	}
+}
