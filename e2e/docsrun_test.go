@@ -3,9 +3,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,9 +59,9 @@ type docsEnv struct {
 	dir       string // holds the binaries and the config
 	bin       string // wharf
 	crane     string
-	config    string // the config file every wharf command of a block reads (WHARF_CONFIG)
-	mirror    string // the running wharf's host:port
-	closed    string // a host:port where nothing listens
+	config    string            // the config file every wharf command of a block reads (WHARF_CONFIG)
+	mirror    string            // the running wharf's host:port
+	closed    string            // a host:port where nothing listens
 	digests   map[string]string // "hub/library/alpine:3.20" → manifest digest
 	dockerOK  bool
 	dockerWhy string
@@ -69,7 +76,6 @@ func (e *docsEnv) docsSubstitutions() []string {
 		"mirror:5000", e.mirror,
 		"https://registry-1.docker.io", "http://" + e.closed, // a miss must not leave the machine
 		"/var/lib/wharf", "./far", // the far side of the air gap
-		"sha256:…", e.digests["ghcr/owner/tool:1"], // the digest an example elides
 	}
 }
 
@@ -219,7 +225,10 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 			if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// skopeo before 1.10 reads only /etc/containers/registries.conf
+			// or its hidden --registries-conf flag.
 			env = append(env, "CONTAINERS_REGISTRIES_CONF="+p)
+			pre = append(pre, `skopeo() { command skopeo --registries-conf "$CONTAINERS_REGISTRIES_CONF" "$@"; }`)
 		case a == "replace" && i+2 < len(args):
 			if !strings.Contains(body, args[i+1]) {
 				t.Errorf("%s: replace %q: not in the block", b, args[i+1])
@@ -386,11 +395,41 @@ func (e *docsEnv) load(t *testing.T, b docBlock, args []string) {
 	}
 }
 
+// docsConfigFiles is what a file a wharf config example names holds, by
+// the setting naming it; the loader reads them.
+var docsConfigFiles = map[string]string{
+	"passwordFile": "secret\n",
+	"dockerConfig": `{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}`,
+	"htpasswd":     "",
+}
+
+var configPathRE = regexp.MustCompile(`(?m)^\s*(?:- )?\s*(\w+):\s*(/\S+)`)
+
 // loadWharfConfig loads the block as `wharf serve --config` would, which
-// also validates every setting.
+// also validates every setting. The files it names are made in a
+// temporary directory (a CA file holds a self-signed certificate).
 func loadWharfConfig(t *testing.T, b docBlock) {
-	p := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(p, []byte(b.body), 0o644); err != nil {
+	dir := t.TempDir()
+	body := b.body
+	for _, m := range configPathRE.FindAllStringSubmatch(b.body, -1) {
+		content, ok := docsConfigFiles[m[1]]
+		if m[1] == "caFile" {
+			content, ok = selfSignedPEM(t), true
+		}
+		if !ok {
+			continue
+		}
+		p := filepath.Join(dir, "files", m[2])
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		body = strings.ReplaceAll(body, " "+m[2], " "+p)
+	}
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := config.LoadWith(config.LoadOptions{Args: []string{"--config", p}, Output: io.Discard}); err != nil {
@@ -512,4 +551,23 @@ func (e *docsEnv) loadHostsTOML(t *testing.T, b docBlock, dir string) {
 		}
 		fetchVerified(ctx, t, f, desc)
 	}
+}
+
+// selfSignedPEM is a CA certificate in PEM.
+func selfSignedPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "docs CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
