@@ -63,6 +63,7 @@ type docsEnv struct {
 	mirror    string            // the running wharf's host:port
 	closed    string            // a host:port where nothing listens
 	digests   map[string]string // "hub/library/alpine:3.20" → manifest digest
+	regURLs   map[string]string // "hub", "ghcr", "local" → the registry's URL
 	dockerOK  bool
 	dockerWhy string
 }
@@ -98,6 +99,7 @@ func (e *docsEnv) setup(t *testing.T) {
 		"hub": upstreamtest.NewRegistry(t), "ghcr": upstreamtest.NewRegistry(t), "local": upstreamtest.NewRegistry(t),
 	}
 	e.digests = map[string]string{}
+	e.regURLs = map[string]string{"hub": regs["hub"].URL, "ghcr": regs["ghcr"].URL, "local": regs["local"].URL}
 	for _, im := range docsImages {
 		var d string
 		if strings.HasPrefix(im.ref, "library/nginx") {
@@ -382,7 +384,10 @@ func (e *docsEnv) load(t *testing.T, b docBlock, args []string) {
 	}
 	switch args[0] {
 	case "wharf-config":
-		loadWharfConfig(t, b)
+		p := loadWharfConfig(t, b)
+		if len(args) > 1 && args[1] == "serve" {
+			e.serveWharfConfig(t, b, p)
+		}
 	case "daemon.json":
 		e.loadDaemonJSON(t, b)
 	case "hosts.toml":
@@ -408,7 +413,7 @@ var configPathRE = regexp.MustCompile(`(?m)^\s*(?:- )?\s*(\w+):\s*(/\S+)`)
 // loadWharfConfig loads the block as `wharf serve --config` would, which
 // also validates every setting. The files it names are made in a
 // temporary directory (a CA file holds a self-signed certificate).
-func loadWharfConfig(t *testing.T, b docBlock) {
+func loadWharfConfig(t *testing.T, b docBlock) (file string) {
 	dir := t.TempDir()
 	body := b.body
 	for _, m := range configPathRE.FindAllStringSubmatch(b.body, -1) {
@@ -433,7 +438,78 @@ func loadWharfConfig(t *testing.T, b docBlock) {
 		t.Fatal(err)
 	}
 	if _, err := config.LoadWith(config.LoadOptions{Args: []string{"--config", p}, Output: io.Discard}); err != nil {
-		t.Errorf("%s does not load: %v", b, err)
+		t.Fatalf("%s does not load: %v", b, err)
+	}
+	return p
+}
+
+var (
+	configURLRE  = regexp.MustCompile(`(?m)^(\s*(?:- )?\s*url:\s*)(\S+)`)
+	configNameRE = regexp.MustCompile(`(?m)^\s*- name:\s*(\S+)`)
+	wharfRefRE   = regexp.MustCompile(`\bwharf:5000/(\S+)`)
+)
+
+// serveWharfConfig serves a loaded config example with each upstream's
+// URL pointing at the test's registry of that name (the default upstream
+// keeping Docker Hub's name), and pulls what its comments say:
+// library/alpine:3.20 and ghcr.io/owner/app:1, and each
+// `wharf:5000/NAME` a comment gives, as NAME:1.
+func (e *docsEnv) serveWharfConfig(t *testing.T, b docBlock, file string) {
+	if testing.Short() || e.bin == "" {
+		t.Skip("runs wharf as a process; skipped with -short")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regs := map[string]string{"docker.io": e.regURLs["hub"], "ghcr.io": e.regURLs["ghcr"], "registry.local:5000": e.regURLs["local"]}
+	names := []string{"docker.io"}
+	for _, m := range configNameRE.FindAllStringSubmatch(string(data), -1) {
+		names = append(names, m[1])
+	}
+	urls := configURLRE.FindAllStringSubmatchIndex(string(data), -1)
+	if len(urls) != len(names) {
+		t.Fatalf("%s: %d url settings for %d upstreams", b, len(urls), len(names))
+	}
+	var out strings.Builder
+	last := 0
+	for i, m := range urls {
+		u, ok := regs[names[i]]
+		if !ok {
+			t.Fatalf("%s: no test registry stands in for %s", b, names[i])
+		}
+		out.WriteString(string(data[last:m[4]]) + u)
+		last = m[5]
+	}
+	out.WriteString(string(data[last:]))
+	served := filepath.Join(t.TempDir(), "served.yaml")
+	if err := os.WriteFile(served, []byte(out.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := e.startServe(t, t.TempDir(), []string{"WHARF_UPSTREAM_NAME=docker.io", "WHARF_UPSTREAM_OFFICIAL_LIBRARY=true"},
+		"--config", served)
+	want := map[string]string{
+		"library/alpine:3.20": e.digests["hub/library/alpine:3.20"],
+		"ghcr.io/owner/app:1": e.digests["ghcr/owner/app:1"],
+	}
+	for _, m := range wharfRefRE.FindAllStringSubmatch(b.body, -1) {
+		if m[1] == "local/app" {
+			want[m[1]+":1"] = e.digests["local/app:1"]
+		} else {
+			t.Errorf("%s: no test image for wharf:5000/%s", b, m[1])
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	for ref, d := range want {
+		r, err := name.ParseReference(addr+"/"+ref, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := remote.Head(r, remote.WithTransport(tr))
+		if err != nil || desc.Digest.String() != d {
+			t.Errorf("%s: %s through the served example: %v %v, want %s", b, ref, desc, err, d)
+		}
 	}
 }
 
