@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -470,5 +471,74 @@ func TestDocBlockParser(t *testing.T) {
 	}
 	if kind, args, _ := splitMarker("drawing"); kind != "drawing" || len(args) != 0 {
 		t.Errorf("splitMarker(drawing): %q %q", kind, args)
+	}
+}
+
+var (
+	docTestNameRE = regexp.MustCompile(`\bTest[A-Z]\w*`)
+	docPathRE     = regexp.MustCompile("`([a-z][\\w.-]*(?:/[\\w.-]+)*\\.(?:go|sh|yaml|toml|json|conf|md|service|svg))`")
+	docMetricRE   = regexp.MustCompile(`\bwharf_[a-z_]+[a-z]`)
+)
+
+// TestDocsNameRealThings: the prose names only tests, files and metrics
+// that exist. A test name may be a -run prefix (TestDeploy); a path is
+// from the repository root or from the Markdown file's directory.
+func TestDocsNameRealThings(t *testing.T) {
+	root := repoRoot(t)
+	tests := testSources(t, root)
+	metrics, _ := wharfMetricNames(t)
+	var files []string // every file of the repository, slash-separated from its root
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" { // a directory, or a worktree's file
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range docFiles(t, root) {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		for _, name := range docTestNameRE.FindAllString(text, -1) {
+			if _, ok := tests[name]; ok {
+				continue
+			}
+			prefix := false
+			for have := range tests {
+				prefix = prefix || strings.HasPrefix(have, name)
+			}
+			if !prefix {
+				t.Errorf("%s names %s: no such test", f, name)
+			}
+		}
+		for _, m := range docPathRE.FindAllStringSubmatch(text, -1) {
+			if !strings.Contains(m[1], "/") {
+				continue // index.json, config.json: a file of some format, not of ours
+			}
+			found := false
+			for _, p := range files {
+				found = found || p == m[1] || strings.HasPrefix(p, path.Dir(f)+"/") && strings.HasSuffix(p, "/"+m[1])
+			}
+			if !found {
+				t.Errorf("%s names %s: no such file here or under %s", f, m[1], path.Dir(f))
+			}
+		}
+		for _, name := range docMetricRE.FindAllString(text, -1) {
+			if !metrics[name] {
+				t.Errorf("%s names the metric %s, which metrics/ does not define", f, name)
+			}
+		}
 	}
 }
