@@ -29,6 +29,7 @@ import (
 	ctdconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
@@ -202,12 +203,13 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 		t.Skip("runs wharf and clients as processes; skipped with -short")
 	}
 	dir := t.TempDir()
+	e = e.forBlock(t, dir, args)
 	body := e.substitute(b.body)
 	env := []string{
 		"PATH=" + filepath.Dir(e.bin) + ":" + filepath.Dir(e.crane) + ":" + os.Getenv("PATH"),
 		"WHARF_CONFIG=" + e.config, "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, ".docker"),
 	}
-	var pre []string
+	var pre, expect []string
 	var cleanups [][]string
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
@@ -231,6 +233,16 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 			// or its hidden --registries-conf flag.
 			env = append(env, "CONTAINERS_REGISTRIES_CONF="+p)
 			pre = append(pre, `skopeo() { command skopeo --registries-conf "$CONTAINERS_REGISTRIES_CONF" "$@"; }`)
+		case strings.HasPrefix(a, "login="):
+			// docker login prompts on a terminal: script(1) gives it one,
+			// and types the user and password.
+			user, pass, _ := strings.Cut(strings.TrimPrefix(a, "login="), ":")
+			pre = append(pre, fmt.Sprintf(`docker() {
+  if [ "$1" = login ]; then printf '%%s\n%%s\n' %s %s | script -qec "docker $*" /dev/null; else command docker "$@"; fi
+}`, user, pass))
+		case a == "expect" && i+1 < len(args):
+			expect = append(expect, args[i+1])
+			i++
 		case a == "replace" && i+2 < len(args):
 			if !strings.Contains(body, args[i+1]) {
 				t.Errorf("%s: replace %q: not in the block", b, args[i+1])
@@ -287,9 +299,39 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 		t.Fatalf("%s: %v\nthe block as run:\n%s\noutput:\n%s", b, err, body, out)
 	}
 	t.Logf("%s:\n%s", b, out)
+	for _, x := range expect {
+		if !bytes.Contains(out, []byte(x)) {
+			t.Errorf("%s: the output has no %q", b, x)
+		}
+	}
 	if serveArgs, err := os.ReadFile(filepath.Join(dir, "serve.args")); err == nil {
 		e.checkServed(t, b, dir, env, strings.Split(strings.TrimSpace(string(serveArgs)), "\n"))
 	}
+}
+
+// forBlock is the environment a block runs in: with a login= option, the
+// mirror is a second wharf of the same upstreams whose one user is the
+// option's (--htpasswd, --anonymous-pull).
+func (e *docsEnv) forBlock(t *testing.T, dir string, args []string) *docsEnv {
+	for _, a := range args {
+		login, ok := strings.CutPrefix(a, "login=")
+		if !ok {
+			continue
+		}
+		user, pass, _ := strings.Cut(login, ":")
+		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd := filepath.Join(dir, ".htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(user+":"+string(h)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		users := *e
+		users.mirror = e.startServe(t, t.TempDir(), nil, "--config", e.config, "--htpasswd", htpasswd, "--anonymous-pull=true", "--anonymous-push=false")
+		return &users
+	}
+	return e
 }
 
 // commandsOf lists the programs an sh block runs: the first word of each
