@@ -236,6 +236,9 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 		case strings.HasPrefix(a, "login="):
 			// docker login prompts on a terminal: script(1) gives it one,
 			// and types the user and password.
+			if _, err := exec.LookPath("script"); err != nil {
+				t.Skipf("%s: docker login needs a terminal, and script(1) is not installed", b)
+			}
 			user, pass, _ := strings.Cut(strings.TrimPrefix(a, "login="), ":")
 			pre = append(pre, fmt.Sprintf(`docker() {
   if [ "$1" = login ]; then printf '%%s\n%%s\n' %s %s | script -qec "docker $*" /dev/null; else command docker "$@"; fi
