@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -29,6 +30,7 @@ import (
 	ctdconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/pelletier/go-toml/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wharf-mirror/wharf/config"
@@ -627,6 +629,46 @@ func (e *docsEnv) loadDaemonJSON(t *testing.T, b docBlock) {
 	}
 }
 
+// hostsTOMLHost is a [host."…"] table of containerd's hosts.toml (and its
+// top level, with server).
+type hostsTOMLHost struct {
+	Server       string                   `toml:"server"`
+	Capabilities []string                 `toml:"capabilities"`
+	CA           any                      `toml:"ca"`
+	Client       any                      `toml:"client"`
+	SkipVerify   *bool                    `toml:"skip_verify"`
+	Header       map[string]any           `toml:"header"`
+	OverridePath *bool                    `toml:"override_path"`
+	DialTimeout  string                   `toml:"dial_timeout"`
+	Host         map[string]hostsTOMLHost `toml:"host"`
+}
+
+// checkHostsTOML decodes the block strictly: containerd ignores keys it
+// does not know, so a misspelt one would pass its resolver unnoticed.
+func checkHostsTOML(t *testing.T, b docBlock) {
+	var h hostsTOMLHost
+	if err := toml.NewDecoder(strings.NewReader(b.body)).DisallowUnknownFields().Decode(&h); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			t.Fatalf("%s: keys containerd does not know:\n%s", b, strict.String())
+		}
+		t.Fatalf("%s: %v", b, err)
+	}
+	if len(h.Host) == 0 {
+		t.Errorf("%s: no [host.…] table", b)
+	}
+	for name, host := range h.Host {
+		if host.Server != "" || len(host.Host) > 0 {
+			t.Errorf("%s: [host.%q] has server or host keys", b, name)
+		}
+		for _, c := range host.Capabilities {
+			if c != "pull" && c != "resolve" && c != "push" {
+				t.Errorf("%s: [host.%q] capability %q (containerd knows pull, resolve, push)", b, name, c)
+			}
+		}
+	}
+}
+
 // loadHostsTOML installs the block as <dir>/hosts.toml and resolves and
 // fetches images with containerd's own resolver, which must go through
 // wharf: the server a hosts.toml may name is mapped to a closed port.
@@ -634,6 +676,7 @@ func (e *docsEnv) loadHostsTOML(t *testing.T, b docBlock, dir string) {
 	if testing.Short() || e.bin == "" {
 		t.Skip("runs wharf as a process; skipped with -short")
 	}
+	checkHostsTOML(t, b)
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
 		t.Fatal(err)
