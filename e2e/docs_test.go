@@ -25,9 +25,12 @@ import (
 //	                               wharf (docsrun_test.go: the set-up and
 //	                               the substitution table)
 //	<!-- load: KIND [ARG] -->      a file's content, fed to what reads it:
-//	                               wharf-config (wharf's loader),
-//	                               daemon.json, hosts.toml DIR (containerd's
-//	                               resolver, through wharf)
+//	                               wharf-config [serve] (wharf's loader;
+//	                               serve: then served and pulled through),
+//	                               daemon.json (dockerd's keys, then the
+//	                               mirror asked as dockerd asks it),
+//	                               hosts.toml DIR (decoded strictly, then
+//	                               containerd's resolver, through wharf)
 //	<!-- checked-by: TestA [TestB] [key "…"] -->
 //	<!-- output-of: TestA [key "…"] -->
 //	                               a test runs this example (or prints this
@@ -211,7 +214,7 @@ func TestDocs(t *testing.T) {
 		t.Errorf("code blocks without a check (put <!-- run -->, <!-- load: … -->, <!-- checked-by: TestX --> … on the line before; see e2e/docs_test.go):\n\t%s",
 			strings.Join(unmarked, "\n\t"))
 	}
-	env := &docsEnv{root: root}
+	env := &docsEnv{}
 	if !testing.Short() {
 		env.setup(t)
 	}

@@ -38,11 +38,16 @@ import (
 )
 
 // What the docs' examples run against: three real registries standing in
-// for Docker Hub, ghcr.io and registry.local:5000, and one wharf (the
-// binary, as a process) mirroring them with the config docsConfig writes.
-// The names the examples use are mapped onto these by docsSubstitutions,
-// the only rewriting an example gets besides its marker's own
-// `replace "A" "B"` pairs.
+// for Docker Hub, ghcr.io and registry.local:5000 (with the images of
+// docsImages), and one wharf (the binary, as a process) mirroring them
+// with the config setup writes. The hosts and paths the examples use are
+// mapped onto these by docsSubstitutions, the only rewriting an example
+// gets besides its marker's own `replace "A" "B"` pairs. A block runs in
+// an empty directory of its own (but for images.txt and a password file
+// pw) with wharf and crane on PATH, WHARF_CONFIG naming that config (so
+// warm, export and import take the mirror's upstreams, as the README
+// says they take serve's), and HOME and DOCKER_CONFIG in the directory
+// (the host's logins are untouched).
 
 // docsImages are the images the examples name, on their registries.
 var docsImages = []struct{ registry, ref string }{
@@ -58,7 +63,6 @@ var docsImages = []struct{ registry, ref string }{
 const docsImagesTxt = "alpine:3.20\nnginx:1.27            linux/amd64,linux/arm64\n"
 
 type docsEnv struct {
-	root      string
 	dir       string // holds the binaries and the config
 	bin       string // wharf
 	crane     string
@@ -71,8 +75,8 @@ type docsEnv struct {
 	dockerWhy string
 }
 
-// docsSubstitutions maps the hosts, paths and placeholders the examples
-// use to the test's own.
+// docsSubstitutions maps the hosts and paths the examples use to the
+// test's own.
 func (e *docsEnv) docsSubstitutions() []string {
 	return []string{
 		"mirror.example.internal:5000", e.mirror, // the mirror, as the client docs name it
@@ -192,27 +196,91 @@ wharf() {
 
 var optionalArgRE = regexp.MustCompile(` \[(--[^\]]+)\]`)
 
-// run runs an sh block with bash in a directory of its own. Options:
-// docker (needs a Docker engine), store (./data is a store warmed with
-// docsImagesTxt), image=NAME (the docker engine has library/alpine:3.20
-// pulled through wharf and tagged NAME), registries.conf (skopeo and
-// podman read deploy/clients/podman/registries.conf), and `replace "A"
-// "B"` pairs. A line with an optional `[--flag]` runs with it, then
-// without. Each command of the block must be installed: the block is
-// skipped, saying which is missing, if one is not.
+// run runs an sh block with bash in a directory of its own; it must exit
+// 0. Options: docker (needs a Docker engine), store (./data is a store
+// warmed with docsImagesTxt), image=NAME (the docker engine has
+// library/alpine:3.20 pulled through wharf and tagged NAME),
+// registries.conf (skopeo and podman read
+// deploy/clients/podman/registries.conf), login=USER:PASSWORD (the mirror
+// has that one user, and docker login is answered with it), `expect
+// "TEXT"` (the output holds TEXT) and `replace "A" "B"`. A line with an
+// optional `[--flag]` runs with it, then without. A block ending in
+// `wharf serve` has that server checked: every image of its images.txt
+// must be served with the upstream's digest. Each command of the block
+// must be installed: the block is skipped, saying which is missing, if
+// one is not.
 func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 	if testing.Short() || e.bin == "" {
 		t.Skip("runs wharf and clients as processes; skipped with -short")
 	}
 	dir := t.TempDir()
 	e = e.forBlock(t, dir, args)
-	body := e.substitute(b.body)
-	env := []string{
-		"PATH=" + filepath.Dir(e.bin) + ":" + filepath.Dir(e.crane) + ":" + os.Getenv("PATH"),
-		"WHARF_CONFIG=" + e.config, "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, ".docker"),
+	r := e.runSetup(t, b, dir, args)
+	// Images the block leaves on the docker engine are removed, by name
+	// on the mirror and by the names image= tagged.
+	if strings.Contains(r.body, "docker ") {
+		t.Cleanup(func() {
+			out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").Output()
+			for _, ref := range strings.Fields(string(out)) {
+				if strings.HasPrefix(ref, e.mirror+"/") {
+					exec.Command("docker", "image", "rm", "-f", ref).Run()
+				}
+			}
+			for _, c := range r.cleanups {
+				exec.Command(c[0], c[1:]...).Run()
+			}
+		})
 	}
-	var pre, expect []string
-	var cleanups [][]string
+	for _, c := range commandsOf(r.body) {
+		if _, err := exec.LookPath(c); err != nil && c != "wharf" && c != "crane" {
+			t.Skipf("%s needs %s, which is not installed (.ci/run installs it where it can)", b, c)
+		}
+	}
+	for file, content := range map[string]string{"images.txt": docsImagesTxt, "pw": "ci-password\n"} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := docsPrelude + strings.Join(r.pre, "\n") + "\n" + r.body
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), r.env...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\nthe block as run:\n%s\noutput:\n%s", b, err, r.body, out)
+	}
+	t.Logf("%s:\n%s", b, out)
+	for _, x := range r.expect {
+		if !bytes.Contains(out, []byte(x)) {
+			t.Errorf("%s: the output has no %q", b, x)
+		}
+	}
+	if serveArgs, err := os.ReadFile(filepath.Join(dir, "serve.args")); err == nil {
+		e.checkServed(t, b, dir, r.env, strings.Split(strings.TrimSpace(string(serveArgs)), "\n"))
+	}
+}
+
+// blockRun is a block made ready to run: its body as run, the shell lines
+// that set it up, its environment, the text its output must hold, and
+// the commands that undo what the set-up did outside its directory.
+type blockRun struct {
+	body     string
+	pre, env []string
+	expect   []string
+	cleanups [][]string
+}
+
+// runSetup applies a run marker's options (see run) to block b.
+func (e *docsEnv) runSetup(t *testing.T, b docBlock, dir string, args []string) blockRun {
+	r := blockRun{
+		body: e.substitute(b.body),
+		env: []string{
+			"PATH=" + filepath.Dir(e.bin) + ":" + filepath.Dir(e.crane) + ":" + os.Getenv("PATH"),
+			"WHARF_CONFIG=" + e.config, "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, ".docker"),
+		},
+	}
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case a == "docker":
@@ -220,11 +288,11 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 				t.Skipf("no Docker engine answers `docker info`: %s", e.dockerWhy)
 			}
 		case a == "store":
-			pre = append(pre, "wharf warm --data ./data images.txt >/dev/null")
+			r.pre = append(r.pre, "wharf warm --data ./data images.txt >/dev/null")
 		case strings.HasPrefix(a, "image="):
-			src := e.mirror + "/library/alpine:3.20"
-			pre = append(pre, "docker pull -q "+src+" >/dev/null", "docker tag "+src+" "+strings.TrimPrefix(a, "image="))
-			cleanups = append(cleanups, []string{"docker", "image", "rm", "-f", src, strings.TrimPrefix(a, "image=")})
+			src, tag := e.mirror+"/library/alpine:3.20", strings.TrimPrefix(a, "image=")
+			r.pre = append(r.pre, "docker pull -q "+src+" >/dev/null", "docker tag "+src+" "+tag)
+			r.cleanups = append(r.cleanups, []string{"docker", "image", "rm", "-f", src, tag})
 		case a == "registries.conf":
 			conf := e.substitute(string(readDeploy(t, "clients", "podman", "registries.conf")))
 			p := filepath.Join(dir, "registries.conf")
@@ -233,8 +301,8 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 			}
 			// skopeo before 1.10 reads only /etc/containers/registries.conf
 			// or its hidden --registries-conf flag.
-			env = append(env, "CONTAINERS_REGISTRIES_CONF="+p)
-			pre = append(pre, `skopeo() { command skopeo --registries-conf "$CONTAINERS_REGISTRIES_CONF" "$@"; }`)
+			r.env = append(r.env, "CONTAINERS_REGISTRIES_CONF="+p)
+			r.pre = append(r.pre, `skopeo() { command skopeo --registries-conf "$CONTAINERS_REGISTRIES_CONF" "$@"; }`)
 		case strings.HasPrefix(a, "login="):
 			// docker login prompts on a terminal: script(1) gives it one,
 			// and types the user and password.
@@ -242,76 +310,32 @@ func (e *docsEnv) run(t *testing.T, b docBlock, args []string) {
 				t.Skipf("%s: docker login needs a terminal, and script(1) is not installed", b)
 			}
 			user, pass, _ := strings.Cut(strings.TrimPrefix(a, "login="), ":")
-			pre = append(pre, fmt.Sprintf(`docker() {
+			r.pre = append(r.pre, fmt.Sprintf(`docker() {
   if [ "$1" = login ]; then printf '%%s\n%%s\n' %s %s | script -qec "docker $*" /dev/null; else command docker "$@"; fi
 }`, user, pass))
 		case a == "expect" && i+1 < len(args):
-			expect = append(expect, args[i+1])
+			r.expect = append(r.expect, args[i+1])
 			i++
 		case a == "replace" && i+2 < len(args):
-			if !strings.Contains(body, args[i+1]) {
+			if !strings.Contains(r.body, args[i+1]) {
 				t.Errorf("%s: replace %q: not in the block", b, args[i+1])
 			}
-			body = strings.ReplaceAll(body, args[i+1], args[i+2])
+			r.body = strings.ReplaceAll(r.body, args[i+1], args[i+2])
 			i += 2
 		default:
 			t.Fatalf("%s: unknown run option %q", b, a)
 		}
 	}
-	// Images the block leaves on the docker engine are removed, by name
-	// on the mirror and by the names image= tagged.
-	if strings.Contains(body, "docker ") {
-		t.Cleanup(func() {
-			out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").Output()
-			for _, ref := range strings.Fields(string(out)) {
-				if strings.HasPrefix(ref, e.mirror+"/") {
-					exec.Command("docker", "image", "rm", "-f", ref).Run()
-				}
-			}
-			for _, c := range cleanups {
-				exec.Command(c[0], c[1:]...).Run()
-			}
-		})
-	}
 	var lines []string
-	for _, l := range strings.Split(body, "\n") {
+	for _, l := range strings.Split(r.body, "\n") {
 		if m := optionalArgRE.FindStringSubmatch(l); m != nil {
 			lines = append(lines, strings.Replace(l, m[0], " "+m[1], 1))
 			l = strings.Replace(l, m[0], "", 1)
 		}
 		lines = append(lines, l)
 	}
-	body = strings.Join(lines, "\n")
-	for _, c := range commandsOf(body) {
-		if _, err := exec.LookPath(c); err != nil && c != "wharf" && c != "crane" {
-			t.Skipf("%s needs %s, which is not installed (.ci/run installs it where it can)", b, c)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "images.txt"), []byte(docsImagesTxt), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("ci-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	script := docsPrelude + strings.Join(pre, "\n") + "\n" + body
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\nthe block as run:\n%s\noutput:\n%s", b, err, body, out)
-	}
-	t.Logf("%s:\n%s", b, out)
-	for _, x := range expect {
-		if !bytes.Contains(out, []byte(x)) {
-			t.Errorf("%s: the output has no %q", b, x)
-		}
-	}
-	if serveArgs, err := os.ReadFile(filepath.Join(dir, "serve.args")); err == nil {
-		e.checkServed(t, b, dir, env, strings.Split(strings.TrimSpace(string(serveArgs)), "\n"))
-	}
+	r.body = strings.Join(lines, "\n")
+	return r
 }
 
 // forBlock is the environment a block runs in: with a login= option, the
