@@ -50,6 +50,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ups.Close()
 	up := ups.Default()
+	pinned, err := pins(cfg.Storage.Pins(), ups.set)
+	if err != nil {
+		return err
+	}
 	store, err := cache.Open(cache.Options{
 		Dir:           cfg.Storage.Dir,
 		Origins:       ups.origins,
@@ -57,7 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSize:       int64(cfg.Storage.MaxSize),
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
 		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
-		Pins:          pins(cfg.Storage.Pins(), ups.set),
+		Pins:          pinned,
 		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
@@ -119,6 +123,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	access := describeAccess(cfg)
 	for _, w := range access.warnings {
 		log.Warn(w)
+	}
+	if repos, err := store.Repositories(); err == nil {
+		warnUnserved(repos, ups.set, cfg.OfflineOn(), log)
 	}
 	bytes, items := store.Usage()
 	log.WithFields(logrus.Fields{
