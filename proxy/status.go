@@ -59,7 +59,7 @@ type viewer struct {
 }
 
 func newStatusPage(o Options) (*statusPage, error) {
-	t, err := parseStatusTemplate()
+	t, err := parseStatusTemplate(o.Upstreams)
 	if err != nil {
 		return nil, err
 	}

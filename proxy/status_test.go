@@ -111,8 +111,9 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		"images":    {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
 		"saved":     {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
 		"upstreams": {"docker.io", "degraded", "11", "42 of 100 pulls left", "ghcr.io", "down", "not announced"},
-		"repositories": {"docker.io/library/alpine", "3.0 MiB", "83.3%",
-			`docker.io/evil/<script>alert("x")</script>`, "75.0%"},
+		// Named as a client pulls them (the default upstream's by path).
+		"repositories": {"library/alpine", "3.0 MiB", "83.3%",
+			`evil/<script>alert("x")</script>`, "75.0%"},
 		"errors": {"req-123", "blob", "library/alpine", "request failed: GET https://REDACTED@registry.example/v2/",
 			"Bearer REDACTED", "token=REDACTED"},
 	} {
@@ -128,6 +129,9 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	}
 	if row := textByID(doc, "repo-docker.io/site/app"); !strings.Contains(row, "pushed") {
 		t.Errorf("a repository with pushed tags is not marked: %q", row)
+	}
+	if row := textByID(doc, "repo-docker.io/library/alpine"); !strings.HasPrefix(row, "library/alpine") {
+		t.Errorf("the default upstream's repository is not named as a client pulls it: %q", row)
 	}
 	if row := textByID(doc, "repo-docker.io/library/alpine"); strings.Contains(row, "pushed") {
 		t.Errorf("a mirrored repository is marked pushed: %q", row)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // The page is one html/template file, embedded: plain HTML and a little CSS,
@@ -17,8 +19,19 @@ import (
 //go:embed status.html
 var statusHTML string
 
-func parseStatusTemplate() (*template.Template, error) {
+// parseStatusTemplate parses the page; ups names repositories as clients
+// pull them (nil: by their store identity).
+func parseStatusTemplate(ups Upstreams) (*template.Template, error) {
 	t, err := template.New("status").Funcs(template.FuncMap{
+		"pullName": func(stored string) string { // "<upstream>/<path>", as cache.Repo.String writes it
+			up, path, ok := strings.Cut(stored, "/")
+			if ups != nil && ok {
+				if n := ClientName(ups, cache.Repo{Upstream: up, Path: path}); n != "" {
+					return n
+				}
+			}
+			return stored
+		},
 		"bytes":   fmtBytes,
 		"count":   fmtCount,
 		"ratio":   fmtRatio,
