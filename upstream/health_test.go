@@ -143,3 +143,41 @@ func TestHungUpstreamMarkedDown(t *testing.T) {
 		t.Error("a request reached the upstream while it was down")
 	}
 }
+
+// TestLoneHungRequestMarksUpstreamDown: one request alone to an upstream
+// that accepts and never answers counts a failure for each StallAfter it
+// waits, so after DownAfter of them the upstream is down and the request
+// itself ends with ErrDown, long before its one-minute header timeout
+// (each wait counted once, it took DownAfter header timeouts: 63 s for a
+// miss with serve's defaults).
+func TestLoneHungRequestMarksUpstreamDown(t *testing.T) {
+	release := make(chan struct{})
+	var reached atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	m := newMetrics()
+	c := newClient(t, srv.URL, func(o *upstream.Options) {
+		o.Metrics, o.StallAfter, o.Timeout, o.ProbeMin = m, 50*time.Millisecond, time.Minute, time.Minute
+	})
+	t.Cleanup(func() { close(release) })
+
+	_, err := c.GetManifest(t.Context(), "app/hung", "v1", acceptAll)
+	if !errors.Is(err, upstream.ErrDown) {
+		t.Fatalf("a lone hung request: %v, want ErrDown", err)
+	}
+	if !strings.Contains(err.Error(), "no response headers after 150ms") {
+		t.Errorf("error %q does not say how long it waited (3 × 50ms)", err)
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("%d requests reached the hung upstream, want 1 (no retry once it is down)", n)
+	}
+	if got := testutil.ToFloat64(m.UpstreamUp.WithLabelValues(c.Name())); got != 0 {
+		t.Errorf("wharf_upstream_up = %v, want 0", got)
+	}
+}

@@ -49,9 +49,10 @@ type HealthOptions struct {
 	// upstream down. Default 3.
 	DownAfter int
 	// StallAfter is how long an attempt may wait for response headers
-	// before it counts as a failure (once; headers arriving later count
-	// as a success). It is what makes a hung upstream known within
-	// seconds, while the header timeout may be far longer. Default 3s.
+	// before it counts as a failure, and again for each StallAfter more
+	// (headers arriving later count as a success). It is what makes a hung
+	// upstream known within seconds, even by one request alone, while the
+	// header timeout may be far longer. Default 3s.
 	StallAfter time.Duration
 	// Probe is where the background probe sends GET <ProbeURL>, under
 	// StallAfter: a transport below retry and auth, since any answer
@@ -134,10 +135,7 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	downCtx := h.downCtx
 	h.mu.Unlock()
-	timer := time.AfterFunc(h.opts.StallAfter, func() {
-		why := fmt.Sprintf("no response headers after %v", h.opts.StallAfter)
-		h.fail(why, why)
-	})
+	watch := h.watchStall()
 	// An attempt still waiting for headers when the upstream is marked
 	// down (by its own stall or by others') stops waiting: it would
 	// otherwise hold its caller for the whole header timeout. Once headers
@@ -145,7 +143,7 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	abort := context.AfterFunc(downCtx, cancel)
 	resp, err := h.next.RoundTrip(req.WithContext(ctx))
-	stalled := !timer.Stop() // the stall was counted (or is being)
+	stalled := watch.stop() // a stall was counted (or is being)
 	if !abort() {
 		if resp != nil {
 			resp.Body.Close()
@@ -180,6 +178,53 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 		h.fail(Words(err), err.Error())
 	}
 	return resp, err
+}
+
+// stallWatch counts a failure for each StallAfter an attempt waits for
+// response headers, not only the first: a lone request to an upstream that
+// accepts and never answers marks it down after DownAfter × StallAfter
+// (and is then cut short by the down state), rather than one failure per
+// header timeout, which took three timeouts of 30s with serve's defaults.
+type stallWatch struct {
+	h       *Health
+	mu      sync.Mutex
+	t       *time.Timer
+	waited  time.Duration
+	stopped bool
+}
+
+func (h *Health) watchStall() *stallWatch {
+	w := &stallWatch{h: h}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t = time.AfterFunc(h.opts.StallAfter, w.tick)
+	return w
+}
+
+func (w *stallWatch) tick() {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.waited += w.h.opts.StallAfter
+	why := fmt.Sprintf("no response headers after %v", w.waited)
+	w.mu.Unlock()
+	w.h.fail(why, why) // outside the watch's lock: fail may cancel the attempt
+	w.mu.Lock()
+	if !w.stopped {
+		w.t.Reset(w.h.opts.StallAfter)
+	}
+	w.mu.Unlock()
+}
+
+// stop ends the watch; it reports whether any stall was counted.
+func (w *stallWatch) stop() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.t.Stop()
+	return w.waited > 0
 }
 
 // Down returns a *DownError while the upstream is marked down, else nil.
