@@ -40,7 +40,16 @@ func TestTroubleshootingTable(t *testing.T) {
 		t.Skip("runs real clients; skipped with -short")
 	}
 	rows := readTroubleTable(t, troubleDoc)
-	cases := troubleCases(t)
+	var clients []realClient
+	for _, mk := range []func(*testing.T) (realClient, string){dockerClient, craneClient, ctrClient} {
+		c, skip := mk(t)
+		if skip != "" {
+			t.Logf("skipping a client: %s", skip)
+			continue
+		}
+		clients = append(clients, c)
+	}
+	cases := troubleCases(t, clients)
 	for _, tc := range cases {
 		if _, ok := rows[tc.row]; !ok {
 			t.Errorf("%s has no troubleshooting row %q", troubleDoc, tc.row)
@@ -50,15 +59,6 @@ func TestTroubleshootingTable(t *testing.T) {
 		if !slices.ContainsFunc(cases, func(tc troubleCase) bool { return tc.row == row }) {
 			t.Errorf("%s: troubleshooting row %q is not tested (no case in TestTroubleshootingTable)", troubleDoc, row)
 		}
-	}
-	var clients []realClient
-	for _, mk := range []func(*testing.T) (realClient, string){dockerClient, craneClient, ctrClient} {
-		c, skip := mk(t)
-		if skip != "" {
-			t.Logf("skipping a client: %s", skip)
-			continue
-		}
-		clients = append(clients, c)
 	}
 	if len(clients) == 0 {
 		t.Skip("no client to run")
@@ -71,6 +71,9 @@ func TestTroubleshootingTable(t *testing.T) {
 		}
 		t.Run(tc.row, func(t *testing.T) {
 			rec, call := tc.setup(t)
+			rec.take()
+			var answers []string
+			requests := 0
 			for _, c := range clients {
 				cell, spans := row.cells[c.name+" prints"], row.spans[c.name+" prints"]
 				if tc.only != "" && tc.only != c.name {
@@ -83,9 +86,9 @@ func TestTroubleshootingTable(t *testing.T) {
 					if !tc.ok && len(spans) == 0 {
 						t.Errorf("the %q row's %q cell quotes nothing the client prints: %q", tc.row, c.name+" prints", cell)
 					}
-					rec.take()
 					out, err := c.run(t, call(c.name))
-					answers, requests := rec.take()
+					a, n := rec.take()
+					answers, requests = append(answers, a...), requests+n
 					switch {
 					case tc.ok && err != nil:
 						t.Errorf("%s failed, and the row says it works: %v", c.name, err)
@@ -97,21 +100,22 @@ func TestTroubleshootingTable(t *testing.T) {
 							t.Errorf("%s printed no %q (README's %q row); it printed:\n%s", c.name, want, tc.row, out)
 						}
 					}
-					checkAnswers(t, row.cells["wharf answers"], row.spans["wharf answers"], answers, requests)
 				})
 			}
+			checkAnswers(t, row.cells["wharf answers"], row.spans["wharf answers"], answers, requests)
 		})
 	}
 }
 
 // checkAnswers checks the "wharf answers" cell against what wharf
-// answered a client: "—" means the client never asked wharf; otherwise
-// each quoted "STATUS CODE" must be among wharf's error answers.
+// answered the row's clients: "—" means no client asked wharf; otherwise
+// each quoted "STATUS CODE" (or "STATUS", for a HEAD, which has no body)
+// must be among wharf's error answers.
 func checkAnswers(t *testing.T, cell string, spans, answers []string, requests int) {
 	t.Helper()
 	if cell == "—" {
 		if requests != 0 {
-			t.Errorf("wharf answered %d requests (errors %q); the row says the client never asks it", requests, answers)
+			t.Errorf("wharf answered %d requests (errors %q); the row says no client asks it", requests, answers)
 		}
 		return
 	}
@@ -124,7 +128,7 @@ func checkAnswers(t *testing.T, cell string, spans, answers []string, requests i
 
 // troubleCases are the failures of the table, in its order. Cases that
 // share a kind of failure share one wharf (a lazily built fixture).
-func troubleCases(t *testing.T) []troubleCase {
+func troubleCases(t *testing.T, clients []realClient) []troubleCase {
 	reg := upstreamtest.NewRegistry(t)
 	img := upstreamtest.RandomImage(t, 1, 4096, upstreamtest.DockerManifest)
 	upstreamtest.Push(t, reg, "team/app:v1", img)
@@ -132,43 +136,57 @@ func troubleCases(t *testing.T) []troubleCase {
 		return clientCall{op: "push", img: upstreamtest.RandomImage(t, 1, 4096, upstreamtest.DockerManifest)}
 	}
 	pull := func(ref string) clientCall { return clientCall{op: "pull", ref: ref} }
+	// warm has every client pull team/app:v1 through rec, as the site's
+	// machines did before the upstream failed: wharf keeps a tag per set
+	// of media types a client accepts, and each client sends its own.
+	warm := func(rec *answerRecorder) {
+		for _, c := range clients {
+			if out, err := c.run(t, pull(rec.Host+"/team/app:v1")); err != nil {
+				t.Fatalf("%s pull before the upstream failed: %v\n%s", c.name, err, out)
+			}
+		}
+	}
 
-	// A read-only mirror of reg, as `wharf serve --upstream` runs by default.
+	// A read-only mirror of reg, as `wharf serve --upstream` runs by
+	// default: the write path is there, closed to clients without
+	// credentials, and there are no users.
 	plain := sync.OnceValue(func() *answerRecorder {
-		return newAnswerRecorder(t, startMirror(t, reg.URL, mirrorOpts{}).URL)
+		return newAnswerRecorder(t, startPusher(t, reg.URL, pushOpts{auth: &proxy.AuthOptions{}}).URL)
 	})
 	// A mirror whose upstream's port is closed, holding team/app:v1 from
 	// before, with every tag due for revalidation; marked down.
 	down := sync.OnceValue(func() *answerRecorder {
 		front := newSwitchable(t, reg.URL)
 		m := startMirror(t, front.URL, mirrorOpts{tagTTL: time.Millisecond, probeMin: time.Hour})
-		pullDigest(t, m, "team/app:v1")
+		rec := newAnswerRecorder(t, m.URL)
+		warm(rec)
 		front.refuse()
 		waitFor(t, "the upstream to be marked down", func() bool {
 			drain(get(t, m.URL+"/v2/team/app/manifests/probe").Body)
 			return testutil.ToFloat64(m.Metrics.UpstreamUp.WithLabelValues(m.up.Name())) == 0
 		})
-		return newAnswerRecorder(t, m.URL)
+		return rec
 	})
 	// A mirror whose upstream accepts connections and never answers, with
 	// serve's defaults but for a 5 s header timeout (30 s in serve).
 	hung := sync.OnceValue(func() *answerRecorder {
 		faulty := upstreamtest.NewFaulty(t, reg.URL)
 		m := startMirror(t, faulty.URL, mirrorOpts{tagTTL: time.Millisecond, retries: 4, probeMin: time.Hour})
-		pullDigest(t, m, "team/app:v1")
+		rec := newAnswerRecorder(t, m.URL)
+		warm(rec)
 		hang := newHangs()
 		t.Cleanup(hang.release)
 		faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
 			hang.hold(r)
 			return upstreamtest.Fault{}
 		})
-		return newAnswerRecorder(t, m.URL)
+		return rec
 	})
-	// A read-only mirror with users: alice may push where the upstream
-	// has no tag; wrong passwords are not limited.
+	// A mirror with users and no anonymous access: alice may push where
+	// the upstream has no tag; wrong passwords are not limited.
 	users := sync.OnceValue(func() *answerRecorder {
 		m := startMulti(t, multiOpts{def: namedUpstream{url: reg.URL}, auth: &proxy.AuthOptions{
-			Passwords: newUsers(t, "alice", "alice-secret"), AnonymousPull: true, FailedLogins: -1,
+			Passwords: newUsers(t, "alice", "alice-secret"), FailedLogins: -1,
 		}})
 		return newAnswerRecorder(t, m.URL)
 	})
@@ -272,8 +290,7 @@ func troubleCases(t *testing.T) []troubleCase {
 		}},
 		{row: "too many wrong passwords", setup: func(t *testing.T) (*answerRecorder, func(string) clientCall) {
 			m := startMulti(t, multiOpts{def: namedUpstream{url: reg.URL}, auth: &proxy.AuthOptions{
-				Passwords: newUsers(t, "alice", "alice-secret"), AnonymousPull: true,
-				FailedLogins: 1, FailedLoginWindow: time.Hour,
+				Passwords: newUsers(t, "alice", "alice-secret"), FailedLogins: 1, FailedLoginWindow: time.Hour,
 			}})
 			// One wrong password from this address uses up the window.
 			req, err := http.NewRequest(http.MethodGet, m.URL+"/v2/", nil)
