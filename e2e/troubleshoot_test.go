@@ -102,6 +102,9 @@ func TestTroubleshootingTable(t *testing.T) {
 					}
 				})
 			}
+			if tc.ok && len(answers) > 0 {
+				t.Errorf("wharf answered errors %q in a failure it absorbs", answers)
+			}
 			checkAnswers(t, row.cells["wharf answers"], row.spans["wharf answers"], answers, requests)
 		})
 	}
