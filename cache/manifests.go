@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -96,7 +98,16 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
 	}
 	if cached == nil {
-		return detached(ctx, c, flightKey, refresh)
+		m, err := detached(ctx, c, flightKey, refresh)
+		if err != nil && unreachable(err) {
+			if alt, ok := c.storedTag(repo.String(), tag, accept); ok {
+				c.opts.Metrics.Stale("tag")
+				logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
+					Debug("upstream unreachable; serving the tag another client's Accept set cached")
+				return alt, nil
+			}
+		}
+		return m, err
 	}
 	m, err := c.revalidate(ctx, flightKey, refresh)
 	if err != nil && (unreachable(err) || errors.Is(err, errOverBudget)) {
@@ -111,6 +122,33 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		return cached, nil
 	}
 	return m, err
+}
+
+// storedTag is the stored manifest a record of repo:tag holds for any
+// Accept set, if its media type is one accept allows (any, for a client
+// that names none); the most recently checked record wins. Offline it is
+// the answer; online it stands in while the upstream cannot answer for a
+// tag cached only under another Accept set: docker, containerd and crane
+// each send their own, so a tag one kind of client pulled would otherwise
+// be a miss for the others exactly when the upstream is down.
+func (c *Cache) storedTag(repo, tag string, accept []string) (*Manifest, bool) {
+	recs, err := c.index.TagRecords(repo, tag)
+	if err != nil {
+		return nil, false
+	}
+	allowed := strings.Split(c.acceptKey(accept), ",")
+	var best *Manifest
+	var checked time.Time
+	for _, r := range recs {
+		m, err := c.storedManifest(r.Digest)
+		if err != nil || (allowed[0] != "" && !slices.Contains(allowed, m.Descriptor.MediaType)) {
+			continue
+		}
+		if best == nil || r.Checked.After(checked) {
+			best, checked = m, r.Checked
+		}
+	}
+	return best, best != nil
 }
 
 // refreshTag asks the upstream what tag is now. With a cached manifest it
