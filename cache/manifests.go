@@ -92,22 +92,20 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 			}
 		}
 	}
+	if cached == nil {
+		// No record for this Accept set: another set's, if this client
+		// accepts its media type, stands in as the cached copy. It is
+		// revalidated like one (a HEAD with this client's Accept set), and
+		// served if the upstream cannot answer in time.
+		cached, _ = c.storedTag(repo.String(), tag, accept)
+	}
 	c.opts.Metrics.Miss("tag")
 	flightKey := "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
 	refresh := func(ctx context.Context) (*Manifest, error) {
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
 	}
 	if cached == nil {
-		m, err := detached(ctx, c, flightKey, refresh)
-		if err != nil && unreachable(err) {
-			if alt, ok := c.storedTag(repo.String(), tag, accept); ok {
-				c.opts.Metrics.Stale("tag")
-				logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).
-					Debug("upstream unreachable; serving the tag another client's Accept set cached")
-				return alt, nil
-			}
-		}
-		return m, err
+		return detached(ctx, c, flightKey, refresh)
 	}
 	m, err := c.revalidate(ctx, flightKey, refresh)
 	if err != nil && (unreachable(err) || errors.Is(err, errOverBudget)) {
@@ -127,10 +125,10 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 // storedTag is the stored manifest a record of repo:tag holds for any
 // Accept set, if its media type is one accept allows (any, for a client
 // that names none); the most recently checked record wins. Offline it is
-// the answer; online it stands in while the upstream cannot answer for a
-// tag cached only under another Accept set: docker, containerd and crane
-// each send their own, so a tag one kind of client pulled would otherwise
-// be a miss for the others exactly when the upstream is down.
+// the answer; online it is the cached copy for an Accept set with no
+// record of its own: docker, containerd and crane each send their own
+// set, so a tag one kind of client pulled would otherwise be a miss for
+// the others, and fail exactly when the upstream is down.
 func (c *Cache) storedTag(repo, tag string, accept []string) (*Manifest, bool) {
 	recs, err := c.index.TagRecords(repo, tag)
 	if err != nil {
