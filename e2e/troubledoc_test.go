@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 // troubleDoc is the file whose Troubleshooting section holds the table of
 // what clients print; the test reads the table, so the README says what
 // the clients were seen to print.
-const troubleDoc = "testdata/troubleshooting.md"
+const troubleDoc = "../README.md"
 
 // troubleRow is one row of the table: a failure and, per column, the
 // phrases (the cell's `code spans`) that must appear in what the client
@@ -212,4 +213,33 @@ func (ar *answerRecorder) take() ([]string, int) {
 	a, n := ar.answers, ar.requests
 	ar.answers, ar.requests = nil, 0
 	return a, n
+}
+
+// TestTroubleTableParsing: the reader finds the table by its heading row
+// inside the Troubleshooting section only, splits cells at unescaped
+// pipes and collects each cell's code spans.
+func TestTroubleTableParsing(t *testing.T) {
+	doc := filepath.Join(t.TempDir(), "README.md")
+	head := "| " + strings.Join(troubleColumns, " | ") + " |\n|---|---|---|---|---|---|\n"
+	text := "## Other\n\n" + head + "| elsewhere | a | b | c | d | e |\n\n" +
+		"## Troubleshooting\n\n| warning says | meaning |\n|---|---|\n| `x` | y |\n\n### What clients print\n\n" + head +
+		"| upstream down | `503 UNAVAILABLE` | `a \\| b`, `c` | nothing | — | why |\n\n## Performance\n\n" +
+		head + "| later | a | b | c | d | e |\n"
+	if err := os.WriteFile(doc, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows := readTroubleTable(t, doc)
+	if len(rows) != 1 {
+		t.Fatalf("rows %v, want only the Troubleshooting table's one", rows)
+	}
+	r := rows["upstream down"]
+	if got := r.spans["docker prints"]; len(got) != 2 || got[0] != "a | b" || got[1] != "c" {
+		t.Errorf("docker cell spans %q, want [\"a | b\" \"c\"]", got)
+	}
+	if got := r.spans["wharf answers"]; len(got) != 1 || got[0] != "503 UNAVAILABLE" {
+		t.Errorf("wharf cell spans %q", got)
+	}
+	if r.cells["ctr prints"] != "—" || r.cells["what it means, what to do"] != "why" {
+		t.Errorf("cells %q", r.cells)
+	}
 }
