@@ -44,8 +44,10 @@ func warmCache(b *testing.B) (*cache.Cache, cache.Repo, digest.Digest, digest.Di
 		b.Fatal(err)
 	}
 	io.Copy(io.Discard, blob.Fill.Reader(context.Background(), 0))
+	if err := blob.Fill.Wait(context.Background()); err != nil { // stored, not only read
+		b.Fatal(err)
+	}
 	blob.Close()
-	time.Sleep(50 * time.Millisecond) // let the fill commit
 	return c, repo, desc.Digest, layer
 }
 

@@ -4,9 +4,13 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them: the
 // store starts its evictor, the upload sweeper and the write-through
-// queue, and each must stop when the Cache is closed.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// queue, and each must stop when the Cache is closed. The benchmarks' real
+// registry keeps goroutines of its own that are not ours to stop
+// (upstreamtest.LeakOptions names them).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, upstreamtest.LeakOptions()...) }

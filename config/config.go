@@ -79,6 +79,18 @@ type Upstream struct {
 	// Retries is how many times a failed upstream request is retried, 0..20.
 	// Default 4.
 	Retries int `yaml:"retries"`
+	// DownAfter is how many consecutive failed requests (connection
+	// errors, 5xx, StallAfter without response headers) mark an upstream
+	// down: misses then fail at once with 503 and revalidations serve the
+	// cached tag without asking, until a background probe succeeds.
+	// 1..100, default 3.
+	DownAfter int `yaml:"downAfter"`
+	// StallAfter is how long a request may wait for response headers
+	// before it counts as a failure toward DownAfter (the request itself
+	// still waits up to Timeout); it is also the probe's timeout. It is
+	// what makes a hung upstream known within seconds. Must be > 0 and at
+	// most Timeout. Default 3s.
+	StallAfter Duration `yaml:"stallAfter"`
 	// OfficialLibrary applies Docker Hub's rule that a one-component name
 	// ("alpine") means "library/alpine". nil (the default) means: on when
 	// the URL's host is docker.io, registry-1.docker.io or index.docker.io,
@@ -188,6 +200,8 @@ func Default() Config {
 			RevalidateTimeout: Duration(3 * time.Second),
 			Timeout:           Duration(30 * time.Second),
 			Retries:           4,
+			DownAfter:         3,
+			StallAfter:        Duration(3 * time.Second),
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
 		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},

@@ -82,6 +82,12 @@ func (c Config) problems() []*fieldError {
 	if u.Retries < 0 || u.Retries > 20 {
 		add("upstream.retries", "%d is outside 0..20", u.Retries)
 	}
+	if u.DownAfter < 1 || u.DownAfter > 100 {
+		add("upstream.downAfter", "%d is outside 1..100 (consecutive failures)", u.DownAfter)
+	}
+	if u.StallAfter <= 0 || u.Timeout > 0 && u.StallAfter > u.Timeout {
+		add("upstream.stallAfter", "%s must be more than 0 and at most upstream.timeout (%s)", u.StallAfter, u.Timeout)
+	}
 
 	if c.Storage.Dir == "" {
 		add("storage.dir", "is required")

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,7 +82,18 @@ func TestKillDuringChunkedUploadRestartsClean(t *testing.T) {
 		inflight <- err
 	}()
 	pw.Write(blob[2<<20 : 2<<20+512<<10])
-	time.Sleep(300 * time.Millisecond) // let the half chunk reach the file
+	// The kill must find the half chunk in the session's file.
+	session := filepath.Join(dir, "uploads", path.Base(strings.SplitN(open, "?", 2)[0]))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if fi, err := os.Stat(session); err == nil && fi.Size() >= 2<<20+512<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the half chunk never reached %s", session)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the file: no event to wait on across processes
+	}
 	p.kill()
 	pw.CloseWithError(io.ErrClosedPipe)
 	<-inflight

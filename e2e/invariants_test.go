@@ -225,8 +225,10 @@ func TestLeavingClientDoesNotCancelFill(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	joined := make(chan struct{})
 	go func() {
 		resp, err := http.Get(url)
+		close(joined) // headers come from the fill it follows
 		if err != nil {
 			done <- result{nil, err}
 			return
@@ -235,7 +237,7 @@ func TestLeavingClientDoesNotCancelFill(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		done <- result{b, err}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-joined
 	leave()
 	first.Body.Close()
 

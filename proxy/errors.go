@@ -56,10 +56,11 @@ func classify(err error, route string) apiError {
 	case errors.Is(err, cache.ErrMirroredTag):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
-		// 404, not 403: containerd tries the next host (the registry
-		// itself) on a 404 and reports that host's answer if it fails too,
-		// where a 403 was the error it reported after its own fallback.
-		return apiError{http.StatusNotFound, "NAME_UNKNOWN", err.Error() + "; wharf does not mirror it"}
+		// 404, not 403: the name is unknown here, nothing is forbidden;
+		// and containerd tries its next host (the registry itself) on a 404
+		// and reports that host's answer if it fails too, where a 403 was
+		// the error it reported after its own fallback.
+		return apiError{http.StatusNotFound, "NAME_UNKNOWN", err.Error()}
 	case errors.Is(err, errBodyIdle):
 		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):

@@ -138,7 +138,7 @@ func TestErrorMessagesSayWhy(t *testing.T) {
 	}{
 		{&upstream.Error{Status: 200, Err: upstream.ErrDigestMismatch}, "does not match its digest"},
 		{&upstream.Error{Status: 503, Err: upstream.ErrUnavailable}, "the upstream registry failed"},
-		{fmt.Errorf("ns=%q: %w", "quay.io", errUnknownNamespace), `ns="quay.io": no upstream is configured for this registry; wharf does not mirror it`},
+		{fmt.Errorf("ns=%q: %w", "quay.io", errUnknownNamespace), `ns="quay.io": no upstream is configured for this registry`},
 	} {
 		if got := classify(tc.err, routeManifest).Message; !strings.Contains(got, tc.want) {
 			t.Errorf("%v: message %q, want it to say %q", tc.err, got, tc.want)

@@ -159,10 +159,17 @@ func TestServeHTTPSWithUsersAndSeveralUpstreams(t *testing.T) {
 	}
 
 	// Renew the certificate and add a user; both are taken up live.
-	time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
 	second := selfSigned(t, 2, certFile, keyFile)
 	pool.AddCert(second)
 	writeHtpasswd("alice", "alice-pw", "bob", "bob-pw")
+	// The reloads look at mtimes: make them newer than the first files'
+	// however coarse the filesystem's clock, rather than sleeping past a tick.
+	later := time.Now().Add(2 * time.Second)
+	for _, f := range []string{certFile, keyFile, htpasswd} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		tr.CloseIdleConnections() // a new handshake
