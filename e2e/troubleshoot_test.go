@@ -256,7 +256,11 @@ func troubleCases(t *testing.T) []troubleCase {
 			rec := plain()
 			return rec, func(string) clientCall { return pull(rec.Host + "/registry.local:5000/team/app:v1") }
 		}},
-		{row: "a registry wharf does not mirror", only: "ctr", setup: func(t *testing.T) (*answerRecorder, func(string) clientCall) {
+		{row: "a registry wharf does not mirror, in the image name", setup: func(t *testing.T) (*answerRecorder, func(string) clientCall) {
+			rec := plain()
+			return rec, func(string) clientCall { return pull(rec.Host + "/quay.io/team/app:v1") }
+		}},
+		{row: "a registry wharf does not mirror, through containerd's hosts.toml", only: "ctr", setup: func(t *testing.T) (*answerRecorder, func(string) clientCall) {
 			rec := plain()
 			dir := t.TempDir()
 			// The fallback server is a closed port: the pull must not
