@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -90,6 +92,13 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 			}
 		}
 	}
+	if cached == nil {
+		// No record for this Accept set: another set's, if this client
+		// accepts its media type, stands in as the cached copy. It is
+		// revalidated like one (a HEAD with this client's Accept set), and
+		// served if the upstream cannot answer in time.
+		cached, _ = c.storedTag(repo.String(), tag, accept)
+	}
 	c.opts.Metrics.Miss("tag")
 	flightKey := "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
 	refresh := func(ctx context.Context) (*Manifest, error) {
@@ -111,6 +120,33 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		return cached, nil
 	}
 	return m, err
+}
+
+// storedTag is the stored manifest a record of repo:tag holds for any
+// Accept set, if its media type is one accept allows (any, for a client
+// that names none); the most recently checked record wins. Offline it is
+// the answer; online it is the cached copy for an Accept set with no
+// record of its own: docker, containerd and crane each send their own
+// set, so a tag one kind of client pulled would otherwise be a miss for
+// the others, and fail exactly when the upstream is down.
+func (c *Cache) storedTag(repo, tag string, accept []string) (*Manifest, bool) {
+	recs, err := c.index.TagRecords(repo, tag)
+	if err != nil {
+		return nil, false
+	}
+	allowed := strings.Split(c.acceptKey(accept), ",")
+	var best *Manifest
+	var checked time.Time
+	for _, r := range recs {
+		m, err := c.storedManifest(r.Digest)
+		if err != nil || (allowed[0] != "" && !slices.Contains(allowed, m.Descriptor.MediaType)) {
+			continue
+		}
+		if best == nil || r.Checked.After(checked) {
+			best, checked = m, r.Checked
+		}
+	}
+	return best, best != nil
 }
 
 // refreshTag asks the upstream what tag is now. With a cached manifest it

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -64,19 +62,8 @@ func (o offlineOrigin) stored(path, ref string, accept []string) (*Manifest, err
 		}
 		return nil, missing
 	}
-	recs, err := o.c.index.TagRecords(o.repo(path), ref)
-	if err != nil {
-		return nil, missing
-	}
-	allowed := o.c.acceptKey(accept)
-	for _, r := range recs {
-		m, err := o.c.storedManifest(r.Digest)
-		if err != nil {
-			continue
-		}
-		if allowed == "" || slices.Contains(strings.Split(allowed, ","), m.Descriptor.MediaType) {
-			return m, nil
-		}
+	if m, ok := o.c.storedTag(o.repo(path), ref, accept); ok {
+		return m, nil
 	}
 	return nil, missing
 }

@@ -106,7 +106,8 @@ func TestRoutingToSeveralUpstreams(t *testing.T) {
 }
 
 // TestUnknownNamespaceIsRefused: an ns no upstream is configured for gets
-// 403 DENIED on every route, and no registry hears of it.
+// 404 NAME_UNKNOWN on every route (so containerd tries its next host and
+// reports that host's answer), and no registry hears of it.
 func TestUnknownNamespaceIsRefused(t *testing.T) {
 	tr := startThree(t)
 	d := tr.want["ghcr.io"]
@@ -120,11 +121,11 @@ func TestUnknownNamespaceIsRefused(t *testing.T) {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
 			resp := do(t, method, tr.mirror.URL+path)
 			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusForbidden {
-				t.Errorf("%s %s: %d %s, want 403", method, path, resp.StatusCode, body)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s: %d %s, want 404", method, path, resp.StatusCode, body)
 			}
-			if method == http.MethodGet && !strings.Contains(string(body), `"code":"DENIED"`) {
-				t.Errorf("%s %s: body %s, want DENIED", method, path, body)
+			if method == http.MethodGet && !strings.Contains(string(body), `"code":"NAME_UNKNOWN"`) {
+				t.Errorf("%s %s: body %s, want NAME_UNKNOWN", method, path, body)
 			}
 		}
 	}

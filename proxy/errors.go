@@ -56,7 +56,11 @@ func classify(err error, route string) apiError {
 	case errors.Is(err, cache.ErrMirroredTag):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
-		return apiError{http.StatusForbidden, "DENIED", err.Error()}
+		// 404, not 403: the name is unknown here, nothing is forbidden;
+		// and containerd tries its next host (the registry itself) on a 404
+		// and reports that host's answer if it fails too, where a 403 was
+		// the error it reported after its own fallback.
+		return apiError{http.StatusNotFound, "NAME_UNKNOWN", err.Error()}
 	case errors.Is(err, errBodyIdle):
 		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):
@@ -114,7 +118,9 @@ func classify(err error, route string) apiError {
 	case errors.Is(err, upstream.ErrTooLarge):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent something that is not a manifest " +
 			"(over the size limit); nothing is cached"}
-	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch):
+	case errors.Is(err, upstream.ErrDigestMismatch):
+		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry sent content that does not match its digest; nothing is cached"}
+	case errors.Is(err, upstream.ErrUnavailable):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", "the upstream registry failed and nothing is cached"}
 	case errors.Is(err, errFillFailed):
 		return apiError{http.StatusBadGateway, "UNAVAILABLE", errFillFailed.Error()}

@@ -35,8 +35,8 @@ func TestErrorTable(t *testing.T) {
 		{wrap(errNotFoundRoute), routeUnmatched, 404, "NOT_FOUND"},
 		{fmt.Errorf("%w: %w", errors.New("fill: digest mismatch"), errFillFailed), routeBlob, 502, "UNAVAILABLE"},
 		{wrap(errBodyIdle), routeUpload, 408, "BLOB_UPLOAD_INVALID"},
-		{wrap(errUnknownNamespace), routeManifest, 403, "DENIED"},
-		{wrap(errUnknownNamespace), routeBlob, 403, "DENIED"},
+		{wrap(errUnknownNamespace), routeManifest, 404, "NAME_UNKNOWN"},
+		{wrap(errUnknownNamespace), routeBlob, 404, "NAME_UNKNOWN"},
 		{wrap(errDenied), routeManifest, 403, "DENIED"},
 		{wrap(errAuthRequired), routeBase, 401, "UNAUTHORIZED"},
 		{wrap(errAuthFailed), routeManifest, 401, "UNAUTHORIZED"},
@@ -126,5 +126,22 @@ func TestErrorBody(t *testing.T) {
 	writeError(w, r, &upstream.Error{Status: 401, Err: upstream.ErrUnauthorized})
 	if w.Code != 401 || w.Header().Get("WWW-Authenticate") != "" {
 		t.Errorf("upstream's 401: %d WWW-Authenticate %q, want none", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// TestErrorMessagesSayWhy: the messages crane and the logs show for
+// failures that share a status with others say which failure it is.
+func TestErrorMessagesSayWhy(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&upstream.Error{Status: 200, Err: upstream.ErrDigestMismatch}, "does not match its digest"},
+		{&upstream.Error{Status: 503, Err: upstream.ErrUnavailable}, "the upstream registry failed"},
+		{fmt.Errorf("ns=%q: %w", "quay.io", errUnknownNamespace), `ns="quay.io": no upstream is configured for this registry`},
+	} {
+		if got := classify(tc.err, routeManifest).Message; !strings.Contains(got, tc.want) {
+			t.Errorf("%v: message %q, want it to say %q", tc.err, got, tc.want)
+		}
 	}
 }

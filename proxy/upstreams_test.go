@@ -80,14 +80,14 @@ func TestRoutingByUpstream(t *testing.T) {
 		// A registry nobody is configured for is refused, not read as a
 		// path on the default (see Resolve); ?ns= or the default's name
 		// reach such a path.
-		{"GET", "/v2/quay.io/x/manifests/1", "", "", 403, "DENIED"},
-		{"GET", "/v2/localhost/x/manifests/1", "", "", 403, "DENIED"},
+		{"GET", "/v2/quay.io/x/manifests/1", "", "", 404, "NAME_UNKNOWN"},
+		{"GET", "/v2/localhost/x/manifests/1", "", "", 404, "NAME_UNKNOWN"},
 		{"GET", "/v2/docker.io/quay.io/x/manifests/1", "docker.io", "quay.io/x", 404, ""},
 		// The one-component name "ghcr.io" is not a prefix.
 		{"GET", "/v2/ghcr.io/manifests/1", "docker.io", "library/ghcr.io", 404, ""},
-		{"GET", "/v2/x/manifests/1?ns=quay.io", "", "", 403, "DENIED"},
-		{"GET", "/v2/x/blobs/" + d + "?ns=quay.io", "", "", 403, "DENIED"},
-		{"GET", "/v2/x/tags/list?ns=quay.io", "", "", 403, "DENIED"},
+		{"GET", "/v2/x/manifests/1?ns=quay.io", "", "", 404, "NAME_UNKNOWN"},
+		{"GET", "/v2/x/blobs/" + d + "?ns=quay.io", "", "", 404, "NAME_UNKNOWN"},
+		{"GET", "/v2/x/tags/list?ns=quay.io", "", "", 404, "NAME_UNKNOWN"},
 		{"GET", "/v2/registry.local:5000/Team/app/manifests/1", "", "", 400, "NAME_INVALID"},
 		// The prefix "local" stands for registry.local:5000, under its name.
 		{"GET", "/v2/local/team/app/manifests/1", "registry.local:5000", "team/app", 404, "MANIFEST_UNKNOWN"},

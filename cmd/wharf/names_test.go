@@ -130,11 +130,11 @@ func TestOneNameOneParser(t *testing.T) {
 		{"hub", "ghcr.io/x", "v1", "docker.io", "docker.io", "ghcr.io/x", 0},
 		// A registry no upstream answers to is refused by both, not read
 		// as a path on the default (see proxy.Resolve).
-		{"hub", "quay.io/x", "v1", "", "", "", 403},
-		{"hub", "localhost/x", "v1", "", "", "", 403},
-		{"hub", "localhost:5000/x", "v1", "", "", "", 403},
-		{"hub", "other.local:5000/team/app", d, "", "", "", 403},
-		{"hub", "x", "v1", "quay.io", "", "", 403},
+		{"hub", "quay.io/x", "v1", "", "", "", 404},
+		{"hub", "localhost/x", "v1", "", "", "", 404},
+		{"hub", "localhost:5000/x", "v1", "", "", "", 404},
+		{"hub", "other.local:5000/team/app", d, "", "", "", 404},
+		{"hub", "x", "v1", "quay.io", "", "", 404},
 		// Bad names and references.
 		{"hub", "Team/app", "v1", "", "", "", 400},
 		{"hub", "team/App", "v1", "", "", "", 400},
@@ -161,7 +161,7 @@ func TestOneNameOneParser(t *testing.T) {
 		// A path on the default that starts like a registry: by ns or
 		// with the default's name in front.
 		{"site", "quay.io/x", "v1", "registry.site:5000", "registry.site:5000", "quay.io/x", 0},
-		{"site", "ghcr.io/acme/app", "v1", "", "", "", 403},
+		{"site", "ghcr.io/acme/app", "v1", "", "", "", 404},
 
 		// A Docker Hub stand-in as the default: docker.io is its alias.
 		{"gcr", "alpine", "3", "", "mirror.gcr.io", "library/alpine", 0},
@@ -199,7 +199,7 @@ func TestOneNameOneParser(t *testing.T) {
 					t.Errorf("ParseImage(%q) = %v, want an error as the router's", admin, img)
 				}
 				var unknown *proxy.UnknownRegistryError
-				if (r.status == 403) != errors.As(err, &unknown) {
+				if (r.status == 404) != errors.As(err, &unknown) {
 					t.Errorf("ParseImage(%q): %v; an unknown registry is one for the router too", admin, err)
 				}
 				if unknown != nil && !strings.Contains(err.Error(), set.Names()[0]) {
