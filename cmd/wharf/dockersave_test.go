@@ -26,9 +26,9 @@ import (
 //
 //	tar -cf rootfs.tar etc hello.txt
 //	docker import --change 'CMD ["/hello.txt"]' rootfs.tar wharf-fixture:v1
-//	docker save -o testdata/docker-save.tar wharf-fixture:v1
+//	docker save -o archive/testdata/docker-save.tar wharf-fixture:v1
 const (
-	fixture        = "testdata/docker-save.tar"
+	fixture        = "../../archive/testdata/docker-save.tar"
 	fixtureImageID = "sha256:c8864888b7b4b2aa4391e42ecfa3ef478bb1ca8dcaaf589bbcd0c8839196daf9"
 )
 
