@@ -65,26 +65,36 @@ Flags:
 	if err != nil {
 		return err
 	}
-	cfg, err := sf.load(stderr)
-	if err != nil {
-		return err
-	}
-	log := quietLogger(stderr)
-	// Every configured upstream, as serve has them: images on any of them
-	// can be warmed, under the names serve looks them up by.
-	ups, err := newUpstreams(cfg, nil, log)
+	c, ups, err := openWarmStore(&sf, stderr)
 	if err != nil {
 		return err
 	}
 	defer ups.Close()
+	defer c.Close()
+	return warmItems(ctx, c, ups.set, items, stdout, newStatusLine(stderr))
+}
+
+// openWarmStore opens the store with every configured upstream, as serve
+// has them: images on any of them can be warmed, under the names serve
+// looks them up by.
+func openWarmStore(sf *storeFlags, stderr io.Writer) (*cache.Cache, *upstreams, error) {
+	cfg, err := sf.load(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := quietLogger(stderr)
+	ups, err := newUpstreams(cfg, nil, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	c, err := cache.Open(cache.Options{
 		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
 	})
 	if err != nil {
-		return dataDirError(cfg.Storage.Dir, err)
+		ups.Close()
+		return nil, nil, dataDirError(cfg.Storage.Dir, err)
 	}
-	defer c.Close()
-	return warmItems(ctx, c, ups.set, items, stdout, newStatusLine(stderr))
+	return c, ups, nil
 }
 
 // warmItems warms each item in turn, a line each, then the totals; one
