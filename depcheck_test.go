@@ -7,7 +7,7 @@ import (
 )
 
 // TestImportRules guards the architecture: data flows proxy → cache →
-// upstream, and only cmd/wharf knows everything.
+// upstream (and archive → cache), and only cmd/wharf knows everything.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/wharf-mirror/wharf/"
 	// direct: only the package's own imports count (proxy uses cache's
@@ -20,7 +20,11 @@ func TestImportRules(t *testing.T) {
 		{"upstream", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
 		{"upstream/transport", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
 		{"cache", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
-		{"proxy/...", true, []string{mod + "cache/", mod + "config", "github.com/dgraph-io/badger"}},
+		{"proxy/...", true, []string{mod + "cache/", mod + "config", mod + "archive", "github.com/dgraph-io/badger"}},
+		// archive sits beside proxy: on the store's types and interfaces of
+		// its own, never on HTTP, configuration or what is under the store.
+		{"archive", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
+		{"archive", true, []string{mod + "cache/index", mod + "cache/disk", mod + "cache/fill", mod + "upstream", "github.com/dgraph-io/badger"}},
 		{"metrics/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "config"}},
 		{"config/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "metrics"}},
 	}

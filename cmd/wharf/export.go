@@ -8,17 +8,13 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
+	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/proxy"
 )
 
-// export writes cached images to an OCI image layout (a directory or a
-// tar) or to a tarball docker load accepts, to carry them across an air
-// gap. Content is streamed from the store's files and re-hashed on the
-// way, so a damaged file stops the export instead of travelling.
+// export writes cached images for an air gap (see archive.Export).
 func export(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,136 +35,58 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errors.New("export needs --output and either images or --all")
 	}
-	if *format != "oci" && *format != "docker" {
+	if f := archive.Format(*format); f != archive.OCI && f != archive.Docker {
 		return fmt.Errorf("--format %q: want oci or docker", *format)
 	}
 	plat, err := cache.ParsePlatform(*platform)
 	if err != nil {
 		return err
 	}
-	cfg, err := sf.load(stderr)
-	if err != nil {
-		return err
-	}
-	ups, err := newUpstreams(cfg, nil, quietLogger(stderr))
+	c, ups, err := openTransferStore(&sf, true, stderr)
 	if err != nil {
 		return err
 	}
 	defer ups.Close()
-	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
-		return fmt.Errorf("data directory: %w", err) // rather than create an empty store
-	}
-	c, err := openDataDir(cfg.Storage.Dir, stderr)
-	if err != nil {
-		return err
-	}
 	defer c.Close()
-
-	var selected []cache.Tagged
-	if *all {
-		if selected, err = c.TaggedImages(); err != nil {
-			return err
-		}
-	}
-	for _, a := range fs.Args() {
-		ref, err := proxy.ParseImage(ups.set, a)
-		if err != nil {
-			return err
-		}
-		t, err := resolveStored(c, ref)
-		if err != nil {
-			return fmt.Errorf("%s (%s): %w%s", a, ref.Repo, err, storedElsewhere(c, ref.Repo))
-		}
-		selected = append(selected, t)
-	}
-	if len(selected) == 0 {
-		return errors.New("the store holds no tagged image")
-	}
-	docker := *format == "docker"
-	var plans []*exportImage
-	for _, t := range selected {
-		p, err := planExport(c, t, docker, plat)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t, err)
-		}
-		plans = append(plans, p)
-	}
 
 	report := stdout
 	if *output == "-" {
 		report = stderr // stdout is the archive
 	}
-	s, err := openSink(*output, docker, stdout)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	n, err := writeExport(ctx, c, s, plans, docker)
-	if cerr := s.close(); err == nil {
-		err = cerr
-	}
+	n, err := archive.Export(ctx, c, archive.ExportOptions{
+		Images: fs.Args(), All: *all, Name: archiveNamer(ups.set),
+		Format: archive.Format(*format), Platform: plat, Output: *output, Stdout: stdout, Report: report,
+	})
 	if err != nil {
 		return err
-	}
-	for _, p := range plans {
-		note := ""
-		if p.missing > 0 {
-			note = fmt.Sprintf("  (%d of its index's platforms are not in the store and were left out)", p.missing)
-		}
-		fmt.Fprintf(report, "exported %s  %s%s\n", p.name(), p.top.Digest, note)
 	}
 	fmt.Fprintf(report, "wrote %d images, %d files, %s to %s as %s in %s\n",
-		len(plans), n.files, human(n.bytes), *output, *format, time.Since(start).Round(time.Millisecond))
+		n.Images, n.Files, human(n.Bytes), *output, *format, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// resolveStored finds ref in the store, by digest or by tag, without an
-// upstream.
-func resolveStored(c *cache.Cache, ref proxy.Image) (cache.Tagged, error) {
-	if ref.Digest != "" {
-		m, err := c.StoredManifest(ref.Digest)
-		if err != nil {
-			return cache.Tagged{}, err
-		}
-		return cache.Tagged{Repo: ref.Repo, Tag: ref.Tag, Descriptor: m.Descriptor}, nil
-	}
-	return c.Resolve(ref.Repo, ref.Tag)
-}
-
-// storedElsewhere is a hint for a repository the store lacks but holds
-// under another upstream, or with or without Docker Hub's library/: the
-// store was filled under another configuration than the one given.
-func storedElsewhere(c *cache.Cache, want cache.Repo) string {
-	repos, err := c.Repositories()
+// openTransferStore loads serve's configuration and opens its upstreams
+// (for their names only) and its store, with no upstream, for export and
+// import. must: the data directory must exist (export would otherwise
+// create an empty store to find nothing in).
+func openTransferStore(sf *storeFlags, must bool, stderr io.Writer) (*cache.Cache, *upstreams, error) {
+	cfg, err := sf.load(stderr)
 	if err != nil {
-		return ""
+		return nil, nil, err
 	}
-	bare := strings.TrimPrefix(want.Path, "library/")
-	var found []string
-	for _, r := range repos {
-		if r != want && strings.TrimPrefix(r.Path, "library/") == bare {
-			found = append(found, r.String())
-		}
-	}
-	if len(found) == 0 {
-		return ""
-	}
-	return "; the store holds " + strings.Join(found, ", ") + ": give export the configuration it was filled with " +
-		"(the same config file, WHARF_* and flags as warm and serve)"
-}
-
-// openSink opens the output: docker format and OCI paths ending in .tar
-// (or -) are tar streams, other OCI paths a layout directory.
-func openSink(output string, docker bool, stdout io.Writer) (sink, error) {
-	if output == "-" {
-		return newTarSink(stdout, nil), nil
-	}
-	if !docker && !strings.HasSuffix(output, ".tar") {
-		return newDirSink(output)
-	}
-	f, err := os.Create(output)
+	ups, err := newUpstreams(cfg, nil, quietLogger(stderr))
 	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
+		return nil, nil, err
 	}
-	return newTarSink(f, f), nil
+	if _, err := os.Stat(cfg.Storage.Dir); err != nil && must {
+		ups.Close()
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	c, err := openDataDir(cfg.Storage.Dir, stderr)
+	if err != nil {
+		ups.Close()
+		return nil, nil, err
+	}
+	return c, ups, nil
 }

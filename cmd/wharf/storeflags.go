@@ -1,15 +1,17 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"os"
 
-	"github.com/distribution/reference"
 	"github.com/sirupsen/logrus"
 
+	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // storeFlags are serve's whole configuration on a store command's flag
@@ -40,23 +42,6 @@ func quietLogger(w io.Writer) *logrus.Logger {
 	return log
 }
 
-// displayName is how docker names repo:tag (Docker Hub's images in their
-// short form, "alpine:3.20"): what docker load tags an exported image as.
-func displayName(repo cache.Repo, tag string) string {
-	full := repo.String() + ":" + tag
-	named, err := reference.ParseNormalizedNamed(full)
-	if err != nil {
-		return full
-	}
-	return reference.FamiliarString(named)
-}
-
-// fullName is repo:tag with its registry, the form an OCI layout's
-// ref.name annotations carry so an import on the far side knows it whole.
-func fullName(repo cache.Repo, tag string) string {
-	return repo.String() + ":" + tag
-}
-
 // openDataDir opens a stopped wharf's store with no upstream, for export
 // and import (the index allows one process at a time).
 func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
@@ -65,4 +50,17 @@ func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
 		return nil, dataDirError(dir, err)
 	}
 	return c, nil
+}
+
+// archiveNamer reads the names an export is given and an archive holds as
+// serve reads them, under ups.
+func archiveNamer(ups proxy.Upstreams) archive.Namer {
+	return func(s string) (archive.Name, error) {
+		img, err := proxy.ParseImage(ups, s)
+		var unknown *proxy.UnknownRegistryError
+		if errors.As(err, &unknown) {
+			return archive.Name{}, &archive.NotServedError{Err: err, Reason: unknown}
+		}
+		return archive.Name{Repo: img.Repo, Tag: img.Tag, Digest: img.Digest}, err
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -15,6 +14,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/proxy"
 )
@@ -57,7 +57,7 @@ Flags:
 		fs.Usage()
 		return errors.New("warm takes one list file")
 	}
-	defPlatforms, err := parsePlatforms(*platforms)
+	defPlatforms, err := archive.ParsePlatforms(*platforms)
 	if err != nil {
 		return err
 	}
@@ -65,53 +65,67 @@ Flags:
 	if err != nil {
 		return err
 	}
-	cfg, err := sf.load(stderr)
-	if err != nil {
-		return err
-	}
-	log := quietLogger(stderr)
-	// Every configured upstream, as serve has them: images on any of them
-	// can be warmed, under the names serve looks them up by.
-	ups, err := newUpstreams(cfg, nil, log)
+	c, ups, err := openWarmStore(&sf, stderr)
 	if err != nil {
 		return err
 	}
 	defer ups.Close()
+	defer c.Close()
+	return warmItems(ctx, c, ups.set, items, stdout, newStatusLine(stderr))
+}
+
+// openWarmStore opens the store with every configured upstream, as serve
+// has them: images on any of them can be warmed, under the names serve
+// looks them up by.
+func openWarmStore(sf *storeFlags, stderr io.Writer) (*cache.Cache, *upstreams, error) {
+	cfg, err := sf.load(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := quietLogger(stderr)
+	ups, err := newUpstreams(cfg, nil, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	c, err := cache.Open(cache.Options{
 		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
 	})
 	if err != nil {
-		return dataDirError(cfg.Storage.Dir, err)
+		ups.Close()
+		return nil, nil, dataDirError(cfg.Storage.Dir, err)
 	}
-	defer c.Close()
+	return c, ups, nil
+}
 
-	line := newStatusLine(stderr)
+// warmItems warms each item in turn, a line each, then the totals; one
+// that fails does not stop the others, but fails the command.
+func warmItems(ctx context.Context, c *cache.Cache, set proxy.Upstreams, items []archive.ListItem, stdout io.Writer, line *statusLine) error {
 	var total cache.WarmReport
 	var failed []string
 	start := time.Now()
 	for i, it := range items {
-		ref, err := proxy.ParseImage(ups.set, it.image)
+		ref, err := proxy.ParseImage(set, it.Image)
 		if err == nil {
 			var bytes atomic.Int64
 			show := func(n int64) {
-				line.show("[%d/%d] %s  %s", i+1, len(items), it.image, human(bytes.Add(n)))
+				line.show("[%d/%d] %s  %s", i+1, len(items), it.Image, human(bytes.Add(n)))
 			}
 			show(0)
 			var rep cache.WarmReport
-			rep, err = c.Warm(ctx, ref.Repo, ref.Ref(), it.platforms, show)
+			rep, err = c.Warm(ctx, ref.Repo, ref.Ref(), it.Platforms, show)
 			total.Manifests += rep.Manifests
 			total.Blobs += rep.Blobs
 			total.Fetched += rep.Fetched
 			total.Bytes += rep.Bytes
 			if err == nil {
 				line.clear()
-				fmt.Fprintf(stdout, "ok      %s  %s  %d blobs, %d fetched (%s)\n", it.image, rep.Descriptor.Digest, rep.Blobs, rep.Fetched, human(rep.Bytes))
+				fmt.Fprintf(stdout, "ok      %s  %s  %d blobs, %d fetched (%s)\n", it.Image, rep.Descriptor.Digest, rep.Blobs, rep.Fetched, human(rep.Bytes))
 			}
 		}
 		if err != nil {
 			line.clear()
-			fmt.Fprintf(stdout, "FAILED  %s: %v\n", it.image, err)
-			failed = append(failed, it.image)
+			fmt.Fprintf(stdout, "FAILED  %s: %v\n", it.Image, err)
+			failed = append(failed, it.Image)
 		}
 		if ctx.Err() != nil {
 			break
@@ -130,65 +144,17 @@ Flags:
 	return ctx.Err()
 }
 
-// warmItem is one line of the list.
-type warmItem struct {
-	image     string
-	platforms []ocispec.Platform
-}
-
-func readWarmList(path string, defPlatforms []ocispec.Platform) ([]warmItem, error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("image list: %w", err)
-		}
-		defer f.Close()
-		r = f
+// readWarmList reads the list at path ("-" is stdin).
+func readWarmList(path string, defPlatforms []ocispec.Platform) ([]archive.ListItem, error) {
+	if path == "-" {
+		return archive.ReadList(os.Stdin, path, defPlatforms)
 	}
-	var items []warmItem
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		it := warmItem{image: fields[0], platforms: defPlatforms}
-		switch {
-		case len(fields) == 2:
-			ps, err := parsePlatforms(fields[1])
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-			}
-			it.platforms = ps
-		case len(fields) > 2:
-			return nil, fmt.Errorf("%s:%d: want IMAGE [PLATFORM,...], got %d fields", path, n, len(fields))
-		}
-		items = append(items, it)
-	}
-	if err := sc.Err(); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
 		return nil, fmt.Errorf("image list: %w", err)
 	}
-	if len(items) == 0 {
-		return nil, fmt.Errorf("image list %s names no image", path)
-	}
-	return items, nil
-}
-
-// parsePlatforms reads "linux/amd64,linux/arm64/v8" ("" is none: all).
-func parsePlatforms(s string) ([]ocispec.Platform, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []ocispec.Platform
-	for _, part := range strings.Split(s, ",") {
-		p, err := cache.ParsePlatform(strings.TrimSpace(part))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	defer f.Close()
+	return archive.ReadList(f, path, defPlatforms)
 }
 
 // statusLine redraws one line on a terminal, at most ten times a second,

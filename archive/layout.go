@@ -1,4 +1,4 @@
-package main
+package archive
 
 import (
 	"encoding/json"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/manifest"
-	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // importLayout imports every image index.json lists, bottom-up: blobs,
@@ -39,13 +38,12 @@ func (im *importer) importLayout(src source) error {
 			return err
 		}
 		if !named {
-			im.skipped++
+			im.skip(false)
 			fmt.Fprintf(im.out, "skipped %s: index.json gives it no name (see --repo)\n", d.Digest)
 			continue
 		}
 		if ref == nil { // a registry this wharf does not mirror; warned
-			im.skipped++
-			im.foreign++
+			im.skip(true)
 			continue
 		}
 		body, mt, err := im.layoutManifest(src, ref.Repo, d, 0)
@@ -64,7 +62,7 @@ func (im *importer) importLayout(src source) error {
 // skopeo and buildkit write a bare tag, which --repo completes). named is
 // false when it has none; the image is nil when it names a registry this
 // wharf does not mirror (see importer.image).
-func (im *importer) layoutName(d ocispec.Descriptor) (img *proxy.Image, named bool, err error) {
+func (im *importer) layoutName(d ocispec.Descriptor) (img *Name, named bool, err error) {
 	if n := d.Annotations[annotationImageName]; n != "" {
 		img, err := im.image(n)
 		return img, true, err
@@ -81,24 +79,6 @@ func (im *importer) layoutName(d ocispec.Descriptor) (img *proxy.Image, named bo
 		return img, true, err
 	}
 	return nil, false, nil
-}
-
-// image reads an archive's name for an image as serve reads it, under
-// this wharf's upstreams (the config the import is given, not the
-// exporter's). A name on a registry none of them is would be stored where
-// serve never looks: it is nil, with a warning naming the registry and
-// the setting to add.
-func (im *importer) image(name string) (*proxy.Image, error) {
-	img, err := proxy.ParseImage(im.ups, name)
-	var unknown *proxy.UnknownRegistryError
-	if errors.As(err, &unknown) {
-		fmt.Fprintf(im.warn, "warning: skipped %s, which serve would never find: %v\n", name, unknown)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &img, nil
 }
 
 // layoutManifest imports the manifest d and everything below it, and

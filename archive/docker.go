@@ -1,4 +1,4 @@
-package main
+package archive
 
 import (
 	"bytes"
@@ -12,7 +12,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // The docker save format. manifest.json lists the images: each names its
@@ -82,11 +81,11 @@ func (im *importer) importDockerSave(src source) error {
 	}
 	for _, img := range imgs {
 		if len(img.RepoTags) == 0 {
-			im.skipped++
+			im.skip(false)
 			fmt.Fprintf(im.out, "skipped %s: saved without a tag\n", img.Config)
 			continue
 		}
-		var refs []proxy.Image
+		var refs []Name
 		for _, rt := range img.RepoTags {
 			// RepoTags are docker's names ("alpine:3" is Docker Hub's
 			// docker.io/library/alpine:3): written out whole, as docker 25
@@ -105,8 +104,7 @@ func (im *importer) importDockerSave(src source) error {
 			}
 		}
 		if len(refs) == 0 { // each on a registry this wharf does not mirror; warned
-			im.skipped++
-			im.foreign++
+			im.skip(true)
 			continue
 		}
 		body, err := im.dockerImage(src, img)

@@ -1,17 +1,83 @@
-package main
+package archive
 
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
+
+// The fixture was made with the docker CLI (engine 20.10, so the format
+// before 25: <config hex>.json, <id>/layer.tar uncompressed):
+//
+//	tar -cf rootfs.tar etc hello.txt
+//	docker import --change 'CMD ["/hello.txt"]' rootfs.tar wharf-fixture:v1
+//	docker save -o testdata/docker-save.tar wharf-fixture:v1
+const (
+	fixture        = "testdata/docker-save.tar"
+	fixtureImageID = "sha256:c8864888b7b4b2aa4391e42ecfa3ef478bb1ca8dcaaf589bbcd0c8839196daf9"
+)
+
+// hubNamer reads names as a wharf whose one upstream is Docker Hub:
+// docker's own normalisation (library/ for official images, "latest"
+// when neither tag nor digest is given); any other registry is not
+// served. The real rules (upstreams, prefixes) are proxy's, tested there
+// and through cmd/wharf.
+func hubNamer(s string) (Name, error) {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Name{}, fmt.Errorf("image %q: %w", s, err)
+	}
+	if reg := reference.Domain(named); reg != "docker.io" {
+		why := fmt.Errorf("registry %s is not an upstream of this wharf", reg)
+		return Name{}, &NotServedError{Err: fmt.Errorf("image %q: %w", s, why), Reason: why}
+	}
+	n := Name{Repo: cache.Repo{Upstream: "docker.io", Path: reference.Path(named)}}
+	if t, ok := named.(reference.Tagged); ok {
+		n.Tag = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		n.Digest = d.Digest()
+	}
+	if n.Tag == "" && n.Digest == "" {
+		n.Tag = "latest"
+	}
+	return n, nil
+}
+
+// openStore opens a store in dir, closed when the test ends.
+func openStore(t testing.TB, dir string) *cache.Cache {
+	t.Helper()
+	c, err := cache.Open(cache.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// importPaths imports paths into c as wharf import does (the paths
+// checked before the store is touched), with repo for bare tags; it
+// returns what the import reported, warnings included.
+func importPaths(c *cache.Cache, repo string, paths ...string) (Imported, string, error) {
+	var out strings.Builder
+	if err := CheckPaths(paths); err != nil {
+		return Imported{}, "", err
+	}
+	n, err := Import(context.Background(), c, paths, ImportOptions{Name: hubNamer, Repo: repo, Out: &out, Warn: &out})
+	return n, out.String(), err
+}
 
 // tarEntry is one member of an archive a test or a fuzz target builds,
 // hostile ones included.

@@ -1,4 +1,4 @@
-package main
+package archive
 
 import (
 	"fmt"
@@ -26,11 +26,11 @@ type dryRun struct {
 func newDryRun() *dryRun { return &dryRun{seen: map[digest.Digest]int64{}} }
 
 // has reports content the store holds or the archives were seen to hold.
-func (d *dryRun) has(c *cache.Cache, dg digest.Digest) (int64, bool) {
+func (d *dryRun) has(st ImportStore, dg digest.Digest) (int64, bool) {
 	if n, ok := d.seen[dg]; ok {
 		return n, true
 	}
-	return c.HasContent(dg)
+	return st.HasContent(dg)
 }
 
 // blob checks that r yields dg (size bytes, unless size < 0), as
@@ -56,7 +56,7 @@ func (d *dryRun) blob(dg digest.Digest, size int64, r io.Reader) error {
 // manifest checks body as ImportManifest would: its size, its digest
 // (want, when set), that it is a valid manifest of mediaType, and that
 // every blob it references is stored or in the archives, at its size.
-func (d *dryRun) manifest(c *cache.Cache, mediaType string, want digest.Digest, body []byte) error {
+func (d *dryRun) manifest(st ImportStore, mediaType string, want digest.Digest, body []byte) error {
 	if len(body) > cache.MaxManifestSize {
 		return fmt.Errorf("manifest over %d bytes: %w", cache.MaxManifestSize, cache.ErrTooLarge)
 	}
@@ -77,7 +77,7 @@ func (d *dryRun) manifest(c *cache.Cache, mediaType string, want digest.Digest, 
 		if manifest.Foreign(b) {
 			continue
 		}
-		size, ok := d.has(c, b.Digest)
+		size, ok := d.has(st, b.Digest)
 		if !ok {
 			return fmt.Errorf("manifest %s: %s: %w", dg, b.Digest, cache.ErrManifestBlobUnknown)
 		}

@@ -1,4 +1,4 @@
-package main
+package archive
 
 import (
 	"encoding/json"
@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // TestImportOfNothingFails imports a layout as skopeo and buildkit write
-// it, its one image named by a bare tag: without --repo nothing can be
-// stored, and the command must fail saying why rather than exit 0 with an
-// empty mirror. With --repo the same archive imports.
+// it, its one image named by a bare tag: without a repository (--repo) nothing
+// can be stored, and the import must fail saying why rather than exit 0 with an
+// empty mirror. With one the same archive imports.
 func TestImportOfNothingFails(t *testing.T) {
 	l := newTestLayout("unused", []byte("a layer named by a bare tag"))
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{
@@ -25,9 +27,9 @@ func TestImportOfNothingFails(t *testing.T) {
 	}
 	archive := filepath.Join(t.TempDir(), "bare.tar")
 	writeTarFile(t, archive, without(l.entries, ocispec.ImageIndexFile, reg(ocispec.ImageIndexFile, index)))
-	dir := t.TempDir()
+	c := openStore(t, t.TempDir())
 
-	out, err := runCmd(t, "import", "--data", dir, archive)
+	_, out, err := importPaths(c, "", archive)
 	if err == nil {
 		t.Fatalf("import of a layout whose every image was skipped succeeded:\n%s", out)
 	}
@@ -36,10 +38,11 @@ func TestImportOfNothingFails(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if _, err := runCmd(t, "import", "--data", dir, "--repo", "myteam/app", archive); err != nil {
-		t.Fatalf("import --repo myteam/app: %v", err)
+	if _, _, err := importPaths(c, "myteam/app", archive); err != nil {
+		t.Fatalf("import with Repo myteam/app: %v", err)
 	}
-	if out, err := runCmd(t, "du", "--data", dir); err != nil || !strings.Contains(out, "myteam/app") {
-		t.Errorf("du after import --repo: %v\n%s", err, out)
+	want := cache.Repo{Upstream: "docker.io", Path: "myteam/app"}
+	if tg, err := c.Resolve(want, "v1"); err != nil || tg.Descriptor.Digest != l.manifest {
+		t.Errorf("%s:v1 after the import with Repo: %+v, %v; want %s", want, tg, err, l.manifest)
 	}
 }

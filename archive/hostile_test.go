@@ -1,8 +1,9 @@
-package main
+package archive
 
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,11 +17,11 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 )
 
-// importAllocLimit bounds what one refused import may allocate, store
-// opening included: a header claiming a terabyte must cost nothing.
+// importAllocLimit bounds what one refused import may allocate: a
+// header claiming a terabyte must cost nothing.
 const importAllocLimit = 128 << 20
 
-// TestImportRefusesHostileArchives hands wharf import archives built to
+// TestImportRefusesHostileArchives hands Import archives built to
 // escape, to lie about sizes, or to leave a store half-written. Each is
 // refused with an error that says why; the store (which already holds an
 // image) is exactly as before, and verify finds it sound; nothing appears
@@ -29,10 +30,11 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 	root := t.TempDir()
 	store, archives := filepath.Join(root, "store"), filepath.Join(root, "archives")
 	os.Mkdir(archives, 0o755)
-	if out, err := runCmd(t, "import", "--data", store, fixture); err != nil {
+	c := openStore(t, store)
+	if _, out, err := importPaths(c, "", fixture); err != nil {
 		t.Fatalf("import the fixture: %v\n%s", err, out)
 	}
-	before := storeState(t, store)
+	before := storeState(t, c, store)
 
 	l := newTestLayout("docker.io/library/hostile:v1", bytes.Repeat([]byte("layer "), 1000))
 	layerName := blobPath(l.layer)
@@ -91,31 +93,31 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 		{name: "manifest.json layer absolute", entries: saveWith(saveCfg, "/etc/passwd"), want: "leaves the archive"},
 		{name: "manifest.json layer escapes", entries: saveWith(saveCfg, "x/../../../etc/passwd"), want: "leaves the archive"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p := filepath.Join(archives, strings.ReplaceAll(c.name, " ", "_")+".tar")
-			b := tarBytes(c.entries)
-			if c.cut > 0 {
-				b = b[:len(b)-c.cut]
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(archives, strings.ReplaceAll(tc.name, " ", "_")+".tar")
+			b := tarBytes(tc.entries)
+			if tc.cut > 0 {
+				b = b[:len(b)-tc.cut]
 			}
 			if err := os.WriteFile(p, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if c.sparse != nil {
-				appendSparse(t, p, *c.sparse)
+			if tc.sparse != nil {
+				appendSparse(t, p, *tc.sparse)
 			}
 			var m0, m1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&m0)
-			out, err := runCmd(t, "import", "--data", store, p)
+			_, out, err := importPaths(c, "", p)
 			runtime.ReadMemStats(&m1)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("import: %v, want an error saying %q\n%s", err, c.want, out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("import: %v, want an error saying %q\n%s", err, tc.want, out)
 			}
 			if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > importAllocLimit {
 				t.Errorf("the import allocated %d MiB", alloc>>20)
 			}
-			if after := storeState(t, store); !reflect.DeepEqual(after, before) {
+			if after := storeState(t, c, store); !reflect.DeepEqual(after, before) {
 				t.Errorf("the store changed:\nbefore %v\nafter  %v", before, after)
 			}
 			if got := dirNames(t, root); !reflect.DeepEqual(got, []string{"archives", "store"}) {
@@ -127,8 +129,8 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 			}
 		})
 	}
-	if out, err := runCmd(t, "verify", "--data", store); err != nil || !strings.Contains(out, " 0 corrupt") {
-		t.Errorf("verify after the hostile imports: %v\n%s", err, out)
+	if rep, err := c.Verify(context.Background(), false, nil); err != nil || rep.Checked == 0 || len(rep.Corrupt) != 0 {
+		t.Errorf("verify after the hostile imports: %+v, %v", rep, err)
 	}
 }
 
@@ -156,10 +158,10 @@ func appendSparse(t *testing.T, path string, e tarEntry) {
 	}
 }
 
-// storeState is what a store holds, as a client and an operator see it:
-// its tags and their digests, its content files and their sizes, its
-// totals, and what is left in tmp/ and uploads/.
-func storeState(t *testing.T, dir string) map[string]string {
+// storeState is what c, the store in dir, holds, as a client and an
+// operator see it: its tags and their digests, its content files and
+// their sizes, its totals, and what is left in tmp/ and uploads/.
+func storeState(t *testing.T, c *cache.Cache, dir string) map[string]string {
 	t.Helper()
 	state := map[string]string{}
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -169,11 +171,6 @@ func storeState(t *testing.T, dir string) map[string]string {
 		}
 		return nil
 	})
-	c, err := cache.Open(cache.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	tags, err := c.TaggedImages()
 	if err != nil {
 		t.Fatal(err)

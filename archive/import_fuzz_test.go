@@ -1,4 +1,4 @@
-package main
+package archive
 
 import (
 	"archive/tar"
@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // Fuzzed archives are entries packed in one []byte: entries separated by
@@ -68,20 +66,9 @@ func unpackEntries(data []byte) []tarEntry {
 	return out
 }
 
-// fuzzNamer is Docker Hub's naming rule, as the serving wharf applies it.
-type fuzzNamer struct{}
-
-func (fuzzNamer) Name() string { return "docker.io" }
-func (fuzzNamer) Repository(p string) string {
-	if strings.Contains(p, "/") {
-		return p
-	}
-	return "library/" + p
-}
-
 // FuzzImport imports tar archives built from fuzzed entries (seeded with
 // an OCI layout, the docker save fixture and hostile variants of both)
-// into one store, as wharf import does: a checking pass, then the import.
+// into one store, as Import does: a checking pass, then the import.
 // Nothing panics; an archive the checking pass refuses leaves the store
 // as it was; and one it accepts imports without error (the check is
 // faithful to the import).
@@ -111,10 +98,6 @@ func FuzzImport(f *testing.F) {
 	f.Cleanup(func() { c.Close() })
 	archive := filepath.Join(dir, "in.tar")
 	ctx := context.Background()
-	ups, err := proxy.NewUpstreamSet(fuzzNamer{})
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		b := tarBytes(unpackEntries(data))
 		if int(cut) < len(b) {
@@ -125,7 +108,7 @@ func FuzzImport(f *testing.F) {
 		}
 		bytes0, items0 := c.Usage()
 		tags0, _ := c.TaggedImages()
-		check := &importer{ctx: ctx, c: c, ups: ups, out: io.Discard, warn: io.Discard, dry: newDryRun()}
+		check := &importer{ctx: ctx, st: c, name: hubNamer, out: io.Discard, warn: io.Discard, dry: newDryRun()}
 		if err := check.importPath(archive); err != nil {
 			bytes1, items1 := c.Usage()
 			tags1, _ := c.TaggedImages()
@@ -135,7 +118,7 @@ func FuzzImport(f *testing.F) {
 			}
 			return
 		}
-		im := &importer{ctx: ctx, c: c, ups: ups, out: io.Discard, warn: io.Discard}
+		im := &importer{ctx: ctx, st: c, name: hubNamer, out: io.Discard, warn: io.Discard}
 		if err := im.importPath(archive); err != nil {
 			t.Fatalf("the check passed, the import failed: %v", err)
 		}
