@@ -22,6 +22,17 @@ test: vet conformance
 conformance:
 	$(GO) test -count=1 -timeout 10m -run '^TestOCIConformance$$' -v ./e2e/
 
+## docs-check: every code block in README.md, deploy/ and docs/ is run, loaded or checked as the comment
+## before it says (TestDocs, in make test too), then each test a checked-by/output-of comment names runs
+.PHONY: docs-check
+docs-check:
+	$(GO) test -count=1 -run '^(TestDocs|TestDocsNameRealThings|TestDocBlockParser)$$' ./e2e/
+	@set -e; for t in $$(grep -rhoE --include='*.md' '<!-- *(checked-by|output-of):[^>]*' README.md deploy docs | grep -oE 'Test[A-Za-z0-9_]+' | sort -u); do \
+		pkg=$$(dirname $$(grep -rlE --include='*_test.go' "^func $$t\(" . | head -1)); \
+		echo "== $$t in $$pkg"; \
+		$(GO) test -count=1 -timeout 20m -run "^$$t\$$" $$pkg/; \
+	done
+
 ## test-short: the fast tests only (no Docker engine, no subprocesses)
 test-short:
 	$(GO) test -short -count=1 ./...

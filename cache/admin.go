@@ -212,8 +212,12 @@ type RepoUsage struct {
 	Repo  string
 	Bytes int64 // content its tags reach (shared blobs count for each repo)
 	Tags  int
-	Pulls int64
-	Hits  int64
+	// Pushed counts the tags pushed to wharf itself (not mirrored): a
+	// repository with any is the site's own, which an operator backs up
+	// and eviction keeps.
+	Pushed int
+	Pulls  int64
+	Hits   int64
 }
 
 // HitRatio is Hits/Pulls, 0 when nothing was pulled.
@@ -251,7 +255,7 @@ func (c *Cache) Stats() (Stats, error) {
 		u := RepoUsage{Repo: repo, Pulls: counters[repo].Pulls, Hits: counters[repo].Hits}
 		tags, _ := c.index.Tags(repo)
 		local, _ := c.index.LocalTags(repo)
-		u.Tags = len(tags) + len(local)
+		u.Tags, u.Pushed = len(tags)+len(local), len(local)
 		recs, err := c.index.TagRecords(repo, "")
 		if err != nil {
 			return st, err

@@ -29,6 +29,14 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnknownUpstream: a repository names an upstream this cache has no origin for.
 	ErrUnknownUpstream = errors.New("unknown upstream")
+
+	// Why a blob fill failed, for callers that explain failures (the
+	// status page): the upstream's bytes did not match their digest or
+	// announced size, it stopped sending, or the disk filled up.
+	ErrFillDigestMismatch = fill.ErrDigestMismatch
+	ErrFillSizeMismatch   = fill.ErrSizeMismatch
+	ErrFillStalled        = fill.ErrStalled
+	ErrFillNoSpace        = fill.ErrNoSpace
 )
 
 // Origin is what the cache needs from an upstream registry.

@@ -111,13 +111,8 @@ func parseFlags(args []string, table []binding) (map[string]string, error) {
 	fs.Usage = func() {}
 	raw := make(map[string]*rawFlag, len(table))
 	for _, b := range table {
-		r := &rawFlag{}
-		if b.field != nil {
-			_, r.isBool = b.field(&Config{}).(**bool) // --x alone means --x=true
-			_, r.isList = b.field(&Config{}).(*[]NamedUpstream)
-		}
-		raw[b.Flag] = r
-		fs.Var(r, b.Flag, b.Help)
+		raw[b.Flag] = newRawFlag(b)
+		fs.Var(raw[b.Flag], b.Flag, b.Help)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -180,6 +175,15 @@ type rawFlag struct {
 	value  string
 	isBool bool
 	isList bool // repeatable: values accumulate, comma-separated
+}
+
+func newRawFlag(b binding) *rawFlag {
+	r := &rawFlag{}
+	if b.field != nil {
+		_, r.isBool = b.field(&Config{}).(**bool) // --x alone means --x=true
+		_, r.isList = b.field(&Config{}).(*[]NamedUpstream)
+	}
+	return r
 }
 
 func (r *rawFlag) String() string { return r.value }

@@ -1266,6 +1266,25 @@ func TestDeployImage(t *testing.T) {
 		if len(st.Mounts) != 1 || st.Mounts[0].Type != "volume" || st.Mounts[0].Name != project+"_wharf-data" {
 			t.Errorf("mounts %+v, want the named volume %s_wharf-data on /data", st.Mounts, project)
 		}
+
+		// deploy/README.md's maintenance commands, as written there but for
+		// the project and environment the test gives compose: stop, verify
+		// the volume, start again.
+		for _, l := range strings.Split(strings.TrimSpace(readDocBlock(t, "deploy/README.md", "With compose:")), "\n") {
+			sub, ok := strings.CutPrefix(l, "docker compose -f deploy/compose.yaml ")
+			if !ok {
+				t.Fatalf("deploy/README.md: %q is not a docker compose command on deploy/compose.yaml", l)
+			}
+			stdout, stderr, err := deployExec(ctx, env, compose, append(args, strings.Fields(sub)...)...)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s%s", l, err, stdout, stderr)
+			}
+			if strings.Contains(sub, " verify ") && regexp.MustCompile(`checked \d+ items.*; 0 corrupt`).FindString(stdout+stderr) == "" {
+				t.Errorf("%s: %s%s", l, stdout, stderr)
+			}
+		}
+		waitHealthz(t, hc, base, logs)
+		checkV2(t, hc, base)
 	})
 
 	t.Run("pull on the host network", func(t *testing.T) {

@@ -27,6 +27,9 @@ type multiOpts struct {
 	named []namedUpstream // the upstreams list
 	auth  *proxy.AuthOptions
 	log   *logrus.Logger // default: warnings to stderr
+	// status serves the status page at / as serve does: metrics, store,
+	// grouped errors (a hook on log) and each upstream's breaker.
+	status bool
 }
 
 // multiMirror is a running wharf with several upstreams, its write path
@@ -37,18 +40,19 @@ type multiMirror struct {
 	writer    *cache.Writer
 	store     *cache.Cache
 	clients   []*upstream.Client
+	registry  *prometheus.Registry // the metrics'
 }
 
 func startMulti(t *testing.T, o multiOpts) *multiMirror {
 	t.Helper()
-	m := metrics.New(prometheus.NewRegistry())
+	mm := &multiMirror{registry: prometheus.NewRegistry()}
+	m := metrics.New(mm.registry)
 	log := o.log
 	if log == nil {
 		log = logrus.New()
 		log.SetLevel(logrus.WarnLevel)
 		log.SetOutput(os.Stderr)
 	}
-	mm := &multiMirror{}
 	var origins []cache.Origin
 	var named []proxy.Upstream
 	for i, u := range append([]namedUpstream{o.def}, o.named...) {
@@ -74,7 +78,14 @@ func startMulti(t *testing.T, o multiOpts) *multiMirror {
 	if mm.writer, err = cache.NewWriter(mm.store, cache.WriterOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := proxy.New(proxy.Options{Store: mm.writer, Upstreams: set, Auth: o.auth, Metrics: m, Logger: log})
+	po := proxy.Options{Store: mm.writer, Upstreams: set, Auth: o.auth, Metrics: m, Logger: log}
+	if o.status {
+		po.RecentErrors = proxy.NewRecentErrors(20)
+		log.AddHook(po.RecentErrors)
+		po.Gatherer, po.Status = mm.registry, mm.store
+		po.UpstreamHealth = proxy.BreakersOf(mm.clients...)
+	}
+	h, err := proxy.New(po)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,18 +25,22 @@ import (
 // must show about it.
 type statusScene struct {
 	url      string // the mirror with the status page
-	upstream string // its upstream's name
+	upstream string // its default upstream's name
 	repo     string // a repository it holds
+	pushed   string // a repository pushed to it
+	down     string // an upstream that refuses connections
 	ratio    string // its hit ratio, from its own counters
 }
 
-// newStatusScene pushes an image to a real registry behind a Faulty that
-// announces a pull budget and fails one repository, pulls the image through
-// wharf twice (a miss, then hits) and the failing one once.
-//
-// startMirror's handler has no status page, so the page is served by a
-// second handler over the same store, upstream and metrics, with the
-// options cmd/wharf/serve.go sets.
+// downUpstream is the name of the scene's upstream that refuses connections.
+const downUpstream = "registry.down.example"
+
+// newStatusScene runs wharf, as serve builds it, in front of a real
+// registry behind a Faulty that announces a pull budget and fails one
+// repository, and of a second upstream whose port refuses connections. It
+// pulls an image twice (a miss, then hits), fails the broken repository
+// twice, pushes an image of the site's own, and asks the refusing upstream
+// until its breaker marks it down and a miss fails fast.
 func newStatusScene(t *testing.T) statusScene {
 	t.Helper()
 	reg := upstreamtest.NewRegistry(t)
@@ -52,32 +56,51 @@ func newStatusScene(t *testing.T) statusScene {
 		}
 		return f
 	})
-	m := startMirror(t, faulty.URL, mirrorOpts{retries: -1})
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // its port now refuses connections
 
-	recent := proxy.NewRecentErrors(10)
-	log := logrus.New()
+	log := logrus.New() // at info, as serve: a client's bad request is grouped too
 	log.SetOutput(io.Discard)
-	log.AddHook(recent)
-	h, err := proxy.New(proxy.Options{
-		Store: m.Cache, Upstream: m.up, Metrics: m.Metrics, Logger: log,
-		Gatherer: m.Registry, Status: m.Cache, RecentErrors: recent,
+	mm := startMulti(t, multiOpts{
+		def:    namedUpstream{url: faulty.URL},
+		named:  []namedUpstream{{name: downUpstream, url: gone.URL}},
+		auth:   &proxy.AuthOptions{AnonymousPush: true},
+		log:    log,
+		status: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	sm := *m
-	sm.URL, sm.Host = srv.URL, srv.Listener.Addr().String()
 
-	pullDigest(t, &sm, "app/web:v1")
-	pullDigest(t, &sm, "app/web:v1")
-	if _, err := remote.Image(sm.ref(t, "app/broken:v1"), client(t)...); err == nil {
-		t.Fatal("app/broken pulled, want a failure")
+	for range 2 {
+		if _, err := remote.Image(mm.ref(t, "app/web:v1"), client(t)...); err != nil {
+			t.Fatalf("pull app/web:v1: %v", err)
+		}
+	}
+	// Plain GETs, not ggcr's retrying pulls: two failures, not the three
+	// in a row that mark the upstream down.
+	for range 2 {
+		if resp := get(t, mm.URL+"/v2/app/broken/manifests/v1"); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("app/broken: %d, want 502", resp.StatusCode)
+		}
+	}
+	if err := remote.Write(mm.ref(t, "site/tool:v1"), upstreamtest.RandomImage(t, 1, 1024, upstreamtest.OCIManifest), client(t)...); err != nil {
+		t.Fatalf("push site/tool:v1: %v", err)
+	}
+	// Three refused connections mark the upstream down; the next misses
+	// fail at once with 503.
+	for i := range 5 {
+		want := http.StatusBadGateway
+		if i >= 3 {
+			want = http.StatusServiceUnavailable
+		}
+		if resp := get(t, mm.URL+"/v2/"+downUpstream+"/team/api/manifests/v2"); resp.StatusCode != want {
+			t.Fatalf("miss %d on the refusing upstream: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	if resp := get(t, mm.URL+"/v2/Bad_Name/manifests/v1"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an invalid name: %d, want 400", resp.StatusCode)
 	}
 
 	var hits, misses float64
-	fams, err := m.Registry.Gather()
+	fams, err := mm.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +117,9 @@ func newStatusScene(t *testing.T) statusScene {
 	if hits == 0 || misses == 0 {
 		t.Fatalf("hits %v, misses %v: want both", hits, misses)
 	}
+	def := mm.clients[0].Name()
 	return statusScene{
-		url: srv.URL, upstream: m.up.Name(), repo: m.up.Name() + "/app/web",
+		url: mm.URL, upstream: def, repo: def + "/app/web", pushed: def + "/site/tool", down: downUpstream,
 		ratio: fmt.Sprintf("%.1f%%", 100*hits/(hits+misses)),
 	}
 }
@@ -104,13 +128,19 @@ func newStatusScene(t *testing.T) statusScene {
 func (s statusScene) check(t *testing.T, doc *html.Node) {
 	t.Helper()
 	for id, want := range map[string][]string{
-		"hit-ratio":    {s.ratio},
-		"stored":       {"blobs and manifests", "no size cap"},
-		"images":       {"tags in 1 repositories"},
-		"saved":        {"served from the cache"},
-		"upstreams":    {s.upstream, "degraded", "76 of 100 pulls left"},
-		"repositories": {s.repo},
-		"errors":       {"app/broken", "request failed"},
+		"hit-ratio":              {s.ratio, "requests answered from the cache without asking an upstream ÷ all manifest, tag and blob requests"},
+		"stored":                 {"blobs and manifests", "no size cap"},
+		"images":                 {"tags in 2 repositories"},
+		"saved":                  {"served from the cache"},
+		"upstream-" + s.upstream: {"degraded", "76 of 100 pulls left", "503 Service Unavailable"},
+		"upstream-" + s.down:     {"down", "down since ", "next probe ", "connection refused"},
+		"repositories":           {s.repo, s.pushed},
+		"repo-" + s.pushed:       {"pushed"},
+		"errors": {
+			"upstream " + s.down + " is down since ", "(connection refused)", s.down + "/team/api",
+			"upstream " + s.upstream + " failed: 503 Service Unavailable", s.upstream + "/app/broken",
+			"client sent an invalid repository name",
+		},
 	} {
 		text := textByID(doc, id)
 		for _, w := range want {
@@ -119,6 +149,40 @@ func (s statusScene) check(t *testing.T, doc *html.Node) {
 			}
 		}
 	}
+	if row := textByID(doc, "repo-"+s.repo); strings.Contains(row, "pushed") {
+		t.Errorf("the mirrored repository is marked pushed: %q", row)
+	}
+	// Repeats are one row with a count: two 503s on app/broken, three
+	// refused connections then two fast failures on team/api.
+	for _, c := range []struct{ words, count string }{
+		{"upstream " + s.upstream + " failed: 503 Service Unavailable", "2"},
+		{"upstream " + s.down + " did not answer (connection refused)", "3"},
+		{"upstream " + s.down + " is down since ", "2"},
+	} {
+		if got := errorCount(doc, c.words); got != c.count {
+			t.Errorf("error row %q counts %q, want %s", c.words, got, c.count)
+		}
+	}
+}
+
+// errorCount is the Count cell of the #errors row whose text has words.
+func errorCount(doc *html.Node, words string) string {
+	var count string
+	walk(doc, func(n *html.Node) {
+		if count != "" || n.Type != html.ElementNode || n.Data != "tr" || !strings.Contains(textOf(n), words) {
+			return
+		}
+		var cells []string
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == html.ElementNode && c.Data == "td" {
+				cells = append(cells, textOf(c))
+			}
+		}
+		if len(cells) > 1 {
+			count = cells[1]
+		}
+	})
+	return count
 }
 
 func TestStatusPageAfterPulls(t *testing.T) {
@@ -164,7 +228,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	shot := filepath.Join(dir, "status-page.png")
 	os.Remove(shot)
-	runBrowser(t, browser, "--screenshot="+shot, "--window-size=1200,900", s.url+"/")
+	runBrowser(t, browser, "--screenshot="+shot, "--window-size=1200,1500", s.url+"/")
 	fi, err := os.Stat(shot)
 	if err != nil || fi.Size() < 10_000 {
 		t.Fatalf("screenshot %s: %v (%d bytes)", shot, err, fi.Size())

@@ -53,7 +53,7 @@ func (s *server) catalog(w http.ResponseWriter, r *http.Request) error {
 	}
 	names := make([]string, 0, len(repos))
 	for _, repo := range repos {
-		if name := s.clientName(repo); name != "" && s.mayRead(r, repo) {
+		if name := ClientName(s.upstreams, repo); name != "" && s.mayRead(r, repo) {
 			names = append(names, name)
 		}
 	}

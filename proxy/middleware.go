@@ -133,11 +133,10 @@ func (s *server) finish(rw *responseWriter, r *http.Request, info *reqInfo, d ti
 	if aborted {
 		fields["aborted"] = true
 	}
-	switch {
-	case level == logrus.ErrorLevel:
+	if info.err != nil && (level == logrus.ErrorLevel || !clientLeft) {
+		// The error itself, not its text: formatters write its text, and
+		// the status page's hook classifies it by type.
 		fields[logrus.ErrorKey] = info.err
-	case info.err != nil && !clientLeft:
-		fields["error"] = info.err.Error()
 	}
 	s.log.WithFields(fields).Log(level, msg)
 }

@@ -16,31 +16,15 @@ import (
 // maxNameLength is the longest repository name the reference grammar allows.
 const maxNameLength = 255
 
-// repoOf resolves the request's {name} to the repository it stands for:
-// the upstream chosen by ?ns=, a registry prefix or the default (see
-// Upstreams), and the path there with the upstream's naming rule applied.
+// repoOf resolves the request's {name} to the repository it stands for
+// (see Resolve).
 func (s *server) repoOf(r *http.Request) (cache.Repo, error) {
 	return s.resolve(r, vars(r)["name"])
 }
 
 // resolve is repoOf for any name the request carries.
 func (s *server) resolve(r *http.Request, name string) (cache.Repo, error) {
-	if len(name) > maxNameLength {
-		return cache.Repo{}, fmt.Errorf("%q: %w", name, errNameInvalid)
-	}
-	if ns := r.URL.Query().Get("ns"); ns != "" {
-		up, ok := s.upstreams.Lookup(ns)
-		if !ok {
-			return cache.Repo{}, fmt.Errorf("ns=%q: %w", ns, errUnknownNamespace)
-		}
-		return repoIn(up, name)
-	}
-	if first, rest, ok := strings.Cut(name, "/"); ok {
-		if up, ok := s.upstreams.Lookup(first); ok {
-			return repoIn(up, rest)
-		}
-	}
-	return repoIn(s.upstreams.Default(), name)
+	return Resolve(s.upstreams, r.URL.Query().Get("ns"), name)
 }
 
 // repoIn names path in up. The route matched the reference grammar's name;
@@ -52,19 +36,6 @@ func repoIn(up Upstream, path string) (cache.Repo, error) {
 		return cache.Repo{}, fmt.Errorf("%q: %w", path, errNameInvalid)
 	}
 	return cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, nil
-}
-
-// clientName is how a client names repo: its path for the default
-// upstream, "<registry>/<path>" for the others; "" for a repository of an
-// upstream no longer configured.
-func (s *server) clientName(repo cache.Repo) string {
-	if repo.Upstream == s.upstreams.Default().Name() {
-		return repo.Path
-	}
-	if up, ok := s.upstreams.Lookup(repo.Upstream); ok {
-		return up.Name() + "/" + repo.Path
-	}
-	return ""
 }
 
 // shapePattern tells what an unmatched v2 path was trying to be, so the

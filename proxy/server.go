@@ -51,6 +51,9 @@ type Options struct {
 	Gatherer     prometheus.Gatherer // the registry the Metrics are on
 	Status       StatusSource
 	RecentErrors *RecentErrors
+	// UpstreamHealth, if set, says what an upstream's circuit breaker
+	// knows (false: no such upstream); the page shows it on each row.
+	UpstreamHealth func(name string) (UpstreamHealth, bool)
 }
 
 type server struct {

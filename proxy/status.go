@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
 // StatusSource is what the status page needs from the store: a cheap size
@@ -33,12 +34,14 @@ const (
 
 // statusPage serves the HTML page at / for people. Everything on it comes
 // from the metrics registry (counters since start), the store (what it
-// holds) and the recent-errors hook; it holds no counters of its own.
+// holds), the grouped-errors hook and the upstreams' breakers; it holds no
+// counters of its own.
 type statusPage struct {
-	src       StatusSource        // may be nil: no holdings section
-	gatherer  prometheus.Gatherer // may be nil: no traffic sections
-	errs      *RecentErrors       // may be nil: no errors section
-	upstreams []string            // every configured upstream, listed even before traffic
+	src       StatusSource                             // may be nil: no holdings section
+	gatherer  prometheus.Gatherer                      // may be nil: no traffic sections
+	errs      *RecentErrors                            // may be nil: no errors section
+	upstreams []string                                 // every configured upstream, listed even before traffic
+	breaker   func(name string) (UpstreamHealth, bool) // may be nil: health from traffic alone
 	now       func() time.Time
 	tmpl      *template.Template
 	stats     statsCache
@@ -62,7 +65,8 @@ func newStatusPage(o Options) (*statusPage, error) {
 	}
 	return &statusPage{
 		src: o.Status, gatherer: o.Gatherer, errs: o.RecentErrors, upstreams: upstreamNames(o),
-		now: time.Now, tmpl: t,
+		breaker: o.UpstreamHealth,
+		now:     time.Now, tmpl: t,
 		stats:  statsCache{ttl: statsTTL},
 		health: healthWindow{span: healthSpan, step: healthStep},
 		// Until New says who may see what: nothing that names a repository.
@@ -146,4 +150,34 @@ func upstreamNames(o Options) []string {
 		return []string{o.Upstream.Name()}
 	}
 	return nil
+}
+
+// UpstreamHealth is one upstream's circuit breaker as the status page
+// shows it.
+type UpstreamHealth struct {
+	Down      bool
+	Since     time.Time // marked down, or up again; zero: up since start
+	NextProbe time.Time // while down
+	LastError string    // the last failure in words; "" if none
+	LastAt    time.Time
+}
+
+// Breaker is an upstream that reports its circuit breaker: an
+// *upstream.Client.
+type Breaker interface {
+	Name() string
+	Health() transport.HealthState
+}
+
+// BreakersOf is Options.UpstreamHealth for these upstreams' breakers.
+func BreakersOf[B Breaker](bs ...B) func(name string) (UpstreamHealth, bool) {
+	return func(name string) (UpstreamHealth, bool) {
+		for _, b := range bs {
+			if b.Name() == name {
+				h := b.Health()
+				return UpstreamHealth{Down: h.Down, Since: h.Since, NextProbe: h.NextProbe, LastError: h.Last, LastAt: h.LastAt}, true
+			}
+		}
+		return UpstreamHealth{}, false
+	}
 }

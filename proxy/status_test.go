@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		Repos: []cache.RepoUsage{
 			{Repo: "docker.io/library/alpine", Bytes: 3 << 20, Tags: 2, Pulls: 6, Hits: 5},
 			{Repo: `docker.io/evil/<script>alert("x")</script>`, Bytes: 1024, Tags: 1, Pulls: 4, Hits: 3},
+			{Repo: "docker.io/site/app", Bytes: 512, Tags: 3, Pushed: 2},
 		},
 	}}
 	h, m, log := statusFixture(t, src)
@@ -85,6 +87,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		m.Hit("manifest")
 	}
 	m.Miss("blob")
+	m.Stale("tag")
 	m.Served("cache", 3<<20)
 	m.Served("upstream", 512)
 	m.UpstreamRead("docker.io", 2048)
@@ -98,19 +101,19 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	log.WithFields(logrus.Fields{"request_id": "req-123", "route": "blob", "repo": "library/alpine"}).
 		WithError(errors.New(`GET https://bob:hunter2@registry.example/v2/ failed: Authorization "Bearer eyJhbGci.secret" refused; token=abc123`)).
 		Error("request failed")
-	log.Warn("a warning stays off the page")
+	log.Info("an info line stays off the page")
 
 	w, doc := getPage(t, h)
 	body := w.Body.String()
 	for id, want := range map[string][]string{
-		"hit-ratio": {"75.0%", "3 hits", "1 misses", "manifests 100.0%", "blobs 0.0%"},
+		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "served stale because its upstream failed (1 so far)"},
 		"stored":    {"2.5 GiB", "25.0% of 10.0 GiB capacity", "42 blobs and manifests"},
-		"images":    {"7", "tags in 2 repositories", "9 manifests", "10 manifest pulls", "80.0% from cache"},
+		"images":    {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
 		"saved":     {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
 		"upstreams": {"docker.io", "degraded", "11", "42 of 100 pulls left", "ghcr.io", "down", "not announced"},
 		"repositories": {"docker.io/library/alpine", "3.0 MiB", "83.3%",
 			`docker.io/evil/<script>alert("x")</script>`, "75.0%"},
-		"errors": {"req-123", "blob", "library/alpine: request failed: GET https://REDACTED@registry.example/v2/",
+		"errors": {"req-123", "blob", "library/alpine", "request failed: GET https://REDACTED@registry.example/v2/",
 			"Bearer REDACTED", "token=REDACTED"},
 	} {
 		text := textByID(doc, id)
@@ -123,7 +126,17 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 			}
 		}
 	}
-	for _, leak := range []string{"hunter2", "eyJhbGci", "abc123", "a warning", "<script>alert"} {
+	if row := textByID(doc, "repo-docker.io/site/app"); !strings.Contains(row, "pushed") {
+		t.Errorf("a repository with pushed tags is not marked: %q", row)
+	}
+	if row := textByID(doc, "repo-docker.io/library/alpine"); strings.Contains(row, "pushed") {
+		t.Errorf("a mirrored repository is marked pushed: %q", row)
+	}
+	// The raw chain, redacted, is the error's hover text.
+	if title := titleOf(doc, "what"); !strings.Contains(title, "request failed: GET https://REDACTED@registry.example/v2/ failed") {
+		t.Errorf("error row's title %q, want the redacted chain", title)
+	}
+	for _, leak := range []string{"hunter2", "eyJhbGci", "abc123", "an info line", "<script>alert"} {
 		if strings.Contains(body, leak) {
 			t.Errorf("page contains %q", leak)
 		}
@@ -282,30 +295,6 @@ func TestHealthGrades(t *testing.T) {
 	}
 }
 
-func TestRecentErrorsKeepsTheLastN(t *testing.T) {
-	recent := NewRecentErrors(3)
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	log.AddHook(recent)
-	if got := recent.Entries(); len(got) != 0 {
-		t.Fatalf("new ring holds %d", len(got))
-	}
-	for _, msg := range []string{"one", "two", "three", "four", "five"} {
-		log.WithField("route", "manifest").Error(msg)
-		log.Info("not an error")
-	}
-	var got []string
-	for _, e := range recent.Entries() {
-		got = append(got, e.Message)
-		if e.Route != "manifest" || e.Time.IsZero() {
-			t.Errorf("entry %+v", e)
-		}
-	}
-	if strings.Join(got, ",") != "five,four,three" {
-		t.Errorf("entries %v, want the last three, newest first", got)
-	}
-}
-
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://u:p@host/v2/":              "https://REDACTED@host/v2/",
@@ -364,6 +353,31 @@ func textByID(n *html.Node, id string) string {
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		if s := textByID(c, id); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// titleOf is the title attribute of the first element of class class.
+func titleOf(n *html.Node, class string) string {
+	if n.Type == html.ElementNode {
+		var title string
+		var has bool
+		for _, a := range n.Attr {
+			switch {
+			case a.Key == "title":
+				title = a.Val
+			case a.Key == "class" && slices.Contains(strings.Fields(a.Val), class):
+				has = true
+			}
+		}
+		if has {
+			return title
+		}
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if s := titleOf(c, class); s != "" {
 			return s
 		}
 	}

@@ -44,6 +44,10 @@ func TestStatusPageShowsOnlyWhatTheViewerMayRead(t *testing.T) {
 	log.WithField("repo", "docker.io/alice/secret").Error("fill failed for alice")
 	log.WithField("repo", "docker.io/team/app").Error("fill failed for team")
 	log.Error("upstream docker.io/alice/secret unreachable") // names a repository in its message only
+	for range 3 {                                            // grouped into one row, which keeps its repository's rule
+		log.WithField("repo", "docker.io/alice/secret").WithError(errFillFailed).Error("request failed")
+		log.WithField("repo", "docker.io/team/app").WithError(errFillFailed).Error("request failed")
+	}
 
 	page := func(user string) string {
 		req := httptest.NewRequest("GET", "/", nil)
@@ -62,7 +66,7 @@ func TestStatusPageShowsOnlyWhatTheViewerMayRead(t *testing.T) {
 		see, hide []string
 	}{
 		{"ops", []string{"alice/secret", "team/app", "fill failed for alice", "unreachable"}, nil},
-		{"team", []string{"team/app", "fill failed for team"}, []string{"alice", "unreachable"}},
+		{"team", []string{"team/app", "fill failed for team", "could not be fetched whole"}, []string{"alice", "unreachable"}},
 		{"", nil, []string{"alice", "team/app", "fill failed", "unreachable"}},
 	}
 	for _, c := range cases {

@@ -16,6 +16,7 @@ import (
 type gathered struct {
 	hits, misses   map[string]float64 // by kind
 	served         map[string]float64 // by source: cache | upstream
+	stale          map[string]float64 // by kind
 	upstreamBytes  map[string]float64 // by upstream
 	upRequests     map[string]float64 // by upstream, every attempt
 	upBadResponses map[string]float64 // by upstream: no response, 429 or 5xx
@@ -29,7 +30,7 @@ type gathered struct {
 
 func readGathered(fams []*dto.MetricFamily) gathered {
 	g := gathered{
-		hits: map[string]float64{}, misses: map[string]float64{}, served: map[string]float64{},
+		hits: map[string]float64{}, misses: map[string]float64{}, served: map[string]float64{}, stale: map[string]float64{},
 		upstreamBytes: map[string]float64{}, upRequests: map[string]float64{},
 		upBadResponses: map[string]float64{}, upFailures: map[string]float64{},
 		limit: map[string]float64{}, remain: map[string]float64{},
@@ -42,6 +43,8 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 				g.hits[label(m, "kind")] += v
 			case "wharf_cache_misses_total":
 				g.misses[label(m, "kind")] += v
+			case "wharf_stale_served_total":
+				g.stale[label(m, "kind")] += v
 			case "wharf_served_bytes_total":
 				g.served[label(m, "source")] += v
 			case "wharf_upstream_bytes_total":

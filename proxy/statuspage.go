@@ -28,6 +28,9 @@ func parseStatusTemplate() (*template.Template, error) {
 		"budget":  budgetPercent,
 		"sub":     func(a, b int64) int64 { return a - b },
 		"div":     func(a, b float64) float64 { return a / b },
+		"addf":    func(a, b float64) float64 { return a + b },
+		"since":   fmtSince,
+		"until":   fmtUntil,
 	}).Parse(statusHTML)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: status page template: %w", err)
@@ -81,6 +84,24 @@ func fmtAgo(d time.Duration) string {
 		return strconv.Itoa(int(d.Minutes())) + " min"
 	}
 	return d.Round(time.Minute).String()
+}
+
+// fmtSince writes a past time as its clock and how long ago: "04:12:05
+// UTC, 3 min ago".
+func fmtSince(t, now time.Time) string {
+	return t.UTC().Format("15:04:05 UTC") + ", " + fmtAgo(max(0, now.Sub(t))) + " ago"
+}
+
+// fmtUntil writes how long until t: "in 4 s", "now" once it is due.
+func fmtUntil(t, now time.Time) string {
+	switch d := t.Sub(now); {
+	case d <= 0:
+		return "now"
+	case d < time.Second:
+		return "in under a second"
+	default:
+		return "in " + fmtAgo(d.Round(time.Second))
+	}
 }
 
 // budgetPercent is the share of the pull budget left, for the bar's width.

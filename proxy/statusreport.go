@@ -29,7 +29,8 @@ type statusReport struct {
 	FillsInFlight float64
 
 	HasTraffic     bool
-	Hits0, Misses0 float64 // since start, all kinds
+	Hits0, Misses0 float64 // since start, all kinds: the one hit ratio
+	Stale          float64 // tag misses served from the cache because the upstream failed
 	ByKind         []kindRatio
 	ServedCache    float64 // bytes saved: served without asking an upstream
 	ServedUpstream float64
@@ -37,8 +38,9 @@ type statusReport struct {
 	Upstreams      []upstreamStatus
 	HealthWindow   time.Duration // 0: since start
 
-	HasErrors bool
-	Errors    []RecentError
+	HasErrors   bool
+	Errors      []RecentError
+	ErrorGroups int // the most kept
 }
 
 type kindRatio struct {
@@ -52,6 +54,11 @@ type kindRatio struct {
 type upstreamStatus struct {
 	Name                     string
 	Health                   string // ok | degraded | down | idle
+	Breaker                  bool   // Down, Since, … come from the circuit breaker
+	Down                     bool
+	Since, NextProbe         time.Time
+	LastError                string
+	LastAt                   time.Time
 	Requests, Bad, FailedOps float64
 	Fetched                  float64
 	HasBudget                bool
@@ -60,7 +67,7 @@ type upstreamStatus struct {
 
 func (p *statusPage) report(ctx context.Context, v viewer) statusReport {
 	now := p.now()
-	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: v.errors(p.errs.Entries())}
+	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: v.errors(p.errs.Entries()), ErrorGroups: p.errs.limit()}
 	var g gathered
 	if p.gatherer != nil {
 		fams, err := p.gatherer.Gather()
@@ -118,6 +125,7 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 	for _, v := range g.misses {
 		rep.Misses0 += v
 	}
+	rep.Stale = g.stale["tag"]
 	rep.ServedCache, rep.ServedUpstream = g.served["cache"], g.served["upstream"]
 	for _, v := range g.upstreamBytes {
 		rep.Fetched += v
@@ -139,7 +147,28 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 		}
 		u.Limit, u.HasBudget = g.limit[name]
 		u.Health = health(u.Requests, u.Bad, u.FailedOps)
+		p.breakerState(&u)
 		rep.Upstreams = append(rep.Upstreams, u)
+	}
+}
+
+// breakerState puts the circuit breaker's word on u: it alone says down
+// (it stops sending while it does), and traffic that was all bad while the
+// breaker lets requests through is only degraded.
+func (p *statusPage) breakerState(u *upstreamStatus) {
+	if p.breaker == nil {
+		return
+	}
+	b, ok := p.breaker(u.Name)
+	if !ok {
+		return
+	}
+	u.Breaker, u.Down, u.Since, u.LastError, u.LastAt = true, b.Down, b.Since, redact(b.LastError, 200), b.LastAt
+	switch {
+	case b.Down:
+		u.Health, u.NextProbe = "down", b.NextProbe
+	case u.Health == "down":
+		u.Health = "degraded"
 	}
 }
 

@@ -15,9 +15,14 @@ import (
 //  2. a path prefix, /v2/<registry>/<path>/…, when the first component is
 //     an upstream's name or its Prefix (for clients that cannot send ns;
 //     docker and crane cannot parse a registry with a port there, so
-//     "wharf:5000/local/app" stands for registry.local:5000's "app");
+//     "wharf:5000/local/app" stands for registry.local:5000's "app"); a
+//     first component that looks like a registry host but is none of
+//     them is refused (DENIED, naming the upstreams), not sent on;
 //  3. the default upstream (the docker daemon's registry-mirrors, which
 //     mirror Docker Hub only).
+//
+// Resolve applies this order, and the admin commands read image names
+// through it too (ParseImage); imagename.go has the table.
 type Upstreams interface {
 	Default() Upstream
 	Lookup(name string) (Upstream, bool)

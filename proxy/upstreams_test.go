@@ -77,8 +77,12 @@ func TestRoutingByUpstream(t *testing.T) {
 		{"GET", "/v2/ghcr.io/acme/app/tags/list", "ghcr.io", "acme/app", 200, ""},
 		// ns wins over a prefix: containerd names the path below the registry.
 		{"GET", "/v2/ghcr.io/x/manifests/1?ns=docker.io", "docker.io", "ghcr.io/x", 404, ""},
-		// A prefix nobody is configured for is a path on the default.
-		{"GET", "/v2/quay.io/x/manifests/1", "docker.io", "quay.io/x", 404, ""},
+		// A registry nobody is configured for is refused, not read as a
+		// path on the default (see Resolve); ?ns= or the default's name
+		// reach such a path.
+		{"GET", "/v2/quay.io/x/manifests/1", "", "", 403, "DENIED"},
+		{"GET", "/v2/localhost/x/manifests/1", "", "", 403, "DENIED"},
+		{"GET", "/v2/docker.io/quay.io/x/manifests/1", "docker.io", "quay.io/x", 404, ""},
 		// The one-component name "ghcr.io" is not a prefix.
 		{"GET", "/v2/ghcr.io/manifests/1", "docker.io", "library/ghcr.io", 404, ""},
 		{"GET", "/v2/x/manifests/1?ns=quay.io", "", "", 403, "DENIED"},
@@ -124,7 +128,8 @@ func TestRoutingByUpstream(t *testing.T) {
 }
 
 // TestCatalogNamesEveryUpstream: the default's repositories by path, the
-// others' with their registry prefix, in order; those of an upstream no
+// others' with their prefix (a name with a port is no reference a client
+// can parse) or else their registry name, in order; those of an upstream no
 // longer configured are left out.
 func TestCatalogNamesEveryUpstream(t *testing.T) {
 	st := &repoStore{repos: []cache.Repo{
@@ -142,14 +147,14 @@ func TestCatalogNamesEveryUpstream(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/_catalog", nil))
 	var body struct{ Repositories []string }
 	json.Unmarshal(w.Body.Bytes(), &body)
-	want := []string{"ghcr.io/acme/app", "library/alpine", "registry.local:5000/team/app", "zeta/app"}
+	want := []string{"ghcr.io/acme/app", "library/alpine", "local/team/app", "zeta/app"}
 	if !reflect.DeepEqual(body.Repositories, want) {
 		t.Errorf("catalog %q, want %q", body.Repositories, want)
 	}
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/v2/_catalog?n=2&last=library/alpine", nil))
 	json.Unmarshal(w.Body.Bytes(), &body)
-	if want := []string{"registry.local:5000/team/app", "zeta/app"}; !reflect.DeepEqual(body.Repositories, want) {
+	if want := []string{"local/team/app", "zeta/app"}; !reflect.DeepEqual(body.Repositories, want) {
 		t.Errorf("catalog page %q, want %q", body.Repositories, want)
 	}
 }

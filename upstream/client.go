@@ -160,6 +160,10 @@ func (c *Client) Down() error {
 	return nil
 }
 
+// Health is the circuit breaker's view of the upstream: up or down, since
+// when, its last failure in words and, while down, the next probe.
+func (c *Client) Health() transport.HealthState { return c.health.State() }
+
 // Name is the upstream's label in logs, metrics and errors.
 func (c *Client) Name() string { return c.name }
 

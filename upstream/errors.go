@@ -58,7 +58,20 @@ type Error struct {
 	Message    string        // its message, or what else explains the failure
 	RetryAfter time.Duration // from Retry-After on 429/503, else 0
 	Err        error         // one of the sentinels
+	// Down, with ErrDown, is the down period: since when, the failure
+	// that marked it down (in words) and the next probe. Not unwrapped:
+	// Err stays the one sentinel.
+	Down *transport.DownError
+	// cause is the transport's error behind a request that got no
+	// answer; see Cause.
+	cause error
 }
+
+// Cause is the transport's error for a request that got no answer (a
+// refused connection, a TLS failure), nil otherwise: for saying what
+// happened in words (transport.Words), not for errors.Is, which tests
+// the one sentinel.
+func (e *Error) Cause() error { return e.cause }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -160,14 +173,14 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	var down *transport.DownError
 	switch {
 	case errors.As(err, &down):
-		return &Error{Upstream: c.name, Op: op, Err: ErrDown, RetryAfter: max(time.Until(down.NextProbe), time.Second),
+		return &Error{Upstream: c.name, Op: op, Err: ErrDown, RetryAfter: max(time.Until(down.NextProbe), time.Second), Down: down,
 			Message: fmt.Sprintf("since %s after %s", down.Since.UTC().Format(time.RFC3339), down.Last)}
 	case errors.Is(err, transport.ErrTargetRefused), errors.Is(err, transport.ErrRealmRefused):
 		sentinel = ErrTargetRefused
 	case errors.Is(err, transport.ErrHeaderTimeout) || (errors.As(err, &ne) && ne.Timeout()):
 		sentinel = ErrTimeout
 	}
-	return &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: sentinel}
+	return &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: sentinel, cause: err}
 }
 
 // failure counts err in metrics.UpstreamFailure and returns it. Answers

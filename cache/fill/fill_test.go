@@ -210,11 +210,14 @@ func TestLeavingClientDoesNotCancelFill(t *testing.T) {
 	close(gate)
 
 	got, err := readAll(context.Background(), stayer, 0)
-	stayer.Close()
 	if err != nil || !bytes.Equal(got, blob) {
 		t.Fatalf("the client that stayed got %d bytes, err %v; want the whole blob", len(got), err)
 	}
-	g.WaitFill(t, d) // a reader sees the end once verified, before the commit
+	// Readers see the end once it verified, before it is stored: wait for the store.
+	if err := stayer.Wait(context.Background()); err != nil {
+		t.Fatalf("fill ended with %v", err)
+	}
+	stayer.Close()
 	if _, err := store.Stat(context.Background(), d); err != nil {
 		t.Errorf("blob not cached after its first client left: %v", err)
 	}

@@ -20,18 +20,20 @@ import (
 // The store's maintenance commands. Each opens the data directory on its
 // own, so wharf serve must be stopped first (the index allows one process).
 
-// adminFlags parses the flags every maintenance command shares, plus the
-// command's own (set by extra).
+// adminFlags parses the command's own flags (set by extra) and serve's
+// whole configuration (storeFlags), and returns the data directory it
+// names.
 func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := "./data"
-	if v, ok := os.LookupEnv("WHARF_DATA"); ok && v != "" {
-		def = v
-	}
-	dir := fs.String("data", def, "data directory (WHARF_DATA)")
+	var sf storeFlags
+	sf.register(fs)
 	if extra != nil {
 		extra(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wharf %s [flags]\n\nwharf serve must be stopped: %s opens the data directory itself.\n\nFlags:\n", name, name)
+		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err
@@ -39,10 +41,15 @@ func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 	if fs.NArg() > 0 {
 		return "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if _, err := os.Stat(*dir); err != nil {
+	cfg, err := sf.load(stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	dir := cfg.Storage.Dir
+	if _, err := os.Stat(dir); err != nil {
 		return "", nil, fmt.Errorf("data directory: %w", err)
 	}
-	return *dir, fs, nil
+	return dir, fs, nil
 }
 
 // withStore parses a maintenance command's flags, opens its store, runs fn

@@ -145,3 +145,32 @@ func TestVerifyGCAndDu(t *testing.T) {
 		t.Fatalf("pull after repair: %v", err)
 	}
 }
+
+// TestStoreCommandsTakeServeFlags: every store command takes serve's
+// command line as it is (its config file, WHARF_* and every flag), and
+// ignores what means nothing to it, so one line serves every command.
+func TestStoreCommandsTakeServeFlags(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "wharf.yaml")
+	os.WriteFile(file, []byte("storage:\n  dir: "+dir+"\n"), 0o644)
+	t.Setenv("WHARF_LOG_FORMAT", "json")
+	serve := []string{"--config", file, "--listen", "127.0.0.1:1", "--offline", "--log-level", "debug", "--max-size", "1GiB",
+		"--upstream", "https://registry.site:5000", "--upstream-official-library", "--upstreams", "ghcr.io=https://ghcr.io",
+		"--deletes=false", "--tag-ttl", "1m"}
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("quay.io/x:1\n"), 0o644)
+	for _, args := range [][]string{
+		{"du", "--json"}, {"gc", "--dry-run"}, {"verify"},
+		{"export", "--all", "--output", filepath.Join(t.TempDir(), "x.tar")},
+	} {
+		out, err := runCmd(t, append(append(args[:1:1], serve...), args[1:]...)...)
+		if err != nil && !strings.Contains(err.Error(), "no tagged image") {
+			t.Errorf("%s with serve's flags: %v\n%s", args[0], err, out)
+		}
+	}
+	// warm reads them too: the upstreams it names, in its refusal.
+	out, err := runCmd(t, append(append([]string{"warm"}, serve...), list)...)
+	if err == nil || !strings.Contains(out, "registry quay.io is not an upstream of this wharf (its upstreams: registry.site:5000, ghcr.io)") {
+		t.Errorf("warm with serve's flags: %v\n%s", err, out)
+	}
+}

@@ -17,7 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -94,31 +97,55 @@ func pushAirGapImages(t *testing.T, reg *upstreamtest.Registry) map[string]upstr
 // TestAirGapRoundTrip supplies an air-gapped site the way the README
 // says: warm a store from the upstream, export it (OCI layout directory,
 // OCI tar, docker tarball), import each into a fresh store, and serve
-// that with --offline after the upstream is gone. Every image pulls with
-// a real client, validates, and has the upstream's digest; a miss is a
-// 404 that says wharf is offline.
+// that with --offline after the upstream is gone. Every command is given
+// serve's configuration the same way (one config file, a WHARF_*
+// variable, serve's upstream flags), with a default upstream that is not
+// Docker Hub and a second registry named with a port, reached by its
+// prefix: every image pulls by the name warm was given, with a real
+// client, validates, and has the upstream's digest; a miss is a 404 that
+// says wharf is offline.
 func TestAirGapRoundTrip(t *testing.T) {
-	reg := upstreamtest.NewRegistry(t)
+	reg, other := upstreamtest.NewRegistry(t), upstreamtest.NewRegistry(t)
 	want := pushAirGapImages(t, reg)
+	for _, tag := range []string{"library/big:1", "solo:1"} { // names Docker Hub would rewrite
+		d := upstreamtest.Push(t, reg, tag, upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)).Digest
+		want[tag] = upstreamImage{digest: hashOf(t, d)}
+	}
+	d := upstreamtest.Push(t, other, "team/x:v1", upstreamtest.RandomImage(t, 1, 4096, upstreamtest.DockerManifest)).Digest
+	want["local/team/x:v1"] = upstreamImage{digest: hashOf(t, d)}
+
 	tmp := t.TempDir()
 	dirA := filepath.Join(tmp, "connected")
+	// The one configuration both sides share: the file names the second
+	// registry and its prefix, the environment the default, the flags what
+	// serve is given besides (the second registry's address merges into
+	// the file's entry by name).
+	cfgFile := filepath.Join(tmp, "wharf.yaml")
+	os.WriteFile(cfgFile, []byte("upstreams:\n  - name: registry.local:5000\n    prefix: local\n    url: https://registry.local:5000\n"), 0o644)
+	t.Setenv("WHARF_UPSTREAM", reg.URL)
+	shared := []string{"--config", cfgFile, "--upstreams", "registry.local:5000=" + other.URL, "--upstream-official-library=false"}
+	cmd := func(name string, args ...string) (string, error) {
+		return runCmd(t, append(append([]string{name}, shared...), args...)...)
+	}
 	list := filepath.Join(tmp, "images.txt")
-	os.WriteFile(list, []byte("# what the site needs\nteam/schema2:v1\nteam/oci:v1\n\nteam/multi:v1\nteam/list:v1 linux/amd64\n"), 0o644)
+	os.WriteFile(list, []byte("# what the site needs\nteam/schema2:v1\nteam/oci:v1\n\nteam/multi:v1\nteam/list:v1 linux/amd64\n"+
+		"library/big:1\ndocker.io/solo:1\nlocal/team/x:v1\n"), 0o644)
 
 	start := time.Now()
-	out, err := runCmd(t, "warm", "--data", dirA, "--upstream", reg.URL, list)
-	if err != nil || !strings.Contains(out, "warmed 4 of 4 images") {
+	out, err := cmd("warm", "--data", dirA, list)
+	if err != nil || !strings.Contains(out, "warmed 7 of 7 images") {
 		t.Fatalf("warm: %v\n%s", err, out)
 	}
 	t.Logf("warm: %v\n%s", time.Since(start).Round(time.Millisecond), out)
-	if out, err := runCmd(t, "warm", "--data", dirA, "--upstream", reg.URL, list); err != nil || !strings.Contains(out, ", 0 fetched") {
+	if out, err := cmd("warm", "--data", dirA, list); err != nil || !strings.Contains(out, ", 0 fetched") {
 		t.Errorf("second warm fetched again: %v\n%s", err, out)
 	}
 	bad := filepath.Join(tmp, "bad.txt")
-	os.WriteFile(bad, []byte("team/oci:v1\nteam/absent:v1\n"), 0o644)
-	if out, err := runCmd(t, "warm", "--data", dirA, "--upstream", reg.URL, bad); err == nil ||
-		!strings.Contains(out, "FAILED  team/absent:v1") || !strings.Contains(out, "warmed 1 of 2 images") {
-		t.Errorf("warm of a missing image: %v\n%s", err, out)
+	os.WriteFile(bad, []byte("team/oci:v1\nteam/absent:v1\nquay.io/team/oci:v1\n"), 0o644)
+	if out, err := cmd("warm", "--data", dirA, bad); err == nil ||
+		!strings.Contains(out, "FAILED  team/absent:v1") || !strings.Contains(out, "warmed 1 of 3 images") ||
+		!strings.Contains(out, "FAILED  quay.io/team/oci:v1: image \"quay.io/team/oci:v1\": registry quay.io is not an upstream of this wharf") {
+		t.Errorf("warm of a missing image and of an unknown registry: %v\n%s", err, out)
 	}
 
 	exports := map[string]struct {
@@ -126,29 +153,37 @@ func TestAirGapRoundTrip(t *testing.T) {
 		args   []string
 	}{
 		"oci-dir": {filepath.Join(tmp, "layout"), []string{"--all"}},
-		"oci-tar": {filepath.Join(tmp, "images.tar"), []string{"team/schema2:v1", "team/oci:v1", "team/multi:v1", "team/list:v1"}},
-		"docker":  {filepath.Join(tmp, "docker.tar"), []string{"--format", "docker", "--platform", "linux/amd64", "--all"}},
+		"oci-tar": {filepath.Join(tmp, "images.tar"), []string{"team/schema2:v1", "team/oci:v1", "team/multi:v1", "team/list:v1",
+			"library/big:1", "docker.io/solo:1", "registry.local:5000/team/x:v1"}},
+		"docker": {filepath.Join(tmp, "docker.tar"), []string{"--format", "docker", "--platform", "linux/amd64", "--all"}},
 	}
 	dirs := map[string]string{}
 	for kind, e := range exports {
 		start := time.Now()
-		args := append([]string{"export", "--data", dirA, "--upstream", reg.URL, "--output", e.output}, e.args...)
-		out, err := runCmd(t, args...)
-		if err != nil || !strings.Contains(out, "wrote 4 images") {
+		args := append([]string{"--data", dirA, "--output", e.output}, e.args...)
+		out, err := cmd("export", args...)
+		if err != nil || !strings.Contains(out, "wrote 7 images") {
 			t.Fatalf("export %s: %v\n%s", kind, err, out)
 		}
 		t.Logf("export %s: %v\n%s", kind, time.Since(start).Round(time.Millisecond), out)
 		dirs[kind] = filepath.Join(tmp, "site-"+kind)
-		out, err = runCmd(t, "import", "--data", dirs[kind], "--upstream", reg.URL, e.output)
-		if err != nil || !strings.Contains(out, "imported 4 tags") {
+		out, err = cmd("import", "--data", dirs[kind], e.output)
+		if err != nil || !strings.Contains(out, "imported 7 tags") || strings.Contains(out, "warning") {
 			t.Fatalf("import %s: %v\n%s", kind, err, out)
 		}
 	}
+	checkNameMismatches(t, exports["oci-tar"].output, dirs["oci-tar"], reg.URL)
+	// An export under another default says where the image is.
+	out, err = runCmd(t, "export", "--data", dirA, "--upstream", "https://registry.example", "--output", filepath.Join(tmp, "x.tar"), "team/oci:v1")
+	if err == nil || !strings.Contains(err.Error(), "the store holds "+reg.Host+"/team/oci") {
+		t.Errorf("export under another default: %v, want a hint naming %s/team/oci\n%s", err, reg.Host, out)
+	}
 	reg.Close() // the far side has no upstream: any request to it fails
+	other.Close()
 
 	for kind, dir := range dirs {
 		t.Run(kind, func(t *testing.T) {
-			addr, _ := serveArgs(t, "--offline", "--upstream", reg.URL, "--data", dir)
+			addr, _ := serveArgs(t, append([]string{"--offline", "--data", dir}, shared...)...)
 			for tag, w := range want {
 				ref, _ := name.ParseReference(addr+"/"+tag, name.Insecure)
 				switch {
@@ -281,5 +316,62 @@ func TestWarmFromANamedUpstream(t *testing.T) {
 	out, err := runCmd(t, "du", "--data", dir, "--json")
 	if err != nil || !strings.Contains(out, `"Repo": "`+other.Host+`/team/x"`) {
 		t.Fatalf("warmed image not stored under %s/team/x: %v\n%s", other.Host, err, out)
+	}
+}
+
+// checkNameMismatches: a configuration that differs from the exporter's
+// is loud. An import under it skips what it would store where serve never
+// looks, naming the registry and the setting to add (and fails if that is
+// everything); a serve over a store filled under other upstreams warns at
+// start.
+func checkNameMismatches(t *testing.T, archive, site, defURL string) {
+	t.Helper()
+	tmp := t.TempDir()
+	// The default alone: the second registry is not configured.
+	out, err := runCmd(t, "import", "--data", filepath.Join(tmp, "a"), archive)
+	if err != nil || !strings.Contains(out, "imported 6 tags") || !strings.Contains(out, "1 images skipped") ||
+		!strings.Contains(out, "warning: skipped registry.local:5000/team/x:v1, which serve would never find: registry registry.local:5000 is not an upstream of this wharf") ||
+		!strings.Contains(out, "--upstreams registry.local:5000=") {
+		t.Errorf("import without the second registry: %v\n%s", err, out)
+	}
+	// Another default: nothing of the archive is under it.
+	out, err = runCmd(t, "import", "--data", filepath.Join(tmp, "b"), "--upstream", "https://registry.example", archive)
+	if err == nil || !strings.Contains(err.Error(), "all 7 images are on registries this wharf does not mirror") {
+		t.Errorf("import under another default: %v, want it refused\n%s", err, out)
+	}
+
+	c, err := cache.Open(cache.Options{Dir: site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repos, err := c.Repositories()
+	c.Close()
+	if err != nil || len(repos) != 7 {
+		t.Fatalf("site store: %v %v", repos, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // "" is no warning
+	}{
+		{[]string{"--upstream", defURL, "--upstreams", "registry.local:5000=https://x.example", "--offline"}, ""},
+		{[]string{"--upstream", "https://registry.example", "--offline"}, "offline, and nothing in the store is under this wharf's upstreams"},
+		{[]string{"--upstream", defURL, "--offline"}, "registry.local:5000 (1 repositories)"},
+	} {
+		cfg, err := config.LoadWith(config.LoadOptions{Args: tc.args, Output: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logged strings.Builder
+		log := logrus.New()
+		log.SetOutput(&logged)
+		ups, err := newUpstreams(cfg, nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warnUnserved(repos, ups.set, cfg.OfflineOn(), log)
+		ups.Close()
+		if got := logged.String(); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("serve %v over the site's store logged %q, want %q", tc.args, got, tc.want)
+		}
 	}
 }

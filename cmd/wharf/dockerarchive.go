@@ -7,10 +7,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // The docker save format. manifest.json lists the images: each names its
@@ -84,13 +86,28 @@ func (im *importer) importDockerSave(src source) error {
 			fmt.Fprintf(im.out, "skipped %s: saved without a tag\n", img.Config)
 			continue
 		}
-		var refs []imageRef
+		var refs []proxy.Image
 		for _, rt := range img.RepoTags {
-			ref, err := parseImage(rt, im.up)
+			// RepoTags are docker's names ("alpine:3" is Docker Hub's
+			// docker.io/library/alpine:3): written out whole, as docker 25
+			// and later write them in index.json, the same save imports
+			// alike whichever docker made it.
+			named, err := reference.ParseNormalizedNamed(rt)
+			if err != nil {
+				return fmt.Errorf("manifest.json: RepoTags %q: %w", rt, err)
+			}
+			ref, err := im.image(named.String())
 			if err != nil {
 				return err
 			}
-			refs = append(refs, ref)
+			if ref != nil {
+				refs = append(refs, *ref)
+			}
+		}
+		if len(refs) == 0 { // each on a registry this wharf does not mirror; warned
+			im.skipped++
+			im.foreign++
+			continue
 		}
 		body, err := im.dockerImage(src, img)
 		if err != nil {

@@ -51,6 +51,22 @@ func TestImportDockerSaveFixture(t *testing.T) {
 	if err != nil || len(cf.Config.Cmd) != 1 || cf.Config.Cmd[0] != "/hello.txt" {
 		t.Errorf("config %+v, %v: the saved CMD is lost", cf, err)
 	}
+	// RepoTags are docker's names: wharf-fixture:v1 is Docker Hub's
+	// library/wharf-fixture (as docker 25's index.json spells it), so it
+	// lands where docker.io/… goes: the default standing in for Docker
+	// Hub, or an upstream named docker.io.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--upstream", "https://registry.site:5000"}, "imported registry.site:5000/library/wharf-fixture:v1"},
+		{[]string{"--upstream", "https://registry.site:5000", "--upstreams", "docker.io=https://registry-1.docker.io"}, "imported docker.io/library/wharf-fixture:v1"},
+	} {
+		args := append(append([]string{"import", "--data", t.TempDir()}, c.args...), fixture)
+		if out, err := runCmd(t, args...); err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("import %v: %v, want %q\n%s", c.args, err, c.want, out)
+		}
+	}
 }
 
 // TestImportRefusesTamperedDockerSave changes one byte of the fixture's

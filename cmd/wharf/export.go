@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // export writes cached images to an OCI image layout (a directory or a
@@ -29,7 +30,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	platform := fs.String("platform", "linux/"+runtime.GOARCH, "the platform of multi-platform images to write in docker format (docker load takes one)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: wharf export [flags] --output PATH|- (IMAGE... | --all)\n\nwharf serve must be stopped: export opens the data directory itself.\n\nFlags:\n")
-		fs.PrintDefaults()
+		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,7 +55,6 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer ups.Close()
-	up := ups.Default()
 	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
 		return fmt.Errorf("data directory: %w", err) // rather than create an empty store
 	}
@@ -71,13 +71,13 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	for _, a := range fs.Args() {
-		ref, err := parseImage(a, up)
+		ref, err := proxy.ParseImage(ups.set, a)
 		if err != nil {
 			return err
 		}
 		t, err := resolveStored(c, ref)
 		if err != nil {
-			return fmt.Errorf("%s: %w", a, err)
+			return fmt.Errorf("%s (%s): %w%s", a, ref.Repo, err, storedElsewhere(c, ref.Repo))
 		}
 		selected = append(selected, t)
 	}
@@ -124,7 +124,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // resolveStored finds ref in the store, by digest or by tag, without an
 // upstream.
-func resolveStored(c *cache.Cache, ref imageRef) (cache.Tagged, error) {
+func resolveStored(c *cache.Cache, ref proxy.Image) (cache.Tagged, error) {
 	if ref.Digest != "" {
 		m, err := c.StoredManifest(ref.Digest)
 		if err != nil {
@@ -133,6 +133,28 @@ func resolveStored(c *cache.Cache, ref imageRef) (cache.Tagged, error) {
 		return cache.Tagged{Repo: ref.Repo, Tag: ref.Tag, Descriptor: m.Descriptor}, nil
 	}
 	return c.Resolve(ref.Repo, ref.Tag)
+}
+
+// storedElsewhere is a hint for a repository the store lacks but holds
+// under another upstream, or with or without Docker Hub's library/: the
+// store was filled under another configuration than the one given.
+func storedElsewhere(c *cache.Cache, want cache.Repo) string {
+	repos, err := c.Repositories()
+	if err != nil {
+		return ""
+	}
+	bare := strings.TrimPrefix(want.Path, "library/")
+	var found []string
+	for _, r := range repos {
+		if r != want && strings.TrimPrefix(r.Path, "library/") == bare {
+			found = append(found, r.String())
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return "; the store holds " + strings.Join(found, ", ") + ": give export the configuration it was filled with " +
+		"(the same config file, WHARF_* and flags as warm and serve)"
 }
 
 // openSink opens the output: docker format and OCI paths ending in .tar

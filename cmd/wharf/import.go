@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // importCmd takes an OCI image layout (a directory or a tar) or a docker
@@ -30,13 +31,15 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, `Usage: wharf import [flags] PATH...
 
 PATH is an OCI image layout (a directory or a tar, as wharf export writes),
-or a docker save tarball (any docker version). Images are stored under the
-upstream the serving wharf mirrors (--upstream, or its --config): "alpine"
-becomes docker.io/library/alpine on Docker Hub. wharf serve must be stopped.
+or a docker save tarball (any docker version). Give import the serving
+wharf's configuration (the same --config, WHARF_* and flags): names are read
+as serve reads them, under its upstreams, so "docker.io/library/alpine:3"
+lands where a pull of alpine:3 looks. An image on a registry it does not
+mirror is skipped with a warning. wharf serve must be stopped.
 
 Flags:
 `)
-		fs.PrintDefaults()
+		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,24 +64,23 @@ Flags:
 		return err
 	}
 	defer ups.Close()
-	up := ups.Default()
 	c, err := openDataDir(cfg.Storage.Dir, stderr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	im := &importer{ctx: ctx, c: c, up: up, repo: *repo, out: stdout}
+	im := &importer{ctx: ctx, c: c, ups: ups.set, repo: *repo, out: stdout, warn: stderr}
 	start := time.Now()
 	// Check every archive whole before storing anything (see dryRun).
-	check := &importer{ctx: ctx, c: c, up: up, repo: *repo, out: io.Discard, dry: newDryRun()}
+	check := &importer{ctx: ctx, c: c, ups: ups.set, repo: *repo, out: io.Discard, warn: io.Discard, dry: newDryRun()}
 	for _, p := range fs.Args() {
 		if err := check.importPath(p); err != nil {
 			return fmt.Errorf("%s: %w (nothing was imported)", p, err)
 		}
 	}
 	if check.tags == 0 {
-		return nothingToImport(check.skipped)
+		return nothingToImport(check.skipped, check.foreign)
 	}
 	for _, p := range fs.Args() {
 		if err := im.importPath(p); err != nil {
@@ -98,12 +100,14 @@ Flags:
 type importer struct {
 	ctx  context.Context
 	c    *cache.Cache
-	up   namer
+	ups  proxy.Upstreams // names are read as serve reads them (proxy.ParseImage)
 	repo string
 	out  io.Writer
-	dry  *dryRun // set on the first pass, which checks and stores nothing
+	warn io.Writer // stderr on the pass that stores, io.Discard on the check
+	dry  *dryRun   // set on the first pass, which checks and stores nothing
 
 	tags, newBlobs, oldBlobs, skipped int
+	foreign                           int // of skipped, those on registries this wharf does not mirror
 	bytes                             int64
 }
 
@@ -161,7 +165,7 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 
 // tag stores the manifest body (which must hash to want, when set) and
 // points ref's tag at it, reporting it.
-func (im *importer) tag(ref imageRef, mediaType string, want digest.Digest, body []byte) error {
+func (im *importer) tag(ref proxy.Image, mediaType string, want digest.Digest, body []byte) error {
 	if im.dry != nil {
 		im.tags++ // what the second pass will import
 		return im.dry.manifest(im.c, mediaType, want, body)
@@ -195,7 +199,11 @@ func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Dige
 
 // nothingToImport is the error of an import that would store no image: an
 // exit status of 0 would let a script carry on with an empty mirror.
-func nothingToImport(skipped int) error {
+func nothingToImport(skipped, foreign int) error {
+	if foreign == skipped && skipped > 0 {
+		return fmt.Errorf("nothing imported: all %d images are on registries this wharf does not mirror (see the warnings above); "+
+			"give import the configuration serve runs with (the same config file, WHARF_* and flags)", skipped)
+	}
 	if skipped > 0 {
 		return fmt.Errorf("nothing imported: all %d images were skipped, their archive names none "+
 			"(an OCI layout whose ref.name is a bare tag such as \"v1\": give the repository with --repo, e.g. --repo myteam/app; "+

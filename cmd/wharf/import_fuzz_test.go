@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // Fuzzed archives are entries packed in one []byte: entries separated by
@@ -110,6 +111,10 @@ func FuzzImport(f *testing.F) {
 	f.Cleanup(func() { c.Close() })
 	archive := filepath.Join(dir, "in.tar")
 	ctx := context.Background()
+	ups, err := proxy.NewUpstreamSet(fuzzNamer{})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		b := tarBytes(unpackEntries(data))
 		if int(cut) < len(b) {
@@ -120,7 +125,7 @@ func FuzzImport(f *testing.F) {
 		}
 		bytes0, items0 := c.Usage()
 		tags0, _ := c.TaggedImages()
-		check := &importer{ctx: ctx, c: c, up: fuzzNamer{}, out: io.Discard, dry: newDryRun()}
+		check := &importer{ctx: ctx, c: c, ups: ups, out: io.Discard, warn: io.Discard, dry: newDryRun()}
 		if err := check.importPath(archive); err != nil {
 			bytes1, items1 := c.Usage()
 			tags1, _ := c.TaggedImages()
@@ -130,7 +135,7 @@ func FuzzImport(f *testing.F) {
 			}
 			return
 		}
-		im := &importer{ctx: ctx, c: c, up: fuzzNamer{}, out: io.Discard}
+		im := &importer{ctx: ctx, c: c, ups: ups, out: io.Discard, warn: io.Discard}
 		if err := im.importPath(archive); err != nil {
 			t.Fatalf("the check passed, the import failed: %v", err)
 		}

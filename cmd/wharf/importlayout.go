@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // importLayout imports every image index.json lists, bottom-up: blobs,
@@ -33,20 +34,25 @@ func (im *importer) importLayout(src source) error {
 		return fmt.Errorf("index.json: %w", err)
 	}
 	for _, d := range idx.Manifests {
-		ref, ok, err := im.layoutName(d)
+		ref, named, err := im.layoutName(d)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !named {
 			im.skipped++
 			fmt.Fprintf(im.out, "skipped %s: index.json gives it no name (see --repo)\n", d.Digest)
+			continue
+		}
+		if ref == nil { // a registry this wharf does not mirror; warned
+			im.skipped++
+			im.foreign++
 			continue
 		}
 		body, mt, err := im.layoutManifest(src, ref.Repo, d, 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ref, err)
 		}
-		if err := im.tag(ref, mt, d.Digest, body); err != nil {
+		if err := im.tag(*ref, mt, d.Digest, body); err != nil {
 			return fmt.Errorf("%s: %w", ref, err)
 		}
 	}
@@ -55,24 +61,44 @@ func (im *importer) importLayout(src source) error {
 
 // layoutName reads the name index.json gives an image: containerd's full
 // name, or ref.name when it is a name (wharf export writes full names;
-// skopeo and buildkit write a bare tag, which --repo completes).
-func (im *importer) layoutName(d ocispec.Descriptor) (imageRef, bool, error) {
+// skopeo and buildkit write a bare tag, which --repo completes). named is
+// false when it has none; the image is nil when it names a registry this
+// wharf does not mirror (see importer.image).
+func (im *importer) layoutName(d ocispec.Descriptor) (img *proxy.Image, named bool, err error) {
 	if n := d.Annotations[annotationImageName]; n != "" {
-		ref, err := parseImage(n, im.up)
-		return ref, err == nil, err
+		img, err := im.image(n)
+		return img, true, err
 	}
 	n := d.Annotations[annotationRefName]
 	switch {
 	case n == "":
-		return imageRef{}, false, nil
+		return nil, false, nil
 	case strings.ContainsAny(n, "/:"):
-		ref, err := parseImage(n, im.up)
-		return ref, err == nil, err
+		img, err := im.image(n)
+		return img, true, err
 	case im.repo != "":
-		ref, err := parseImage(im.repo+":"+n, im.up)
-		return ref, err == nil, err
+		img, err := im.image(im.repo + ":" + n)
+		return img, true, err
 	}
-	return imageRef{}, false, nil
+	return nil, false, nil
+}
+
+// image reads an archive's name for an image as serve reads it, under
+// this wharf's upstreams (the config the import is given, not the
+// exporter's). A name on a registry none of them is would be stored where
+// serve never looks: it is nil, with a warning naming the registry and
+// the setting to add.
+func (im *importer) image(name string) (*proxy.Image, error) {
+	img, err := proxy.ParseImage(im.ups, name)
+	var unknown *proxy.UnknownRegistryError
+	if errors.As(err, &unknown) {
+		fmt.Fprintf(im.warn, "warning: skipped %s, which serve would never find: %v\n", name, unknown)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &img, nil
 }
 
 // layoutManifest imports the manifest d and everything below it, and

@@ -42,6 +42,9 @@ Usage:
   wharf healthcheck [URL]  exit 0 if wharf's /healthz answers 200 (container probes)
   wharf version         print the version
   wharf help            show this text
+
+verify, gc, du, warm, export and import take serve's configuration as serve
+does (--config, WHARF_* and every serve flag): give them what serve is given.
 `
 
 // run dispatches a subcommand. It owns no globals, so tests call it directly.

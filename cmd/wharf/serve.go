@@ -37,7 +37,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.AddHook(requestIDHook{})
-	recent := proxy.NewRecentErrors(50) // the status page's "recent errors", fed by every component
+	recent := proxy.NewRecentErrors(50) // the status page's grouped errors (50 groups), fed by every component
 	log.AddHook(recent)
 
 	reg := prometheus.NewRegistry()
@@ -50,6 +50,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer ups.Close()
 	up := ups.Default()
+	pinned, err := pins(cfg.Storage.Pins(), ups.set)
+	if err != nil {
+		return err
+	}
 	store, err := cache.Open(cache.Options{
 		Dir:           cfg.Storage.Dir,
 		Origins:       ups.origins,
@@ -57,7 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxSize:       int64(cfg.Storage.MaxSize),
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
 		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
-		Pins:          pins(cfg.Storage.Pins(), ups.set),
+		Pins:          pinned,
 		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
@@ -89,6 +93,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Gatherer:       reg,
 		Status:         store,
 		RecentErrors:   recent,
+		UpstreamHealth: ups.breakers(),
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})
@@ -119,6 +124,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	access := describeAccess(cfg)
 	for _, w := range access.warnings {
 		log.Warn(w)
+	}
+	if repos, err := store.Repositories(); err == nil {
+		warnUnserved(repos, ups.set, cfg.OfflineOn(), log)
 	}
 	bytes, items := store.Usage()
 	log.WithFields(logrus.Fields{

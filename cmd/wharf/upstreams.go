@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +122,11 @@ func (u *upstreams) Names() []string {
 	return names
 }
 
+// breakers is the status page's view of each upstream's circuit breaker.
+func (u *upstreams) breakers() func(string) (proxy.UpstreamHealth, bool) {
+	return proxy.BreakersOf(u.clients...)
+}
+
 // Close releases every client's idle connections.
 func (u *upstreams) Close() {
 	for _, c := range u.clients {
@@ -154,21 +160,50 @@ func (o writableOrigin) TagTTL() time.Duration { return o.ttl }
 
 // pins turns the config's "repo" and "repo:tag" entries, named as clients
 // name them ("library/alpine", "ghcr.io/acme/app:v1"), into the cache's
-// pins, routed as a request without ?ns= would be.
-func pins(refs []string, ups proxy.Upstreams) []cache.Pin {
+// pins, read as a request without ?ns= is (proxy.ParseName).
+func pins(refs []string, ups proxy.Upstreams) ([]cache.Pin, error) {
 	out := make([]cache.Pin, 0, len(refs))
 	for _, ref := range refs {
-		path, tag := ref, ""
-		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-			path, tag = ref[:i], ref[i+1:]
+		img, err := proxy.ParseName(ups, ref)
+		if err != nil {
+			return nil, fmt.Errorf("storage.pin: %w", err)
 		}
-		up := ups.Default()
-		if first, rest, ok := strings.Cut(path, "/"); ok {
-			if named, ok := ups.Lookup(first); ok {
-				up, path = named, rest
-			}
+		if img.Digest != "" {
+			return nil, fmt.Errorf("storage.pin: %q: a pin names a repository or a tag, not a digest", ref)
 		}
-		out = append(out, cache.Pin{Repo: cache.Repo{Upstream: up.Name(), Path: up.Repository(path)}, Tag: tag})
+		out = append(out, cache.Pin{Repo: img.Repo, Tag: img.Tag})
 	}
-	return out
+	return out, nil
+}
+
+// warnUnserved warns at start of repositories the store holds under
+// registries this configuration does not mirror: the router never names
+// them, so they are never served (a store imported or filled under
+// another --upstream). The index keeps one key per repository, so the
+// check costs a key scan of the repositories, not of the content.
+func warnUnserved(repos []cache.Repo, ups *proxy.UpstreamSet, offline bool, log logrus.FieldLogger) {
+	unserved := map[string]int{}
+	served := 0
+	for _, r := range repos {
+		if proxy.ClientName(ups, r) == "" {
+			unserved[r.Upstream]++
+		} else {
+			served++
+		}
+	}
+	if len(unserved) == 0 {
+		return
+	}
+	var names []string
+	for up, n := range unserved {
+		names = append(names, fmt.Sprintf("%s (%d repositories)", up, n))
+	}
+	slices.Sort(names)
+	msg := "the store holds repositories under registries this wharf does not mirror, and serves none of them: " +
+		strings.Join(names, ", ") + "; give serve the configuration they were stored with " +
+		"(the same config file as warm or import: upstream.url / upstream.name, or an upstreams entry with that name)"
+	if offline && served == 0 {
+		msg = "offline, and nothing in the store is under this wharf's upstreams: every pull will be a 404; " + msg
+	}
+	log.WithField("upstreams", strings.Join(ups.Names(), ",")).Warn(msg)
 }

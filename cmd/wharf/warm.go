@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // warm fills the store from the upstream with the images a list names,
@@ -40,12 +41,14 @@ LIST has one image per line, optionally followed by platforms:
   alpine:3.20
   ghcr.io/owner/tool@sha256:…
   nginx:1.27  linux/amd64,linux/arm64
-Blank lines and lines starting with # are skipped. wharf serve must be
-stopped: warm opens the data directory itself.
+Blank lines and lines starting with # are skipped. Names are read as a
+client pulling through wharf names them, under serve's configuration (give
+warm the same --config, WHARF_* and flags). wharf serve must be stopped:
+warm opens the data directory itself.
 
 Flags:
 `)
-		fs.PrintDefaults()
+		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,7 +77,6 @@ Flags:
 		return err
 	}
 	defer ups.Close()
-	up := ups.Default()
 	c, err := cache.Open(cache.Options{
 		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
 	})
@@ -88,7 +90,7 @@ Flags:
 	var failed []string
 	start := time.Now()
 	for i, it := range items {
-		ref, err := parseImage(it.image, up)
+		ref, err := proxy.ParseImage(ups.set, it.image)
 		if err == nil {
 			var bytes atomic.Int64
 			show := func(n int64) {
@@ -96,7 +98,7 @@ Flags:
 			}
 			show(0)
 			var rep cache.WarmReport
-			rep, err = c.Warm(ctx, ref.Repo, ref.ref(), it.platforms, show)
+			rep, err = c.Warm(ctx, ref.Repo, ref.Ref(), it.platforms, show)
 			total.Manifests += rep.Manifests
 			total.Blobs += rep.Blobs
 			total.Fetched += rep.Fetched

@@ -81,9 +81,10 @@ type Health struct {
 	mu        sync.Mutex
 	failures  int
 	down      bool
-	since     time.Time
+	since     time.Time // marked down; or up again, once it was down
 	nextProbe time.Time
-	last      string
+	last      string // the last failure, in words (Words)
+	lastAt    time.Time
 	closed    bool
 	// downCtx ends when the upstream is marked down, which cuts short
 	// the attempts still waiting for headers (a new one for each up period).
@@ -134,7 +135,8 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	downCtx := h.downCtx
 	h.mu.Unlock()
 	timer := time.AfterFunc(h.opts.StallAfter, func() {
-		h.fail(fmt.Sprintf("no response headers after %v", h.opts.StallAfter))
+		why := fmt.Sprintf("no response headers after %v", h.opts.StallAfter)
+		h.fail(why, why)
 	})
 	// An attempt still waiting for headers when the upstream is marked
 	// down (by its own stall or by others') stops waiting: it would
@@ -168,13 +170,14 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	case err == nil && resp.StatusCode < 500:
 		h.succeed()
 	case err == nil:
-		h.fail(fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		why := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		h.fail(why, why)
 	case errors.Is(req.Context().Err(), context.Canceled),
 		errors.Is(err, ErrTargetRefused), errors.Is(err, ErrRealmRefused):
 		// The caller gave up, or wharf refused where the upstream pointed:
 		// neither says whether the upstream is serving.
 	default:
-		h.fail(err.Error())
+		h.fail(Words(err), err.Error())
 	}
 	return resp, err
 }
@@ -187,6 +190,27 @@ func (h *Health) Down() error {
 		return nil
 	}
 	return h.downErrorLocked()
+}
+
+// HealthState is a snapshot of the breaker, for a status page.
+type HealthState struct {
+	Down      bool
+	Since     time.Time // when it was marked down, or up again; zero: up since start
+	NextProbe time.Time // while down: when the probe next asks it
+	Last      string    // the last failed attempt or probe, in words; "" if none
+	LastAt    time.Time // when that was
+}
+
+// State says whether the upstream is down, since when, and its last
+// failure (kept after it is up again: an operator asks "what was it?").
+func (h *Health) State() HealthState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := HealthState{Down: h.down, Since: h.since, Last: h.last, LastAt: h.lastAt}
+	if h.down {
+		st.NextProbe = h.nextProbe
+	}
+	return st
 }
 
 // downErrorLocked describes the current (or just ended) down period.
@@ -208,11 +232,13 @@ func (h *Health) Close() {
 	h.probing.Wait()
 }
 
-func (h *Health) fail(why string) {
+// fail counts a failed attempt: why in words (kept for Down and State),
+// raw the full error (for the log).
+func (h *Health) fail(why, raw string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failures++
-	h.last = why
+	h.last, h.lastAt = why, time.Now()
 	if h.down || h.closed || h.failures < h.opts.DownAfter {
 		return
 	}
@@ -220,7 +246,7 @@ func (h *Health) fail(why string) {
 	h.markDown()
 	h.nextProbe = h.since.Add(h.opts.ProbeMin)
 	h.opts.Metrics.SetUpstreamUp(h.opts.Name, false)
-	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "failures": h.failures, "error": why}).
+	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "failures": h.failures, "error": raw}).
 		Warn("upstream marked down; cached content is served without asking it, misses fail fast until a probe succeeds")
 	h.probing.Add(1)
 	go h.probe()
@@ -236,7 +262,9 @@ func (h *Health) succeed() {
 	h.down = false
 	h.downCtx, h.markDown = context.WithCancel(context.Background())
 	h.opts.Metrics.SetUpstreamUp(h.opts.Name, true)
-	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "down_for": time.Since(h.since).Round(time.Millisecond)}).
+	downFor := time.Since(h.since)
+	h.since = time.Now()
+	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "down_for": downFor.Round(time.Millisecond)}).
 		Warn("upstream is up again")
 }
 
@@ -261,7 +289,7 @@ func (h *Health) probe() {
 		}
 		wait = min(wait*2, h.opts.ProbeMax)
 		h.mu.Lock()
-		h.last, h.nextProbe = "probe: "+why, time.Now().Add(wait)
+		h.last, h.lastAt, h.nextProbe = "probe: "+why, time.Now(), time.Now().Add(wait)
 		stillDown := h.down
 		h.mu.Unlock()
 		if !stillDown {
@@ -280,7 +308,7 @@ func (h *Health) probeOnce() (bool, string) {
 	}
 	resp, err := h.opts.Probe.RoundTrip(req)
 	if err != nil {
-		return false, err.Error()
+		return false, Words(err)
 	}
 	drain(resp.Body)
 	if resp.StatusCode >= 500 {
