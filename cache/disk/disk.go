@@ -23,13 +23,14 @@ type Content = interface {
 // Store is a content-addressed directory of verified files. It implements
 // cache.Store.
 type Store struct {
-	root string
+	root    string
+	syncDir func(dir string) error // a field so a test can see it called
 }
 
 // Open prepares root (creating blobs/ and tmp/) and sweeps leftovers of an
 // earlier run from tmp/. It returns how many temp files it removed.
 func Open(root string) (*Store, int, error) {
-	s := &Store{root: root}
+	s := &Store{root: root, syncDir: syncDir}
 	for _, dir := range []string{s.blobDir(), s.tmpDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, 0, fmt.Errorf("disk: create %s: %w", dir, err)
@@ -126,7 +127,7 @@ func (s *Store) Put(_ context.Context, f *os.File, d digest.Digest, size int64) 
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return fmt.Errorf("disk: rename %s into place: %w", d, err)
 	}
-	return syncDir(dir)
+	return s.syncDir(dir)
 }
 
 // Delete removes the verified file for d; a missing file is not an error.

@@ -137,3 +137,31 @@ func TestInvalidDigestTouchesNothing(t *testing.T) {
 		t.Errorf("a file outside blobs/ was touched: %q, %v", b, err)
 	}
 }
+
+// TestPutSyncsTheDirectoryAfterTheRename: a rename lives in its
+// directory's entry, which a crash loses unless the directory itself is
+// fsynced once the file is in it.
+func TestPutSyncsTheDirectoryAfterTheRename(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	d := digest.FromString("durable")
+	enc := d.Encoded()
+	want := filepath.Join(dir, "blobs", "sha256", enc[:2])
+	var synced []string
+	s.OnSyncDir(func(dir string) error {
+		if _, err := os.Stat(filepath.Join(dir, enc)); err != nil {
+			t.Errorf("directory %s synced before the file was renamed into it: %v", dir, err)
+		}
+		synced = append(synced, dir)
+		return nil
+	})
+	f, _ := s.TempFile()
+	defer f.Close()
+	f.WriteString("durable")
+	if err := s.Put(ctx, f, d, 7); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != want {
+		t.Errorf("directories synced: %q, want [%s]", synced, want)
+	}
+}
