@@ -171,18 +171,19 @@ func syncDir(dir string) error {
 // Walk calls fn for every verified file, in no particular order. Names that
 // are not valid digests, or that sit in the wrong directory, are skipped.
 func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error {
-	return filepath.WalkDir(s.blobDir(), func(path string, e fs.DirEntry, err error) error {
+	root := s.blobDir()
+	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(s.blobDir(), path)
-		alg := filepath.Dir(filepath.Dir(rel))
-		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), e.Name())
-		if d.Validate() != nil || s.path(d) != path {
-			return nil
+		rel, _ := filepath.Rel(root, path)
+		fan := filepath.Dir(rel) // sha256/ab
+		d := digest.NewDigestFromEncoded(digest.Algorithm(filepath.Dir(fan)), e.Name())
+		if d.Validate() != nil || filepath.Base(fan) != e.Name()[:2] {
+			return nil // not content, or not where Open looks for it
 		}
 		fi, err := e.Info()
 		if err != nil {
