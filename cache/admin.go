@@ -2,8 +2,10 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,13 +54,13 @@ func (c *Cache) Verify(ctx context.Context, repair bool, progress func(done, tot
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		n, reason := c.check(it.d, it.size)
+		n, reason := c.check(ctx, it.d, it.size)
 		rep.Checked++
 		rep.Bytes += n
 		if reason != "" {
 			rep.Corrupt = append(rep.Corrupt, Corrupt{Digest: it.d, Reason: reason})
 			if repair {
-				if err := c.quarantine(it.d, it.size); err != nil {
+				if err := c.quarantine(ctx, it.d, it.size); err != nil {
 					return rep, err
 				}
 				rep.Quarantined++
@@ -72,8 +74,8 @@ func (c *Cache) Verify(ctx context.Context, repair bool, progress func(done, tot
 }
 
 // check hashes one stored item; reason is "" when it is sound.
-func (c *Cache) check(d digest.Digest, size int64) (int64, string) {
-	f, err := c.disk.Open(d)
+func (c *Cache) check(ctx context.Context, d digest.Digest, size int64) (int64, string) {
+	f, err := c.store.Open(ctx, d)
 	if err != nil {
 		return 0, "missing file"
 	}
@@ -91,15 +93,18 @@ func (c *Cache) check(d digest.Digest, size int64) (int64, string) {
 	return n, ""
 }
 
-// quarantine moves a corrupt item aside (for an operator to inspect) and
-// forgets it.
-func (c *Cache) quarantine(d digest.Digest, size int64) error {
+// quarantine copies a corrupt item aside (for an operator to inspect),
+// deletes it from the store and forgets it. A copy, not a rename, because
+// the store need not be on this disk.
+func (c *Cache) quarantine(ctx context.Context, d digest.Digest, size int64) error {
 	dir := filepath.Join(c.opts.Dir, "quarantine")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
-	src := c.disk.Path(d)
-	if err := os.Rename(src, filepath.Join(dir, d.Encoded())); err != nil && !os.IsNotExist(err) {
+	if err := c.copyOut(ctx, d, filepath.Join(dir, d.Encoded())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("quarantine %s: %w", d, err)
+	}
+	if err := c.store.Delete(ctx, d); err != nil {
 		return fmt.Errorf("quarantine %s: %w", d, err)
 	}
 	if err := c.index.ForgetBlob(d); err != nil {
@@ -109,6 +114,24 @@ func (c *Cache) quarantine(d digest.Digest, size int64) error {
 	c.size.Add(-size)
 	c.count.Add(-1)
 	return nil
+}
+
+// copyOut copies stored content d to the local file dst.
+func (c *Cache) copyOut(ctx context.Context, d digest.Digest, dst string) error {
+	src, err := c.store.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, ctxReader{ctx, src}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // GCReport is what GC removed (or would remove, on a dry run).

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/fill"
 	"github.com/wharf-mirror/wharf/upstream"
 )
@@ -22,8 +21,10 @@ type Blob struct {
 	Size    int64 // -1 when a fill's upstream did not announce it
 	ModTime time.Time
 
-	// File is the verified file on a hit; serve it with http.ServeContent.
-	File *os.File
+	// File is the verified content on a hit; serve it with
+	// http.ServeContent. From the disk store it is an *os.File, which
+	// ServeContent sends with sendfile.
+	File Content
 	// Fill is set on a miss: read it with Fill.Reader, which fails rather
 	// than ends if the bytes turn out wrong.
 	Fill *fill.Follower
@@ -49,7 +50,7 @@ func (b *Blob) Close() error {
 // Blob opens d for reading. A miss starts (or joins) the one fill of d and
 // returns once the upstream has answered, before any byte was stored.
 func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
-	if b, err := c.storedBlob(d); err == nil {
+	if b, err := c.storedBlob(ctx, d); err == nil {
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			b.Close()
 			return nil, err
@@ -94,7 +95,7 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 // StatBlob returns d's size without fetching it: from the store, a running
 // fill, or a HEAD to the upstream.
 func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
-	if size, err := c.disk.Stat(d); err == nil {
+	if size, err := c.store.Stat(ctx, d); err == nil {
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			return 0, err
 		}
@@ -125,9 +126,9 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 
 // storedBlob opens a verified file and holds it against eviction until the
 // Blob is closed.
-func (c *Cache) storedBlob(d digest.Digest) (*Blob, error) {
+func (c *Cache) storedBlob(ctx context.Context, d digest.Digest) (*Blob, error) {
 	c.hold(d)
-	f, err := c.disk.Open(d)
+	f, err := c.store.Open(ctx, d)
 	if err != nil {
 		c.release(d)
 		return nil, err
@@ -142,7 +143,7 @@ func (c *Cache) storedBlob(d digest.Digest) (*Blob, error) {
 }
 
 func blobError(repo Repo, d digest.Digest, err error) error {
-	if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, disk.ErrNotFound) {
+	if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob %s@%s: %w: %w", repo, d, ErrNotFound, err)
 	}
 	return fmt.Errorf("blob %s@%s: %w", repo, d, err)

@@ -60,7 +60,10 @@ func (r Repo) String() string { return r.Upstream + "/" + r.Path }
 
 // Options configure a Cache.
 type Options struct {
-	Dir     string        // data directory: blobs/, tmp/, index/
+	Dir string // data directory: blobs/, tmp/, index/
+	// Store keeps the content's bytes; nil is the disk store in Dir
+	// (cache/disk). The index is in Dir either way.
+	Store   Store
 	Origins []Origin      // upstreams, found by Name()
 	TagTTL  time.Duration // how long a tag is trusted before revalidation
 	// FetchTimeout bounds a manifest fetch that runs detached from its
@@ -99,7 +102,7 @@ type Cache struct {
 	opts    Options
 	log     logrus.FieldLogger
 	origins map[string]Origin
-	disk    *disk.Store
+	store   Store
 	index   *index.Index
 	fills   *fill.Group
 	flight  singleflight.Group
@@ -168,14 +171,18 @@ func Open(opts Options) (*Cache, error) {
 	if opts.Offline {
 		c.opts.TagTTL = math.MaxInt64 // nothing to revalidate against
 	}
-	d, swept, err := disk.Open(opts.Dir)
-	if err != nil {
-		return nil, err
+	c.store = opts.Store
+	if c.store == nil {
+		d, swept, err := disk.Open(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if swept > 0 {
+			c.log.WithField("files", swept).Info("swept unfinished fills from an earlier run")
+		}
+		c.store = d
 	}
-	if swept > 0 {
-		c.log.WithField("files", swept).Info("swept unfinished fills from an earlier run")
-	}
-	c.disk = d
+	var err error
 	if c.index, err = index.Open(filepath.Join(opts.Dir, "index"), opts.Logger); err != nil {
 		return nil, err
 	}
@@ -204,7 +211,7 @@ func Open(opts Options) (*Cache, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.life, c.cancel = ctx, cancel
 	c.fills, err = fill.NewGroup(ctx, fill.Options{
-		Sink:         d,
+		Sink:         c.store,
 		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
 		Resumes:      opts.Resumes,
 		StallTimeout: opts.StallTimeout,

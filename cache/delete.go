@@ -144,7 +144,7 @@ func (c *Cache) unlinkContent(repo Repo, d digest.Digest) error {
 	}
 	meta, err := c.index.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {
-		return c.disk.Remove(d) // a file the index never heard of
+		return c.store.Delete(c.life, d) // a file the index never heard of
 	}
 	if err != nil {
 		return err

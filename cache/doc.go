@@ -3,6 +3,18 @@
 // content from an upstream. It knows nothing of HTTP routing; it asks its
 // Origins (the upstream registries) for what it lacks.
 //
+// Content bytes sit behind Store (store.go): writers stage them in a local
+// temp file, hashing as they go, and Put it under its digest. The disk
+// store (cache/disk) is the default; every Store passes the table in
+// cache/storetest, crashes included. Below the cache:
+//
+//	cache/           read path, eviction, uploads, admin, the Store interface
+//	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
+//	cache/storetest  the conformance table every Store passes
+//	cache/index      Badger: content meta, tags, links, uploads (keys.go)
+//	cache/fill       one upstream read per digest, followers on the growing file
+//	cache/manifest   parse a manifest into its references
+//
 // The invariants it keeps (each has a test named after it):
 //
 //  1. Verified before visible: content is served as a hit only after its

@@ -215,7 +215,7 @@ func (c *Cache) removeLocked(d digest.Digest, size int64) error {
 	for _, repo := range repos {
 		c.links.Remove(repo + "\x00" + d.String())
 	}
-	if err := c.disk.Remove(d); err != nil {
+	if err := c.store.Delete(c.life, d); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return err
 	}

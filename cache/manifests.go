@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"slices"
 	"sort"
@@ -14,7 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/cache/manifest"
 	"github.com/wharf-mirror/wharf/upstream"
@@ -219,7 +219,7 @@ func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
 	refs := p.Refs()
-	if err := c.disk.Write(d, m.Body); err != nil {
+	if err := c.putBytes(c.life, d, m.Body); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return fmt.Errorf("store manifest %s: %w", d, err)
 	}
@@ -245,8 +245,8 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 	if meta.MediaType == "" || meta.Size > MaxManifestSize {
 		return nil, fmt.Errorf("%s is not a manifest: %w", d, ErrNotFound)
 	}
-	f, err := c.disk.Open(d)
-	if errors.Is(err, disk.ErrNotFound) {
+	f, err := c.store.Open(c.life, d)
+	if errors.Is(err, fs.ErrNotExist) {
 		c.dropContent(d, meta.Size)
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func (w *Writer) checkReferences(repo Repo, p manifest.Pushed) error {
 			if !w.linked(repo, ref.Digest) {
 				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
 			}
-			size, err := w.disk.Stat(ref.Digest)
+			size, err := w.store.Stat(w.life, ref.Digest)
 			if err != nil {
 				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
 			}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,17 +38,18 @@ func (c *Cache) reconcile() (Reconciled, error) {
 	}); err != nil {
 		return r, fmt.Errorf("reconcile: read index: %w", err)
 	}
-	err := c.disk.Walk(func(d digest.Digest, size int64) error {
+	ctx := context.Background() // before Open returns: nothing to cancel it yet
+	err := c.store.Walk(ctx, func(d digest.Digest, size int64) error {
 		meta, ok := known[d]
 		delete(known, d)
 		if ok && meta.Size == size {
 			return nil
 		}
-		if err := c.adopt(d, meta, ok); err != nil {
+		if err := c.adopt(ctx, d, meta, ok); err != nil {
 			c.log.WithError(err).WithField("digest", d).Warn("reconcile: removing a file that does not match its digest")
 			c.opts.Metrics.StoreError("corrupt")
 			c.index.ForgetBlob(d)
-			c.disk.Remove(d)
+			c.store.Delete(ctx, d)
 			r.Removed++
 			return nil
 		}
@@ -68,8 +70,8 @@ func (c *Cache) reconcile() (Reconciled, error) {
 
 // adopt re-hashes a file the index does not vouch for and indexes it if it
 // matches its name. A manifest is recognised by its mediaType field.
-func (c *Cache) adopt(d digest.Digest, old index.BlobMeta, known bool) error {
-	f, err := c.disk.Open(d)
+func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, known bool) error {
+	f, err := c.store.Open(ctx, d)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -47,7 +48,7 @@ func TestRestartReconcilesIndexAndFiles(t *testing.T) {
 	c := openTest(t, dir)
 	kept := randomBytes(1000)
 	dKept := digest.FromBytes(kept)
-	if err := c.disk.Write(dKept, kept); err != nil {
+	if err := c.putBytes(context.Background(), dKept, kept); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.recordContent(dKept, 1000, "", nil, false); err != nil {
@@ -74,7 +75,7 @@ func TestRestartReconcilesIndexAndFiles(t *testing.T) {
 	if m, err := c.index.Blob(dOrphan); err != nil || m.Size != 2000 {
 		t.Errorf("a verified file unknown to the index was not adopted: %+v %v", m, err)
 	}
-	if _, err := os.Stat(c.disk.Path(bad)); err == nil {
+	if _, err := c.store.Stat(context.Background(), bad); err == nil {
 		t.Error("a file that does not hash to its name was kept")
 	}
 	if _, err := c.index.Blob(dKept); err != nil {

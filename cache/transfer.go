@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -111,7 +112,7 @@ func (c *Cache) StoredManifest(d digest.Digest) (*Manifest, error) {
 // OpenContent opens stored content (a blob or a manifest) for reading,
 // asking no upstream. It is held against eviction until closed.
 func (c *Cache) OpenContent(d digest.Digest) (*Blob, error) {
-	b, err := c.storedBlob(d)
+	b, err := c.storedBlob(c.life, d)
 	if err != nil {
 		return nil, fmt.Errorf("content %s: %w: %w", d, ErrNotFound, err)
 	}
@@ -124,7 +125,7 @@ func (c *Cache) HasContent(d digest.Digest) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	size, err := c.disk.Stat(d)
+	size, err := c.store.Stat(c.life, d)
 	if err != nil || size != meta.Size {
 		return 0, false
 	}
@@ -143,7 +144,7 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	if n, ok := c.HasContent(d); ok {
 		return c.recordContent(d, n, "", nil, true)
 	}
-	f, err := c.disk.TempFile()
+	f, err := c.store.TempFile()
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	keep := false
 	defer func() {
 		if !keep {
-			c.disk.Discard(f)
+			os.Remove(f.Name())
 		}
 	}()
 	h := d.Algorithm().Hash()
@@ -165,7 +166,7 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		return fmt.Errorf("import %s: the bytes hash to %s: %w", d, got, ErrDigestInvalid)
 	}
-	if err := c.disk.Commit(f, d); err != nil {
+	if err := c.store.Put(ctx, f, d, n); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return fmt.Errorf("import %s: %w", d, err)
 	}

@@ -167,7 +167,7 @@ func (w *Writer) FinishUpload(ctx context.Context, repo Repo, id string, c Chunk
 		w.endUpload(id)
 		return fmt.Errorf("upload %s: received bytes hash to %s, not %s: %w", id, got, d, ErrDigestInvalid)
 	}
-	if err := w.disk.Commit(f, d); err != nil {
+	if err := w.store.Put(ctx, f, d, rec.Size); err != nil {
 		w.opts.Metrics.StoreError("write")
 		return err
 	}
@@ -340,7 +340,7 @@ func rehash(f *os.File, alg digest.Algorithm) (digest.Digest, error) {
 // when it cannot mount: the client then uploads the blob.
 func (w *Writer) Mount(ctx context.Context, repo Repo, from *Repo, anyPushed bool, d digest.Digest) (bool, error) {
 	w.notePush(repo)
-	size, err := w.disk.Stat(d)
+	size, err := w.store.Stat(ctx, d)
 	if err != nil {
 		return false, nil
 	}

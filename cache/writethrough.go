@@ -459,11 +459,11 @@ func (wt *writeThrough) pushBlob(ctx context.Context, rep Replicator, path strin
 	if _, err := rep.HeadBlob(ctx, path, d); err == nil {
 		return nil
 	}
-	size, err := wt.w.disk.Stat(d)
+	size, err := wt.w.store.Stat(ctx, d)
 	if err != nil {
 		return fmt.Errorf("blob %s is no longer stored: %w", d, errMissing)
 	}
-	open := func() (io.ReadCloser, error) { return wt.w.disk.Open(d) }
+	open := func() (io.ReadCloser, error) { return wt.w.store.Open(ctx, d) }
 	from := wt.mounts[d]
 	if from == path {
 		from = ""

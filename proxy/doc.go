@@ -5,7 +5,7 @@
 // metrics, recover) around the whole router.
 //
 // proxy never touches files or the index: it asks a Store (the cache) and
-// streams what it gets. Cache hits are *os.File values served through
+// streams what it gets. Cache hits (an *os.File from the disk store) go through
 // http.ServeContent so the kernel's sendfile path, Range and conditional
 // requests come for free; misses are followed as they fill.
 package proxy

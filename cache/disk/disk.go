@@ -1,9 +1,10 @@
 package disk
 
 import (
+	"context"
 	"errors"
 	"fmt"
-
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,22 +12,25 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// ErrNotFound is returned when no verified file exists for a digest.
-var ErrNotFound = errors.New("disk: not found")
+// Content is stored content open for reading: the same type as
+// cache.Content, spelled here so that this package need not import cache.
+// The value is always an *os.File.
+type Content = interface {
+	io.ReadSeekCloser
+	Stat() (fs.FileInfo, error)
+}
 
-// ErrDigestMismatch is returned when written bytes do not hash to the
-// expected digest.
-var ErrDigestMismatch = errors.New("disk: digest mismatch")
-
-// Store is a content-addressed directory of verified files.
+// Store is a content-addressed directory of verified files. It implements
+// cache.Store.
 type Store struct {
-	root string
+	root    string
+	syncDir func(dir string) error // a field so a test can see it called
 }
 
 // Open prepares root (creating blobs/ and tmp/) and sweeps leftovers of an
 // earlier run from tmp/. It returns how many temp files it removed.
 func Open(root string) (*Store, int, error) {
-	s := &Store{root: root}
+	s := &Store{root: root, syncDir: syncDir}
 	for _, dir := range []string{s.blobDir(), s.tmpDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, 0, fmt.Errorf("disk: create %s: %w", dir, err)
@@ -42,38 +46,53 @@ func Open(root string) (*Store, int, error) {
 func (s *Store) blobDir() string { return filepath.Join(s.root, "blobs") }
 func (s *Store) tmpDir() string  { return filepath.Join(s.root, "tmp") }
 
-// Path is where the verified file for d lives (whether or not it exists).
+// path is where the verified file for d lives (whether or not it exists).
 // d must be a validated digest: its parts become path components.
-func (s *Store) Path(d digest.Digest) string {
+func (s *Store) path(d digest.Digest) string {
 	enc := d.Encoded()
 	return filepath.Join(s.blobDir(), d.Algorithm().String(), enc[:2], enc)
 }
 
-// Open opens the verified file for d.
-func (s *Store) Open(d digest.Digest) (*os.File, error) {
-	f, err := os.Open(s.Path(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, d)
+// valid refuses a digest that must not become a path: a malformed one
+// could name a file outside blobs/.
+func valid(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("disk: %q: %w", d, err)
 	}
+	return nil
+}
+
+// Open opens the verified file for d; the Content is an *os.File. Like
+// Stat, it is on the hit path and trusts d to be valid: requests are
+// checked where they enter (the router, import), and Put and Delete check
+// again.
+func (s *Store) Open(_ context.Context, d digest.Digest) (Content, error) {
+	f, err := os.Open(s.path(d))
 	if err != nil {
-		return nil, fmt.Errorf("disk: open %s: %w", d, err)
+		return nil, notFound(d, "open", err)
 	}
 	return f, nil
 }
 
 // Stat returns the size of the verified file for d.
-func (s *Store) Stat(d digest.Digest) (int64, error) {
-	fi, err := os.Stat(s.Path(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("%w: %s", ErrNotFound, d)
-	}
+func (s *Store) Stat(_ context.Context, d digest.Digest) (int64, error) {
+	fi, err := os.Stat(s.path(d))
 	if err != nil {
-		return 0, fmt.Errorf("disk: stat %s: %w", d, err)
+		return 0, notFound(d, "stat", err)
 	}
 	return fi.Size(), nil
 }
 
-// TempFile creates an empty file in tmp/ for content being written.
+// notFound words an error of op on d; a missing file stays fs.ErrNotExist.
+func notFound(d digest.Digest, op string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("disk: %s: %w", d, fs.ErrNotExist)
+	}
+	return fmt.Errorf("disk: %s %s: %w", op, d, err)
+}
+
+// TempFile creates an empty file in tmp/, on the same filesystem as
+// blobs/ so that Put is a rename.
 func (s *Store) TempFile() (*os.File, error) {
 	f, err := os.CreateTemp(s.tmpDir(), "fill-*")
 	if err != nil {
@@ -82,15 +101,25 @@ func (s *Store) TempFile() (*os.File, error) {
 	return f, nil
 }
 
-// Commit makes the fully written temp file f visible as the content of d: it
+// Put makes the fully written file f visible as d: it checks f's size,
 // fsyncs f, renames it into blobs/ and fsyncs the directory so the rename
-// survives a crash. The caller must already have checked the digest. f stays
-// open (readers may still hold it); the caller closes it.
-func (s *Store) Commit(f *os.File, d digest.Digest) error {
+// survives a crash. f may be any file under root (upload sessions stage
+// under uploads/). It stays open; the caller closes it.
+func (s *Store) Put(_ context.Context, f *os.File, d digest.Digest, size int64) error {
+	if err := valid(d); err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("disk: stat staged %s: %w", d, err)
+	}
+	if fi.Size() != size {
+		return fmt.Errorf("disk: put %s: staged file holds %d bytes, not %d", d, fi.Size(), size)
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("disk: sync %s: %w", d, err)
 	}
-	dst := s.Path(d)
+	dst := s.path(d)
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("disk: create %s: %w", dir, err)
@@ -98,45 +127,19 @@ func (s *Store) Commit(f *os.File, d digest.Digest) error {
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return fmt.Errorf("disk: rename %s into place: %w", d, err)
 	}
-	return syncDir(dir)
+	return s.syncDir(dir)
 }
 
-// Write stores small content (a manifest) given as bytes, verifying that it
-// hashes to d first.
-func (s *Store) Write(d digest.Digest, b []byte) error {
-	if d.Algorithm().FromBytes(b) != d {
-		return fmt.Errorf("%w: expected %s", ErrDigestMismatch, d)
-	}
-	if _, err := s.Stat(d); err == nil {
-		return nil // content-addressed: already there means identical
-	}
-	f, err := s.TempFile()
-	if err != nil {
+// Delete removes the verified file for d; a missing file is not an error.
+// Readers that have it open read on.
+func (s *Store) Delete(_ context.Context, d digest.Digest) error {
+	if err := valid(d); err != nil {
 		return err
 	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("disk: write %s: %w", d, err)
-	}
-	if err := s.Commit(f, d); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
-
-// Remove deletes the verified file for d; a missing file is not an error.
-func (s *Store) Remove(d digest.Digest) error {
-	if err := os.Remove(s.Path(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(s.path(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("disk: remove %s: %w", d, err)
 	}
 	return nil
-}
-
-// Discard removes a temp file that will not be committed.
-func (s *Store) Discard(f *os.File) {
-	os.Remove(f.Name())
 }
 
 // sweep removes everything in tmp/: no fill survives a restart.
@@ -166,17 +169,21 @@ func syncDir(dir string) error {
 }
 
 // Walk calls fn for every verified file, in no particular order. Names that
-// are not valid digests are skipped.
-func (s *Store) Walk(fn func(d digest.Digest, size int64) error) error {
-	return filepath.WalkDir(s.blobDir(), func(path string, e fs.DirEntry, err error) error {
+// are not valid digests, or that sit in the wrong directory, are skipped.
+func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error {
+	root := s.blobDir()
+	return filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(s.blobDir(), path)
-		alg := filepath.Dir(filepath.Dir(rel))
-		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), e.Name())
-		if d.Validate() != nil {
-			return nil
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		fan := filepath.Dir(rel) // sha256/ab
+		d := digest.NewDigestFromEncoded(digest.Algorithm(filepath.Dir(fan)), e.Name())
+		if d.Validate() != nil || filepath.Base(fan) != e.Name()[:2] {
+			return nil // not content, or not where Open looks for it
 		}
 		fi, err := e.Info()
 		if err != nil {

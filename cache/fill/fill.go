@@ -39,12 +39,12 @@ var (
 // size, or -1 when the upstream did not say.
 type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size int64, err error)
 
-// Sink is where fills write: temp files that are committed by digest.
+// Sink is where fills write: local temp files that are put under their
+// digest once verified. A cache.Store is one.
 type Sink interface {
 	TempFile() (*os.File, error)
-	Commit(f *os.File, d digest.Digest) error
-	Discard(f *os.File)
-	Stat(d digest.Digest) (int64, error)
+	Put(ctx context.Context, f *os.File, d digest.Digest, size int64) error
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
 }
 
 // Options configure a Group.
@@ -138,7 +138,7 @@ func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool,
 	if f := g.fills[d]; f != nil {
 		return f.follow(), false, nil
 	}
-	if _, err := g.opts.Sink.Stat(d); err == nil {
+	if _, err := g.opts.Sink.Stat(g.ctx, d); err == nil {
 		return nil, false, ErrCommitted
 	}
 	if err := g.ctx.Err(); err != nil {
@@ -186,7 +186,7 @@ func (g *Group) run(f *fill, open Source) {
 		log.WithField("size", f.size).Info("blob larger than the cache: streamed, not kept")
 	}
 	if (err != nil || !keep) && f.hasFile() {
-		g.opts.Sink.Discard(f.file)
+		os.Remove(f.file.Name()) // followers read on through the open file
 	}
 	switch {
 	case errors.Is(err, ErrTooLarge):
@@ -300,7 +300,7 @@ func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.Cancel
 }
 
 func (g *Group) commit(f *fill) error {
-	if err := g.opts.Sink.Commit(f.file, f.d); err != nil {
+	if err := g.opts.Sink.Put(g.ctx, f.file, f.d, f.written()); err != nil {
 		return err
 	}
 	if g.opts.Committed != nil {

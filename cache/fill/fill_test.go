@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,7 +150,8 @@ func TestFillOnceForConcurrentClients(t *testing.T) {
 	if n := src.opens.Load(); n != 1 {
 		t.Errorf("upstream opened %d times for 10 concurrent clients, want 1", n)
 	}
-	if _, err := store.Stat(d); err != nil {
+	g.WaitFill(t, d)
+	if _, err := store.Stat(context.Background(), d); err != nil {
 		t.Errorf("blob not stored after fill: %v", err)
 	}
 	if committed.Load() != 1 {
@@ -170,7 +172,7 @@ func TestDigestMismatchKeepsNothing(t *testing.T) {
 		t.Fatalf("read of a corrupt blob ended with %v after %d bytes, want ErrDigestMismatch", err, len(got))
 	}
 	g.WaitFill(t, d)
-	if _, err := store.Stat(d); !errors.Is(err, disk.ErrNotFound) {
+	if _, err := store.Stat(context.Background(), d); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("corrupt blob was stored: stat err %v", err)
 	}
 	if committed.Load() != 0 {
@@ -216,7 +218,7 @@ func TestLeavingClientDoesNotCancelFill(t *testing.T) {
 		t.Fatalf("fill ended with %v", err)
 	}
 	stayer.Close()
-	if _, err := store.Stat(d); err != nil {
+	if _, err := store.Stat(context.Background(), d); err != nil {
 		t.Errorf("blob not cached after its first client left: %v", err)
 	}
 }
@@ -269,7 +271,7 @@ func TestFillResumesFromLastByte(t *testing.T) {
 		t.Errorf("upstream opened at offsets %v, want [0 300000] (resume, not restart)", offsets)
 	}
 	g.WaitFill(t, d)
-	if _, err := store.Stat(d); err != nil {
+	if _, err := store.Stat(context.Background(), d); err != nil {
 		t.Errorf("resumed blob not stored: %v", err)
 	}
 }

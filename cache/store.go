@@ -1,0 +1,90 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Store is where verified content lives under its digest: blob and
+// manifest bytes alike. The index says what the content is; the Store
+// only keeps bytes. cache/disk is the first implementation (and the
+// default, in Options.Dir); cache/storetest is the table every
+// implementation must pass.
+//
+// Content reaches a Store in two steps, so that nothing unverified is ever
+// visible: its writer (a fill, an upload session, an import) stages the
+// bytes in a local temp file and hashes them as they pass, then hands the
+// file to Put under the digest they hashed to. Staging is always local,
+// whatever the store: fills let followers read the growing file, and
+// uploads append to it across requests.
+//
+// A missing digest is an error wrapping fs.ErrNotExist. The methods speak
+// only the standard library's and go-digest's types, so that an
+// implementation need not import this package.
+type Store interface {
+	// TempFile creates an empty local file to stage content in. The caller
+	// writes it and then Puts it, or closes and removes it. What a crash
+	// leaves staged is swept when the store is opened again.
+	TempFile() (*os.File, error)
+	// Put makes the bytes of the staged file f visible as d. The caller
+	// has hashed them to d as they were written (hashing again here would
+	// double the cost of every fill and push); Put refuses a file that
+	// does not hold exactly size bytes. Put is atomic: until it returns nil
+	// nothing of d is visible. On success the staged path is gone (moved
+	// or copied away) but f stays open, so readers holding it read on; on
+	// failure f is left to the caller. Putting a digest already stored is
+	// not an error.
+	Put(ctx context.Context, f *os.File, d digest.Digest, size int64) error
+	// Open opens d for reading.
+	Open(ctx context.Context, d digest.Digest) (Content, error)
+	// Stat returns the size of d.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Delete removes d; deleting what is not stored is not an error.
+	// Whether a reader that opened d before reads on is the store's own
+	// (the disk store's does: its file stays open); eviction skips content
+	// being read, so only a repository delete can race a reader.
+	Delete(ctx context.Context, d digest.Digest) error
+	// Walk calls fn for every stored digest, in no particular order, and
+	// stops at the first error fn returns.
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
+}
+
+// Content is stored content open for reading; Stat gives its size and
+// modification time. The disk store's is an *os.File, which
+// http.ServeContent sends with sendfile. It is an alias of an unnamed
+// interface so that implementations can spell the same type without
+// importing cache.
+type Content = interface {
+	io.ReadSeekCloser
+	Stat() (fs.FileInfo, error)
+}
+
+// putBytes stores small content (a manifest) given as bytes, checking
+// first that they hash to d.
+func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
+	if d.Algorithm().FromBytes(b) != d {
+		return fmt.Errorf("store %s: the bytes hash to %s: %w", d, d.Algorithm().FromBytes(b), ErrDigestInvalid)
+	}
+	if _, err := c.store.Stat(ctx, d); err == nil {
+		return nil // content-addressed: already there means identical
+	}
+	f, err := c.store.TempFile()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(b)
+	if err == nil {
+		err = c.store.Put(ctx, f, d, int64(len(b)))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("store %s: %w", d, err)
+	}
+	return nil
+}
