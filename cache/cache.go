@@ -119,10 +119,14 @@ type Cache struct {
 
 	size, count atomic.Int64
 
-	// contentMu orders recording content against evicting it, and guards
-	// inUse: blobs clients are reading, which eviction skips.
+	// contentMu orders recording content against removing it (eviction,
+	// deletes); it is held across index writes and file deletes.
 	contentMu sync.Mutex
-	inUse     map[digest.Digest]int
+	// inUseMu guards inUse, the blobs clients are reading, which eviction
+	// skips. A lock of its own, held for a map update only, so that a hit
+	// never waits behind an index write or a file delete under contentMu.
+	inUseMu sync.Mutex
+	inUse   map[digest.Digest]int
 	evictRun  sync.Mutex // one eviction at a time
 	evictCh   chan struct{}
 	pressure  atomic.Int64 // a lower eviction target after a full disk
