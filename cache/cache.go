@@ -242,7 +242,7 @@ func Open(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.cancel()
 	c.fills.Wait()
-	c.flights.wg.Wait()
+	c.flights.close()
 	close(c.stop)
 	c.bg.Wait()
 	return c.index.Close()

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -62,5 +63,35 @@ func TestHitDoesNotWaitForRemovals(t *testing.T) {
 	}
 	if _, err := c.store.Stat(context.Background(), d); err == nil {
 		t.Fatal("evicted blob still stored")
+	}
+}
+
+// TestCloseWaitsForDetachedCalls: a revalidation running detached from its
+// client ends with Close (its context is the cache's) and Close waits for
+// it; one asked for after Close began never starts, so it cannot reach a
+// closed index.
+func TestCloseWaitsForDetachedCalls(t *testing.T) {
+	c := openTest(t, t.TempDir())
+	started, ended := make(chan struct{}), make(chan struct{})
+	ch := c.startFlight(context.Background(), "running", func(ctx context.Context) (any, error) {
+		close(started)
+		<-ctx.Done() // until Close cancels the cache's context
+		close(ended)
+		return nil, ctx.Err()
+	})
+	<-started
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Close returned before the detached call ended")
+	}
+	<-ch
+	ran := false
+	r := <-c.startFlight(context.Background(), "after", func(context.Context) (any, error) { ran = true; return nil, nil })
+	if ran || !errors.Is(r.Err, errClosed) {
+		t.Fatalf("a call after Close: ran %v, err %v; want errClosed without running", ran, r.Err)
 	}
 }
