@@ -125,13 +125,13 @@ type Cache struct {
 	// inUseMu guards inUse, the blobs clients are reading, which eviction
 	// skips. A lock of its own, held for a map update only, so that a hit
 	// never waits behind an index write or a file delete under contentMu.
-	inUseMu sync.Mutex
-	inUse   map[digest.Digest]int
-	evictRun  sync.Mutex // one eviction at a time
-	evictCh   chan struct{}
-	pressure  atomic.Int64 // a lower eviction target after a full disk
-	stop      chan struct{}
-	bg        sync.WaitGroup
+	inUseMu  sync.Mutex
+	inUse    map[digest.Digest]int
+	evictRun sync.Mutex // one eviction at a time
+	evictCh  chan struct{}
+	pressure atomic.Int64 // a lower eviction target after a full disk
+	stop     chan struct{}
+	bg       sync.WaitGroup
 }
 
 // Open opens the store in opts.Dir: it sweeps the temp area, opens the
