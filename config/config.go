@@ -171,7 +171,6 @@ func Default() Config {
 	}
 }
 
-
 // Pins splits Pin into its entries, trimmed, without empty ones.
 func (s Storage) Pins() []string {
 	var out []string
