@@ -20,6 +20,11 @@ func TestImportRules(t *testing.T) {
 		{"upstream", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
 		{"upstream/transport", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
 		{"cache", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
+		// Upload sessions sit under the cache (which hands them the index
+		// and its Ingest; the compiler keeps them from importing cache back)
+		// and know nothing of HTTP, configuration or the other stores.
+		{"cache/upload", false, []string{mod + "proxy", mod + "config", mod + "upstream", mod + "archive", "github.com/gorilla/mux"}},
+		{"cache/upload", true, []string{mod + "cache/disk", mod + "cache/fill", mod + "cache/manifest", "github.com/dgraph-io/badger"}},
 		{"proxy/...", true, []string{mod + "cache/", mod + "config", mod + "archive", "github.com/dgraph-io/badger"}},
 		// archive sits beside proxy: on the store's types and interfaces of
 		// its own, never on HTTP, configuration or what is under the store.
