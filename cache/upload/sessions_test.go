@@ -75,7 +75,9 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-func chunk(b []byte) Chunk { return Chunk{Body: bytes.NewReader(b), Length: int64(len(b)), Start: -1, End: -1} }
+func chunk(b []byte) Chunk {
+	return Chunk{Body: bytes.NewReader(b), Length: int64(len(b)), Start: -1, End: -1}
+}
 
 const repo = "example.com/team/app"
 
