@@ -94,8 +94,10 @@ func (c *Cache) check(ctx context.Context, d digest.Digest, size int64) (int64, 
 }
 
 // quarantine copies a corrupt item aside (for an operator to inspect),
-// deletes it from the store and forgets it. A copy, not a rename, because
-// the store need not be on this disk.
+// then removes it through the one locked removal path eviction and
+// deletes use, so the usage totals, their metrics, the hot manifests and
+// links and the access log all forget it with the index. A copy, not a
+// rename, because the store need not be on this disk.
 func (c *Cache) quarantine(ctx context.Context, d digest.Digest, size int64) error {
 	dir := filepath.Join(c.opts.Dir, "quarantine")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -104,15 +106,11 @@ func (c *Cache) quarantine(ctx context.Context, d digest.Digest, size int64) err
 	if err := c.copyOut(ctx, d, filepath.Join(dir, d.Encoded())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("quarantine %s: %w", d, err)
 	}
-	if err := c.store.Delete(ctx, d); err != nil {
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	if err := c.removeLocked(d, size); err != nil {
 		return fmt.Errorf("quarantine %s: %w", d, err)
 	}
-	if err := c.index.ForgetBlob(d); err != nil {
-		return err
-	}
-	c.manifests.Remove(d)
-	c.size.Add(-size)
-	c.count.Add(-1)
 	return nil
 }
 

@@ -38,15 +38,15 @@ func (w *Writer) DeleteTag(ctx context.Context, repo Repo, tag string) error {
 // deleteTag is DeleteTag without waiting for the upstream; it returns the
 // write-through job it queued.
 func (w *Writer) deleteTag(repo Repo, tag string) ([]string, error) {
-	if _, err := w.index.LocalTag(repo.String(), tag); err != nil {
+	if _, err := w.c.index.LocalTag(repo.String(), tag); err != nil {
 		return nil, fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
 	}
 	keys, err := w.deleteThrough(repo, opDeleteTag, tag, "")
 	if err != nil {
 		return nil, err
 	}
-	w.forgetTag(repo, tag) // what the upstream once said of it: the upstream's tag goes too
-	return keys, w.index.DeleteLocalTag(repo.String(), tag)
+	w.c.forgetTag(repo, tag) // what the upstream once said of it: the upstream's tag goes too
+	return keys, w.c.index.DeleteLocalTag(repo.String(), tag)
 }
 
 // DeleteManifest removes a manifest from repo, with the tags of repo
@@ -55,14 +55,14 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 	if w.wopts.DisableDeletes {
 		return ErrDeleteDisabled
 	}
-	if !w.linked(repo, d) {
+	if !w.c.linked(repo, d) {
 		return notHeld(repo, d)
 	}
-	m, err := w.storedManifest(d)
+	m, err := w.c.storedManifest(d)
 	if err != nil {
 		return notHeld(repo, d)
 	}
-	tags, err := w.index.LocalTags(repo.String())
+	tags, err := w.c.index.LocalTags(repo.String())
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 	// it has: the tags go as deletes of their own, first.
 	var keys []string
 	for _, t := range tags {
-		if rec, err := w.index.LocalTag(repo.String(), t); err == nil && rec.Digest == d {
+		if rec, err := w.c.index.LocalTag(repo.String(), t); err == nil && rec.Digest == d {
 			k, err := w.deleteTag(repo, t)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
@@ -78,7 +78,7 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 			keys = append(keys, k...)
 		}
 	}
-	if w.Pinned(d) {
+	if w.c.Pinned(d) {
 		k, err := w.deleteThrough(repo, opDeleteManifest, "", d)
 		if err != nil {
 			return err
@@ -86,11 +86,11 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 		keys = append(keys, k...)
 	}
 	if p, err := manifest.Parse(m.Body); err == nil && p.Subject != nil {
-		if err := w.index.DeleteReferrer(repo.String(), p.Subject.Digest, d); err != nil {
+		if err := w.c.index.DeleteReferrer(repo.String(), p.Subject.Digest, d); err != nil {
 			return err
 		}
 	}
-	if err := w.unlinkContent(repo, d); err != nil {
+	if err := w.c.unlinkContent(repo, d); err != nil {
 		return err
 	}
 	return w.settleDeletes(ctx, repo, keys)
@@ -101,17 +101,17 @@ func (w *Writer) DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) err
 	if w.wopts.DisableDeletes {
 		return ErrDeleteDisabled
 	}
-	if !w.linked(repo, d) {
+	if !w.c.linked(repo, d) {
 		return notHeld(repo, d)
 	}
 	var keys []string
-	if w.Pinned(d) {
+	if w.c.Pinned(d) {
 		var err error
 		if keys, err = w.deleteThrough(repo, opDeleteBlob, "", d); err != nil {
 			return err
 		}
 	}
-	if err := w.unlinkContent(repo, d); err != nil {
+	if err := w.c.unlinkContent(repo, d); err != nil {
 		return err
 	}
 	return w.settleDeletes(ctx, repo, keys)

@@ -8,12 +8,18 @@
 // store (cache/disk) is the default; every Store passes the table in
 // cache/storetest, crashes included. Below the cache:
 //
-//	cache/           read path, eviction, uploads, admin, the Store interface
+//	cache/           read path, eviction, the write path, admin, the Store interface
 //	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads (keys.go)
 //	cache/fill       one upstream read per digest, followers on the growing file
 //	cache/manifest   parse a manifest into its references
+//	cache/upload     upload sessions: data/uploads/<uuid>, slots, expiry sweep
+//
+// Verified content that arrives whole (a finished upload, an imported
+// blob) enters through one door, Cache.Ingest: Store.Put, then the index
+// record, pinned. Fills commit through fill.Group, since followers read
+// them while they grow.
 //
 // The invariants it keeps (each has a test named after it):
 //

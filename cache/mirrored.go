@@ -35,10 +35,10 @@ type TagShadower interface {
 // mayPushTag checks that pushing tag to repo replaces no tag repo's
 // upstream serves.
 func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
-	if _, err := w.index.LocalTag(repo.String(), tag); err == nil {
+	if _, err := w.c.index.LocalTag(repo.String(), tag); err == nil {
 		return nil
 	}
-	o, err := w.origin(repo)
+	o, err := w.c.origin(repo)
 	if err != nil {
 		return nil // no upstream to shadow
 	}
@@ -48,12 +48,12 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 	if _, ok := o.(Replicator); ok && w.wt != nil {
 		return nil // written through: the upstream gets the same tag
 	}
-	recs, err := w.index.TagRecords(repo.String(), tag)
+	recs, err := w.c.index.TagRecords(repo.String(), tag)
 	if err != nil {
 		return fmt.Errorf("tag records of %s:%s: %w", repo, tag, err)
 	}
 	mirrored := fmt.Errorf("%s:%s is mirrored from %s: a push may not replace a tag the upstream serves: %w", repo.Path, tag, repo.Upstream, ErrMirroredTag)
-	if w.opts.Offline {
+	if w.c.opts.Offline {
 		if len(recs) > 0 {
 			return mirrored
 		}

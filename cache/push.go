@@ -73,7 +73,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 		return nil, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-	if err := w.storeManifest(repo, &Manifest{Descriptor: desc, Body: b}, true); err != nil {
+	if err := w.c.storeManifest(repo, &Manifest{Descriptor: desc, Body: b}, true); err != nil {
 		return nil, err
 	}
 	out := &PushedManifest{Descriptor: desc, Tags: tags}
@@ -81,16 +81,16 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 		out.Subject = p.Subject.Digest
 		rd := desc
 		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
-		if err := w.index.PutReferrer(repo.String(), p.Subject.Digest, rd); err != nil {
+		if err := w.c.index.PutReferrer(repo.String(), p.Subject.Digest, rd); err != nil {
 			return nil, err
 		}
 	}
-	if err := w.index.PutRepository(repo.String()); err != nil {
+	if err := w.c.index.PutRepository(repo.String()); err != nil {
 		return nil, err
 	}
 	for _, t := range tags {
-		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: w.opts.Now()}
-		if err := w.index.PutLocalTag(repo.String(), t, rec); err != nil {
+		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: w.c.opts.Now()}
+		if err := w.c.index.PutLocalTag(repo.String(), t, rec); err != nil {
 			return nil, err
 		}
 	}
@@ -120,10 +120,10 @@ func (w *Writer) checkReferences(repo Repo, p manifest.Pushed) error {
 			if manifest.Foreign(ref) {
 				continue
 			}
-			if !w.linked(repo, ref.Digest) {
+			if !w.c.linked(repo, ref.Digest) {
 				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
 			}
-			size, err := w.store.Stat(w.life, ref.Digest)
+			size, err := w.c.store.Stat(w.c.life, ref.Digest)
 			if err != nil {
 				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
 			}
@@ -135,8 +135,8 @@ func (w *Writer) checkReferences(repo Repo, p manifest.Pushed) error {
 	return nil
 }
 
-// Pinned reports whether d is stored and pinned (pushed here).
-func (w *Writer) Pinned(d digest.Digest) bool {
-	meta, err := w.index.Blob(d)
+// Pinned reports whether d is stored and pinned (pushed or imported here).
+func (c *Cache) Pinned(d digest.Digest) bool {
+	meta, err := c.index.Blob(d)
 	return err == nil && meta.Pinned
 }

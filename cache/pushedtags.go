@@ -15,15 +15,15 @@ import (
 // pushed tag below the page's end, and the upstream's later tags all sort
 // after that end.
 func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]string, bool, error) {
-	local, err := w.index.LocalTags(repo.String())
+	local, err := w.c.index.LocalTags(repo.String())
 	if err != nil {
 		return nil, false, err
 	}
 	if len(local) == 0 {
-		tags, more, err := w.Cache.Tags(ctx, repo, n, last)
+		tags, more, err := w.c.Tags(ctx, repo, n, last)
 		return w.withoutDeleted(repo, tags), more, err
 	}
-	up, upMore, err := w.Cache.Tags(ctx, repo, n, last)
+	up, upMore, err := w.c.Tags(ctx, repo, n, last)
 	up = w.withoutDeleted(repo, up)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -32,7 +32,7 @@ func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]str
 		// The upstream has no such repository, refuses to say (Docker Hub
 		// answers 401 for names it does not hold), or cannot be reached:
 		// the tags pushed here are the list.
-		w.log.WithError(err).WithField("repo", repo.String()).Debug("listing pushed tags only")
+		w.c.log.WithError(err).WithField("repo", repo.String()).Debug("listing pushed tags only")
 		up, upMore = nil, false
 	}
 	set := map[string]bool{}

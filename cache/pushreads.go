@@ -16,7 +16,7 @@ func (w *Writer) Manifest(ctx context.Context, repo Repo, ref string, accept []s
 	if w.deletedRef(repo, ref) {
 		return nil, deletedError(repo, ref)
 	}
-	m, err := w.Cache.Manifest(ctx, repo, ref, accept)
+	m, err := w.c.Manifest(ctx, repo, ref, accept)
 	if err != nil && unreachable(err) && w.pushedTo(repo) {
 		return nil, fmt.Errorf("manifest %s@%s: %w (the upstream cannot say: %v)", repo, ref, ErrNotFound, err)
 	}
@@ -25,24 +25,24 @@ func (w *Writer) Manifest(ctx context.Context, repo Repo, ref string, accept []s
 
 // pushedTo reports whether repo has pushed tags or received pushes.
 func (w *Writer) pushedTo(repo Repo) bool {
-	w.uploadsMu.Lock()
+	w.pushMu.Lock()
 	recent := w.pushRepos[repo.String()]
-	w.uploadsMu.Unlock()
+	w.pushMu.Unlock()
 	if recent {
 		return true
 	}
-	tags, err := w.index.LocalTags(repo.String())
+	tags, err := w.c.index.LocalTags(repo.String())
 	return err == nil && len(tags) > 0
 }
 
 // notePush remembers that repo is being pushed to.
 func (w *Writer) notePush(repo Repo) {
-	w.uploadsMu.Lock()
+	w.pushMu.Lock()
 	if len(w.pushRepos) > 10000 { // bounded: a hint, not a record
 		clear(w.pushRepos)
 	}
 	w.pushRepos[repo.String()] = true
-	w.uploadsMu.Unlock()
+	w.pushMu.Unlock()
 }
 
 // StatBlob is the Cache's, except that when the upstream cannot be reached
@@ -54,9 +54,13 @@ func (w *Writer) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int6
 	if w.deletedContent(repo, d) {
 		return 0, deletedError(repo, d.String())
 	}
-	size, err := w.Cache.StatBlob(ctx, repo, d)
+	size, err := w.c.StatBlob(ctx, repo, d)
 	if err != nil && unreachable(err) {
 		return 0, fmt.Errorf("blob %s@%s: %w (the upstream cannot say: %v)", repo, d, ErrNotFound, err)
 	}
 	return size, err
 }
+
+// Repositories is the Cache's: pushed repositories are recorded in the
+// same index as mirrored ones.
+func (w *Writer) Repositories() ([]Repo, error) { return w.c.Repositories() }

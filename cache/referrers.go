@@ -12,7 +12,7 @@ import (
 // nobody refers to has an empty list, not an error: the subject itself
 // need not exist.
 func (w *Writer) Referrers(ctx context.Context, repo Repo, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
-	all, err := w.index.Referrers(repo.String(), d)
+	all, err := w.c.index.Referrers(repo.String(), d)
 	if err != nil || artifactType == "" {
 		return all, err
 	}

@@ -20,7 +20,7 @@ func (w *Writer) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, e
 	if w.deletedContent(repo, d) {
 		return nil, deletedError(repo, d.String())
 	}
-	return w.Cache.Blob(ctx, repo, d)
+	return w.c.Blob(ctx, repo, d)
 }
 
 // deletedTag reports whether a pending delete hides repo's tag.
@@ -28,7 +28,7 @@ func (w *Writer) deletedTag(repo Repo, tag string) bool {
 	if w.wt == nil || !w.wt.tombstones.has(index.DeleteJobKey(repo.String(), opDeleteTag, tag, "")) {
 		return false
 	}
-	_, err := w.index.LocalTag(repo.String(), tag)
+	_, err := w.c.index.LocalTag(repo.String(), tag)
 	return err != nil
 }
 
@@ -42,7 +42,7 @@ func (w *Writer) deletedContent(repo Repo, d digest.Digest) bool {
 		!t.has(index.DeleteJobKey(repo.String(), opDeleteBlob, "", d)) {
 		return false
 	}
-	return !w.linked(repo, d)
+	return !w.c.linked(repo, d)
 }
 
 // deletedRef is deletedTag or deletedContent, as ref is a tag or a digest.

@@ -134,9 +134,10 @@ func (c *Cache) HasContent(d digest.Digest) (int64, bool) {
 
 // ImportBlob stores the bytes r yields as d, pinned. The bytes go to a
 // temp file and are hashed as they pass; only when they hash to d (and
-// number size, unless size < 0) is the file renamed into place and
-// indexed. Otherwise nothing is kept and the error is ErrDigestInvalid or
-// ErrSizeInvalid. When d is stored already, r is not read at all.
+// number size, unless size < 0) is the file handed to Ingest, the door
+// pushes go through too. Otherwise nothing is kept and the error is
+// ErrDigestInvalid or ErrSizeInvalid. When d is stored already, r is not
+// read at all.
 func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
@@ -166,12 +167,11 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
 		return fmt.Errorf("import %s: the bytes hash to %s: %w", d, got, ErrDigestInvalid)
 	}
-	if err := c.store.Put(ctx, f, d, n); err != nil {
-		c.opts.Metrics.StoreError("write")
+	if err := c.Ingest(ctx, f, d, n, true); err != nil {
 		return fmt.Errorf("import %s: %w", d, err)
 	}
 	keep = true
-	return c.recordContent(d, n, "", nil, true)
+	return nil
 }
 
 // ImportManifest stores body, a manifest of mediaType, pinned, and points

@@ -2,24 +2,29 @@ package cache
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/upload"
 )
 
 // Errors of the write path. proxy/errors.go maps each to its v2 code.
 var (
 	// ErrUploadUnknown: no upload session with that id in that repository.
-	ErrUploadUnknown = errors.New("blob upload unknown")
+	ErrUploadUnknown = upload.ErrUnknown
 	// ErrUploadInvalid: a chunk that does not continue the upload.
-	ErrUploadInvalid = errors.New("blob upload invalid")
+	ErrUploadInvalid = upload.ErrInvalid
+	// ErrTooManyUploads: opening a session would pass a cap of
+	// UploadLimits.
+	ErrTooManyUploads = upload.ErrTooMany
 	// ErrDigestInvalid: the bytes received do not hash to the digest given,
 	// or the digest's algorithm is not supported.
-	ErrDigestInvalid = errors.New("digest invalid")
+	ErrDigestInvalid = upload.ErrDigestInvalid
 	// ErrSizeInvalid: the body was shorter or longer than announced.
-	ErrSizeInvalid = errors.New("size invalid")
+	ErrSizeInvalid = upload.ErrSizeInvalid
 	// ErrTooLarge: a manifest over MaxManifestSize.
 	ErrTooLarge = errors.New("content too large")
 	// ErrManifestInvalid: not a manifest wharf accepts.
@@ -32,16 +37,19 @@ var (
 	ErrDeleteDisabled = errors.New("deletes are disabled")
 )
 
-// RangeError is ErrUploadInvalid for a chunk that does not start where the
-// upload ends: the client learns Size, the bytes the upload holds.
-type RangeError struct{ Size int64 }
-
-func (e *RangeError) Error() string {
-	return fmt.Sprintf("chunk does not continue the upload at byte %d", e.Size)
-}
-
-// Unwrap makes a RangeError an ErrUploadInvalid.
-func (e *RangeError) Unwrap() error { return ErrUploadInvalid }
+// The upload vocabulary proxy speaks, defined by cache/upload (which
+// proxy must not import: it is under the cache).
+type (
+	// RangeError is ErrUploadInvalid for a chunk that does not start where
+	// the upload ends: the client learns Size, the bytes the upload holds.
+	RangeError = upload.RangeError
+	// UploadStatus is what a client is told about a session.
+	UploadStatus = upload.Status
+	// Chunk describes a request body appended to a session.
+	Chunk = upload.Chunk
+	// UploadLimits cap the upload sessions open at once.
+	UploadLimits = upload.Limits
+)
 
 // WriterOptions configure the write path.
 type WriterOptions struct {
@@ -58,46 +66,48 @@ type WriterOptions struct {
 }
 
 // Writer is the write path of a Cache: pushes (upload sessions, manifest
-// PUTs), deletes and referrers, and write-through to the upstream. It
-// embeds the Cache so that it is a complete store for the proxy: reads go
-// to the Cache, tag lists merge what was pushed here.
+// PUTs), deletes and referrers, and write-through to the upstream. It is
+// the complete store proxy serves from, so it also answers reads: most go
+// to the Cache unchanged (Repositories, written out so that every
+// difference from the Cache is visible), and Manifest, StatBlob, Blob and
+// Tags answer differently in repositories pushed to (pushreads.go,
+// pushedtags.go, tombstoned.go). Warm and the operator's tools use the
+// Cache alone.
 //
 // Pushed content is stored like mirrored content (same files, same index)
 // and pinned, so the LRU never evicts it.
 type Writer struct {
-	*Cache
-	wopts      WriterOptions
-	uploadDir  string
-	wt         *writeThrough
-	stop       chan struct{}
-	done       sync.WaitGroup
-	closeOnce  sync.Once
-	uploadsMu  sync.Mutex
-	uploadLock map[string]*sync.Mutex // one request at a time per session
-	slots      *uploadSlots           // open sessions, in all and per client
-	pushRepos  map[string]bool        // repositories pushed to since start (see pushedTo)
+	c         *Cache
+	wopts     WriterOptions
+	uploads   *upload.Sessions
+	wt        *writeThrough
+	closeOnce sync.Once
+	pushMu    sync.Mutex
+	pushRepos map[string]bool // repositories pushed to since start (see pushedTo)
 }
 
-// NewWriter opens the write path over c: it prepares data/uploads, counts
-// the sessions a restart left, and starts the expiry sweep and the
-// write-through worker. Close it before closing c.
+// NewWriter opens the write path over c: it opens the upload sessions
+// (data/uploads, with their expiry sweep) and starts the write-through
+// worker. Close it before closing c.
 func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	if opts.UploadExpiry <= 0 {
 		opts.UploadExpiry = time.Hour
 	}
-	w := &Writer{
-		Cache: c, wopts: opts, uploadDir: filepath.Join(c.opts.Dir, "uploads"),
-		stop: make(chan struct{}), uploadLock: map[string]*sync.Mutex{}, pushRepos: map[string]bool{},
-		slots: newUploadSlots(opts.UploadLimits),
-	}
-	if err := os.MkdirAll(w.uploadDir, 0o755); err != nil {
-		return nil, fmt.Errorf("cache: create %s: %w", w.uploadDir, err)
-	}
-	if err := w.recoverUploads(); err != nil {
+	w := &Writer{c: c, wopts: opts, pushRepos: map[string]bool{}}
+	var err error
+	w.uploads, err = upload.Open(upload.Options{
+		Dir:     filepath.Join(c.opts.Dir, "uploads"),
+		Records: c.index,
+		Ingest:  c,
+		Expiry:  opts.UploadExpiry,
+		Limits:  opts.UploadLimits,
+		Metrics: c.opts.Metrics,
+		Logger:  c.log,
+		Now:     c.opts.Now,
+	})
+	if err != nil {
 		return nil, err
 	}
-	w.done.Add(1)
-	go w.sweepLoop()
 	if opts.WriteThrough != nil {
 		wt, err := newWriteThrough(w, *opts.WriteThrough)
 		if err != nil {
@@ -109,15 +119,17 @@ func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	return w, nil
 }
 
-// Close stops the sweep and the write-through worker (a push in flight is
-// abandoned and stays queued). It does not close the Cache.
+// Close stops the upload sweep and the write-through worker (a push in
+// flight is abandoned and stays queued). It does not close the Cache.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
-		close(w.stop)
 		if w.wt != nil {
 			w.wt.close()
 		}
-		w.done.Wait()
+		w.uploads.Close()
 	})
 	return nil
 }
+
+// Pinned reports whether d is stored and pinned (pushed here).
+func (w *Writer) Pinned(d digest.Digest) bool { return w.c.Pinned(d) }

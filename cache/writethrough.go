@@ -84,7 +84,7 @@ func newWriteThrough(w *Writer, opts WriteThroughOptions) (*writeThrough, error)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	wt := &writeThrough{
-		w: w, opts: opts, log: w.log.WithField("component", "writethrough"),
+		w: w, opts: opts, log: w.c.log.WithField("component", "writethrough"),
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), mounts: map[digest.Digest]string{},
 	}
 	if err := wt.load(); err != nil {
@@ -128,7 +128,7 @@ func (wt *writeThrough) enqueue(ctx context.Context, repo Repo, tags []string, d
 
 // replicates reports whether repo's upstream takes pushes.
 func (wt *writeThrough) replicates(repo Repo) bool {
-	o, err := wt.w.origin(repo)
+	o, err := wt.w.c.origin(repo)
 	if err != nil {
 		return true // unknown now; an attempt will say so
 	}
@@ -142,21 +142,21 @@ func (wt *writeThrough) replicates(repo Repo) bool {
 func (wt *writeThrough) queue(repo Repo, keys []string, jobs []index.Job) error {
 	wt.qmu.Lock()
 	// Enqueued orders the line: it only grows, whatever the clock does.
-	now := wt.w.opts.Now()
+	now := wt.w.c.opts.Now()
 	if !now.After(wt.last) {
 		now = wt.last.Add(time.Nanosecond)
 	}
 	wt.last = now
 	for i, key := range keys {
 		j := jobs[i]
-		if old, err := wt.w.index.Job(key); err == nil {
+		if old, err := wt.w.c.index.Job(key); err == nil {
 			j.Attempts, j.LastError = old.Attempts, old.LastError
 		}
 		j.Enqueued, j.NextTry = now, now
 		if wt.opts.Sync {
 			j.NextTry = now.Add(wt.opts.Timeout) // the request runs it; the worker stays off
 		}
-		if err := wt.w.index.PutJob(key, j); err != nil {
+		if err := wt.w.c.index.PutJob(key, j); err != nil {
 			wt.qmu.Unlock()
 			return fmt.Errorf("write-through: queue %s: %w", repo, err)
 		}
@@ -195,7 +195,7 @@ func (wt *writeThrough) runLine(ctx context.Context, repo string, keys []string)
 		want[k] = true
 	}
 	var line []string
-	err := wt.w.index.Jobs(func(key string, j index.Job) error {
+	err := wt.w.c.index.Jobs(func(key string, j index.Job) error {
 		if j.Repo == repo {
 			line = append(line, key)
 		}
@@ -221,9 +221,9 @@ func (wt *writeThrough) runLine(ctx context.Context, repo string, keys []string)
 // digest: the newer push wins, and an older one retried after it would
 // move the upstream's tag back.
 func (wt *writeThrough) dropSuperseded(repo, tag string, d digest.Digest) {
-	wt.w.index.Jobs(func(key string, j index.Job) error {
+	wt.w.c.index.Jobs(func(key string, j index.Job) error {
 		if j.Op == "" && j.Repo == repo && j.Tag == tag && j.Digest != d {
-			wt.w.index.DeleteJob(key)
+			wt.w.c.index.DeleteJob(key)
 			wt.log.WithFields(logrus.Fields{"repo": repo, "tag": tag, "digest": j.Digest}).
 				Info("queued write-through superseded by a newer push of the tag")
 		}
@@ -239,7 +239,7 @@ func (wt *writeThrough) loop() {
 	for {
 		wait := time.Hour
 		if !next.IsZero() {
-			wait = max(next.Sub(wt.w.opts.Now()), 10*time.Millisecond)
+			wait = max(next.Sub(wt.w.c.opts.Now()), 10*time.Millisecond)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -266,8 +266,8 @@ func (wt *writeThrough) runDue(all bool) time.Time {
 		}
 	}
 	blocked := map[string]bool{}
-	now := wt.w.opts.Now()
-	err := wt.w.index.Jobs(func(key string, j index.Job) error {
+	now := wt.w.c.opts.Now()
+	err := wt.w.c.index.Jobs(func(key string, j index.Job) error {
 		switch {
 		case blocked[j.Repo]:
 		case all || !j.NextTry.After(now):
@@ -291,7 +291,7 @@ func (wt *writeThrough) runDue(all bool) time.Time {
 		}
 		if err := wt.attempt(wt.ctx, key); err != nil && !dropped(err) {
 			blocked[repos[i]] = true
-			if j, jerr := wt.w.index.Job(key); jerr == nil {
+			if j, jerr := wt.w.c.index.Job(key); jerr == nil {
 				later(j.NextTry)
 			}
 		}
@@ -303,7 +303,7 @@ func (wt *writeThrough) runDue(all bool) time.Time {
 func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	j, err := wt.w.index.Job(key)
+	j, err := wt.w.c.index.Job(key)
 	if errors.Is(err, index.ErrNotFound) {
 		return nil // done by another attempt
 	}
@@ -323,9 +323,9 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 			log.WithError(derr).Warn("write-through done, but the job stays queued")
 		}
 		if j.Op == "" {
-			wt.w.opts.Metrics.WriteThroughDone()
+			wt.w.c.opts.Metrics.WriteThroughDone()
 		} else {
-			wt.w.opts.Metrics.WriteThroughDeleteDone()
+			wt.w.c.opts.Metrics.WriteThroughDeleteDone()
 		}
 		wt.publish()
 		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
@@ -339,19 +339,19 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 		// outright: no retry can change that.
 		wt.finish(key, j)
 		wt.publish()
-		wt.w.opts.Metrics.WriteThroughFailed(failureReason(err))
+		wt.w.c.opts.Metrics.WriteThroughFailed(failureReason(err))
 		log.WithError(err).Warn("write-through dropped")
 		return err
 	}
 	j.Attempts++
 	j.LastError = err.Error()
-	j.NextTry = wt.w.opts.Now().Add(wt.backoff(j.Attempts))
+	j.NextTry = wt.w.c.opts.Now().Add(wt.backoff(j.Attempts))
 	if perr := wt.reschedule(key, j); perr != nil {
 		log.WithError(perr).Error("reschedule write-through")
 	}
 	wt.publish()
 	reason := failureReason(err)
-	wt.w.opts.Metrics.WriteThroughFailed(reason)
+	wt.w.c.opts.Metrics.WriteThroughFailed(reason)
 	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).
 		Warn("write-through failed; will retry")
 	return err
@@ -362,13 +362,13 @@ func (wt *writeThrough) attempt(ctx context.Context, key string) error {
 func (wt *writeThrough) finish(key string, j index.Job) error {
 	wt.qmu.Lock()
 	defer wt.qmu.Unlock()
-	if cur, err := wt.w.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
+	if cur, err := wt.w.c.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
 		return nil
 	}
 	if j.Op != "" {
 		wt.tombstones.remove(key)
 	}
-	return wt.w.index.DeleteJob(key)
+	return wt.w.c.index.DeleteJob(key)
 }
 
 // reschedule writes a failed job back, unless a request queued it again
@@ -376,10 +376,10 @@ func (wt *writeThrough) finish(key string, j index.Job) error {
 func (wt *writeThrough) reschedule(key string, j index.Job) error {
 	wt.qmu.Lock()
 	defer wt.qmu.Unlock()
-	if cur, err := wt.w.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
+	if cur, err := wt.w.c.index.Job(key); err != nil || !cur.Enqueued.Equal(j.Enqueued) {
 		return nil
 	}
-	return wt.w.index.PutJob(key, j)
+	return wt.w.c.index.PutJob(key, j)
 }
 
 func (wt *writeThrough) backoff(attempts int) time.Duration {
@@ -393,8 +393,8 @@ func (wt *writeThrough) backoff(attempts int) time.Duration {
 // publish sets the pending gauge to the queue's length.
 func (wt *writeThrough) publish() {
 	n := 0
-	wt.w.index.Jobs(func(string, index.Job) error { n++; return nil })
-	wt.w.opts.Metrics.SetWriteThroughPending(n)
+	wt.w.c.index.Jobs(func(string, index.Job) error { n++; return nil })
+	wt.w.c.opts.Metrics.SetWriteThroughPending(n)
 }
 
 // replicate pushes j's manifest and everything it references, or passes
@@ -404,7 +404,7 @@ func (wt *writeThrough) replicate(ctx context.Context, j index.Job) error {
 	if !ok {
 		return fmt.Errorf("repository %q: %w", j.Repo, ErrUnknownUpstream)
 	}
-	o, err := wt.w.origin(Repo{Upstream: up, Path: path})
+	o, err := wt.w.c.origin(Repo{Upstream: up, Path: path})
 	if err != nil {
 		return err
 	}
@@ -429,7 +429,7 @@ func (wt *writeThrough) pushManifest(ctx context.Context, rep Replicator, path s
 	if depth > maxDepth {
 		return fmt.Errorf("manifest %s: indexes nested too deep: %w", d, ErrManifestInvalid)
 	}
-	m, err := wt.w.storedManifest(d)
+	m, err := wt.w.c.storedManifest(d)
 	if err != nil {
 		return fmt.Errorf("manifest %s is no longer stored: %w", d, errMissing)
 	}
@@ -459,11 +459,11 @@ func (wt *writeThrough) pushBlob(ctx context.Context, rep Replicator, path strin
 	if _, err := rep.HeadBlob(ctx, path, d); err == nil {
 		return nil
 	}
-	size, err := wt.w.store.Stat(ctx, d)
+	size, err := wt.w.c.store.Stat(ctx, d)
 	if err != nil {
 		return fmt.Errorf("blob %s is no longer stored: %w", d, errMissing)
 	}
-	open := func() (io.ReadCloser, error) { return wt.w.store.Open(ctx, d) }
+	open := func() (io.ReadCloser, error) { return wt.w.c.store.Open(ctx, d) }
 	from := wt.mounts[d]
 	if from == path {
 		from = ""

@@ -54,7 +54,7 @@ func (w *Writer) deleteThrough(repo Repo, op, tag string, d digest.Digest) ([]st
 	if w.wt == nil {
 		return nil, nil
 	}
-	if o, err := w.origin(repo); err == nil {
+	if o, err := w.c.origin(repo); err == nil {
 		if _, ok := o.(Deleter); !ok {
 			return nil, nil
 		}
@@ -141,7 +141,7 @@ func (t *tombstones) has(key string) bool {
 // load reads the pending deletes a restart left in the queue, and where
 // its line ends.
 func (wt *writeThrough) load() error {
-	return wt.w.index.Jobs(func(key string, j index.Job) error {
+	return wt.w.c.index.Jobs(func(key string, j index.Job) error {
 		if j.Op != "" {
 			wt.tombstones.add(key)
 		}

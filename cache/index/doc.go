@@ -13,7 +13,7 @@
 //	k/<repo>\x00<digest>            (empty)    repo may serve this content (links.go)
 //	h/<digest>\x00<repo>            (empty)    the same link, reversed: who still holds the content
 //	v/links                         "2"        every k/ key has its h/ key (set by the migration at open)
-//	u/<uuid>                        UploadRecord  a blob upload in progress (uploads.go; file data/uploads/<uuid>)
+//	u/<uuid>                        UploadRecord  a blob upload in progress (cache/upload; file data/uploads/<uuid>)
 //	f/<repo>\x00<subject>\x00<digest>  Descriptor    a manifest referring to subject (referrers.go)
 //	q/<repo>\x00<tag>\x00<digest>[\x00<op>]  Job     a push (or a delete: op) waiting for write-through (queue.go)
 //

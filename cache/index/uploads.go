@@ -23,7 +23,7 @@ type UploadRecord struct {
 	// (encoding.BinaryMarshaler), so finishing an upload costs no second
 	// read of the file. Empty when unknown: the file is hashed again.
 	HashState []byte `json:"hashState,omitempty"`
-	// Client is who opened the session (cache.UploadLimits caps the
+	// Client is who opened the session (cache/upload.Limits caps the
 	// sessions per client); "" in records from before the caps.
 	Client string `json:"client,omitempty"`
 }
