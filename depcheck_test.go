@@ -25,6 +25,11 @@ func TestImportRules(t *testing.T) {
 		// its own, never on HTTP, configuration or what is under the store.
 		{"archive", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
 		{"archive", true, []string{mod + "cache/index", mod + "cache/disk", mod + "cache/fill", mod + "upstream", "github.com/dgraph-io/badger"}},
+		// The status page sits beside proxy, which mounts it: on metrics,
+		// the store's types and sources it is handed, never on HTTP
+		// routing, configuration or proxy itself.
+		{"statuspage/...", false, []string{mod + "proxy", mod + "config", mod + "archive", "github.com/gorilla/mux"}},
+		{"statuspage/...", true, []string{mod + "cache/", "github.com/dgraph-io/badger"}},
 		{"metrics/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "config"}},
 		{"config/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "metrics"}},
 	}
