@@ -2,6 +2,7 @@ package statuspage
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,6 +172,26 @@ func TestStatusPageWithoutViewerNamesNoRepository(t *testing.T) {
 	}
 	if got := textByID(doc, "images"); !strings.Contains(got, "tags in 0 repositories") {
 		t.Errorf("#images %q, want the viewer's count: none", got)
+	}
+}
+
+// TestStatusPageCountsOnlyReadableRepositories: past the top ten, "and N
+// more" counts the repositories the viewer may read, not the store's.
+func TestStatusPageCountsOnlyReadableRepositories(t *testing.T) {
+	src := &holdings{}
+	for i := range 15 {
+		src.stats.Repos = append(src.stats.Repos, cache.RepoUsage{Repo: fmt.Sprintf("docker.io/team/app%02d", i), Tags: 1})
+	}
+	src.stats.Repos = append(src.stats.Repos, cache.RepoUsage{Repo: "docker.io/alice/secret", Tags: 1})
+	p, _, _ := fixture(t, src)
+	v := Viewer{MayRead: func(repo string) bool { return strings.HasPrefix(repo, "docker.io/team/") && repo != "docker.io/team/app14" }}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	_, doc := statuspagetest.Get(t, p, r.WithContext(WithViewer(r.Context(), v)))
+	if got := textByID(doc, "repositories"); !strings.Contains(got, "and 4 more") || strings.Contains(got, "app14") {
+		t.Errorf("#repositories %q, want ten rows and 4 more (14 readable)", got)
+	}
+	if got := textByID(doc, "images"); !strings.Contains(got, "tags in 14 repositories") {
+		t.Errorf("#images %q, want 14 repositories", got)
 	}
 }
 

@@ -65,6 +65,7 @@ type upstreamStatus struct {
 	Limit, Remain            float64
 }
 
+// report gathers what v may see from every source the page has.
 func (p *Page) report(ctx context.Context, v Viewer) report {
 	now := p.now()
 	rep := report{Generated: now}
@@ -105,7 +106,7 @@ func (p *Page) report(ctx context.Context, v Viewer) report {
 				}
 			}
 			if len(rep.Top) > topRepos {
-				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(st.Repos)-topRepos
+				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(rep.Top)-topRepos // of those v may read
 			}
 		}
 	}
