@@ -184,7 +184,9 @@ func TestStatusPageCountsOnlyReadableRepositories(t *testing.T) {
 	}
 	src.stats.Repos = append(src.stats.Repos, cache.RepoUsage{Repo: "docker.io/alice/secret", Tags: 1})
 	p, _, _ := fixture(t, src)
-	v := Viewer{MayRead: func(repo string) bool { return strings.HasPrefix(repo, "docker.io/team/") && repo != "docker.io/team/app14" }}
+	v := Viewer{MayRead: func(repo string) bool {
+		return strings.HasPrefix(repo, "docker.io/team/") && repo != "docker.io/team/app14"
+	}}
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	_, doc := statuspagetest.Get(t, p, r.WithContext(WithViewer(r.Context(), v)))
 	if got := textByID(doc, "repositories"); !strings.Contains(got, "and 4 more") || strings.Contains(got, "app14") {
