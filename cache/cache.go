@@ -119,15 +119,19 @@ type Cache struct {
 
 	size, count atomic.Int64
 
-	// contentMu orders recording content against evicting it, and guards
-	// inUse: blobs clients are reading, which eviction skips.
+	// contentMu orders recording content against removing it (eviction,
+	// deletes); it is held across index writes and file deletes.
 	contentMu sync.Mutex
-	inUse     map[digest.Digest]int
-	evictRun  sync.Mutex // one eviction at a time
-	evictCh   chan struct{}
-	pressure  atomic.Int64 // a lower eviction target after a full disk
-	stop      chan struct{}
-	bg        sync.WaitGroup
+	// inUseMu guards inUse, the blobs clients are reading, which eviction
+	// skips. A lock of its own, held for a map update only, so that a hit
+	// never waits behind an index write or a file delete under contentMu.
+	inUseMu  sync.Mutex
+	inUse    map[digest.Digest]int
+	evictRun sync.Mutex // one eviction at a time
+	evictCh  chan struct{}
+	pressure atomic.Int64 // a lower eviction target after a full disk
+	stop     chan struct{}
+	bg       sync.WaitGroup
 }
 
 // Open opens the store in opts.Dir: it sweeps the temp area, opens the
@@ -238,7 +242,7 @@ func Open(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.cancel()
 	c.fills.Wait()
-	c.flights.wg.Wait()
+	c.flights.close()
 	close(c.stop)
 	c.bg.Wait()
 	return c.index.Close()

@@ -186,13 +186,16 @@ func (c *Cache) evictImage(plan map[digest.Digest]*candidate, d digest.Digest) (
 	return freed, items
 }
 
-// evictOne removes one item unless a client holds it open.
+// evictOne removes one item unless a client holds it open. A client that
+// takes hold of d between the check and the removal either opened the file
+// first, and reads on from its open file, or finds it gone and fetches it
+// again: both are correct, and neither waits for the removal.
 func (c *Cache) evictOne(d digest.Digest, size int64) bool {
-	c.contentMu.Lock()
-	defer c.contentMu.Unlock()
-	if c.inUse[d] > 0 {
+	if c.held(d) {
 		return false
 	}
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
 	if err := c.removeLocked(d, size); err != nil {
 		c.log.WithError(err).WithField("digest", d).Warn("eviction")
 		return false
@@ -227,17 +230,24 @@ func (c *Cache) removeLocked(d digest.Digest, size int64) error {
 
 // hold marks d as being read (eviction skips it) until release.
 func (c *Cache) hold(d digest.Digest) {
-	c.contentMu.Lock()
+	c.inUseMu.Lock()
 	c.inUse[d]++
-	c.contentMu.Unlock()
+	c.inUseMu.Unlock()
 }
 
 func (c *Cache) release(d digest.Digest) {
-	c.contentMu.Lock()
+	c.inUseMu.Lock()
 	if c.inUse[d]--; c.inUse[d] <= 0 {
 		delete(c.inUse, d)
 	}
-	c.contentMu.Unlock()
+	c.inUseMu.Unlock()
+}
+
+// held reports whether a client is reading d.
+func (c *Cache) held(d digest.Digest) bool {
+	c.inUseMu.Lock()
+	defer c.inUseMu.Unlock()
+	return c.inUse[d] > 0
 }
 
 // noSpace reacts to a full disk during a fill: evict down to the low

@@ -21,7 +21,19 @@ var errOverBudget = errors.New("tag revalidation still running past its budget")
 type flights struct {
 	mu      sync.Mutex
 	running map[string]time.Time
+	closed  bool // set by Close before it waits: no flight starts after
 	wg      sync.WaitGroup
+}
+
+// errClosed: a detached call asked for after Close began.
+var errClosed = errors.New("cache: closed")
+
+// close stops new flights and waits for those running.
+func (f *flights) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
 }
 
 // startFlight runs fn once per key under a context that outlives the
@@ -29,11 +41,15 @@ type flights struct {
 // it). Every caller of the same key shares the one call.
 func (c *Cache) startFlight(ctx context.Context, key string, fn func(context.Context) (any, error)) <-chan singleflight.Result {
 	return c.flight.DoChan(key, func() (any, error) {
-		c.flights.wg.Add(1)
-		defer c.flights.wg.Done()
 		c.flights.mu.Lock()
+		if c.flights.closed { // Add after Close's Wait began would race it
+			c.flights.mu.Unlock()
+			return nil, errClosed
+		}
+		c.flights.wg.Add(1)
 		c.flights.running[key] = time.Now()
 		c.flights.mu.Unlock()
+		defer c.flights.wg.Done()
 		defer func() {
 			c.flights.mu.Lock()
 			delete(c.flights.running, key)

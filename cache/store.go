@@ -46,8 +46,10 @@ type Store interface {
 	Stat(ctx context.Context, d digest.Digest) (int64, error)
 	// Delete removes d; deleting what is not stored is not an error.
 	// Whether a reader that opened d before reads on is the store's own
-	// (the disk store's does: its file stays open); eviction skips content
-	// being read, so only a repository delete can race a reader.
+	// (the disk store's does: its file stays open). Eviction skips content
+	// being read, but checks that without waiting for removals, so a
+	// reader that opens d just as it is evicted, or as a repository delete
+	// removes it, can race Delete.
 	Delete(ctx context.Context, d digest.Digest) error
 	// Walk calls fn for every stored digest, in no particular order, and
 	// stops at the first error fn returns.

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net/url"
 	"strings"
 	"time"
 )
@@ -41,32 +40,13 @@ type Upstream struct {
 	// path prefixes, and its name in the cache. Default "": the URL's host,
 	// "docker.io" for Docker Hub's API hosts.
 	Name string `yaml:"name"`
-	// URL is the registry's base URL, http or https with a host.
-	// Default "https://registry-1.docker.io" (Docker Hub's API host).
-	URL string `yaml:"url"`
-	// Username for basic or token auth against the upstream. Default "",
-	// anonymous, which on Docker Hub means the lower anonymous pull limit.
-	Username string `yaml:"username"`
-	// Password for Username. Default "". Prefer PasswordFile: a flag's value
-	// is visible in the process list.
-	Password Secret `yaml:"password"`
-	// PasswordFile names a file holding the password (a mounted secret).
-	// Load reads it, trims trailing newlines, stores the result in Password
-	// and clears this field, so a loaded Config has the password in one
-	// place. Setting both Password and PasswordFile is an error. Default "".
-	PasswordFile string `yaml:"passwordFile"`
-	// DockerConfig names a Docker config.json whose "auths" entry for this
-	// registry supplies the credentials (base64 auth or username and
-	// password); not together with Username. Default "".
-	DockerConfig string `yaml:"dockerConfig"`
-	// CAFile names a PEM file of CA certificates trusted for the upstream
-	// besides the system's. Default "".
-	CAFile string `yaml:"caFile"`
-	// InsecureSkipVerify accepts any upstream certificate (lab use only).
-	// nil (the default) is off.
-	InsecureSkipVerify *bool `yaml:"insecureSkipVerify"`
+	// Registry says how to reach it (URL default
+	// "https://registry-1.docker.io", Docker Hub's API host). Anonymous on
+	// Docker Hub means the lower anonymous pull limit.
+	Registry `yaml:",inline"`
 	// TagTTL is how long a cached tag is trusted before a HEAD to the
 	// upstream revalidates it. 0 revalidates on every request. Default 5m.
+	// An upstreams entry may set its own.
 	TagTTL Duration `yaml:"tagTTL"`
 	// RevalidateTimeout is how long a pull of a cached tag older than its
 	// TTL waits for the upstream's answer; past it the cached manifest is
@@ -74,7 +54,8 @@ type Upstream struct {
 	// finishes in the background. Must be > 0. Default 3s.
 	RevalidateTimeout Duration `yaml:"revalidateTimeout"`
 	// Timeout bounds the wait for response headers of one upstream request;
-	// the body may stream for longer. Must be > 0. Default 30s.
+	// the body may stream for longer. Must be > 0. Default 30s. It and the
+	// settings below apply to every upstream.
 	Timeout Duration `yaml:"timeout"`
 	// Retries is how many times a failed upstream request is retried, 0..20.
 	// Default 4.
@@ -86,35 +67,21 @@ type Upstream struct {
 	// 1..100, default 3.
 	DownAfter int `yaml:"downAfter"`
 	// StallAfter is how long a request may wait for response headers
-	// before it counts as a failure toward DownAfter (the request itself
-	// still waits up to Timeout); it is also the probe's timeout. It is
-	// what makes a hung upstream known within seconds. Must be > 0 and at
-	// most Timeout. Default 3s.
+	// before it counts as a failure toward DownAfter, and again for each
+	// StallAfter more (the request itself still waits up to Timeout); it
+	// is also the probe's timeout. It is what makes a hung upstream known
+	// within seconds. Must be > 0 and at most Timeout. Default 3s.
 	StallAfter Duration `yaml:"stallAfter"`
-	// OfficialLibrary applies Docker Hub's rule that a one-component name
-	// ("alpine") means "library/alpine". nil (the default) means: on when
-	// the URL's host is docker.io, registry-1.docker.io or index.docker.io,
-	// off otherwise. Load resolves nil, so a loaded Config has it set.
-	OfficialLibrary *bool `yaml:"officialLibrary"`
-	// WriteThrough passes every manifest pushed to wharf (with its blobs)
-	// on to this upstream, from a queue kept across restarts. nil (the
-	// default) is off.
-	WriteThrough *bool `yaml:"writeThrough"`
 	// WriteThroughSync makes a client's manifest PUT wait until the
 	// upstream has it (write-through must be on). nil (the default) is off:
 	// pushes are passed on in the background.
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
-	// ShadowTags lets a tag pushed to wharf replace a tag this upstream
-	// serves: every client pulling that name then gets the pushed image.
-	// nil (the default) is off: such a push is refused with 403 DENIED.
-	// Write-through implies it (the push reaches the upstream too).
-	ShadowTags *bool `yaml:"shadowTags"`
 }
 
-// ShadowTagsOn reports whether pushes may replace this upstream's tags.
-func (u Upstream) ShadowTagsOn() bool {
-	on, _ := u.WriteThroughOn()
-	return on || u.ShadowTags != nil && *u.ShadowTags
+// WriteThroughSyncOn reports whether a manifest push waits for the
+// upstream (write-through on, and synchronous).
+func (u Upstream) WriteThroughSyncOn() bool {
+	return u.WriteThroughOn() && u.WriteThroughSync != nil && *u.WriteThroughSync
 }
 
 // Push configures what clients may write to wharf.
@@ -147,12 +114,6 @@ type Push struct {
 
 // DeletesEnabled reports whether deletes are allowed (nil means yes).
 func (p Push) DeletesEnabled() bool { return p.Deletes == nil || *p.Deletes }
-
-// WriteThroughOn reports whether write-through is on, and synchronous.
-func (u Upstream) WriteThroughOn() (on, sync bool) {
-	on = u.WriteThrough != nil && *u.WriteThrough
-	return on, on && u.WriteThroughSync != nil && *u.WriteThroughSync
-}
 
 // Storage is where cached content lives.
 type Storage struct {
@@ -195,7 +156,7 @@ func Default() Config {
 	return Config{
 		Listen: ":5000",
 		Upstream: Upstream{
-			URL:               "https://registry-1.docker.io",
+			Registry:          Registry{URL: "https://registry-1.docker.io"},
 			TagTTL:            Duration(5 * time.Minute),
 			RevalidateTimeout: Duration(3 * time.Second),
 			Timeout:           Duration(30 * time.Second),
@@ -208,23 +169,6 @@ func Default() Config {
 		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},
 	}
-}
-
-// OfficialLibraryRule reports whether Docker Hub's "library/" rule applies:
-// OfficialLibrary if set, else whether URL points at Docker Hub.
-func (u Upstream) OfficialLibraryRule() bool {
-	if u.OfficialLibrary != nil {
-		return *u.OfficialLibrary
-	}
-	p, err := url.Parse(u.URL)
-	if err != nil {
-		return false
-	}
-	switch strings.ToLower(p.Hostname()) {
-	case "docker.io", "registry-1.docker.io", "index.docker.io":
-		return true
-	}
-	return false
 }
 
 // Pins splits Pin into its entries, trimmed, without empty ones.

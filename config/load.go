@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 // LoadOptions are Load's inputs, spelled out so tests and other commands can
@@ -150,21 +149,7 @@ func (l *loader) set(b binding, v, source string) {
 // resolve fills in what depends on the final, valid values: the password
 // from its file, and the officialLibrary default from the upstream host.
 func (l *loader) resolve() {
-	u := &l.cfg.Upstream
-	if u.PasswordFile != "" && u.Password == "" { // both set is a validation error
-		data, err := os.ReadFile(u.PasswordFile)
-		pw := strings.TrimRight(string(data), "\r\n")
-		switch {
-		case err != nil:
-			l.fail(&fieldError{path: "upstream.passwordFile", err: err, from: l.from["upstream.passwordFile"]})
-		case pw == "":
-			l.fail(&fieldError{path: "upstream.passwordFile", err: fmt.Errorf("%s is empty", u.PasswordFile), from: l.from["upstream.passwordFile"]})
-		default:
-			u.Password, u.PasswordFile = Secret(pw), ""
-		}
-	}
-	lib := u.OfficialLibraryRule()
-	u.OfficialLibrary = &lib
+	l.resolveRegistry(&l.cfg.Upstream.Registry, "upstream")
 	l.resolveUpstreams()
 }
 

@@ -289,7 +289,7 @@ func TestOfficialLibraryDefaultsByHost(t *testing.T) {
 		if err != nil || c.Upstream.OfficialLibrary == nil || *c.Upstream.OfficialLibrary != tt.want {
 			t.Errorf("%v: officialLibrary = %v, %v; want %v", args, c.Upstream.OfficialLibrary, err, tt.want)
 		}
-		u := Upstream{URL: tt.url}
+		u := Upstream{Registry: Registry{URL: tt.url}}
 		if tt.set == "" && u.OfficialLibraryRule() != tt.want {
 			t.Errorf("Upstream{URL: %q}.OfficialLibraryRule() = %v, want %v", tt.url, !tt.want, tt.want)
 		}

@@ -14,7 +14,12 @@ import (
 func yamlLeaves(t reflect.Type, prefix string) []string {
 	var out []string
 	for f := range t.Fields() {
-		path := prefix + f.Tag.Get("yaml")
+		tag := f.Tag.Get("yaml")
+		if tag == ",inline" { // an embedded Registry: its keys sit beside the others
+			out = append(out, yamlLeaves(f.Type, prefix)...)
+			continue
+		}
+		path := prefix + tag
 		if f.Type.Kind() == reflect.Struct {
 			out = append(out, yamlLeaves(f.Type, path+".")...)
 			continue

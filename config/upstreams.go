@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 
@@ -13,8 +12,8 @@ import (
 
 // NamedUpstream is one more registry wharf mirrors besides the default
 // Upstream. Clients reach it by its Name: containerd's ?ns=<Name>, or a
-// path prefix (/v2/<Name>/owner/repo/…). Timeout and retries are the
-// default upstream's.
+// path prefix (/v2/<Name>/owner/repo/…). Timeout, retries and the health
+// settings are the default upstream's.
 type NamedUpstream struct {
 	// Name is the registry host as clients name it in image references,
 	// "ghcr.io" or "registry.local:5000": lower case, a port allowed.
@@ -28,35 +27,12 @@ type NamedUpstream struct {
 	// Docker Hub's namespace of that name on the default upstream.
 	// Default "" (the name only).
 	Prefix string `yaml:"prefix"`
-	// URL is the registry's base URL (http or https). Required. It may
-	// differ from Name: a registry reached through another address.
-	URL string `yaml:"url"`
-	// Username, Password and PasswordFile work as the default upstream's.
-	// Default "" (anonymous).
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"passwordFile"`
-	// DockerConfig names a Docker config.json to take this registry's
-	// credentials from (its "auths" entry for the URL's host, or Name's);
-	// not together with Username. Default "".
-	DockerConfig string `yaml:"dockerConfig"`
-	// CAFile names a PEM file of CA certificates trusted for this registry
-	// besides the system's. Default "".
-	CAFile string `yaml:"caFile"`
-	// InsecureSkipVerify accepts any certificate (lab use only). nil (the
-	// default) is off.
-	InsecureSkipVerify *bool `yaml:"insecureSkipVerify"`
+	// Registry says how to reach it and what pushes may do there, as
+	// for the default upstream.
+	Registry `yaml:",inline"`
 	// TagTTL overrides upstream.tagTTL for this registry. nil (the
 	// default) takes upstream.tagTTL; Load resolves it.
 	TagTTL *Duration `yaml:"tagTTL"`
-	// OfficialLibrary applies Docker Hub's library/ rule. nil (the default)
-	// means on for Docker Hub's hosts; Load resolves it.
-	OfficialLibrary *bool `yaml:"officialLibrary"`
-	// WriteThrough passes manifests pushed under this registry's names on
-	// to it. nil (the default) is off: pushes stay on wharf.
-	WriteThrough *bool `yaml:"writeThrough"`
-	// ShadowTags works as the default upstream's. nil (the default) is off.
-	ShadowTags *bool `yaml:"shadowTags"`
 }
 
 // fields maps each YAML key of an upstreams entry to the field it sets;
@@ -110,7 +86,7 @@ func parseUpstreamList(list *[]NamedUpstream, s string) error {
 			}
 		}
 		if !found {
-			*list = append(*list, NamedUpstream{Name: name, URL: u})
+			*list = append(*list, NamedUpstream{Name: name, Registry: Registry{URL: u}})
 		}
 	}
 	return nil
@@ -171,34 +147,9 @@ func (u Upstream) DefaultName() string {
 	return UpstreamName(u.URL)
 }
 
-// OfficialLibraryRule reports whether Docker Hub's library/ rule applies
-// to u: OfficialLibrary if set, else whether URL points at Docker Hub.
-func (u NamedUpstream) OfficialLibraryRule() bool {
-	if u.OfficialLibrary != nil {
-		return *u.OfficialLibrary
-	}
-	p, err := url.Parse(u.URL)
-	return err == nil && isDockerHub(p.Hostname())
-}
-
-// InsecureOn reports whether certificate checks are off for u.
-func (u NamedUpstream) InsecureOn() bool { return u.InsecureSkipVerify != nil && *u.InsecureSkipVerify }
-
-// WriteThroughOn reports whether pushes are passed on to u.
-func (u NamedUpstream) WriteThroughOn() bool { return u.WriteThrough != nil && *u.WriteThrough }
-
-// ShadowTagsOn reports whether pushes may replace u's tags.
-func (u NamedUpstream) ShadowTagsOn() bool {
-	return u.WriteThroughOn() || u.ShadowTags != nil && *u.ShadowTags
-}
-
-// InsecureOn reports whether certificate checks are off for the default
-// upstream.
-func (u Upstream) InsecureOn() bool { return u.InsecureSkipVerify != nil && *u.InsecureSkipVerify }
-
 // AnyWriteThrough reports whether some upstream has write-through on.
 func (c Config) AnyWriteThrough() bool {
-	if on, _ := c.Upstream.WriteThroughOn(); on {
+	if c.Upstream.WriteThroughOn() {
 		return true
 	}
 	for _, u := range c.Upstreams {
@@ -226,28 +177,6 @@ func checkRegistryName(name string) error {
 	return nil
 }
 
-// credentialProblems checks one upstream's credential fields; prefix is
-// its field path ("upstream" or "upstreams[2]").
-func credentialProblems(prefix, username string, password Secret, passwordFile, dockerConfig string) []*fieldError {
-	var ps []*fieldError
-	add := func(field, format string, args ...any) {
-		ps = append(ps, &fieldError{path: prefix + "." + field, err: fmt.Errorf(format, args...)})
-	}
-	hasPassword := password != "" || passwordFile != ""
-	switch {
-	case password != "" && passwordFile != "":
-		add("password", "set together with %s.passwordFile; use one", prefix)
-	case hasPassword && username == "":
-		add("username", "required when a password is set")
-	case !hasPassword && username != "":
-		add("password", "required when a username is set (or set %s.passwordFile)", prefix)
-	}
-	if dockerConfig != "" && (username != "" || hasPassword) {
-		add("dockerConfig", "set together with %s.username; use one", prefix)
-	}
-	return ps
-}
-
 // upstreamProblems checks what the several-upstreams settings add: the
 // default upstream's name and files, and every upstreams entry.
 func (c Config) upstreamProblems() []*fieldError {
@@ -260,9 +189,6 @@ func (c Config) upstreamProblems() []*fieldError {
 			add("upstream.name", "%w", err)
 		}
 	}
-	if c.Upstream.DockerConfig != "" && c.Upstream.Username != "" {
-		add("upstream.dockerConfig", "set together with upstream.username; use one")
-	}
 	names := map[string]string{c.Upstream.DefaultName(): "upstream"}
 	for i, u := range c.Upstreams {
 		p := fmt.Sprintf("upstreams[%d]", i)
@@ -273,10 +199,7 @@ func (c Config) upstreamProblems() []*fieldError {
 		} else {
 			names[u.Name] = p
 		}
-		if err := checkUpstreamURL(u.URL); err != nil {
-			add(p+".url", "%w", err)
-		}
-		ps = append(ps, credentialProblems(p, u.Username, u.Password, u.PasswordFile, u.DockerConfig)...)
+		ps = append(ps, registryProblems(p, u.Registry)...)
 		if u.TagTTL != nil && *u.TagTTL < 0 {
 			add(p+".tagTTL", "%s is negative; use 0 to revalidate every time", *u.TagTTL)
 		}
@@ -309,27 +232,12 @@ func (c Config) prefixProblems() []*fieldError {
 	return ps
 }
 
-// resolveUpstreams fills in, for each upstreams entry, what Load resolves
-// for the default upstream: the password from its file, officialLibrary
-// from the host, and tagTTL from upstream.tagTTL.
+// resolveUpstreams resolves each upstreams entry as the default upstream
+// (resolveRegistry), and its tagTTL from upstream.tagTTL.
 func (l *loader) resolveUpstreams() {
 	for i := range l.cfg.Upstreams {
 		u := &l.cfg.Upstreams[i]
-		path := fmt.Sprintf("upstreams[%d].passwordFile", i)
-		if u.PasswordFile != "" && u.Password == "" { // both set is a validation error
-			data, err := os.ReadFile(u.PasswordFile)
-			pw := strings.TrimRight(string(data), "\r\n")
-			switch {
-			case err != nil:
-				l.fail(&fieldError{path: path, err: err, from: l.from[path]})
-			case pw == "":
-				l.fail(&fieldError{path: path, err: fmt.Errorf("%s is empty", u.PasswordFile), from: l.from[path]})
-			default:
-				u.Password, u.PasswordFile = Secret(pw), ""
-			}
-		}
-		lib := u.OfficialLibraryRule()
-		u.OfficialLibrary = &lib
+		l.resolveRegistry(&u.Registry, fmt.Sprintf("upstreams[%d]", i))
 		if u.TagTTL == nil {
 			ttl := l.cfg.Upstream.TagTTL
 			u.TagTTL = &ttl

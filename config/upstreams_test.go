@@ -17,9 +17,7 @@ func TestUpstreamEntryFieldsCoverStruct(t *testing.T) {
 	for k := range u.fields() {
 		keys = append(keys, k)
 	}
-	for f := range reflect.TypeFor[NamedUpstream]().Fields() {
-		tags = append(tags, f.Tag.Get("yaml"))
-	}
+	tags = yamlLeaves(reflect.TypeFor[NamedUpstream](), "")
 	slices.Sort(keys)
 	slices.Sort(tags)
 	if !slices.Equal(keys, tags) {
@@ -129,7 +127,7 @@ func TestUpstreamsCompactForm(t *testing.T) {
 func TestValidateUpstreams(t *testing.T) {
 	t.Parallel()
 	ttl := Duration(-time.Second)
-	entry := func(name, url string) NamedUpstream { return NamedUpstream{Name: name, URL: url} }
+	entry := func(name, url string) NamedUpstream { return NamedUpstream{Name: name, Registry: Registry{URL: url}} }
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -156,34 +154,34 @@ func TestValidateUpstreams(t *testing.T) {
 		{"url", func(c *Config) { c.Upstreams = []NamedUpstream{entry("ghcr.io", "ghcr.io")} },
 			`upstreams[0].url: "ghcr.io" must start with https:// or http://`},
 		{"user without password", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", URL: "https://ghcr.io", Username: "bot"}}
+			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", Registry: Registry{URL: "https://ghcr.io", Username: "bot"}}}
 		}, "upstreams[0].password: required when a username is set (or set upstreams[0].passwordFile)"},
 		{"docker config and user", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", URL: "https://ghcr.io", Username: "bot", Password: "pw", DockerConfig: "/c.json"}}
+			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", Registry: Registry{URL: "https://ghcr.io", Username: "bot", Password: "pw", DockerConfig: "/c.json"}}}
 		}, "upstreams[0].dockerConfig: set together with upstreams[0].username; use one"},
 		{"default docker config and user", func(c *Config) {
 			c.Upstream.Username, c.Upstream.Password, c.Upstream.DockerConfig = "me", "pw", "/c.json"
 		}, "upstream.dockerConfig: set together with upstream.username; use one"},
 		{"negative ttl", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", URL: "https://ghcr.io", TagTTL: &ttl}}
+			c.Upstreams = []NamedUpstream{{Name: "ghcr.io", TagTTL: &ttl, Registry: Registry{URL: "https://ghcr.io"}}}
 		}, "upstreams[0].tagTTL: -1s is negative; use 0 to revalidate every time"},
 		{"prefix with a port", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "local:5000", URL: "http://r:5000"}}
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "local:5000", Registry: Registry{URL: "http://r:5000"}}}
 		}, `upstreams[0].prefix: "local:5000" is not one lower-case path component (e.g. local, team-registry)`},
 		{"prefix of two components", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "a/b", URL: "http://r:5000"}}
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "a/b", Registry: Registry{URL: "http://r:5000"}}}
 		}, `upstreams[0].prefix: "a/b" is not one lower-case path component (e.g. local, team-registry)`},
 		{"upper-case prefix", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "Local", URL: "http://r:5000"}}
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "Local", Registry: Registry{URL: "http://r:5000"}}}
 		}, `upstreams[0].prefix: "Local" is not one lower-case path component (e.g. local, team-registry)`},
 		{"prefix names a later upstream", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "ghcr.io", URL: "http://r:5000"}, entry("ghcr.io", "https://ghcr.io")}
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "ghcr.io", Registry: Registry{URL: "http://r:5000"}}, entry("ghcr.io", "https://ghcr.io")}
 		}, `upstreams[0].prefix: "ghcr.io" already names upstreams[1]`},
 		{"prefix docker.io", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "docker.io", URL: "http://r:5000"}}
+			c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Prefix: "docker.io", Registry: Registry{URL: "http://r:5000"}}}
 		}, `upstreams[0].prefix: "docker.io" already names upstream`},
 		{"prefix twice", func(c *Config) {
-			c.Upstreams = []NamedUpstream{{Name: "a.example", Prefix: "x", URL: "https://a.example"}, {Name: "b.example", Prefix: "x", URL: "https://b.example"}}
+			c.Upstreams = []NamedUpstream{{Name: "a.example", Prefix: "x", Registry: Registry{URL: "https://a.example"}}, {Name: "b.example", Prefix: "x", Registry: Registry{URL: "https://b.example"}}}
 		}, `upstreams[1].prefix: "x" already names upstreams[0].prefix`},
 	}
 	for _, tt := range tests {
@@ -197,7 +195,7 @@ func TestValidateUpstreams(t *testing.T) {
 	c := Default()
 	on := true
 	c.Upstream.WriteThroughSync = &on
-	c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", URL: "http://127.0.0.1:5000", WriteThrough: &on}}
+	c.Upstreams = []NamedUpstream{{Name: "registry.local:5000", Registry: Registry{URL: "http://127.0.0.1:5000", WriteThrough: &on}}}
 	if err := c.Validate(); err != nil {
 		t.Errorf("writeThroughSync with an entry's writeThrough: %v", err)
 	}

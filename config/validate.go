@@ -58,18 +58,7 @@ func (c Config) problems() []*fieldError {
 	}
 
 	u := c.Upstream
-	if err := checkUpstreamURL(u.URL); err != nil {
-		add("upstream.url", "%w", err)
-	}
-	hasPassword := u.Password != "" || u.PasswordFile != ""
-	switch {
-	case u.Password != "" && u.PasswordFile != "":
-		add("upstream.password", "set together with upstream.passwordFile; use one")
-	case hasPassword && u.Username == "":
-		add("upstream.username", "required when a password is set")
-	case !hasPassword && u.Username != "":
-		add("upstream.password", "required when a username is set (or set upstream.passwordFile)")
-	}
+	ps = append(ps, registryProblems("upstream", u.Registry)...)
 	if u.TagTTL < 0 {
 		add("upstream.tagTTL", "%s is negative; use 0 to revalidate every time", u.TagTTL)
 	}
@@ -111,7 +100,7 @@ func (c Config) problems() []*fieldError {
 	if !c.AnyWriteThrough() && u.WriteThroughSync != nil && *u.WriteThroughSync {
 		add("upstream.writeThroughSync", "needs upstream.writeThrough (or an upstreams entry's writeThrough)")
 	}
-	if c.OfflineOn() && u.WriteThrough != nil && *u.WriteThrough {
+	if c.OfflineOn() && u.WriteThroughOn() {
 		add("offline", "cannot be combined with upstream.writeThrough: offline, no push reaches the upstream")
 	}
 	if c.Push.UploadExpiry <= 0 {

@@ -57,7 +57,7 @@ func describeAccess(cfg config.Config) access {
 		out.warnings = append(out.warnings,
 			"anonymous clients are let in, but no rule names \"anonymous\": with rules they get nothing")
 	}
-	for _, u := range append([]config.NamedUpstream{{Name: cfg.Upstream.DefaultName(), ShadowTags: cfg.Upstream.ShadowTags}}, cfg.Upstreams...) {
+	for _, u := range append([]config.NamedUpstream{{Name: cfg.Upstream.DefaultName(), Registry: cfg.Upstream.Registry}}, cfg.Upstreams...) {
 		if u.ShadowTags != nil && *u.ShadowTags {
 			out.warnings = append(out.warnings, fmt.Sprintf(
 				"pushes may replace tags that %s serves (shadowTags): clients pulling those names get the pushed images", u.Name))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
@@ -196,9 +197,7 @@ type progress struct {
 func newProgress(w io.Writer) *progress {
 	p := &progress{w: w}
 	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
+		p.tty = term.IsTerminal(int(f.Fd())) // not /dev/null, which is a character device too
 	}
 	return p
 }

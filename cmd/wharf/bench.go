@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	loadgen "github.com/wharf-mirror/wharf/cmd/wharf/internal/bench"
 	"github.com/wharf-mirror/wharf/config"
 )
@@ -114,7 +116,7 @@ func (b *benchCommon) finish(ops int, stderr io.Writer) error {
 		b.o.Password = strings.TrimRight(string(p), "\r\n")
 	}
 	b.o.UserAgent = "wharf-bench/" + version
-	if f, ok := stderr.(*os.File); ok && loadgen.IsTerminal(f) {
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		b.o.Progress = f
 	}
 	return nil

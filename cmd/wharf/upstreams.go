@@ -30,55 +30,32 @@ type upstreams struct {
 // and the health settings are the default upstream's for all.
 func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger) (*upstreams, error) {
 	def := cfg.Upstream
-	specs := []struct {
-		path         string // config field, for errors
-		opts         upstream.Options
-		ttl          time.Duration
-		writeThrough bool
-		shadowTags   bool
-		prefix       string // upstreams[].prefix, the alias routed like the name
-	}{{
-		path: "upstream",
-		opts: upstream.Options{
-			Name: def.Name, URL: def.URL, Username: def.Username, Password: def.Password.Value(),
-			DockerConfig: def.DockerConfig, CAFile: def.CAFile, InsecureSkipVerify: def.InsecureOn(),
-			OfficialLibrary: def.OfficialLibraryRule(),
-		},
-		ttl:        def.TagTTL.Std(),
-		shadowTags: def.ShadowTagsOn(),
-	}}
-	specs[0].writeThrough, _ = def.WriteThroughOn()
+	// spec is one upstream to build: the default and each upstreams entry
+	// are the same Registry settings under another name.
+	type spec struct {
+		path   string // config field, for errors
+		name   string
+		reg    config.Registry
+		ttl    time.Duration
+		prefix string // upstreams[].prefix, the alias routed like the name
+	}
+	specs := []spec{{path: "upstream", name: def.Name, reg: def.Registry, ttl: def.TagTTL.Std()}}
 	for i, u := range cfg.Upstreams {
 		ttl := def.TagTTL
 		if u.TagTTL != nil {
 			ttl = *u.TagTTL
 		}
-		specs = append(specs, struct {
-			path         string
-			opts         upstream.Options
-			ttl          time.Duration
-			writeThrough bool
-			shadowTags   bool
-			prefix       string
-		}{
-			path: fmt.Sprintf("upstreams[%d]", i),
-			opts: upstream.Options{
-				Name: u.Name, URL: u.URL, Username: u.Username, Password: u.Password.Value(),
-				DockerConfig: u.DockerConfig, CAFile: u.CAFile, InsecureSkipVerify: u.InsecureOn(),
-				OfficialLibrary: u.OfficialLibraryRule(),
-			},
-			ttl:          ttl.Std(),
-			writeThrough: u.WriteThroughOn(),
-			shadowTags:   u.ShadowTagsOn(),
-			prefix:       u.Prefix,
-		})
+		specs = append(specs, spec{path: fmt.Sprintf("upstreams[%d]", i), name: u.Name, reg: u.Registry, ttl: ttl.Std(), prefix: u.Prefix})
 	}
 
 	out := &upstreams{}
 	var named []proxy.Upstream
 	for _, s := range specs {
-		o := s.opts
-		o.URL = trimAPIPath(o.URL, s.path, log)
+		o := upstream.Options{
+			Name: s.name, URL: trimAPIPath(s.reg.URL, s.path, log),
+			Username: s.reg.Username, Password: s.reg.Password.Value(), DockerConfig: s.reg.DockerConfig,
+			CAFile: s.reg.CAFile, InsecureSkipVerify: s.reg.InsecureOn(), OfficialLibrary: s.reg.OfficialLibraryRule(),
+		}
 		o.Timeout, o.MaxRetries = def.Timeout.Std(), retries(def.Retries)
 		o.DownAfter, o.StallAfter = def.DownAfter, def.StallAfter.Std()
 		o.Metrics, o.Logger, o.UserAgent = m, log.WithField("component", "upstream"), "wharf/"+version
@@ -89,10 +66,10 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		}
 		out.clients = append(out.clients, c)
 		out.paths = append(out.paths, s.path)
-		if s.writeThrough {
+		if s.reg.WriteThroughOn() {
 			out.origins = append(out.origins, writableOrigin{c, s.ttl})
 		} else {
-			out.origins = append(out.origins, pullOrigin{c, s.ttl, s.shadowTags})
+			out.origins = append(out.origins, pullOrigin{c, s.ttl, s.reg.ShadowTagsOn()})
 		}
 		switch {
 		case len(out.clients) == 1: // the default
