@@ -15,29 +15,33 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "proxy", "upstream"},
+	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "proxy", "statuspage", "upstream"},
 	"cmd/wharf/internal/bench": {"upstream/transport"},
 	"config":                   {},
-	"proxy":                    {"cache", "metrics", "upstream", "upstream/transport"},
-	"archive":                  {"cache", "cache/manifest"},
-	"cache":                    {"cache/disk", "cache/fill", "cache/index", "cache/manifest", "cache/upload", "metrics", "upstream"},
-	"cache/disk":               {},
-	"cache/fill":               {"metrics"},
-	"cache/index":              {},
-	"cache/manifest":           {},
-	"cache/upload":             {"cache/index", "metrics"},
-	"upstream":                 {"metrics", "upstream/transport"},
-	"upstream/transport":       {"metrics"},
-	"metrics":                  {},
+	"proxy":                    {"cache", "metrics", "statuspage", "upstream", "upstream/transport"},
+	// The status page sits beside proxy, which mounts it: on metrics by
+	// name, the store's types and the breakers' state; never on proxy.
+	"statuspage":         {"cache", "metrics", "upstream/transport"},
+	"archive":            {"cache", "cache/manifest"},
+	"cache":              {"cache/disk", "cache/fill", "cache/index", "cache/manifest", "cache/upload", "metrics", "upstream"},
+	"cache/disk":         {},
+	"cache/fill":         {"metrics"},
+	"cache/index":        {},
+	"cache/manifest":     {},
+	"cache/upload":       {"cache/index", "metrics"},
+	"upstream":           {"metrics", "upstream/transport"},
+	"upstream/transport": {"metrics"},
+	"metrics":            {},
 
 	// Test support and harnesses: not part of the shipped binary.
-	".":                     {},
-	"cache/storetest":       {"cache"},
-	"upstream/upstreamtest": {},
-	"e2e":                   {},
-	"bench/baseline":        {},
-	"bench/harness":         {},
-	"bench/relay":           {},
+	".":                         {},
+	"cache/storetest":           {"cache"},
+	"statuspage/statuspagetest": {},
+	"upstream/upstreamtest":     {},
+	"e2e":                       {},
+	"bench/baseline":            {},
+	"bench/harness":             {},
+	"bench/relay":               {},
 }
 
 // onlyIn keeps a library behind the one package that wraps it.

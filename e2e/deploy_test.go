@@ -157,8 +157,12 @@ func wharfMetricNames(t *testing.T) (names map[string]bool, histograms map[strin
 		t.Fatal(err)
 	}
 	names, histograms = map[string]bool{}, map[string]bool{}
-	// Each collector is built as f.NewXxx(prometheus.XxxOpts{ Name: "wharf_…".
-	re := regexp.MustCompile(`prometheus\.(\w+)Opts\{\s*Name:\s*"(wharf_\w+)"`)
+	// Each collector is built as f.NewXxx(prometheus.XxxOpts{ Name: "wharf_…"
+	// or Name: NameXxx, a constant of names.go.
+	re := regexp.MustCompile(`prometheus\.(\w+)Opts\{\s*Name:\s*(?:"(wharf_\w+)"|(\w+))`)
+	constRe := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*"(wharf_\w+)"`)
+	consts := map[string]string{}
+	var srcs []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -167,10 +171,22 @@ func wharfMetricNames(t *testing.T) (names map[string]bool, histograms map[strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-			names[m[2]] = true
+		srcs = append(srcs, string(src))
+		for _, m := range constRe.FindAllStringSubmatch(string(src), -1) {
+			consts[m[1]] = m[2]
+		}
+	}
+	for _, src := range srcs {
+		for _, m := range re.FindAllStringSubmatch(src, -1) {
+			name := m[2]
+			if name == "" {
+				if name = consts[m[3]]; name == "" {
+					t.Fatalf("metrics/*.go: a collector named by %s, which is no wharf_ constant", m[3])
+				}
+			}
+			names[name] = true
 			if m[1] == "Histogram" {
-				histograms[m[2]] = true
+				histograms[name] = true
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/statuspage"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -80,10 +81,15 @@ func startMulti(t *testing.T, o multiOpts) *multiMirror {
 	}
 	po := proxy.Options{Store: mm.writer, Upstreams: set, Auth: o.auth, Metrics: m, Logger: log}
 	if o.status {
-		po.RecentErrors = proxy.NewRecentErrors(20)
-		log.AddHook(po.RecentErrors)
-		po.Gatherer, po.Status = mm.registry, mm.store
-		po.UpstreamHealth = proxy.BreakersOf(mm.clients...)
+		recent := proxy.NewRecentErrors(20)
+		log.AddHook(recent)
+		page, err := statuspage.New(statuspage.Options{Gatherer: mm.registry, Store: mm.store, Errors: recent,
+			Upstreams: set.Names(), Health: statuspage.BreakersOf(mm.clients...),
+			PullName: func(r cache.Repo) string { return proxy.ClientName(set, r) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		po.StatusPage = page
 	}
 	h, err := proxy.New(po)
 	if err != nil {

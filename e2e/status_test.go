@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/html"
 
+	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -107,9 +108,9 @@ func newStatusScene(t *testing.T) statusScene {
 	for _, f := range fams {
 		for _, mt := range f.GetMetric() {
 			switch f.GetName() {
-			case "wharf_cache_hits_total":
+			case metrics.NameCacheHits:
 				hits += mt.GetCounter().GetValue()
-			case "wharf_cache_misses_total":
+			case metrics.NameCacheMisses:
 				misses += mt.GetCounter().GetValue()
 			}
 		}

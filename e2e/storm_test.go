@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -204,15 +205,7 @@ func stormSum(m map[string]int) int {
 	return n
 }
 
-func stormHuman(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func stormHuman(n int64) string { return humanize.IBytes(uint64(max(0, n))) }
 
 func stormEnvInt(t *testing.T, name string, def int) int {
 	t.Helper()

@@ -61,37 +61,37 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"route", "method"}),
 		CacheHits: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_cache_hits_total", Help: "Requests answered from the cache, by kind.",
+			Name: NameCacheHits, Help: "Requests answered from the cache, by kind.",
 		}, []string{"kind"}),
 		CacheMisses: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_cache_misses_total", Help: "Requests that needed the upstream, by kind.",
+			Name: NameCacheMisses, Help: "Requests that needed the upstream, by kind.",
 		}, []string{"kind"}),
 		ServedBytes: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_served_bytes_total", Help: "Body bytes sent to clients, by source (cache or upstream).",
+			Name: NameServedBytes, Help: "Body bytes sent to clients, by source (cache or upstream).",
 		}, []string{"source"}),
 		StaleServed: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_stale_served_total", Help: "Answers served from the cache because the upstream failed, by kind.",
+			Name: NameStaleServed, Help: "Answers served from the cache because the upstream failed, by kind.",
 		}, []string{"kind"}),
 		FillsActive: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_fills_in_flight", Help: "Blob fills from the upstream in progress.",
+			Name: NameFillsInFlight, Help: "Blob fills from the upstream in progress.",
 		}),
 		Fills: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_fills_total", Help: "Finished blob fills, by result.",
 		}, []string{"result"}),
 		CacheSize: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_cache_size_bytes", Help: "Bytes of verified content in the cache.",
+			Name: NameCacheSize, Help: "Bytes of verified content in the cache.",
 		}),
 		CacheBlobs: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_cache_blobs", Help: "Verified blobs and manifests in the cache.",
+			Name: NameCacheBlobs, Help: "Verified blobs and manifests in the cache.",
 		}),
 		Evictions: f.NewCounter(prometheus.CounterOpts{
 			Name: "wharf_cache_evictions_total", Help: "Blobs and manifests evicted to stay under the size cap.",
 		}),
 		EvictedBytes: f.NewCounter(prometheus.CounterOpts{
-			Name: "wharf_cache_evicted_bytes_total", Help: "Bytes evicted to stay under the size cap.",
+			Name: NameEvictedBytes, Help: "Bytes evicted to stay under the size cap.",
 		}),
 		Capacity: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_cache_capacity_bytes", Help: "The cache's size cap in bytes; 0 is unlimited.",
+			Name: NameCapacity, Help: "The cache's size cap in bytes; 0 is unlimited.",
 		}),
 		StoreErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_store_errors_total", Help: "Errors of the local store, by kind.",
@@ -115,26 +115,26 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "wharf_limit_hits_total", Help: "Requests refused or cut short by a per-client limit, by limit.",
 		}, []string{"limit"}),
 		UpstreamRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_upstream_requests_total", Help: "Requests sent to upstream registries, by upstream, kind and status.",
+			Name: NameUpstreamRequests, Help: "Requests sent to upstream registries, by upstream, kind and status.",
 		}, []string{"upstream", "kind", "status"}),
 		UpstreamDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wharf_upstream_request_duration_seconds", Help: "Time to the upstream's response headers, by upstream and kind.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"upstream", "kind"}),
 		UpstreamBytes: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_upstream_bytes_total", Help: "Body bytes received from upstream registries.",
+			Name: NameUpstreamBytes, Help: "Body bytes received from upstream registries.",
 		}, []string{"upstream"}),
 		UpstreamRetries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_upstream_retries_total", Help: "Upstream requests retried, by upstream and reason.",
 		}, []string{"upstream", "reason"}),
 		RateLimitLimit: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "wharf_upstream_ratelimit_limit", Help: "Pull budget the upstream announced (Docker Hub ratelimit-limit).",
+			Name: NameRateLimitLimit, Help: "Pull budget the upstream announced (Docker Hub ratelimit-limit).",
 		}, []string{"upstream"}),
 		RateLimitRemain: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "wharf_upstream_ratelimit_remaining", Help: "Pulls left in the upstream's window (Docker Hub ratelimit-remaining).",
+			Name: NameRateLimitRemaining, Help: "Pulls left in the upstream's window (Docker Hub ratelimit-remaining).",
 		}, []string{"upstream"}),
 		UpstreamFailures: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_upstream_failures_total", Help: "Upstream operations that failed after retries, by upstream and reason.",
+			Name: NameUpstreamFailures, Help: "Upstream operations that failed after retries, by upstream and reason.",
 		}, []string{"upstream", "reason"}),
 		UpstreamUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_upstream_up", Help: "1 while the upstream is up, 0 while wharf has marked it down and only probes it.",

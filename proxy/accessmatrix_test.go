@@ -67,9 +67,9 @@ func TestAccessMatrix(t *testing.T) {
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) {
 			rec := &pushRecorder{}
-			opts := Options{Store: rec, Upstreams: threeUpstreams(t), Auth: cfg.auth,
-				MetricsHandler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
-				Gatherer:       prometheus.NewRegistry()}
+			opts := withStatusPage(t, Options{Store: rec, Upstreams: threeUpstreams(t), Auth: cfg.auth,
+				MetricsHandler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})},
+				prometheus.NewRegistry(), nil, nil, nil)
 			h, err := New(opts)
 			if err != nil {
 				t.Fatal(err)

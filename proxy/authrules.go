@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/statuspage"
 )
 
 // Rule grants User read, or read and write, on the repositories under
@@ -144,14 +145,18 @@ func (s *server) authorize(next http.Handler) http.Handler {
 	})
 }
 
-// viewer is what the client of r may see on the status page.
-func (s *server) viewer(r *http.Request) viewer {
-	user := infoFrom(r.Context()).user
-	return viewer{
-		readsAll: s.auth.readsAll(user),
-		mayRead: func(name string) bool {
-			up, path, ok := strings.Cut(name, "/")
-			return ok && s.auth.allows(user, cache.Repo{Upstream: up, Path: path}, false)
-		},
-	}
+// withViewer tells the status page what the client of each request may
+// see: the repositories the access rules let it read.
+func (s *server) withViewer(page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := infoFrom(r.Context()).user
+		v := statuspage.Viewer{
+			ReadsAll: s.auth.readsAll(user),
+			MayRead: func(name string) bool {
+				up, path, ok := strings.Cut(name, "/")
+				return ok && s.auth.allows(user, cache.Repo{Upstream: up, Path: path}, false)
+			},
+		}
+		page.ServeHTTP(w, r.WithContext(statuspage.WithViewer(r.Context(), v)))
+	})
 }

@@ -8,4 +8,10 @@
 // streams what it gets. Cache hits (an *os.File from the disk store) go through
 // http.ServeContent so the kernel's sendfile path, Range and conditional
 // requests come for free; misses are followed as they fill.
+//
+// The status page (package statuspage) is mounted at / like the metrics
+// handler: proxy puts the client's access in each request's context
+// (statuspage.WithViewer), and its RecentErrors logrus hook groups the
+// errors the page lists, classified by proxy's, cache's and upstream's
+// sentinels (errorwords.go), which the page itself does not know.
 package proxy

@@ -20,6 +20,7 @@ const (
 	routeUnmatched = "unmatched"
 	routeUpload    = "blob_upload"
 	routeReferrers = "referrers"
+	routeStatus    = "status" // GET /, the status page
 )
 
 // Patterns from the maintained grammars. They hold only non-capturing
@@ -50,8 +51,8 @@ func (s *server) routes() *mux.Router {
 	if s.opts.MetricsHandler != nil {
 		r.Handle("/metrics", s.opts.MetricsHandler).Methods(reads...).Name(routeMetrics)
 	}
-	if s.status != nil {
-		r.Handle("/", s.status).Methods(reads...).Name(routeStatus)
+	if s.opts.StatusPage != nil {
+		r.Handle("/", s.withViewer(s.opts.StatusPage)).Methods(reads...).Name(routeStatus)
 	}
 	r.Use(s.nameRoute, s.authorize)
 	r.NotFoundHandler = s.handle(s.unmatched)

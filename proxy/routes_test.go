@@ -97,7 +97,7 @@ func TestRoutes(t *testing.T) {
 		{"DELETE", "/v2/a/manifests/v1", "", "", "", 405, "UNSUPPORTED"},
 		{"POST", "/v2/a/blobs/uploads/", "", "", "", 404, "NOT_FOUND"},
 		{"GET", "/healthz", "", "", "", 200, ""},
-		{"GET", "/", "", "", "", 404, "NOT_FOUND"}, // the status page only with Options.Gatherer or Status (status_test.go)
+		{"GET", "/", "", "", "", 404, "NOT_FOUND"}, // the status page only with Options.StatusPage (status_test.go)
 		{"GET", "/nope", "", "", "", 404, "NOT_FOUND"},
 	}
 	for _, c := range cases {

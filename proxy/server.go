@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -39,27 +38,19 @@ type Options struct {
 	Upstreams      Upstreams    // the upstreams requests are routed to; nil: Upstream alone
 	Auth           *AuthOptions // access control; nil: a read-only mirror (anyone pulls, nobody pushes)
 	MetricsHandler http.Handler // served at /metrics when set
-	Metrics        *metrics.Metrics
-	Logger         logrus.FieldLogger
+	// StatusPage (a *statuspage.Page) is served at / when set, with the
+	// client's access in the request's context (statuspage.WithViewer).
+	StatusPage http.Handler
+	Metrics    *metrics.Metrics
+	Logger     logrus.FieldLogger
 	// BodyIdleTimeout closes a request whose body sends no byte for this
 	// long (see idleBody); 0 is no limit.
 	BodyIdleTimeout time.Duration
-
-	// The status page at / is served when Gatherer or Status is set; each
-	// adds its sections (traffic and upstreams; what the store holds), and
-	// RecentErrors, if set, the errors it has kept.
-	Gatherer     prometheus.Gatherer // the registry the Metrics are on
-	Status       StatusSource
-	RecentErrors *RecentErrors
-	// UpstreamHealth, if set, says what an upstream's circuit breaker
-	// knows (false: no such upstream); the page shows it on each row.
-	UpstreamHealth func(name string) (UpstreamHealth, bool)
 }
 
 type server struct {
 	opts      Options
 	log       logrus.FieldLogger
-	status    *statusPage // nil: no status page
 	upstreams Upstreams
 	auth      *authenticator
 }
@@ -95,14 +86,6 @@ func New(opts Options) (http.Handler, error) {
 		return nil, err
 	}
 	s.auth = a
-	if opts.Gatherer != nil || opts.Status != nil {
-		p, err := newStatusPage(opts)
-		if err != nil {
-			return nil, err
-		}
-		p.viewerOf = s.viewer
-		s.status = p
-	}
 	return s.middleware(s.routes()), nil
 }
 

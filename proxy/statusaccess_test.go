@@ -25,19 +25,18 @@ func TestStatusPageShowsOnlyWhatTheViewerMayRead(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	log.AddHook(recent)
-	src := &holdings{stats: cache.Stats{Tags: 3, Repos: []cache.RepoUsage{
+	src := &holdings{cache.Stats{Tags: 3, Repos: []cache.RepoUsage{
 		{Repo: "docker.io/alice/secret", Tags: 2, Bytes: 10},
 		{Repo: "docker.io/team/app", Tags: 1, Bytes: 5},
 	}}}
 	users := passwords{"ops": hashOf(t, "ops-pw", bcrypt.MinCost), "team": hashOf(t, "team-pw", bcrypt.MinCost)}
-	h, err := New(Options{Store: &recorder{}, Upstream: hub{}, Metrics: metrics.New(reg), Logger: log,
-		Gatherer: reg, Status: src, RecentErrors: recent,
+	h, err := New(withStatusPage(t, Options{Store: &recorder{}, Upstream: hub{}, Metrics: metrics.New(reg), Logger: log,
 		MetricsHandler: metricsHandler(reg),
 		Auth: &AuthOptions{Passwords: users, AnonymousPull: true, Rules: []Rule{
 			{User: "ops", Prefix: ""},
 			{User: "team", Prefix: "docker.io/team"},
 			{User: Anonymous, Prefix: "docker.io/library"},
-		}}})
+		}}}, reg, src, recent, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/statuspage"
+	"github.com/wharf-mirror/wharf/statuspage/statuspagetest"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -56,8 +58,8 @@ func TestStatusPageShowsTheBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Store: &recorder{}, Upstreams: set, Metrics: m, Logger: log, Gatherer: reg,
-		RecentErrors: recent, UpstreamHealth: BreakersOf(flaky, gone)})
+	h, err := New(withStatusPage(t, Options{Store: &recorder{}, Upstreams: set, Metrics: m, Logger: log},
+		reg, nil, recent, statuspage.BreakersOf(flaky, gone)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestStatusPageShowsTheBreaker(t *testing.T) {
 		}
 		log.WithFields(logrus.Fields{"repo": c.Name() + "/app", "route": "manifest"}).WithError(err).Error("request failed")
 	}
-	_, doc := getPage(t, h)
+	_, doc := statuspagetest.Get(t, h, nil)
 	t.Logf("while down:\n%s\n%s\n%s", textByID(doc, "upstream-gone.example"), textByID(doc, "upstream-flaky.example"), textByID(doc, "errors"))
 	for id, want := range map[string][]string{
 		"upstream-gone.example":  {"down", "down since ", "next probe ", "connection refused"},
@@ -95,7 +97,7 @@ func TestStatusPageShowsTheBreaker(t *testing.T) {
 			t.Fatal("the probe did not mark the healed upstream up within 10s")
 		}
 	}
-	_, doc = getPage(t, h)
+	_, doc = statuspagetest.Get(t, h, nil)
 	row := textByID(doc, "upstream-flaky.example")
 	t.Logf("healed: %s", row)
 	if strings.Contains(row, "down since") || strings.Contains(row, "next probe") || !strings.Contains(row, "up again since ") ||

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/statuspage/statuspagetest"
 )
 
 // TestStatusPageListsEveryUpstreamFromTheStart: before any request, every
@@ -23,11 +24,11 @@ func TestStatusPageListsEveryUpstreamFromTheStart(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	h, err := New(Options{Store: &recorder{}, Upstreams: ups, Metrics: metrics.New(reg), Logger: log, Gatherer: reg})
+	h, err := New(withStatusPage(t, Options{Store: &recorder{}, Upstreams: ups, Metrics: metrics.New(reg), Logger: log}, reg, nil, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, doc := getPage(t, h)
+	_, doc := statuspagetest.Get(t, h, nil)
 	text := textByID(doc, "upstreams")
 	for _, name := range []string{"registry.site:5000", "ghcr.io", "quay.io"} {
 		if !strings.Contains(text, name) {

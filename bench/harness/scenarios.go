@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // sample is one figure of one target in one round.
@@ -445,16 +447,4 @@ func (h *harness) captureProfile(ctx context.Context, s *server, secs int, file 
 }
 
 // size writes bytes in binary units.
-func size(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
-		if f < 1024 || u == "GiB" {
-			if u == "B" {
-				return fmt.Sprintf("%.0f B", f)
-			}
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-		f /= 1024
-	}
-	return ""
-}
+func size(n int64) string { return humanize.IBytes(uint64(max(0, n))) }

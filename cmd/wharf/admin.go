@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
@@ -183,18 +184,8 @@ func sortByHits(rs []cache.RepoUsage) {
 	}
 }
 
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// human writes a byte count in binary units: "1.5 KiB", "312 MiB".
+func human(n int64) string { return humanize.IBytes(uint64(max(0, n))) }
 
 // progress draws a bar on a terminal and stays silent otherwise.
 type progress struct {

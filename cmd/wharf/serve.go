@@ -22,6 +22,7 @@ import (
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/statuspage"
 )
 
 // serve loads the configuration, wires the layers together and serves until
@@ -82,6 +83,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: store, Errors: recent, Logger: log.WithField("component", "status")})
+	if err != nil {
+		return err
+	}
 	handler, err := proxy.New(proxy.Options{
 		Store:          writer,
 		Upstream:       up,
@@ -90,10 +95,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Metrics:        m,
 		Logger:         log.WithField("component", "http"),
-		Gatherer:       reg,
-		Status:         store,
-		RecentErrors:   recent,
-		UpstreamHealth: ups.breakers(),
+		StatusPage:     page,
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})

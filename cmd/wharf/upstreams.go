@@ -12,6 +12,7 @@ import (
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/statuspage"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -99,9 +100,14 @@ func (u *upstreams) Names() []string {
 	return names
 }
 
-// breakers is the status page's view of each upstream's circuit breaker.
-func (u *upstreams) breakers() func(string) (proxy.UpstreamHealth, bool) {
-	return proxy.BreakersOf(u.clients...)
+// statusPage builds the status page over these upstreams: a row for
+// each from the start, its breaker's state, repositories named as
+// clients pull them.
+func (u *upstreams) statusPage(o statuspage.Options) (*statuspage.Page, error) {
+	o.Upstreams = u.set.Names()
+	o.Health = statuspage.BreakersOf(u.clients...)
+	o.PullName = func(r cache.Repo) string { return proxy.ClientName(u.set, r) }
+	return statuspage.New(o)
 }
 
 // Close releases every client's idle connections.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Result is what a run measured. Its JSON form is what --json prints.
@@ -126,16 +128,5 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// FormatBytes writes n bytes in binary units: "312.4 MiB".
-func FormatBytes(n float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for n >= 1024 && i < len(units)-1 {
-		n /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", n)
-	}
-	return fmt.Sprintf("%.1f %s", n, units[i])
-}
+// FormatBytes writes n bytes in binary units: "1.5 KiB", "312 MiB".
+func FormatBytes(n float64) string { return humanize.IBytes(uint64(max(0, n))) }

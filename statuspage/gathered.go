@@ -1,4 +1,4 @@
-package proxy
+package statuspage
 
 import (
 	"sort"
@@ -7,11 +7,13 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // gathered is what the status page reads from the metrics registry. Reading
 // the registry (rather than keeping counters of its own) means the page and
-// /metrics can never disagree, and proxy needs no hooks into the layers that
+// /metrics can never disagree, and the page needs no hooks into the layers that
 // count.
 type gathered struct {
 	hits, misses   map[string]float64 // by kind
@@ -39,37 +41,37 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 		for _, m := range f.GetMetric() {
 			v := value(m)
 			switch f.GetName() {
-			case "wharf_cache_hits_total":
+			case metrics.NameCacheHits:
 				g.hits[label(m, "kind")] += v
-			case "wharf_cache_misses_total":
+			case metrics.NameCacheMisses:
 				g.misses[label(m, "kind")] += v
-			case "wharf_stale_served_total":
+			case metrics.NameStaleServed:
 				g.stale[label(m, "kind")] += v
-			case "wharf_served_bytes_total":
+			case metrics.NameServedBytes:
 				g.served[label(m, "source")] += v
-			case "wharf_upstream_bytes_total":
+			case metrics.NameUpstreamBytes:
 				g.upstreamBytes[label(m, "upstream")] += v
-			case "wharf_upstream_requests_total":
+			case metrics.NameUpstreamRequests:
 				up := label(m, "upstream")
 				g.upRequests[up] += v
 				if badStatus(label(m, "status")) {
 					g.upBadResponses[up] += v
 				}
-			case "wharf_upstream_failures_total":
+			case metrics.NameUpstreamFailures:
 				g.upFailures[label(m, "upstream")] += v
-			case "wharf_upstream_ratelimit_limit":
+			case metrics.NameRateLimitLimit:
 				g.limit[label(m, "upstream")] = v
-			case "wharf_upstream_ratelimit_remaining":
+			case metrics.NameRateLimitRemaining:
 				g.remain[label(m, "upstream")] = v
-			case "wharf_cache_capacity_bytes":
+			case metrics.NameCapacity:
 				g.capacity = v
-			case "wharf_cache_size_bytes":
+			case metrics.NameCacheSize:
 				g.size = v
-			case "wharf_cache_blobs":
+			case metrics.NameCacheBlobs:
 				g.blobs = v
-			case "wharf_cache_evicted_bytes_total":
+			case metrics.NameEvictedBytes:
 				g.evictedBytes = v
-			case "wharf_fills_in_flight":
+			case metrics.NameFillsInFlight:
 				g.fillsInFlight = v
 			}
 		}

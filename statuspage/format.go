@@ -1,4 +1,4 @@
-package proxy
+package statuspage
 
 import (
 	_ "embed"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
@@ -19,14 +21,14 @@ import (
 //go:embed status.html
 var statusHTML string
 
-// parseStatusTemplate parses the page; ups names repositories as clients
+// parseTemplate parses the page; pullName names repositories as clients
 // pull them (nil: by their store identity).
-func parseStatusTemplate(ups Upstreams) (*template.Template, error) {
+func parseTemplate(pullName func(cache.Repo) string) (*template.Template, error) {
 	t, err := template.New("status").Funcs(template.FuncMap{
 		"pullName": func(stored string) string { // "<upstream>/<path>", as cache.Repo.String writes it
 			up, path, ok := strings.Cut(stored, "/")
-			if ups != nil && ok {
-				if n := ClientName(ups, cache.Repo{Upstream: up, Path: path}); n != "" {
+			if pullName != nil && ok {
+				if n := pullName(cache.Repo{Upstream: up, Path: path}); n != "" {
 					return n
 				}
 			}
@@ -46,20 +48,15 @@ func parseStatusTemplate(ups Upstreams) (*template.Template, error) {
 		"until":   fmtUntil,
 	}).Parse(statusHTML)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: status page template: %w", err)
+		return nil, fmt.Errorf("statuspage: template: %w", err)
 	}
 	return t, nil
 }
 
-// fmtBytes writes a byte count in binary units: "1.5 GiB".
+// fmtBytes writes a byte count in binary units, as the command line
+// does: "1.5 GiB", "312 MiB".
 func fmtBytes(v any) string {
-	n := toFloat(v)
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatFloat(n, 'f', 0, 64) + " B"
-	}
-	exp := min(int(math.Log(n)/math.Log(unit)), 6)
-	return strconv.FormatFloat(n/math.Pow(unit, float64(exp)), 'f', 1, 64) + " " + "KMGTPE"[exp-1:exp] + "iB"
+	return humanize.IBytes(uint64(max(0, toFloat(v))))
 }
 
 // fmtCount writes a whole number with thousands separators: "12,345".

@@ -1,4 +1,4 @@
-package proxy
+package statuspage
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 )
 
-// statusReport is everything the template shows, computed before rendering
+// report is everything the template shows, computed before rendering
 // so the template only formats.
-type statusReport struct {
+type report struct {
 	Generated time.Time
 	Problems  []string // sources that failed; the page shows what it could get
 
@@ -39,7 +39,7 @@ type statusReport struct {
 	HealthWindow   time.Duration // 0: since start
 
 	HasErrors   bool
-	Errors      []RecentError
+	Errors      []ErrorGroup
 	ErrorGroups int // the most kept
 }
 
@@ -65,14 +65,18 @@ type upstreamStatus struct {
 	Limit, Remain            float64
 }
 
-func (p *statusPage) report(ctx context.Context, v viewer) statusReport {
+// report gathers what v may see from every source the page has.
+func (p *Page) report(ctx context.Context, v Viewer) report {
 	now := p.now()
-	rep := statusReport{Generated: now, HasErrors: p.errs != nil, Errors: v.errors(p.errs.Entries()), ErrorGroups: p.errs.limit()}
+	rep := report{Generated: now}
+	if p.o.Errors != nil {
+		rep.HasErrors, rep.Errors, rep.ErrorGroups = true, v.errors(p.o.Errors.Entries()), p.o.Errors.Limit()
+	}
 	var g gathered
-	if p.gatherer != nil {
-		fams, err := p.gatherer.Gather()
+	if p.o.Gatherer != nil {
+		fams, err := p.o.Gatherer.Gather()
 		if err != nil {
-			rep.Problems = append(rep.Problems, "metrics: "+redact(err.Error(), 300))
+			rep.Problems = append(rep.Problems, "metrics: "+Redact(err.Error(), 300))
 		}
 		g = readGathered(fams) // Gather returns what it could even on error
 		rep.HasTraffic = true
@@ -80,29 +84,29 @@ func (p *statusPage) report(ctx context.Context, v viewer) statusReport {
 	}
 	rep.Capacity = int64(g.capacity)
 	rep.EvictedBytes, rep.FillsInFlight = g.evictedBytes, g.fillsInFlight
-	if p.src == nil {
-		rep.HasHoldings = p.gatherer != nil
+	if p.o.Store == nil {
+		rep.HasHoldings = p.o.Gatherer != nil
 		rep.Bytes, rep.Items = int64(g.size), int64(g.blobs)
 	} else {
 		rep.HasHoldings = true
-		rep.Bytes, rep.Items = p.src.Usage()
-		st, at, err := p.stats.get(ctx, now, p.src.Stats)
+		rep.Bytes, rep.Items = p.o.Store.Usage()
+		st, at, err := p.stats.get(ctx, now, p.o.Store.Stats)
 		if err != nil {
-			rep.Problems = append(rep.Problems, "store statistics: "+redact(err.Error(), 300))
+			rep.Problems = append(rep.Problems, "store statistics: "+Redact(err.Error(), 300))
 		} else {
 			rep.HasStats, rep.StatsAt = true, at
 			rep.Tags, rep.Manifests = st.Tags, st.Manifests
 			rep.Pulls, rep.Hits = st.Pulls, st.Hits
 			rep.Top = v.repos(st.Repos)
 			rep.Repositories = len(rep.Top)
-			if !v.readsAll {
+			if !v.ReadsAll {
 				rep.Tags = 0
 				for _, u := range rep.Top {
 					rep.Tags += int64(u.Tags)
 				}
 			}
 			if len(rep.Top) > topRepos {
-				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(st.Repos)-topRepos
+				rep.Top, rep.MoreRepos = rep.Top[:topRepos], len(rep.Top)-topRepos // of those v may read
 			}
 		}
 	}
@@ -113,7 +117,7 @@ func (p *statusPage) report(ctx context.Context, v viewer) statusReport {
 }
 
 // traffic fills the hit ratio, bytes and upstream rows from the counters.
-func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
+func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 	for _, k := range []string{"manifest", "tag", "blob"} {
 		if g.hits[k]+g.misses[k] > 0 {
 			rep.ByKind = append(rep.ByKind, kindRatio{Kind: k, Hits: g.hits[k], Misses: g.misses[k]})
@@ -136,7 +140,7 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 	if windowed {
 		rep.HealthWindow = now.Sub(base.at).Round(time.Second)
 	}
-	for _, name := range g.upstreams(p.upstreams) {
+	for _, name := range g.upstreams(p.o.Upstreams) {
 		u := upstreamStatus{
 			Name:      name,
 			Requests:  cur.req[name] - base.req[name],
@@ -146,7 +150,7 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 			Remain:    g.remain[name],
 		}
 		u.Limit, u.HasBudget = g.limit[name]
-		u.Health = health(u.Requests, u.Bad, u.FailedOps)
+		u.Health = grade(u.Requests, u.Bad, u.FailedOps)
 		p.breakerState(&u)
 		rep.Upstreams = append(rep.Upstreams, u)
 	}
@@ -155,15 +159,15 @@ func (p *statusPage) traffic(rep *statusReport, g gathered, now time.Time) {
 // breakerState puts the circuit breaker's word on u: it alone says down
 // (it stops sending while it does), and traffic that was all bad while the
 // breaker lets requests through is only degraded.
-func (p *statusPage) breakerState(u *upstreamStatus) {
-	if p.breaker == nil {
+func (p *Page) breakerState(u *upstreamStatus) {
+	if p.o.Health == nil {
 		return
 	}
-	b, ok := p.breaker(u.Name)
+	b, ok := p.o.Health(u.Name)
 	if !ok {
 		return
 	}
-	u.Breaker, u.Down, u.Since, u.LastError, u.LastAt = true, b.Down, b.Since, redact(b.LastError, 200), b.LastAt
+	u.Breaker, u.Down, u.Since, u.LastError, u.LastAt = true, b.Down, b.Since, Redact(b.LastError, 200), b.LastAt
 	switch {
 	case b.Down:
 		u.Health, u.NextProbe = "down", b.NextProbe
@@ -172,24 +176,9 @@ func (p *statusPage) breakerState(u *upstreamStatus) {
 	}
 }
 
-// health grades an upstream on its recent traffic: down when none of its
-// answers was good, degraded when over 5 % of them were bad or an operation
-// failed even after retries, ok otherwise, idle without traffic.
-func health(requests, bad, failedOps float64) string {
-	switch {
-	case requests == 0 && failedOps == 0:
-		return "idle"
-	case bad >= requests:
-		return "down"
-	case failedOps > 0 || bad > 0.05*requests:
-		return "degraded"
-	}
-	return "ok"
-}
-
 // repos keeps the repositories v may read, in order.
-func (v viewer) repos(all []cache.RepoUsage) []cache.RepoUsage {
-	if v.readsAll {
+func (v Viewer) repos(all []cache.RepoUsage) []cache.RepoUsage {
+	if v.ReadsAll {
 		return all
 	}
 	out := make([]cache.RepoUsage, 0, len(all))
@@ -202,11 +191,11 @@ func (v viewer) repos(all []cache.RepoUsage) []cache.RepoUsage {
 }
 
 // errors keeps the entries v may see.
-func (v viewer) errors(all []RecentError) []RecentError {
-	if v.readsAll {
+func (v Viewer) errors(all []ErrorGroup) []ErrorGroup {
+	if v.ReadsAll {
 		return all
 	}
-	out := make([]RecentError, 0, len(all))
+	out := make([]ErrorGroup, 0, len(all))
 	for _, e := range all {
 		if e.Repo != "" && v.mayRead(e.Repo) {
 			out = append(out, e)

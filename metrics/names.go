@@ -1,0 +1,22 @@
+package metrics
+
+// Names of the collectors that other packages read back from the registry
+// by name (the status page does). Defined once here and used where each
+// collector is built, so a rename changes the reader too; names_test.go
+// checks that each one is registered by New.
+const (
+	NameCacheHits          = "wharf_cache_hits_total"
+	NameCacheMisses        = "wharf_cache_misses_total"
+	NameStaleServed        = "wharf_stale_served_total"
+	NameServedBytes        = "wharf_served_bytes_total"
+	NameFillsInFlight      = "wharf_fills_in_flight"
+	NameCacheSize          = "wharf_cache_size_bytes"
+	NameCacheBlobs         = "wharf_cache_blobs"
+	NameEvictedBytes       = "wharf_cache_evicted_bytes_total"
+	NameCapacity           = "wharf_cache_capacity_bytes"
+	NameUpstreamRequests   = "wharf_upstream_requests_total"
+	NameUpstreamBytes      = "wharf_upstream_bytes_total"
+	NameUpstreamFailures   = "wharf_upstream_failures_total"
+	NameRateLimitLimit     = "wharf_upstream_ratelimit_limit"
+	NameRateLimitRemaining = "wharf_upstream_ratelimit_remaining"
+)
