@@ -52,9 +52,10 @@ type WriterOptions struct {
 	UploadLimits UploadLimits
 	// DisableDeletes answers every DELETE with ErrDeleteDisabled.
 	DisableDeletes bool
-	// WriteThrough replicates pushed manifests (and what they reference) to
-	// the upstream they are named under; nil is off.
-	WriteThrough *WriteThroughOptions
+	// WriteThrough replicates pushed manifests (and what they reference),
+	// and deletes, to the upstream they are named under; nil is off. Its
+	// owner (cmd/wharf serve) closes it after the Writer.
+	WriteThrough WriteThrough
 }
 
 // Writer is the write path of a Cache: pushes (upload sessions, manifest
@@ -68,7 +69,7 @@ type Writer struct {
 	*Cache
 	wopts      WriterOptions
 	uploadDir  string
-	wt         *writeThrough
+	wt         WriteThrough
 	stop       chan struct{}
 	done       sync.WaitGroup
 	closeOnce  sync.Once
@@ -79,8 +80,8 @@ type Writer struct {
 }
 
 // NewWriter opens the write path over c: it prepares data/uploads, counts
-// the sessions a restart left, and starts the expiry sweep and the
-// write-through worker. Close it before closing c.
+// the sessions a restart left, and starts the expiry sweep. Close it
+// before closing c.
 func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	if opts.UploadExpiry <= 0 {
 		opts.UploadExpiry = time.Hour
@@ -88,7 +89,7 @@ func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	w := &Writer{
 		Cache: c, wopts: opts, uploadDir: filepath.Join(c.opts.Dir, "uploads"),
 		stop: make(chan struct{}), uploadLock: map[string]*sync.Mutex{}, pushRepos: map[string]bool{},
-		slots: newUploadSlots(opts.UploadLimits),
+		slots: newUploadSlots(opts.UploadLimits), wt: opts.WriteThrough,
 	}
 	if err := os.MkdirAll(w.uploadDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: create %s: %w", w.uploadDir, err)
@@ -98,25 +99,13 @@ func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	}
 	w.done.Add(1)
 	go w.sweepLoop()
-	if opts.WriteThrough != nil {
-		wt, err := newWriteThrough(w, *opts.WriteThrough)
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		w.wt = wt
-	}
 	return w, nil
 }
 
-// Close stops the sweep and the write-through worker (a push in flight is
-// abandoned and stays queued). It does not close the Cache.
+// Close stops the sweep. It does not close the Cache, nor write-through.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.stop)
-		if w.wt != nil {
-			w.wt.close()
-		}
 		w.done.Wait()
 	})
 	return nil

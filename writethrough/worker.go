@@ -1,0 +1,377 @@
+package writethrough
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// Store is what write-through reads of the cache: the manifests it
+// pushes and the content they reference, from the cache alone.
+// *cache.Cache implements it.
+type Store interface {
+	StoredManifest(d digest.Digest) (*cache.Manifest, error)
+	HasContent(d digest.Digest) (int64, bool)
+	OpenContent(d digest.Digest) (*cache.Blob, error)
+}
+
+// Queue is the durable queue of jobs, oldest first. index.Queue (from
+// cache.Cache.Queue) implements it.
+type Queue interface {
+	PutJob(key string, j index.Job) error
+	DeleteJob(key string) error
+	// Job returns one job, or an error wrapping index.ErrNotFound.
+	Job(key string) (index.Job, error)
+	Jobs(fn func(key string, j index.Job) error) error
+}
+
+// Options configure write-through.
+type Options struct {
+	// Sync makes a manifest PUT wait until the upstream has the manifest;
+	// a failure is returned to the client and the job stays queued.
+	Sync bool
+	// Backoff is the wait after a first failure, doubled per failure up
+	// to MaxBackoff. Defaults 1s and 5m.
+	Backoff, MaxBackoff time.Duration
+	// Timeout bounds one attempt. Default 30m (a large image over a slow
+	// link).
+	Timeout time.Duration
+	// Parallel is how many repositories the Worker pushes to at once.
+	// Default 4.
+	Parallel int
+	// Origins are the cache's upstreams, found by Name(); those that are
+	// Replicators are pushed to, those that are Deleters take deletes.
+	Origins []cache.Origin
+	Metrics *metrics.Metrics // nil: none
+	Logger  logrus.FieldLogger
+	Now     func() time.Time // the queue's clock; default time.Now
+}
+
+// Worker queues jobs and runs them against the upstreams.
+type Worker struct {
+	store   Store
+	q       Queue
+	origins map[string]cache.Origin
+	opts    Options
+	log     logrus.FieldLogger
+
+	ctx    context.Context // the Worker's life: Close cancels it
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   sync.WaitGroup // the loop and the running lines
+
+	locks   repoLocks       // one attempt at a time per repository
+	busyMu  sync.Mutex      // guards busy
+	busy    map[string]bool // repositories whose line a goroutine runs
+	pubMu   sync.Mutex      // orders publish's count and set
+	mountMu sync.Mutex      // guards mounts
+	mounts  map[digest.Digest]string
+
+	// qmu orders writes of a job by a request (queueing it again) against
+	// the writes after an attempt, which must not undo them.
+	qmu        sync.Mutex
+	last       time.Time  // the latest Enqueued, guarded by qmu
+	tombstones tombstones // pending deletes, hidden from reads
+}
+
+var _ cache.WriteThrough = (*Worker)(nil)
+
+// New reads what a restart left in q and starts the Worker. Close it
+// before closing the cache that holds q.
+func New(store Store, q Queue, opts Options) (*Worker, error) {
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Minute
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wt := &Worker{
+		store: store, q: q, origins: map[string]cache.Origin{}, opts: opts, log: opts.Logger,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		busy: map[string]bool{}, mounts: map[digest.Digest]string{},
+	}
+	for _, o := range opts.Origins {
+		wt.origins[o.Name()] = o
+	}
+	if err := wt.load(); err != nil {
+		cancel()
+		return nil, err
+	}
+	wt.publish()
+	wt.done.Add(1)
+	go wt.loop()
+	return wt, nil
+}
+
+// Close stops the Worker and waits for its goroutines; a push in flight
+// is abandoned and stays queued.
+func (wt *Worker) Close() error {
+	wt.cancel()
+	wt.done.Wait()
+	return nil
+}
+
+// load reads the pending deletes a restart left in the queue, and where
+// its line ends.
+func (wt *Worker) load() error {
+	return wt.q.Jobs(func(key string, j index.Job) error {
+		if j.Op != "" {
+			wt.tombstones.add(key)
+		}
+		if j.Enqueued.After(wt.last) {
+			wt.last = j.Enqueued
+		}
+		return nil
+	})
+}
+
+// origin returns repo's upstream.
+func (wt *Worker) origin(repo cache.Repo) (cache.Origin, error) {
+	o, ok := wt.origins[repo.Upstream]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", cache.ErrUnknownUpstream, repo.Upstream)
+	}
+	return o, nil
+}
+
+// loop runs due jobs until Close. The first pass after a start runs every
+// job at once, whatever its backoff said: the restart may be the fix.
+func (wt *Worker) loop() {
+	defer wt.done.Done()
+	next := wt.runDue(true)
+	for {
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(wt.opts.Now()), 10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-wt.ctx.Done():
+			t.Stop()
+			return
+		case <-wt.wake:
+		case <-t.C:
+		}
+		t.Stop()
+		next = wt.runDue(false)
+	}
+}
+
+// signal wakes the loop, which looks at the queue again.
+func (wt *Worker) signal() {
+	select {
+	case wt.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runDue starts a line for each repository with due jobs, in order, and
+// returns when the next job is due (zero: none waiting). A job behind one
+// of its repository that is not due waits for it. A repository whose line
+// runs already, or one over Parallel, is left to the next pass: the end of
+// a line wakes the loop.
+func (wt *Worker) runDue(all bool) time.Time {
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	lines := map[string][]string{}
+	var repos []string
+	blocked := map[string]bool{}
+	now := wt.opts.Now()
+	err := wt.q.Jobs(func(key string, j index.Job) error {
+		switch {
+		case blocked[j.Repo]:
+		case all || !j.NextTry.After(now):
+			if lines[j.Repo] == nil {
+				repos = append(repos, j.Repo)
+			}
+			lines[j.Repo] = append(lines[j.Repo], key)
+		default:
+			blocked[j.Repo] = true
+			later(j.NextTry)
+		}
+		return nil
+	})
+	if err != nil {
+		wt.log.WithError(err).Error("read write-through queue")
+		return now.Add(wt.opts.Backoff)
+	}
+	for _, repo := range repos {
+		wt.start(repo, lines[repo])
+	}
+	return next
+}
+
+// start runs repo's due jobs (keys, in order) in a goroutine of their
+// own, unless one runs repo already or Parallel do.
+func (wt *Worker) start(repo string, keys []string) {
+	wt.busyMu.Lock()
+	defer wt.busyMu.Unlock()
+	if wt.busy[repo] || len(wt.busy) >= wt.opts.Parallel || wt.ctx.Err() != nil {
+		return
+	}
+	wt.busy[repo] = true
+	wt.done.Add(1) // the loop's own count keeps this off a finished Wait
+	go func() {
+		defer wt.done.Done()
+		wt.runKeys(repo, keys)
+		wt.busyMu.Lock()
+		delete(wt.busy, repo)
+		wt.busyMu.Unlock()
+		wt.signal()
+	}()
+}
+
+// runKeys attempts keys in order and stops at the first failure: the
+// jobs behind it wait for its retry.
+func (wt *Worker) runKeys(repo string, keys []string) {
+	for _, key := range keys {
+		if wt.ctx.Err() != nil {
+			return
+		}
+		if err := wt.attempt(wt.ctx, repo, key); err != nil && !dropped(err) {
+			return
+		}
+	}
+}
+
+// attempt runs one job of repo: on success it is removed, on failure
+// rescheduled. It holds repo's lock, so a request in synchronous mode and
+// the Worker never run two jobs of one repository at once.
+func (wt *Worker) attempt(ctx context.Context, repo, key string) error {
+	defer wt.locks.lock(repo)()
+	j, err := wt.q.Job(key)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil // done by another attempt
+	}
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, wt.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	log := wt.log.WithFields(logrus.Fields{"repo": j.Repo, "tag": j.Tag, "digest": j.Digest, "attempt": j.Attempts + 1})
+	if j.Op != "" {
+		log = log.WithField("op", j.Op)
+	}
+	err = wt.replicate(actx, j)
+	if err == nil {
+		if derr := wt.finish(key, j); derr != nil {
+			log.WithError(derr).Warn("write-through done, but the job stays queued")
+		}
+		if j.Op == "" {
+			wt.opts.Metrics.WriteThroughDone()
+		} else {
+			wt.opts.Metrics.WriteThroughDeleteDone()
+		}
+		wt.publish()
+		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
+		return nil
+	}
+	if wt.ctx.Err() != nil {
+		return err // shutting down: the job stays as it was
+	}
+	if dropped(err) {
+		// Deleted since it was pushed, or a delete the upstream refuses
+		// outright: no retry can change that.
+		wt.finish(key, j)
+		wt.publish()
+		wt.opts.Metrics.WriteThroughFailed(failureReason(err))
+		log.WithError(err).Warn("write-through dropped")
+		return err
+	}
+	j.Attempts++
+	j.LastError = err.Error()
+	j.NextTry = wt.opts.Now().Add(wt.backoff(j.Attempts))
+	if perr := wt.reschedule(key, j); perr != nil {
+		log.WithError(perr).Error("reschedule write-through")
+	}
+	wt.publish()
+	reason := failureReason(err)
+	wt.opts.Metrics.WriteThroughFailed(reason)
+	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).
+		Warn("write-through failed; will retry")
+	return err
+}
+
+func (wt *Worker) backoff(attempts int) time.Duration {
+	d := wt.opts.Backoff
+	for i := 1; i < attempts && d < wt.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, wt.opts.MaxBackoff)
+}
+
+// publish sets the pending gauge to the queue's length. Lines finish
+// concurrently: under pubMu the last to count is the last to set.
+func (wt *Worker) publish() {
+	wt.pubMu.Lock()
+	defer wt.pubMu.Unlock()
+	n := 0
+	wt.q.Jobs(func(string, index.Job) error { n++; return nil })
+	wt.opts.Metrics.SetWriteThroughPending(n)
+}
+
+// repoLocks holds one mutex per repository with an attempt running or
+// waiting, and drops it when none is.
+type repoLocks struct {
+	mu   sync.Mutex
+	held map[string]*repoLock
+}
+
+type repoLock struct {
+	sync.Mutex
+	users int // guarded by repoLocks.mu
+}
+
+// lock locks repo and returns its unlock.
+func (l *repoLocks) lock(repo string) func() {
+	l.mu.Lock()
+	if l.held == nil {
+		l.held = map[string]*repoLock{}
+	}
+	rl := l.held[repo]
+	if rl == nil {
+		rl = &repoLock{}
+		l.held[repo] = rl
+	}
+	rl.users++
+	l.mu.Unlock()
+	rl.Lock()
+	return func() {
+		rl.Unlock()
+		l.mu.Lock()
+		if rl.users--; rl.users == 0 {
+			delete(l.held, repo)
+		}
+		l.mu.Unlock()
+	}
+}
