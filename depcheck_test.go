@@ -7,7 +7,8 @@ import (
 )
 
 // TestImportRules guards the architecture: data flows proxy → cache →
-// upstream (and archive → cache), and only cmd/wharf knows everything.
+// upstream (and archive → cache, writethrough → cache and upstream), and
+// only cmd/wharf knows everything.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/wharf-mirror/wharf/"
 	// direct: only the package's own imports count (proxy uses cache's
@@ -19,8 +20,13 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"upstream", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
 		{"upstream/transport", false, []string{mod + "cache", mod + "proxy", mod + "config", "github.com/dgraph-io/badger", "github.com/gorilla/mux"}},
-		{"cache", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
-		{"proxy/...", true, []string{mod + "cache/", mod + "config", mod + "archive", "github.com/dgraph-io/badger"}},
+		{"cache", false, []string{mod + "proxy", mod + "config", mod + "writethrough", "github.com/gorilla/mux"}},
+		{"proxy/...", true, []string{mod + "cache/", mod + "config", mod + "archive", mod + "writethrough", "github.com/dgraph-io/badger"}},
+		// writethrough sits on the cache: it reads the store and the queue
+		// through interfaces of its own and pushes through the upstream's;
+		// the cache knows it only as cache.WriteThrough.
+		{"writethrough", false, []string{mod + "proxy", mod + "config", mod + "archive", "github.com/gorilla/mux"}},
+		{"writethrough", true, []string{mod + "cache/disk", mod + "cache/fill", "github.com/dgraph-io/badger"}},
 		// archive sits beside proxy: on the store's types and interfaces of
 		// its own, never on HTTP, configuration or what is under the store.
 		{"archive", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
