@@ -15,14 +15,17 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "proxy", "statuspage", "upstream"},
+	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "proxy", "statuspage", "upstream", "writethrough"},
 	"cmd/wharf/internal/bench": {"upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "statuspage", "upstream", "upstream/transport"},
 	// The status page sits beside proxy, which mounts it: on metrics by
 	// name, the store's types and the breakers' state; never on proxy.
-	"statuspage":         {"cache", "metrics", "upstream/transport"},
-	"archive":            {"cache", "cache/manifest"},
+	"statuspage": {"cache", "metrics", "upstream/transport"},
+	"archive":    {"cache", "cache/manifest"},
+	// Write-through reads the store and writes to the upstream; the cache
+	// knows it only as an interface.
+	"writethrough":       {"cache", "cache/index", "cache/manifest", "metrics", "upstream"},
 	"cache":              {"cache/disk", "cache/fill", "cache/index", "cache/manifest", "cache/upload", "metrics", "upstream"},
 	"cache/disk":         {},
 	"cache/fill":         {"metrics"},

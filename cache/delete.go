@@ -20,7 +20,7 @@ import (
 // they were pushed: a mirrored tag is the upstream's.
 //
 // With write-through on, a delete of pushed content is passed on to the
-// upstream too (writethroughdelete.go), queued before the local delete so
+// upstream too (package writethrough), queued before the local delete so
 // that no read in between fetches it back.
 
 // DeleteTag removes a tag pushed to repo.
@@ -41,7 +41,7 @@ func (w *Writer) deleteTag(repo Repo, tag string) ([]string, error) {
 	if _, err := w.c.index.LocalTag(repo.String(), tag); err != nil {
 		return nil, fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
 	}
-	keys, err := w.deleteThrough(repo, opDeleteTag, tag, "")
+	keys, err := w.deleteThrough(repo, index.OpDeleteTag, tag, "")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 		}
 	}
 	if w.c.Pinned(d) {
-		k, err := w.deleteThrough(repo, opDeleteManifest, "", d)
+		k, err := w.deleteThrough(repo, index.OpDeleteManifest, "", d)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (w *Writer) DeleteBlob(ctx context.Context, repo Repo, d digest.Digest) err
 	var keys []string
 	if w.c.Pinned(d) {
 		var err error
-		if keys, err = w.deleteThrough(repo, opDeleteBlob, "", d); err != nil {
+		if keys, err = w.deleteThrough(repo, index.OpDeleteBlob, "", d); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,8 @@
 //	cache/           read path, eviction, the write path, admin, the Store interface
 //	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
 //	cache/storetest  the conformance table every Store passes
-//	cache/index      Badger: content meta, tags, links, uploads (keys.go)
+//	cache/index      Badger: content meta, tags, links, uploads, the
+//	                 write-through queue (keys.go)
 //	cache/fill       one upstream read per digest, followers on the growing file
 //	cache/manifest   parse a manifest into its references
 //	cache/upload     upload sessions: data/uploads/<uuid>, slots, expiry sweep
@@ -20,6 +21,12 @@
 // blob) enters through one door, Cache.Ingest: Store.Put, then the index
 // record, pinned. Fills commit through fill.Group, since followers read
 // them while they grow.
+//
+// Write-through sits above the cache, in package writethrough: it works
+// the queue (Cache.Queue) and reads stored content through interfaces of
+// its own, and the write path knows it only as WriteThrough
+// (writethrough.go), to queue pushes and deletes and to hide what a
+// pending delete has removed (tombstoned.go).
 //
 // The invariants it keeps (each has a test named after it):
 //

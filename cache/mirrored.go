@@ -26,8 +26,8 @@ import (
 var ErrMirroredTag = errors.New("tag is mirrored from the upstream")
 
 // TagShadower is an optional capability of an Origin: whether tags pushed
-// to wharf may replace tags it serves. Origins without it (and that are
-// not Replicators) refuse such pushes.
+// to wharf may replace tags it serves. Origins without it (and that
+// write-through does not push to) refuse such pushes.
 type TagShadower interface {
 	ShadowTags() bool
 }
@@ -45,7 +45,7 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 	if s, ok := o.(TagShadower); ok && s.ShadowTags() {
 		return nil
 	}
-	if _, ok := o.(Replicator); ok && w.wt != nil {
+	if w.wt != nil && w.wt.Replicates(repo) {
 		return nil // written through: the upstream gets the same tag
 	}
 	recs, err := w.c.index.TagRecords(repo.String(), tag)

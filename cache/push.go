@@ -95,7 +95,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 		}
 	}
 	if w.wt != nil {
-		if err := w.wt.enqueue(ctx, repo, tags, d); err != nil {
+		if err := w.wt.Push(ctx, repo, tags, d); err != nil {
 			return out, err
 		}
 	}

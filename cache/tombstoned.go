@@ -10,7 +10,7 @@ import (
 )
 
 // Reads on the write path skip what a pending write-through delete hides
-// (writethroughdelete.go): the tag or digest was deleted here and the
+// (WriteThrough.Pending): the tag or digest was deleted here and the
 // upstream, which still has it, must not give it back. Something pushed
 // again since (a pushed tag, a link from a new push) is served.
 
@@ -25,7 +25,7 @@ func (w *Writer) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, e
 
 // deletedTag reports whether a pending delete hides repo's tag.
 func (w *Writer) deletedTag(repo Repo, tag string) bool {
-	if w.wt == nil || !w.wt.tombstones.has(index.DeleteJobKey(repo.String(), opDeleteTag, tag, "")) {
+	if w.wt == nil || !w.wt.Pending(repo, index.OpDeleteTag, tag, "") {
 		return false
 	}
 	_, err := w.c.index.LocalTag(repo.String(), tag)
@@ -37,9 +37,7 @@ func (w *Writer) deletedContent(repo Repo, d digest.Digest) bool {
 	if w.wt == nil {
 		return false
 	}
-	t := &w.wt.tombstones
-	if !t.has(index.DeleteJobKey(repo.String(), opDeleteManifest, "", d)) &&
-		!t.has(index.DeleteJobKey(repo.String(), opDeleteBlob, "", d)) {
+	if !w.wt.Pending(repo, index.OpDeleteManifest, "", d) && !w.wt.Pending(repo, index.OpDeleteBlob, "", d) {
 		return false
 	}
 	return !w.c.linked(repo, d)

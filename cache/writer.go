@@ -60,9 +60,10 @@ type WriterOptions struct {
 	UploadLimits UploadLimits
 	// DisableDeletes answers every DELETE with ErrDeleteDisabled.
 	DisableDeletes bool
-	// WriteThrough replicates pushed manifests (and what they reference) to
-	// the upstream they are named under; nil is off.
-	WriteThrough *WriteThroughOptions
+	// WriteThrough replicates pushed manifests (and what they reference),
+	// and deletes, to the upstream they are named under; nil is off. Its
+	// owner (cmd/wharf serve) closes it after the Writer.
+	WriteThrough WriteThrough
 }
 
 // Writer is the write path of a Cache: pushes (upload sessions, manifest
@@ -80,20 +81,20 @@ type Writer struct {
 	c         *Cache
 	wopts     WriterOptions
 	uploads   *upload.Sessions
-	wt        *writeThrough
+	wt        WriteThrough // nil: pushes stay here
 	closeOnce sync.Once
 	pushMu    sync.Mutex
 	pushRepos map[string]bool // repositories pushed to since start (see pushedTo)
 }
 
 // NewWriter opens the write path over c: it opens the upload sessions
-// (data/uploads, with their expiry sweep) and starts the write-through
-// worker. Close it before closing c.
+// (data/uploads, with their expiry sweep). Write-through, if any, is
+// opts.WriteThrough, owned by the caller. Close it before closing c.
 func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	if opts.UploadExpiry <= 0 {
 		opts.UploadExpiry = time.Hour
 	}
-	w := &Writer{c: c, wopts: opts, pushRepos: map[string]bool{}}
+	w := &Writer{c: c, wopts: opts, pushRepos: map[string]bool{}, wt: opts.WriteThrough}
 	var err error
 	w.uploads, err = upload.Open(upload.Options{
 		Dir:     filepath.Join(c.opts.Dir, "uploads"),
@@ -108,24 +109,13 @@ func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.WriteThrough != nil {
-		wt, err := newWriteThrough(w, *opts.WriteThrough)
-		if err != nil {
-			w.Close()
-			return nil, err
-		}
-		w.wt = wt
-	}
 	return w, nil
 }
 
-// Close stops the upload sweep and the write-through worker (a push in
-// flight is abandoned and stays queued). It does not close the Cache.
+// Close stops the upload sweep. It does not close the Cache, nor
+// write-through (its owner closes it).
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
-		if w.wt != nil {
-			w.wt.close()
-		}
 		w.uploads.Close()
 	})
 	return nil

@@ -15,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // conformanceTool is the OCI distribution-spec conformance suite, a tool
@@ -58,9 +58,9 @@ func TestOCIConformance(t *testing.T) {
 	})
 
 	t.Run("wharf with write-through", func(t *testing.T) {
-		w := startPusher(t, upstreamtest.NewRegistry(t).URL, pushOpts{writer: cache.WriterOptions{
-			WriteThrough: &cache.WriteThroughOptions{Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
-		}})
+		w := startPusher(t, upstreamtest.NewRegistry(t).URL, pushOpts{
+			writeThrough: &writethrough.Options{Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+		})
 		r := runConformance(t, bin, w.Host)
 		var lost []string
 		for name, status := range direct.cases {

@@ -14,6 +14,7 @@ import (
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/upstream"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // pusher is a running wharf with its write path: the stack cmd/wharf
@@ -26,6 +27,7 @@ type pusher struct {
 	Registry  *prometheus.Registry
 	srv       *httptest.Server
 	store     *cache.Cache
+	wt        *writethrough.Worker // nil without write-through
 	up        *upstream.Client
 	closed    bool
 }
@@ -34,6 +36,7 @@ type pushOpts struct {
 	dir             string
 	officialLibrary bool
 	writer          cache.WriterOptions
+	writeThrough    *writethrough.Options // nil: off; the harness fills in its upstream, metrics, log and clock
 	now             func() time.Time
 	user, pass      string        // the upstream's credentials
 	bodyIdle        time.Duration // proxy.Options.BodyIdleTimeout
@@ -71,6 +74,15 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var wt *writethrough.Worker
+	if o.writeThrough != nil {
+		wo := *o.writeThrough
+		wo.Origins, wo.Metrics, wo.Logger, wo.Now = []cache.Origin{up}, m, log, o.now
+		if wt, err = writethrough.New(c, c.Queue(), wo); err != nil {
+			t.Fatal(err)
+		}
+		o.writer.WriteThrough = wt
+	}
 	w, err := cache.NewWriter(c, o.writer)
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +100,13 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 	}
 	srv := httptest.NewServer(h)
 	p := &pusher{URL: srv.URL, Host: srv.Listener.Addr().String(), Dir: o.dir, Writer: w,
-		Metrics: m, Registry: reg, srv: srv, store: c, up: up}
+		Metrics: m, Registry: reg, srv: srv, store: c, wt: wt, up: up}
 	t.Cleanup(p.stop)
 	return p
 }
 
-// stop shuts wharf down in serve's order: HTTP, the write path, the store.
+// stop shuts wharf down in serve's order: HTTP, the write path,
+// write-through, the store.
 func (p *pusher) stop() {
 	if p.closed {
 		return
@@ -102,6 +115,9 @@ func (p *pusher) stop() {
 	p.srv.CloseClientConnections()
 	p.srv.Close()
 	p.Writer.Close()
+	if p.wt != nil {
+		p.wt.Close()
+	}
 	p.store.Close()
 	p.up.Close()
 }

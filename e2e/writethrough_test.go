@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // TestWriteThrough pushes to wharf with write-through on and finds the
@@ -24,9 +24,9 @@ func TestWriteThrough(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	dir := t.TempDir()
-	opts := pushOpts{dir: dir, writer: cache.WriterOptions{WriteThrough: &cache.WriteThroughOptions{
+	opts := pushOpts{dir: dir, writeThrough: &writethrough.Options{
 		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-	}}}
+	}}
 	w := startPusher(t, faulty.URL, opts)
 
 	t.Run("push arrives upstream", func(t *testing.T) {
@@ -81,9 +81,9 @@ func TestWriteThrough(t *testing.T) {
 func TestWriteThroughSync(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
-	w := startPusher(t, faulty.URL, pushOpts{writer: cache.WriterOptions{WriteThrough: &cache.WriteThroughOptions{
+	w := startPusher(t, faulty.URL, pushOpts{writeThrough: &writethrough.Options{
 		Sync: true, Backoff: time.Hour,
-	}}})
+	}})
 	img := upstreamtest.RandomImage(t, 1, 4096, types.OCIManifestSchema1)
 	if err := remote.Write(mustParse(t, w.Host+"/site/sync:v1"), img, client(t)...); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // TestWriteThroughDeletes: with write-through on, a DELETE of a pushed tag
@@ -25,9 +25,9 @@ import (
 func TestWriteThroughDeletes(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
-	opts := pushOpts{dir: t.TempDir(), writer: cache.WriterOptions{WriteThrough: &cache.WriteThroughOptions{
+	opts := pushOpts{dir: t.TempDir(), writeThrough: &writethrough.Options{
 		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-	}}}
+	}}
 	w := startPusher(t, faulty.URL, opts)
 	const ref = "site/del:v1"
 	pending := func() float64 { return testutil.ToFloat64(w.Metrics.WriteThroughPending) }
@@ -123,9 +123,9 @@ func isStatus(err error, status int) bool {
 func TestWriteThroughSyncDelete(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
-	w := startPusher(t, faulty.URL, pushOpts{writer: cache.WriterOptions{WriteThrough: &cache.WriteThroughOptions{
+	w := startPusher(t, faulty.URL, pushOpts{writeThrough: &writethrough.Options{
 		Sync: true, Backoff: time.Hour,
-	}}})
+	}})
 	for _, tag := range []string{"v1", "v2"} {
 		img := upstreamtest.RandomImage(t, 1, 4096, types.OCIManifestSchema1)
 		if err := remote.Write(mustParse(t, w.Host+"/site/sync:"+tag), img, client(t)...); err != nil {
@@ -157,9 +157,9 @@ func TestWriteThroughSyncDelete(t *testing.T) {
 // deletes and pushes to one repository both keep working.
 func TestWriteThroughDeleteWithTokenAuth(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t, upstreamtest.WithTokenAuth("wharf", "secret"))
-	w := startPusher(t, reg.URL, pushOpts{user: "wharf", pass: "secret", writer: cache.WriterOptions{
-		WriteThrough: &cache.WriteThroughOptions{Sync: true},
-	}})
+	w := startPusher(t, reg.URL, pushOpts{user: "wharf", pass: "secret",
+		writeThrough: &writethrough.Options{Sync: true},
+	})
 	up := append(client(t), remote.WithAuth(&authn.Basic{Username: "wharf", Password: "secret"}))
 	for _, tag := range []string{"v1", "v2"} {
 		if err := remote.Write(mustParse(t, w.Host+"/site/tok:"+tag), upstreamtest.RandomImage(t, 1, 2048, types.OCIManifestSchema1), client(t)...); err != nil {

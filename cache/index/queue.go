@@ -29,7 +29,21 @@ type Job struct {
 	LastError string        `json:"lastError,omitempty"`
 }
 
+// The delete operations a job can carry (Job.Op; "" is a push).
+const (
+	OpDeleteTag      = "delete-tag"
+	OpDeleteManifest = "delete-manifest"
+	OpDeleteBlob     = "delete-blob"
+)
+
 const prefixQueue = "q/"
+
+// Queue is the index's write-through queue alone: what the package that
+// works the queue may touch of the index.
+type Queue struct{ x *Index }
+
+// Queue returns the write-through queue kept in x.
+func (x *Index) Queue() Queue { return Queue{x} }
 
 // JobKey names a job: one per repository, tag and digest, so a push
 // retried by its client is queued once.
@@ -44,30 +58,30 @@ func DeleteJobKey(repo, op, tag string, d digest.Digest) string {
 }
 
 // PutJob writes a job (new or updated) and syncs it.
-func (x *Index) PutJob(key string, j Job) error {
-	if err := x.put([]byte(prefixQueue+key), j); err != nil {
+func (q Queue) PutJob(key string, j Job) error {
+	if err := q.x.put([]byte(prefixQueue+key), j); err != nil {
 		return err
 	}
-	if err := x.db.Sync(); err != nil {
+	if err := q.x.db.Sync(); err != nil {
 		return fmt.Errorf("index: sync: %w", err)
 	}
 	return nil
 }
 
 // DeleteJob removes a finished job.
-func (x *Index) DeleteJob(key string) error { return x.del([]byte(prefixQueue + key)) }
+func (q Queue) DeleteJob(key string) error { return q.x.del([]byte(prefixQueue + key)) }
 
 // Job returns one job, or ErrNotFound.
-func (x *Index) Job(key string) (Job, error) {
+func (q Queue) Job(key string) (Job, error) {
 	var j Job
-	return j, x.get([]byte(prefixQueue+key), &j)
+	return j, q.x.get([]byte(prefixQueue+key), &j)
 }
 
 // Jobs calls fn for every job, oldest first.
-func (x *Index) Jobs(fn func(key string, j Job) error) error {
+func (q Queue) Jobs(fn func(key string, j Job) error) error {
 	var keys []string
 	var jobs []Job
-	err := x.db.View(func(txn *badger.Txn) error {
+	err := q.x.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixQueue), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -19,14 +19,16 @@ import (
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
-// serveFor runs wharf serve on dir until the returned stop is called.
-func serveFor(t *testing.T, upstreamURL, dir string) (addr string, stop func()) {
+// serveFor runs wharf serve on dir, with extra flags, until the returned
+// stop is called.
+func serveFor(t *testing.T, upstreamURL, dir string, extra ...string) (addr string, stop func()) {
 	t.Helper()
 	addr = freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", addr, "--upstream", upstreamURL, "--data", dir, "--log-level", "error"}, io.Discard, io.Discard)
+		args := []string{"serve", "--listen", addr, "--upstream", upstreamURL, "--data", dir, "--log-level", "error"}
+		done <- run(ctx, append(args, extra...), io.Discard, io.Discard)
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {

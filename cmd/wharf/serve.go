@@ -23,6 +23,7 @@ import (
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/statuspage"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // serve loads the configuration, wires the layers together and serves until
@@ -73,11 +74,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("cache: %w", dataDirError(cfg.Storage.Dir, err))
 	}
 	defer store.Close()
-	writer, err := cache.NewWriter(store, writerOptions(cfg))
+	wopts := writerOptions(cfg)
+	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
+		wt, err := writethrough.New(store, store.Queue(), writethrough.Options{
+			Sync:    cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync,
+			Origins: ups.origins,
+			Metrics: m,
+			Logger:  log.WithField("component", "writethrough"),
+		})
+		if err != nil {
+			return fmt.Errorf("write-through: %w", err)
+		}
+		defer wt.Close() // after the writer, before the store: its queue is in the index
+		wopts.WriteThrough = wt
+	}
+	writer, err := cache.NewWriter(store, wopts)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	defer writer.Close() // before the store: it stops the write-through worker
+	defer writer.Close() // before the store
 
 	auth, err := authOptions(cfg.Auth, log.WithField("component", "auth"))
 	if err != nil {
@@ -227,16 +242,13 @@ func retries(n int) int {
 	return n
 }
 
-// writerOptions turns the push settings into the write path's options.
+// writerOptions turns the push settings into the write path's options,
+// write-through aside (serve builds it).
 func writerOptions(cfg config.Config) cache.WriterOptions {
 	o := cache.WriterOptions{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
 		UploadLimits:   cache.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
-	}
-	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not cache.Replicators
-		sync := cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync
-		o.WriteThrough = &cache.WriteThroughOptions{Sync: sync}
 	}
 	return o
 }

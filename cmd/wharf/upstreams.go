@@ -119,7 +119,7 @@ func (u *upstreams) Close() {
 
 // pullOrigin is an upstream the cache only reads from: embedding the
 // Origin interface, not the client, hides the client's push methods, so
-// pushes under its names stay on wharf (cache.Replicator is absent).
+// pushes under its names stay on wharf (writethrough.Replicator is absent).
 type pullOrigin struct {
 	cache.Origin
 	ttl    time.Duration
@@ -133,7 +133,7 @@ func (o pullOrigin) TagTTL() time.Duration { return o.ttl }
 func (o pullOrigin) ShadowTags() bool { return o.shadow }
 
 // writableOrigin is an upstream with write-through on: the whole client,
-// a cache.Replicator.
+// a writethrough.Replicator.
 type writableOrigin struct {
 	*upstream.Client
 	ttl time.Duration

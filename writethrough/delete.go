@@ -1,4 +1,4 @@
-package cache
+package writethrough
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/upstream"
 )
@@ -19,9 +20,9 @@ import (
 //
 // Until the upstream has done it, the upstream still serves what was
 // deleted here, and a read would fetch it back. So a pending delete is a
-// tombstone: reads of that tag, or of that digest in that repository,
-// answer "unknown" without asking the upstream (tombstoned.go), unless it
-// was pushed again since.
+// tombstone: Pending says so, and the cache's reads of that tag, or of
+// that digest in that repository, answer "unknown" without asking the
+// upstream, unless it was pushed again since.
 
 // Deleter is what write-through needs of an upstream to pass deletes on.
 // upstream.Client implements it.
@@ -31,13 +32,6 @@ type Deleter interface {
 	DeleteBlob(ctx context.Context, repo string, d digest.Digest) error
 }
 
-// The delete operations a job can carry (index.Job.Op; "" is a push).
-const (
-	opDeleteTag      = "delete-tag"
-	opDeleteManifest = "delete-manifest"
-	opDeleteBlob     = "delete-blob"
-)
-
 // errRefused: the upstream will not delete (it answered 405, deletes are
 // off there); retrying cannot change that.
 var errRefused = errors.New("the upstream refuses deletes")
@@ -46,46 +40,37 @@ var errRefused = errors.New("the upstream refuses deletes")
 // a retry.
 func dropped(err error) bool { return errors.Is(err, errMissing) || errors.Is(err, errRefused) }
 
-// deleteThrough queues the upstream delete of a tag (tag set) or of
-// digest d, when write-through is on and repo's upstream takes deletes,
-// and returns the job's key for settleDeletes. It runs before the local
-// delete, so the tombstone is up before the content is gone here.
-func (w *Writer) deleteThrough(repo Repo, op, tag string, d digest.Digest) ([]string, error) {
-	if w.wt == nil {
-		return nil, nil
-	}
-	if o, err := w.c.origin(repo); err == nil {
+// Delete queues the upstream delete op (an index.OpDelete*) of tag or d
+// in repo, when repo's upstream takes deletes, and returns the job's key
+// for Settle.
+func (wt *Worker) Delete(repo cache.Repo, op, tag string, d digest.Digest) ([]string, error) {
+	if o, err := wt.origin(repo); err == nil {
 		if _, ok := o.(Deleter); !ok {
 			return nil, nil
 		}
 	}
 	key := index.DeleteJobKey(repo.String(), op, tag, d)
-	return []string{key}, w.wt.queue(repo, []string{key}, []index.Job{{Repo: repo.String(), Op: op, Tag: tag, Digest: d}})
+	return []string{key}, wt.queue(repo, []string{key}, []index.Job{{Repo: repo.String(), Op: op, Tag: tag, Digest: d}})
 }
 
-// settleDeletes waits, in synchronous mode, for the upstream deletes of
-// keys: done here, a failure there is the client's to know (the jobs stay
-// queued, as a push's would).
-func (w *Writer) settleDeletes(ctx context.Context, repo Repo, keys []string) error {
-	if w.wt == nil {
-		return nil
-	}
-	return w.wt.settle(ctx, repo, keys)
+// Pending reports whether the delete op of tag or d in repo is queued.
+func (wt *Worker) Pending(repo cache.Repo, op, tag string, d digest.Digest) bool {
+	return wt.tombstones.has(index.DeleteJobKey(repo.String(), op, tag, d))
 }
 
 // replicateDelete passes j's delete on. Gone already is done.
-func (wt *writeThrough) replicateDelete(ctx context.Context, o Origin, path string, j index.Job) error {
+func (wt *Worker) replicateDelete(ctx context.Context, o cache.Origin, path string, j index.Job) error {
 	del, ok := o.(Deleter)
 	if !ok {
 		return fmt.Errorf("upstream %s takes no deletes: %w", o.Name(), errRefused)
 	}
 	var err error
 	switch j.Op {
-	case opDeleteTag:
+	case index.OpDeleteTag:
 		err = del.DeleteManifest(ctx, path, j.Tag)
-	case opDeleteManifest:
+	case index.OpDeleteManifest:
 		err = del.DeleteManifest(ctx, path, j.Digest.String())
-	case opDeleteBlob:
+	case index.OpDeleteBlob:
 		err = del.DeleteBlob(ctx, path, j.Digest)
 		if err == nil || errors.Is(err, upstream.ErrNotFound) {
 			wt.forgetMount(j.Digest, path)
@@ -104,8 +89,10 @@ func (wt *writeThrough) replicateDelete(ctx context.Context, o Origin, path stri
 }
 
 // forgetMount stops offering path as a mount source of d.
-func (wt *writeThrough) forgetMount(d digest.Digest, path string) {
-	if wt.mounts[d] == path { // under wt.mu, as every use of mounts
+func (wt *Worker) forgetMount(d digest.Digest, path string) {
+	wt.mountMu.Lock()
+	defer wt.mountMu.Unlock()
+	if wt.mounts[d] == path {
 		delete(wt.mounts, d)
 	}
 }
@@ -136,18 +123,4 @@ func (t *tombstones) has(key string) bool {
 	defer t.mu.RUnlock()
 	_, ok := t.set[key]
 	return ok
-}
-
-// load reads the pending deletes a restart left in the queue, and where
-// its line ends.
-func (wt *writeThrough) load() error {
-	return wt.w.c.index.Jobs(func(key string, j index.Job) error {
-		if j.Op != "" {
-			wt.tombstones.add(key)
-		}
-		if j.Enqueued.After(wt.last) {
-			wt.last = j.Enqueued
-		}
-		return nil
-	})
 }

@@ -1,0 +1,237 @@
+package writethrough
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// Store is what write-through reads of the cache: the manifests it
+// pushes and the content they reference, from the cache alone.
+// *cache.Cache implements it.
+type Store interface {
+	StoredManifest(d digest.Digest) (*cache.Manifest, error)
+	HasContent(d digest.Digest) (int64, bool)
+	OpenContent(d digest.Digest) (*cache.Blob, error)
+}
+
+// Queue is the durable queue of jobs, oldest first. index.Queue (from
+// cache.Cache.Queue) implements it.
+type Queue interface {
+	PutJob(key string, j index.Job) error
+	DeleteJob(key string) error
+	// Job returns one job, or an error wrapping index.ErrNotFound.
+	Job(key string) (index.Job, error)
+	Jobs(fn func(key string, j index.Job) error) error
+}
+
+// Options configure write-through.
+type Options struct {
+	// Sync makes a manifest PUT wait until the upstream has the manifest;
+	// a failure is returned to the client and the job stays queued.
+	Sync bool
+	// Backoff is the wait after a first failure, doubled per failure up
+	// to MaxBackoff. Defaults 1s and 5m.
+	Backoff, MaxBackoff time.Duration
+	// Timeout bounds one attempt. Default 30m (a large image over a slow
+	// link).
+	Timeout time.Duration
+	// Parallel is how many repositories the Worker pushes to at once.
+	// Default 4.
+	Parallel int
+	// Origins are the cache's upstreams, found by Name(); those that are
+	// Replicators are pushed to, those that are Deleters take deletes.
+	Origins []cache.Origin
+	Metrics *metrics.Metrics // nil: none
+	Logger  logrus.FieldLogger
+	Now     func() time.Time // the queue's clock; default time.Now
+}
+
+// Worker queues jobs and runs them against the upstreams.
+type Worker struct {
+	store   Store
+	q       Queue
+	origins map[string]cache.Origin
+	opts    Options
+	log     logrus.FieldLogger
+
+	ctx    context.Context // the Worker's life: Close cancels it
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   sync.WaitGroup // the loop and the running lines
+
+	locks   repoLocks       // one attempt at a time per repository
+	busyMu  sync.Mutex      // guards busy
+	busy    map[string]bool // repositories whose line a goroutine runs
+	pubMu   sync.Mutex      // orders publish's count and set
+	mountMu sync.Mutex      // guards mounts
+	mounts  map[digest.Digest]string
+
+	// qmu orders writes of a job by a request (queueing it again) against
+	// the writes after an attempt, which must not undo them.
+	qmu        sync.Mutex
+	last       time.Time  // the latest Enqueued, guarded by qmu
+	tombstones tombstones // pending deletes, hidden from reads
+}
+
+var _ cache.WriteThrough = (*Worker)(nil)
+
+// New reads what a restart left in q and starts the Worker. Close it
+// before closing the cache that holds q.
+func New(store Store, q Queue, opts Options) (*Worker, error) {
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Minute
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wt := &Worker{
+		store: store, q: q, origins: map[string]cache.Origin{}, opts: opts, log: opts.Logger,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		busy: map[string]bool{}, mounts: map[digest.Digest]string{},
+	}
+	for _, o := range opts.Origins {
+		wt.origins[o.Name()] = o
+	}
+	if err := wt.load(); err != nil {
+		cancel()
+		return nil, err
+	}
+	wt.publish()
+	wt.done.Add(1)
+	go wt.loop()
+	return wt, nil
+}
+
+// Close stops the Worker and waits for its goroutines; a push in flight
+// is abandoned and stays queued.
+func (wt *Worker) Close() error {
+	wt.cancel()
+	wt.done.Wait()
+	return nil
+}
+
+// load reads the pending deletes a restart left in the queue, and where
+// its line ends.
+func (wt *Worker) load() error {
+	return wt.q.Jobs(func(key string, j index.Job) error {
+		if j.Op != "" {
+			wt.tombstones.add(key)
+		}
+		if j.Enqueued.After(wt.last) {
+			wt.last = j.Enqueued
+		}
+		return nil
+	})
+}
+
+// origin returns repo's upstream.
+func (wt *Worker) origin(repo cache.Repo) (cache.Origin, error) {
+	o, ok := wt.origins[repo.Upstream]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", cache.ErrUnknownUpstream, repo.Upstream)
+	}
+	return o, nil
+}
+
+// attempt runs one job of repo: on success it is removed, on failure
+// rescheduled. It holds repo's lock, so a request in synchronous mode and
+// the Worker never run two jobs of one repository at once.
+func (wt *Worker) attempt(ctx context.Context, repo, key string) error {
+	defer wt.locks.lock(repo)()
+	j, err := wt.q.Job(key)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil // done by another attempt
+	}
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, wt.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	log := wt.log.WithFields(logrus.Fields{"repo": j.Repo, "tag": j.Tag, "digest": j.Digest, "attempt": j.Attempts + 1})
+	if j.Op != "" {
+		log = log.WithField("op", j.Op)
+	}
+	err = wt.replicate(actx, j)
+	if err == nil {
+		if derr := wt.finish(key, j); derr != nil {
+			log.WithError(derr).Warn("write-through done, but the job stays queued")
+		}
+		if j.Op == "" {
+			wt.opts.Metrics.WriteThroughDone()
+		} else {
+			wt.opts.Metrics.WriteThroughDeleteDone()
+		}
+		wt.publish()
+		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
+		return nil
+	}
+	if wt.ctx.Err() != nil {
+		return err // shutting down: the job stays as it was
+	}
+	if dropped(err) {
+		// Deleted since it was pushed, or a delete the upstream refuses
+		// outright: no retry can change that.
+		wt.finish(key, j)
+		wt.publish()
+		wt.opts.Metrics.WriteThroughFailed(failureReason(err))
+		log.WithError(err).Warn("write-through dropped")
+		return err
+	}
+	j.Attempts++
+	j.LastError = err.Error()
+	j.NextTry = wt.opts.Now().Add(wt.backoff(j.Attempts))
+	if perr := wt.reschedule(key, j); perr != nil {
+		log.WithError(perr).Error("reschedule write-through")
+	}
+	wt.publish()
+	reason := failureReason(err)
+	wt.opts.Metrics.WriteThroughFailed(reason)
+	log.WithError(err).WithField("reason", reason).WithField("retry_at", j.NextTry.Format(time.RFC3339)).
+		Warn("write-through failed; will retry")
+	return err
+}
+
+func (wt *Worker) backoff(attempts int) time.Duration {
+	d := wt.opts.Backoff
+	for i := 1; i < attempts && d < wt.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, wt.opts.MaxBackoff)
+}
+
+// publish sets the pending gauge to the queue's length. Lines finish
+// concurrently: under pubMu the last to count is the last to set.
+func (wt *Worker) publish() {
+	wt.pubMu.Lock()
+	defer wt.pubMu.Unlock()
+	n := 0
+	wt.q.Jobs(func(string, index.Job) error { n++; return nil })
+	wt.opts.Metrics.SetWriteThroughPending(n)
+}
