@@ -108,8 +108,8 @@ func TestBaseHealthAndMetrics(t *testing.T) {
 		t.Fatalf("/healthz: %d", resp.StatusCode)
 	}
 	pullDigest(t, m, "app/m:v1")
+	waitFills(t, m) // a fill ends (stored) just after its clients got the last byte: then the next pull hits
 	pullDigest(t, m, "app/m:v1")
-	waitFills(t, m) // a fill ends (stored) just after its clients got the last byte
 	body, _ := io.ReadAll(get(t, m.URL+"/metrics").Body)
 	for _, want := range []string{
 		`wharf_cache_hits_total{kind="blob"}`,

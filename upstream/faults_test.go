@@ -55,9 +55,11 @@ func TestSlowBodyIsNotCutOff(t *testing.T) {
 		name  string
 		fault upstreamtest.Fault
 	}{
-		{"stalled after the first bytes", upstreamtest.Fault{StallAfter: 10, Stall: 500 * time.Millisecond}},
-		{"stalled right after the headers", upstreamtest.Fault{Stall: 500 * time.Millisecond}},
-		{"paced", upstreamtest.Fault{BytesPerSec: 80 << 10}},
+		// Each takes longer than the 1s header timeout below, which a
+		// loaded machine still meets for the headers themselves.
+		{"stalled after the first bytes", upstreamtest.Fault{StallAfter: 10, Stall: 1500 * time.Millisecond}},
+		{"stalled right after the headers", upstreamtest.Fault{Stall: 1500 * time.Millisecond}},
+		{"paced", upstreamtest.Fault{BytesPerSec: 20 << 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +69,7 @@ func TestSlowBodyIsNotCutOff(t *testing.T) {
 				}
 				return upstreamtest.Fault{}
 			})
-			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Timeout, o.MaxRetries = 100*time.Millisecond, -1 })
+			c := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.Timeout, o.MaxRetries = time.Second, -1 })
 			start := time.Now()
 			got, _, err := readBlob(t, c, "faulty/slow", d, 0)
 			if err != nil {
@@ -76,7 +78,7 @@ func TestSlowBodyIsNotCutOff(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("got %d bytes, want %d", len(got), len(want))
 			}
-			if time.Since(start) < 300*time.Millisecond {
+			if time.Since(start) < 1200*time.Millisecond {
 				t.Errorf("took %v: the fault did not slow the body", time.Since(start))
 			}
 		})
