@@ -25,6 +25,8 @@ func TestImportRules(t *testing.T) {
 		// its own, never on HTTP, configuration or what is under the store.
 		{"archive", false, []string{mod + "proxy", mod + "config", "github.com/gorilla/mux"}},
 		{"archive", true, []string{mod + "cache/index", mod + "cache/disk", mod + "cache/fill", mod + "upstream", "github.com/dgraph-io/badger"}},
+		// oci is the vocabulary every layer shares: it sits on nothing of wharf's.
+		{"oci", true, []string{mod}},
 		{"metrics/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "config"}},
 		{"config/...", false, []string{mod + "cache", mod + "proxy", mod + "upstream", mod + "metrics"}},
 	}

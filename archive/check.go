@@ -7,7 +7,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // dryRun is the first pass of an import. It walks the archives exactly as
@@ -57,8 +57,8 @@ func (d *dryRun) blob(dg digest.Digest, size int64, r io.Reader) error {
 // (want, when set), that it is a valid manifest of mediaType, and that
 // every blob it references is stored or in the archives, at its size.
 func (d *dryRun) manifest(st ImportStore, mediaType string, want digest.Digest, body []byte) error {
-	if len(body) > cache.MaxManifestSize {
-		return fmt.Errorf("manifest over %d bytes: %w", cache.MaxManifestSize, cache.ErrTooLarge)
+	if len(body) > oci.MaxManifestSize {
+		return fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, cache.ErrTooLarge)
 	}
 	dg := digest.Canonical.FromBytes(body)
 	if want != "" {
@@ -69,12 +69,12 @@ func (d *dryRun) manifest(st ImportStore, mediaType string, want digest.Digest, 
 			return fmt.Errorf("manifest hashes to %s, not %s: %w", dg, want, cache.ErrDigestInvalid)
 		}
 	}
-	p, err := manifest.Validate(body, mediaType)
+	p, err := oci.ValidateManifest(body, mediaType)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w: %w", dg, cache.ErrManifestInvalid, err)
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		size, ok := d.has(st, b.Digest)

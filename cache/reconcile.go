@@ -9,7 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // Reconciliation runs at every start, after the temp area was swept. Files
@@ -77,7 +77,7 @@ func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, 
 	}
 	defer f.Close()
 	v := d.Verifier()
-	head := &prefixBuffer{limit: MaxManifestSize}
+	head := &prefixBuffer{limit: oci.MaxManifestSize}
 	n, err := io.Copy(io.MultiWriter(v, head), f)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", d, err)
@@ -91,9 +91,9 @@ func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, 
 		meta.Size = n
 	} else if !head.overflow {
 		var probe struct{ MediaType string }
-		if json.Unmarshal(head.buf, &probe) == nil && manifest.Known(probe.MediaType) {
+		if json.Unmarshal(head.buf, &probe) == nil && oci.KnownManifest(probe.MediaType) {
 			meta.MediaType = probe.MediaType
-			if p, err := manifest.Parse(head.buf); err == nil {
+			if p, err := oci.ParseManifest(head.buf); err == nil {
 				meta.Refs = p.Refs()
 			}
 		}

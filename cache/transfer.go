@@ -11,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // What wharf export and wharf import need of a store that no server runs
@@ -88,8 +88,8 @@ func (c *Cache) Resolve(repo Repo, tag string) (Tagged, error) {
 			continue
 		}
 		better := best == nil ||
-			manifest.IsIndex(m.Descriptor.MediaType) && !manifest.IsIndex(best.Descriptor.MediaType) ||
-			manifest.IsIndex(m.Descriptor.MediaType) == manifest.IsIndex(best.Descriptor.MediaType) && r.Checked.After(bestChecked)
+			oci.IsIndex(m.Descriptor.MediaType) && !oci.IsIndex(best.Descriptor.MediaType) ||
+			oci.IsIndex(m.Descriptor.MediaType) == oci.IsIndex(best.Descriptor.MediaType) && r.Checked.After(bestChecked)
 		if better {
 			best, bestChecked = m, r.Checked
 		}
@@ -181,8 +181,8 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 // points at an incomplete image); the children an index lists may be
 // missing, as when only some platforms were warmed or exported.
 func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error) {
-	if len(body) > MaxManifestSize {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", MaxManifestSize, ErrTooLarge)
+	if len(body) > oci.MaxManifestSize {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
 	}
 	d := digest.Canonical.FromBytes(body)
 	if want != "" {
@@ -196,12 +196,12 @@ func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Dig
 	if tag != "" && !anchoredTag.MatchString(tag) {
 		return ocispec.Descriptor{}, fmt.Errorf("%q: %w", tag, ErrTagInvalid)
 	}
-	p, err := manifest.Validate(body, mediaType)
+	p, err := oci.ValidateManifest(body, mediaType)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		size, ok := c.HasContent(b.Digest)

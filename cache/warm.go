@@ -10,13 +10,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // warmAccept is what Warm asks for: every manifest kind, so a
 // multi-platform image is kept as its index (which export can carry whole)
 // rather than as whatever one client's platform would get.
-var warmAccept = manifest.Served
+var warmAccept = oci.ServedManifests
 
 // warmParallel is how many blobs of one image Warm fetches at once: enough
 // to overlap round trips, few enough to stay polite to the upstream.
@@ -52,11 +52,11 @@ func (c *Cache) Warm(ctx context.Context, repo Repo, ref string, platforms []oci
 
 func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platforms []ocispec.Platform, progress func(int64), rep *WarmReport) error {
 	rep.Manifests++
-	p, err := manifest.Parse(m.Body)
+	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Descriptor.Digest, err)
 	}
-	if manifest.IsIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		matched := 0
 		for _, child := range p.Manifests {
 			if !MatchPlatform(child.Platform, platforms) {
@@ -80,7 +80,7 @@ func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platfo
 	g.SetLimit(warmParallel)
 	fetched := make([]int64, len(p.Blobs)) // -1: was already stored
 	for i, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		rep.Blobs++

@@ -20,7 +20,7 @@ var (
 	ErrDigestInvalid = errors.New("digest invalid")
 	// ErrSizeInvalid: the body was shorter or longer than announced.
 	ErrSizeInvalid = errors.New("size invalid")
-	// ErrTooLarge: a manifest over MaxManifestSize.
+	// ErrTooLarge: a manifest over oci.MaxManifestSize.
 	ErrTooLarge = errors.New("content too large")
 	// ErrManifestInvalid: not a manifest wharf accepts.
 	ErrManifestInvalid = errors.New("manifest invalid")

@@ -13,7 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -433,12 +433,12 @@ func (wt *writeThrough) pushManifest(ctx context.Context, rep Replicator, path s
 	if err != nil {
 		return fmt.Errorf("manifest %s is no longer stored: %w", d, errMissing)
 	}
-	p, err := manifest.Parse(m.Body)
+	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return err
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		if err := wt.pushBlob(ctx, rep, path, b.Digest); err != nil {

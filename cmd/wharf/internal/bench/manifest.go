@@ -12,12 +12,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// Manifest media types a pull follows.
-const (
-	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // manifestAccept is what the docker daemon's registry client sends when it
@@ -26,15 +22,11 @@ const (
 // schema 1 types it no longer pulls). Sending them as separate header lines,
 // as the daemon does, also checks that the server reads them all.
 var manifestAccept = []string{
-	mediaDockerManifest,
-	mediaDockerList,
+	oci.DockerManifest,
+	oci.DockerManifestList,
 	ocispec.MediaTypeImageManifest,
 	ocispec.MediaTypeImageIndex,
 }
-
-// maxManifest bounds a manifest read into memory; distribution refuses to
-// store larger ones.
-const maxManifest = 4 << 20
 
 // manifest is the union of an image manifest and an index, enough to follow
 // either.
@@ -62,13 +54,13 @@ func (c *client) fetchManifest(ctx context.Context, repo, ref string, want diges
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifest+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrCut, err)
 	}
 	c.ctr.bytes.Add(int64(len(body)))
-	if len(body) > maxManifest {
-		return nil, fmt.Errorf("%w: %s@%s is larger than %d bytes", ErrManifest, repo, ref, maxManifest)
+	if len(body) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("%w: %s@%s is larger than %d bytes", ErrManifest, repo, ref, oci.MaxManifestSize)
 	}
 	if want == "" {
 		want, _ = digest.Parse(resp.Header.Get("Docker-Content-Digest"))
@@ -105,9 +97,9 @@ func parseManifest(body []byte, contentType string) (*manifest, error) {
 		mt = m.MediaType
 	}
 	switch {
-	case mt == ocispec.MediaTypeImageIndex || mt == mediaDockerList:
+	case mt == ocispec.MediaTypeImageIndex || mt == oci.DockerManifestList:
 		m.kind = "index"
-	case mt == ocispec.MediaTypeImageManifest || mt == mediaDockerManifest:
+	case mt == ocispec.MediaTypeImageManifest || mt == oci.DockerManifest:
 		m.kind = "image"
 	case mt == "" && len(m.Manifests) > 0:
 		m.kind = "index"
