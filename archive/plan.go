@@ -58,14 +58,14 @@ func pickPlatform(st ExportStore, idx *cache.Manifest, plat ocispec.Platform) (*
 		return nil, err
 	}
 	for _, child := range parsed.Manifests {
-		if !cache.MatchPlatform(child.Platform, []ocispec.Platform{plat}) {
+		if !oci.MatchPlatform(child.Platform, []ocispec.Platform{plat}) {
 			continue
 		}
 		if m, err := st.StoredManifest(child.Digest); err == nil {
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("no %s image of it in the store (see --platform)", cache.PlatformsString([]ocispec.Platform{plat}))
+	return nil, fmt.Errorf("no %s image of it in the store (see --platform)", oci.FormatPlatforms([]ocispec.Platform{plat}))
 }
 
 func (p *exportImage) walk(st ExportStore, m *cache.Manifest, docker bool) error {

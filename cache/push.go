@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/oci"
 )
-
-var anchoredTag = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)
 
 // PushedManifest is what a manifest PUT stored.
 type PushedManifest struct {
@@ -56,7 +52,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 		tags = append([]string{ref}, tags...)
 	}
 	for _, t := range tags {
-		if !anchoredTag.MatchString(t) {
+		if !oci.ValidTag(t) {
 			return nil, fmt.Errorf("%q: %w", t, ErrTagInvalid)
 		}
 	}

@@ -193,7 +193,7 @@ func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Dig
 			return ocispec.Descriptor{}, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
 		}
 	}
-	if tag != "" && !anchoredTag.MatchString(tag) {
+	if tag != "" && !oci.ValidTag(tag) {
 		return ocispec.Descriptor{}, fmt.Errorf("%q: %w", tag, ErrTagInvalid)
 	}
 	p, err := oci.ValidateManifest(body, mediaType)

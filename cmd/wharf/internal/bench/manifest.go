@@ -111,39 +111,23 @@ func parseManifest(body []byte, contentType string) (*manifest, error) {
 	return &m, nil
 }
 
-// platform is what an index entry must match.
-type platform struct{ os, arch, variant string }
+// platform is what an index entry must match: parsed and matched as
+// warm and export do (oci.MatchPlatform), so arm64/v8 finds an arm64
+// entry without a variant.
+type platform struct{ ocispec.Platform }
 
 func parsePlatform(s string) (platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant", s)
-	}
-	p := platform{os: parts[0], arch: parts[1]}
-	if len(parts) == 3 {
-		p.variant = parts[2]
-	}
-	return p, nil
+	p, err := oci.ParsePlatform(s)
+	return platform{p}, err
 }
 
-func (p platform) String() string {
-	if p.variant != "" {
-		return p.os + "/" + p.arch + "/" + p.variant
-	}
-	return p.os + "/" + p.arch
-}
+func (p platform) String() string { return oci.FormatPlatforms([]ocispec.Platform{p.Platform}) }
 
-// pick returns the first entry of an index for p. An entry's variant only
-// matters when p names one; arm64's "v8" is its default, so it matches an
-// entry without a variant. Attestation manifests (platform unknown/unknown)
-// never match.
+// pick returns the first entry of an index for p. Attestation manifests
+// (platform unknown/unknown) never match.
 func (p platform) pick(idx *manifest) (ocispec.Descriptor, error) {
 	for _, d := range idx.Manifests {
-		q := d.Platform
-		if q == nil || q.OS != p.os || q.Architecture != p.arch {
-			continue
-		}
-		if p.variant == "" || q.Variant == p.variant || (p.arch == "arm64" && p.variant == "v8" && q.Variant == "") {
+		if oci.MatchPlatform(d.Platform, []ocispec.Platform{p.Platform}) {
 			return d, nil
 		}
 	}
