@@ -71,8 +71,8 @@ func (c *client) fetchManifest(ctx context.Context, repo, ref string, want diges
 		if err := want.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %s@%s: %w", ErrManifest, repo, ref, err)
 		}
-		if got := want.Algorithm().FromBytes(body); got != want {
-			return nil, fmt.Errorf("%w: manifest %s@%s: got %s, want %s", ErrDigestMismatch, repo, ref, got, want)
+		if err := oci.VerifyBytes(body, want); err != nil {
+			return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 		}
 	}
 	m, err := parseManifest(body, resp.Header.Get("Content-Type"))
