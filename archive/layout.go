@@ -95,8 +95,8 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 	if err != nil {
 		return nil, "", err
 	}
-	if got := d.Digest.Algorithm().FromBytes(body); got != d.Digest {
-		return nil, "", fmt.Errorf("manifest %s hashes to %s: %w", d.Digest, got, cache.ErrDigestInvalid)
+	if err := oci.VerifyBytes(body, d.Digest); err != nil {
+		return nil, "", fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
 	}
 	p, err := oci.ParseManifest(body)
 	if err != nil {

@@ -127,6 +127,19 @@ func VerifyBytes(b []byte, want digest.Digest) error {
 	return v.Verify()
 }
 
+// ManifestDigest is the digest a manifest held whole is known by: want,
+// once the body is verified against it, or the body's sha256 when no
+// digest was named (a push or an import by tag).
+func ManifestDigest(body []byte, want digest.Digest) (digest.Digest, error) {
+	if want == "" {
+		return digest.Canonical.FromBytes(body), nil
+	}
+	if err := VerifyBytes(body, want); err != nil {
+		return "", err
+	}
+	return want, nil
+}
+
 // VerifyingReader reads through to a source, hashing as it goes, and in
 // place of io.EOF returns the Verifier's verdict when it is not nil (as
 // go-containerregistry's verify.ReadCloser): a caller that reads to EOF
