@@ -40,16 +40,18 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 	if len(b) > oci.MaxManifestSize {
 		return nil, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
 	}
-	d := digest.Canonical.FromBytes(b)
-	if want, err := digest.Parse(ref); err == nil {
+	want, err := digest.Parse(ref)
+	if err == nil {
 		if !want.Algorithm().Available() {
 			return nil, fmt.Errorf("%q: algorithm not supported: %w", ref, ErrDigestInvalid)
 		}
-		if d = want.Algorithm().FromBytes(b); d != want {
-			return nil, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
-		}
 	} else {
+		want = ""
 		tags = append([]string{ref}, tags...)
+	}
+	d, err := oci.ManifestDigest(b, want)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", badContent(err))
 	}
 	for _, t := range tags {
 		if !oci.ValidTag(t) {

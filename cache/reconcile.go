@@ -76,14 +76,17 @@ func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, 
 		return err
 	}
 	defer f.Close()
-	v := d.Verifier()
+	v, err := oci.NewVerifier(d, -1)
+	if err != nil {
+		return err
+	}
 	head := &prefixBuffer{limit: oci.MaxManifestSize}
 	n, err := io.Copy(io.MultiWriter(v, head), f)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", d, err)
 	}
-	if !v.Verified() {
-		return fmt.Errorf("%s: content does not hash to its name", d)
+	if err := v.Verify(); err != nil {
+		return fmt.Errorf("%s: content does not hash to its name: %w", d, err)
 	}
 	meta := index.BlobMeta{Size: n, Added: c.opts.Now()}
 	if known {

@@ -155,16 +155,18 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 			os.Remove(f.Name())
 		}
 	}()
-	h := d.Algorithm().Hash()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	v, err := oci.NewVerifier(d, size)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", d, err)
+		return fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
 	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("import %s: %d bytes, want %d: %w", d, n, size, ErrSizeInvalid)
+	// The verifier before the file: a write past the size fails before
+	// the file holds it.
+	n, err := io.Copy(io.MultiWriter(v, f), ctxReader{ctx, r})
+	if err == nil {
+		err = v.Verify()
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		return fmt.Errorf("import %s: the bytes hash to %s: %w", d, got, ErrDigestInvalid)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", d, badContent(err))
 	}
 	if err := c.store.Put(ctx, f, d, n); err != nil {
 		c.opts.Metrics.StoreError("write")
@@ -173,6 +175,10 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	keep = true
 	return c.recordContent(d, n, "", nil, true)
 }
+
+// badContent classes a mismatch as the sender's fault (a client's push,
+// an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
+func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }
 
 // ImportManifest stores body, a manifest of mediaType, pinned, and points
 // repo's local tag at it (tag "" for none: a child of an index). When want
@@ -184,14 +190,14 @@ func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Dig
 	if len(body) > oci.MaxManifestSize {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
 	}
-	d := digest.Canonical.FromBytes(body)
 	if want != "" {
 		if err := want.Validate(); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("%q: %w: %w", want, ErrDigestInvalid, err)
 		}
-		if d = want.Algorithm().FromBytes(body); d != want {
-			return ocispec.Descriptor{}, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
-		}
+	}
+	d, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest: %w", badContent(err))
 	}
 	if tag != "" && !oci.ValidTag(tag) {
 		return ocispec.Descriptor{}, fmt.Errorf("%q: %w", tag, ErrTagInvalid)

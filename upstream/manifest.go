@@ -60,17 +60,13 @@ func (c *Client) GetManifest(ctx context.Context, repo, ref string, accept []str
 		return nil, c.failure(&Error{Upstream: c.name, Op: op, Status: resp.StatusCode,
 			Message: fmt.Sprintf("more than %d bytes", oci.MaxManifestSize), Err: ErrTooLarge})
 	}
-	alg := digest.Canonical
-	if want != "" {
-		alg = want.Algorithm()
-	}
-	got := alg.FromBytes(body)
-	if want != "" && got != want {
-		return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("asked for %s, the body hashes to %s", want, got))
+	got, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("asked for %v", err))
 	}
 	if announced, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil && announced.Algorithm().Available() {
-		if h := announced.Algorithm().FromBytes(body); h != announced {
-			return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("Docker-Content-Digest %s, the body hashes to %s", announced, h))
+		if err := oci.VerifyBytes(body, announced); err != nil {
+			return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("Docker-Content-Digest %v", err))
 		}
 	}
 	return &Manifest{
