@@ -103,3 +103,50 @@ func TestWrapMismatch(t *testing.T) {
 		t.Error("nil became an error")
 	}
 }
+
+// TestVerifySizeOnly: a Verifier without a digest checks the size alone
+// (the bench client's --no-verify).
+func TestVerifySizeOnly(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		size int64
+		err  error
+	}{
+		{"any bytes", 9, nil},
+		{"any bytes", -1, nil},
+		{"short", 9, ErrSizeMismatch},
+		{"much too long", 9, ErrSizeMismatch},
+	} {
+		vr, err := NewVerifyingReader(strings.NewReader(tc.body), "", tc.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(vr); !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+			t.Errorf("%q of %d: %v, want %v", tc.body, tc.size, err, tc.err)
+		}
+	}
+}
+
+func TestVerifyBytesAndManifestDigest(t *testing.T) {
+	body := []byte(`{"schemaVersion":2}`)
+	d := digest.FromBytes(body)
+	if err := VerifyBytes(body, d); err != nil {
+		t.Errorf("VerifyBytes of the right body: %v", err)
+	}
+	if err := VerifyBytes(body[1:], d); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("VerifyBytes of other bytes: %v, want ErrDigestMismatch", err)
+	}
+	if err := VerifyBytes(nil, digest.FromBytes(nil)); err != nil {
+		t.Errorf("VerifyBytes of the empty blob: %v", err)
+	}
+	if got, err := ManifestDigest(body, ""); got != d || err != nil {
+		t.Errorf("ManifestDigest without a digest = %s, %v; want the body's sha256", got, err)
+	}
+	s512 := digest.SHA512.FromBytes(body)
+	if got, err := ManifestDigest(body, s512); got != s512 || err != nil {
+		t.Errorf("ManifestDigest under sha512 = %s, %v", got, err)
+	}
+	if got, err := ManifestDigest(body, digest.FromString("other")); got != "" || !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("ManifestDigest of the wrong body = %s, %v; want ErrDigestMismatch", got, err)
+	}
+}
