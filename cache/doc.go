@@ -13,7 +13,10 @@
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads (keys.go)
 //	cache/fill       one upstream read per digest, followers on the growing file
-//	cache/manifest   parse a manifest into its references
+//
+// What content is — media types, the manifest size limit, a manifest's
+// references and validity, platforms, tags, and the Verifier every write
+// path hashes through — is package oci, shared with every other layer.
 //
 // The invariants it keeps (each has a test named after it):
 //

@@ -17,7 +17,7 @@ var ErrNotManifest = errors.New("the upstream sent something that is not a manif
 // it is stored or served. The digest and the size limit were checked by
 // the upstream client; here the bytes must be a manifest of the media type
 // they came as (the Content-Type, or the body's mediaType when the
-// upstream sent none), by the same rules as a push: manifest.Validate, so
+// upstream sent none), by the same rules as a push: oci.ValidateManifest, so
 // that there is one parser and one notion of a valid manifest.
 //
 // Docker schema 1 is refused, pulled as pushed: it is deprecated, gone
