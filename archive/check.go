@@ -7,7 +7,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // dryRun is the first pass of an import. It walks the archives exactly as
@@ -39,15 +39,13 @@ func (d *dryRun) blob(dg digest.Digest, size int64, r io.Reader) error {
 	if err := dg.Validate(); err != nil {
 		return fmt.Errorf("%q: %w: %w", dg, cache.ErrDigestInvalid, err)
 	}
-	v := dg.Verifier()
-	n, err := io.Copy(v, r)
-	switch {
-	case err != nil:
-		return fmt.Errorf("read %s: %w", dg, err)
-	case size >= 0 && n != size:
-		return fmt.Errorf("blob %s: %d bytes, want %d: %w", dg, n, size, cache.ErrSizeInvalid)
-	case !v.Verified():
-		return fmt.Errorf("blob %s: the bytes hash to something else: %w", dg, cache.ErrDigestInvalid)
+	v, err := oci.NewVerifyingReader(r, dg, size)
+	if err != nil {
+		return fmt.Errorf("%q: %w: %w", dg, cache.ErrDigestInvalid, err)
+	}
+	n, err := io.Copy(io.Discard, v)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", dg, oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
 	}
 	d.seen[dg] = n
 	return nil
@@ -57,24 +55,24 @@ func (d *dryRun) blob(dg digest.Digest, size int64, r io.Reader) error {
 // (want, when set), that it is a valid manifest of mediaType, and that
 // every blob it references is stored or in the archives, at its size.
 func (d *dryRun) manifest(st ImportStore, mediaType string, want digest.Digest, body []byte) error {
-	if len(body) > cache.MaxManifestSize {
-		return fmt.Errorf("manifest over %d bytes: %w", cache.MaxManifestSize, cache.ErrTooLarge)
+	if len(body) > oci.MaxManifestSize {
+		return fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, cache.ErrTooLarge)
 	}
-	dg := digest.Canonical.FromBytes(body)
 	if want != "" {
 		if err := want.Validate(); err != nil {
 			return fmt.Errorf("%q: %w: %w", want, cache.ErrDigestInvalid, err)
 		}
-		if dg = want.Algorithm().FromBytes(body); dg != want {
-			return fmt.Errorf("manifest hashes to %s, not %s: %w", dg, want, cache.ErrDigestInvalid)
-		}
 	}
-	p, err := manifest.Validate(body, mediaType)
+	dg, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
+	}
+	p, err := oci.ValidateManifest(body, mediaType)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w: %w", dg, cache.ErrManifestInvalid, err)
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		size, ok := d.has(st, b.Digest)

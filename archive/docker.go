@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // The docker save format. manifest.json lists the images: each names its
@@ -123,7 +124,7 @@ func (im *importer) importDockerSave(src source) error {
 // dockerImage imports one image's config and layers and returns the OCI
 // manifest describing them.
 func (im *importer) dockerImage(src source, img dockerImage) ([]byte, error) {
-	cfgBody, err := readSmall(src, img.Config, cache.MaxManifestSize)
+	cfgBody, err := readSmall(src, img.Config, oci.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}

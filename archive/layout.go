@@ -10,7 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // importLayout imports every image index.json lists, bottom-up: blobs,
@@ -91,14 +91,14 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 	if err := d.Digest.Validate(); err != nil {
 		return nil, "", fmt.Errorf("index.json: %q: %w", d.Digest, err)
 	}
-	body, err := readSmall(src, blobPath(d.Digest), cache.MaxManifestSize)
+	body, err := readSmall(src, blobPath(d.Digest), oci.MaxManifestSize)
 	if err != nil {
 		return nil, "", err
 	}
-	if got := d.Digest.Algorithm().FromBytes(body); got != d.Digest {
-		return nil, "", fmt.Errorf("manifest %s hashes to %s: %w", d.Digest, got, cache.ErrDigestInvalid)
+	if err := oci.VerifyBytes(body, d.Digest); err != nil {
+		return nil, "", fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
 	}
-	p, err := manifest.Parse(body)
+	p, err := oci.ParseManifest(body)
 	if err != nil {
 		return nil, "", err
 	}
@@ -106,7 +106,7 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 	if mt == "" {
 		mt = p.MediaType
 	}
-	if manifest.IsIndex(mt) {
+	if oci.IsIndex(mt) {
 		for _, child := range p.Manifests {
 			cb, cmt, err := im.layoutManifest(src, repo, child, depth+1)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -122,7 +122,7 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 		return body, mt, nil
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		if err := im.blob(src, blobPath(b.Digest), b.Digest, b.Size); err != nil {

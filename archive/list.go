@@ -8,7 +8,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // ListItem is one line of an image list (what wharf warm fetches for an
@@ -60,7 +60,7 @@ func ParsePlatforms(s string) ([]ocispec.Platform, error) {
 	}
 	var out []ocispec.Platform
 	for _, part := range strings.Split(s, ",") {
-		p, err := cache.ParsePlatform(strings.TrimSpace(part))
+		p, err := oci.ParsePlatform(strings.TrimSpace(part))
 		if err != nil {
 			return nil, err
 		}

@@ -7,7 +7,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // exportImage is one selected tag and everything of it the export writes,
@@ -40,7 +40,7 @@ func planExport(st ExportStore, t cache.Tagged, docker bool, plat ocispec.Platfo
 		return nil, err
 	}
 	p := &exportImage{tagged: t, top: m.Descriptor}
-	if docker && manifest.IsIndex(m.Descriptor.MediaType) {
+	if docker && oci.IsIndex(m.Descriptor.MediaType) {
 		if m, err = pickPlatform(st, m, plat); err != nil {
 			return nil, err
 		}
@@ -53,28 +53,28 @@ func planExport(st ExportStore, t cache.Tagged, docker bool, plat ocispec.Platfo
 }
 
 func pickPlatform(st ExportStore, idx *cache.Manifest, plat ocispec.Platform) (*cache.Manifest, error) {
-	parsed, err := manifest.Parse(idx.Body)
+	parsed, err := oci.ParseManifest(idx.Body)
 	if err != nil {
 		return nil, err
 	}
 	for _, child := range parsed.Manifests {
-		if !cache.MatchPlatform(child.Platform, []ocispec.Platform{plat}) {
+		if !oci.MatchPlatform(child.Platform, []ocispec.Platform{plat}) {
 			continue
 		}
 		if m, err := st.StoredManifest(child.Digest); err == nil {
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("no %s image of it in the store (see --platform)", cache.PlatformsString([]ocispec.Platform{plat}))
+	return nil, fmt.Errorf("no %s image of it in the store (see --platform)", oci.FormatPlatforms([]ocispec.Platform{plat}))
 }
 
 func (p *exportImage) walk(st ExportStore, m *cache.Manifest, docker bool) error {
 	p.manifests = append(p.manifests, m)
-	parsed, err := manifest.Parse(m.Body)
+	parsed, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Descriptor.Digest, err)
 	}
-	if manifest.IsIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		for _, child := range parsed.Manifests {
 			cm, err := st.StoredManifest(child.Digest)
 			if err != nil {
@@ -88,7 +88,7 @@ func (p *exportImage) walk(st ExportStore, m *cache.Manifest, docker bool) error
 		return nil
 	}
 	for _, b := range parsed.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		if _, ok := st.HasContent(b.Digest); !ok {
@@ -102,7 +102,7 @@ func (p *exportImage) walk(st ExportStore, m *cache.Manifest, docker bool) error
 			return fmt.Errorf("manifest %s (%s) is not an image docker load can take", m.Descriptor.Digest, m.Descriptor.MediaType)
 		}
 		for _, l := range im.Layers {
-			if manifest.Foreign(l) {
+			if oci.Foreign(l) {
 				return fmt.Errorf("layer %s is non-distributable; docker format cannot carry it", l.Digest)
 			}
 		}

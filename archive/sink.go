@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -144,29 +143,6 @@ func (s *tarSink) close() error {
 
 // errCorrupt: stored content no longer hashes to its digest.
 var errCorrupt = errors.New("stored content is corrupt (run wharf verify --repair, then warm it again)")
-
-// verifyingReader hashes what passes and, at EOF, fails unless it hashed
-// to the digest: an export never carries damaged content unnoticed.
-type verifyingReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want digest.Digest
-}
-
-func newVerifyingReader(r io.Reader, want digest.Digest) *verifyingReader {
-	return &verifyingReader{r: r, h: want.Algorithm().Hash(), want: want}
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF {
-		if got := digest.NewDigest(v.want.Algorithm(), v.h); got != v.want {
-			return n, fmt.Errorf("%s hashes to %s: %w", v.want, got, errCorrupt)
-		}
-	}
-	return n, err
-}
 
 // blobPath is where an OCI layout (and docker save since 25) keeps d.
 func blobPath(d digest.Digest) string {

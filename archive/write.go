@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // writeExport streams every planned file into s: the layout marker, each
@@ -75,7 +77,11 @@ func copyBlob(st ExportStore, s sink, name string, b ocispec.Descriptor) error {
 	if f.Size != b.Size {
 		return fmt.Errorf("blob %s is %d bytes, its manifest says %d: %w", b.Digest, f.Size, b.Size, errCorrupt)
 	}
-	return s.put(name, f.Size, newVerifyingReader(f.File, b.Digest))
+	r, err := oci.NewVerifyingReader(f.File, b.Digest, f.Size)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.Digest, err)
+	}
+	return oci.WrapMismatch(s.put(name, f.Size, r), errCorrupt, errCorrupt)
 }
 
 // Annotations an OCI layout's index.json names its images with. ref.name

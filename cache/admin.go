@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // The operator's tools (wharf verify, gc, du) run on a stopped store:
@@ -80,14 +81,17 @@ func (c *Cache) check(ctx context.Context, d digest.Digest, size int64) (int64, 
 		return 0, "missing file"
 	}
 	defer f.Close()
-	v := d.Verifier()
+	v, err := oci.NewVerifier(d, -1) // the size is judged here, to say it in the reason
+	if err != nil {
+		return 0, fmt.Sprintf("not a digest: %v", err)
+	}
 	n, err := io.Copy(v, f)
 	switch {
 	case err != nil:
 		return n, fmt.Sprintf("read error: %v", err)
 	case n != size:
 		return n, fmt.Sprintf("size %d, index says %d", n, size)
-	case !v.Verified():
+	case v.Verify() != nil:
 		return n, "content does not hash to its digest"
 	}
 	return n, ""

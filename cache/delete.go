@@ -8,7 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // Deletes act on one repository: a digest is deleted from the repository
@@ -85,7 +85,7 @@ func (w *Writer) DeleteManifest(ctx context.Context, repo Repo, d digest.Digest)
 		}
 		keys = append(keys, k...)
 	}
-	if p, err := manifest.Parse(m.Body); err == nil && p.Subject != nil {
+	if p, err := oci.ParseManifest(m.Body); err == nil && p.Subject != nil {
 		if err := w.c.index.DeleteReferrer(repo.String(), p.Subject.Digest, d); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@
 //	cache/index      Badger: content meta, tags, links, uploads, the
 //	                 write-through queue (keys.go)
 //	cache/fill       one upstream read per digest, followers on the growing file
-//	cache/manifest   parse a manifest into its references
 //	cache/upload     upload sessions: data/uploads/<uuid>, slots, expiry sweep
 //
 // Verified content that arrives whole (a finished upload, an imported
@@ -27,6 +26,10 @@
 // its own, and the write path knows it only as WriteThrough
 // (writethrough.go), to queue pushes and deletes and to hide what a
 // pending delete has removed (tombstoned.go).
+//
+// What content is — media types, the manifest size limit, a manifest's
+// references and validity, platforms, tags, and the Verifier every write
+// path hashes through — is package oci, shared with every other layer.
 //
 // The invariants it keeps (each has a test named after it):
 //

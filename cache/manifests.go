@@ -16,13 +16,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
-
-// MaxManifestSize is the largest manifest kept; larger ones are refused
-// upstream already (the distribution-spec's common limit).
-const MaxManifestSize = 4 << 20
 
 // Manifest is a manifest's exact bytes and their descriptor.
 type Manifest struct {
@@ -214,7 +210,7 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 // manifest.
 func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 	d := m.Descriptor.Digest
-	p, err := manifest.Parse(m.Body)
+	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
@@ -242,7 +238,7 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if meta.MediaType == "" || meta.Size > MaxManifestSize {
+	if meta.MediaType == "" || meta.Size > oci.MaxManifestSize {
 		return nil, fmt.Errorf("%s is not a manifest: %w", d, ErrNotFound)
 	}
 	f, err := c.store.Open(c.life, d)
@@ -254,7 +250,7 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 		return nil, err
 	}
 	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	body, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", d, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -59,7 +59,7 @@ func (w *Writer) mayPushTag(ctx context.Context, repo Repo, tag string) error {
 		}
 		return nil
 	}
-	_, err = o.HeadManifest(ctx, repo.Path, tag, manifest.Served)
+	_, err = o.HeadManifest(ctx, repo.Path, tag, oci.ServedManifests)
 	switch {
 	case err == nil, errors.Is(err, upstream.ErrNoDigest):
 		return mirrored

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
-
-var anchoredTag = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)
 
 // PushedManifest is what a manifest PUT stored.
 type PushedManifest struct {
@@ -29,34 +25,36 @@ type PushedManifest struct {
 // PutManifest stores a manifest a client pushed to repo under ref (a tag,
 // or the digest its bytes must hash to), and under each of tags (OCI 1.1
 // ?tag= parameters). The body must be a manifest of mediaType, at most
-// MaxManifestSize, whose every blob and child manifest repo holds.
+// oci.MaxManifestSize, whose every blob and child manifest repo holds.
 // The manifest is pinned, indexed for the referrers API when it has a
 // subject, and queued for write-through when that is on (in synchronous
 // mode PutManifest returns once the upstream has it).
 func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType string, body io.Reader, tags []string) (*PushedManifest, error) {
-	b, err := io.ReadAll(io.LimitReader(body, MaxManifestSize+1))
+	b, err := io.ReadAll(io.LimitReader(body, oci.MaxManifestSize+1))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("manifest body: %w: %w", ErrSizeInvalid, err)
 		}
 		return nil, fmt.Errorf("manifest body: %w", err)
 	}
-	if len(b) > MaxManifestSize {
-		return nil, fmt.Errorf("manifest over %d bytes: %w", MaxManifestSize, ErrTooLarge)
+	if len(b) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
 	}
-	d := digest.Canonical.FromBytes(b)
-	if want, err := digest.Parse(ref); err == nil {
+	want, err := digest.Parse(ref)
+	if err == nil {
 		if !want.Algorithm().Available() {
 			return nil, fmt.Errorf("%q: algorithm not supported: %w", ref, ErrDigestInvalid)
 		}
-		if d = want.Algorithm().FromBytes(b); d != want {
-			return nil, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
-		}
 	} else {
+		want = ""
 		tags = append([]string{ref}, tags...)
 	}
+	d, err := oci.ManifestDigest(b, want)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", badContent(err))
+	}
 	for _, t := range tags {
-		if !anchoredTag.MatchString(t) {
+		if !oci.ValidTag(t) {
 			return nil, fmt.Errorf("%q: %w", t, ErrTagInvalid)
 		}
 	}
@@ -65,7 +63,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 			return nil, err
 		}
 	}
-	p, err := manifest.Validate(b, mediaType)
+	p, err := oci.ValidateManifest(b, mediaType)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
 	}
@@ -114,10 +112,10 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 // the PUT, and a HEAD the upstream vouches for links it then. Asking again
 // here would cost a round trip per layer and make pushes fail while the
 // upstream is down.
-func (w *Writer) checkReferences(repo Repo, p manifest.Pushed) error {
+func (w *Writer) checkReferences(repo Repo, p oci.Pushed) error {
 	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
 		for _, ref := range group {
-			if manifest.Foreign(ref) {
+			if oci.Foreign(ref) {
 				continue
 			}
 			if !w.c.linked(repo, ref.Digest) {

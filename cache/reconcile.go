@@ -9,7 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // Reconciliation runs at every start, after the temp area was swept. Files
@@ -76,14 +76,17 @@ func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, 
 		return err
 	}
 	defer f.Close()
-	v := d.Verifier()
-	head := &prefixBuffer{limit: MaxManifestSize}
+	v, err := oci.NewVerifier(d, -1)
+	if err != nil {
+		return err
+	}
+	head := &prefixBuffer{limit: oci.MaxManifestSize}
 	n, err := io.Copy(io.MultiWriter(v, head), f)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", d, err)
 	}
-	if !v.Verified() {
-		return fmt.Errorf("%s: content does not hash to its name", d)
+	if err := v.Verify(); err != nil {
+		return fmt.Errorf("%s: content does not hash to its name: %w", d, err)
 	}
 	meta := index.BlobMeta{Size: n, Added: c.opts.Now()}
 	if known {
@@ -91,9 +94,9 @@ func (c *Cache) adopt(ctx context.Context, d digest.Digest, old index.BlobMeta, 
 		meta.Size = n
 	} else if !head.overflow {
 		var probe struct{ MediaType string }
-		if json.Unmarshal(head.buf, &probe) == nil && manifest.Known(probe.MediaType) {
+		if json.Unmarshal(head.buf, &probe) == nil && oci.KnownManifest(probe.MediaType) {
 			meta.MediaType = probe.MediaType
-			if p, err := manifest.Parse(head.buf); err == nil {
+			if p, err := oci.ParseManifest(head.buf); err == nil {
 				meta.Refs = p.Refs()
 			}
 		}

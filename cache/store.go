@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // Store is where verified content lives under its digest: blob and
@@ -69,8 +71,8 @@ type Content = interface {
 // putBytes stores small content (a manifest) given as bytes, checking
 // first that they hash to d.
 func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
-	if d.Algorithm().FromBytes(b) != d {
-		return fmt.Errorf("store %s: the bytes hash to %s: %w", d, d.Algorithm().FromBytes(b), ErrDigestInvalid)
+	if err := oci.VerifyBytes(b, d); err != nil {
+		return fmt.Errorf("store: %w", badContent(err))
 	}
 	if _, err := c.store.Stat(ctx, d); err == nil {
 		return nil // content-addressed: already there means identical

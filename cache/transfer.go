@@ -11,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // What wharf export and wharf import need of a store that no server runs
@@ -88,8 +88,8 @@ func (c *Cache) Resolve(repo Repo, tag string) (Tagged, error) {
 			continue
 		}
 		better := best == nil ||
-			manifest.IsIndex(m.Descriptor.MediaType) && !manifest.IsIndex(best.Descriptor.MediaType) ||
-			manifest.IsIndex(m.Descriptor.MediaType) == manifest.IsIndex(best.Descriptor.MediaType) && r.Checked.After(bestChecked)
+			oci.IsIndex(m.Descriptor.MediaType) && !oci.IsIndex(best.Descriptor.MediaType) ||
+			oci.IsIndex(m.Descriptor.MediaType) == oci.IsIndex(best.Descriptor.MediaType) && r.Checked.After(bestChecked)
 		if better {
 			best, bestChecked = m, r.Checked
 		}
@@ -156,16 +156,18 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 			os.Remove(f.Name())
 		}
 	}()
-	h := d.Algorithm().Hash()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	v, err := oci.NewVerifier(d, size)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", d, err)
+		return fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
 	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("import %s: %d bytes, want %d: %w", d, n, size, ErrSizeInvalid)
+	// The verifier before the file: a write past the size fails before
+	// the file holds it.
+	n, err := io.Copy(io.MultiWriter(v, f), ctxReader{ctx, r})
+	if err == nil {
+		err = v.Verify()
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		return fmt.Errorf("import %s: the bytes hash to %s: %w", d, got, ErrDigestInvalid)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", d, badContent(err))
 	}
 	if err := c.Ingest(ctx, f, d, n, true); err != nil {
 		return fmt.Errorf("import %s: %w", d, err)
@@ -174,6 +176,10 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 	return nil
 }
 
+// badContent classes a mismatch as the sender's fault (a client's push,
+// an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
+func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }
+
 // ImportManifest stores body, a manifest of mediaType, pinned, and points
 // repo's local tag at it (tag "" for none: a child of an index). When want
 // is set the body must hash to it. Every blob an image manifest references
@@ -181,27 +187,27 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 // points at an incomplete image); the children an index lists may be
 // missing, as when only some platforms were warmed or exported.
 func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error) {
-	if len(body) > MaxManifestSize {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", MaxManifestSize, ErrTooLarge)
+	if len(body) > oci.MaxManifestSize {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
 	}
-	d := digest.Canonical.FromBytes(body)
 	if want != "" {
 		if err := want.Validate(); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("%q: %w: %w", want, ErrDigestInvalid, err)
 		}
-		if d = want.Algorithm().FromBytes(body); d != want {
-			return ocispec.Descriptor{}, fmt.Errorf("manifest hashes to %s, not %s: %w", d, want, ErrDigestInvalid)
-		}
 	}
-	if tag != "" && !anchoredTag.MatchString(tag) {
+	d, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest: %w", badContent(err))
+	}
+	if tag != "" && !oci.ValidTag(tag) {
 		return ocispec.Descriptor{}, fmt.Errorf("%q: %w", tag, ErrTagInvalid)
 	}
-	p, err := manifest.Validate(body, mediaType)
+	p, err := oci.ValidateManifest(body, mediaType)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		size, ok := c.HasContent(b.Digest)

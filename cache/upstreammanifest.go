@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // ErrNotManifest: the upstream answered a manifest request with something
@@ -17,7 +17,7 @@ var ErrNotManifest = errors.New("the upstream sent something that is not a manif
 // it is stored or served. The digest and the size limit were checked by
 // the upstream client; here the bytes must be a manifest of the media type
 // they came as (the Content-Type, or the body's mediaType when the
-// upstream sent none), by the same rules as a push: manifest.Validate, so
+// upstream sent none), by the same rules as a push: oci.ValidateManifest, so
 // that there is one parser and one notion of a valid manifest.
 //
 // Docker schema 1 is refused, pulled as pushed: it is deprecated, gone
@@ -26,7 +26,7 @@ var ErrNotManifest = errors.New("the upstream sent something that is not a manif
 // over a canonical form, not the bytes received, so it could not be
 // verified the way every other manifest is.
 func (c *Cache) checkFetched(upstreamName string, m *Manifest) error {
-	if _, err := manifest.Validate(m.Body, m.Descriptor.MediaType); err != nil {
+	if _, err := oci.ValidateManifest(m.Body, m.Descriptor.MediaType); err != nil {
 		c.opts.Metrics.UpstreamFailure(upstreamName, "not_manifest")
 		return fmt.Errorf("%s from upstream %s: %w: %w", m.Descriptor.Digest, upstreamName, ErrNotManifest, err)
 	}

@@ -4,19 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // warmAccept is what Warm asks for: every manifest kind, so a
 // multi-platform image is kept as its index (which export can carry whole)
 // rather than as whatever one client's platform would get.
-var warmAccept = manifest.Served
+var warmAccept = oci.ServedManifests
 
 // warmParallel is how many blobs of one image Warm fetches at once: enough
 // to overlap round trips, few enough to stay polite to the upstream.
@@ -52,14 +51,14 @@ func (c *Cache) Warm(ctx context.Context, repo Repo, ref string, platforms []oci
 
 func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platforms []ocispec.Platform, progress func(int64), rep *WarmReport) error {
 	rep.Manifests++
-	p, err := manifest.Parse(m.Body)
+	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Descriptor.Digest, err)
 	}
-	if manifest.IsIndex(m.Descriptor.MediaType) {
+	if oci.IsIndex(m.Descriptor.MediaType) {
 		matched := 0
 		for _, child := range p.Manifests {
-			if !MatchPlatform(child.Platform, platforms) {
+			if !oci.MatchPlatform(child.Platform, platforms) {
 				continue
 			}
 			matched++
@@ -72,7 +71,7 @@ func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platfo
 			}
 		}
 		if matched == 0 {
-			return fmt.Errorf("%s@%s lists no manifest for %s: %w", repo, m.Descriptor.Digest, PlatformsString(platforms), ErrNotFound)
+			return fmt.Errorf("%s@%s lists no manifest for %s: %w", repo, m.Descriptor.Digest, oci.FormatPlatforms(platforms), ErrNotFound)
 		}
 		return nil
 	}
@@ -80,7 +79,7 @@ func (c *Cache) warmManifest(ctx context.Context, repo Repo, m *Manifest, platfo
 	g.SetLimit(warmParallel)
 	fetched := make([]int64, len(p.Blobs)) // -1: was already stored
 	for i, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		rep.Blobs++
@@ -133,49 +132,4 @@ func (p progressWriter) Write(b []byte) (int, error) {
 		p(int64(len(b)))
 	}
 	return len(b), nil
-}
-
-// MatchPlatform reports whether p is one of want (all match when want is
-// empty). An unset variant in want matches any variant.
-func MatchPlatform(p *ocispec.Platform, want []ocispec.Platform) bool {
-	if len(want) == 0 {
-		return true
-	}
-	if p == nil {
-		return false
-	}
-	for _, w := range want {
-		if w.OS == p.OS && w.Architecture == p.Architecture && (w.Variant == "" || w.Variant == p.Variant) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParsePlatform reads "os/arch[/variant]".
-func ParsePlatform(s string) (ocispec.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return ocispec.Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant", s)
-	}
-	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
-
-// PlatformsString writes platforms as a comma-separated list.
-func PlatformsString(ps []ocispec.Platform) string {
-	if len(ps) == 0 {
-		return "any platform"
-	}
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.OS + "/" + p.Architecture
-		if p.Variant != "" {
-			s[i] += "/" + p.Variant
-		}
-	}
-	return strings.Join(s, ",")
 }

@@ -25,7 +25,7 @@ var (
 	ErrDigestInvalid = upload.ErrDigestInvalid
 	// ErrSizeInvalid: the body was shorter or longer than announced.
 	ErrSizeInvalid = upload.ErrSizeInvalid
-	// ErrTooLarge: a manifest over MaxManifestSize.
+	// ErrTooLarge: a manifest over oci.MaxManifestSize.
 	ErrTooLarge = errors.New("content too large")
 	// ErrManifestInvalid: not a manifest wharf accepts.
 	ErrManifestInvalid = errors.New("manifest invalid")

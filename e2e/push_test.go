@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -186,7 +187,7 @@ func TestPushChunkedAndMonolithic(t *testing.T) {
 	})
 
 	t.Run("manifest over 4 MiB", func(t *testing.T) {
-		resp := send(t, "PUT", w.URL+"/v2/site/raw/manifests/big", bytes.Repeat([]byte(" "), cache.MaxManifestSize+1),
+		resp := send(t, "PUT", w.URL+"/v2/site/raw/manifests/big", bytes.Repeat([]byte(" "), oci.MaxManifestSize+1),
 			"Content-Type", "application/vnd.oci.image.manifest.v1+json")
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("PUT: %d", resp.StatusCode)

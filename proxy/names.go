@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // maxNameLength is the longest repository name the reference grammar allows.
@@ -42,10 +43,7 @@ func repoIn(up Upstream, path string) (cache.Repo, error) {
 // client learns which part was wrong.
 var shapePattern = regexp.MustCompile(`^/v2/(.+)/(manifests|blobs|tags)/([^/]*)$`)
 
-var (
-	anchoredName = regexp.MustCompile(`^(?:` + reference.NameRegexp.String() + `)$`)
-	anchoredTag  = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)
-)
+var anchoredName = regexp.MustCompile(`^(?:` + reference.NameRegexp.String() + `)$`)
 
 func explainUnmatched(path string) error {
 	m := shapePattern.FindStringSubmatch(path)
@@ -66,7 +64,7 @@ func explainUnmatched(path string) error {
 			if _, err := digest.Parse(ref); err != nil {
 				return fmt.Errorf("%q: %w: %v", ref, errDigestInvalid, err)
 			}
-		} else if !anchoredTag.MatchString(ref) {
+		} else if !oci.ValidTag(ref) {
 			return fmt.Errorf("%q: %w", ref, errTagInvalid)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // The write path's capabilities. A Store that has them (cache.Writer)
@@ -52,7 +53,7 @@ func (s *server) putManifest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := vars(r)
-	if r.ContentLength > cache.MaxManifestSize {
+	if r.ContentLength > oci.MaxManifestSize {
 		return fmt.Errorf("manifest of %d bytes: %w", r.ContentLength, cache.ErrTooLarge)
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))

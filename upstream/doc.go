@@ -23,7 +23,7 @@
 //     the v2 error code and Retry-After, for proxy/ to map once.
 //
 // Blobs are streamed, never buffered, and not verified here: the cache
-// hashes them as it writes. Manifests are small (at most MaxManifestSize)
+// hashes them as it writes. Manifests are small (at most oci.MaxManifestSize)
 // and read whole, since their digest must be known before they are used.
 //
 // upstreamtest/ runs the real CNCF distribution registry in-process, with

@@ -30,7 +30,7 @@ var (
 	// says since when, and RetryAfter is the time to the next probe.
 	ErrDown           = fmt.Errorf("marked down: %w", ErrUnavailable)
 	ErrDigestMismatch = errors.New("digest mismatch")          // the bytes don't hash to the digest asked for or announced
-	ErrTooLarge       = errors.New("manifest too large")       // a manifest above MaxManifestSize
+	ErrTooLarge       = errors.New("manifest too large")       // a manifest above oci.MaxManifestSize
 	ErrNoDigest       = errors.New("no Docker-Content-Digest") // HEAD gave no digest; GET instead
 	// ErrRejected is any other 4xx (400, 405, 416, …): the upstream refused
 	// the request as such. Error.Code carries its v2 code (NAME_INVALID,

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -122,7 +123,7 @@ func TestManifestFaults(t *testing.T) {
 	fr := newFaultyRegistry(t)
 	c := newClient(t, fr.faulty.URL, nil)
 
-	fr.faulty.SetFault(always(upstreamtest.Fault{Body: bytes.Repeat([]byte{' '}, upstream.MaxManifestSize+1)}))
+	fr.faulty.SetFault(always(upstreamtest.Fault{Body: bytes.Repeat([]byte{' '}, oci.MaxManifestSize+1)}))
 	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); !errors.Is(err, upstream.ErrTooLarge) {
 		t.Errorf("a 4 MiB+1 manifest: error = %v, want ErrTooLarge", err)
 	}

@@ -12,13 +12,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream/transport"
 )
-
-// MaxManifestSize bounds a manifest's body, as distribution does (4 MiB):
-// manifests are read whole, so a bound keeps a hostile or broken upstream
-// from filling memory.
-const MaxManifestSize = 4 << 20
 
 // Manifest is a manifest as the upstream sent it.
 type Manifest struct {
@@ -38,7 +34,7 @@ type Manifest struct {
 //
 // The digest is computed from the bytes received; ErrDigestMismatch if ref
 // is a digest they do not match, or if Docker-Content-Digest names another.
-// A body over MaxManifestSize is ErrTooLarge.
+// A body over oci.MaxManifestSize is ErrTooLarge.
 func (c *Client) GetManifest(ctx context.Context, repo, ref string, accept []string) (*Manifest, error) {
 	repo = c.Repository(repo)
 	op := manifestOp(http.MethodGet, repo, ref)
@@ -51,30 +47,26 @@ func (c *Client) GetManifest(ctx context.Context, repo, ref string, accept []str
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > MaxManifestSize {
+	if resp.ContentLength > oci.MaxManifestSize {
 		return nil, c.failure(&Error{Upstream: c.name, Op: op, Status: resp.StatusCode,
-			Message: fmt.Sprintf("%d bytes announced, the limit is %d", resp.ContentLength, MaxManifestSize), Err: ErrTooLarge})
+			Message: fmt.Sprintf("%d bytes announced, the limit is %d", resp.ContentLength, oci.MaxManifestSize), Err: ErrTooLarge})
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1))
 	c.metrics.UpstreamRead(c.name, int64(len(body)))
 	if err != nil {
 		return nil, c.failure(c.transportError(ctx, op, err))
 	}
-	if len(body) > MaxManifestSize {
+	if len(body) > oci.MaxManifestSize {
 		return nil, c.failure(&Error{Upstream: c.name, Op: op, Status: resp.StatusCode,
-			Message: fmt.Sprintf("more than %d bytes", MaxManifestSize), Err: ErrTooLarge})
+			Message: fmt.Sprintf("more than %d bytes", oci.MaxManifestSize), Err: ErrTooLarge})
 	}
-	alg := digest.Canonical
-	if want != "" {
-		alg = want.Algorithm()
-	}
-	got := alg.FromBytes(body)
-	if want != "" && got != want {
-		return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("asked for %s, the body hashes to %s", want, got))
+	got, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("asked for %v", err))
 	}
 	if announced, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil && announced.Algorithm().Available() {
-		if h := announced.Algorithm().FromBytes(body); h != announced {
-			return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("Docker-Content-Digest %s, the body hashes to %s", announced, h))
+		if err := oci.VerifyBytes(body, announced); err != nil {
+			return nil, c.mismatch(op, resp.StatusCode, fmt.Sprintf("Docker-Content-Digest %v", err))
 		}
 	}
 	return &Manifest{

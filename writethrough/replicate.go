@@ -11,7 +11,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -64,12 +64,12 @@ func (wt *Worker) pushManifest(ctx context.Context, rep Replicator, path string,
 	if err != nil {
 		return fmt.Errorf("manifest %s is no longer stored: %w", d, errMissing)
 	}
-	p, err := manifest.Parse(m.Body)
+	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
 		return err
 	}
 	for _, b := range p.Blobs {
-		if manifest.Foreign(b) {
+		if oci.Foreign(b) {
 			continue
 		}
 		if err := wt.pushBlob(ctx, rep, path, b.Digest); err != nil {

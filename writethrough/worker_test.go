@@ -13,8 +13,8 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/index"
-	"github.com/wharf-mirror/wharf/cache/manifest"
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -152,7 +152,7 @@ func TestSlowRepositoryHoldsNoOther(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			for _, repo := range []string{"slow", "fast"} {
-				if _, err := s.up.HeadManifest(context.Background(), repo, "v1", manifest.Served); err != nil {
+				if _, err := s.up.HeadManifest(context.Background(), repo, "v1", oci.ServedManifests); err != nil {
 					t.Errorf("%s:v1 upstream: %v", repo, err)
 				}
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 var (
@@ -208,7 +208,7 @@ func (g *Group) run(f *fill, open Source) {
 // copyVerified copies the upstream body into the temp file, resuming broken
 // bodies from the last byte written, and checks size and digest at the end.
 func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error {
-	h := f.d.Algorithm().Hash()
+	var v *oci.Verifier // made with the file, once the size is known
 	backoff := g.opts.ResumeBackoff
 	for attempt := 0; ; attempt++ {
 		offset := f.written()
@@ -226,12 +226,17 @@ func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error
 				return err
 			}
 			f.start(file, size)
+			if v, err = oci.NewVerifier(f.d, size); err != nil {
+				body.Close()
+				cancel()
+				return fmt.Errorf("fill %s: %w", f.d, err)
+			}
 		} else if size >= 0 && f.size >= 0 && size != f.size {
 			body.Close()
 			cancel()
 			return fmt.Errorf("fill %s: upstream size changed from %d to %d: %w", f.d, f.size, size, ErrSizeMismatch)
 		}
-		readErr, writeErr := g.copy(f, h, body, cancel)
+		readErr, writeErr := g.copy(f, v, body, cancel)
 		body.Close()
 		cancel()
 		if writeErr != nil {
@@ -251,20 +256,22 @@ func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error
 		}
 		backoff *= 2
 	}
-	n := f.written()
-	if f.size >= 0 && n != f.size {
-		return fmt.Errorf("fill %s: got %d bytes, upstream announced %d: %w", f.d, n, f.size, ErrSizeMismatch)
-	}
-	if got := digest.NewDigest(f.d.Algorithm(), h); got != f.d {
-		return fmt.Errorf("fill %s: upstream bytes hash to %s: %w", f.d, got, ErrDigestMismatch)
+	if err := v.Verify(); err != nil {
+		return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
 	}
 	return nil
 }
 
-// copy moves bytes from body to the temp file and the hash, publishing each
+// upstreamMismatch classes a mismatch as the upstream's fault: the fill's
+// own sentinels, which proxy answers 502 and counts as digest_mismatch.
+func upstreamMismatch(err error) error {
+	return oci.WrapMismatch(err, ErrDigestMismatch, ErrSizeMismatch)
+}
+
+// copy moves bytes from body to the verifier and the temp file, publishing each
 // chunk to followers as soon as it is written. A read that yields nothing for
 // StallTimeout cancels the body's context so the fill can resume.
-func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.CancelFunc) (readErr, writeErr error) {
+func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.CancelFunc) (readErr, writeErr error) {
 	buf := make([]byte, 128<<10)
 	stall := time.AfterFunc(g.opts.StallTimeout, cancel)
 	defer stall.Stop()
@@ -272,8 +279,10 @@ func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.Cancel
 		n, err := body.Read(buf)
 		stall.Reset(g.opts.StallTimeout)
 		if n > 0 {
-			if f.size >= 0 && f.written()+int64(n) > f.size {
-				return nil, fmt.Errorf("fill %s: upstream sent more than the %d bytes it announced: %w", f.d, f.size, ErrSizeMismatch)
+			// The verifier first: bytes past the announced size fail
+			// before the file, and so followers, see them.
+			if _, verr := v.Write(buf[:n]); verr != nil {
+				return nil, fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
 			}
 			if f.size < 0 && g.opts.Keep != nil && !g.opts.Keep(f.written()+int64(n)) {
 				return nil, fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
@@ -284,7 +293,6 @@ func (g *Group) copy(f *fill, h hash.Hash, body io.Reader, cancel context.Cancel
 				}
 				return nil, fmt.Errorf("fill %s: write temp file: %w", f.d, werr)
 			}
-			h.Write(buf[:n])
 			f.advance(int64(n))
 		}
 		if errors.Is(err, io.EOF) {

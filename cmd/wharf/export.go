@@ -12,6 +12,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // export writes cached images for an air gap (see archive.Export).
@@ -38,7 +39,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f := archive.Format(*format); f != archive.OCI && f != archive.Docker {
 		return fmt.Errorf("--format %q: want oci or docker", *format)
 	}
-	plat, err := cache.ParsePlatform(*platform)
+	plat, err := oci.ParsePlatform(*platform)
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// Manifest media types a pull follows.
-const (
-	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // manifestAccept is what the docker daemon's registry client sends when it
@@ -26,15 +22,11 @@ const (
 // schema 1 types it no longer pulls). Sending them as separate header lines,
 // as the daemon does, also checks that the server reads them all.
 var manifestAccept = []string{
-	mediaDockerManifest,
-	mediaDockerList,
+	oci.DockerManifest,
+	oci.DockerManifestList,
 	ocispec.MediaTypeImageManifest,
 	ocispec.MediaTypeImageIndex,
 }
-
-// maxManifest bounds a manifest read into memory; distribution refuses to
-// store larger ones.
-const maxManifest = 4 << 20
 
 // manifest is the union of an image manifest and an index, enough to follow
 // either.
@@ -62,13 +54,13 @@ func (c *client) fetchManifest(ctx context.Context, repo, ref string, want diges
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifest+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oci.MaxManifestSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrCut, err)
 	}
 	c.ctr.bytes.Add(int64(len(body)))
-	if len(body) > maxManifest {
-		return nil, fmt.Errorf("%w: %s@%s is larger than %d bytes", ErrManifest, repo, ref, maxManifest)
+	if len(body) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("%w: %s@%s is larger than %d bytes", ErrManifest, repo, ref, oci.MaxManifestSize)
 	}
 	if want == "" {
 		want, _ = digest.Parse(resp.Header.Get("Docker-Content-Digest"))
@@ -79,8 +71,8 @@ func (c *client) fetchManifest(ctx context.Context, repo, ref string, want diges
 		if err := want.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %s@%s: %w", ErrManifest, repo, ref, err)
 		}
-		if got := want.Algorithm().FromBytes(body); got != want {
-			return nil, fmt.Errorf("%w: manifest %s@%s: got %s, want %s", ErrDigestMismatch, repo, ref, got, want)
+		if err := oci.VerifyBytes(body, want); err != nil {
+			return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 		}
 	}
 	m, err := parseManifest(body, resp.Header.Get("Content-Type"))
@@ -105,9 +97,9 @@ func parseManifest(body []byte, contentType string) (*manifest, error) {
 		mt = m.MediaType
 	}
 	switch {
-	case mt == ocispec.MediaTypeImageIndex || mt == mediaDockerList:
+	case mt == ocispec.MediaTypeImageIndex || mt == oci.DockerManifestList:
 		m.kind = "index"
-	case mt == ocispec.MediaTypeImageManifest || mt == mediaDockerManifest:
+	case mt == ocispec.MediaTypeImageManifest || mt == oci.DockerManifest:
 		m.kind = "image"
 	case mt == "" && len(m.Manifests) > 0:
 		m.kind = "index"
@@ -119,39 +111,23 @@ func parseManifest(body []byte, contentType string) (*manifest, error) {
 	return &m, nil
 }
 
-// platform is what an index entry must match.
-type platform struct{ os, arch, variant string }
+// platform is what an index entry must match: parsed and matched as
+// warm and export do (oci.MatchPlatform), so arm64/v8 finds an arm64
+// entry without a variant.
+type platform struct{ ocispec.Platform }
 
 func parsePlatform(s string) (platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant", s)
-	}
-	p := platform{os: parts[0], arch: parts[1]}
-	if len(parts) == 3 {
-		p.variant = parts[2]
-	}
-	return p, nil
+	p, err := oci.ParsePlatform(s)
+	return platform{p}, err
 }
 
-func (p platform) String() string {
-	if p.variant != "" {
-		return p.os + "/" + p.arch + "/" + p.variant
-	}
-	return p.os + "/" + p.arch
-}
+func (p platform) String() string { return oci.FormatPlatforms([]ocispec.Platform{p.Platform}) }
 
-// pick returns the first entry of an index for p. An entry's variant only
-// matters when p names one; arm64's "v8" is its default, so it matches an
-// entry without a variant. Attestation manifests (platform unknown/unknown)
-// never match.
+// pick returns the first entry of an index for p. Attestation manifests
+// (platform unknown/unknown) never match.
 func (p platform) pick(idx *manifest) (ocispec.Descriptor, error) {
 	for _, d := range idx.Manifests {
-		q := d.Platform
-		if q == nil || q.OS != p.os || q.Architecture != p.arch {
-			continue
-		}
-		if p.variant == "" || q.Variant == p.variant || (p.arch == "arm64" && p.variant == "v8" && q.Variant == "") {
+		if oci.MatchPlatform(d.Platform, []ocispec.Platform{p.Platform}) {
 			return d, nil
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 func TestParseManifestKinds(t *testing.T) {
@@ -13,8 +15,8 @@ func TestParseManifestKinds(t *testing.T) {
 		body, contentType, want string
 	}{
 		{`{"manifests":[]}`, ocispec.MediaTypeImageIndex, "index"},
-		{`{}`, mediaDockerList, "index"},
-		{`{"config":{}}`, mediaDockerManifest + "; charset=utf-8", "image"},
+		{`{}`, oci.DockerManifestList, "index"},
+		{`{"config":{}}`, oci.DockerManifest + "; charset=utf-8", "image"},
 		{`{"mediaType":"` + ocispec.MediaTypeImageManifest + `"}`, "application/json", "image"},
 		{`{"manifests":[{"digest":"sha256:x"}]}`, "", "index"},
 		{`{"config":{"digest":"sha256:x"}}`, "text/plain", "image"},

@@ -1,4 +1,4 @@
-package manifest
+package oci
 
 import (
 	"errors"
@@ -53,12 +53,12 @@ func TestValidate(t *testing.T) {
 		{"bad digest", ocispec.MediaTypeImageManifest, strings.Replace(ociImage, repeat("b"), "nope", 1), false},
 	}
 	for _, tt := range tests {
-		_, err := Validate([]byte(tt.body), tt.contentType)
+		_, err := ValidateManifest([]byte(tt.body), tt.contentType)
 		if tt.ok && err != nil {
 			t.Errorf("%s: refused: %v", tt.name, err)
 		}
-		if !tt.ok && !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: err = %v, want ErrInvalid", tt.name, err)
+		if !tt.ok && !errors.Is(err, ErrInvalidManifest) {
+			t.Errorf("%s: err = %v, want ErrInvalidManifest", tt.name, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package manifest
+package oci
 
 import (
 	"encoding/json"
@@ -38,18 +38,18 @@ func fuzzSeeds() []string {
 	}
 }
 
-// FuzzParse: Parse never panics, refuses with ErrInvalid only, and every
+// FuzzParseManifest: Parse never panics, refuses with ErrInvalidManifest only, and every
 // reference of what it accepts is a valid digest (the store builds paths
 // from them). Parsing is a function of the bytes: twice gives the same.
-func FuzzParse(f *testing.F) {
+func FuzzParseManifest(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := Parse(body)
+		p, err := ParseManifest(body)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
+			if !errors.Is(err, ErrInvalidManifest) {
+				t.Fatalf("error %v is not ErrInvalidManifest", err)
 			}
 			return
 		}
@@ -61,27 +61,27 @@ func FuzzParse(f *testing.F) {
 		if p.Subject != nil && p.Subject.Digest.Validate() != nil {
 			t.Fatalf("accepted subject %q is not a digest", p.Subject.Digest)
 		}
-		again, err := Parse(body)
+		again, err := ParseManifest(body)
 		if err != nil || !reflect.DeepEqual(p, again) {
 			t.Fatalf("second parse differs: %+v, %v", again, err)
 		}
 	})
 }
 
-// FuzzValidate: a pushed manifest Validate accepts has the kind's required
+// FuzzValidateManifest: a pushed manifest Validate accepts has the kind's required
 // fields and complete descriptors, agrees with its Content-Type, and
 // survives a round trip: the manifest rebuilt from what Validate read
 // validates again to the same references.
-func FuzzValidate(f *testing.F) {
+func FuzzValidateManifest(f *testing.F) {
 	types := []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, DockerManifest, DockerManifestList, DockerSchema1}
 	for i, s := range fuzzSeeds() {
 		f.Add([]byte(s), types[i%len(types)])
 	}
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
-		p, err := Validate(body, contentType)
+		p, err := ValidateManifest(body, contentType)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
+			if !errors.Is(err, ErrInvalidManifest) {
+				t.Fatalf("error %v is not ErrInvalidManifest", err)
 			}
 			return
 		}
@@ -112,7 +112,7 @@ func FuzzValidate(f *testing.F) {
 			m.SchemaVersion = 2
 			rebuilt, _ = json.Marshal(m)
 		}
-		again, err := Validate(rebuilt, contentType)
+		again, err := ValidateManifest(rebuilt, contentType)
 		if err != nil {
 			t.Fatalf("rebuilt manifest refused: %v\n%s", err, rebuilt)
 		}

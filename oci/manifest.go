@@ -1,4 +1,4 @@
-package manifest
+package oci
 
 import (
 	"encoding/json"
@@ -9,40 +9,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// ErrInvalid: the bytes are not a manifest this package understands.
-var ErrInvalid = errors.New("manifest: invalid")
-
-// Docker media types (github.com/moby/docker-image-spec defines them; the
-// strings are the wire format and never change).
-const (
-	DockerManifest      = "application/vnd.docker.distribution.manifest.v2+json"
-	DockerManifestList  = "application/vnd.docker.distribution.manifest.list.v2+json"
-	DockerSchema1       = "application/vnd.docker.distribution.manifest.v1+json"
-	DockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-)
-
-// Served lists every manifest type wharf serves, indexes first: the
-// Accept values of a request that wants whatever the registry holds under
-// a reference (a registry may answer 404 for a type not accepted).
-var Served = []string{
-	ocispec.MediaTypeImageIndex, DockerManifestList,
-	ocispec.MediaTypeImageManifest, DockerManifest,
-}
-
-// IsIndex reports whether mediaType names a list of manifests.
-func IsIndex(mediaType string) bool {
-	return mediaType == ocispec.MediaTypeImageIndex || mediaType == DockerManifestList
-}
-
-// Known reports whether mediaType is a manifest type wharf understands.
-func Known(mediaType string) bool {
-	switch mediaType {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, DockerManifest,
-		DockerManifestList, DockerSchema1, DockerSchema1Signed:
-		return true
-	}
-	return false
-}
+// ErrInvalidManifest: the bytes are not a manifest this package understands.
+var ErrInvalidManifest = errors.New("manifest: invalid")
 
 // wire is the union of the fields every kind of manifest uses to point at
 // content.
@@ -78,12 +46,12 @@ func (p Parsed) Refs() []digest.Digest {
 	return out
 }
 
-// Parse reads a manifest's references. Every referenced digest must be
+// ParseManifest reads a manifest's references. Every referenced digest must be
 // valid.
-func Parse(body []byte) (Parsed, error) {
+func ParseManifest(body []byte) (Parsed, error) {
 	var w wire
 	if err := json.Unmarshal(body, &w); err != nil {
-		return Parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Parsed{}, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
 	}
 	p := Parsed{MediaType: w.MediaType, Manifests: w.Manifests, Subject: w.Subject}
 	if w.Config != nil {
@@ -96,12 +64,12 @@ func Parse(body []byte) (Parsed, error) {
 	}
 	for _, d := range append(append([]ocispec.Descriptor{}, p.Blobs...), p.Manifests...) {
 		if err := d.Digest.Validate(); err != nil {
-			return Parsed{}, fmt.Errorf("%w: reference %q: %v", ErrInvalid, d.Digest, err)
+			return Parsed{}, fmt.Errorf("%w: reference %q: %v", ErrInvalidManifest, d.Digest, err)
 		}
 	}
 	if p.Subject != nil {
 		if err := p.Subject.Digest.Validate(); err != nil {
-			return Parsed{}, fmt.Errorf("%w: subject %q: %v", ErrInvalid, p.Subject.Digest, err)
+			return Parsed{}, fmt.Errorf("%w: subject %q: %v", ErrInvalidManifest, p.Subject.Digest, err)
 		}
 	}
 	return p, nil

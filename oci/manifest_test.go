@@ -1,4 +1,4 @@
-package manifest
+package oci
 
 import (
 	"errors"
@@ -24,10 +24,10 @@ func TestParse(t *testing.T) {
 		{"not json", `{"schemaVersion":`, 0, false, true},
 	}
 	for _, tc := range cases {
-		p, err := Parse([]byte(tc.body))
+		p, err := ParseManifest([]byte(tc.body))
 		if tc.err {
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("%s: err %v, want ErrInvalid", tc.name, err)
+			if !errors.Is(err, ErrInvalidManifest) {
+				t.Errorf("%s: err %v, want ErrInvalidManifest", tc.name, err)
 			}
 			continue
 		}
