@@ -60,7 +60,7 @@ func (r Repo) String() string { return r.Upstream + "/" + r.Path }
 
 // Options configure a Cache.
 type Options struct {
-	Dir string // data directory: blobs/, tmp/, index/
+	Dir string // data directory: blobs/, tmp/, index/, uploads/ (the write path), quarantine/ (verify --repair)
 	// Store keeps the content's bytes; nil is the disk store in Dir
 	// (cache/disk). The index is in Dir either way.
 	Store   Store
