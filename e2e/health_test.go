@@ -41,7 +41,7 @@ func TestFailingUpstreamCostsMilliseconds(t *testing.T) {
 			clk := &clock{now: time.Now()}
 			m := startMirror(t, front.URL, mirrorOpts{
 				tagTTL: time.Minute, clock: clk, timeout: 30 * time.Second,
-				revalidate: time.Second, probeMin: 50 * time.Millisecond,
+				revalidate: 500 * time.Millisecond, probeMin: 50 * time.Millisecond,
 			})
 			a := upstreamtest.Push(t, reg, "app/svc:v1", upstreamtest.RandomImage(t, 2, 4096, upstreamtest.OCIManifest))
 			if got := pullDigest(t, m, "app/svc:v1"); got != a.Digest.String() {
