@@ -78,12 +78,6 @@ type Upstream struct {
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
 }
 
-// WriteThroughSyncOn reports whether a manifest push waits for the
-// upstream (write-through on, and synchronous).
-func (u Upstream) WriteThroughSyncOn() bool {
-	return u.WriteThroughOn() && u.WriteThroughSync != nil && *u.WriteThroughSync
-}
-
 // Push configures what clients may write to wharf.
 type Push struct {
 	// Deletes allows DELETE of manifests, pushed tags and blobs. nil (the
