@@ -19,9 +19,6 @@ import (
 func Words(err error) string {
 	var (
 		dns     *net.DNSError
-		verify  *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
 		record  tls.RecordHeaderError
 		timeout interface{ Timeout() bool }
 	)
@@ -41,7 +38,7 @@ func Words(err error) string {
 			return "host name not found"
 		}
 		return "DNS lookup failed"
-	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &host):
+	case UntrustedCertificate(err):
 		return "TLS certificate not trusted"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "plain HTTP server behind an https:// URL"
@@ -57,4 +54,17 @@ func Words(err error) string {
 		return fmt.Sprint(ue.Err)
 	}
 	return err.Error()
+}
+
+// UntrustedCertificate reports whether err is the server's TLS certificate
+// failing verification: the one test for it, shared by Words and the
+// start-up probe so that both call the same failures a certificate's.
+func UntrustedCertificate(err error) bool {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
