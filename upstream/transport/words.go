@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -51,9 +52,22 @@ func Words(err error) string {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) { // drop `Get "https://…"`: the upstream is named already
-		return fmt.Sprint(ue.Err)
+		err = ue.Err
 	}
-	return err.Error()
+	return clip(fmt.Sprint(err))
+}
+
+// maxWords caps Words' fallback: an error can quote what the upstream sent
+// (net/http's "malformed HTTP response" quotes its whole status line, up to
+// the header limit), and the words go into every DownError and the status
+// page.
+const maxWords = 200
+
+func clip(s string) string {
+	if len(s) <= maxWords {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxWords], "") + "…"
 }
 
 // UntrustedCertificate reports whether err is the server's TLS certificate
