@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -97,23 +98,8 @@ func TestFailingUpstreamMarkedDown(t *testing.T) {
 // before its header timeout, while those requests are still held; the
 // next request fails at once without reaching it.
 func TestHungUpstreamMarkedDown(t *testing.T) {
-	release := make(chan struct{})
 	held := make(chan struct{}, 8)
-	var reached atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		held <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	m := newMetrics()
-	c := newClient(t, srv.URL, func(o *upstream.Options) {
-		o.Metrics, o.StallAfter, o.Timeout, o.ProbeMin = m, 50*time.Millisecond, time.Minute, time.Minute
-	})
-	t.Cleanup(func() { close(release) }) // runs before srv.Close and c.Close: the held handlers return
+	c, m, reached := hungUpstream(t, held)
 
 	errs := make(chan error, 3)
 	for i := range 3 {
@@ -151,21 +137,7 @@ func TestHungUpstreamMarkedDown(t *testing.T) {
 // (each wait counted once, it took DownAfter header timeouts: 63 s for a
 // miss with serve's defaults).
 func TestLoneHungRequestMarksUpstreamDown(t *testing.T) {
-	release := make(chan struct{})
-	var reached atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	m := newMetrics()
-	c := newClient(t, srv.URL, func(o *upstream.Options) {
-		o.Metrics, o.StallAfter, o.Timeout, o.ProbeMin = m, 50*time.Millisecond, time.Minute, time.Minute
-	})
-	t.Cleanup(func() { close(release) })
+	c, m, reached := hungUpstream(t, nil)
 
 	_, err := c.GetManifest(t.Context(), "app/hung", "v1", acceptAll)
 	if !errors.Is(err, upstream.ErrDown) {
@@ -180,4 +152,31 @@ func TestLoneHungRequestMarksUpstreamDown(t *testing.T) {
 	if got := testutil.ToFloat64(m.UpstreamUp.WithLabelValues(c.Name())); got != 0 {
 		t.Errorf("wharf_upstream_up = %v, want 0", got)
 	}
+}
+
+// hungUpstream serves a client whose upstream accepts every request and
+// never answers it (StallAfter 50ms, header timeout a minute, probe not
+// before a minute); each request reached is counted in reached and, with
+// held non-nil, signalled there.
+func hungUpstream(t *testing.T, held chan<- struct{}) (c *upstream.Client, m *metrics.Metrics, reached *atomic.Int32) {
+	t.Helper()
+	release := make(chan struct{})
+	reached = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if held != nil {
+			held <- struct{}{}
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	m = newMetrics()
+	c = newClient(t, srv.URL, func(o *upstream.Options) {
+		o.Metrics, o.StallAfter, o.Timeout, o.ProbeMin = m, 50*time.Millisecond, time.Minute, time.Minute
+	})
+	t.Cleanup(func() { close(release) }) // runs before srv.Close and c.Close: the held handlers return
+	return c, m, reached
 }

@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
 // DefaultProbeTimeout bounds Probe when its caller gives no timeout: long
@@ -148,17 +149,13 @@ func (c *Client) Probe(ctx context.Context, timeout time.Duration) ProbeResult {
 // probeFailure classifies a request that got no answer.
 func (c *Client) probeFailure(ctx context.Context, err error) ProbeKind {
 	var (
-		unknownCA  x509.UnknownAuthorityError
-		hostname   x509.HostnameError
-		invalid    x509.CertificateInvalidError
-		verifyErr  *tls.CertificateVerificationError
 		dnsErr     *net.DNSError
 		netTimeout interface{ Timeout() bool }
 	)
 	switch {
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return ProbePlainHTTP
-	case errors.As(err, &verifyErr), errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+	case transport.UntrustedCertificate(err):
 		return ProbeCertificate
 	case errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netTimeout) && netTimeout.Timeout():

@@ -158,15 +158,11 @@ func (h *Health) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	}
-	if stalled { // already counted; only an answer changes anything now
-		if err == nil && resp.StatusCode < 500 {
-			h.succeed()
-		}
-		return resp, err
-	}
 	switch {
 	case err == nil && resp.StatusCode < 500:
 		h.succeed()
+	case stalled:
+		// Already counted as a failure: only an answer changes anything now.
 	case err == nil:
 		why := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		h.fail(why, why)

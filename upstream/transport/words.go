@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -19,9 +20,6 @@ import (
 func Words(err error) string {
 	var (
 		dns     *net.DNSError
-		verify  *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
 		record  tls.RecordHeaderError
 		timeout interface{ Timeout() bool }
 	)
@@ -41,7 +39,7 @@ func Words(err error) string {
 			return "host name not found"
 		}
 		return "DNS lookup failed"
-	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &host):
+	case UntrustedCertificate(err):
 		return "TLS certificate not trusted"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return "plain HTTP server behind an https:// URL"
@@ -54,7 +52,33 @@ func Words(err error) string {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) { // drop `Get "https://…"`: the upstream is named already
-		return fmt.Sprint(ue.Err)
+		err = ue.Err
 	}
-	return err.Error()
+	return clip(fmt.Sprint(err))
+}
+
+// maxWords caps Words' fallback: an error can quote what the upstream sent
+// (net/http's "malformed HTTP response" quotes its whole status line, up to
+// the header limit), and the words go into every DownError and the status
+// page.
+const maxWords = 200
+
+func clip(s string) string {
+	if len(s) <= maxWords {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxWords], "") + "…"
+}
+
+// UntrustedCertificate reports whether err is the server's TLS certificate
+// failing verification: the one test for it, shared by Words and the
+// start-up probe so that both call the same failures a certificate's.
+func UntrustedCertificate(err error) bool {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }

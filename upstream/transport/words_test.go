@@ -44,6 +44,7 @@ func TestWords(t *testing.T) {
 		{"https to a plain server", get(strings.Replace(plain.URL, "http://", "https://", 1) + "/v2/"), "plain HTTP server behind an https:// URL"},
 		{"header timeout", fmt.Errorf("%w after 3s", ErrHeaderTimeout), "no response headers in time"},
 		{"other", errors.New("something new"), "something new"},
+		{"long, as an upstream's own text can be", errors.New(strings.Repeat("x", 1<<20)), strings.Repeat("x", 200) + "…"},
 	} {
 		if got := Words(c.err); got != c.want {
 			t.Errorf("%s: Words(%v) = %q, want %q", c.name, c.err, got, c.want)
