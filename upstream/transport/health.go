@@ -94,6 +94,11 @@ type Health struct {
 	ctx      context.Context // ends with Close: the probe's stop path
 	cancel   context.CancelFunc
 	probing  sync.WaitGroup
+	// prober: the probe goroutine is running. One per Health at most: an
+	// upstream marked up by a request and down again while the probe
+	// sleeps keeps that probe rather than starting another.
+	prober bool
+	probes int // probe goroutines started, for tests
 }
 
 // NewHealth wraps next. The upstream starts up.
@@ -289,13 +294,21 @@ func (h *Health) fail(why, raw string) {
 	h.opts.Metrics.SetUpstreamUp(h.opts.Name, false)
 	h.log.WithFields(logrus.Fields{"upstream": h.opts.Name, "failures": h.failures, "error": raw}).
 		Warn("upstream marked down; cached content is served without asking it, misses fail fast until a probe succeeds")
-	h.probing.Add(1)
-	go h.probe()
+	if !h.prober {
+		h.prober = true
+		h.probes++
+		h.probing.Add(1)
+		go h.probe()
+	}
 }
 
 func (h *Health) succeed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.succeedLocked()
+}
+
+func (h *Health) succeedLocked() {
 	h.failures = 0
 	if !h.down {
 		return
@@ -311,7 +324,9 @@ func (h *Health) succeed() {
 
 // probe asks the upstream until it answers or Health closes, waiting
 // ProbeMin, then twice as long each time up to ProbeMax. It is the one
-// goroutine Health starts, once per down period.
+// goroutine Health starts, and it runs while the upstream is down: if a
+// request marks it up and failures mark it down again while the probe
+// sleeps, that probe goes on rather than a second one starting.
 func (h *Health) probe() {
 	defer h.probing.Done()
 	wait := h.opts.ProbeMin
@@ -320,22 +335,26 @@ func (h *Health) probe() {
 		select {
 		case <-h.ctx.Done():
 			t.Stop()
+			h.mu.Lock()
+			h.prober = false
+			h.mu.Unlock()
 			return
 		case <-t.C:
 		}
 		ok, why := h.probeOnce()
-		if ok {
-			h.succeed()
-			return
-		}
 		wait = min(wait*2, h.opts.ProbeMax)
 		h.mu.Lock()
-		h.last, h.lastAt, h.nextProbe = "probe: "+why, time.Now(), time.Now().Add(wait)
-		stillDown := h.down
-		h.mu.Unlock()
-		if !stillDown {
-			return // closed meanwhile
+		if ok {
+			h.succeedLocked()
+		} else {
+			h.last, h.lastAt, h.nextProbe = "probe: "+why, time.Now(), time.Now().Add(wait)
 		}
+		if !h.down { // up (this probe, a request) or closed: stop, in the same lock fail checks prober under
+			h.prober = false
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
 	}
 }
 
