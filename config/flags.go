@@ -20,12 +20,7 @@ type Flags struct {
 
 // RegisterFlags adds every setting's flag to fs.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, raw: map[string]*rawFlag{}}
-	for _, b := range bindings() {
-		f.raw[b.Flag] = newRawFlag(b)
-		fs.Var(f.raw[b.Flag], b.Flag, b.Help)
-	}
-	return f
+	return &Flags{fs: fs, raw: registerRaw(fs, bindings())}
 }
 
 // Args are the settings' flags given on fs's command line, as Load's
