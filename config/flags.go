@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Flags are serve's settings registered on another command's flag set, so
@@ -52,10 +51,6 @@ func (f *Flags) PrintDefaults(w io.Writer) {
 		}
 	})
 	own.PrintDefaults()
-	names := make([]string, 0, 4)
-	for _, n := range []string{"config", "data", "upstream", "upstreams"} {
-		names = append(names, "--"+n)
-	}
-	fmt.Fprintf(w, "  and every setting of wharf serve, from its config file, WHARF_* variables or flags\n"+
-		"  (%s, …; see wharf serve --help): give the ones serve is given\n", strings.Join(names, ", "))
+	fmt.Fprint(w, "  and every setting of wharf serve, from its config file, WHARF_* variables or flags\n"+
+		"  (--config, --data, --upstream, --upstreams, …; see wharf serve --help): give the ones serve is given\n")
 }
