@@ -78,11 +78,9 @@ type Upstream struct {
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
 }
 
-// WriteThroughSyncOn reports whether a manifest push waits for the
-// upstream (write-through on, and synchronous).
-func (u Upstream) WriteThroughSyncOn() bool {
-	return u.WriteThroughOn() && u.WriteThroughSync != nil && *u.WriteThroughSync
-}
+// WriteThroughSyncOn reports whether writeThroughSync is set: a manifest
+// push under any upstream with write-through on waits for that upstream.
+func (u Upstream) WriteThroughSyncOn() bool { return u.WriteThroughSync != nil && *u.WriteThroughSync }
 
 // Push configures what clients may write to wharf.
 type Push struct {
