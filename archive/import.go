@@ -172,7 +172,7 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 func (im *importer) tag(ref Name, mediaType string, want digest.Digest, body []byte) error {
 	if im.dry != nil {
 		im.n.Tags++ // what the second pass will import
-		return im.dry.manifest(im.st, mediaType, want, body)
+		return im.dry.manifest(im.st, ref.Tag, mediaType, want, body)
 	}
 	desc, err := im.st.ImportManifest(ref.Repo, ref.Tag, mediaType, want, body)
 	if err != nil {
@@ -195,7 +195,7 @@ func (im *importer) putBlob(d digest.Digest, size int64, r io.Reader) error {
 // pass checks it.
 func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Digest, body []byte) error {
 	if im.dry != nil {
-		return im.dry.manifest(im.st, mediaType, want, body)
+		return im.dry.manifest(im.st, "", mediaType, want, body)
 	}
 	_, err := im.st.ImportManifest(repo, "", mediaType, want, body)
 	return err

@@ -56,9 +56,3 @@ func displayName(repo cache.Repo, tag string) string {
 	}
 	return reference.FamiliarString(named)
 }
-
-// fullName is repo:tag with its registry, the form an OCI layout's
-// ref.name annotations carry so an import on the far side knows it whole.
-func fullName(repo cache.Repo, tag string) string {
-	return repo.String() + ":" + tag
-}

@@ -28,7 +28,7 @@ func (p *exportImage) name() string {
 	if p.tagged.Tag == "" {
 		return p.tagged.Repo.String() + "@" + p.top.Digest.String()
 	}
-	return fullName(p.tagged.Repo, p.tagged.Tag)
+	return p.tagged.String()
 }
 
 // planExport walks t's manifests in the store. In docker format an index

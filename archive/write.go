@@ -102,7 +102,7 @@ func ociIndex(plans []*exportImage) ocispec.Index {
 	for _, p := range plans {
 		d := ocispec.Descriptor{MediaType: p.top.MediaType, Digest: p.top.Digest, Size: p.top.Size}
 		if p.tagged.Tag != "" {
-			name := fullName(p.tagged.Repo, p.tagged.Tag)
+			name := p.tagged.String() // with its registry, so an import on the far side knows it whole
 			d.Annotations = map[string]string{annotationRefName: name, annotationImageName: name}
 		}
 		idx.Manifests = append(idx.Manifests, d)

@@ -180,6 +180,48 @@ func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r i
 // an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
 func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }
 
+// CheckManifest judges a manifest as ImportManifest does before storing
+// it, against the blobs has reports (digest → stored size): its size, its
+// digest (want, when set), tag, that it is a valid manifest of mediaType,
+// and that every blob it references is there at its size. It returns the
+// manifest's digest. An import's checking pass calls it with the blobs
+// the archives hold besides, so the pass refuses exactly what the import
+// would.
+func CheckManifest(tag, mediaType string, want digest.Digest, body []byte, has func(digest.Digest) (int64, bool)) (digest.Digest, error) {
+	if len(body) > oci.MaxManifestSize {
+		return "", fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
+	}
+	if want != "" {
+		if err := want.Validate(); err != nil {
+			return "", fmt.Errorf("%q: %w: %w", want, ErrDigestInvalid, err)
+		}
+	}
+	d, err := oci.ManifestDigest(body, want)
+	if err != nil {
+		return "", fmt.Errorf("manifest: %w", badContent(err))
+	}
+	if tag != "" && !oci.ValidTag(tag) {
+		return "", fmt.Errorf("%q: %w", tag, ErrTagInvalid)
+	}
+	p, err := oci.ValidateManifest(body, mediaType)
+	if err != nil {
+		return "", fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
+	}
+	for _, b := range p.Blobs {
+		if oci.Foreign(b) {
+			continue
+		}
+		size, ok := has(b.Digest)
+		if !ok {
+			return "", fmt.Errorf("manifest %s: %s: %w", d, b.Digest, ErrManifestBlobUnknown)
+		}
+		if size != b.Size {
+			return "", fmt.Errorf("manifest %s: %s is %d bytes, the manifest says %d: %w", d, b.Digest, size, b.Size, ErrManifestInvalid)
+		}
+	}
+	return d, nil
+}
+
 // ImportManifest stores body, a manifest of mediaType, pinned, and points
 // repo's local tag at it (tag "" for none: a child of an index). When want
 // is set the body must hash to it. Every blob an image manifest references
@@ -187,36 +229,9 @@ func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid
 // points at an incomplete image); the children an index lists may be
 // missing, as when only some platforms were warmed or exported.
 func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error) {
-	if len(body) > oci.MaxManifestSize {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
-	}
-	if want != "" {
-		if err := want.Validate(); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("%q: %w: %w", want, ErrDigestInvalid, err)
-		}
-	}
-	d, err := oci.ManifestDigest(body, want)
+	d, err := CheckManifest(tag, mediaType, want, body, c.HasContent)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest: %w", badContent(err))
-	}
-	if tag != "" && !oci.ValidTag(tag) {
-		return ocispec.Descriptor{}, fmt.Errorf("%q: %w", tag, ErrTagInvalid)
-	}
-	p, err := oci.ValidateManifest(body, mediaType)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
-	}
-	for _, b := range p.Blobs {
-		if oci.Foreign(b) {
-			continue
-		}
-		size, ok := c.HasContent(b.Digest)
-		if !ok {
-			return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %s: %w", d, b.Digest, ErrManifestBlobUnknown)
-		}
-		if size != b.Size {
-			return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %s is %d bytes, the manifest says %d: %w", d, b.Digest, size, b.Size, ErrManifestInvalid)
-		}
+		return ocispec.Descriptor{}, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}
 	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {

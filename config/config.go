@@ -78,6 +78,10 @@ type Upstream struct {
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
 }
 
+// WriteThroughSyncOn reports whether writeThroughSync is set: a manifest
+// push under any upstream with write-through on waits for that upstream.
+func (u Upstream) WriteThroughSyncOn() bool { return u.WriteThroughSync != nil && *u.WriteThroughSync }
+
 // Push configures what clients may write to wharf.
 type Push struct {
 	// Deletes allows DELETE of manifests, pushed tags and blobs. nil (the

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Flags are serve's settings registered on another command's flag set, so
@@ -20,12 +19,7 @@ type Flags struct {
 
 // RegisterFlags adds every setting's flag to fs.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, raw: map[string]*rawFlag{}}
-	for _, b := range bindings() {
-		f.raw[b.Flag] = newRawFlag(b)
-		fs.Var(f.raw[b.Flag], b.Flag, b.Help)
-	}
-	return f
+	return &Flags{fs: fs, raw: registerRaw(fs, bindings())}
 }
 
 // Args are the settings' flags given on fs's command line, as Load's
@@ -57,10 +51,6 @@ func (f *Flags) PrintDefaults(w io.Writer) {
 		}
 	})
 	own.PrintDefaults()
-	names := make([]string, 0, 4)
-	for _, n := range []string{"config", "data", "upstream", "upstreams"} {
-		names = append(names, "--"+n)
-	}
-	fmt.Fprintf(w, "  and every setting of wharf serve, from its config file, WHARF_* variables or flags\n"+
-		"  (%s, …; see wharf serve --help): give the ones serve is given\n", strings.Join(names, ", "))
+	fmt.Fprint(w, "  and every setting of wharf serve, from its config file, WHARF_* variables or flags\n"+
+		"  (--config, --data, --upstream, --upstreams, …; see wharf serve --help): give the ones serve is given\n")
 }

@@ -108,11 +108,7 @@ func parseFlags(args []string, table []binding) (map[string]string, error) {
 	// flag error is returned, not printed, so it is reported once.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	raw := make(map[string]*rawFlag, len(table))
-	for _, b := range table {
-		raw[b.Flag] = newRawFlag(b)
-		fs.Var(raw[b.Flag], b.Flag, b.Help)
-	}
+	raw := registerRaw(fs, table)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, flag.ErrHelp
@@ -160,6 +156,16 @@ type rawFlag struct {
 	value  string
 	isBool bool
 	isList bool // repeatable: values accumulate, comma-separated
+}
+
+// registerRaw adds a rawFlag to fs for each setting in table, by flag name.
+func registerRaw(fs *flag.FlagSet, table []binding) map[string]*rawFlag {
+	raw := make(map[string]*rawFlag, len(table))
+	for _, b := range table {
+		raw[b.Flag] = newRawFlag(b)
+		fs.Var(raw[b.Flag], b.Flag, b.Help)
+	}
+	return raw
 }
 
 func newRawFlag(b binding) *rawFlag {

@@ -97,7 +97,7 @@ func (c Config) problems() []*fieldError {
 	}
 
 	ps = append(ps, c.upstreamProblems()...)
-	if !c.AnyWriteThrough() && u.WriteThroughSync != nil && *u.WriteThroughSync {
+	if !c.AnyWriteThrough() && u.WriteThroughSyncOn() {
 		add("upstream.writeThroughSync", "needs upstream.writeThrough (or an upstreams entry's writeThrough)")
 	}
 	if c.OfflineOn() && u.WriteThroughOn() {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -25,7 +24,7 @@ import (
 // adminFlags parses the command's own flags (set by extra) and serve's
 // whole configuration (storeFlags), and returns the data directory it
 // names.
-func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, *flag.FlagSet, error) {
+func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, error) {
 	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sf storeFlags
@@ -38,35 +37,32 @@ func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if fs.NArg() > 0 {
-		return "", nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := sf.load(stderr)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	dir := cfg.Storage.Dir
 	if _, err := os.Stat(dir); err != nil {
-		return "", nil, fmt.Errorf("data directory: %w", err)
+		return "", fmt.Errorf("data directory: %w", err)
 	}
-	return dir, fs, nil
+	return dir, nil
 }
 
 // withStore parses a maintenance command's flags, opens its store, runs fn
 // on it and closes it.
 func withStore(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(*cache.Cache) error) error {
-	dir, _, err := adminFlags(name, args, stderr, extra)
+	dir, err := adminFlags(name, args, stderr, extra)
 	if err != nil {
 		return err
 	}
-	log := logrus.New()
-	log.SetOutput(stderr)
-	log.SetLevel(logrus.WarnLevel)
-	c, err := cache.Open(cache.Options{Dir: dir, Logger: log})
+	c, err := openDataDir(dir, stderr)
 	if err != nil {
-		return dataDirError(dir, err)
+		return err
 	}
 	defer c.Close()
 	return fn(c)

@@ -77,7 +77,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wopts := writerOptions(cfg)
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
 		wt, err := writethrough.New(store, store.Queue(), writethrough.Options{
-			Sync:    cfg.Upstream.WriteThroughSync != nil && *cfg.Upstream.WriteThroughSync,
+			Sync:    cfg.Upstream.WriteThroughSyncOn(),
 			Origins: ups.origins,
 			Metrics: m,
 			Logger:  log.WithField("component", "writethrough"),

@@ -42,8 +42,9 @@ func quietLogger(w io.Writer) *logrus.Logger {
 	return log
 }
 
-// openDataDir opens a stopped wharf's store with no upstream, for export
-// and import (the index allows one process at a time).
+// openDataDir opens a stopped wharf's store with no upstream, for export,
+// import and the maintenance commands (the index allows one process at a
+// time).
 func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
 	c, err := cache.Open(cache.Options{Dir: dir, Logger: quietLogger(stderr)})
 	if err != nil {
