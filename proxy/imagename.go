@@ -87,12 +87,12 @@ func (e *UnknownRegistryError) Unwrap() error { return errUnknownNamespace }
 // The upstream's naming rule (Repository) makes the path.
 func Resolve(ups Upstreams, ns, name string) (cache.Repo, error) {
 	if len(name) > maxNameLength {
-		return cache.Repo{}, fmt.Errorf("%q: %w", name, errNameInvalid)
+		return cache.Repo{}, fmt.Errorf("%s: %w", quoted(name), errNameInvalid)
 	}
 	if ns != "" {
 		up, ok := ups.Lookup(ns)
 		if !ok {
-			return cache.Repo{}, fmt.Errorf("ns=%q: %w", ns, errUnknownNamespace)
+			return cache.Repo{}, fmt.Errorf("ns=%s: %w", quoted(ns), errUnknownNamespace)
 		}
 		return repoIn(up, name)
 	}
