@@ -98,24 +98,38 @@ func (h *RecentErrors) Fire(e *logrus.Entry) error {
 		g.First, g.Count = first, count
 		return nil
 	}
-	if len(h.groups) >= h.max {
-		h.dropOldestLocked()
+	if len(h.groups) >= h.max && !h.dropOldestLocked(re.Level == "client") {
+		return nil
 	}
 	h.groups[key] = &re
 	return nil
 }
 
-// dropOldestLocked forgets the group seen longest ago. A scan: there are
-// few groups, and a new group is rare next to a repeated one.
-func (h *RecentErrors) dropOldestLocked() {
-	var oldest groupKey
-	var at time.Time
+// dropOldestLocked forgets the client group seen longest ago, else (for
+// a group that is not a client's) the oldest of all; false when nothing
+// may go. A client's bad requests (any anonymous one's, each repository
+// its own group) so never push wharf's own errors off the page. A scan:
+// there are few groups, and a new group is rare next to a repeated one.
+func (h *RecentErrors) dropOldestLocked(client bool) bool {
+	var oldest, oldestClient *groupKey
+	var at, atClient time.Time
 	for k, g := range h.groups {
 		if at.IsZero() || g.Last.Before(at) {
-			oldest, at = k, g.Last
+			oldest, at = &k, g.Last
+		}
+		if g.Level == "client" && (atClient.IsZero() || g.Last.Before(atClient)) {
+			oldestClient, atClient = &k, g.Last
 		}
 	}
-	delete(h.groups, oldest)
+	switch {
+	case oldestClient != nil:
+		delete(h.groups, *oldestClient)
+	case !client && oldest != nil:
+		delete(h.groups, *oldest)
+	default:
+		return false
+	}
+	return true
 }
 
 // Limit is the most groups kept, 0 for a nil h.
