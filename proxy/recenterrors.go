@@ -15,7 +15,8 @@ import (
 // the status page (statuspage.Errors), so a person sees what goes wrong, how often and since
 // when, without reading logs: one group per kind of error and repository
 // (upstream when no repository is named). It keeps at most a fixed number
-// of groups, dropping the one seen longest ago for a new one, so memory is
+// of groups, dropping the one seen longest ago for a new one (a client's
+// bad request goes first, and a new one replaces only another), so memory is
 // constant however many errors are logged; and it keeps only the fields
 // listed in statuspage.ErrorGroup: a log entry's other fields may carry things the
 // page should not publish. Add it to the root logger with Logger.AddHook;
