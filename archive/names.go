@@ -2,29 +2,13 @@ package archive
 
 import (
 	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
 
 // Name is an image as the store names it: its repository, and the tag
 // and digest given ("" when not).
-type Name struct {
-	Repo   cache.Repo
-	Tag    string
-	Digest digest.Digest
-}
-
-func (n Name) String() string {
-	s := n.Repo.String()
-	if n.Tag != "" {
-		s += ":" + n.Tag
-	}
-	if n.Digest != "" {
-		s += "@" + n.Digest.String()
-	}
-	return s
-}
+type Name = cache.Image
 
 // A Namer reads an image name ("docker.io/library/alpine:3", "alpine")
 // as the serving wharf reads it, so that what an import stores is where

@@ -40,6 +40,12 @@ func TestAccessMatrix(t *testing.T) {
 	}
 	principals := []string{"", "reader", "other", "writer"}
 	targets := []string{"team/app", "alpine"} // docker.io/team/app, docker.io/library/alpine
+	// The same repository by ?ns=, and names of no upstream: a registry
+	// host in front, or an ?ns= nobody is configured for. Those are refused
+	// 404 NAME_UNKNOWN, whoever asks, before the store is.
+	targets = append(targets, "team/app?ns=docker.io", "registry.invalid/acme/app", "team/app?ns=registry.invalid")
+	unknown := func(target string) bool { return strings.Contains(target, "registry.invalid") }
+	sameAs := func(target string) string { return strings.TrimSuffix(target, "?ns=docker.io") }
 	configs := []struct {
 		name  string
 		auth  *AuthOptions
@@ -77,17 +83,19 @@ func TestAccessMatrix(t *testing.T) {
 			rows := 0
 			for _, rt := range routeTemplates(t, opts) {
 				for _, target := range targets {
-					path := rt.path(t, target)
+					name, query, _ := strings.Cut(target, "?")
+					path := rt.path(t, name)
 					for _, method := range methods {
 						for _, p := range principals {
 							rows++
 							rec.kind = ""
 							req := httptest.NewRequest(method, path, nil)
+							req.URL.RawQuery = query
 							// What a valid request carries, so that a request let
 							// through reaches the store rather than a 400.
 							req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 							if rt.name == routeUpload {
-								req.URL.RawQuery = "digest=sha256:" + strings.Repeat("b", 64)
+								req.URL.RawQuery = strings.TrimPrefix(query+"&digest=sha256:"+strings.Repeat("b", 64), "&")
 							}
 							if p != "" {
 								req.SetBasicAuth(p, p+"-pw")
@@ -98,8 +106,11 @@ func TestAccessMatrix(t *testing.T) {
 							if !cfg.users {
 								who = ""
 							}
-							want := rt.expect(method, cfg.grant(p, target), who, cfg.users)
-							label := method + " " + path + " as " + orAnonymous(p)
+							want := rt.expect(method, cfg.grant(p, sameAs(target)), who, cfg.users)
+							if unknown(target) && rt.names() && slices.Contains(rt.methods, method) {
+								want = outcome{status: 404, code: "NAME_UNKNOWN"}
+							}
+							label := method + " " + req.URL.RequestURI() + " as " + orAnonymous(p)
 							if msg := want.check(w, method, rec.kind); msg != "" {
 								t.Errorf("%s: %s", label, msg)
 							}
@@ -151,6 +162,12 @@ func routeTemplates(t *testing.T, opts Options) []*routeTemplate {
 	return out
 }
 
+// names tells whether the route's path carries a repository name.
+func (rt *routeTemplate) names() bool {
+	vars, _ := rt.route.GetVarNames()
+	return slices.Contains(vars, "name")
+}
+
 // path fills the template's variables.
 func (rt *routeTemplate) path(t *testing.T, name string) string {
 	t.Helper()
@@ -178,6 +195,7 @@ func (rt *routeTemplate) path(t *testing.T, name string) string {
 type outcome struct {
 	reach  bool // the store is asked; otherwise status is exact
 	status int
+	code   string // the v2 error code the body must carry, when set
 }
 
 // expect says what method on this route should meet, for a principal
@@ -234,6 +252,8 @@ func (o outcome) check(w *httptest.ResponseRecorder, method, asked string) strin
 		return "401 without the Basic challenge or the UNAUTHORIZED code: " + w.Body.String()
 	case w.Code == 403 && !hasCode("DENIED"):
 		return "403 without the DENIED code: " + w.Body.String()
+	case o.code != "" && !hasCode(o.code):
+		return "without the " + o.code + " code: " + w.Body.String()
 	}
 	return ""
 }

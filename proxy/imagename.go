@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
@@ -32,32 +31,9 @@ import (
 // begins so is reached with the default's name (or docker.io) in front,
 // or with ?ns=.
 
-// Image is an image as the store names it: its repository, and the tag
-// and digest given (ParseImage makes the tag "latest" when neither is).
-type Image struct {
-	Repo   cache.Repo
-	Tag    string        // "" when given by digest only
-	Digest digest.Digest // "" when given by tag
-}
-
-func (i Image) String() string {
-	s := i.Repo.String()
-	if i.Tag != "" {
-		s += ":" + i.Tag
-	}
-	if i.Digest != "" {
-		s += "@" + i.Digest.String()
-	}
-	return s
-}
-
-// Ref is what the store's Manifest takes: the digest if given, else the tag.
-func (i Image) Ref() string {
-	if i.Digest != "" {
-		return i.Digest.String()
-	}
-	return i.Tag
-}
+// Image is an image as the store names it (ParseImage makes the tag
+// "latest" when neither tag nor digest is given).
+type Image = cache.Image
 
 // UnknownRegistryError is a name whose first component is a registry
 // host no upstream answers to. It is errUnknownNamespace for the router.
@@ -87,12 +63,12 @@ func (e *UnknownRegistryError) Unwrap() error { return errUnknownNamespace }
 // The upstream's naming rule (Repository) makes the path.
 func Resolve(ups Upstreams, ns, name string) (cache.Repo, error) {
 	if len(name) > maxNameLength {
-		return cache.Repo{}, fmt.Errorf("%q: %w", name, errNameInvalid)
+		return cache.Repo{}, fmt.Errorf("%s: %w", quoted(name), errNameInvalid)
 	}
 	if ns != "" {
 		up, ok := ups.Lookup(ns)
 		if !ok {
-			return cache.Repo{}, fmt.Errorf("ns=%q: %w", ns, errUnknownNamespace)
+			return cache.Repo{}, fmt.Errorf("ns=%s: %w", quoted(ns), errUnknownNamespace)
 		}
 		return repoIn(up, name)
 	}

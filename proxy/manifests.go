@@ -51,7 +51,7 @@ func etagMatches(header, etag string) bool {
 }
 
 func errDigest(ref string, err error) error {
-	return &wrapped{msg: strconv.Quote(ref) + ": " + err.Error(), err: errDigestInvalid}
+	return &wrapped{msg: quoted(ref) + ": " + err.Error(), err: errDigestInvalid}
 }
 
 // wrapped carries a detailed message while matching a sentinel.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -16,6 +17,17 @@ import (
 
 // maxNameLength is the longest repository name the reference grammar allows.
 const maxNameLength = 255
+
+// quoted is s quoted for an error message, cut past maxNameLength: a
+// client's name or ?ns= is bounded only by the request line (1 MB), and
+// the error goes back in the body, into the log and to the status page's
+// hook, which would run its redaction over all of it.
+func quoted(s string) string {
+	if len(s) <= maxNameLength {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:maxNameLength], len(s))
+}
 
 // repoOf resolves the request's {name} to the repository it stands for
 // (see Resolve).
@@ -51,21 +63,21 @@ func explainUnmatched(path string) error {
 		return fmt.Errorf("%s: %w", path, errNotFoundRoute)
 	}
 	name, kind, ref := m[1], m[2], m[3]
-	if !anchoredName.MatchString(name) || len(name) > maxNameLength {
-		return fmt.Errorf("%q: %w", name, errNameInvalid)
+	if len(name) > maxNameLength || !anchoredName.MatchString(name) {
+		return fmt.Errorf("%s: %w", quoted(name), errNameInvalid)
 	}
 	switch kind {
 	case "blobs":
 		if _, err := digest.Parse(ref); err != nil {
-			return fmt.Errorf("%q: %w: %v", ref, errDigestInvalid, err)
+			return fmt.Errorf("%s: %w: %v", quoted(ref), errDigestInvalid, err)
 		}
 	case "manifests":
 		if strings.Contains(ref, ":") {
 			if _, err := digest.Parse(ref); err != nil {
-				return fmt.Errorf("%q: %w: %v", ref, errDigestInvalid, err)
+				return fmt.Errorf("%s: %w: %v", quoted(ref), errDigestInvalid, err)
 			}
 		} else if !oci.ValidTag(ref) {
-			return fmt.Errorf("%q: %w", ref, errTagInvalid)
+			return fmt.Errorf("%s: %w", quoted(ref), errTagInvalid)
 		}
 	}
 	return fmt.Errorf("%s: %w", path, errNotFoundRoute)

@@ -15,7 +15,8 @@ import (
 // the status page (statuspage.Errors), so a person sees what goes wrong, how often and since
 // when, without reading logs: one group per kind of error and repository
 // (upstream when no repository is named). It keeps at most a fixed number
-// of groups, dropping the one seen longest ago for a new one, so memory is
+// of groups, dropping the one seen longest ago for a new one (a client's
+// bad request goes first, and a new one replaces only another), so memory is
 // constant however many errors are logged; and it keeps only the fields
 // listed in statuspage.ErrorGroup: a log entry's other fields may carry things the
 // page should not publish. Add it to the root logger with Logger.AddHook;
@@ -98,24 +99,38 @@ func (h *RecentErrors) Fire(e *logrus.Entry) error {
 		g.First, g.Count = first, count
 		return nil
 	}
-	if len(h.groups) >= h.max {
-		h.dropOldestLocked()
+	if len(h.groups) >= h.max && !h.dropOldestLocked(re.Level == "client") {
+		return nil
 	}
 	h.groups[key] = &re
 	return nil
 }
 
-// dropOldestLocked forgets the group seen longest ago. A scan: there are
-// few groups, and a new group is rare next to a repeated one.
-func (h *RecentErrors) dropOldestLocked() {
-	var oldest groupKey
-	var at time.Time
+// dropOldestLocked forgets the client group seen longest ago, else (for
+// a group that is not a client's) the oldest of all; false when nothing
+// may go. A client's bad requests (any anonymous one's, each repository
+// its own group) so never push wharf's own errors off the page. A scan:
+// there are few groups, and a new group is rare next to a repeated one.
+func (h *RecentErrors) dropOldestLocked(client bool) bool {
+	var oldest, oldestClient *groupKey
+	var at, atClient time.Time
 	for k, g := range h.groups {
 		if at.IsZero() || g.Last.Before(at) {
-			oldest, at = k, g.Last
+			oldest, at = &k, g.Last
+		}
+		if g.Level == "client" && (atClient.IsZero() || g.Last.Before(atClient)) {
+			oldestClient, atClient = &k, g.Last
 		}
 	}
-	delete(h.groups, oldest)
+	switch {
+	case oldestClient != nil:
+		delete(h.groups, *oldestClient)
+	case !client && oldest != nil:
+		delete(h.groups, *oldest)
+	default:
+		return false
+	}
+	return true
 }
 
 // Limit is the most groups kept, 0 for a nil h.

@@ -132,3 +132,34 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestLongNamesAreNotEchoedWhole: a name, an ?ns= or a tag is bounded only
+// by the request line; refused, it is named in the error cut short, so the
+// body (and the log line, and the status page's hook) stays small.
+func TestLongNamesAreNotEchoedWhole(t *testing.T) {
+	long := strings.Repeat("a/", 32<<10) + "a"
+	cases := []struct {
+		path, code string
+		status     int
+	}{
+		{"/v2/" + long + "/manifests/v1", "NAME_INVALID", 400},
+		{"/v2/alpine/manifests/v1?ns=" + strings.Repeat("x", 64<<10), "NAME_UNKNOWN", 404},
+		{"/v2/alpine/manifests/." + strings.Repeat("t", 64<<10), "TAG_INVALID", 400},
+		{"/v2/alpine/blobs/sha256:" + strings.Repeat("0", 64<<10), "DIGEST_INVALID", 400},
+	}
+	for _, c := range cases {
+		rec := &recorder{}
+		h, err := New(Options{Store: rec, Upstream: hub{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", c.path, nil))
+		if w.Code != c.status || !strings.Contains(w.Body.String(), `"`+c.code+`"`) || rec.kind != "" {
+			t.Errorf("%.40s…: %d, store asked %q, want %d %s: %.300s", c.path, w.Code, rec.kind, c.status, c.code, w.Body)
+		}
+		if w.Body.Len() > 1024 {
+			t.Errorf("%.40s…: a body of %d bytes for a %d-byte path, want at most 1 KiB", c.path, w.Body.Len(), len(c.path))
+		}
+	}
+}

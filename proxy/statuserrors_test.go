@@ -178,3 +178,25 @@ func TestErrorWords(t *testing.T) {
 		}
 	}
 }
+
+// TestRecentErrorsClientsCannotCrowdOutErrors: a client's bad requests,
+// one group per repository it names, replace only one another past the
+// cap, never a group of wharf's own errors; an error still replaces the
+// oldest client group.
+func TestRecentErrorsClientsCannotCrowdOutErrors(t *testing.T) {
+	log, recent := grouping(3)
+	log.WithTime(t0).WithField("repo", "r/mismatch").WithError(upstream.ErrDigestMismatch).Error("request failed")
+	log.WithTime(t0.Add(time.Second)).WithField("repo", "r/timeout").WithError(upstream.ErrTimeout).Error("request failed")
+	for i := range 50 {
+		log.WithTime(t0.Add(time.Duration(2+i)*time.Second)).WithField("repo", fmt.Sprint("probe/", i)).
+			WithError(errDenied).Info("request")
+	}
+	log.WithTime(t0.Add(time.Minute)).WithField("repo", "r/stalled").WithError(cache.ErrFillStalled).Error("request failed")
+	var got []string
+	for _, e := range recent.Entries() {
+		got = append(got, e.Repo)
+	}
+	if strings.Join(got, " ") != "r/stalled r/timeout r/mismatch" {
+		t.Errorf("groups %v, want r/stalled r/timeout r/mismatch: the client groups dropped, the errors kept", got)
+	}
+}

@@ -62,6 +62,6 @@ func archiveNamer(ups proxy.Upstreams) archive.Namer {
 		if errors.As(err, &unknown) {
 			return archive.Name{}, &archive.NotServedError{Err: err, Reason: unknown}
 		}
-		return archive.Name{Repo: img.Repo, Tag: img.Tag, Digest: img.Digest}, err
+		return img, err
 	}
 }
