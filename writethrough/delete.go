@@ -73,7 +73,7 @@ func (wt *Worker) replicateDelete(ctx context.Context, o cache.Origin, path stri
 	case index.OpDeleteBlob:
 		err = del.DeleteBlob(ctx, path, j.Digest)
 		if err == nil || errors.Is(err, upstream.ErrNotFound) {
-			wt.forgetMount(j.Digest, path)
+			wt.forgetMount(mountKey{o.Name(), j.Digest}, path)
 		}
 	default:
 		return fmt.Errorf("write-through job of unknown kind %q: %w", j.Op, errRefused)
@@ -88,12 +88,12 @@ func (wt *Worker) replicateDelete(ctx context.Context, o cache.Origin, path stri
 	return err
 }
 
-// forgetMount stops offering path as a mount source of d.
-func (wt *Worker) forgetMount(d digest.Digest, path string) {
+// forgetMount stops offering path as a mount source of k's blob.
+func (wt *Worker) forgetMount(k mountKey, path string) {
 	wt.mountMu.Lock()
 	defer wt.mountMu.Unlock()
-	if wt.mounts[d] == path {
-		delete(wt.mounts, d)
+	if wt.mounts[k] == path {
+		delete(wt.mounts, k)
 	}
 }
 

@@ -50,13 +50,13 @@ func (wt *Worker) replicate(ctx context.Context, j index.Job) error {
 	if ref == "" {
 		ref = j.Digest.String()
 	}
-	return wt.pushManifest(ctx, rep, path, j.Digest, ref, 0)
+	return wt.pushManifest(ctx, rep, up, path, j.Digest, ref, 0)
 }
 
 // maxDepth bounds nested indexes, which a hostile push could make deep.
 const maxDepth = 8
 
-func (wt *Worker) pushManifest(ctx context.Context, rep Replicator, path string, d digest.Digest, ref string, depth int) error {
+func (wt *Worker) pushManifest(ctx context.Context, rep Replicator, up, path string, d digest.Digest, ref string, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("manifest %s: indexes nested too deep: %w", d, cache.ErrManifestInvalid)
 	}
@@ -72,19 +72,27 @@ func (wt *Worker) pushManifest(ctx context.Context, rep Replicator, path string,
 		if oci.Foreign(b) {
 			continue
 		}
-		if err := wt.pushBlob(ctx, rep, path, b.Digest); err != nil {
+		if err := wt.pushBlob(ctx, rep, up, path, b.Digest); err != nil {
 			return err
 		}
 	}
 	for _, c := range p.Manifests {
-		if err := wt.pushManifest(ctx, rep, path, c.Digest, c.Digest.String(), depth+1); err != nil {
+		if err := wt.pushManifest(ctx, rep, up, path, c.Digest, c.Digest.String(), depth+1); err != nil {
 			return err
 		}
 	}
 	return rep.PutManifest(ctx, path, ref, m.Descriptor.MediaType, m.Body)
 }
 
-func (wt *Worker) pushBlob(ctx context.Context, rep Replicator, path string, d digest.Digest) error {
+// mountKey names a blob on one upstream: a path is a mount source only on
+// the upstream it was pushed to (on another it is someone else's
+// repository, or none).
+type mountKey struct {
+	upstream string
+	d        digest.Digest
+}
+
+func (wt *Worker) pushBlob(ctx context.Context, rep Replicator, up, path string, d digest.Digest) error {
 	if _, err := rep.HeadBlob(ctx, path, d); err == nil {
 		return nil
 	}
@@ -103,7 +111,7 @@ func (wt *Worker) pushBlob(ctx context.Context, rep Replicator, path string, d d
 		}{b.File, b}, nil
 	}
 	wt.mountMu.Lock()
-	from := wt.mounts[d]
+	from := wt.mounts[mountKey{up, d}]
 	wt.mountMu.Unlock()
 	if from == path {
 		from = ""
@@ -112,7 +120,7 @@ func (wt *Worker) pushBlob(ctx context.Context, rep Replicator, path string, d d
 		return err
 	}
 	wt.mountMu.Lock()
-	wt.mounts[d] = path
+	wt.mounts[mountKey{up, d}] = path
 	wt.mountMu.Unlock()
 	return nil
 }

@@ -70,12 +70,12 @@ type Worker struct {
 	wake   chan struct{}
 	done   sync.WaitGroup // the loop and the running lines
 
-	locks   repoLocks       // one attempt at a time per repository
-	busyMu  sync.Mutex      // guards busy
-	busy    map[string]bool // repositories whose line a goroutine runs
-	pubMu   sync.Mutex      // orders publish's count and set
-	mountMu sync.Mutex      // guards mounts
-	mounts  map[digest.Digest]string
+	locks   repoLocks           // one attempt at a time per repository
+	busyMu  sync.Mutex          // guards busy
+	busy    map[string]bool     // repositories whose line a goroutine runs
+	pubMu   sync.Mutex          // orders publish's count and set
+	mountMu sync.Mutex          // guards mounts
+	mounts  map[mountKey]string // per upstream: a repository path there known to hold a blob
 
 	// qmu orders writes of a job by a request (queueing it again) against
 	// the writes after an attempt, which must not undo them.
@@ -113,7 +113,7 @@ func New(store Store, q Queue, opts Options) (*Worker, error) {
 	wt := &Worker{
 		store: store, q: q, origins: map[string]cache.Origin{}, opts: opts, log: opts.Logger,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
-		busy: map[string]bool{}, mounts: map[digest.Digest]string{},
+		busy: map[string]bool{}, mounts: map[mountKey]string{},
 	}
 	for _, o := range opts.Origins {
 		wt.origins[o.Name()] = o

@@ -1,13 +1,17 @@
 package writethrough
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -191,5 +195,42 @@ func TestBackoffDoublesUpToMax(t *testing.T) {
 		if got := wt.backoff(attempts); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", attempts, got, want)
 		}
+	}
+}
+
+// mountRecorder is an upstream that holds nothing and records the mount
+// source each blob push offers.
+type mountRecorder struct{ from []string }
+
+func (*mountRecorder) HeadBlob(context.Context, string, digest.Digest) (int64, error) {
+	return 0, upstream.ErrNotFound
+}
+
+func (m *mountRecorder) PushBlob(_ context.Context, _ string, _ digest.Digest, _ int64, _ func() (io.ReadCloser, error), from string) error {
+	m.from = append(m.from, from)
+	return nil
+}
+
+func (*mountRecorder) PutManifest(context.Context, string, string, string, []byte) error { return nil }
+
+// TestMountSourceStaysOnItsUpstream: a repository a blob was pushed to is
+// offered as its mount source on that upstream only; on another upstream
+// the same path is another repository, or none.
+func TestMountSourceStaysOnItsUpstream(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	s := newStack(t, reg.URL, Options{})
+	body := []byte("a layer pushed to two upstreams")
+	d := digest.FromBytes(body)
+	if err := s.c.ImportBlob(context.Background(), d, int64(len(body)), bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	rec := &mountRecorder{}
+	for _, p := range []struct{ up, path string }{{"a.example", "team/x"}, {"b.example", "team/y"}, {"a.example", "team/z"}} {
+		if err := s.wt.pushBlob(context.Background(), rec, p.up, p.path, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"", "", "team/x"}; !slices.Equal(rec.from, want) {
+		t.Fatalf("mount sources offered %q, want %q", rec.from, want)
 	}
 }

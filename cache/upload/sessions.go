@@ -80,7 +80,7 @@ type Sessions struct {
 	slots *slots // open sessions, in all and per client
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex // one request at a time per session
+	locks map[string]*sessionLock // one request at a time per session
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -103,7 +103,7 @@ func Open(opts Options) (*Sessions, error) {
 	}
 	s := &Sessions{
 		opts: opts, log: opts.Logger, slots: newSlots(opts.Limits),
-		locks: map[string]*sync.Mutex{}, stop: make(chan struct{}),
+		locks: map[string]*sessionLock{}, stop: make(chan struct{}),
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("uploads: create %s: %w", opts.Dir, err)
@@ -128,23 +128,34 @@ func (s *Sessions) Close() error {
 
 func (s *Sessions) path(id string) string { return filepath.Join(s.opts.Dir, id) }
 
-// lock serialises requests on one session.
-func (s *Sessions) lock(id string) func() {
-	s.mu.Lock()
-	mu, ok := s.locks[id]
-	if !ok {
-		mu = &sync.Mutex{}
-		s.locks[id] = mu
-	}
-	s.mu.Unlock()
-	mu.Lock()
-	return mu.Unlock
+// sessionLock is a session's mutex and how many requests hold or await
+// it, so that the last one out removes it.
+type sessionLock struct {
+	sync.Mutex
+	n int
 }
 
-func (s *Sessions) forgetLock(id string) {
+// lock serialises requests on one session. The entry lives only while
+// requests use it: an id a client makes up (unknown, or ended under a
+// waiting request) must not leave a mutex behind for every guess.
+func (s *Sessions) lock(id string) func() {
 	s.mu.Lock()
-	delete(s.locks, id)
+	l, ok := s.locks[id]
+	if !ok {
+		l = &sessionLock{}
+		s.locks[id] = l
+	}
+	l.n++
 	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(s.locks, id)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Start opens a session in repo for client, an opaque name of who asks (a
@@ -260,7 +271,6 @@ func (s *Sessions) Cancel(repo, id string) error {
 // slot; a session already ended is left alone. The caller holds its lock.
 func (s *Sessions) end(id string) {
 	os.Remove(s.path(id))
-	defer s.forgetLock(id)
 	rec, err := s.opts.Records.Upload(id)
 	if errors.Is(err, index.ErrNotFound) {
 		return

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/disk"
@@ -218,4 +219,38 @@ func TestUploadSlotsFreedByEveryEnd(t *testing.T) {
 		t.Errorf("swept %d sessions, want 5", n)
 	}
 	fill("a") // expiry gave a's slots back
+}
+
+// TestLocksLeaveNothingBehind: requests naming sessions that do not exist
+// (a client guessing ids) or that have ended leave no lock entry, so the
+// map cannot grow with every guess.
+func TestLocksLeaveNothingBehind(t *testing.T) {
+	f := open(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		id := uuid.NewString()
+		if _, err := f.s.Write(repo, id, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("write to a made-up session: %v, want ErrUnknown", err)
+		}
+		if err := f.s.Cancel(repo, id); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("cancel of a made-up session: %v, want ErrUnknown", err)
+		}
+	}
+	st, err := f.s.Start(repo, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Write("example.com/other/repo", st.ID, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("write from another repository: %v, want ErrUnknown", err)
+	}
+	b := randomBytes(10)
+	if err := f.s.Finish(ctx, repo, st.ID, chunk(b), digest.FromBytes(b)); err != nil {
+		t.Fatal(err)
+	}
+	f.s.mu.Lock()
+	n := len(f.s.locks)
+	f.s.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d lock entries left after every request ended, want 0", n)
+	}
 }
