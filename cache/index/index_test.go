@@ -2,6 +2,10 @@ package index
 
 import (
 	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -363,4 +367,85 @@ func TestReopenSeesEverythingCommitted(t *testing.T) {
 	check("stats", gotStats[repo], stats, err)
 	repos, err := x.Repositories()
 	check("repositories", repos, []string{"docker.io/library/alpine", "docker.io/library/empty"}, err)
+}
+
+// TestCommittedWritesSurviveAProcessCrash: a process killed without
+// Close loses nothing it committed. The crash is played by copying the
+// directory of a live index and opening the copy: the kernel's page
+// cache, which outlives a killed process, is what the copy reads. (A
+// power loss, which the syncs of pushes, uploads and jobs are for, is
+// beyond what a test on a live kernel can play.)
+func TestCommittedWritesSurviveAProcessCrash(t *testing.T) {
+	x := mustOpen(t, t.TempDir())
+	const repo = "docker.io/site/app"
+	d := digest.FromString("pushed")
+	pushed := TagRecord{Digest: d, Checked: at(1)}
+	job := Job{Repo: repo, Tag: "v1", Digest: d, Enqueued: at(2)}
+	upload := UploadRecord{Repo: repo, Size: 3, Started: at(3)}
+	steps := []error{
+		x.PutBlob(d, BlobMeta{Size: 9, Pinned: true, Added: at(4)}),
+		x.PutBlob(digest.FromString("mirrored"), BlobMeta{Size: 1}),
+		x.PutLocalTag(repo, "v1", pushed),
+		x.Queue().PutJob(JobKey(repo, "v1", d), job),
+		x.PutUpload("session", upload),
+		x.PutLinks(repo, d),
+	}
+	for i, err := range steps {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	crashed := t.TempDir()
+	copyDir(t, x.db.Opts().Dir, crashed)
+
+	y := mustOpen(t, crashed)
+	if got, err := y.LocalTag(repo, "v1"); err != nil || got != pushed {
+		t.Errorf("pushed tag after the crash: %+v, %v; want %+v", got, err, pushed)
+	}
+	if got, err := y.Queue().Job(JobKey(repo, "v1", d)); err != nil || got != job {
+		t.Errorf("job after the crash: %+v, %v; want %+v", got, err, job)
+	}
+	if got, err := y.Upload("session"); err != nil || !reflect.DeepEqual(got, upload) {
+		t.Errorf("upload after the crash: %+v, %v; want %+v", got, err, upload)
+	}
+	if m, err := y.Blob(d); err != nil || !m.Pinned {
+		t.Errorf("pinned blob after the crash: %+v, %v", m, err)
+	}
+	if _, blobs, err := y.Usage(); err != nil || blobs != 2 {
+		t.Errorf("after the crash: %d blobs, %v; want 2", blobs, err)
+	}
+	if ok, err := y.HasLink(repo, d); err != nil || !ok {
+		t.Errorf("link after the crash: %v, %v", ok, err)
+	}
+}
+
+// copyDir copies the files of src into dst as they are now.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || path == src {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if e.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(filepath.Join(dst, rel))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
 }
