@@ -75,7 +75,7 @@ func (x *Index) Blobs(fn func(d digest.Digest, m BlobMeta) error) error {
 }
 
 // ForgetBlob removes a content record, its access time and every link to
-// it together.
+// it.
 func (x *Index) ForgetBlob(d digest.Digest) error {
 	_, err := x.ForgetContent(d)
 	return err
@@ -85,18 +85,29 @@ func (x *Index) ForgetBlob(d digest.Digest) error {
 // d. Links of content that is gone go with it: whatever brings the
 // content back (a fill, a pull of a manifest, a push) links it again for
 // the repository it came through, and links left behind would only grow.
+//
+// Content shared by thousands of repositories has more links than one
+// transaction holds, so the deletes are batched: links first (each
+// forward key before its reverse one, as links.go requires), the record
+// last. A failure part way leaves the record, so whoever forgets d next
+// finishes the job.
 func (x *Index) ForgetContent(d digest.Digest) ([]string, error) {
 	var repos []string
-	err := x.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Delete(blobKey(d)); err != nil {
-			return err
+	err := x.db.View(func(txn *badger.Txn) error {
+		repos = holders(txn, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: forget %s: %w", d, err)
+	}
+	err = x.batched(len(repos)+1, func(txn *badger.Txn, i int) error {
+		if i < len(repos) {
+			return unlink(txn, repos[i], d)
 		}
 		if err := txn.Delete(accessKey(d)); err != nil {
 			return err
 		}
-		var err error
-		repos, err = unlinkAll(txn, d)
-		return err
+		return txn.Delete(blobKey(d))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("index: forget %s: %w", d, err)

@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,7 +58,11 @@ func TestPutAccessOfALargeBatch(t *testing.T) {
 		binary.BigEndian.PutUint64(b[:], uint64(i))
 		batch[digest.FromBytes(b[:])] = time.Unix(int64(i), 0)
 	}
-	if fitsOneTxn(t, x, batch) {
+	keys := make([][]byte, 0, n)
+	for d := range batch {
+		keys = append(keys, accessKey(d))
+	}
+	if fitsOneTxn(t, x, keys) {
 		t.Fatalf("%d access times fit one transaction; the test needs more", n)
 	}
 	if err := x.PutAccess(batch); err != nil {
@@ -74,13 +79,14 @@ func TestPutAccessOfALargeBatch(t *testing.T) {
 	}
 }
 
-// fitsOneTxn reports whether one Badger transaction could write batch.
-func fitsOneTxn(t *testing.T, x *Index, batch map[digest.Digest]time.Time) bool {
+// fitsOneTxn reports whether one Badger transaction could write keys (the
+// premise of a test of what does not).
+func fitsOneTxn(t *testing.T, x *Index, keys [][]byte) bool {
 	t.Helper()
 	txn := x.db.NewTransaction(true)
 	defer txn.Discard()
-	for d := range batch {
-		err := txn.Set(accessKey(d), make([]byte, 8))
+	for _, k := range keys {
+		err := txn.Set(k, make([]byte, 8))
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return false
 		}
@@ -150,5 +156,68 @@ func TestBlobsVisitsEveryRecord(t *testing.T) {
 	calls := 0
 	if err := x.Blobs(func(digest.Digest, BlobMeta) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("Blobs returned %v after %d calls; want fn's error after 1", err, calls)
+	}
+}
+
+// TestForgetContentLinkedByThousands: a base layer shared by thousands of
+// repositories has more links than one transaction can delete; it must
+// still be forgotten, links and all, or eviction fails on it forever.
+func TestForgetContentLinkedByThousands(t *testing.T) {
+	x := mustOpen(t, t.TempDir())
+	d, other := digest.FromString("base layer"), digest.FromString("other")
+	const n = 8000
+	repos := make([]string, n)
+	var keys [][]byte
+	for i := range repos {
+		repos[i] = fmt.Sprintf("registry.example.com/team-%04d/service", i)
+		keys = append(keys, linkKey(repos[i], d), heldKey(d, repos[i]))
+	}
+	if fitsOneTxn(t, x, keys) {
+		t.Fatalf("%d links fit one transaction; the test needs more", n)
+	}
+	if err := x.PutBlob(d, BlobMeta{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.PutAccess(map[digest.Digest]time.Time{d: time.Unix(1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	err := x.batched(n, func(txn *badger.Txn, i int) error {
+		if err := txn.Set(heldKey(d, repos[i]), nil); err != nil {
+			return err
+		}
+		return txn.Set(linkKey(repos[i], d), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.PutLinks(repos[0], other); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := x.ForgetContent(d)
+	if err != nil || len(got) != n {
+		t.Fatalf("ForgetContent: %d repositories, %v; want %d", len(got), err, n)
+	}
+	if _, err := x.Blob(d); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Blob after ForgetContent: %v, want ErrNotFound", err)
+	}
+	if times, _ := x.Accesses(); !times[d].IsZero() {
+		t.Errorf("access time left: %v", times[d])
+	}
+	left := 0
+	err = x.db.View(func(txn *badger.Txn) error {
+		left = len(holders(txn, d))
+		for _, repo := range repos {
+			if _, err := txn.Get(linkKey(repo, d)); err == nil {
+				left++
+			}
+		}
+		return nil
+	})
+	if err != nil || left != 0 {
+		t.Errorf("%d links left, %v; want none", left, err)
+	}
+	if ok, _ := x.HasLink(repos[0], other); !ok {
+		t.Error("forgetting one digest took another's link")
 	}
 }

@@ -62,10 +62,7 @@ func (x *Index) Unlink(repo string, d digest.Digest) (had, held bool, err error)
 			return gerr
 		}
 		had = true
-		if err := txn.Delete(linkKey(repo, d)); err != nil {
-			return err
-		}
-		if err := txn.Delete(heldKey(d, repo)); err != nil {
+		if err := unlink(txn, repo, d); err != nil {
 			return err
 		}
 		held = len(holders(txn, d)) > 0 // the iterator sees this transaction's deletes
@@ -92,19 +89,13 @@ func holders(txn *badger.Txn, d digest.Digest) []string {
 	return out
 }
 
-// unlinkAll removes every link to d within txn and returns the
-// repositories that had one.
-func unlinkAll(txn *badger.Txn, d digest.Digest) ([]string, error) {
-	repos := holders(txn, d)
-	for _, repo := range repos {
-		if err := txn.Delete(heldKey(d, repo)); err != nil {
-			return nil, err
-		}
-		if err := txn.Delete(linkKey(repo, d)); err != nil {
-			return nil, err
-		}
+// unlink removes repo's link to d within txn: the forward key first, so
+// that no prefix of the deletes leaves a forward key without its reverse.
+func unlink(txn *badger.Txn, repo string, d digest.Digest) error {
+	if err := txn.Delete(linkKey(repo, d)); err != nil {
+		return err
 	}
-	return repos, nil
+	return txn.Delete(heldKey(d, repo))
 }
 
 // migrateLinks gives every forward link of a store written before the
