@@ -98,8 +98,8 @@ func TestQueueSurvivesReopen(t *testing.T) {
 	}
 }
 
-// TestPutJobUpdatesInPlace: a push retried by its client, or a job's
-// attempt recorded, is one job still, at its first place in the queue.
+// TestPutJobUpdatesInPlace: a job's attempt recorded is one job still, at
+// its place in the queue; queued again, it is one job at the back.
 func TestPutJobUpdatesInPlace(t *testing.T) {
 	x := mustOpen(t, t.TempDir())
 	q := x.Queue()
@@ -119,6 +119,15 @@ func TestPutJobUpdatesInPlace(t *testing.T) {
 	got := jobs(t, q)
 	if !reflect.DeepEqual(keysOf(got), keys) || got[0].job != j {
 		t.Errorf("queue after an update: %+v; want %q with the first updated to %+v", got, keys, j)
+	}
+	// Queued again (a later Enqueued), it goes to the back: it must
+	// follow what was queued in between.
+	j.Enqueued = at(100)
+	if err := q.PutJob(keys[0], j); err != nil {
+		t.Fatal(err)
+	}
+	if got := keysOf(jobs(t, q)); !reflect.DeepEqual(got, []string{keys[1], keys[0]}) {
+		t.Errorf("queue after queueing the first again: %q; want it last", got)
 	}
 }
 
