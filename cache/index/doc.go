@@ -2,7 +2,9 @@
 // which tags point where, which repositories exist. It is the only package
 // that imports Badger.
 //
-// Key schema (keys.go builds every key; values are JSON):
+// Key schema (keys.go holds the prefixes and the shared builders; the
+// upload, referrer and queue keys are built beside their records in
+// uploads.go, referrers.go and queue.go; values are JSON):
 //
 //	b/<digest>                      BlobMeta   verified content on disk
 //	t/<repo>\x00<tag>\x00<accept>   TagRecord  a tag as the upstream answered it for one Accept set

@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -25,7 +26,7 @@ func (x *Index) AddStats(deltas map[string]RepoStats) error {
 				if err := item.Value(func(b []byte) error { return json.Unmarshal(b, &cur) }); err != nil {
 					return err
 				}
-			case err != badger.ErrKeyNotFound:
+			case !errors.Is(err, badger.ErrKeyNotFound):
 				return err
 			}
 			cur.Pulls += d.Pulls
