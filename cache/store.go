@@ -36,8 +36,10 @@ type Store interface {
 	// Put makes the bytes of the staged file f visible as d. The caller
 	// has hashed them to d as they were written (hashing again here would
 	// double the cost of every fill and push); Put refuses a file that
-	// does not hold exactly size bytes. Put is atomic: until it returns nil
-	// nothing of d is visible. On success the staged path is gone (moved
+	// does not hold exactly size bytes. Put is atomic: nothing of d is
+	// visible before all of it is. A Put that fails after that point (the
+	// disk store's directory sync, after its rename) may leave d whole and
+	// visible but unindexed, which reconcile adopts. On success the staged path is gone (moved
 	// or copied away) but f stays open, so readers holding it read on; on
 	// failure f is left to the caller. Putting a digest already stored is
 	// not an error.
