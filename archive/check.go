@@ -1,18 +1,15 @@
 package archive
 
 import (
-	"fmt"
+	"context"
 	"io"
 
 	"github.com/opencontainers/go-digest"
-
-	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/oci"
 )
 
 // dryRun is the first pass of an import. It walks the archives exactly as
 // the import will, reading and checking everything the import would store
-// (each blob's digest and size, each manifest as ImportManifest judges it,
+// (each blob's digest and size, each manifest as checkManifest judges it,
 // every name and path), and writes nothing. Only when every archive passes
 // does the second pass store them, checking again as the bytes go in. So
 // an archive refused for anything it contains (a tampered blob, a missing
@@ -33,28 +30,21 @@ func (d *dryRun) has(st ImportStore, dg digest.Digest) (int64, bool) {
 	return st.HasContent(dg)
 }
 
-// blob checks that r yields dg (size bytes, unless size < 0), as
-// ImportBlob would, without keeping the bytes.
-func (d *dryRun) blob(dg digest.Digest, size int64, r io.Reader) error {
-	if err := dg.Validate(); err != nil {
-		return fmt.Errorf("%q: %w: %w", dg, cache.ErrDigestInvalid, err)
-	}
-	v, err := oci.NewVerifyingReader(r, dg, size)
+// blob checks that r yields dg (size bytes, unless size < 0), as the
+// storing pass will, without keeping the bytes.
+func (d *dryRun) blob(ctx context.Context, dg digest.Digest, size int64, r io.Reader) error {
+	n, err := copyVerified(ctx, io.Discard, dg, size, r)
 	if err != nil {
-		return fmt.Errorf("%q: %w: %w", dg, cache.ErrDigestInvalid, err)
-	}
-	n, err := io.Copy(io.Discard, v)
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", dg, oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
+		return err
 	}
 	d.seen[dg] = n
 	return nil
 }
 
-// manifest checks body as ImportManifest would (cache.CheckManifest),
-// with the blobs the archives hold counted as stored.
+// manifest checks body as the storing pass will (checkManifest), with the
+// blobs the archives hold counted as stored.
 func (d *dryRun) manifest(st ImportStore, tag, mediaType string, want digest.Digest, body []byte) error {
-	dg, err := cache.CheckManifest(tag, mediaType, want, body, func(b digest.Digest) (int64, bool) { return d.has(st, b) })
+	dg, err := checkManifest(tag, mediaType, want, body, func(b digest.Digest) (int64, bool) { return d.has(st, b) })
 	if err != nil {
 		return err
 	}

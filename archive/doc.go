@@ -16,7 +16,8 @@
 //   - Nothing unverified lands: every blob and manifest is hashed as it
 //     is read, against the digest its archive states (a blobs/ name, a
 //     docker image ID, a config's diff IDs), bottom-up (blobs, then the
-//     manifests that reference them, then the tag).
+//     manifests that reference them, then the tag). A blob is staged in a
+//     file of the store's and handed to its Ingest only once verified.
 //   - All or nothing: an import checks every archive whole (dryRun) before
 //     storing anything, so a refused archive leaves the store as it was.
 //   - An archive cannot reach outside itself: names are cleaned, links
@@ -34,6 +35,8 @@
 //	sink.go     a layout directory or a tar stream, written once per name
 //	import.go   Import, ImportStore, one import pass and its counts
 //	check.go    the first pass, which checks and stores nothing
+//	verify.go   what both passes judge content by: oci's verifying reader
+//	            for blobs, checkManifest for manifests
 //	source.go   an archive read in place: a directory or an indexed tar
 //	layout.go   an OCI image layout's index.json, manifests and blobs
 //	docker.go   docker save's manifest.json, either side of docker 25

@@ -128,9 +128,10 @@ func (im *importer) dockerImage(src source, img dockerImage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgDigest := digest.Canonical.FromBytes(cfgBody)
-	if want := digestOfName(img.Config); want != "" && want != cfgDigest {
-		return nil, fmt.Errorf("config %s hashes to %s: %w", img.Config, cfgDigest, cache.ErrDigestInvalid)
+	// The config is named by its digest (the image ID), or by nothing.
+	cfgDigest, err := oci.ManifestDigest(cfgBody, digestOfName(img.Config))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", img.Config, badContent(err))
 	}
 	var cf struct {
 		RootFS struct {

@@ -56,10 +56,11 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 		return without(save, "manifest.json", reg("manifest.json", m))
 	}
 	var saveCfg, saveLayer string
+	var saveCfgBody []byte
 	for _, e := range save {
 		switch {
 		case strings.HasSuffix(e.name, ".json") && !strings.Contains(e.name, "/") && e.name != "manifest.json":
-			saveCfg = e.name
+			saveCfg, saveCfgBody = e.name, e.body
 		case strings.HasSuffix(e.name, "/layer.tar"):
 			saveLayer = e.name
 		}
@@ -89,6 +90,7 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 		{name: "second image tampered", entries: twoImages, want: "digest invalid"},
 		{name: "index names a missing manifest", entries: without(l.entries, blobPath(l.manifest)), want: "does not exist"},
 		{name: "manifest names a missing blob", entries: without(l.entries, layerName), want: "not in the archive"},
+		{name: "docker config not its image ID", entries: without(save, saveCfg, reg(saveCfg, append(bytes.Clone(saveCfgBody), ' '))), want: "digest invalid"},
 		{name: "manifest.json config escapes", entries: saveWith("../../etc/passwd", saveLayer), want: "leaves the archive"},
 		{name: "manifest.json layer absolute", entries: saveWith(saveCfg, "/etc/passwd"), want: "leaves the archive"},
 		{name: "manifest.json layer escapes", entries: saveWith(saveCfg, "x/../../../etc/passwd"), want: "leaves the archive"},

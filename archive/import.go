@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -16,16 +17,21 @@ import (
 // ImportStore is what an import writes into a store: verified content,
 // pinned (the store holds the only copy), and manifests with local tags
 // (a pull finds them without asking an upstream), as a push stores them.
+// The import stages and verifies; the store's doors take only what has
+// passed (*cache.Cache is one).
 type ImportStore interface {
 	HasContent(d digest.Digest) (int64, bool)
-	// ImportBlob stores what r yields as d, keeping nothing unless it
-	// hashes to d and numbers size bytes (size < 0: any); when d is
-	// stored already it pins it without reading r.
-	ImportBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error
-	// ImportManifest stores body (hashing to want, when set) once every
-	// blob it references is stored, and points repo's tag at it (tag ""
-	// for none: an index's child).
-	ImportManifest(repo cache.Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error)
+	// TempFile creates a file to stage a blob in for Ingest.
+	TempFile() (*os.File, error)
+	// Ingest makes f, holding size bytes verified to hash to d, the
+	// stored content d; on failure f is left to the caller.
+	Ingest(ctx context.Context, f *os.File, d digest.Digest, size int64, pinned bool) error
+	// Pin keeps stored content from eviction, as if imported.
+	Pin(d digest.Digest) error
+	// IngestManifest stores body, which must hash to d, and points repo's
+	// tag at it (tag "" for none: an index's child); the import has
+	// judged it (checkManifest) first.
+	IngestManifest(repo cache.Repo, tag, mediaType string, d digest.Digest, body []byte) (ocispec.Descriptor, error)
 }
 
 // ImportOptions say how to read an import's names, and where to report.
@@ -143,7 +149,7 @@ func (im *importer) blob(src source, name string, d digest.Digest, size int64) e
 		if im.dry != nil {
 			return nil
 		}
-		return im.st.ImportBlob(im.ctx, d, size, nil) // not read: it pins what is stored
+		return im.st.Pin(d)
 	}
 	rc, n, err := src.open(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -174,7 +180,7 @@ func (im *importer) tag(ref Name, mediaType string, want digest.Digest, body []b
 		im.n.Tags++ // what the second pass will import
 		return im.dry.manifest(im.st, ref.Tag, mediaType, want, body)
 	}
-	desc, err := im.st.ImportManifest(ref.Repo, ref.Tag, mediaType, want, body)
+	desc, err := im.putManifest(ref.Repo, ref.Tag, mediaType, want, body)
 	if err != nil {
 		return err
 	}
@@ -183,12 +189,29 @@ func (im *importer) tag(ref Name, mediaType string, want digest.Digest, body []b
 	return nil
 }
 
-// putBlob stores the bytes r yields as d, or on the first pass checks them.
+// putBlob stores the bytes r yields as d, or on the first pass checks
+// them. Content stored already is pinned, and r not read.
 func (im *importer) putBlob(d digest.Digest, size int64, r io.Reader) error {
 	if im.dry != nil {
-		return im.dry.blob(d, size, r)
+		return im.dry.blob(im.ctx, d, size, r)
 	}
-	return im.st.ImportBlob(im.ctx, d, size, r)
+	if _, ok := im.st.HasContent(d); ok {
+		return im.st.Pin(d)
+	}
+	f, err := im.st.TempFile()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := copyVerified(im.ctx, f, d, size, r)
+	if err == nil {
+		err = im.st.Ingest(im.ctx, f, d, n, true)
+	}
+	if err != nil {
+		os.Remove(f.Name()) // nothing staged outlives a failed import
+		return fmt.Errorf("import %s: %w", d, err)
+	}
+	return nil
 }
 
 // putChild stores an index's child manifest, untagged, or on the first
@@ -197,8 +220,19 @@ func (im *importer) putChild(repo cache.Repo, mediaType string, want digest.Dige
 	if im.dry != nil {
 		return im.dry.manifest(im.st, "", mediaType, want, body)
 	}
-	_, err := im.st.ImportManifest(repo, "", mediaType, want, body)
+	_, err := im.putManifest(repo, "", mediaType, want, body)
 	return err
+}
+
+// putManifest stores body, judged as the first pass judged it, once
+// every blob it references is stored (blobs go in first, so a tag never
+// points at an incomplete image).
+func (im *importer) putManifest(repo cache.Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error) {
+	d, err := checkManifest(tag, mediaType, want, body, im.st.HasContent)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return im.st.IngestManifest(repo, tag, mediaType, d, body)
 }
 
 // skip counts an image not imported; foreign is one on a registry the

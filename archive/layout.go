@@ -96,7 +96,7 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 		return nil, "", err
 	}
 	if err := oci.VerifyBytes(body, d.Digest); err != nil {
-		return nil, "", fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
+		return nil, "", fmt.Errorf("manifest: %w", badContent(err))
 	}
 	p, err := oci.ParseManifest(body)
 	if err != nil {

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -33,22 +32,16 @@ func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
 	repo := Repo{Upstream: "example.com", Path: "team/app"}
 
 	layer := randomBytes(1000)
-	dLayer := digest.FromBytes(layer)
-	if err := c.ImportBlob(ctx, dLayer, int64(len(layer)), bytes.NewReader(layer)); err != nil {
-		t.Fatal(err)
-	}
+	dLayer := ingestBytes(t, c, layer)
 	config := []byte(`{}`)
-	dConfig := digest.FromBytes(config)
-	if err := c.ImportBlob(ctx, dConfig, int64(len(config)), bytes.NewReader(config)); err != nil {
-		t.Fatal(err)
-	}
+	dConfig := ingestBytes(t, c, config)
 	body, _ := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: dConfig, Size: int64(len(config))},
 		Layers:    []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: dLayer, Size: int64(len(layer))}},
 	})
-	desc, err := c.ImportManifest(repo, "v1", ocispec.MediaTypeImageManifest, "", body)
+	desc, err := c.IngestManifest(repo, "v1", ocispec.MediaTypeImageManifest, digest.FromBytes(body), body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,3 +94,7 @@ func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	}
 	return nil
 }
+
+// badContent classes a mismatch as the sender's fault (a client's push,
+// an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
+func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -18,11 +17,7 @@ import (
 func TestHitIsAnOSFile(t *testing.T) {
 	c := openTest(t, t.TempDir())
 	defer c.Close()
-	body := randomBytes(4096)
-	d := digest.FromBytes(body)
-	if err := c.ImportBlob(context.Background(), d, int64(len(body)), bytes.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
+	d := ingestBytes(t, c, randomBytes(4096))
 	b, err := c.OpenContent(d)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +37,8 @@ var errPut = errors.New("put refused")
 func (failingPut) Put(context.Context, *os.File, digest.Digest, int64) error { return errPut }
 
 // TestRefusedPutKeepsNothing: when the store refuses verified content,
-// the cache indexes nothing and leaves no staged file behind.
+// the cache indexes nothing, and leaves no file it staged itself (a
+// manifest's) behind; Ingest's staged file is its caller's.
 func TestRefusedPutKeepsNothing(t *testing.T) {
 	dir := t.TempDir()
 	store, _, err := disk.Open(dir)
@@ -56,16 +52,22 @@ func TestRefusedPutKeepsNothing(t *testing.T) {
 	defer c.Close()
 	body := randomBytes(4096)
 	d := digest.FromBytes(body)
-	if err := c.ImportBlob(context.Background(), d, int64(len(body)), bytes.NewReader(body)); !errors.Is(err, errPut) {
-		t.Errorf("import: %v, want the store's error", err)
-	}
 	if err := c.putBytes(context.Background(), d, body); !errors.Is(err, errPut) {
 		t.Errorf("putBytes: %v, want the store's error", err)
 	}
-	if _, ok := c.HasContent(d); ok {
-		t.Error("content indexed although the store refused it")
-	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
 		t.Errorf("%d staged files left behind", len(entries))
+	}
+	f, err := c.TempFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(body)
+	if err := c.Ingest(context.Background(), f, d, int64(len(body)), true); !errors.Is(err, errPut) {
+		t.Errorf("Ingest: %v, want the store's error", err)
+	}
+	if _, ok := c.HasContent(d); ok {
+		t.Error("content indexed although the store refused it")
 	}
 }

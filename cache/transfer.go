@@ -4,24 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/oci"
 )
 
-// What wharf export and wharf import need of a store that no server runs
-// on: enumerate what is tagged, read it, and write verified content in.
-// Nothing here asks an upstream.
-//
-// Imported content is pinned and its tags are local tags, exactly like a
-// push: on an air-gapped site the store holds the only copy, so the LRU
-// must never evict it, and a pull must find the tag without asking an
-// upstream that is not there.
+// What wharf export (and a check before wharf import) reads of a store
+// that no server runs on: what is tagged, and the content itself. Nothing
+// here asks an upstream. How content is written in is transferseam.go.
 
 // Tagged is a tag the store holds and the manifest it resolves to.
 type Tagged struct {
@@ -52,12 +46,9 @@ func (c *Cache) TaggedImages() ([]Tagged, error) {
 		if err != nil {
 			return nil, err
 		}
-		seen := map[string]bool{}
-		for _, tag := range mergeSorted(local, cached) {
-			if seen[tag] {
-				continue
-			}
-			seen[tag] = true
+		tags := slices.Concat(local, cached)
+		slices.Sort(tags)
+		for _, tag := range slices.Compact(tags) { // a tag may be both
 			if t, err := c.Resolve(r, tag); err == nil {
 				out = append(out, t)
 			}
@@ -132,124 +123,9 @@ func (c *Cache) HasContent(d digest.Digest) (int64, bool) {
 	return size, true
 }
 
-// ImportBlob stores the bytes r yields as d, pinned. The bytes go to a
-// temp file and are hashed as they pass; only when they hash to d (and
-// number size, unless size < 0) is the file handed to Ingest, the door
-// pushes go through too. Otherwise nothing is kept and the error is
-// ErrDigestInvalid or ErrSizeInvalid. When d is stored already, r is not
-// read at all.
-func (c *Cache) ImportBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
-	if err := d.Validate(); err != nil {
-		return fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
-	}
-	if n, ok := c.HasContent(d); ok {
-		return c.recordContent(d, n, "", nil, true)
-	}
-	f, err := c.store.TempFile()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	keep := false
-	defer func() {
-		if !keep {
-			os.Remove(f.Name())
-		}
-	}()
-	v, err := oci.NewVerifier(d, size)
-	if err != nil {
-		return fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
-	}
-	// The verifier before the file: a write past the size fails before
-	// the file holds it.
-	n, err := io.Copy(io.MultiWriter(v, f), ctxReader{ctx, r})
-	if err == nil {
-		err = v.Verify()
-	}
-	if err != nil {
-		return fmt.Errorf("import %s: %w", d, badContent(err))
-	}
-	if err := c.Ingest(ctx, f, d, n, true); err != nil {
-		return fmt.Errorf("import %s: %w", d, err)
-	}
-	keep = true
-	return nil
-}
-
-// badContent classes a mismatch as the sender's fault (a client's push,
-// an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
-func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }
-
-// CheckManifest judges a manifest as ImportManifest does before storing
-// it, against the blobs has reports (digest → stored size): its size, its
-// digest (want, when set), tag, that it is a valid manifest of mediaType,
-// and that every blob it references is there at its size. It returns the
-// manifest's digest. An import's checking pass calls it with the blobs
-// the archives hold besides, so the pass refuses exactly what the import
-// would.
-func CheckManifest(tag, mediaType string, want digest.Digest, body []byte, has func(digest.Digest) (int64, bool)) (digest.Digest, error) {
-	if len(body) > oci.MaxManifestSize {
-		return "", fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
-	}
-	if want != "" {
-		if err := want.Validate(); err != nil {
-			return "", fmt.Errorf("%q: %w: %w", want, ErrDigestInvalid, err)
-		}
-	}
-	d, err := oci.ManifestDigest(body, want)
-	if err != nil {
-		return "", fmt.Errorf("manifest: %w", badContent(err))
-	}
-	if tag != "" && !oci.ValidTag(tag) {
-		return "", fmt.Errorf("%q: %w", tag, ErrTagInvalid)
-	}
-	p, err := oci.ValidateManifest(body, mediaType)
-	if err != nil {
-		return "", fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
-	}
-	for _, b := range p.Blobs {
-		if oci.Foreign(b) {
-			continue
-		}
-		size, ok := has(b.Digest)
-		if !ok {
-			return "", fmt.Errorf("manifest %s: %s: %w", d, b.Digest, ErrManifestBlobUnknown)
-		}
-		if size != b.Size {
-			return "", fmt.Errorf("manifest %s: %s is %d bytes, the manifest says %d: %w", d, b.Digest, size, b.Size, ErrManifestInvalid)
-		}
-	}
-	return d, nil
-}
-
-// ImportManifest stores body, a manifest of mediaType, pinned, and points
-// repo's local tag at it (tag "" for none: a child of an index). When want
-// is set the body must hash to it. Every blob an image manifest references
-// must be stored first (import verifies content bottom-up, so a tag never
-// points at an incomplete image); the children an index lists may be
-// missing, as when only some platforms were warmed or exported.
-func (c *Cache) ImportManifest(repo Repo, tag, mediaType string, want digest.Digest, body []byte) (ocispec.Descriptor, error) {
-	d, err := CheckManifest(tag, mediaType, want, body, c.HasContent)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}
-	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	if err := c.index.PutRepository(repo.String()); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	if tag != "" {
-		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: c.opts.Now()}
-		if err := c.index.PutLocalTag(repo.String(), tag, rec); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	return desc, nil
-}
-
-// ctxReader stops a long copy when ctx ends (an operator's Ctrl-C).
+// ctxReader stops a long copy when ctx ends (an operator's Ctrl-C). Its
+// one user here is Verify's quarantine copy (admin.go), and it leaves with
+// it; import has its own in archive.
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -260,17 +136,4 @@ func (r ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return r.r.Read(p)
-}
-
-// mergeSorted merges two sorted lists (duplicates stay; callers skip them).
-func mergeSorted(a, b []string) []string {
-	out := make([]string, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0] <= b[0] {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
 }

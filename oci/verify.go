@@ -127,9 +127,10 @@ func VerifyBytes(b []byte, want digest.Digest) error {
 	return v.Verify()
 }
 
-// ManifestDigest is the digest a manifest held whole is known by: want,
-// once the body is verified against it, or the body's sha256 when no
-// digest was named (a push or an import by tag).
+// ManifestDigest is the digest a manifest (or other small content held
+// whole, such as docker save's config) is known by: want, once the body
+// is verified against it, or the body's sha256 when no digest was named
+// (a push or an import by tag).
 func ManifestDigest(body []byte, want digest.Digest) (digest.Digest, error) {
 	if want == "" {
 		return digest.Canonical.FromBytes(body), nil

@@ -1,7 +1,6 @@
 package writethrough
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -221,7 +220,15 @@ func TestMountSourceStaysOnItsUpstream(t *testing.T) {
 	s := newStack(t, reg.URL, Options{})
 	body := []byte("a layer pushed to two upstreams")
 	d := digest.FromBytes(body)
-	if err := s.c.ImportBlob(context.Background(), d, int64(len(body)), bytes.NewReader(body)); err != nil {
+	f, err := s.c.TempFile() // stored as wharf import stores it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.Ingest(context.Background(), f, d, int64(len(body)), true); err != nil {
 		t.Fatal(err)
 	}
 	rec := &mountRecorder{}
