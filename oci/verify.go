@@ -74,13 +74,11 @@ type Verifier struct {
 }
 
 // NewVerifier checks bytes against want and size (-1: any size). want
-// must be a valid digest of an available algorithm, or "" to check the
-// size alone (the bench client's --no-verify, which measures a server
-// without its own hashing in the way).
+// must be a valid digest of an available algorithm: an empty one is an
+// error, not a size-only check, so that a digest lost on the way can never
+// let unhashed bytes through (NewSizeReader is the size-only check, by
+// name).
 func NewVerifier(want digest.Digest, size int64) (*Verifier, error) {
-	if want == "" {
-		return &Verifier{size: size}, nil
-	}
 	if err := want.Validate(); err != nil {
 		return nil, fmt.Errorf("verify %q: %w", want, err)
 	}
@@ -159,6 +157,13 @@ func NewVerifyingReader(r io.Reader, want digest.Digest, size int64) (*Verifying
 		return nil, err
 	}
 	return &VerifyingReader{r: r, v: v}, nil
+}
+
+// NewSizeReader reads r checking its size alone, nothing hashed: for
+// measuring a server without the client's hashing in the way (the bench
+// client's --no-verify), never for deciding what to keep.
+func NewSizeReader(r io.Reader, size int64) *VerifyingReader {
+	return &VerifyingReader{r: r, v: &Verifier{size: size}}
 }
 
 func (vr *VerifyingReader) Read(p []byte) (int, error) {

@@ -104,8 +104,9 @@ func TestWrapMismatch(t *testing.T) {
 	}
 }
 
-// TestVerifySizeOnly: a Verifier without a digest checks the size alone
-// (the bench client's --no-verify).
+// TestVerifySizeOnly: NewSizeReader checks the size alone (the bench
+// client's --no-verify); an empty digest is refused, never taken to mean
+// "size only".
 func TestVerifySizeOnly(t *testing.T) {
 	for _, tc := range []struct {
 		body string
@@ -117,13 +118,22 @@ func TestVerifySizeOnly(t *testing.T) {
 		{"short", 9, ErrSizeMismatch},
 		{"much too long", 9, ErrSizeMismatch},
 	} {
-		vr, err := NewVerifyingReader(strings.NewReader(tc.body), "", tc.size)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vr := NewSizeReader(strings.NewReader(tc.body), tc.size)
 		if _, err := io.ReadAll(vr); !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 			t.Errorf("%q of %d: %v, want %v", tc.body, tc.size, err, tc.err)
 		}
+	}
+}
+
+func TestEmptyDigestIsRefused(t *testing.T) {
+	if _, err := NewVerifier("", 3); err == nil {
+		t.Error("NewVerifier accepted an empty digest")
+	}
+	if _, err := NewVerifyingReader(strings.NewReader("abc"), "", 3); err == nil {
+		t.Error("NewVerifyingReader accepted an empty digest")
+	}
+	if err := VerifyBytes([]byte("abc"), ""); err == nil {
+		t.Error("VerifyBytes accepted an empty digest")
 	}
 }
 
