@@ -84,6 +84,7 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 		}
 		o.writer.WriteThrough = wt
 	}
+	o.writer.Logger = log
 	w, err := push.New(c, o.writer)
 	if err != nil {
 		t.Fatal(err)
