@@ -23,11 +23,14 @@ func (p *pushRecorder) note(kind string, repo cache.Repo, ref string) {
 	p.kind, p.repo, p.ref = kind, repo.Path, ref
 }
 
-// The write path's store and this recorder both have the capability; a
+// The write path's store and this recorder both have the capabilities; a
 // signature drifting apart is a compile error, not a route gone missing.
 var (
-	_ Uploader = (*push.Writer)(nil)
-	_ Uploader = (*pushRecorder)(nil)
+	_ Store          = (*push.Writer)(nil)
+	_ Uploader       = (*push.Writer)(nil)
+	_ ManifestPusher = (*push.Writer)(nil)
+	_ ReferrerLister = (*push.Writer)(nil)
+	_ Uploader       = (*pushRecorder)(nil)
 )
 
 func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo, _ string) (push.UploadStatus, error) {
