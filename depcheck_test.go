@@ -15,16 +15,20 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "oci", "proxy", "statuspage", "upstream", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
-	"proxy":                    {"cache", "metrics", "oci", "statuspage", "upstream", "upstream/transport"},
+	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
 	// The status page sits beside proxy, which mounts it: on metrics by
 	// name, the store's types and the breakers' state; never on proxy.
 	"statuspage": {"cache", "metrics", "upstream/transport"},
 	"archive":    {"cache", "oci"},
-	// Write-through reads the store and writes to the upstream; the cache
-	// knows it only as an interface.
+	// The write path sits on the cache and changes it through cache's
+	// write seam; it names write-through jobs by the queue's op codes
+	// (cache/index), and opens upload sessions the cache sets up.
+	"push": {"cache", "cache/index", "cache/upload", "oci"},
+	// Write-through reads the store and writes to the upstream; the write
+	// path (push) knows it only as an interface.
 	"writethrough":       {"cache", "cache/index", "metrics", "oci", "upstream"},
 	"cache":              {"cache/disk", "cache/fill", "cache/index", "cache/upload", "metrics", "oci", "upstream"},
 	"cache/disk":         {},

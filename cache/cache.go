@@ -20,6 +20,7 @@ import (
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/fill"
 	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/cache/upload"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/upstream"
 )
@@ -37,6 +38,25 @@ var (
 	ErrFillSizeMismatch   = fill.ErrSizeMismatch
 	ErrFillStalled        = fill.ErrStalled
 	ErrFillNoSpace        = fill.ErrNoSpace
+)
+
+// Errors of content sent to the store, by a client's push (package push)
+// or an import: the sender's fault. proxy/errors.go maps each to its v2
+// code.
+var (
+	// ErrDigestInvalid: the bytes received do not hash to the digest given,
+	// or the digest's algorithm is not supported.
+	ErrDigestInvalid = upload.ErrDigestInvalid
+	// ErrSizeInvalid: the body was shorter or longer than announced.
+	ErrSizeInvalid = upload.ErrSizeInvalid
+	// ErrTooLarge: a manifest over oci.MaxManifestSize.
+	ErrTooLarge = errors.New("content too large")
+	// ErrManifestInvalid: not a manifest wharf accepts.
+	ErrManifestInvalid = errors.New("manifest invalid")
+	// ErrManifestBlobUnknown: a manifest references content not here.
+	ErrManifestBlobUnknown = errors.New("manifest references unknown content")
+	// ErrTagInvalid: a tag the reference grammar refuses.
+	ErrTagInvalid = errors.New("tag invalid")
 )
 
 // Origin is what the cache needs from an upstream registry.
@@ -60,7 +80,7 @@ func (r Repo) String() string { return r.Upstream + "/" + r.Path }
 
 // Options configure a Cache.
 type Options struct {
-	Dir string // data directory: blobs/, tmp/, index/, uploads/ (the write path), quarantine/ (verify --repair)
+	Dir string // data directory: blobs/, tmp/, index/, uploads/ (package push), quarantine/ (verify --repair)
 	// Store keeps the content's bytes; nil is the disk store in Dir
 	// (cache/disk). The index is in Dir either way.
 	Store   Store

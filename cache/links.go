@@ -24,7 +24,7 @@ import (
 func linkCacheKey(repo Repo, d digest.Digest) string { return repo.String() + "\x00" + d.String() }
 
 // Content leaves the disk when no repository links it any more: a delete
-// unlinks one repository (unlinkContent), eviction takes the content and
+// unlinks one repository (Unlink), eviction takes the content and
 // every link to it (removeLocked).
 
 // link records that repo may serve ds.

@@ -9,8 +9,8 @@ import (
 )
 
 // TestMain fails the package's tests if any goroutine outlives them: the
-// store starts its evictor, the Writer its upload sessions' sweeper and
-// the write-through queue, and each must stop when it is closed. The benchmarks' real
-// registry keeps goroutines of its own that are not ours to stop
-// (upstreamtest.LeakOptions names them).
+// store starts its evictor, its fills and detached upstream calls, and
+// each must stop when it is closed. The benchmarks' real registry keeps
+// goroutines of its own that are not ours to stop (upstreamtest.LeakOptions
+// names them).
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, upstreamtest.LeakOptions()...) }

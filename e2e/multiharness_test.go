@@ -13,6 +13,7 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/statuspage"
 	"github.com/wharf-mirror/wharf/upstream"
 )
@@ -38,7 +39,7 @@ type multiOpts struct {
 type multiMirror struct {
 	URL, Host string
 	srv       *httptest.Server
-	writer    *cache.Writer
+	writer    *push.Writer
 	store     *cache.Cache
 	clients   []*upstream.Client
 	registry  *prometheus.Registry // the metrics'
@@ -76,7 +77,7 @@ func startMulti(t *testing.T, o multiOpts) *multiMirror {
 	if mm.store, err = cache.Open(cache.Options{Dir: dir, Origins: origins, TagTTL: time.Hour, Metrics: m, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
-	if mm.writer, err = cache.NewWriter(mm.store, cache.WriterOptions{}); err != nil {
+	if mm.writer, err = push.New(mm.store, push.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	po := proxy.Options{Store: mm.writer, Upstreams: set, Auth: o.auth, Metrics: m, Logger: log}

@@ -19,8 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/oci"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -267,7 +267,7 @@ func TestReferrersAndDeletes(t *testing.T) {
 
 	// The same store with deletes switched off.
 	w.stop()
-	off := startPusher(t, reg.URL, pushOpts{dir: w.Dir, writer: cache.WriterOptions{DisableDeletes: true}})
+	off := startPusher(t, reg.URL, pushOpts{dir: w.Dir, writer: push.Options{DisableDeletes: true}})
 	resp := send(t, "DELETE", off.URL+"/v2/site/sig/manifests/"+subj.String(), nil)
 	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(readAll(t, resp), "UNSUPPORTED") {
 		t.Errorf("delete with deletes off: %d", resp.StatusCode)

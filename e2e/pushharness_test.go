@@ -13,6 +13,7 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/writethrough"
 )
@@ -22,7 +23,7 @@ import (
 type pusher struct {
 	URL, Host string
 	Dir       string
-	Writer    *cache.Writer
+	Writer    *push.Writer
 	Metrics   *metrics.Metrics
 	Registry  *prometheus.Registry
 	srv       *httptest.Server
@@ -35,7 +36,7 @@ type pusher struct {
 type pushOpts struct {
 	dir             string
 	officialLibrary bool
-	writer          cache.WriterOptions
+	writer          push.Options
 	writeThrough    *writethrough.Options // nil: off; the harness fills in its upstream, metrics, log and clock
 	now             func() time.Time
 	user, pass      string        // the upstream's credentials
@@ -83,7 +84,8 @@ func startPusher(t *testing.T, upstreamURL string, o pushOpts) *pusher {
 		}
 		o.writer.WriteThrough = wt
 	}
-	w, err := cache.NewWriter(c, o.writer)
+	o.writer.Logger = log
+	w, err := push.New(c, o.writer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -48,7 +48,7 @@ func call(t *testing.T, c *http.Client, method, url string, body []byte) (status
 func TestUploadSessionsCapped(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	dir := t.TempDir()
-	opts := pushOpts{dir: dir, writer: cache.WriterOptions{UploadLimits: cache.UploadLimits{Max: 5, PerClient: 3}}}
+	opts := pushOpts{dir: dir, writer: push.Options{UploadLimits: push.UploadLimits{Max: 5, PerClient: 3}}}
 	p := startPusher(t, reg.URL, opts)
 	a, b, c := clientFrom(t, "127.0.0.1"), clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
 	start := func(cl *http.Client, p *pusher) (int, string, string) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -53,7 +54,7 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
 	case errors.Is(err, errDenied):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
-	case errors.Is(err, cache.ErrMirroredTag):
+	case errors.Is(err, push.ErrMirroredTag):
 		return apiError{http.StatusForbidden, "DENIED", err.Error()}
 	case errors.Is(err, errUnknownNamespace):
 		// 404, not 403: the name is unknown here, nothing is forbidden;
@@ -65,13 +66,13 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusRequestTimeout, "BLOB_UPLOAD_INVALID", err.Error() + "; resume from the upload's Range"}
 	case errors.Is(err, errNotFoundRoute):
 		return apiError{http.StatusNotFound, "NOT_FOUND", err.Error()}
-	case errors.As(err, new(*cache.RangeError)):
+	case errors.As(err, new(*push.RangeError)):
 		return apiError{http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", err.Error()}
-	case errors.Is(err, cache.ErrUploadInvalid):
+	case errors.Is(err, push.ErrUploadInvalid):
 		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
-	case errors.Is(err, cache.ErrTooManyUploads):
+	case errors.Is(err, push.ErrTooManyUploads):
 		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
-	case errors.Is(err, cache.ErrUploadUnknown):
+	case errors.Is(err, push.ErrUploadUnknown):
 		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
 	case errors.Is(err, cache.ErrDigestInvalid):
 		return apiError{http.StatusBadRequest, "DIGEST_INVALID", err.Error()}
@@ -85,7 +86,7 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", err.Error()}
 	case errors.Is(err, cache.ErrManifestInvalid):
 		return apiError{http.StatusBadRequest, "MANIFEST_INVALID", err.Error()}
-	case errors.Is(err, cache.ErrDeleteDisabled):
+	case errors.Is(err, push.ErrDeleteDisabled):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", "deletes are disabled on this registry"}
 	case errors.Is(err, cache.ErrNotFound):
 		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route)}

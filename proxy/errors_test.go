@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -62,17 +63,17 @@ func TestErrorTable(t *testing.T) {
 		{wrap(cache.ErrNotManifest), routeManifest, 502, "UNAVAILABLE"},
 		{wrap(up(0, "", upstream.ErrInvalid)), routeManifest, 400, "NAME_INVALID"},
 		{wrap(up(400, "MANIFEST_INVALID", upstream.ErrRejected)), routeManifest, 400, "MANIFEST_INVALID"},
-		{wrap(cache.ErrUploadUnknown), routeUpload, 404, "BLOB_UPLOAD_UNKNOWN"},
-		{wrap(cache.ErrTooManyUploads), routeUpload, 429, "TOOMANYREQUESTS"},
-		{wrap(cache.ErrUploadInvalid), routeUpload, 400, "BLOB_UPLOAD_INVALID"},
-		{wrap(&cache.RangeError{Size: 10}), routeUpload, 416, "BLOB_UPLOAD_INVALID"},
+		{wrap(push.ErrUploadUnknown), routeUpload, 404, "BLOB_UPLOAD_UNKNOWN"},
+		{wrap(push.ErrTooManyUploads), routeUpload, 429, "TOOMANYREQUESTS"},
+		{wrap(push.ErrUploadInvalid), routeUpload, 400, "BLOB_UPLOAD_INVALID"},
+		{wrap(&push.RangeError{Size: 10}), routeUpload, 416, "BLOB_UPLOAD_INVALID"},
 		{wrap(cache.ErrDigestInvalid), routeUpload, 400, "DIGEST_INVALID"},
 		{wrap(cache.ErrSizeInvalid), routeUpload, 400, "SIZE_INVALID"},
 		{wrap(cache.ErrTooLarge), routeManifest, 413, "SIZE_INVALID"},
 		{wrap(cache.ErrTagInvalid), routeManifest, 400, "TAG_INVALID"},
 		{wrap(cache.ErrManifestInvalid), routeManifest, 400, "MANIFEST_INVALID"},
 		{wrap(cache.ErrManifestBlobUnknown), routeManifest, 400, "MANIFEST_BLOB_UNKNOWN"},
-		{wrap(cache.ErrDeleteDisabled), routeBlob, 405, "UNSUPPORTED"},
+		{wrap(push.ErrDeleteDisabled), routeBlob, 405, "UNSUPPORTED"},
 		{wrap(errors.New("disk on fire")), routeBlob, 500, "UNKNOWN"},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/transport"
 )
@@ -115,7 +116,7 @@ func explainClient(err error) (explained, bool) {
 		words = "client sent a wrong user name or password"
 	case errors.As(err, new(*loginRefused)):
 		words = "too many failed logins: the client is refused for a while"
-	case errors.Is(err, cache.ErrMirroredTag):
+	case errors.Is(err, push.ErrMirroredTag):
 		words = "client tried to push over a tag the upstream owns"
 	case errors.Is(err, errUnknownNamespace):
 		words = "client asked for a registry wharf does not mirror (?ns=)"

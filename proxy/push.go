@@ -15,27 +15,28 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/oci"
+	"github.com/wharf-mirror/wharf/push"
 )
 
-// The write path's capabilities. A Store that has them (cache.Writer)
+// The write path's capabilities. A Store that has them (push.Writer)
 // gets the push, delete and referrers routes; one that has not serves
 // reads only, and those requests get 404 or 405 as before.
 
 // Uploader accepts blob uploads. client names who opens a session (see
 // uploadClient), for the store's caps on sessions open per client.
 type Uploader interface {
-	StartUpload(ctx context.Context, repo cache.Repo, client string) (cache.UploadStatus, error)
-	Upload(repo cache.Repo, id string) (cache.UploadStatus, error)
-	WriteUpload(ctx context.Context, repo cache.Repo, id string, c cache.Chunk) (cache.UploadStatus, error)
-	FinishUpload(ctx context.Context, repo cache.Repo, id string, c cache.Chunk, d digest.Digest) error
+	StartUpload(ctx context.Context, repo cache.Repo, client string) (push.UploadStatus, error)
+	Upload(repo cache.Repo, id string) (push.UploadStatus, error)
+	WriteUpload(ctx context.Context, repo cache.Repo, id string, c push.Chunk) (push.UploadStatus, error)
+	FinishUpload(ctx context.Context, repo cache.Repo, id string, c push.Chunk, d digest.Digest) error
 	CancelUpload(repo cache.Repo, id string) error
-	PutBlob(ctx context.Context, repo cache.Repo, client string, c cache.Chunk, d digest.Digest) error
+	PutBlob(ctx context.Context, repo cache.Repo, client string, c push.Chunk, d digest.Digest) error
 	Mount(ctx context.Context, repo cache.Repo, from *cache.Repo, anyPushed bool, d digest.Digest) (bool, error)
 }
 
 // ManifestPusher accepts manifests and deletes.
 type ManifestPusher interface {
-	PutManifest(ctx context.Context, repo cache.Repo, ref, mediaType string, body io.Reader, tags []string) (*cache.PushedManifest, error)
+	PutManifest(ctx context.Context, repo cache.Repo, ref, mediaType string, body io.Reader, tags []string) (*push.PushedManifest, error)
 	DeleteManifest(ctx context.Context, repo cache.Repo, d digest.Digest) error
 	DeleteTag(ctx context.Context, repo cache.Repo, tag string) error
 	DeleteBlob(ctx context.Context, repo cache.Repo, d digest.Digest) error
@@ -150,7 +151,7 @@ func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/upl
 
 // setUploadHeaders tells the client where a session stands: Range is the
 // span received, inclusive, "0-0" for none (as distribution answers).
-func setUploadHeaders(w http.ResponseWriter, name string, st cache.UploadStatus) {
+func setUploadHeaders(w http.ResponseWriter, name string, st push.UploadStatus) {
 	h := w.Header()
 	h.Set("Location", uploadLocation(name, st.ID))
 	h.Set("Docker-Upload-UUID", st.ID)

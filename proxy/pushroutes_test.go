@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 )
 
 // pushRecorder is a recorder with the write path's capabilities: it
@@ -22,34 +23,37 @@ func (p *pushRecorder) note(kind string, repo cache.Repo, ref string) {
 	p.kind, p.repo, p.ref = kind, repo.Path, ref
 }
 
-// The write path's store and this recorder both have the capability; a
+// The write path's store and this recorder both have the capabilities; a
 // signature drifting apart is a compile error, not a route gone missing.
 var (
-	_ Uploader = (*cache.Writer)(nil)
-	_ Uploader = (*pushRecorder)(nil)
+	_ Store          = (*push.Writer)(nil)
+	_ Uploader       = (*push.Writer)(nil)
+	_ ManifestPusher = (*push.Writer)(nil)
+	_ ReferrerLister = (*push.Writer)(nil)
+	_ Uploader       = (*pushRecorder)(nil)
 )
 
-func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo, _ string) (cache.UploadStatus, error) {
+func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo, _ string) (push.UploadStatus, error) {
 	p.note("start", repo, "")
-	return cache.UploadStatus{ID: "00000000-0000-0000-0000-000000000000"}, nil
+	return push.UploadStatus{ID: "00000000-0000-0000-0000-000000000000"}, nil
 }
-func (p *pushRecorder) Upload(repo cache.Repo, id string) (cache.UploadStatus, error) {
+func (p *pushRecorder) Upload(repo cache.Repo, id string) (push.UploadStatus, error) {
 	p.note("status", repo, id)
-	return cache.UploadStatus{}, cache.ErrUploadUnknown
+	return push.UploadStatus{}, push.ErrUploadUnknown
 }
-func (p *pushRecorder) WriteUpload(_ context.Context, repo cache.Repo, id string, c cache.Chunk) (cache.UploadStatus, error) {
+func (p *pushRecorder) WriteUpload(_ context.Context, repo cache.Repo, id string, c push.Chunk) (push.UploadStatus, error) {
 	p.note("patch", repo, id)
-	return cache.UploadStatus{}, &cache.RangeError{Size: 5}
+	return push.UploadStatus{}, &push.RangeError{Size: 5}
 }
-func (p *pushRecorder) FinishUpload(_ context.Context, repo cache.Repo, id string, _ cache.Chunk, _ digest.Digest) error {
+func (p *pushRecorder) FinishUpload(_ context.Context, repo cache.Repo, id string, _ push.Chunk, _ digest.Digest) error {
 	p.note("put", repo, id)
-	return cache.ErrUploadUnknown
+	return push.ErrUploadUnknown
 }
 func (p *pushRecorder) CancelUpload(repo cache.Repo, id string) error {
 	p.note("cancel", repo, id)
-	return cache.ErrUploadUnknown
+	return push.ErrUploadUnknown
 }
-func (p *pushRecorder) PutBlob(_ context.Context, repo cache.Repo, _ string, _ cache.Chunk, d digest.Digest) error {
+func (p *pushRecorder) PutBlob(_ context.Context, repo cache.Repo, _ string, _ push.Chunk, d digest.Digest) error {
 	p.note("monolithic", repo, d.String())
 	return cache.ErrDigestInvalid
 }
@@ -57,13 +61,13 @@ func (p *pushRecorder) Mount(_ context.Context, repo cache.Repo, _ *cache.Repo, 
 	p.note("mount", repo, d.String())
 	return true, nil
 }
-func (p *pushRecorder) PutManifest(_ context.Context, repo cache.Repo, ref, _ string, body io.Reader, _ []string) (*cache.PushedManifest, error) {
+func (p *pushRecorder) PutManifest(_ context.Context, repo cache.Repo, ref, _ string, body io.Reader, _ []string) (*push.PushedManifest, error) {
 	p.note("put manifest", repo, ref)
 	return nil, cache.ErrManifestBlobUnknown
 }
 func (p *pushRecorder) DeleteManifest(_ context.Context, repo cache.Repo, d digest.Digest) error {
 	p.note("delete manifest", repo, d.String())
-	return cache.ErrDeleteDisabled
+	return push.ErrDeleteDisabled
 }
 func (p *pushRecorder) DeleteTag(_ context.Context, repo cache.Repo, tag string) error {
 	p.note("delete tag", repo, tag)

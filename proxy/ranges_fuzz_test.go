@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 )
 
 // fileStore serves one blob from a file, as the cache serves a hit.
@@ -195,7 +196,7 @@ func FuzzContentRange(f *testing.F) {
 		start, end, err := contentRange(v)
 		switch {
 		case err != nil:
-			if !errors.Is(err, cache.ErrUploadInvalid) {
+			if !errors.Is(err, push.ErrUploadInvalid) {
 				t.Fatalf("%q: untyped error %v", v, err)
 			}
 			return

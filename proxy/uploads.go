@@ -10,7 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/push"
 )
 
 // startUpload serves POST /v2/<name>/blobs/uploads/: a cross-repository
@@ -160,9 +160,9 @@ func (s *server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 // uploadError adds to a chunk refused for its place the headers a client
 // needs to continue: where the upload is, and what it holds.
 func (s *server) uploadError(w http.ResponseWriter, r *http.Request, err error) error {
-	var re *cache.RangeError
+	var re *push.RangeError
 	if errors.As(err, &re) {
-		setUploadHeaders(w, vars(r)["name"], cache.UploadStatus{ID: vars(r)["uuid"], Size: re.Size})
+		setUploadHeaders(w, vars(r)["name"], push.UploadStatus{ID: vars(r)["uuid"], Size: re.Size})
 		w.Header().Del("Content-Length")
 	}
 	return err
@@ -178,8 +178,8 @@ func blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {
 }
 
 // chunkOf describes r's body for the store.
-func chunkOf(r *http.Request, start, end int64) cache.Chunk {
-	return cache.Chunk{Body: r.Body, Length: r.ContentLength, Start: start, End: end}
+func chunkOf(r *http.Request, start, end int64) push.Chunk {
+	return push.Chunk{Body: r.Body, Length: r.ContentLength, Start: start, End: end}
 }
 
 // contentRange reads a chunk's Content-Range: "<start>-<end>" as the
@@ -201,7 +201,7 @@ func contentRange(v string) (start, end int64, err error) {
 		end, err = strconv.ParseInt(b, 10, 64)
 	}
 	if !ok || err != nil || start < 0 || end < start-1 {
-		return 0, 0, fmt.Errorf("Content-Range %q: %w", v, cache.ErrUploadInvalid)
+		return 0, 0, fmt.Errorf("Content-Range %q: %w", v, push.ErrUploadInvalid)
 	}
 	return start, end, nil
 }

@@ -3,8 +3,8 @@
 // references (skipping what the upstream has, mounting what it holds in
 // another repository), then child manifests, then the manifest under its
 // tag. Deletes made here follow the same way. It is the cache's
-// cache.WriteThrough; cmd/wharf serve builds it over the cache's durable
-// queue (cache.Cache.Queue) and hands it to the write path.
+// push.WriteThrough; cmd/wharf serve builds it over the cache's durable
+// queue (cache.Cache.Queue) and hands it to the write path (package push).
 //
 // Pending jobs live in the index (its q/ keys), so a restart loses none;
 // a failed attempt is retried with exponential backoff, and every attempt

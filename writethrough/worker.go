@@ -84,8 +84,6 @@ type Worker struct {
 	tombstones tombstones // pending deletes, hidden from reads
 }
 
-var _ cache.WriteThrough = (*Worker)(nil)
-
 // New reads what a restart left in q and starts the Worker. Close it
 // before closing the cache that holds q.
 func New(store Store, q Queue, opts Options) (*Worker, error) {

@@ -18,14 +18,19 @@ import (
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/oci"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
+// The write path knows the Worker by its interface; serve hands one to
+// the other.
+var _ push.WriteThrough = (*Worker)(nil)
+
 // stack is the write path as serve builds it: a cache, write-through over
 // its queue, and the Writer that queues, in front of upstreamURL.
 type stack struct {
-	w       *cache.Writer
+	w       *push.Writer
 	wt      *Worker
 	c       *cache.Cache
 	up      *upstream.Client
@@ -49,7 +54,7 @@ func newStack(t *testing.T, upstreamURL string, opts Options) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cache.NewWriter(c, cache.WriterOptions{WriteThrough: wt})
+	w, err := push.New(c, push.Options{WriteThrough: wt})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 )
 
-// Errors of a session. The cache re-exports them under its own names
-// (cache.ErrUploadUnknown, …), which proxy/errors.go maps to v2 codes.
+// Errors of a session. The write path re-exports them under its own
+// names (push.ErrUploadUnknown, …; cache.ErrDigestInvalid and
+// cache.ErrSizeInvalid, which import shares), and proxy/errors.go maps
+// those to v2 codes.
 var (
 	// ErrUnknown: no upload session with that id in that repository.
 	ErrUnknown = errors.New("blob upload unknown")

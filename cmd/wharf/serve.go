@@ -22,6 +22,7 @@ import (
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/push"
 	"github.com/wharf-mirror/wharf/statuspage"
 	"github.com/wharf-mirror/wharf/writethrough"
 )
@@ -75,6 +76,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer store.Close()
 	wopts := writerOptions(cfg)
+	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
 		wt, err := writethrough.New(store, store.Queue(), writethrough.Options{
 			Sync:    cfg.Upstream.WriteThroughSyncOn(),
@@ -88,9 +90,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wt.Close() // after the writer, before the store: its queue is in the index
 		wopts.WriteThrough = wt
 	}
-	writer, err := cache.NewWriter(store, wopts)
+	writer, err := push.New(store, wopts)
 	if err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return fmt.Errorf("push: %w", err)
 	}
 	defer writer.Close() // before the store
 
@@ -244,11 +246,11 @@ func retries(n int) int {
 
 // writerOptions turns the push settings into the write path's options,
 // write-through aside (serve builds it).
-func writerOptions(cfg config.Config) cache.WriterOptions {
-	o := cache.WriterOptions{
+func writerOptions(cfg config.Config) push.Options {
+	o := push.Options{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
-		UploadLimits:   cache.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
+		UploadLimits:   push.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
 	}
 	return o
 }

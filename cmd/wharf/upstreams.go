@@ -129,7 +129,7 @@ type pullOrigin struct {
 func (o pullOrigin) TagTTL() time.Duration { return o.ttl }
 
 // ShadowTags says whether pushes may replace the upstream's tags
-// (cache.TagShadower).
+// (push.TagShadower).
 func (o pullOrigin) ShadowTags() bool { return o.shadow }
 
 // writableOrigin is an upstream with write-through on: the whole client,

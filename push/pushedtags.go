@@ -1,9 +1,11 @@
-package cache
+package push
 
 import (
 	"context"
 	"errors"
 	"sort"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // Tags lists repo's tags: the upstream's (or, when it cannot be reached,
@@ -14,8 +16,8 @@ import (
 // after last; every tag of the merged first n is either one of them or a
 // pushed tag below the page's end, and the upstream's later tags all sort
 // after that end.
-func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]string, bool, error) {
-	local, err := w.c.index.LocalTags(repo.String())
+func (w *Writer) Tags(ctx context.Context, repo cache.Repo, n int, last string) ([]string, bool, error) {
+	local, err := w.c.PushedTags(repo)
 	if err != nil {
 		return nil, false, err
 	}
@@ -32,7 +34,7 @@ func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]str
 		// The upstream has no such repository, refuses to say (Docker Hub
 		// answers 401 for names it does not hold), or cannot be reached:
 		// the tags pushed here are the list.
-		w.c.log.WithError(err).WithField("repo", repo.String()).Debug("listing pushed tags only")
+		w.log.WithError(err).WithField("repo", repo.String()).Debug("listing pushed tags only")
 		up, upMore = nil, false
 	}
 	set := map[string]bool{}
@@ -49,6 +51,6 @@ func (w *Writer) Tags(ctx context.Context, repo Repo, n int, last string) ([]str
 		merged = append(merged, t)
 	}
 	sort.Strings(merged)
-	page, more := Page(merged, n, "")
+	page, more := cache.Page(merged, n, "")
 	return page, more || upMore, nil
 }

@@ -1,35 +1,39 @@
-package cache
+package push
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // TestPutBlobFreesItsSlot: a monolithic upload that fails (a wrong digest,
 // an unsupported one) leaves no session behind to hold its client's slot:
 // the client has no session id to resume or cancel.
 func TestPutBlobFreesItsSlot(t *testing.T) {
-	c, err := Open(Options{Dir: t.TempDir()})
+	c, err := cache.Open(cache.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	w, err := NewWriter(c, WriterOptions{UploadLimits: UploadLimits{PerClient: 2}})
+	w, err := New(c, Options{UploadLimits: UploadLimits{PerClient: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	ctx := context.Background()
-	repo := Repo{Upstream: "example.com", Path: "team/app"}
-	body := randomBytes(100)
+	repo := cache.Repo{Upstream: "example.com", Path: "team/app"}
+	body := make([]byte, 100)
+	rand.Read(body)
 	for _, d := range []digest.Digest{digest.FromString("other bytes"), "md5:d41d8cd98f00b204e9800998ecf8427e"} {
 		for i := 0; i < 3; i++ {
 			err := w.PutBlob(ctx, repo, "b", Chunk{Body: bytes.NewReader(body), Length: 100, Start: -1, End: -1}, d)
-			if !errors.Is(err, ErrDigestInvalid) {
+			if !errors.Is(err, cache.ErrDigestInvalid) {
 				t.Fatalf("PutBlob %s: %v, want ErrDigestInvalid", d, err)
 			}
 		}
@@ -43,7 +47,7 @@ func TestPutBlobFreesItsSlot(t *testing.T) {
 	if err := w.PutBlob(ctx, repo, "c", Chunk{Body: bytes.NewReader(body), Length: 100, Start: -1, End: -1}, d); err != nil {
 		t.Fatal(err)
 	}
-	if !w.Pinned(d) || !c.linked(repo, d) {
-		t.Errorf("a pushed blob must be pinned and linked to its repository (pinned %v, linked %v)", w.Pinned(d), c.linked(repo, d))
+	if !w.Pinned(d) || !c.Holds(repo, d) {
+		t.Errorf("a pushed blob must be pinned and linked to its repository (pinned %v, linked %v)", w.Pinned(d), c.Holds(repo, d))
 	}
 }

@@ -1,4 +1,4 @@
-package cache
+package push
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/oci"
 )
 
@@ -29,21 +29,21 @@ type PushedManifest struct {
 // The manifest is pinned, indexed for the referrers API when it has a
 // subject, and queued for write-through when that is on (in synchronous
 // mode PutManifest returns once the upstream has it).
-func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType string, body io.Reader, tags []string) (*PushedManifest, error) {
+func (w *Writer) PutManifest(ctx context.Context, repo cache.Repo, ref, mediaType string, body io.Reader, tags []string) (*PushedManifest, error) {
 	b, err := io.ReadAll(io.LimitReader(body, oci.MaxManifestSize+1))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("manifest body: %w: %w", ErrSizeInvalid, err)
+			return nil, fmt.Errorf("manifest body: %w: %w", cache.ErrSizeInvalid, err)
 		}
 		return nil, fmt.Errorf("manifest body: %w", err)
 	}
 	if len(b) > oci.MaxManifestSize {
-		return nil, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, ErrTooLarge)
+		return nil, fmt.Errorf("manifest over %d bytes: %w", oci.MaxManifestSize, cache.ErrTooLarge)
 	}
 	want, err := digest.Parse(ref)
 	if err == nil {
 		if !want.Algorithm().Available() {
-			return nil, fmt.Errorf("%q: algorithm not supported: %w", ref, ErrDigestInvalid)
+			return nil, fmt.Errorf("%q: algorithm not supported: %w", ref, cache.ErrDigestInvalid)
 		}
 	} else {
 		want = ""
@@ -51,11 +51,12 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 	}
 	d, err := oci.ManifestDigest(b, want)
 	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", badContent(err))
+		// The client's fault: DIGEST_INVALID or SIZE_INVALID, a 400.
+		return nil, fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
 	}
 	for _, t := range tags {
 		if !oci.ValidTag(t) {
-			return nil, fmt.Errorf("%q: %w", t, ErrTagInvalid)
+			return nil, fmt.Errorf("%q: %w", t, cache.ErrTagInvalid)
 		}
 	}
 	for _, t := range tags {
@@ -65,32 +66,18 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 	}
 	p, err := oci.ValidateManifest(b, mediaType)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+		return nil, fmt.Errorf("%w: %w", cache.ErrManifestInvalid, err)
 	}
 	if err := w.checkReferences(repo, p); err != nil {
 		return nil, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-	if err := w.c.storeManifest(repo, &Manifest{Descriptor: desc, Body: b}, true); err != nil {
+	if err := w.c.PushManifest(repo, &cache.Manifest{Descriptor: desc, Body: b}, p, tags); err != nil {
 		return nil, err
 	}
 	out := &PushedManifest{Descriptor: desc, Tags: tags}
 	if p.Subject != nil {
 		out.Subject = p.Subject.Digest
-		rd := desc
-		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
-		if err := w.c.index.PutReferrer(repo.String(), p.Subject.Digest, rd); err != nil {
-			return nil, err
-		}
-	}
-	if err := w.c.index.PutRepository(repo.String()); err != nil {
-		return nil, err
-	}
-	for _, t := range tags {
-		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: w.c.opts.Now()}
-		if err := w.c.index.PutLocalTag(repo.String(), t, rec); err != nil {
-			return nil, err
-		}
 	}
 	if w.wt != nil {
 		if err := w.wt.Push(ctx, repo, tags, d); err != nil {
@@ -101,7 +88,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 }
 
 // checkReferences makes sure every blob and child manifest p names is
-// linked to repo (pulled through it, pushed, mounted or imported into it)
+// held by repo (pulled through it, pushed, mounted or imported into it)
 // and stored here; non-distributable layers are exempt by definition.
 // Content stored for other repositories only is unknown, with no size
 // said: a manifest must not open what its repository does not hold.
@@ -112,29 +99,20 @@ func (w *Writer) PutManifest(ctx context.Context, repo Repo, ref, mediaType stri
 // the PUT, and a HEAD the upstream vouches for links it then. Asking again
 // here would cost a round trip per layer and make pushes fail while the
 // upstream is down.
-func (w *Writer) checkReferences(repo Repo, p oci.Pushed) error {
+func (w *Writer) checkReferences(repo cache.Repo, p oci.Pushed) error {
 	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
 		for _, ref := range group {
 			if oci.Foreign(ref) {
 				continue
 			}
-			if !w.c.linked(repo, ref.Digest) {
-				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
-			}
-			size, err := w.c.store.Stat(w.c.life, ref.Digest)
-			if err != nil {
-				return fmt.Errorf("%s: %w", ref.Digest, ErrManifestBlobUnknown)
+			size, ok := w.c.HeldSize(repo, ref.Digest)
+			if !ok {
+				return fmt.Errorf("%s: %w", ref.Digest, cache.ErrManifestBlobUnknown)
 			}
 			if ref.Size != size {
-				return fmt.Errorf("%s is %d bytes, the manifest says %d: %w", ref.Digest, size, ref.Size, ErrManifestInvalid)
+				return fmt.Errorf("%s is %d bytes, the manifest says %d: %w", ref.Digest, size, ref.Size, cache.ErrManifestInvalid)
 			}
 		}
 	}
 	return nil
-}
-
-// Pinned reports whether d is stored and pinned (pushed or imported here).
-func (c *Cache) Pinned(d digest.Digest) bool {
-	meta, err := c.index.Blob(d)
-	return err == nil && meta.Pinned
 }

@@ -1,4 +1,4 @@
-package cache
+package push
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/index"
 )
 
@@ -16,7 +17,7 @@ import (
 
 // Blob is the Cache's, but a blob deleted here is unknown while its
 // upstream delete is pending.
-func (w *Writer) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
+func (w *Writer) Blob(ctx context.Context, repo cache.Repo, d digest.Digest) (*cache.Blob, error) {
 	if w.deletedContent(repo, d) {
 		return nil, deletedError(repo, d.String())
 	}
@@ -24,27 +25,27 @@ func (w *Writer) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, e
 }
 
 // deletedTag reports whether a pending delete hides repo's tag.
-func (w *Writer) deletedTag(repo Repo, tag string) bool {
+func (w *Writer) deletedTag(repo cache.Repo, tag string) bool {
 	if w.wt == nil || !w.wt.Pending(repo, index.OpDeleteTag, tag, "") {
 		return false
 	}
-	_, err := w.c.index.LocalTag(repo.String(), tag)
-	return err != nil
+	_, pushed := w.c.PushedTag(repo, tag)
+	return !pushed
 }
 
 // deletedContent reports whether a pending delete hides d in repo.
-func (w *Writer) deletedContent(repo Repo, d digest.Digest) bool {
+func (w *Writer) deletedContent(repo cache.Repo, d digest.Digest) bool {
 	if w.wt == nil {
 		return false
 	}
 	if !w.wt.Pending(repo, index.OpDeleteManifest, "", d) && !w.wt.Pending(repo, index.OpDeleteBlob, "", d) {
 		return false
 	}
-	return !w.c.linked(repo, d)
+	return !w.c.Holds(repo, d)
 }
 
 // deletedRef is deletedTag or deletedContent, as ref is a tag or a digest.
-func (w *Writer) deletedRef(repo Repo, ref string) bool {
+func (w *Writer) deletedRef(repo cache.Repo, ref string) bool {
 	if d, err := digest.Parse(ref); err == nil {
 		return w.deletedContent(repo, d)
 	}
@@ -52,7 +53,7 @@ func (w *Writer) deletedRef(repo Repo, ref string) bool {
 }
 
 // withoutDeleted drops the tags a pending delete hides from a listing.
-func (w *Writer) withoutDeleted(repo Repo, tags []string) []string {
+func (w *Writer) withoutDeleted(repo cache.Repo, tags []string) []string {
 	out := tags[:0:0]
 	for _, t := range tags {
 		if !w.deletedTag(repo, t) {
@@ -62,6 +63,6 @@ func (w *Writer) withoutDeleted(repo Repo, tags []string) []string {
 	return out
 }
 
-func deletedError(repo Repo, ref string) error {
-	return fmt.Errorf("%s@%s: deleted here, the upstream's copy next: %w", repo, ref, ErrNotFound)
+func deletedError(repo cache.Repo, ref string) error {
+	return fmt.Errorf("%s@%s: deleted here, the upstream's copy next: %w", repo, ref, cache.ErrNotFound)
 }

@@ -1,18 +1,20 @@
-package cache
+package push
 
 import (
 	"context"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // Referrers lists the manifests pushed to repo whose subject is d
 // (OCI 1.1), only those of artifactType when it is not empty. A subject
 // nobody refers to has an empty list, not an error: the subject itself
 // need not exist.
-func (w *Writer) Referrers(ctx context.Context, repo Repo, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
-	all, err := w.c.index.Referrers(repo.String(), d)
+func (w *Writer) Referrers(ctx context.Context, repo cache.Repo, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
+	all, err := w.c.Referrers(repo, d)
 	if err != nil || artifactType == "" {
 		return all, err
 	}

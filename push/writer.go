@@ -1,17 +1,22 @@
-package cache
+package push
 
 import (
 	"errors"
-	"path/filepath"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 
+	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/upload"
 )
 
-// Errors of the write path. proxy/errors.go maps each to its v2 code.
+// Errors of the write path alone; proxy/errors.go maps each to its v2
+// code. The errors of content a client sends (ErrDigestInvalid,
+// ErrManifestInvalid, ErrTagInvalid and the rest) are the cache's, shared
+// with import: cache.Err*.
 var (
 	// ErrUploadUnknown: no upload session with that id in that repository.
 	ErrUploadUnknown = upload.ErrUnknown
@@ -20,19 +25,6 @@ var (
 	// ErrTooManyUploads: opening a session would pass a cap of
 	// UploadLimits.
 	ErrTooManyUploads = upload.ErrTooMany
-	// ErrDigestInvalid: the bytes received do not hash to the digest given,
-	// or the digest's algorithm is not supported.
-	ErrDigestInvalid = upload.ErrDigestInvalid
-	// ErrSizeInvalid: the body was shorter or longer than announced.
-	ErrSizeInvalid = upload.ErrSizeInvalid
-	// ErrTooLarge: a manifest over oci.MaxManifestSize.
-	ErrTooLarge = errors.New("content too large")
-	// ErrManifestInvalid: not a manifest wharf accepts.
-	ErrManifestInvalid = errors.New("manifest invalid")
-	// ErrManifestBlobUnknown: a pushed manifest references content not here.
-	ErrManifestBlobUnknown = errors.New("manifest references unknown content")
-	// ErrTagInvalid: a tag the reference grammar refuses.
-	ErrTagInvalid = errors.New("tag invalid")
 	// ErrDeleteDisabled: deletes are switched off by the configuration.
 	ErrDeleteDisabled = errors.New("deletes are disabled")
 )
@@ -51,8 +43,8 @@ type (
 	UploadLimits = upload.Limits
 )
 
-// WriterOptions configure the write path.
-type WriterOptions struct {
+// Options configure the write path.
+type Options struct {
 	// UploadExpiry is how long an upload session may go without a chunk
 	// before it is swept. Default 1h.
 	UploadExpiry time.Duration
@@ -64,22 +56,24 @@ type WriterOptions struct {
 	// and deletes, to the upstream they are named under; nil is off. Its
 	// owner (cmd/wharf serve) closes it after the Writer.
 	WriteThrough WriteThrough
+	Logger       logrus.FieldLogger
 }
 
-// Writer is the write path of a Cache: pushes (upload sessions, manifest
-// PUTs), deletes and referrers, and write-through to the upstream. It is
-// the complete store proxy serves from, so it also answers reads: most go
-// to the Cache unchanged (Repositories, written out so that every
-// difference from the Cache is visible), and Manifest, StatBlob, Blob and
-// Tags answer differently in repositories pushed to (pushreads.go,
-// pushedtags.go, tombstoned.go). Warm and the operator's tools use the
-// Cache alone.
+// Writer is the write path over a Cache: pushes (upload sessions,
+// manifest PUTs), deletes and referrers, and write-through to the
+// upstream. It is the complete store proxy serves from, so it also
+// answers reads: Manifest, StatBlob, Blob and Tags answer differently in
+// repositories pushed to (pushreads.go, pushedtags.go, tombstoned.go),
+// and the rest go to the Cache unchanged, written out so that every
+// difference from the Cache is visible. Warm and the operator's tools use
+// the Cache alone.
 //
 // Pushed content is stored like mirrored content (same files, same index)
 // and pinned, so the LRU never evicts it.
 type Writer struct {
-	c         *Cache
-	wopts     WriterOptions
+	c         *cache.Cache
+	opts      Options
+	log       logrus.FieldLogger
 	uploads   *upload.Sessions
 	wt        WriteThrough // nil: pushes stay here
 	closeOnce sync.Once
@@ -87,26 +81,21 @@ type Writer struct {
 	pushRepos map[string]bool // repositories pushed to since start (see pushedTo)
 }
 
-// NewWriter opens the write path over c: it opens the upload sessions
+// New opens the write path over c: it opens the upload sessions
 // (data/uploads, with their expiry sweep). Write-through, if any, is
-// opts.WriteThrough, owned by the caller. Close it before closing c.
-func NewWriter(c *Cache, opts WriterOptions) (*Writer, error) {
+// opts.WriteThrough, owned by the caller. Close the Writer before c.
+func New(c *cache.Cache, opts Options) (*Writer, error) {
 	if opts.UploadExpiry <= 0 {
 		opts.UploadExpiry = time.Hour
 	}
-	w := &Writer{c: c, wopts: opts, pushRepos: map[string]bool{}, wt: opts.WriteThrough}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	w := &Writer{c: c, opts: opts, log: opts.Logger, pushRepos: map[string]bool{}, wt: opts.WriteThrough}
 	var err error
-	w.uploads, err = upload.Open(upload.Options{
-		Dir:     filepath.Join(c.opts.Dir, "uploads"),
-		Records: c.index,
-		Ingest:  c,
-		Expiry:  opts.UploadExpiry,
-		Limits:  opts.UploadLimits,
-		Metrics: c.opts.Metrics,
-		Logger:  c.log,
-		Now:     c.opts.Now,
-	})
-	if err != nil {
+	if w.uploads, err = c.OpenUploads(opts.UploadExpiry, opts.UploadLimits); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -121,5 +110,6 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// Pinned reports whether d is stored and pinned (pushed here).
+// Pinned is the Cache's: whether d is stored and pinned (pushed or
+// imported here).
 func (w *Writer) Pinned(d digest.Digest) bool { return w.c.Pinned(d) }

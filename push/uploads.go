@@ -1,0 +1,78 @@
+package push
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache"
+)
+
+// Upload sessions are cache/upload's, opened over the store by
+// cache.Cache.OpenUploads; the Writer opens them in a repository and
+// links what they deliver to it. Finishing a session hands the verified
+// file to cache.Cache.Ingest, the door wharf import uses too.
+
+// StartUpload opens a session in repo for client, an opaque name of who
+// asks (a user, or an anonymous client's address): it counts against
+// Options.UploadLimits until the session ends, and past them the answer
+// is ErrTooManyUploads.
+func (w *Writer) StartUpload(ctx context.Context, repo cache.Repo, client string) (UploadStatus, error) {
+	st, err := w.uploads.Start(repo.String(), client)
+	if err == nil {
+		w.notePush(repo)
+	}
+	return st, err
+}
+
+// Upload reports a session's progress.
+func (w *Writer) Upload(repo cache.Repo, id string) (UploadStatus, error) {
+	return w.uploads.Status(repo.String(), id)
+}
+
+// WriteUpload appends a chunk (PATCH).
+func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c Chunk) (UploadStatus, error) {
+	return w.uploads.Write(repo.String(), id, c)
+}
+
+// FinishUpload appends a last chunk (which may be empty), checks that
+// everything received hashes to d and makes it a stored, pinned blob
+// linked to repo. A wrong digest ends the session and keeps nothing.
+func (w *Writer) FinishUpload(ctx context.Context, repo cache.Repo, id string, c Chunk, d digest.Digest) error {
+	if err := w.uploads.Finish(ctx, repo.String(), id, c, d); err != nil {
+		return err
+	}
+	return w.c.LinkUploaded(repo, d)
+}
+
+// PutBlob stores a whole blob in one request (POST ?digest=). Its
+// session, held while the body arrives, counts against client's limits
+// and ends with the request: the client has no session to resume.
+func (w *Writer) PutBlob(ctx context.Context, repo cache.Repo, client string, c Chunk, d digest.Digest) error {
+	st, err := w.StartUpload(ctx, repo, client)
+	if err != nil {
+		return err
+	}
+	if err := w.FinishUpload(ctx, repo, st.ID, c, d); err != nil {
+		w.uploads.Cancel(repo.String(), st.ID) // unknown already when the digest was wrong
+		return err
+	}
+	return nil
+}
+
+// CancelUpload ends a session and removes what it received.
+func (w *Writer) CancelUpload(repo cache.Repo, id string) error {
+	return w.uploads.Cancel(repo.String(), id)
+}
+
+// Mount makes a stored blob part of repo without a byte sent (a
+// cross-repository mount), on the rules of cache.Cache.Mount: from (which
+// the caller has checked the client may read) must hold it, or, with no
+// from, repo's upstream must vouch for it, or — when anyPushed says no
+// access rules separate repositories — it must be pushed or imported
+// here. It reports false when it cannot mount: the client then uploads
+// the blob.
+func (w *Writer) Mount(ctx context.Context, repo cache.Repo, from *cache.Repo, anyPushed bool, d digest.Digest) (bool, error) {
+	w.notePush(repo)
+	return w.c.Mount(ctx, repo, from, anyPushed, d)
+}
