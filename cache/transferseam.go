@@ -7,7 +7,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/wharf-mirror/wharf/cache/index"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 // The doors wharf import writes through; archive does the rest. A blob is
@@ -37,26 +37,21 @@ func (c *Cache) Pin(d digest.Digest) error {
 
 // IngestManifest stores body, a manifest of mediaType whose bytes must
 // hash to d, pinned, and points repo's local tag at it (tag "" for none:
-// a child of an index). The caller has judged the manifest (valid, tag
+// a child of an index), as a push of it would (PushManifest). The caller has judged the manifest (valid, tag
 // valid, its references present: archive's checkManifest); the store
 // checks only what no caller may skip, that the bytes are the content d
 // names and parse as a manifest.
 func (c *Cache) IngestManifest(repo Repo, tag, mediaType string, d digest.Digest, body []byte) (ocispec.Descriptor, error) {
-	if err := d.Validate(); err != nil { // oci.VerifyBytes takes "" for "any"
+	if err := d.Validate(); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%q: %w: %w", d, ErrDigestInvalid, err)
 	}
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}
-	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	if err := c.index.PutRepository(repo.String()); err != nil {
-		return ocispec.Descriptor{}, err
-	}
+	var tags []string
 	if tag != "" {
-		rec := index.TagRecord{Digest: d, MediaType: mediaType, Size: desc.Size, Checked: c.opts.Now()}
-		if err := c.index.PutLocalTag(repo.String(), tag, rec); err != nil {
-			return ocispec.Descriptor{}, err
-		}
+		tags = []string{tag}
 	}
-	return desc, nil
+	m := &Manifest{Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}, Body: body}
+	if err := c.PushManifest(repo, m, oci.Pushed{}, tags); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return m.Descriptor, nil
 }

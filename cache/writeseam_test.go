@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -16,13 +15,9 @@ import (
 func TestContentLeavesWithItsLastLink(t *testing.T) {
 	c := openTest(t, t.TempDir())
 	defer c.Close()
-	ctx := context.Background()
 	a, b := Repo{Upstream: "example.com", Path: "team/a"}, Repo{Upstream: "example.com", Path: "team/b"}
 	body := randomBytes(1000)
-	d := digest.FromBytes(body)
-	if err := c.ImportBlob(ctx, d, int64(len(body)), bytes.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
+	d := ingestBytes(t, c, body)
 	for _, r := range []Repo{a, b} {
 		if err := c.LinkUploaded(r, d); err != nil {
 			t.Fatal(err)
@@ -62,9 +57,7 @@ func TestMountNeedsARepositoryThatHoldsIt(t *testing.T) {
 	if ok, err := c.Mount(ctx, dst, &src, true, d); ok || err != nil {
 		t.Fatalf("mount of content not stored: %v, %v; want false", ok, err)
 	}
-	if err := c.ImportBlob(ctx, d, int64(len(body)), bytes.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
+	ingestBytes(t, c, body)
 	if err := c.LinkUploaded(src, d); err != nil {
 		t.Fatal(err)
 	}
