@@ -8,7 +8,9 @@
 // store (cache/disk) is the default; every Store passes the table in
 // cache/storetest, crashes included. Below the cache:
 //
-//	cache/           read path, eviction, the write path, admin, the Store interface
+//	cache/           read path, eviction, reconciliation, the Store interface;
+//	                 writeseam.go and transferseam.go: the operations that
+//	                 package push and package archive write through
 //	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads, the
@@ -18,14 +20,18 @@
 //
 // Verified content that arrives whole (a finished upload, an imported
 // blob) enters through one door, Cache.Ingest: Store.Put, then the index
-// record, pinned. Fills commit through fill.Group, since followers read
-// them while they grow.
+// record, pinned. wharf import stages a blob in Cache.TempFile and
+// verifies it in package archive before Ingest; an imported manifest
+// enters through Cache.IngestManifest, which hashes it again. Fills commit
+// through fill.Group, since followers read them while they grow.
 //
-// Write-through sits above the cache, in package writethrough: it works
-// the queue (Cache.Queue) and reads stored content through interfaces of
-// its own, and the write path knows it only as WriteThrough
-// (writethrough.go), to queue pushes and deletes and to hide what a
-// pending delete has removed (tombstoned.go).
+// The write path sits above the cache, in package push (proxy → push →
+// cache): uploads, mounts, manifest PUTs, deletes, referrers. It changes
+// the cache only through the operations of writeseam.go, each one locked
+// operation that keeps the invariants below; the cache does not import
+// it. Write-through is package writethrough: it works the queue
+// (Cache.Queue) and reads stored content through interfaces of its own;
+// push knows it only as push.WriteThrough.
 //
 // What content is — media types, the manifest size limit, a manifest's
 // references and validity, platforms, tags, and the Verifier every write
