@@ -11,12 +11,13 @@
 // all of them when none are asked for; the blobs of one image are fetched
 // a few at a time.
 //
-// The list's format is archive's (archive.ReadList, the same list an
-// export's operator writes); how a name maps to a stored repository is the
-// caller's (Resolve), since the naming rules are the serving wharf's.
+// The list's format is archive's (archive.ReadList), and so is the way a
+// name maps to a stored repository (archive.Namer, the caller's: the
+// naming rules are the serving wharf's), so that an export finds what was
+// warmed.
 //
 // Files:
 //
 //	warm.go  Image, Store, Report: one image, its children and its blobs
-//	list.go  List, Resolve, Status: a list, a line per image, the totals
+//	list.go  List, Status: a list, a line per image, the totals
 package warm

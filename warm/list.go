@@ -11,14 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/wharf-mirror/wharf/archive"
-	"github.com/wharf-mirror/wharf/cache"
 )
-
-// Resolve reads an image name of a list as a client pulling it through
-// the serving wharf names it: the repository it is stored under, and its
-// tag or digest. The naming rules (upstreams, prefixes, Docker Hub's
-// library/) are the caller's.
-type Resolve func(image string) (repo cache.Repo, ref string, err error)
 
 // Status is a line redrawn while an image is fetched (a terminal's status
 // line); Show is called from the fetching goroutines. nil draws nothing.
@@ -28,9 +21,11 @@ type Status interface {
 }
 
 // List warms each item in turn and writes a line for each to out, then
-// the totals. One that fails does not stop the others, but fails the
-// list: the error names every image that failed.
-func List(ctx context.Context, s Store, resolve Resolve, items []archive.ListItem, out io.Writer, status Status) error {
+// the totals. name reads the items' names as the serving wharf does, so
+// that an export (which reads its names the same way) finds what was
+// warmed. One that fails does not stop the others, but fails the list:
+// the error names every image that failed.
+func List(ctx context.Context, s Store, name archive.Namer, items []archive.ListItem, out io.Writer, status Status) error {
 	if status == nil {
 		status = noStatus{}
 	}
@@ -38,7 +33,7 @@ func List(ctx context.Context, s Store, resolve Resolve, items []archive.ListIte
 	var failed []string
 	start := time.Now()
 	for i, it := range items {
-		repo, ref, err := resolve(it.Image)
+		img, err := name(it.Image)
 		if err == nil {
 			var bytes atomic.Int64
 			show := func(n int64) {
@@ -46,7 +41,7 @@ func List(ctx context.Context, s Store, resolve Resolve, items []archive.ListIte
 			}
 			show(0)
 			var rep Report
-			rep, err = Image(ctx, s, repo, ref, it.Platforms, show)
+			rep, err = Image(ctx, s, img.Repo, img.Ref(), it.Platforms, show)
 			total.Manifests += rep.Manifests
 			total.Blobs += rep.Blobs
 			total.Fetched += rep.Fetched

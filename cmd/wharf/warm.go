@@ -12,7 +12,6 @@ import (
 
 	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/warm"
 )
 
@@ -68,11 +67,7 @@ Flags:
 	}
 	defer ups.Close()
 	defer c.Close()
-	resolve := func(image string) (cache.Repo, string, error) {
-		ref, err := proxy.ParseImage(ups.set, image)
-		return ref.Repo, ref.Ref(), err
-	}
-	return warm.List(ctx, c, resolve, items, stdout, newStatusLine(stderr))
+	return warm.List(ctx, c, archiveNamer(ups.set), items, stdout, newStatusLine(stderr))
 }
 
 // openWarmStore opens the store with every configured upstream, as serve
