@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,23 +32,17 @@ func TestRemoveTakesTheLockedPath(t *testing.T) {
 	repo := Repo{Upstream: "example.com", Path: "team/app"}
 
 	layer := randomBytes(1000)
-	dLayer := digest.FromBytes(layer)
-	if err := c.ImportBlob(ctx, dLayer, int64(len(layer)), bytes.NewReader(layer)); err != nil {
-		t.Fatal(err)
-	}
+	dLayer := ingestTest(t, c, layer)
 	config := []byte(`{}`)
-	dConfig := digest.FromBytes(config)
-	if err := c.ImportBlob(ctx, dConfig, int64(len(config)), bytes.NewReader(config)); err != nil {
-		t.Fatal(err)
-	}
+	dConfig := ingestTest(t, c, config)
 	body, _ := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: dConfig, Size: int64(len(config))},
 		Layers:    []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: dLayer, Size: int64(len(layer))}},
 	})
-	desc, err := c.ImportManifest(repo, "v1", ocispec.MediaTypeImageManifest, "", body)
-	if err != nil {
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(body), Size: int64(len(body))}
+	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.link(repo, desc.Digest, dLayer); err != nil {
@@ -95,4 +88,22 @@ func TestRemoveTakesTheLockedPath(t *testing.T) {
 			t.Errorf("%s is still in the access log", d)
 		}
 	}
+}
+
+// ingestTest stores b, pinned, through the door pushes and imports take.
+func ingestTest(t *testing.T, c *Cache, b []byte) digest.Digest {
+	t.Helper()
+	d := digest.FromBytes(b)
+	f, err := c.store.TempFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ingest(context.Background(), f, d, int64(len(b)), true); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

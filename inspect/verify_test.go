@@ -3,6 +3,7 @@ package inspect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,25 +14,27 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/inspect"
+	"github.com/wharf-mirror/wharf/warm"
 )
 
 // TestRepairRemovesThroughTheLockedPath: verify --repair takes a corrupt
 // item out the way eviction and deletes do (Cache.Remove), so afterwards
-// the usage totals and their gauges agree with what the store holds, and
-// nothing answers from the hot manifests or a repository's links.
+// the usage totals and their gauges agree with what the store holds,
+// nothing answers from the hot manifests, and the next pull fetches the
+// layer again rather than find it linked.
 // cache's TestRemoveTakesTheLockedPath checks the hot sets and the access
 // log from inside.
 func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
-	c, dir, m := openStore(t)
+	mr := newMirror(t)
+	c, dir, m := mr.c, mr.dir, mr.m
 	ctx := context.Background()
-	repo := cache.Repo{Upstream: "example.com", Path: "team/app"}
-	layer := randomBytes(1000)
-	img := putImage(t, c, repo, "v1", layer)
+	repo := mr.repo("team/app")
+	img := mr.pull(t, "team/app", "v1", layer(t, 1000))
 	if _, err := c.StoredManifest(img.manifest); err != nil { // now hot
 		t.Fatal(err)
 	}
-	if b, err := c.Blob(ctx, repo, img.layers[0]); err != nil { // its link now hot
-		t.Fatal(err)
+	if b, err := c.Blob(ctx, repo, img.layers[0]); err != nil || b.File == nil { // its link now hot
+		t.Fatalf("the layer is no hit after the pull: %v", err)
 	} else {
 		b.Close()
 	}
@@ -61,8 +64,8 @@ func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
 	if err := c.Items(func(it cache.Item) error { held, items = held+it.Size, items+1; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if items != 1 || held != int64(len(`{"architecture":"amd64","os":"linux","tag":"v1"}`)) {
-		t.Fatalf("the index holds %d items of %d bytes, want only the config", items, held)
+	if size, _ := c.HasContent(img.config); items != 1 || size == 0 || held != size {
+		t.Fatalf("the index holds %d items of %d bytes, want only the config (%d bytes)", items, held, size)
 	}
 	for _, d := range rotten {
 		if _, err := os.Stat(blobPath(dir, d)); !os.IsNotExist(err) {
@@ -76,12 +79,11 @@ func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
 	if _, err := c.StoredManifest(img.manifest); err == nil {
 		t.Errorf("%s still answers from the hot manifests", img.manifest)
 	}
-	if b, err := c.Blob(ctx, repo, img.layers[0]); err == nil {
-		b.Close()
-		t.Errorf("%s still answers as a blob of %s", img.layers[0], repo)
-	}
 	if rep, err := inspect.Verify(ctx, c, inspect.VerifyOptions{}); err != nil || rep.Checked != 1 || len(rep.Corrupt) != 0 {
 		t.Errorf("verify after repair: %+v, %v; want 1 sound item", rep, err)
+	}
+	if rep, err := warm.Image(ctx, c, repo, "v1", nil, nil); err != nil || rep.Fetched != 1 {
+		t.Errorf("pull after repair: %+v, %v; want the layer fetched again", rep, err)
 	}
 }
 
@@ -89,14 +91,15 @@ func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
 // reason; without a quarantine directory nothing is removed; progress
 // ends at the bytes read, once per item.
 func TestVerifyNamesEachDamage(t *testing.T) {
-	c, dir, _ := openStore(t)
-	repo := cache.Repo{Upstream: "example.com", Path: "team/app"}
-	img := putImage(t, c, repo, "v1", randomBytes(100), randomBytes(200), randomBytes(300))
+	mr := newMirror(t)
+	c, dir := mr.c, mr.dir
+	img := mr.pull(t, "team/app", "v1", layer(t, 100), layer(t, 200), layer(t, 300))
 	rot, cut, gone := img.layers[0], img.layers[1], img.layers[2]
+	cutSize, _ := c.HasContent(cut)
 	b, _ := os.ReadFile(blobPath(dir, rot))
 	b[0] ^= 0xff
 	os.WriteFile(blobPath(dir, rot), b, 0o644)
-	os.Truncate(blobPath(dir, cut), 150)
+	os.Truncate(blobPath(dir, cut), cutSize-1)
 	os.Remove(blobPath(dir, gone))
 	bytesBefore, itemsBefore := c.Usage()
 
@@ -113,7 +116,7 @@ func TestVerifyNamesEachDamage(t *testing.T) {
 	}
 	want := map[digest.Digest]string{
 		rot:  "content does not hash to its digest",
-		cut:  "size 150, index says 200",
+		cut:  fmt.Sprintf("size %d, index says %d", cutSize-1, cutSize),
 		gone: "missing file",
 	}
 	got := map[digest.Digest]string{}
@@ -138,8 +141,9 @@ func TestVerifyNamesEachDamage(t *testing.T) {
 
 // TestVerifyStopsWhenCancelled: an operator's Ctrl-C ends the walk.
 func TestVerifyStopsWhenCancelled(t *testing.T) {
-	c, _, _ := openStore(t)
-	putImage(t, c, cache.Repo{Upstream: "example.com", Path: "team/app"}, "v1", randomBytes(10))
+	mr := newMirror(t)
+	c := mr.c
+	mr.pull(t, "team/app", "v1", layer(t, 10))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if rep, err := inspect.Verify(ctx, c, inspect.VerifyOptions{}); !errors.Is(err, context.Canceled) || rep.Checked != 0 {
