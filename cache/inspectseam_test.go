@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -15,15 +18,16 @@ import (
 	"github.com/wharf-mirror/wharf/metrics"
 )
 
-// TestRemoveTakesTheLockedPath: Remove (what verify --repair quarantines
-// through, package inspect) takes an item out the way eviction and deletes
-// do, so afterwards the usage totals and their gauges, the hot manifests,
-// the hot links and the access log all agree with what the store holds.
-// inspect's TestRepairRemovesThroughTheLockedPath checks the same from
-// outside, through Verify.
+// TestRemoveTakesTheLockedPath: Remove, which verify --repair (package
+// inspect) quarantines corrupt items through, takes them out the way
+// eviction and deletes do, so afterwards the usage totals and their
+// gauges, the hot manifests, the hot links and the access log all agree
+// with what the store holds. inspect's TestRepairRemovesThroughTheLockedPath
+// checks the same repair from outside, through Verify.
 func TestRemoveTakesTheLockedPath(t *testing.T) {
+	dir := t.TempDir()
 	m := metrics.New(prometheus.NewRegistry())
-	c, err := Open(Options{Dir: t.TempDir(), Metrics: m})
+	c, err := Open(Options{Dir: dir, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,17 +36,23 @@ func TestRemoveTakesTheLockedPath(t *testing.T) {
 	repo := Repo{Upstream: "example.com", Path: "team/app"}
 
 	layer := randomBytes(1000)
-	dLayer := ingestTest(t, c, layer)
+	dLayer := digest.FromBytes(layer)
+	if err := c.ImportBlob(ctx, dLayer, int64(len(layer)), bytes.NewReader(layer)); err != nil {
+		t.Fatal(err)
+	}
 	config := []byte(`{}`)
-	dConfig := ingestTest(t, c, config)
+	dConfig := digest.FromBytes(config)
+	if err := c.ImportBlob(ctx, dConfig, int64(len(config)), bytes.NewReader(config)); err != nil {
+		t.Fatal(err)
+	}
 	body, _ := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: dConfig, Size: int64(len(config))},
 		Layers:    []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: dLayer, Size: int64(len(layer))}},
 	})
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(body), Size: int64(len(body))}
-	if err := c.storeManifest(repo, &Manifest{Descriptor: desc, Body: body}, true); err != nil {
+	desc, err := c.ImportManifest(repo, "v1", ocispec.MediaTypeImageManifest, "", body)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.link(repo, desc.Digest, dLayer); err != nil {
@@ -52,6 +62,13 @@ func TestRemoveTakesTheLockedPath(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Rot: the manifest's and the layer's bytes change on disk.
+	for _, d := range []digest.Digest{desc.Digest, dLayer} {
+		p := filepath.Join(dir, "blobs", "sha256", d.Encoded()[:2], d.Encoded())
+		if err := os.WriteFile(p, []byte("rot"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, d := range []digest.Digest{desc.Digest, dLayer} {
 		if err := c.Remove(d); err != nil {
 			t.Fatal(err)
@@ -88,22 +105,4 @@ func TestRemoveTakesTheLockedPath(t *testing.T) {
 			t.Errorf("%s is still in the access log", d)
 		}
 	}
-}
-
-// ingestTest stores b, pinned, through the door pushes and imports take.
-func ingestTest(t *testing.T, c *Cache, b []byte) digest.Digest {
-	t.Helper()
-	d := digest.FromBytes(b)
-	f, err := c.store.TempFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Ingest(context.Background(), f, d, int64(len(b)), true); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
