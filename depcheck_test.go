@@ -15,18 +15,24 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cmd/wharf/internal/bench", "config", "inspect", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
 	// The status page sits beside proxy, which mounts it: on metrics by
-	// name, the store's types and the breakers' state; never on proxy.
-	"statuspage": {"cache", "metrics", "upstream/transport"},
+	// name, the store's types, du's numbers (inspect) and the breakers'
+	// state; never on proxy.
+	"statuspage": {"cache", "inspect", "metrics", "upstream/transport"},
 	"archive":    {"cache", "oci"},
 	// The write path sits on the cache and changes it through cache's
 	// write seam; it names write-through jobs by the queue's op codes
 	// (cache/index), and opens upload sessions the cache sets up.
 	"push": {"cache", "cache/index", "cache/upload", "oci"},
+	// The operator's tools read the store through interfaces of their
+	// own; only the commands (and the status page, for du's numbers) use
+	// them, and never the serving stack.
+	"inspect": {"cache", "oci"},
+	"warm":    {"archive", "cache", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
 	"writethrough":       {"cache", "cache/index", "metrics", "oci", "upstream"},

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 )
 
 // importAllocLimit bounds what one refused import may allocate: a
@@ -131,7 +132,7 @@ func TestImportRefusesHostileArchives(t *testing.T) {
 			}
 		})
 	}
-	if rep, err := c.Verify(context.Background(), false, nil); err != nil || rep.Checked == 0 || len(rep.Corrupt) != 0 {
+	if rep, err := inspect.Verify(context.Background(), c, inspect.VerifyOptions{}); err != nil || rep.Checked == 0 || len(rep.Corrupt) != 0 {
 		t.Errorf("verify after the hostile imports: %+v, %v", rep, err)
 	}
 }
@@ -180,7 +181,7 @@ func storeState(t *testing.T, c *cache.Cache, dir string) map[string]string {
 	for _, tg := range tags {
 		state["tag "+tg.String()] = tg.Descriptor.Digest.String()
 	}
-	st, err := c.Stats()
+	st, err := inspect.StatsOf(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,8 @@ func (b *Blob) Close() error {
 	if b.File != nil {
 		err := b.File.Close()
 		if b.release != nil {
-			b.release()
+			b.release() // once: a second Close must not release another reader's hold
+			b.release = nil
 		}
 		return err
 	}

@@ -1,9 +1,7 @@
 package cache
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -121,19 +119,4 @@ func (c *Cache) HasContent(d digest.Digest) (int64, bool) {
 		return 0, false
 	}
 	return size, true
-}
-
-// ctxReader stops a long copy when ctx ends (an operator's Ctrl-C). Its
-// one user here is Verify's quarantine copy (admin.go), and it leaves with
-// it; import has its own in archive.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/proxy"
 	"github.com/wharf-mirror/wharf/push"
@@ -84,7 +85,7 @@ func startMulti(t *testing.T, o multiOpts) *multiMirror {
 	if o.status {
 		recent := proxy.NewRecentErrors(20)
 		log.AddHook(recent)
-		page, err := statuspage.New(statuspage.Options{Gatherer: mm.registry, Store: mm.store, Errors: recent,
+		page, err := statuspage.New(statuspage.Options{Gatherer: mm.registry, Store: holdings{mm.store}, Errors: recent,
 			Upstreams: set.Names(), Health: statuspage.BreakersOf(mm.clients...),
 			PullName: func(r cache.Repo) string { return proxy.ClientName(set, r) }})
 		if err != nil {
@@ -117,3 +118,8 @@ func (mm *multiMirror) ref(t *testing.T, s string) name.Reference {
 	t.Helper()
 	return mustRef(t, mm.Host+"/"+s)
 }
+
+// holdings is the store as the status page reads it, wired as serve does.
+type holdings struct{ *cache.Cache }
+
+func (h holdings) Stats() (inspect.Stats, error) { return inspect.StatsOf(h.Cache) }

@@ -10,16 +10,17 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/statuspage"
 	"github.com/wharf-mirror/wharf/statuspage/statuspagetest"
 )
 
 // holdings is a statuspage.Store with fixed numbers.
-type holdings struct{ stats cache.Stats }
+type holdings struct{ stats inspect.Stats }
 
-func (h *holdings) Usage() (int64, int64)       { return 0, 0 }
-func (h *holdings) Stats() (cache.Stats, error) { return h.stats, nil }
+func (h *holdings) Usage() (int64, int64)         { return 0, 0 }
+func (h *holdings) Stats() (inspect.Stats, error) { return h.stats, nil }
 
 // withStatusPage sets o.StatusPage to a page as serve builds it: on o's
 // registry reg, the store src (may be nil), the hook recent (may be nil),
@@ -60,7 +61,7 @@ func TestStatusPageMountedAtRoot(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	log, recent := grouping(5)
-	src := &holdings{stats: cache.Stats{Repos: []cache.RepoUsage{{Repo: "docker.io/library/alpine", Tags: 1}}}}
+	src := &holdings{stats: inspect.Stats{Repos: []inspect.RepoUsage{{Repo: "docker.io/library/alpine", Tags: 1}}}}
 	h, err := New(withStatusPage(t, Options{Store: &recorder{}, Upstream: hub{}, Metrics: m, Logger: log}, reg, src, recent, nil))
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 	"github.com/wharf-mirror/wharf/metrics"
 )
 
@@ -25,7 +25,7 @@ func TestStatusPageShowsOnlyWhatTheViewerMayRead(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	log.AddHook(recent)
-	src := &holdings{cache.Stats{Tags: 3, Repos: []cache.RepoUsage{
+	src := &holdings{inspect.Stats{Tags: 3, Repos: []inspect.RepoUsage{
 		{Repo: "docker.io/alice/secret", Tags: 2, Bytes: 10},
 		{Repo: "docker.io/team/app", Tags: 1, Bytes: 5},
 	}}}

@@ -4,9 +4,10 @@
 //
 // It keeps no counters of its own. Traffic comes from the metrics
 // registry, read by the names the metrics package exports (so the page
-// and /metrics never disagree); holdings from the store's Stats, computed
-// at most once per 10 s; errors from proxy's RecentErrors hook, which
-// knows what each error means; breaker state from the upstream clients.
+// and /metrics never disagree); holdings from the store's Stats (what
+// wharf du prints, inspect.Stats), computed at most once per 10 s; errors
+// from proxy's RecentErrors hook, which knows what each error means;
+// breaker state from the upstream clients.
 //
 // New returns an http.Handler; proxy mounts it at / like the metrics
 // handler and puts the client's Viewer in the request's context, so the

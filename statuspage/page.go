@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 )
 
 // Store is what the page needs from the cache: a cheap size and the full
@@ -21,7 +22,7 @@ import (
 // at most once per statsTTL however often it is viewed.
 type Store interface {
 	Usage() (bytes, items int64)
-	Stats() (cache.Stats, error)
+	Stats() (inspect.Stats, error)
 }
 
 // Errors is the source of the grouped errors the page lists: proxy's
@@ -146,12 +147,12 @@ type statsCache struct {
 
 	mu      sync.Mutex
 	at      time.Time
-	st      cache.Stats
+	st      inspect.Stats
 	err     error
 	running chan struct{} // closed when the computation in progress ends
 }
 
-func (c *statsCache) get(ctx context.Context, now time.Time, compute func() (cache.Stats, error)) (cache.Stats, time.Time, error) {
+func (c *statsCache) get(ctx context.Context, now time.Time, compute func() (inspect.Stats, error)) (inspect.Stats, time.Time, error) {
 	for {
 		c.mu.Lock()
 		fresh := !c.at.IsZero() && now.Sub(c.at) < c.ttl
@@ -166,7 +167,7 @@ func (c *statsCache) get(ctx context.Context, now time.Time, compute func() (cac
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return cache.Stats{}, time.Time{}, ctx.Err()
+				return inspect.Stats{}, time.Time{}, ctx.Err()
 			}
 		}
 		done := make(chan struct{})

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/statuspage/statuspagetest"
 )
@@ -21,13 +22,13 @@ import (
 // these tests check; e2e/status_test.go reads a real store.
 type holdings struct {
 	bytes, items int64
-	stats        cache.Stats
+	stats        inspect.Stats
 	err          error
 	calls        atomic.Int32
 }
 
 func (h *holdings) Usage() (int64, int64) { return h.bytes, h.items }
-func (h *holdings) Stats() (cache.Stats, error) {
+func (h *holdings) Stats() (inspect.Stats, error) {
 	h.calls.Add(1)
 	return h.stats, h.err
 }
@@ -76,9 +77,9 @@ func readsAll(h http.Handler) http.Handler {
 var textByID = statuspagetest.TextByID
 
 func TestStatusPageShowsTheNumbers(t *testing.T) {
-	src := &holdings{bytes: gib * 5 / 2, items: 42, stats: cache.Stats{
+	src := &holdings{bytes: gib * 5 / 2, items: 42, stats: inspect.Stats{
 		Tags: 7, Manifests: 9, Pulls: 10, Hits: 8,
-		Repos: []cache.RepoUsage{
+		Repos: []inspect.RepoUsage{
 			{Repo: "docker.io/library/alpine", Bytes: 3 << 20, Tags: 2, Pulls: 6, Hits: 5},
 			{Repo: `docker.io/evil/<script>alert("x")</script>`, Bytes: 1024, Tags: 1, Pulls: 4, Hits: 3},
 			{Repo: "docker.io/site/app", Bytes: 512, Tags: 3, Pushed: 2},
@@ -159,7 +160,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 // in the context, the page hides every repository and every error, and
 // still shows the totals.
 func TestStatusPageWithoutViewerNamesNoRepository(t *testing.T) {
-	src := &holdings{stats: cache.Stats{Tags: 3, Repos: []cache.RepoUsage{{Repo: "docker.io/alice/secret", Tags: 3, Bytes: 10}}}}
+	src := &holdings{stats: inspect.Stats{Tags: 3, Repos: []inspect.RepoUsage{{Repo: "docker.io/alice/secret", Tags: 3, Bytes: 10}}}}
 	p, _, m := fixture(t, src, ErrorGroup{Kind: "error", Words: "upstream alice/secret unreachable", Level: "error"},
 		ErrorGroup{Kind: "error", Words: "fill failed", Level: "error", Repo: "docker.io/alice/secret"})
 	m.Hit("blob")
@@ -180,9 +181,9 @@ func TestStatusPageWithoutViewerNamesNoRepository(t *testing.T) {
 func TestStatusPageCountsOnlyReadableRepositories(t *testing.T) {
 	src := &holdings{}
 	for i := range 15 {
-		src.stats.Repos = append(src.stats.Repos, cache.RepoUsage{Repo: fmt.Sprintf("docker.io/team/app%02d", i), Tags: 1})
+		src.stats.Repos = append(src.stats.Repos, inspect.RepoUsage{Repo: fmt.Sprintf("docker.io/team/app%02d", i), Tags: 1})
 	}
-	src.stats.Repos = append(src.stats.Repos, cache.RepoUsage{Repo: "docker.io/alice/secret", Tags: 1})
+	src.stats.Repos = append(src.stats.Repos, inspect.RepoUsage{Repo: "docker.io/alice/secret", Tags: 1})
 	p, _, _ := fixture(t, src)
 	v := Viewer{MayRead: func(repo string) bool {
 		return strings.HasPrefix(repo, "docker.io/team/") && repo != "docker.io/team/app14"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 )
 
 // report is everything the template shows, computed before rendering
@@ -23,7 +23,7 @@ type report struct {
 	Tags          int64 // images: repo:tag names
 	Manifests     int64
 	Pulls, Hits   int64 // manifest pulls since the store was created
-	Top           []cache.RepoUsage
+	Top           []inspect.RepoUsage
 	MoreRepos     int
 	EvictedBytes  float64
 	FillsInFlight float64
@@ -177,11 +177,11 @@ func (p *Page) breakerState(u *upstreamStatus) {
 }
 
 // repos keeps the repositories v may read, in order.
-func (v Viewer) repos(all []cache.RepoUsage) []cache.RepoUsage {
+func (v Viewer) repos(all []inspect.RepoUsage) []inspect.RepoUsage {
 	if v.ReadsAll {
 		return all
 	}
-	out := make([]cache.RepoUsage, 0, len(all))
+	out := make([]inspect.RepoUsage, 0, len(all))
 	for _, u := range all {
 		if v.mayRead(u.Repo) {
 			out = append(out, u)

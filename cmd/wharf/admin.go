@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"path/filepath"
 	"text/tabwriter"
-	"time"
-
-	"github.com/dustin/go-humanize"
-	"golang.org/x/term"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/inspect"
 )
 
 // The store's maintenance commands. Each opens the data directory on its
@@ -55,7 +52,7 @@ func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 
 // withStore parses a maintenance command's flags, opens its store, runs fn
 // on it and closes it.
-func withStore(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(*cache.Cache) error) error {
+func withStore(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(c *cache.Cache, dir string) error) error {
 	dir, err := adminFlags(name, args, stderr, extra)
 	if err != nil {
 		return err
@@ -65,7 +62,7 @@ func withStore(name string, args []string, stderr io.Writer, extra func(*flag.Fl
 		return err
 	}
 	defer c.Close()
-	return fn(c)
+	return fn(c, dir)
 }
 
 // verify re-hashes every stored item.
@@ -74,14 +71,18 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&repair, "repair", false, "move corrupt items to quarantine/ so they are fetched again")
 	}
-	return withStore("verify", args, stderr, flags, func(c *cache.Cache) error {
-		return verifyStore(ctx, c, repair, stdout, stderr)
+	return withStore("verify", args, stderr, flags, func(c *cache.Cache, dir string) error {
+		return verifyStore(ctx, c, dir, repair, stdout, stderr)
 	})
 }
 
-func verifyStore(ctx context.Context, c *cache.Cache, repair bool, stdout, stderr io.Writer) error {
+func verifyStore(ctx context.Context, c *cache.Cache, dir string, repair bool, stdout, stderr io.Writer) error {
 	bar := newProgress(stderr)
-	rep, err := c.Verify(ctx, repair, bar.update)
+	o := inspect.VerifyOptions{Progress: bar.update}
+	if repair {
+		o.Quarantine = filepath.Join(dir, "quarantine")
+	}
+	rep, err := inspect.Verify(ctx, c, o)
 	bar.done()
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
 	}
-	return withStore("gc", args, stderr, flags, func(c *cache.Cache) error {
+	return withStore("gc", args, stderr, flags, func(c *cache.Cache, _ string) error {
 		rep, err := c.GC(dry)
 		if err != nil {
 			return err
@@ -128,13 +129,13 @@ func du(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&top, "top", 10, "how many repositories to list")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	return withStore("du", args, stderr, flags, func(c *cache.Cache) error {
+	return withStore("du", args, stderr, flags, func(c *cache.Cache, _ string) error {
 		return printUsage(c, top, asJSON, stdout)
 	})
 }
 
 func printUsage(c *cache.Cache, top int, asJSON bool, stdout io.Writer) error {
-	st, err := c.Stats()
+	st, err := inspect.StatsOf(c)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func printUsage(c *cache.Cache, top int, asJSON bool, stdout io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			cache.Stats
+			inspect.Stats
 			HitRatio float64
 		}{st, st.HitRatio()})
 	}
@@ -158,7 +159,7 @@ func printUsage(c *cache.Cache, top int, asJSON bool, stdout io.Writer) error {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\n", r.Repo, human(r.Bytes), r.Tags, r.Pulls, r.Hits)
 	}
 	w.Flush()
-	byHits := append([]cache.RepoUsage(nil), st.Repos...)
+	byHits := append([]inspect.RepoUsage(nil), st.Repos...)
 	sortByHits(byHits)
 	fmt.Fprintln(stdout)
 	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -172,7 +173,7 @@ func printUsage(c *cache.Cache, top int, asJSON bool, stdout io.Writer) error {
 	return w.Flush()
 }
 
-func sortByHits(rs []cache.RepoUsage) {
+func sortByHits(rs []inspect.RepoUsage) {
 	for i := 1; i < len(rs); i++ {
 		for j := i; j > 0 && rs[j].Hits > rs[j-1].Hits; j-- {
 			rs[j], rs[j-1] = rs[j-1], rs[j]
@@ -180,40 +181,9 @@ func sortByHits(rs []cache.RepoUsage) {
 	}
 }
 
-// human writes a byte count in binary units: "1.5 KiB", "312 MiB".
-func human(n int64) string { return humanize.IBytes(uint64(max(0, n))) }
+// holdings is the store as the status page reads it: its running totals,
+// and what wharf du prints (computed by package inspect, which the page
+// calls at most once per its cache period).
+type holdings struct{ *cache.Cache }
 
-// progress draws a bar on a terminal and stays silent otherwise.
-type progress struct {
-	w    io.Writer
-	tty  bool
-	last time.Time
-}
-
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok {
-		p.tty = term.IsTerminal(int(f.Fd())) // not /dev/null, which is a character device too
-	}
-	return p
-}
-
-func (p *progress) update(done, total int64) {
-	if !p.tty || time.Since(p.last) < 100*time.Millisecond && done < total {
-		return
-	}
-	p.last = time.Now()
-	frac := 1.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
-	}
-	const width = 30
-	n := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %5.1f%%  %s / %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*frac, human(done), human(total))
-}
-
-func (p *progress) done() {
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
-}
+func (h holdings) Stats() (inspect.Stats, error) { return inspect.StatsOf(h.Cache) }

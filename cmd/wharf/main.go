@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "du", "stats":
 		return du(ctx, args[1:], stdout, stderr)
 	case "warm":
-		return warm(ctx, args[1:], stdout, stderr)
+		return warmCmd(ctx, args[1:], stdout, stderr)
 	case "export":
 		return export(ctx, args[1:], stdout, stderr)
 	case "import":

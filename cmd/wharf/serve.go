@@ -100,7 +100,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: store, Errors: recent, Logger: log.WithField("component", "status")})
+	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: holdings{store}, Errors: recent, Logger: log.WithField("component", "status")})
 	if err != nil {
 		return err
 	}

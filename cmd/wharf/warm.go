@@ -7,19 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/archive"
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/proxy"
+	"github.com/wharf-mirror/wharf/warm"
 )
 
-// warm fills the store from the upstream with the images a list names,
+// warmCmd fills the store from the upstream with the images a list names,
 // through the same read path a pull takes (every digest verified), so that
 // wharf export can carry them, or a site starts with them cached.
 //
@@ -28,7 +24,7 @@ import (
 // an air gap (warm, then export, no server to start), it takes serve's own
 // configuration so the names it stores are the ones serve looks up, and a
 // failure is reported per image with the store's own error.
-func warm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func warmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf warm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sf storeFlags
@@ -71,7 +67,7 @@ Flags:
 	}
 	defer ups.Close()
 	defer c.Close()
-	return warmItems(ctx, c, ups.set, items, stdout, newStatusLine(stderr))
+	return warm.List(ctx, c, archiveNamer(ups.set), items, stdout, newStatusLine(stderr))
 }
 
 // openWarmStore opens the store with every configured upstream, as serve
@@ -97,53 +93,6 @@ func openWarmStore(sf *storeFlags, stderr io.Writer) (*cache.Cache, *upstreams, 
 	return c, ups, nil
 }
 
-// warmItems warms each item in turn, a line each, then the totals; one
-// that fails does not stop the others, but fails the command.
-func warmItems(ctx context.Context, c *cache.Cache, set proxy.Upstreams, items []archive.ListItem, stdout io.Writer, line *statusLine) error {
-	var total cache.WarmReport
-	var failed []string
-	start := time.Now()
-	for i, it := range items {
-		ref, err := proxy.ParseImage(set, it.Image)
-		if err == nil {
-			var bytes atomic.Int64
-			show := func(n int64) {
-				line.show("[%d/%d] %s  %s", i+1, len(items), it.Image, human(bytes.Add(n)))
-			}
-			show(0)
-			var rep cache.WarmReport
-			rep, err = c.Warm(ctx, ref.Repo, ref.Ref(), it.Platforms, show)
-			total.Manifests += rep.Manifests
-			total.Blobs += rep.Blobs
-			total.Fetched += rep.Fetched
-			total.Bytes += rep.Bytes
-			if err == nil {
-				line.clear()
-				fmt.Fprintf(stdout, "ok      %s  %s  %d blobs, %d fetched (%s)\n", it.Image, rep.Descriptor.Digest, rep.Blobs, rep.Fetched, human(rep.Bytes))
-			}
-		}
-		if err != nil {
-			line.clear()
-			fmt.Fprintf(stdout, "FAILED  %s: %v\n", it.Image, err)
-			failed = append(failed, it.Image)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	fmt.Fprintf(stdout, "warmed %d of %d images in %s: %d manifests, %d blobs, %d fetched (%s)",
-		len(items)-len(failed), len(items), time.Since(start).Round(time.Millisecond),
-		total.Manifests, total.Blobs, total.Fetched, human(total.Bytes))
-	if len(failed) > 0 {
-		fmt.Fprintf(stdout, "; %d failed", len(failed))
-	}
-	fmt.Fprintln(stdout)
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d images failed: %s", len(failed), len(items), strings.Join(failed, ", "))
-	}
-	return ctx.Err()
-}
-
 // readWarmList reads the list at path ("-" is stdin).
 func readWarmList(path string, defPlatforms []ocispec.Platform) ([]archive.ListItem, error) {
 	if path == "-" {
@@ -155,35 +104,4 @@ func readWarmList(path string, defPlatforms []ocispec.Platform) ([]archive.ListI
 	}
 	defer f.Close()
 	return archive.ReadList(f, path, defPlatforms)
-}
-
-// statusLine redraws one line on a terminal, at most ten times a second,
-// and stays silent otherwise (a log file gets the summary lines only).
-type statusLine struct {
-	p    *progress
-	mu   sync.Mutex // show is called from the fetching goroutines
-	last time.Time
-}
-
-func newStatusLine(w io.Writer) *statusLine {
-	return &statusLine{p: newProgress(w)}
-}
-
-func (s *statusLine) show(format string, args ...any) {
-	if !s.p.tty {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Since(s.last) < 100*time.Millisecond {
-		return
-	}
-	s.last = time.Now()
-	fmt.Fprintf(s.p.w, "\r\033[K"+format, args...)
-}
-
-func (s *statusLine) clear() {
-	if s.p.tty {
-		fmt.Fprint(s.p.w, "\r\033[K")
-	}
 }

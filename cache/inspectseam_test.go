@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,11 +17,13 @@ import (
 	"github.com/wharf-mirror/wharf/metrics"
 )
 
-// TestRepairRemovesThroughTheLockedPath: verify --repair takes a corrupt
-// item out the way eviction and deletes do, so afterwards the usage
-// totals and their gauges, the hot manifests, the hot links and the access
-// log all agree with what the store holds.
-func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
+// TestRemoveTakesTheLockedPath: Remove, which verify --repair (package
+// inspect) quarantines corrupt items through, takes them out the way
+// eviction and deletes do, so afterwards the usage totals and their
+// gauges, the hot manifests, the hot links and the access log all agree
+// with what the store holds. inspect's TestRepairRemovesThroughTheLockedPath
+// checks the same repair from outside, through Verify.
+func TestRemoveTakesTheLockedPath(t *testing.T) {
 	dir := t.TempDir()
 	m := metrics.New(prometheus.NewRegistry())
 	c, err := Open(Options{Dir: dir, Metrics: m})
@@ -59,12 +62,13 @@ func TestRepairRemovesThroughTheLockedPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := c.Verify(ctx, true, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, d := range []digest.Digest{desc.Digest, dLayer} {
+		if err := c.Remove(d); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if rep.Quarantined != 2 {
-		t.Fatalf("quarantined %d, want 2 (%+v)", rep.Quarantined, rep.Corrupt)
+	if err := c.Remove(dLayer); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing %s again: %v, want ErrNotFound (its size must not be taken off twice)", dLayer, err)
 	}
 
 	var held, items int64
