@@ -21,7 +21,7 @@ if [ ! -x "$dir/minio" ]; then
   tmp="$(mktemp -d "$cache/.minio-build.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   # Outside any module, so that wharf's go.mod plays no part.
-  (cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS= go install -trimpath "github.com/minio/minio@$MINIO_VERSION") >&2
+  (cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS= go install "github.com/minio/minio@$MINIO_VERSION") >&2
   mkdir -p "$dir"
   mv "$tmp/minio" "$dir/minio" # same filesystem: the binary appears whole or not at all
 fi

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,4 +112,29 @@ func TestFrozenStoreFailsWithinTimeout(t *testing.T) {
 		t.Errorf("Read from a frozen store: %v; want it cut for making no progress", err)
 	}
 	everyOpFails(t, s, d, 20*time.Second)
+}
+
+// TestFrozenMidUploadFailsPut: a store that freezes while a part is being
+// sent stops taking the body once the socket buffers are full; the
+// transport would wait on that write for ever, and the watchdog cuts it.
+func TestFrozenMidUploadFailsPut(t *testing.T) {
+	srv := ownServer(t)
+	defer srv.thaw()
+	var froze sync.Once
+	rec := &recorder{onPart: func(sent int64) {
+		if sent > 1<<20 {
+			froze.Do(func() { srv.freeze(t) })
+		}
+	}}
+	o := options(srv, srv.bucket(t), t.TempDir())
+	o.Timeout = time.Second
+	o.PartSize = 32 << 20 // more than the socket buffers hold
+	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
+	s := open(t, o)
+	const size = 64 << 20
+	f, d := stageRandom(t, s, size)
+	err := bounded(t, "Put", 20*time.Second, func() error { return s.Put(ctx, f, d, size) })
+	if err == nil || !strings.Contains(err.Error(), "no progress") {
+		t.Errorf("Put to a store frozen mid-upload: %v; want it cut for making no progress", err)
+	}
 }

@@ -270,18 +270,22 @@ func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) e
 // billed) though never visible. Younger ones may be another replica's
 // uploads in progress. A bucket lifecycle rule
 // (AbortIncompleteMultipartUpload) does the same where the store has one.
+//
+// It lists the whole bucket's uploads and keeps the keys this store
+// writes: MinIO answers a listing by prefix only for an exact key, with
+// nothing. A bucket has few unfinished uploads.
 func (s *Store) abortAbandoned(ctx context.Context) (int, error) {
 	core := minio.Core{Client: s.client}
 	before := time.Now().Add(-s.opts.AbandonedUploadAge)
 	aborted := 0
 	var keyMarker, idMarker string
 	for {
-		res, err := core.ListMultipartUploads(ctx, s.opts.Bucket, s.blobsPrefix(), keyMarker, idMarker, "", 1000)
+		res, err := core.ListMultipartUploads(ctx, s.opts.Bucket, "", keyMarker, idMarker, "", 1000)
 		if err != nil {
 			return aborted, fmt.Errorf("s3: list unfinished uploads: %w", err)
 		}
 		for _, u := range res.Uploads {
-			if !u.Initiated.Before(before) {
+			if _, ours := s.digestOf(u.Key); !ours || !u.Initiated.Before(before) {
 				continue
 			}
 			if err := core.AbortMultipartUpload(ctx, s.opts.Bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != minio.NoSuchUpload {

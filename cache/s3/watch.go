@@ -52,10 +52,11 @@ func (w *watchdog) stop() {
 // explain returns the stall in place of the bare "context canceled" the
 // transport reports when the watchdog cut a transfer short.
 func (w *watchdog) explain(err error) error {
-	if cause := context.Cause(w.ctx); err != nil && errors.Is(cause, errStalled) {
-		return fmt.Errorf("%w (%w)", cause, err)
+	cause := context.Cause(w.ctx)
+	if err == nil || errors.Is(err, errStalled) || !errors.Is(cause, errStalled) {
+		return err // no stall, or the transport reported the cause itself
 	}
-	return err
+	return fmt.Errorf("%w (%w)", cause, err)
 }
 
 // progressReaderAt is an upload's body: each read the transport makes
