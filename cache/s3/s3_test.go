@@ -220,9 +220,11 @@ func TestOpenAbortsAbandonedUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := options(srv, bucket, t.TempDir())
-	if _, swept, err := s3.Open(ctx, o); err != nil || swept.Uploads != 0 {
+	young, swept, err := s3.Open(ctx, o)
+	if err != nil || swept.Uploads != 0 {
 		t.Fatalf("Open with the default age: %+v, %v; want the young upload left alone", swept, err)
 	}
+	young.Close()
 	if left := unfinished(t, srv, bucket); len(left) != 2 {
 		t.Fatalf("unfinished uploads: %v; want the two begun", left)
 	}
