@@ -1,6 +1,8 @@
 package s3_test
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -67,4 +69,30 @@ func TestOpenChecksTheBucket(t *testing.T) {
 		t.Errorf("Open: %v; quotes the secret", err)
 	}
 	t.Logf("wrong secret: %v", err)
+}
+
+// TestCAFile: a store behind a private CA is reached with CAFile, and
+// refused without it.
+func TestCAFile(t *testing.T) {
+	srv, err := start(true)
+	needServer(t, err)
+	t.Cleanup(srv.stop)
+	o := options(srv, srv.bucket(t), t.TempDir())
+	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Open of an https store whose CA is not trusted: %v; want a certificate error", err)
+	}
+	o.CAFile = srv.caFile
+	s := open(t, o)
+	b, d := putRandom(t, s, 1000)
+	c, err := s.Open(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("read over TLS: %d bytes, %v", len(got), err)
+	}
 }

@@ -3,15 +3,23 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,15 +51,21 @@ func minioBinary() (string, error) {
 
 // server is a running MinIO process.
 type server struct {
-	endpoint  string // http://127.0.0.1:port
+	endpoint  string // http://127.0.0.1:port, or https://
+	caFile    string // the CA of an https server's certificate
 	user, key string
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed once the process has been waited for
 	out       syncBuffer
 }
 
-// startServer starts MinIO and returns once it answers its liveness probe.
-func startServer() (*server, error) {
+// startServer starts MinIO on plain HTTP and returns once it answers its
+// liveness probe.
+func startServer() (*server, error) { return start(false) }
+
+// start starts MinIO, on HTTPS with a certificate of a CA of its own
+// (written to caFile) if tls is set.
+func start(tls bool) (*server, error) {
 	bin, err := minioBinary()
 	if err != nil {
 		return nil, errNoServer
@@ -71,6 +85,12 @@ func startServer() (*server, error) {
 	secret := make([]byte, 16)
 	rand.Read(secret)
 	s := &server{endpoint: "http://" + addr, user: "wharf-test", key: hex.EncodeToString(secret), exited: make(chan struct{})}
+	if tls {
+		s.endpoint = "https://" + addr
+		if s.caFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
+			return nil, err
+		}
+	}
 	s.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", console,
 		"--certs-dir", filepath.Join(dir, "certs"), filepath.Join(dir, "data"))
 	s.cmd.Env = append(os.Environ(),
@@ -141,7 +161,10 @@ func freeAddr() (string, error) {
 // waitReady polls the liveness probe until it answers 200, the process
 // exits, or the time is up.
 func (s *server) waitReady(limit time.Duration) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the probe only asks "up?"; the tests check the certificate
+	}}
 	deadline := time.After(limit)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -184,9 +207,11 @@ func (s *server) thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
 // the store's back.
 func (s *server) admin(t *testing.T) *minio.Client {
 	t.Helper()
-	tr := &http.Transport{}
-	c, err := minio.New(s.endpoint[len("http://"):], &minio.Options{
-		Creds: credentials.NewStaticV4(s.user, s.key, ""), Transport: tr, Region: "us-east-1"})
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
+	host, secure := strings.CutPrefix(s.endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	c, err := minio.New(host, &minio.Options{
+		Creds: credentials.NewStaticV4(s.user, s.key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +246,56 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// writeCert makes a CA and a certificate it signs for 127.0.0.1, and
+// writes them where MinIO looks (public.crt, private.key under its certs
+// directory) and the CA to ca.pem beside them, whose path it returns.
+func writeCert(dir string) (string, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wharf test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	for name, block := range map[string]*pem.Block{
+		"public.crt":  {Type: "CERTIFICATE", Bytes: leafDER},
+		"private.key": {Type: "PRIVATE KEY", Bytes: keyDER},
+		"ca.pem":      {Type: "CERTIFICATE", Bytes: caDER},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return caFile, nil
 }
