@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"cache/disk":         {},
 	"cache/fill":         {"metrics", "oci"},
 	"cache/index":        {},
+	"cache/s3":           {},
 	"cache/upload":       {"cache/index", "metrics"},
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},
@@ -62,6 +63,7 @@ var allowed = map[string][]string{
 var onlyIn = map[string]string{
 	"github.com/dgraph-io/badger": "cache/index", // the index's keys are drawn in one place
 	"github.com/gorilla/mux":      "proxy",       // the one route table
+	"github.com/minio/minio-go":   "cache/s3",    // S3 is spoken in one place
 }
 
 // TestImportRules checks every package's direct imports (not its tests')

@@ -1,0 +1,206 @@
+package s3
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Options say where the store is and how to reach it. Each field's zero
+// value is its default where it has one.
+type Options struct {
+	// Endpoint is the store's URL: https://host[:port], or http:// for a
+	// store on a trusted network. No path, query or credentials. Required.
+	Endpoint string
+	// Bucket holds the content; it must exist (Open checks). Required.
+	Bucket string
+	// Region is the bucket's region. Empty: asked of the store once
+	// (GetBucketLocation); MinIO and most others answer us-east-1.
+	Region string
+	// AccessKey and SecretKey sign every request (AWS Signature V4).
+	// Both empty: anonymous requests. They never appear in an error.
+	AccessKey string
+	SecretKey string
+	// PathStyle puts the bucket in the URL's path (host/bucket/key), as
+	// MinIO, Ceph RGW and SeaweedFS expect behind a plain host name.
+	// False: the client chooses, virtual-hosted (bucket.host/key) for AWS
+	// and path-style elsewhere.
+	PathStyle bool
+	// CAFile is a PEM file of certificates trusted besides the system's,
+	// for a store behind a private CA.
+	CAFile string
+	// Prefix is put before every key, so that several deployments (or
+	// other data) can share a bucket. Slashes at its ends are ignored.
+	Prefix string
+	// StagingDir is the local directory TempFile stages content in. It is
+	// this store's own: everything in it is swept at Open. Required.
+	StagingDir string
+	// PartSize is the size of each part of a multipart upload; content
+	// larger than one part is uploaded in parts, several at once. Default
+	// 16 MiB; at least 5 MiB (S3's minimum).
+	PartSize int64
+	// Timeout bounds each wait on the store: connecting, the answer to a
+	// request, and any one read or write of a body that makes no
+	// progress. It does not bound a transfer that keeps moving. Default
+	// 30s.
+	Timeout time.Duration
+	// AbandonedUploadAge is how old an unfinished multipart upload under
+	// Prefix must be for Open to abort it as the leftover of a crash.
+	// Other replicas' uploads in progress are younger. Default 24h.
+	AbandonedUploadAge time.Duration
+	// WrapTransport, if set, wraps the HTTP transport the store builds
+	// (with its TLS and timeouts), to count or time requests.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+const (
+	defaultPartSize = 16 << 20
+	minPartSize     = 5 << 20
+	defaultTimeout  = 30 * time.Second
+	defaultAbandon  = 24 * time.Hour
+	// tries is how many times the client sends a request that failed for
+	// a reason worth retrying (a refused connection, a 503), so an
+	// operation on a store that is down fails after a few seconds.
+	tries = 3
+)
+
+// withDefaults returns o with every zero default filled in, or an error
+// naming each setting that is wrong.
+func (o Options) withDefaults() (Options, error) {
+	if o.PartSize == 0 {
+		o.PartSize = defaultPartSize
+	}
+	if o.Timeout == 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.AbandonedUploadAge == 0 {
+		o.AbandonedUploadAge = defaultAbandon
+	}
+	o.Prefix = strings.Trim(o.Prefix, "/")
+	var errs []error
+	if _, err := parseEndpoint(o.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Bucket == "" {
+		errs = append(errs, errors.New("bucket: required"))
+	}
+	if o.StagingDir == "" {
+		errs = append(errs, errors.New("staging directory: required"))
+	}
+	if (o.AccessKey == "") != (o.SecretKey == "") {
+		errs = append(errs, errors.New("credentials: give both the access key and the secret key, or neither"))
+	}
+	if o.PartSize < minPartSize {
+		errs = append(errs, fmt.Errorf("part size: %d bytes is under S3's minimum of 5 MiB", o.PartSize))
+	}
+	if o.Timeout < 0 || o.AbandonedUploadAge < 0 {
+		errs = append(errs, errors.New("timeout, abandoned upload age: must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, fmt.Errorf("s3: %w", err)
+	}
+	return o, nil
+}
+
+// parseEndpoint checks the endpoint's form. Its errors never quote the
+// endpoint whole: a URL with user info would carry a secret.
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	if endpoint == "" {
+		return nil, errors.New("endpoint: required")
+	}
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return nil, errors.New("endpoint: not a URL")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, errors.New("endpoint: want an https:// or http:// URL")
+	case u.User != nil:
+		return nil, errors.New("endpoint: credentials belong in the access and secret keys, not the URL")
+	case u.Host == "":
+		return nil, errors.New("endpoint: no host")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return nil, errors.New("endpoint: want scheme and host only, without path or query")
+	}
+	return u, nil
+}
+
+// newClient builds the minio-go client for o (already through
+// withDefaults) and the transport under it, kept so that Close can drop
+// its idle connections.
+func newClient(o Options) (*minio.Client, *http.Transport, error) {
+	u, _ := parseEndpoint(o.Endpoint) // checked by withDefaults
+	secure := u.Scheme == "https"
+	tr, err := newTransport(o, secure)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rt http.RoundTripper = tr
+	if o.WrapTransport != nil {
+		rt = o.WrapTransport(tr)
+	}
+	lookup := minio.BucketLookupAuto
+	if o.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	var creds *credentials.Credentials
+	if o.AccessKey != "" {
+		creds = credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")
+	} else {
+		creds = credentials.New(&credentials.Static{}) // anonymous
+	}
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:        creds,
+		Secure:       secure,
+		Transport:    rt,
+		Region:       o.Region,
+		BucketLookup: lookup,
+		MaxRetries:   tries,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("s3: endpoint: %w", err)
+	}
+	return c, tr, nil
+}
+
+// newTransport is an HTTP transport whose every wait is bounded by
+// o.Timeout, trusting o.CAFile's certificates besides the system's.
+func newTransport(o Options, secure bool) (*http.Transport, error) {
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3: transport: %w", err)
+	}
+	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
+	tr.TLSHandshakeTimeout = o.Timeout
+	tr.ResponseHeaderTimeout = o.Timeout
+	tr.ExpectContinueTimeout = time.Second
+	if o.CAFile == "" {
+		return tr, nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("s3: CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system store (a scratch image): the file alone
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("s3: CA file %s: no PEM certificate in it", o.CAFile)
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	return tr, nil
+}

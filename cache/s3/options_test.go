@@ -1,0 +1,98 @@
+package s3_test
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/wharf-mirror/wharf/cache/s3"
+)
+
+// TestBadOptionsNameTheSetting: a misconfigured store fails at Open with
+// an error naming the setting, and never quoting a secret.
+func TestBadOptionsNameTheSetting(t *testing.T) {
+	const secret = "s3cr3t-never-shown"
+	good := s3.Options{Endpoint: "https://s3.example.com", Bucket: "b", StagingDir: t.TempDir(), AccessKey: "k", SecretKey: secret}
+	for _, tc := range []struct {
+		name string
+		edit func(*s3.Options)
+		want string
+	}{
+		{"no endpoint", func(o *s3.Options) { o.Endpoint = "" }, "endpoint: required"},
+		{"endpoint without scheme", func(o *s3.Options) { o.Endpoint = "s3.example.com" }, "endpoint: want an https://"},
+		{"credentials in the endpoint", func(o *s3.Options) { o.Endpoint = "https://k:" + secret + "@s3.example.com" }, "endpoint: credentials belong"},
+		{"endpoint with a path", func(o *s3.Options) { o.Endpoint = "https://s3.example.com/bucket" }, "endpoint: want scheme and host only"},
+		{"no bucket", func(o *s3.Options) { o.Bucket = "" }, "bucket: required"},
+		{"no staging directory", func(o *s3.Options) { o.StagingDir = "" }, "staging directory: required"},
+		{"half the credentials", func(o *s3.Options) { o.AccessKey = "" }, "credentials: give both"},
+		{"parts too small", func(o *s3.Options) { o.PartSize = 1 << 20 }, "part size:"},
+		{"CA file missing", func(o *s3.Options) { o.CAFile = t.TempDir() + "/none.pem" }, "CA file:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := good
+			tc.edit(&o)
+			s, _, err := s3.Open(ctx, o)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open: %v; want it to say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("Open: %v; quotes the secret", err)
+			}
+		})
+	}
+}
+
+// TestOpenChecksTheBucket: a bucket that is not there, or credentials the
+// store refuses, fail Open naming the bucket, not the secret.
+func TestOpenChecksTheBucket(t *testing.T) {
+	srv := sharedServer(t)
+	o := options(srv, "no-such-bucket", t.TempDir())
+	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket"`) || !strings.Contains(err.Error(), "does not exist") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Open of a missing bucket: %v", err)
+	}
+	o = options(srv, srv.bucket(t), t.TempDir())
+	o.SecretKey = "wrong-" + srv.key
+	s, _, err := s3.Open(ctx, o)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with a wrong secret key succeeded")
+	}
+	if strings.Contains(err.Error(), srv.key) {
+		t.Errorf("Open: %v; quotes the secret", err)
+	}
+	t.Logf("wrong secret: %v", err)
+}
+
+// TestCAFile: a store behind a private CA is reached with CAFile, and
+// refused without it.
+func TestCAFile(t *testing.T) {
+	srv, err := start(true)
+	needServer(t, err)
+	t.Cleanup(srv.stop)
+	o := options(srv, srv.bucket(t), t.TempDir())
+	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), "certificate") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Open of an https store whose CA is not trusted: %v; want a certificate error", err)
+	}
+	o.CAFile = srv.caFile
+	s := open(t, o)
+	b, d := putRandom(t, s, 1000)
+	c, err := s.Open(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("read over TLS: %d bytes, %v", len(got), err)
+	}
+}

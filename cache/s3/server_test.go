@@ -1,0 +1,301 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// The tests run against a real MinIO server, a process started here on a
+// free 127.0.0.1 port with a fresh data directory. .ci/install-s3.sh
+// builds it; without it the tests skip, unless WHARF_S3_REQUIRED is set
+// (as .ci/run sets it), when they fail.
+
+// minioBinary finds the server: $WHARF_MINIO, then where
+// .ci/install-s3.sh links it, then $PATH.
+func minioBinary() (string, error) {
+	if p := os.Getenv("WHARF_MINIO"); p != "" {
+		return p, nil
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		p := filepath.Join(dir, "wharf", "bin", "minio")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return exec.LookPath("minio")
+}
+
+// server is a running MinIO process.
+type server struct {
+	endpoint  string // http://127.0.0.1:port, or https://
+	caFile    string // the CA of an https server's certificate
+	user, key string
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed once the process has been waited for
+	out       syncBuffer
+}
+
+// startServer starts MinIO on plain HTTP and returns once it answers its
+// liveness probe.
+func startServer() (*server, error) { return start(false) }
+
+// start starts MinIO, on HTTPS with a certificate of a CA of its own
+// (written to caFile) if tls is set.
+func start(tls bool) (*server, error) {
+	bin, err := minioBinary()
+	if err != nil {
+		return nil, errNoServer
+	}
+	dir, err := os.MkdirTemp("", "wharf-s3-*")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	console, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 16)
+	rand.Read(secret)
+	s := &server{endpoint: "http://" + addr, user: "wharf-test", key: hex.EncodeToString(secret), exited: make(chan struct{})}
+	if tls {
+		s.endpoint = "https://" + addr
+		if s.caFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
+			return nil, err
+		}
+	}
+	s.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", console,
+		"--certs-dir", filepath.Join(dir, "certs"), filepath.Join(dir, "data"))
+	s.cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+s.user, "MINIO_ROOT_PASSWORD="+s.key,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		s.cmd.Wait()
+		os.RemoveAll(dir)
+		close(s.exited)
+	}()
+	if err := s.waitReady(time.Minute); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w\n%s", err, s.out.String())
+	}
+	return s, nil
+}
+
+var errNoServer = errors.New("no MinIO binary: run .ci/install-s3.sh (or set WHARF_MINIO to one)")
+
+// needServer skips the test when there is no server to run, or fails it
+// when WHARF_S3_REQUIRED says there must be one.
+func needServer(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, errNoServer) && os.Getenv("WHARF_S3_REQUIRED") == "" {
+		t.Skipf("%v; set WHARF_S3_REQUIRED=1 to fail instead of skipping", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownServer starts a server for t alone (one that t will stop or freeze),
+// stopped when t ends.
+func ownServer(t *testing.T) *server {
+	s, err := startServer()
+	needServer(t, err)
+	t.Cleanup(s.stop)
+	return s
+}
+
+var shared struct {
+	once sync.Once
+	s    *server
+	err  error
+}
+
+// sharedServer is the server the tests that leave it running share,
+// started by the first of them and stopped by TestMain.
+func sharedServer(t *testing.T) *server {
+	shared.once.Do(func() { shared.s, shared.err = startServer() })
+	needServer(t, shared.err)
+	return shared.s
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// waitReady polls the liveness probe until it answers 200, the process
+// exits, or the time is up.
+func (s *server) waitReady(limit time.Duration) error {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the probe only asks "up?"; the tests check the certificate
+	}}
+	deadline := time.After(limit)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := client.Get(s.endpoint + "/minio/health/live"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return errors.New("minio exited before it was ready")
+		case <-deadline:
+			return fmt.Errorf("minio not ready after %s", limit)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop kills the server and waits for it to be gone.
+func (s *server) stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// freeze stops the process without closing its sockets: the kernel still
+// accepts connections and buffers bytes, but nothing answers. thaw undoes
+// it.
+func (s *server) freeze(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *server) thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// admin is a client of the server's own, to make buckets and look behind
+// the store's back.
+func (s *server) admin(t *testing.T) *minio.Client {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
+	host, secure := strings.CutPrefix(s.endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	c, err := minio.New(host, &minio.Options{
+		Creds: credentials.NewStaticV4(s.user, s.key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return c
+}
+
+// bucket makes a new, empty bucket.
+func (s *server) bucket(t *testing.T) string {
+	t.Helper()
+	name := "b-" + hex.EncodeToString(random(t, 8))
+	if err := s.admin(t).MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	return name
+}
+
+// syncBuffer is the server's output, written by the process's copier
+// goroutines and read on failure.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// writeCert makes a CA and a certificate it signs for 127.0.0.1, and
+// writes them where MinIO looks (public.crt, private.key under its certs
+// directory) and the CA to ca.pem beside them, whose path it returns.
+func writeCert(dir string) (string, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wharf test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	for name, block := range map[string]*pem.Block{
+		"public.crt":  {Type: "CERTIFICATE", Bytes: leafDER},
+		"private.key": {Type: "PRIVATE KEY", Bytes: keyDER},
+		"ca.pem":      {Type: "CERTIFICATE", Bytes: caDER},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return caFile, nil
+}
