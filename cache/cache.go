@@ -82,7 +82,9 @@ func (r Repo) String() string { return r.Upstream + "/" + r.Path }
 type Options struct {
 	Dir string // data directory: blobs/, tmp/, index/, uploads/ (package push), quarantine/ (verify --repair)
 	// Store keeps the content's bytes; nil is the disk store in Dir
-	// (cache/disk). The index is in Dir either way.
+	// (cache/disk). The index is in Dir either way. A Store given here
+	// is the caller's: it closes it (cache/s3's has a Close) after the
+	// Cache.
 	Store   Store
 	Origins []Origin      // upstreams, found by Name()
 	TagTTL  time.Duration // how long a tag is trusted before revalidation

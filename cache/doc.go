@@ -12,6 +12,8 @@
 //	                 writeseam.go and transferseam.go: the operations that
 //	                 package push and package archive write through
 //	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
+//	cache/s3         the S3 Store: <prefix>/blobs/sha256/ab/… in a bucket,
+//	                 staged locally, ranged reads (docs/cluster.md)
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads, the
 //	                 write-through queue (keys.go)

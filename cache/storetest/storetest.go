@@ -1,6 +1,6 @@
 // Package storetest is the conformance table every cache.Store must pass:
-// the disk store today, an object store next. An implementation's test
-// calls Run with a function that makes a fresh, empty storage:
+// the disk store (cache/disk) and the S3 store (cache/s3). An
+// implementation's test calls Run with a function that makes a fresh, empty storage:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) storetest.Opener {
