@@ -88,7 +88,7 @@ func (c *Cache) evictionPlan() (*evict.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []evict.Item
+	items := make([]evict.Item, 0, c.count.Load()) // the count is a hint: records may come and go meanwhile
 	err = c.index.Blobs(func(d digest.Digest, m index.BlobMeta) error {
 		last, ok := access[d]
 		if !ok {
