@@ -1,22 +1,22 @@
 package cache
 
 import (
-	"sort"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache/evict"
 	"github.com/wharf-mirror/wharf/cache/index"
 )
 
 // Eviction keeps the store under Options.MaxSize. When usage passes the high
 // watermark, the evictor removes least recently used content until usage is
-// under the low watermark. It works image-wise: a manifest goes together
-// with the blobs and child manifests that only it references, so no kept
-// manifest ever points at evicted content. It never removes pinned content
-// (pushed here, or named by Options.Pins), anything those reference, or a
-// blob a client is reading right now. Evicted content is fetched again on
-// its next pull.
+// under the low watermark. Package evict holds the policy: image-wise, so
+// no kept manifest ever points at evicted content, and never pinned content
+// (pushed here, or named by Options.Pins) or anything it references. This
+// file holds the mechanism: when to run, how far, and the removal, which
+// refuses a blob a client is reading right now. Evicted content is fetched
+// again on its next pull.
 
 // Pin protects a repository's tags from eviction: one tag, or every tag
 // when Tag is empty.
@@ -60,93 +60,47 @@ func (c *Cache) background(done <-chan struct{}) {
 	}
 }
 
-// candidate is one evictable item's bookkeeping during a run.
-type candidate struct {
-	meta    index.BlobMeta
-	last    time.Time
-	refs    int  // how many kept manifests reference it
-	keep    bool // pinned, or referenced by pinned content
-	evicted bool
-}
-
 // Evict removes least recently used content until usage is at most target
 // bytes (or nothing evictable is left) and returns what it freed. It is
-// safe to call while requests are served.
+// safe to call while requests are served. Which content goes, in which
+// order, is package evict's policy; the cache reads the records, stops
+// at target, and removes.
 func (c *Cache) Evict(target int64) (freed int64, items int) {
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
 	c.flushAccess()
-	plan, err := c.planEviction()
+	plan, err := c.evictionPlan()
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
 		c.log.WithError(err).Warn("eviction: reading the index")
 		return 0, 0
 	}
-	// Units are the roots: content no kept manifest references. Oldest first.
-	var roots []digest.Digest
-	for d, cd := range plan {
-		if cd.refs == 0 && !cd.keep {
-			roots = append(roots, d)
-		}
-	}
-	sort.Slice(roots, func(i, j int) bool { return plan[roots[i]].last.Before(plan[roots[j]].last) })
-	for _, d := range roots {
-		if c.size.Load() <= target {
-			break
-		}
-		f, n := c.evictImage(plan, d)
-		freed, items = freed+f, items+n
-	}
-	return freed, items
+	return plan.Evict(
+		func() bool { return c.size.Load() <= target },
+		func(it evict.Item) bool { return c.evictOne(it.Digest, it.Size) },
+	)
 }
 
-// planEviction reads every content record, its last use, its reference
-// count, and whether pins protect it.
-func (c *Cache) planEviction() (map[digest.Digest]*candidate, error) {
+// evictionPlan reads every content record with its last use, and resolves
+// the pins, into a plan.
+func (c *Cache) evictionPlan() (*evict.Plan, error) {
 	access, err := c.index.Accesses()
 	if err != nil {
 		return nil, err
 	}
-	plan := map[digest.Digest]*candidate{}
+	items := make([]evict.Item, 0, c.count.Load()) // the count is a hint: records may come and go meanwhile
 	err = c.index.Blobs(func(d digest.Digest, m index.BlobMeta) error {
 		last, ok := access[d]
 		if !ok {
 			last = m.Added
 		}
-		plan[d] = &candidate{meta: m, last: last}
+		items = append(items, evict.Item{Digest: d, Size: m.Size, Refs: m.Refs, Pinned: m.Pinned, LastUse: last})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, cd := range plan {
-		for _, r := range cd.meta.Refs {
-			if rc := plan[r]; rc != nil {
-				rc.refs++
-			}
-		}
-	}
-	var protect func(d digest.Digest)
-	protect = func(d digest.Digest) {
-		cd := plan[d]
-		if cd == nil || cd.keep {
-			return
-		}
-		cd.keep = true
-		for _, r := range cd.meta.Refs {
-			protect(r)
-		}
-	}
-	for d, cd := range plan {
-		if cd.meta.Pinned {
-			cd.keep = false // let protect walk it
-			protect(d)
-		}
-	}
-	for _, d := range c.pinnedDigests() {
-		protect(d)
-	}
-	return plan, nil
+	return evict.NewPlan(items, c.pinnedDigests()), nil
 }
 
 // pinnedDigests resolves Options.Pins to the manifests their tags name.
@@ -163,27 +117,6 @@ func (c *Cache) pinnedDigests() []digest.Digest {
 		}
 	}
 	return out
-}
-
-// evictImage removes d and then whatever only d referenced.
-func (c *Cache) evictImage(plan map[digest.Digest]*candidate, d digest.Digest) (freed int64, items int) {
-	cd := plan[d]
-	if cd == nil || cd.evicted || cd.keep || cd.refs > 0 {
-		return 0, 0
-	}
-	if !c.evictOne(d, cd.meta.Size) {
-		return 0, 0
-	}
-	cd.evicted = true
-	freed, items = cd.meta.Size, 1
-	for _, r := range cd.meta.Refs {
-		if rc := plan[r]; rc != nil {
-			rc.refs--
-			f, n := c.evictImage(plan, r)
-			freed, items = freed+f, items+n
-		}
-	}
-	return freed, items
 }
 
 // evictOne removes one item unless a client holds it open. A client that

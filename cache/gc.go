@@ -3,7 +3,7 @@ package cache
 import "github.com/opencontainers/go-digest"
 
 // wharf gc is eviction's reachability walk run to the end: it reads the
-// same plan (planEviction) and removes through the same evictOne, so it
+// same plan (evictionPlan) and removes through the same evictOne, so it
 // skips content a client holds and keeps what pins protect.
 
 // GCReport is what GC removed (or would remove, on a dry run).
@@ -19,51 +19,38 @@ func (c *Cache) GC(dryRun bool) (GCReport, error) {
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
 	var rep GCReport
-	plan, err := c.planEviction()
+	plan, err := c.evictionPlan()
 	if err != nil {
 		return rep, err
 	}
-	reach := map[digest.Digest]bool{}
-	var mark func(d digest.Digest)
-	mark = func(d digest.Digest) {
-		if reach[d] {
-			return
-		}
-		reach[d] = true
-		if cd := plan[d]; cd != nil {
-			for _, r := range cd.meta.Refs {
-				mark(r)
-			}
-		}
-	}
-	repos, err := c.index.Repositories()
+	tagged, err := c.taggedDigests()
 	if err != nil {
 		return rep, err
 	}
-	for _, repo := range repos {
-		recs, err := c.index.TagRecords(repo, "")
-		if err != nil {
-			return rep, err
-		}
-		for _, r := range recs {
-			mark(r.Digest)
-		}
-	}
-	for d, cd := range plan {
-		if cd.keep {
-			mark(d)
-		}
-	}
-	for d, cd := range plan {
-		if reach[d] {
-			continue
-		}
-		rep.Items++
-		rep.Bytes += cd.meta.Size
-		if !dryRun && !c.evictOne(d, cd.meta.Size) {
-			rep.Items--
-			rep.Bytes -= cd.meta.Size
+	for _, it := range plan.Unreachable(tagged) {
+		if dryRun || c.evictOne(it.Digest, it.Size) {
+			rep.Items++
+			rep.Bytes += it.Size
 		}
 	}
 	return rep, nil
+}
+
+// taggedDigests is what every tag of every repository names.
+func (c *Cache) taggedDigests() ([]digest.Digest, error) {
+	repos, err := c.index.Repositories()
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	for _, repo := range repos {
+		recs, err := c.index.TagRecords(repo, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			out = append(out, r.Digest)
+		}
+	}
+	return out, nil
 }
