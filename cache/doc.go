@@ -18,6 +18,9 @@
 //	cache/index      Badger: content meta, tags, links, uploads, the
 //	                 write-through queue (keys.go)
 //	cache/fill       one upstream read per digest, followers on the growing file
+//	cache/evict      which content eviction and gc remove: image-wise, least
+//	                 recently used first, pinned trees kept; pure code over
+//	                 plain records (the cache reads them and removes)
 //	cache/upload     upload sessions: data/uploads/<uuid>, slots, expiry sweep
 //
 // Verified content that arrives whole (a finished upload, an imported
