@@ -63,6 +63,7 @@ var cases = []struct {
 	{"Delete", deleteContent},
 	{"WalkListsExactlyWhatWasPut", walkListsExactlyWhatWasPut},
 	{"WalkStopsAtFirstError", walkStopsAtFirstError},
+	{"WalkStopsWhenCancelled", walkStopsWhenCancelled},
 	{"PutSurvivesReopen", putSurvivesReopen},
 	{"CrashAfterStagingKeepsNothing", crashAfterStagingKeepsNothing},
 	{"CrashAfterRefusedPutKeepsNothing", crashAfterRefusedPutKeepsNothing},
@@ -364,6 +365,26 @@ func walkStopsAtFirstError(t *testing.T, open Opener) {
 	})
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("Walk returned %v after %d calls; want fn's error after 1", err, calls)
+	}
+}
+
+// walkStopsWhenCancelled: a walk of a large store (verify, reconcile at
+// start) ends with the context's error when its context ends, rather than
+// running on, or ending as if it had seen everything.
+func walkStopsWhenCancelled(t *testing.T, open Opener) {
+	s := open(t)
+	for range 3 {
+		b, d := randomContent(t, 100)
+		put(t, s, b, d)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := s.Walk(wctx, func(digest.Digest, int64) error {
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Walk cancelled during its first item returned %v; want context.Canceled", err)
 	}
 }
 

@@ -107,12 +107,15 @@ func (s *objects) Delete(_ context.Context, d digest.Digest) error {
 	return nil
 }
 
-func (s *objects) Walk(_ context.Context, fn func(digest.Digest, int64) error) error {
+func (s *objects) Walk(ctx context.Context, fn func(digest.Digest, int64) error) error {
 	entries, err := os.ReadDir(s.bucket)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		alg, enc, ok := strings.Cut(e.Name(), "-")
 		if !ok || strings.HasPrefix(e.Name(), ".") {
 			continue
