@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"cache/fill":         {"metrics", "oci"},
 	"cache/index":        {},
 	"cache/s3":           {},
+	"cache/tier":         {"cache/disk", "metrics", "oci"},
 	"cache/upload":       {"cache/index", "metrics"},
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},
