@@ -16,7 +16,8 @@ import (
 // Open returns the local copy of d when there is one: the disk store's
 // *os.File, which http.ServeContent sends with sendfile. Otherwise it
 // returns the shared tier's content and starts a promotion, a background
-// copy of d into the local tier, so that later opens are local.
+// copy of d into the local tier, so that later opens are local (unless d
+// is larger than the local tier's cap).
 //
 // A local error other than a miss (a damaged disk) falls back to the
 // shared tier too, but starts no promotion into that disk.
@@ -38,7 +39,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 		return nil, err
 	}
 	s.opts.Metrics.TierSharedRead()
-	if missing {
+	if fi, err := c.Stat(); missing && err == nil && !s.tooBig(fi.Size()) {
 		s.promote(d)
 	}
 	return c, nil
@@ -72,10 +73,6 @@ func (s *Store) promote(d digest.Digest) {
 	}()
 }
 
-// errTooBig says a promotion did not copy content larger than the local
-// cap.
-var errTooBig = errors.New("larger than the local tier's cap")
-
 // copyIn copies d from the shared tier into a staged local file, checks
 // that the bytes hash to d and puts them in the local tier. The shared
 // tier is trusted no more than an upstream: an object damaged there (or
@@ -92,9 +89,6 @@ func (s *Store) copyIn(ctx context.Context, d digest.Digest) (int64, error) {
 		return 0, fmt.Errorf("tier: promote %s: %w", d, err)
 	}
 	size := fi.Size()
-	if s.tooBig(size) {
-		return 0, errTooBig
-	}
 	f, err := s.local.TempFile()
 	if err != nil {
 		return 0, fmt.Errorf("tier: promote %s: %w", d, err)
@@ -132,8 +126,6 @@ func (s *Store) report(d digest.Digest, n int64, err error) {
 	switch {
 	case err == nil:
 		s.opts.Metrics.TierPromoted("ok", n)
-	case errors.Is(err, errTooBig):
-		// Not a failure: the local tier does not take it.
 	case errors.Is(err, oci.ErrDigestMismatch), errors.Is(err, oci.ErrSizeMismatch):
 		s.opts.Metrics.TierPromoted("corrupt", 0)
 		log.WithError(err).Error("tier: the shared tier's object is not its digest's content; not kept locally")
