@@ -46,10 +46,10 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 }
 
 // promote starts the promotion of d unless one is running for d already,
-// Promotions are running, or the Store is closing. The caller's content
-// is not shared with it: a client reads what it asked for (a Range, a
-// HEAD), the promotion reads the whole object on its own, so a miss costs
-// the shared tier one more read of the object.
+// Options.Promotions are running, or the Store is closing. The caller's
+// content is not shared with it: a client reads what it asked for (a
+// Range, a HEAD), the promotion reads the whole object on its own, so a
+// miss costs the shared tier one more read of the object.
 func (s *Store) promote(d digest.Digest) {
 	s.mu.Lock()
 	if s.closed || s.promoting[d] || len(s.promoting) >= s.opts.Promotions {
