@@ -47,6 +47,14 @@ type Metrics struct {
 	RateLimitRemain  *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-remaining
 	UpstreamFailures *prometheus.CounterVec   // upstream, reason
 	UpstreamUp       *prometheus.GaugeVec     // upstream: 1 up, 0 marked down (upstream/transport/health.go)
+
+	// Tiered store (cache/tier): the local hot tier in front of the shared one.
+	TierLocalHits      prometheus.Counter     // opens answered by the local tier
+	TierSharedReads    prometheus.Counter     // opens answered by the shared tier
+	TierPromotions     *prometheus.CounterVec // result: ok|corrupt|error — copies from shared to local
+	TierPromotedBytes  prometheus.Counter     // bytes copied into the local tier by promotions
+	TierLocalEvictions prometheus.Counter     // local copies removed to stay under the local cap
+	TierLocalSize      prometheus.Gauge       // bytes held by the local tier
 }
 
 // New registers wharf's collectors on reg.
@@ -139,6 +147,24 @@ func New(reg prometheus.Registerer) *Metrics {
 		UpstreamUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_upstream_up", Help: "1 while the upstream is up, 0 while wharf has marked it down and only probes it.",
 		}, []string{"upstream"}),
+		TierLocalHits: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_tier_local_hits_total", Help: "Content opened from the local tier.",
+		}),
+		TierSharedReads: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_tier_shared_reads_total", Help: "Content opened from the shared tier, missing locally.",
+		}),
+		TierPromotions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_tier_promotions_total", Help: "Background copies from the shared tier into the local one, by result.",
+		}, []string{"result"}),
+		TierPromotedBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_tier_promoted_bytes_total", Help: "Bytes copied from the shared tier into the local one.",
+		}),
+		TierLocalEvictions: f.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_tier_local_evictions_total", Help: "Local copies removed to stay under the local tier's cap; the shared copy stays.",
+		}),
+		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_tier_local_bytes", Help: "Bytes of content held by the local tier.",
+		}),
 	}
 }
 
