@@ -26,7 +26,7 @@ func copyVerified(ctx context.Context, w io.Writer, d digest.Digest, size int64,
 	if err := d.Validate(); err != nil { // "" would check the size alone
 		return 0, fmt.Errorf("%q: %w: %w", d, cache.ErrDigestInvalid, err)
 	}
-	vr, err := oci.NewVerifyingReader(ctxReader{ctx, r}, d, size)
+	vr, err := oci.NewVerifyingReaderContext(ctx, r, d, size)
 	if err != nil {
 		return 0, fmt.Errorf("%q: %w: %w", d, cache.ErrDigestInvalid, err)
 	}
@@ -84,17 +84,4 @@ func checkManifest(tag, mediaType string, want digest.Digest, body []byte, has f
 // badContent classes a Verifier's mismatch as the archive's fault.
 func badContent(err error) error {
 	return oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid)
-}
-
-// ctxReader stops a long copy when ctx ends (an operator's Ctrl-C).
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }

@@ -14,6 +14,8 @@
 //	cache/disk       the disk Store: blobs/sha256/ab/…, tmp/ swept at open
 //	cache/s3         the S3 Store: <prefix>/blobs/sha256/ab/… in a bucket,
 //	                 staged locally, ranged reads (docs/cluster.md)
+//	cache/tier       local disk (hot, LRU-capped) in front of a shared Store:
+//	                 Put shared first, misses promoted in the background, verified
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads, the
 //	                 write-through queue (keys.go)

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	_ "crypto/sha256" // the digests the OCI spec names: sha256,
 	_ "crypto/sha512" // and sha512, which it allows for pushes
 	"errors"
@@ -157,6 +158,26 @@ func NewVerifyingReader(r io.Reader, want digest.Digest, size int64) (*Verifying
 		return nil, err
 	}
 	return &VerifyingReader{r: r, v: v}, nil
+}
+
+// NewVerifyingReaderContext is NewVerifyingReader that also ends with
+// ctx's error once ctx is done, checked before each read: a long copy (an
+// import the operator interrupts, a promotion the tier's Close stops)
+// ends between two reads rather than after the whole content.
+func NewVerifyingReaderContext(ctx context.Context, r io.Reader, want digest.Digest, size int64) (*VerifyingReader, error) {
+	return NewVerifyingReader(ctxReader{ctx, r}, want, size)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // NewSizeReader reads r checking its size alone, nothing hashed: for

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -158,5 +159,27 @@ func TestVerifyBytesAndManifestDigest(t *testing.T) {
 	}
 	if got, err := ManifestDigest(body, digest.FromString("other")); got != "" || !errors.Is(err, ErrDigestMismatch) {
 		t.Errorf("ManifestDigest of the wrong body = %s, %v; want ErrDigestMismatch", got, err)
+	}
+}
+
+// TestVerifyingReaderContextStopsWhenCancelled: a copy through it ends with
+// the context's error once the context is done, before the content's end.
+func TestVerifyingReaderContextStopsWhenCancelled(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	vr, err := NewVerifyingReaderContext(ctx, strings.NewReader(body), digest.FromString(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	if _, err := vr.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(vr); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancel: %v, want context.Canceled", err)
+	}
+	if vr.Written() != 100 {
+		t.Errorf("read %d bytes, want the 100 read before the cancel", vr.Written())
 	}
 }

@@ -109,7 +109,7 @@ func (s *Store) copyIn(ctx context.Context, d digest.Digest) (int64, error) {
 // stage copies c into f through a Verifier: a nil error means f holds
 // exactly the content d names.
 func (s *Store) stage(ctx context.Context, f *os.File, c io.Reader, d digest.Digest, size int64) error {
-	vr, err := oci.NewVerifyingReader(ctxReader{ctx, c}, d, size)
+	vr, err := oci.NewVerifyingReaderContext(ctx, c, d, size)
 	if err != nil {
 		return fmt.Errorf("tier: promote %s: %w", d, err)
 	}
@@ -135,19 +135,4 @@ func (s *Store) report(d digest.Digest, n int64, err error) {
 		s.opts.Metrics.TierPromoted("error", 0)
 		log.WithError(err).Warn("tier: promotion into the local tier failed")
 	}
-}
-
-// ctxReader ends a copy once ctx is done: the shared tier's reads have
-// bounds of their own (cache/s3's Timeout), and this lets Close stop a
-// promotion between two of them rather than after the whole object.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
