@@ -56,7 +56,8 @@
 // is the only one that imports it (depcheck_test.go).
 //
 // The tests run against a real MinIO server, built from source by
-// .ci/install-s3.sh and started by the tests on 127.0.0.1. The MinIO
+// .ci/install-s3.sh and started by the tests on 127.0.0.1 (through
+// package s3test, which cmd/wharf's tests share). The MinIO
 // server is AGPL-3.0: it is a test tool run as a separate process, never
 // imported, linked, vendored or shipped.
 package s3

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/s3"
+	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
 
 // bounded runs op and fails t if it does not return within limit. A hang
@@ -50,9 +51,9 @@ func failsCleanly(t *testing.T, name string, limit time.Duration, op func() erro
 // faultStore opens a store with a short timeout on a server of its own,
 // puts one blob and opens a reader on it that has read its first bytes,
 // so a GET is under way when the fault strikes.
-func faultStore(t *testing.T, size int) (srv *server, s *s3.Store, d digest.Digest, c io.ReadCloser) {
-	srv = ownServer(t)
-	o := options(srv, srv.bucket(t), t.TempDir())
+func faultStore(t *testing.T, size int) (srv *s3test.Server, s *s3.Store, d digest.Digest, c io.ReadCloser) {
+	srv = s3test.Own(t)
+	o := options(srv, srv.Bucket(t), t.TempDir())
 	o.Timeout = time.Second
 	o.PartSize = 5 << 20
 	s = open(t, o)
@@ -93,7 +94,7 @@ func everyOpFails(t *testing.T, s *s3.Store, d digest.Digest, limit time.Duratio
 // under way fails instead of ending short as if complete.
 func TestStoppedStoreFailsFast(t *testing.T) {
 	srv, s, d, c := faultStore(t, 32<<20)
-	srv.stop()
+	srv.Stop()
 	failsCleanly(t, "Read", 10*time.Second, func() error { _, err := io.Copy(io.Discard, c); return err })
 	everyOpFails(t, s, d, 10*time.Second)
 }
@@ -105,8 +106,8 @@ func TestStoppedStoreFailsFast(t *testing.T) {
 // other operation fails within its retries of Timeout.
 func TestFrozenStoreFailsWithinTimeout(t *testing.T) {
 	srv, s, d, c := faultStore(t, 32<<20)
-	srv.freeze(t)
-	defer srv.thaw()
+	srv.Freeze(t)
+	defer srv.Thaw()
 	err := bounded(t, "Read", 10*time.Second, func() error { _, err := io.Copy(io.Discard, c); return err })
 	if err == nil || !strings.Contains(err.Error(), "no progress") {
 		t.Errorf("Read from a frozen store: %v; want it cut for making no progress", err)
@@ -118,15 +119,15 @@ func TestFrozenStoreFailsWithinTimeout(t *testing.T) {
 // sent stops taking the body once the socket buffers are full; the
 // transport would wait on that write for ever, and the watchdog cuts it.
 func TestFrozenMidUploadFailsPut(t *testing.T) {
-	srv := ownServer(t)
-	defer srv.thaw()
+	srv := s3test.Own(t)
+	defer srv.Thaw()
 	var froze sync.Once
 	rec := &recorder{onPart: func(sent int64) {
 		if sent > 1<<20 {
-			froze.Do(func() { srv.freeze(t) })
+			froze.Do(func() { srv.Freeze(t) })
 		}
 	}}
-	o := options(srv, srv.bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t), t.TempDir())
 	o.Timeout = time.Second
 	o.PartSize = 32 << 20 // more than the socket buffers hold
 	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wharf-mirror/wharf/cache/s3"
+	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
 
 // TestBadOptionsNameTheSetting: a misconfigured store fails at Open with
@@ -50,7 +51,7 @@ func TestBadOptionsNameTheSetting(t *testing.T) {
 // TestOpenChecksTheBucket: a bucket that is not there, or credentials the
 // store refuses, fail Open naming the bucket, not the secret.
 func TestOpenChecksTheBucket(t *testing.T) {
-	srv := sharedServer(t)
+	srv := shared.Get(t)
 	o := options(srv, "no-such-bucket", t.TempDir())
 	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket"`) || !strings.Contains(err.Error(), "does not exist") {
 		if s != nil {
@@ -58,14 +59,14 @@ func TestOpenChecksTheBucket(t *testing.T) {
 		}
 		t.Errorf("Open of a missing bucket: %v", err)
 	}
-	o = options(srv, srv.bucket(t), t.TempDir())
-	o.SecretKey = "wrong-" + srv.key
+	o = options(srv, srv.Bucket(t), t.TempDir())
+	o.SecretKey = "wrong-" + srv.Key
 	s, _, err := s3.Open(ctx, o)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open with a wrong secret key succeeded")
 	}
-	if strings.Contains(err.Error(), srv.key) {
+	if strings.Contains(err.Error(), srv.Key) {
 		t.Errorf("Open: %v; quotes the secret", err)
 	}
 	t.Logf("wrong secret: %v", err)
@@ -74,17 +75,17 @@ func TestOpenChecksTheBucket(t *testing.T) {
 // TestCAFile: a store behind a private CA is reached with CAFile, and
 // refused without it.
 func TestCAFile(t *testing.T) {
-	srv, err := start(true)
-	needServer(t, err)
-	t.Cleanup(srv.stop)
-	o := options(srv, srv.bucket(t), t.TempDir())
+	srv, err := s3test.Start(true)
+	s3test.Need(t, err)
+	t.Cleanup(srv.Stop)
+	o := options(srv, srv.Bucket(t), t.TempDir())
 	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), "certificate") {
 		if s != nil {
 			s.Close()
 		}
 		t.Errorf("Open of an https store whose CA is not trusted: %v; want a certificate error", err)
 	}
-	o.CAFile = srv.caFile
+	o.CAFile = srv.CAFile
 	s := open(t, o)
 	b, d := putRandom(t, s, 1000)
 	c, err := s.Open(ctx, d)

@@ -17,9 +17,9 @@ import (
 // recordedStore is a store on a new bucket of the shared server whose
 // requests rec sees.
 func recordedStore(t *testing.T) (*s3.Store, *recorder) {
-	srv := sharedServer(t)
+	srv := shared.Get(t)
 	rec := &recorder{}
-	o := options(srv, srv.bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t), t.TempDir())
 	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
 	return open(t, o), rec
 }

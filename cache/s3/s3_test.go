@@ -22,6 +22,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/s3"
+	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cache/storetest"
 )
 
@@ -29,13 +30,13 @@ var ctx = context.Background()
 
 // options reach bucket on srv as the server's root user, staging under
 // stage.
-func options(srv *server, bucket, stage string) s3.Options {
+func options(srv *s3test.Server, bucket, stage string) s3.Options {
 	return s3.Options{
-		Endpoint:   srv.endpoint,
+		Endpoint:   srv.Endpoint,
 		Bucket:     bucket,
 		Region:     "us-east-1",
-		AccessKey:  srv.user,
-		SecretKey:  srv.key,
+		AccessKey:  srv.User,
+		SecretKey:  srv.Key,
 		PathStyle:  true,
 		Prefix:     "/mirror/", // slashes at the ends are ignored
 		StagingDir: stage,
@@ -55,9 +56,9 @@ func open(t *testing.T, o s3.Options) *s3.Store {
 // TestConformance runs the storage table unchanged: each case gets a new
 // bucket and staging directory, and reopening is a new Store on both.
 func TestConformance(t *testing.T) {
-	srv := sharedServer(t)
+	srv := shared.Get(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
-		o := options(srv, srv.bucket(t), t.TempDir())
+		o := options(srv, srv.Bucket(t), t.TempDir())
 		return func(t *testing.T) cache.Store { return open(t, o) }
 	})
 }
@@ -89,9 +90,9 @@ func stageRandom(t *testing.T, s *s3.Store, n int64) (*os.File, digest.Digest) {
 }
 
 // unfinished lists the multipart uploads in progress in bucket.
-func unfinished(t *testing.T, srv *server, bucket string) []string {
+func unfinished(t *testing.T, srv *s3test.Server, bucket string) []string {
 	t.Helper()
-	core := minio.Core{Client: srv.admin(t)}
+	core := minio.Core{Client: srv.Admin(t)}
 	res, err := core.ListMultipartUploads(ctx, bucket, "", "", "", "", 1000)
 	if err != nil {
 		t.Fatalf("list multipart uploads: %v", err)
@@ -158,8 +159,8 @@ func (c *countingBody) Read(p []byte) (int, error) {
 // leaves no object and no unfinished upload (its parts are aborted), and
 // the staged file to the caller.
 func TestInterruptedPutKeepsNothing(t *testing.T) {
-	srv := sharedServer(t)
-	bucket := srv.bucket(t)
+	srv := shared.Get(t)
+	bucket := srv.Bucket(t)
 	putCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rec := &recorder{onPart: func(sent int64) {
@@ -203,9 +204,9 @@ func TestInterruptedPutKeepsNothing(t *testing.T) {
 // AbandonedUploadAge, and only those (younger ones may be another
 // replica's in progress).
 func TestOpenAbortsAbandonedUploads(t *testing.T) {
-	srv := sharedServer(t)
-	bucket := srv.bucket(t)
-	core := minio.Core{Client: srv.admin(t)}
+	srv := shared.Get(t)
+	bucket := srv.Bucket(t)
+	core := minio.Core{Client: srv.Admin(t)}
 	d := digest.FromString("abandoned")
 	key := "mirror/blobs/sha256/" + d.Encoded()[:2] + "/" + d.Encoded()
 	id, err := core.NewMultipartUpload(ctx, bucket, key, minio.PutObjectOptions{})

@@ -1,4 +1,4 @@
-package s3_test
+package s3test
 
 import (
 	"bytes"
@@ -29,11 +29,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// The tests run against a real MinIO server, a process started here on a
-// free 127.0.0.1 port with a fresh data directory. .ci/install-s3.sh
-// builds it; without it the tests skip, unless WHARF_S3_REQUIRED is set
-// (as .ci/run sets it), when they fail.
-
 // minioBinary finds the server: $WHARF_MINIO, then where
 // .ci/install-s3.sh links it, then $PATH.
 func minioBinary() (string, error) {
@@ -49,26 +44,23 @@ func minioBinary() (string, error) {
 	return exec.LookPath("minio")
 }
 
-// server is a running MinIO process.
-type server struct {
-	endpoint  string // http://127.0.0.1:port, or https://
-	caFile    string // the CA of an https server's certificate
-	user, key string
+// Server is a running MinIO process.
+type Server struct {
+	Endpoint  string // http://127.0.0.1:port, or https://
+	CAFile    string // the CA of an https server's certificate
+	User, Key string // the root user's credentials
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed once the process has been waited for
 	out       syncBuffer
 }
 
-// startServer starts MinIO on plain HTTP and returns once it answers its
-// liveness probe.
-func startServer() (*server, error) { return start(false) }
-
-// start starts MinIO, on HTTPS with a certificate of a CA of its own
-// (written to caFile) if tls is set.
-func start(tls bool) (*server, error) {
+// Start starts MinIO, on HTTPS with a certificate of a CA of its own
+// (written to CAFile) if tls is set, and returns once it answers its
+// liveness probe. Without a MinIO binary it returns ErrNoServer.
+func Start(tls bool) (*Server, error) {
 	bin, err := minioBinary()
 	if err != nil {
-		return nil, errNoServer
+		return nil, ErrNoServer
 	}
 	dir, err := os.MkdirTemp("", "wharf-s3-*")
 	if err != nil {
@@ -84,17 +76,17 @@ func start(tls bool) (*server, error) {
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	s := &server{endpoint: "http://" + addr, user: "wharf-test", key: hex.EncodeToString(secret), exited: make(chan struct{})}
+	s := &Server{Endpoint: "http://" + addr, User: "wharf-test", Key: hex.EncodeToString(secret), exited: make(chan struct{})}
 	if tls {
-		s.endpoint = "https://" + addr
-		if s.caFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
+		s.Endpoint = "https://" + addr
+		if s.CAFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
 			return nil, err
 		}
 	}
 	s.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", console,
 		"--certs-dir", filepath.Join(dir, "certs"), filepath.Join(dir, "data"))
 	s.cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+s.user, "MINIO_ROOT_PASSWORD="+s.key,
+		"MINIO_ROOT_USER="+s.User, "MINIO_ROOT_PASSWORD="+s.Key,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {
@@ -106,19 +98,20 @@ func start(tls bool) (*server, error) {
 		close(s.exited)
 	}()
 	if err := s.waitReady(time.Minute); err != nil {
-		s.stop()
+		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.out.String())
 	}
 	return s, nil
 }
 
-var errNoServer = errors.New("no MinIO binary: run .ci/install-s3.sh (or set WHARF_MINIO to one)")
+// ErrNoServer is Start's error when there is no MinIO to run.
+var ErrNoServer = errors.New("no MinIO binary: run .ci/install-s3.sh (or set WHARF_MINIO to one)")
 
-// needServer skips the test when there is no server to run, or fails it
-// when WHARF_S3_REQUIRED says there must be one.
-func needServer(t *testing.T, err error) {
+// Need skips the test when err says there is no server to run, or fails
+// it when WHARF_S3_REQUIRED says there must be one (or err is another).
+func Need(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, errNoServer) && os.Getenv("WHARF_S3_REQUIRED") == "" {
+	if errors.Is(err, ErrNoServer) && os.Getenv("WHARF_S3_REQUIRED") == "" {
 		t.Skipf("%v; set WHARF_S3_REQUIRED=1 to fail instead of skipping", err)
 	}
 	if err != nil {
@@ -126,27 +119,38 @@ func needServer(t *testing.T, err error) {
 	}
 }
 
-// ownServer starts a server for t alone (one that t will stop or freeze),
-// stopped when t ends.
-func ownServer(t *testing.T) *server {
-	s, err := startServer()
-	needServer(t, err)
-	t.Cleanup(s.stop)
+// Own starts a plain HTTP server for t alone (one that t may stop or
+// freeze), stopped when t ends.
+func Own(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start(false)
+	Need(t, err)
+	t.Cleanup(s.Stop)
 	return s
 }
 
-var shared struct {
+// Shared is a plain HTTP server the tests of a package share, started by
+// the first that asks for it; the package's TestMain stops it (before
+// looking for leaked goroutines: its connections' end with it).
+type Shared struct {
 	once sync.Once
-	s    *server
+	s    *Server
 	err  error
 }
 
-// sharedServer is the server the tests that leave it running share,
-// started by the first of them and stopped by TestMain.
-func sharedServer(t *testing.T) *server {
-	shared.once.Do(func() { shared.s, shared.err = startServer() })
-	needServer(t, shared.err)
-	return shared.s
+// Get returns the shared server, starting it on the first call.
+func (sh *Shared) Get(t testing.TB) *Server {
+	t.Helper()
+	sh.once.Do(func() { sh.s, sh.err = Start(false) })
+	Need(t, sh.err)
+	return sh.s
+}
+
+// Stop stops the shared server if it was started.
+func (sh *Shared) Stop() {
+	if sh.s != nil {
+		sh.s.Stop()
+	}
 }
 
 func freeAddr() (string, error) {
@@ -160,7 +164,7 @@ func freeAddr() (string, error) {
 
 // waitReady polls the liveness probe until it answers 200, the process
 // exits, or the time is up.
-func (s *server) waitReady(limit time.Duration) error {
+func (s *Server) waitReady(limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the probe only asks "up?"; the tests check the certificate
@@ -169,7 +173,7 @@ func (s *server) waitReady(limit time.Duration) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if resp, err := client.Get(s.endpoint + "/minio/health/live"); err == nil {
+		if resp, err := client.Get(s.Endpoint + "/minio/health/live"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -185,33 +189,33 @@ func (s *server) waitReady(limit time.Duration) error {
 	}
 }
 
-// stop kills the server and waits for it to be gone.
-func (s *server) stop() {
+// Stop kills the server and waits for it to be gone.
+func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	<-s.exited
 }
 
-// freeze stops the process without closing its sockets: the kernel still
-// accepts connections and buffers bytes, but nothing answers. thaw undoes
+// Freeze stops the process without closing its sockets: the kernel still
+// accepts connections and buffers bytes, but nothing answers. Thaw undoes
 // it.
-func (s *server) freeze(t *testing.T) {
+func (s *Server) Freeze(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (s *server) thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
+func (s *Server) Thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
 
-// admin is a client of the server's own, to make buckets and look behind
-// the store's back.
-func (s *server) admin(t *testing.T) *minio.Client {
+// Admin is a client of the server's own, as its root user, to make
+// buckets and look behind the store's back.
+func (s *Server) Admin(t testing.TB) *minio.Client {
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
-	host, secure := strings.CutPrefix(s.endpoint, "https://")
+	host, secure := strings.CutPrefix(s.Endpoint, "https://")
 	host = strings.TrimPrefix(host, "http://")
 	c, err := minio.New(host, &minio.Options{
-		Creds: credentials.NewStaticV4(s.user, s.key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
+		Creds: credentials.NewStaticV4(s.User, s.Key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,11 +223,13 @@ func (s *server) admin(t *testing.T) *minio.Client {
 	return c
 }
 
-// bucket makes a new, empty bucket.
-func (s *server) bucket(t *testing.T) string {
+// Bucket makes a new, empty bucket and returns its name.
+func (s *Server) Bucket(t testing.TB) string {
 	t.Helper()
-	name := "b-" + hex.EncodeToString(random(t, 8))
-	if err := s.admin(t).MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
+	b := make([]byte, 8)
+	rand.Read(b)
+	name := "b-" + hex.EncodeToString(b)
+	if err := s.Admin(t).MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
 		t.Fatalf("make bucket: %v", err)
 	}
 	return name
@@ -298,4 +304,17 @@ func writeCert(dir string) (string, error) {
 		}
 	}
 	return caFile, nil
+}
+
+// Keys lists the keys of the objects in bucket under prefix, at any depth.
+func (s *Server) Keys(t testing.TB, bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for o := range s.Admin(t).ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("list %s/%s: %v", bucket, prefix, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys
 }
