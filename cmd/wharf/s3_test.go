@@ -145,8 +145,9 @@ func waitFillsStored(t *testing.T, addr string) {
 // and a real upstream registry: a pull's content lands in the bucket
 // under the prefix (none of it in the data directory); a restart on the
 // same data directory serves it again without asking the upstream; a
-// push lands there too; and verify and du, given serve's configuration,
-// open the same store and count exactly what the bucket holds.
+// push lands there too; and verify, du and export, given serve's
+// configuration, open the same store (verify and du count exactly what
+// the bucket holds).
 func TestServeKeepsContentOnS3(t *testing.T) {
 	srv := s3srv.Get(t)
 	bucket := srv.Bucket(t)
@@ -229,6 +230,10 @@ func TestServeKeepsContentOnS3(t *testing.T) {
 	}
 	if st.Items != len(keys) || st.Manifests != 2 {
 		t.Errorf("du counts %d items, %d manifests; the bucket holds %d objects, 2 manifests", st.Items, st.Manifests, len(keys))
+	}
+	out, err = runCmd(t, append([]string{"export", "--all", "--output", filepath.Join(t.TempDir(), "layout")}, store...)...)
+	if err != nil || !strings.Contains(out, "wrote 2 images") {
+		t.Errorf("export --all from the bucket: %v\n%s", err, out)
 	}
 }
 
