@@ -130,6 +130,9 @@ type Storage struct {
 	// tag) or tags ("library/nginx:1.27") that eviction never removes, as
 	// clients name them. Default "" (nothing pinned beyond pushed content).
 	Pin string `yaml:"pin"`
+	// S3, when set, keeps the content in an S3-compatible store; the
+	// index stays in Dir. Default off (see S3.On).
+	S3 S3 `yaml:"s3"`
 }
 
 // Log configures logrus.
@@ -162,7 +165,7 @@ func Default() Config {
 			DownAfter:         3,
 			StallAfter:        Duration(3 * time.Second),
 		},
-		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85},
+		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
 		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},
 		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},

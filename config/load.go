@@ -53,7 +53,7 @@ func LoadWith(o LoadOptions) (Config, error) {
 	}
 
 	cfg := Default()
-	l := &loader{cfg: &cfg, from: map[string]string{}}
+	l := &loader{cfg: &cfg, from: map[string]string{}, lookup: lookup}
 
 	// The file's name is itself a setting (the one row without a field),
 	// read from the environment and flags before either is applied.
@@ -126,9 +126,10 @@ func parseFlags(args []string, table []binding) (map[string]string, error) {
 // loader accumulates one Load: the config being built, which layer last set
 // each field (for messages), and every problem so far.
 type loader struct {
-	cfg  *Config
-	from map[string]string // field path → "wharf.yaml:7", "WHARF_X" or "--x"
-	errs []error
+	cfg    *Config
+	from   map[string]string // field path → "wharf.yaml:7", "WHARF_X" or "--x"
+	errs   []error
+	lookup func(string) (string, bool) // the environment, for AWS's credential variables
 }
 
 func (l *loader) fail(err error) { l.errs = append(l.errs, err) }
@@ -143,10 +144,12 @@ func (l *loader) set(b binding, v, source string) {
 }
 
 // resolve fills in what depends on the final, valid values: the password
-// from its file, and the officialLibrary default from the upstream host.
+// from its file, the officialLibrary default from the upstream host, and
+// the S3 store's secret key from its file or AWS's variables.
 func (l *loader) resolve() {
 	l.resolveRegistry(&l.cfg.Upstream.Registry, "upstream")
 	l.resolveUpstreams()
+	l.resolveS3()
 }
 
 // rawFlag records a flag's text for parsing after flag.Parse, so a bad

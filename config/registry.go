@@ -77,17 +77,9 @@ func (r Registry) ShadowTagsOn() bool {
 // file and officialLibrary from the host. prefix is the field path
 // ("upstream", "upstreams[2]").
 func (l *loader) resolveRegistry(r *Registry, prefix string) {
-	path := prefix + ".passwordFile"
 	if r.PasswordFile != "" && r.Password == "" { // both set is a validation error
-		data, err := os.ReadFile(r.PasswordFile)
-		pw := strings.TrimRight(string(data), "\r\n")
-		switch {
-		case err != nil:
-			l.fail(&fieldError{path: path, err: err, from: l.from[path]})
-		case pw == "":
-			l.fail(&fieldError{path: path, err: fmt.Errorf("%s is empty", r.PasswordFile), from: l.from[path]})
-		default:
-			r.Password, r.PasswordFile = Secret(pw), ""
+		if pw, ok := l.readSecretFile(r.PasswordFile, prefix+".passwordFile"); ok {
+			r.Password, r.PasswordFile = pw, ""
 		}
 	}
 	lib := r.OfficialLibraryRule()
@@ -117,4 +109,21 @@ func registryProblems(prefix string, r Registry) []*fieldError {
 		add("dockerConfig", "set together with %s.username; use one", prefix)
 	}
 	return ps
+}
+
+// readSecretFile reads the secret in file, which the setting at path
+// names, trimming trailing newlines. It reports a file that cannot be read
+// or holds nothing as a problem of that setting.
+func (l *loader) readSecretFile(file, path string) (Secret, bool) {
+	data, err := os.ReadFile(file)
+	secret := strings.TrimRight(string(data), "\r\n")
+	switch {
+	case err != nil:
+		l.fail(&fieldError{path: path, err: err, from: l.from[path]})
+	case secret == "":
+		l.fail(&fieldError{path: path, err: fmt.Errorf("%s is empty", file), from: l.from[path]})
+	default:
+		return Secret(secret), true
+	}
+	return "", false
 }

@@ -95,6 +95,7 @@ func (c Config) problems() []*fieldError {
 			add("storage.pin", "%q is not a repository or repository:tag", p)
 		}
 	}
+	ps = append(ps, c.Storage.S3.problems()...)
 
 	ps = append(ps, c.upstreamProblems()...)
 	if !c.AnyWriteThrough() && u.WriteThroughSyncOn() {

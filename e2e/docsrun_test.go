@@ -474,9 +474,10 @@ func (e *docsEnv) load(t *testing.T, b docBlock, args []string) {
 // docsConfigFiles is what a file a wharf config example names holds, by
 // the setting naming it; the loader reads them.
 var docsConfigFiles = map[string]string{
-	"passwordFile": "secret\n",
-	"dockerConfig": `{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}`,
-	"htpasswd":     "",
+	"passwordFile":  "secret\n",
+	"secretKeyFile": "secret\n",
+	"dockerConfig":  `{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}`,
+	"htpasswd":      "",
 }
 
 var configPathRE = regexp.MustCompile(`(?m)^\s*(?:- )?\s*(\w+):\s*(/\S+)`)

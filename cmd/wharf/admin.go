@@ -12,16 +12,17 @@ import (
 	"text/tabwriter"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/inspect"
 )
 
 // The store's maintenance commands. Each opens the data directory on its
-// own, so wharf serve must be stopped first (the index allows one process).
+// own (and the S3 store, when serve's configuration names one), so wharf
+// serve must be stopped first (the index allows one process).
 
 // adminFlags parses the command's own flags (set by extra) and serve's
-// whole configuration (storeFlags), and returns the data directory it
-// names.
-func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, error) {
+// whole configuration (storeFlags), and returns that configuration.
+func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
 	fs := flag.NewFlagSet("wharf "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sf storeFlags
@@ -34,35 +35,34 @@ func adminFlags(name string, args []string, stderr io.Writer, extra func(*flag.F
 		sf.PrintDefaults(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
-		return "", err
+		return config.Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := sf.load(stderr)
 	if err != nil {
-		return "", err
+		return config.Config{}, err
 	}
-	dir := cfg.Storage.Dir
-	if _, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("data directory: %w", err)
+	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
+		return config.Config{}, fmt.Errorf("data directory: %w", err)
 	}
-	return dir, nil
+	return cfg, nil
 }
 
 // withStore parses a maintenance command's flags, opens its store, runs fn
 // on it and closes it.
-func withStore(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(c *cache.Cache, dir string) error) error {
-	dir, err := adminFlags(name, args, stderr, extra)
+func withStore(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet), fn func(c *cache.Cache, dir string) error) error {
+	cfg, err := adminFlags(name, args, stderr, extra)
 	if err != nil {
 		return err
 	}
-	c, err := openDataDir(dir, stderr)
+	s, err := openStore(ctx, cfg, cache.Options{Logger: quietLogger(stderr)})
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	return fn(c, dir)
+	defer s.Close()
+	return fn(s.Cache, cfg.Storage.Dir)
 }
 
 // verify re-hashes every stored item.
@@ -71,7 +71,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&repair, "repair", false, "move corrupt items to quarantine/ so they are fetched again")
 	}
-	return withStore("verify", args, stderr, flags, func(c *cache.Cache, dir string) error {
+	return withStore(ctx, "verify", args, stderr, flags, func(c *cache.Cache, dir string) error {
 		return verifyStore(ctx, c, dir, repair, stdout, stderr)
 	})
 }
@@ -107,7 +107,7 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := func(fs *flag.FlagSet) {
 		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
 	}
-	return withStore("gc", args, stderr, flags, func(c *cache.Cache, _ string) error {
+	return withStore(ctx, "gc", args, stderr, flags, func(c *cache.Cache, _ string) error {
 		rep, err := c.GC(dry)
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func du(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&top, "top", 10, "how many repositories to list")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	return withStore("du", args, stderr, flags, func(c *cache.Cache, _ string) error {
+	return withStore(ctx, "du", args, stderr, flags, func(c *cache.Cache, _ string) error {
 		return printUsage(c, top, asJSON, stdout)
 	})
 }

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"time"
 
 	"github.com/wharf-mirror/wharf/archive"
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/oci"
 )
 
@@ -43,7 +41,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c, ups, err := openTransferStore(&sf, true, stderr)
+	c, ups, err := sf.open(ctx, stderr, storeUse{mustExist: true})
 	if err != nil {
 		return err
 	}
@@ -55,7 +53,7 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		report = stderr // stdout is the archive
 	}
 	start := time.Now()
-	n, err := archive.Export(ctx, c, archive.ExportOptions{
+	n, err := archive.Export(ctx, c.Cache, archive.ExportOptions{
 		Images: fs.Args(), All: *all, Name: archiveNamer(ups.set),
 		Format: archive.Format(*format), Platform: plat, Output: *output, Stdout: stdout, Report: report,
 	})
@@ -65,29 +63,4 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(report, "wrote %d images, %d files, %s to %s as %s in %s\n",
 		n.Images, n.Files, human(n.Bytes), *output, *format, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// openTransferStore loads serve's configuration and opens its upstreams
-// (for their names only) and its store, with no upstream, for export and
-// import. must: the data directory must exist (export would otherwise
-// create an empty store to find nothing in).
-func openTransferStore(sf *storeFlags, must bool, stderr io.Writer) (*cache.Cache, *upstreams, error) {
-	cfg, err := sf.load(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	ups, err := newUpstreams(cfg, nil, quietLogger(stderr))
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := os.Stat(cfg.Storage.Dir); err != nil && must {
-		ups.Close()
-		return nil, nil, fmt.Errorf("data directory: %w", err)
-	}
-	c, err := openDataDir(cfg.Storage.Dir, stderr)
-	if err != nil {
-		ups.Close()
-		return nil, nil, err
-	}
-	return c, ups, nil
 }

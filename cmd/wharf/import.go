@@ -43,7 +43,7 @@ Flags:
 	if err := archive.CheckPaths(fs.Args()); err != nil { // before a store is created
 		return err
 	}
-	c, ups, err := openTransferStore(&sf, false, stderr)
+	c, ups, err := sf.open(ctx, stderr, storeUse{})
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ Flags:
 	defer c.Close()
 
 	start := time.Now()
-	n, err := archive.Import(ctx, c, fs.Args(), archive.ImportOptions{Name: archiveNamer(ups.set), Repo: *repo, Out: stdout, Warn: stderr})
+	n, err := archive.Import(ctx, c.Cache, fs.Args(), archive.ImportOptions{Name: archiveNamer(ups.set), Repo: *repo, Out: stdout, Warn: stderr})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 // ignored; distribution's notification broadcaster cannot be stopped.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	s3srv.Stop() // its connections' goroutines end with it
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	if tr, ok := remote.DefaultTransport.(*http.Transport); ok {
 		tr.CloseIdleConnections()

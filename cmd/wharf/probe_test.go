@@ -194,6 +194,7 @@ type logEntry struct {
 	Level   string `json:"level"`
 	Msg     string `json:"msg"`
 	Setting string `json:"setting"`
+	Content string `json:"content"`
 }
 
 // logSink collects serve's JSON log lines and wakes a waiting test after
@@ -201,6 +202,7 @@ type logEntry struct {
 type logSink struct {
 	mu      sync.Mutex
 	entries []logEntry
+	raw     strings.Builder // every line as written, to look for what must never be logged
 	added   chan struct{}
 }
 
@@ -209,6 +211,7 @@ func newLogSink() *logSink { return &logSink{added: make(chan struct{}, 1)} }
 // Write takes one entry per line (logrus writes an entry in one call).
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
+	s.raw.Write(p)
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
 		var e logEntry
 		if json.Unmarshal([]byte(line), &e) == nil {
@@ -227,6 +230,12 @@ func (s *logSink) all() []logEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]logEntry(nil), s.entries...)
+}
+
+func (s *logSink) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.raw.String()
 }
 
 // waitFor returns once done holds for the entries logged so far.

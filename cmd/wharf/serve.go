@@ -57,8 +57,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := cache.Open(cache.Options{
-		Dir:           cfg.Storage.Dir,
+	if w := s3Warning(cfg); w != "" {
+		log.Warn(w)
+	}
+	store, err := openStore(ctx, cfg, cache.Options{
 		Origins:       ups.origins,
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
 		MaxSize:       int64(cfg.Storage.MaxSize),
@@ -72,9 +74,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
 	})
 	if err != nil {
-		return fmt.Errorf("cache: %w", dataDirError(cfg.Storage.Dir, err))
+		return err
 	}
-	defer store.Close()
+	defer store.Close() // the cache, then the content store under it
 	wopts := writerOptions(cfg)
 	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
@@ -90,7 +92,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		defer wt.Close() // after the writer, before the store: its queue is in the index
 		wopts.WriteThrough = wt
 	}
-	writer, err := push.New(store, wopts)
+	writer, err := push.New(store.Cache, wopts)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
@@ -100,7 +102,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: holdings{store}, Errors: recent, Logger: log.WithField("component", "status")})
+	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: holdings{store.Cache}, Errors: recent, Logger: log.WithField("component", "status")})
 	if err != nil {
 		return err
 	}
@@ -157,6 +159,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"push":     access.push,
 		"offline":  cfg.OfflineOn(),
 		"data":     cfg.Storage.Dir,
+		"content":  contentLocation(cfg),
 		"cached":   items,
 		"bytes":    bytes,
 		"version":  version,

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 
@@ -34,23 +36,51 @@ func (s *storeFlags) load(stderr io.Writer) (config.Config, error) {
 	return s.Load(os.LookupEnv, stderr)
 }
 
+// storeUse is what a command needs of the store it opens.
+type storeUse struct {
+	// fetch: misses are filled from the upstreams, as serve fills them
+	// (warm); otherwise the upstreams only name repositories, and the
+	// store is opened with no upstream (export, import).
+	fetch bool
+	// mustExist: the data directory must exist already (export would
+	// otherwise create an empty store to find nothing in).
+	mustExist bool
+}
+
+// open loads serve's configuration and opens its upstreams and its store
+// (openStore: the one way every command opens one) for use.
+func (s *storeFlags) open(ctx context.Context, stderr io.Writer, use storeUse) (*dataStore, *upstreams, error) {
+	cfg, err := s.load(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := quietLogger(stderr)
+	ups, err := newUpstreams(cfg, nil, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(cfg.Storage.Dir); err != nil && use.mustExist {
+		ups.Close()
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	opts := cache.Options{Logger: log}
+	if use.fetch {
+		opts.Origins, opts.TagTTL = ups.origins, cfg.Upstream.TagTTL.Std()
+	}
+	c, err := openStore(ctx, cfg, opts)
+	if err != nil {
+		ups.Close()
+		return nil, nil, err
+	}
+	return c, ups, nil
+}
+
 // quietLogger logs warnings and worse to w, for the store commands.
 func quietLogger(w io.Writer) *logrus.Logger {
 	log := logrus.New()
 	log.SetOutput(w)
 	log.SetLevel(logrus.WarnLevel)
 	return log
-}
-
-// openDataDir opens a stopped wharf's store with no upstream, for export,
-// import and the maintenance commands (the index allows one process at a
-// time).
-func openDataDir(dir string, stderr io.Writer) (*cache.Cache, error) {
-	c, err := cache.Open(cache.Options{Dir: dir, Logger: quietLogger(stderr)})
-	if err != nil {
-		return nil, dataDirError(dir, err)
-	}
-	return c, nil
 }
 
 // archiveNamer reads the names an export is given and an archive holds as

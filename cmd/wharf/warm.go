@@ -11,7 +11,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/archive"
-	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/warm"
 )
 
@@ -61,36 +60,13 @@ Flags:
 	if err != nil {
 		return err
 	}
-	c, ups, err := openWarmStore(&sf, stderr)
+	c, ups, err := sf.open(ctx, stderr, storeUse{fetch: true})
 	if err != nil {
 		return err
 	}
 	defer ups.Close()
 	defer c.Close()
-	return warm.List(ctx, c, archiveNamer(ups.set), items, stdout, newStatusLine(stderr))
-}
-
-// openWarmStore opens the store with every configured upstream, as serve
-// has them: images on any of them can be warmed, under the names serve
-// looks them up by.
-func openWarmStore(sf *storeFlags, stderr io.Writer) (*cache.Cache, *upstreams, error) {
-	cfg, err := sf.load(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	log := quietLogger(stderr)
-	ups, err := newUpstreams(cfg, nil, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := cache.Open(cache.Options{
-		Dir: cfg.Storage.Dir, Origins: ups.origins, TagTTL: cfg.Upstream.TagTTL.Std(), Logger: log,
-	})
-	if err != nil {
-		ups.Close()
-		return nil, nil, dataDirError(cfg.Storage.Dir, err)
-	}
-	return c, ups, nil
+	return warm.List(ctx, c.Cache, archiveNamer(ups.set), items, stdout, newStatusLine(stderr))
 }
 
 // readWarmList reads the list at path ("-" is stdin).
