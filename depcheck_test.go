@@ -55,6 +55,7 @@ var allowed = map[string][]string{
 	"statuspage/statuspagetest": {},
 	"upstream/upstreamtest":     {},
 	"e2e":                       {},
+	"deploy/helm":               {},
 	"bench/baseline":            {},
 	"bench/harness":             {},
 	"bench/relay":               {},
