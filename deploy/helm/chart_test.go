@@ -237,8 +237,15 @@ func TestHelmExamples(t *testing.T) {
 		if !slices.ContainsFunc(examples, func(e example) bool { return e.file == name }) {
 			t.Errorf("%s: no row in examples says what it must render", f)
 		}
-		if !strings.Contains(string(readme), "examples/"+name) {
-			t.Errorf("%s is not shown in wharf/README.md", f)
+		if !strings.Contains(string(readme), "--values deploy/helm/wharf/examples/"+name) {
+			t.Errorf("no helm install in wharf/README.md uses %s", f)
+		}
+	}
+	// The README's commands install what this test renders: the chart
+	// from the checkout, as release wharf in namespace wharf.
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "helm ") && !strings.HasPrefix(l, "helm install "+release+" deploy/helm/"+chart+" --namespace "+namespace+" ") {
+			t.Errorf("wharf/README.md: %q is not the install this test renders (helm install %s deploy/helm/%s --namespace %s)", l, release, chart, namespace)
 		}
 	}
 	helm := needHelm(t)
