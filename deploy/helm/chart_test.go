@@ -69,7 +69,7 @@ var examples = []example{
 		}
 		// Load read passwordFile: the password is the existing Secret's
 		// key "token", mounted where the config points.
-		if got, want := cfg.Upstream.Password.Value(), existingSecretContent("dockerhub", "token"); got != want {
+		if got, want := cfg.Upstream.Password.Value(), existingContent("dockerhub", "token"); got != want {
 			t.Errorf("upstream password %q, want the Secret dockerhub's key token (%q)", got, want)
 		}
 	}},
@@ -95,6 +95,23 @@ var examples = []example{
 			if b == nil || b.Name != m.svc.Name || b.Port.Name != m.svc.Spec.Ports[0].Name {
 				t.Errorf("path %s goes to %+v, not the Service %s port %s", p.Path, b, m.svc.Name, m.svc.Spec.Ports[0].Name)
 			}
+		}
+	}},
+	{"private-registry.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
+		if len(cfg.Upstreams) != 1 {
+			t.Fatalf("upstreams %+v, want registry.local:5000", cfg.Upstreams)
+		}
+		u := cfg.Upstreams[0]
+		if u.Name != "registry.local:5000" || u.Prefix != "local" {
+			t.Errorf("upstream %q prefix %q, want registry.local:5000 as local", u.Name, u.Prefix)
+		}
+		// Load read the passwordFile from the Secret's volume; the CA
+		// file is read when wharf connects: it must be mounted too.
+		if got, want := u.Password.Value(), existingContent("registry-local", "password"); got != want {
+			t.Errorf("password %q, want the Secret registry-local's key password (%q)", got, want)
+		}
+		if got, want := cfg.file(t, u.CAFile), existingContent("registry-local-ca", "ca.crt"); got != want {
+			t.Errorf("caFile holds %q, want the ConfigMap registry-local-ca's key ca.crt", got)
 		}
 	}},
 	{"nodeport-monitoring.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {

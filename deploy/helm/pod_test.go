@@ -23,10 +23,11 @@ import (
 // config: the file the ConfigMap's volume must provide.
 const configPath = "/etc/wharf/config.yaml"
 
-// existingSecretContent is what the tests put in a Secret the chart only
-// names (an existingSecret), for a key of it.
-func existingSecretContent(secret, key string) string {
-	return "from-" + secret + "-" + key
+// existingContent is what the tests put in a Secret or ConfigMap the
+// chart only names (an existingSecret, an extraVolumes entry), for a key
+// of it.
+func existingContent(source, key string) string {
+	return "from-" + source + "-" + key
 }
 
 // container is the StatefulSet's one container.
@@ -40,10 +41,9 @@ func container(t *testing.T, sts *appsv1.StatefulSet) corev1.Container {
 
 // podFS writes under root the files the pod's ConfigMap and Secret volumes
 // put in the container, at root + their mount path, and returns those
-// mount paths. A Secret the chart rendered gives its data; one it only
-// names (an existingSecret) gives existingSecretContent for each key the
-// volume asks for. A volume naming a ConfigMap or Secret that is neither
-// fails t.
+// mount paths. A ConfigMap or Secret the chart rendered gives its data;
+// one it only names gives existingContent for each key the volume's
+// items ask for.
 func podFS(t *testing.T, m manifests, root string) []string {
 	t.Helper()
 	c := container(t, m.sts)
@@ -60,26 +60,23 @@ func podFS(t *testing.T, m manifests, root string) []string {
 			}
 			continue
 		}
-		files := map[string]string{}
+		var files map[string]string
 		switch {
 		case v.ConfigMap != nil:
+			data := m.cm.Data
 			if v.ConfigMap.Name != m.cm.Name {
-				t.Fatalf("volume %s: ConfigMap %q, the chart renders %q", v.Name, v.ConfigMap.Name, m.cm.Name)
+				data = existing(t, v.Name, v.ConfigMap.Name, v.ConfigMap.Items)
 			}
-			files = projected(t, v.Name, m.cm.Data, v.ConfigMap.Items)
+			files = projected(t, v.Name, data, v.ConfigMap.Items)
 		case v.Secret != nil:
-			data := map[string]string{}
+			var data map[string]string
 			if s, ok := m.secrets[v.Secret.SecretName]; ok {
+				data = map[string]string{}
 				for k, b := range s.Data {
 					data[k] = string(b)
 				}
 			} else {
-				if len(v.Secret.Items) == 0 {
-					t.Fatalf("volume %s: the Secret %q is not the chart's and no items name its keys", v.Name, v.Secret.SecretName)
-				}
-				for _, it := range v.Secret.Items {
-					data[it.Key] = existingSecretContent(v.Secret.SecretName, it.Key)
-				}
+				data = existing(t, v.Name, v.Secret.SecretName, v.Secret.Items)
 			}
 			files = projected(t, v.Name, data, v.Secret.Items)
 		default:
@@ -100,6 +97,21 @@ func podFS(t *testing.T, m manifests, root string) []string {
 		}
 	}
 	return mounts
+}
+
+// existing is the data of a ConfigMap or Secret the chart does not
+// render: existingContent for each key the volume's items name. Without
+// items the keys are unknown, which fails t.
+func existing(t *testing.T, volume, source string, items []corev1.KeyToPath) map[string]string {
+	t.Helper()
+	if len(items) == 0 {
+		t.Fatalf("volume %s: %q is not the chart's and no items name its keys", volume, source)
+	}
+	data := map[string]string{}
+	for _, it := range items {
+		data[it.Key] = existingContent(source, it.Key)
+	}
+	return data
 }
 
 // projected is what a ConfigMap or Secret volume holds: every key, or
