@@ -3,6 +3,7 @@ package helm_test
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,14 +134,7 @@ func projected(t *testing.T, volume string, data map[string]string, items []core
 	return files
 }
 
-func keys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // loadedConfig is wharf's config as the pod would load it.
 type loadedConfig struct {
