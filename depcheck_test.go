@@ -57,6 +57,7 @@ var allowed = map[string][]string{
 	"statuspage/statuspagetest": {},
 	"upstream/upstreamtest":     {},
 	"e2e":                       {},
+	"deploy/helm":               {},
 	"bench/baseline":            {},
 	"bench/harness":             {},
 	"bench/relay":               {},
@@ -68,6 +69,11 @@ var onlyIn = map[string][]string{
 	"github.com/dgraph-io/badger": {"cache/index"},                 // the index's keys are drawn in one place
 	"github.com/gorilla/mux":      {"proxy"},                       // the one route table
 	"github.com/minio/minio-go":   {"cache/s3", "cache/s3/s3test"}, // S3 is spoken in one place; its tests' server beside it
+	// The Kubernetes types check the Helm chart's output, in deploy/helm's
+	// tests only: no package of wharf's (so not its binary) imports them.
+	"k8s.io/api":          {"deploy/helm"},
+	"k8s.io/apimachinery": {"deploy/helm"},
+	"github.com/prometheus-operator/prometheus-operator": {"deploy/helm"},
 }
 
 // TestImportRules checks every package's direct imports (not its tests')

@@ -13,18 +13,4 @@ set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
-cache="${WHARF_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wharf}"
-dir="$cache/minio-$MINIO_VERSION"
-if [ ! -x "$dir/minio" ]; then
-  echo "building MinIO $MINIO_VERSION (a few minutes on a fresh machine)" >&2
-  mkdir -p "$cache"
-  tmp="$(mktemp -d "$cache/.minio-build.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
-  # Outside any module, so that wharf's go.mod plays no part.
-  (cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS= go install "github.com/minio/minio@$MINIO_VERSION") >&2
-  mkdir -p "$dir"
-  mv "$tmp/minio" "$dir/minio" # same filesystem: the binary appears whole or not at all
-fi
-mkdir -p "$cache/bin"
-ln -sfn "$dir/minio" "$cache/bin/minio"
-echo "$dir/minio"
+exec "$(dirname "$0")/go-install-tool.sh" minio github.com/minio/minio "$MINIO_VERSION"

@@ -90,8 +90,16 @@ func TestDeployFiles(t *testing.T) {
 	t.Run("every YAML and JSON file parses", func(t *testing.T) {
 		n := 0
 		err := filepath.WalkDir(deployPath(t), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+			if err != nil {
 				return err
+			}
+			// The Helm chart's templates are YAML only once rendered:
+			// deploy/helm's tests render and decode them.
+			if d.IsDir() && path == deployPath(t, "helm", "wharf", "templates") {
+				return filepath.SkipDir
+			}
+			if d.IsDir() {
+				return nil
 			}
 			data, err := os.ReadFile(path)
 			if err != nil {

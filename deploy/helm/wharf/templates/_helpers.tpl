@@ -1,0 +1,102 @@
+{{/*
+Names and labels shared by every object of the chart.
+*/}}
+
+{{/* The chart's name, or nameOverride. */}}
+{{- define "wharf.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The objects' name: fullnameOverride, else the release name, with the
+chart's name appended unless the release name already contains it. 63
+characters at most, the limit of a DNS label.
+*/}}
+{{- define "wharf.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The labels that select the pod: they never change over upgrades. */}}
+{{- define "wharf.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wharf.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Every object's labels. */}}
+{{- define "wharf.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "wharf.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Where the secrets are mounted in the container: the config names these
+files, so the paths are defined once, here.
+*/}}
+{{- define "wharf.htpasswdDir" -}}/run/secrets/wharf/auth{{- end }}
+{{- define "wharf.upstreamDir" -}}/run/secrets/wharf/upstream{{- end }}
+
+{{/* Whether wharf has users: an htpasswd file from the values or a Secret. */}}
+{{- define "wharf.htpasswdOn" -}}
+{{- if or .Values.auth.htpasswd .Values.auth.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* Whether wharf has an upstream password: from the values or a Secret. */}}
+{{- define "wharf.upstreamPasswordOn" -}}
+{{- if or .Values.upstreamCredentials.password .Values.upstreamCredentials.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* Whether the chart creates its own Secret. */}}
+{{- define "wharf.ownSecret" -}}
+{{- if or (and .Values.auth.htpasswd (not .Values.auth.existingSecret)) (and .Values.upstreamCredentials.password (not .Values.upstreamCredentials.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/*
+wharf's config file: .Values.config with the keys that must agree with
+the pod set by the chart. Those keys are refused in .Values.config, so a
+value that would be silently overwritten is an error instead.
+*/}}
+{{- define "wharf.config" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- $owned := dict "listen" "containerPort" "storage.dir" "persistence.mountPath" "auth.htpasswd" "auth.htpasswd or auth.existingSecret" "upstream.username" "upstreamCredentials.username" "upstream.password" "upstreamCredentials.password or upstreamCredentials.existingSecret" "upstream.passwordFile" "upstreamCredentials.password or upstreamCredentials.existingSecret" }}
+{{- range $key, $from := $owned }}
+{{- $path := splitList "." $key }}
+{{- $parent := $cfg }}
+{{- if eq (len $path) 2 }}
+{{- $parent = get $cfg (first $path) | default dict }}
+{{- end }}
+{{- if hasKey $parent (last $path) }}
+{{- fail (printf "config.%s is set by the chart: use %s" $key $from) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "listen" (printf ":%v" .Values.containerPort) }}
+{{- $storage := get $cfg "storage" | default dict }}
+{{- $_ = set $storage "dir" .Values.persistence.mountPath }}
+{{- $_ = set $cfg "storage" $storage }}
+{{- if include "wharf.htpasswdOn" . }}
+{{- $auth := get $cfg "auth" | default dict }}
+{{- $_ = set $auth "htpasswd" (printf "%s/htpasswd" (include "wharf.htpasswdDir" .)) }}
+{{- $_ = set $cfg "auth" $auth }}
+{{- end }}
+{{- $upstream := get $cfg "upstream" | default dict }}
+{{- with .Values.upstreamCredentials.username }}
+{{- $_ = set $upstream "username" . }}
+{{- end }}
+{{- if include "wharf.upstreamPasswordOn" . }}
+{{- $_ = set $upstream "passwordFile" (printf "%s/password" (include "wharf.upstreamDir" .)) }}
+{{- end }}
+{{- if $upstream }}
+{{- $_ = set $cfg "upstream" $upstream }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
