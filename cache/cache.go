@@ -197,20 +197,25 @@ func Open(opts Options) (*Cache, error) {
 	if opts.Offline {
 		c.opts.TagTTL = math.MaxInt64 // nothing to revalidate against
 	}
+	// The index first: Badger's directory lock is what keeps a second
+	// process (a wharf verify next to a running serve) out, and it must
+	// be held before the disk store sweeps tmp/, where the running one's
+	// fills are staged.
+	var err error
+	if c.index, err = index.Open(filepath.Join(opts.Dir, "index"), opts.Logger); err != nil {
+		return nil, err
+	}
 	c.store = opts.Store
 	if c.store == nil {
 		d, swept, err := disk.Open(opts.Dir)
 		if err != nil {
+			c.index.Close()
 			return nil, err
 		}
 		if swept > 0 {
 			c.log.WithField("files", swept).Info("swept unfinished fills from an earlier run")
 		}
 		c.store = d
-	}
-	var err error
-	if c.index, err = index.Open(filepath.Join(opts.Dir, "index"), opts.Logger); err != nil {
-		return nil, err
 	}
 	rec, err := c.reconcile()
 	if err != nil {
