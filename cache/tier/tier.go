@@ -47,11 +47,9 @@ type Options struct {
 	// Promotions bounds the background copies from the shared tier into
 	// the local one running at once; an open that misses while all are
 	// busy is served from the shared tier without starting one (a later
-	// open of the same digest tries again). Default 4. Negative: none, so
-	// that every miss is read from the shared tier and nothing is copied
-	// in (NoPromotions: for a process that runs once and reads everything,
-	// wharf verify or export, which would otherwise fill the local tier
-	// with copies no later open uses).
+	// open of the same digest tries again). Default 4; NoPromotions (any
+	// negative) starts none, and every miss is only read from the shared
+	// tier.
 	Promotions int
 	Metrics    *metrics.Metrics
 	Logger     logrus.FieldLogger
