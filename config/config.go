@@ -118,13 +118,15 @@ type Storage struct {
 	// Dir is the data directory. Default "./data".
 	Dir string `yaml:"dir"`
 	// MaxSize caps the bytes of cached content; 0 (the default) is
-	// unlimited.
+	// unlimited. With S3 on, the content is in the bucket (capped by
+	// S3.MaxSize) and MaxSize caps the copies of it kept in Dir, the
+	// local tier.
 	MaxSize ByteSize `yaml:"maxSize"`
-	// HighWatermark is the percentage of MaxSize at which eviction starts,
-	// 1..100. Default 95.
+	// HighWatermark is the percentage of MaxSize (S3.MaxSize with S3 on)
+	// at which eviction starts, 1..100. Default 95.
 	HighWatermark int `yaml:"highWatermark"`
-	// LowWatermark is the percentage of MaxSize eviction frees down to,
-	// below HighWatermark. Default 85.
+	// LowWatermark is the percentage of MaxSize (S3.MaxSize with S3 on)
+	// eviction frees down to, below HighWatermark. Default 85.
 	LowWatermark int `yaml:"lowWatermark"`
 	// Pin lists, comma-separated, repositories ("library/alpine": every
 	// tag) or tags ("library/nginx:1.27") that eviction never removes, as

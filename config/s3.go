@@ -48,6 +48,13 @@ type S3 struct {
 	// Timeout bounds each wait on the store: connecting, a response's
 	// headers, a body that stops moving. Must be > 0. Default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// MaxSize caps the bytes of content in the bucket: past it, eviction
+	// deletes objects, least recently used images first, between the
+	// storage watermarks. storage.maxSize then caps the data directory's
+	// copies of the content (the local tier) instead. This wharf alone
+	// enforces it, from its own index: one wharf per bucket and prefix
+	// until the cluster lands. Must be >= 0. Default 0: no cap.
+	MaxSize ByteSize `yaml:"maxSize"`
 	// AbandonedUploadAge is how old an unfinished multipart upload under
 	// Prefix must be for wharf to abort it at start, as the leftover of a
 	// crash. Must be > 0. Default 24h.
@@ -120,6 +127,9 @@ func (s S3) problems() []*fieldError {
 	}
 	if s.Timeout <= 0 {
 		add("timeout", "%s must be more than 0", s.Timeout)
+	}
+	if s.MaxSize < 0 {
+		add("maxSize", "%d is negative; use 0 for no cap", int64(s.MaxSize))
 	}
 	if s.AbandonedUploadAge <= 0 {
 		add("abandonedUploadAge", "%s must be more than 0", s.AbandonedUploadAge)

@@ -57,6 +57,8 @@ func TestS3EverySettingEveryLayer(t *testing.T) {
 			func(s *S3) { s.PartSize = 64 << 20 }},
 		{"timeout", "storage-s3-timeout", "WHARF_STORAGE_S3_TIMEOUT", "5s",
 			func(s *S3) { s.Timeout = Duration(5 * time.Second) }},
+		{"maxSize", "storage-s3-max-size", "WHARF_STORAGE_S3_MAX_SIZE", "50GiB",
+			func(s *S3) { s.MaxSize = 50 << 30 }},
 		{"abandonedUploadAge", "storage-s3-abandoned-upload-age", "WHARF_STORAGE_S3_ABANDONED_UPLOAD_AGE", "2h",
 			func(s *S3) { s.AbandonedUploadAge = Duration(2 * time.Hour) }},
 	}
@@ -190,6 +192,7 @@ func TestS3ValidationNamesField(t *testing.T) {
 		{"part size small", func(s *S3) { s.PartSize = 5<<20 - 1 }, "storage.s3.partSize: 5242879 is outside S3's part sizes, 5MiB..5GiB"},
 		{"part size large", func(s *S3) { s.PartSize = 5<<30 + 1 }, "storage.s3.partSize: 5368709121 is outside S3's part sizes, 5MiB..5GiB"},
 		{"timeout", func(s *S3) { s.Timeout = 0 }, "storage.s3.timeout: 0s must be more than 0"},
+		{"max size negative", func(s *S3) { s.MaxSize = -1 }, "storage.s3.maxSize: -1 is negative; use 0 for no cap"},
 		{"abandoned upload age", func(s *S3) { s.AbandonedUploadAge = Duration(-time.Hour) }, "storage.s3.abandonedUploadAge: -1h must be more than 0"},
 	}
 	for _, tt := range tests {
@@ -208,6 +211,28 @@ func TestS3ValidationNamesField(t *testing.T) {
 	} {
 		if err := withS3(ok).Validate(); err != nil {
 			t.Errorf("%+v: %v", withS3(ok).Storage.S3, err)
+		}
+	}
+}
+
+// TestS3MaxSizeNegativeRefused: a negative cap on the bucket is refused
+// by every layer, each error naming where it came from.
+func TestS3MaxSizeNegativeRefused(t *testing.T) {
+	t.Parallel()
+	base := []string{"--storage-s3-endpoint", "https://s3.example.com", "--storage-s3-bucket", "b"}
+	file := writeFile(t, "wharf.yaml", "storage:\n  s3:\n    maxSize: -1GiB\n")
+	for layer, in := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"yaml": {append([]string{"--config", file}, base...), nil, "storage.s3.maxSize"},
+		"env":  {base, map[string]string{"WHARF_STORAGE_S3_MAX_SIZE": "-1"}, "WHARF_STORAGE_S3_MAX_SIZE"},
+		"flag": {append(base, "--storage-s3-max-size=-1"), nil, "--storage-s3-max-size"},
+	} {
+		_, err := Load(in.args, env(in.env))
+		if err == nil || !strings.Contains(err.Error(), in.want) || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("%s: %v; want an error naming %s, negative", layer, err, in.want)
 		}
 	}
 }

@@ -30,7 +30,9 @@
 // file through oci's Verifier and puts it locally only if the bytes hash
 // to the digest. One promotion runs per digest however many opens miss
 // it, at most Options.Promotions at once, and Close cancels them and
-// waits for them.
+// waits for them. With NoPromotions a miss is only read from the shared
+// tier: for a process that reads everything once (wharf verify, export),
+// whose copies no later open would use.
 //
 // Stat asks the local tier, then the shared one; Delete removes from the
 // shared tier, then the local one; Walk lists the shared tier alone.

@@ -45,12 +45,16 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 	return c, nil
 }
 
-// promote starts the promotion of d unless one is running for d already,
-// Options.Promotions are running, or the Store is closing. The caller's
+// promote starts the promotion of d unless promotions are off
+// (NoPromotions), one is running for d already, Options.Promotions are
+// running, or the Store is closing. The caller's
 // content is not shared with it: a client reads what it asked for (a
 // Range, a HEAD), the promotion reads the whole object on its own, so a
 // miss costs the shared tier one more read of the object.
 func (s *Store) promote(d digest.Digest) {
+	if s.opts.Promotions < 0 {
+		return
+	}
 	s.mu.Lock()
 	if s.closed || s.promoting[d] || len(s.promoting) >= s.opts.Promotions {
 		s.mu.Unlock()

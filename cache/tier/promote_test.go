@@ -176,3 +176,25 @@ func TestCloseWaitsForPromotions(t *testing.T) {
 		t.Error("a cancelled promotion kept a local copy")
 	}
 }
+
+// TestNoPromotionsReadsThrough: with NoPromotions (a command that reads
+// everything once, wharf verify), every miss is read from the shared
+// tier and nothing is copied into the local one.
+func TestNoPromotionsReadsThrough(t *testing.T) {
+	r := newRig(t, tier.Options{Promotions: tier.NoPromotions})
+	done := watch(r.Store)
+	b, d := content(t, 4096)
+	putIn(t, r.shared, b, d)
+	for range 2 {
+		if got := read(t, r.Store, d); string(got) != string(b) {
+			t.Fatal("a miss read other bytes than the shared tier's")
+		}
+	}
+	r.Close() // waits for promotions: any would be in done by now
+	if len(done) != 0 || has(t, r.local, d) {
+		t.Errorf("%d promotions ended, local copy %t; want none", len(done), has(t, r.local, d))
+	}
+	if n := testutil.ToFloat64(r.m.TierSharedReads); n != 2 {
+		t.Errorf("shared reads: %v, want 2", n)
+	}
+}

@@ -47,11 +47,17 @@ type Options struct {
 	// Promotions bounds the background copies from the shared tier into
 	// the local one running at once; an open that misses while all are
 	// busy is served from the shared tier without starting one (a later
-	// open of the same digest tries again). Default 4.
+	// open of the same digest tries again). Default 4; NoPromotions (any
+	// negative) starts none, and every miss is only read from the shared
+	// tier.
 	Promotions int
 	Metrics    *metrics.Metrics
 	Logger     logrus.FieldLogger
 }
+
+// NoPromotions is Options.Promotions for a Store that never copies
+// content from the shared tier into the local one.
+const NoPromotions = -1
 
 // Store is a cache.Store over a local disk store (the hot tier) in front
 // of a shared store. Build it with New; Close it before closing either
@@ -83,8 +89,8 @@ func New(ctx context.Context, local *disk.Store, shared Shared, opts Options) (*
 	if local == nil || shared == nil {
 		return nil, errors.New("tier: a local and a shared store are both required")
 	}
-	if opts.LocalMaxSize < 0 || opts.LocalLowSize < 0 || opts.Promotions < 0 {
-		return nil, errors.New("tier: negative size or count in options")
+	if opts.LocalMaxSize < 0 || opts.LocalLowSize < 0 {
+		return nil, errors.New("tier: negative size in options")
 	}
 	if opts.LocalLowSize == 0 || opts.LocalLowSize > opts.LocalMaxSize {
 		opts.LocalLowSize = opts.LocalMaxSize / 10 * 9

@@ -57,7 +57,7 @@ func withStore(ctx context.Context, name string, args []string, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg, cache.Options{Logger: quietLogger(stderr)})
+	s, err := openStore(ctx, cfg, cache.Options{Logger: quietLogger(stderr)}, readThrough)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/s3"
+	"github.com/wharf-mirror/wharf/cache/tier"
 	"github.com/wharf-mirror/wharf/config"
 )
 
@@ -20,44 +22,117 @@ import (
 // the data directory, over the content store the configuration names.
 type dataStore struct {
 	*cache.Cache
-	shared *s3.Store // the S3 content store, closed after the cache; nil for the disk store, which the cache owns
+	// With storage.s3: the tier over the data directory's copies and the
+	// bucket, and the S3 store under it; each is closed after the one
+	// above it. nil for the disk store alone, which the cache owns.
+	tier   *tier.Store
+	shared *s3.Store
 }
 
-// Close closes the cache, then the content store under it.
+// Close closes the cache, then the tier (stopping its promotions), then
+// the S3 store: each after everything that uses it.
 func (s *dataStore) Close() error {
-	err := s.Cache.Close()
+	var err error
+	if s.Cache != nil { // nil when cache.Open failed
+		err = s.Cache.Close()
+	}
+	if s.tier != nil {
+		err = errors.Join(err, s.tier.Close())
+	}
 	if s.shared != nil {
 		err = errors.Join(err, s.shared.Close())
 	}
 	return err
 }
 
+// localCopies says whether content read from the bucket is copied into
+// the data directory (the tier's promotions). serve copies, so that the
+// next hit is a local file; a command that runs once and exits does not:
+// verify and export read everything once, and would only fill the data
+// directory with copies no later read uses (and Close would cancel most
+// of them anyway).
+type localCopies bool
+
+const (
+	copyOnRead  localCopies = true
+	readThrough localCopies = false
+)
+
 // openStore opens the store cfg names. serve and every command that
 // opens a store (warm, export, import, verify, gc, du) go through it, so
 // that each finds the content where serve keeps it: in the data
-// directory, or in the bucket of storage.s3 (the index, and the staging
-// of content, stay in the data directory). opts are the command's own
-// cache options, Logger set; Dir and Store are filled in here. The S3
-// store is opened first, so that a store that cannot be reached stops
-// the command before anything else starts.
-func openStore(ctx context.Context, cfg config.Config, opts cache.Options) (*dataStore, error) {
+// directory, or, with storage.s3, in the bucket behind a tier whose hot
+// copies are in the data directory (capped by storage.maxSize; the index
+// and the staging of content stay there too). opts are the command's own
+// cache options, Logger set; Dir and Store are filled in here, and with
+// storage.s3 opts.MaxSize caps the bucket (contentCap). The S3 store is
+// opened first, so that a store that cannot be reached stops the command
+// before anything else starts.
+func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copies localCopies) (*dataStore, error) {
 	opts.Dir = cfg.Storage.Dir
-	var shared *s3.Store
+	s := &dataStore{}
 	if cfg.Storage.S3.On() {
 		var err error
-		if shared, err = openS3(ctx, cfg, opts.Logger); err != nil {
+		if s.shared, err = openS3(ctx, cfg, opts.Logger); err != nil {
 			return nil, err
 		}
-		opts.Store = shared
+		if s.tier, err = openTier(ctx, cfg, opts, s.shared, copies); err != nil {
+			s.shared.Close()
+			return nil, err
+		}
+		opts.Store = s.tier
 	}
 	c, err := cache.Open(opts)
 	if err != nil {
-		if shared != nil {
-			shared.Close()
-		}
+		s.Close()
 		return nil, dataDirError(cfg.Storage.Dir, err)
 	}
-	return &dataStore{Cache: c, shared: shared}, nil
+	s.Cache = c
+	return s, nil
+}
+
+// openTier opens the data directory's content as the local tier and puts
+// it in front of shared, capped by storage.maxSize.
+func openTier(ctx context.Context, cfg config.Config, opts cache.Options, shared *s3.Store, copies localCopies) (*tier.Store, error) {
+	local, swept, err := disk.Open(cfg.Storage.Dir)
+	if err != nil {
+		return nil, dataDirError(cfg.Storage.Dir, err)
+	}
+	if swept > 0 {
+		opts.Logger.WithField("files", swept).Info("swept unfinished fills from an earlier run")
+	}
+	topts := tier.Options{
+		LocalMaxSize: int64(cfg.Storage.MaxSize),
+		Metrics:      opts.Metrics,
+		Logger:       opts.Logger.WithField("component", "tier"),
+	}
+	if copies == readThrough {
+		topts.Promotions = tier.NoPromotions
+	}
+	t, err := tier.New(ctx, local, shared, topts)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s, the local copies of the bucket's content: %w", cfg.Storage.Dir, err)
+	}
+	return t, nil
+}
+
+// contentCap is the cap the cache evicts under: storage.maxSize for the
+// data directory, storage.s3.maxSize for the bucket (storage.maxSize then
+// caps the tier's local copies, which the tier evicts on its own).
+func contentCap(cfg config.Config) int64 {
+	if cfg.Storage.S3.On() {
+		return int64(cfg.Storage.S3.MaxSize)
+	}
+	return int64(cfg.Storage.MaxSize)
+}
+
+// capFields are the caps for the start-up log: the one cap, or with
+// storage.s3 the data directory's and the bucket's; 0 is none.
+func capFields(cfg config.Config) logrus.Fields {
+	if cfg.Storage.S3.On() {
+		return logrus.Fields{"localMaxSize": cfg.Storage.MaxSize.String(), "s3MaxSize": cfg.Storage.S3.MaxSize.String()}
+	}
+	return logrus.Fields{"maxSize": cfg.Storage.MaxSize.String()}
 }
 
 // openS3 opens the S3 store of storage.s3, staging content in the data

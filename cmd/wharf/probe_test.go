@@ -195,6 +195,9 @@ type logEntry struct {
 	Msg     string `json:"msg"`
 	Setting string `json:"setting"`
 	Content string `json:"content"`
+	// The caps of the start-up line with storage.s3.
+	LocalMaxSize string `json:"localMaxSize"`
+	S3MaxSize    string `json:"s3MaxSize"`
 }
 
 // logSink collects serve's JSON log lines and wakes a waiting test after

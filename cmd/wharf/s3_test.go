@@ -143,11 +143,13 @@ func waitFillsStored(t *testing.T, addr string) {
 
 // TestServeKeepsContentOnS3 runs serve with storage.s3 on a real MinIO
 // and a real upstream registry: a pull's content lands in the bucket
-// under the prefix (none of it in the data directory); a restart on the
-// same data directory serves it again without asking the upstream; a
-// push lands there too; and verify, du and export, given serve's
-// configuration, open the same store (verify and du count exactly what
-// the bucket holds).
+// under the prefix, and a copy of it in the data directory (the local
+// tier); a restart whose local copies are gone serves the image from the
+// bucket without asking the upstream, and copies it back in the
+// background, after which a hit is a local file; a push lands in the
+// bucket too; and verify, du and export, given serve's configuration,
+// open the same store (verify and du count exactly what the bucket
+// holds).
 func TestServeKeepsContentOnS3(t *testing.T) {
 	srv := s3srv.Get(t)
 	bucket := srv.Bucket(t)
@@ -179,19 +181,28 @@ func TestServeKeepsContentOnS3(t *testing.T) {
 			t.Errorf("object %s is outside mirror/blobs/", k)
 		}
 	}
-	if local, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", "*", "*")); len(local) > 0 {
-		t.Errorf("content in the data directory too: %q", local)
+	local := localFiles(t, dir)
+	for _, d := range want {
+		if _, ok := local[d.Hex]; !ok {
+			t.Errorf("%s has no local copy in the data directory; it holds %v", d, local)
+		}
 	}
 	where := fmt.Sprintf("s3://%s/mirror at %s", bucket, srv.Endpoint)
-	if !slices.ContainsFunc(logs.all(), func(e logEntry) bool { return e.Msg == "wharf serving" && e.Content == where }) {
-		t.Errorf("the start-up log does not say content=%q:\n%s", where, logs.text())
+	if !slices.ContainsFunc(logs.all(), func(e logEntry) bool {
+		return e.Msg == "wharf serving" && e.Content == where && e.LocalMaxSize == "0" && e.S3MaxSize == "0"
+	}) {
+		t.Errorf("the start-up log does not say content=%q and both caps:\n%s", where, logs.text())
 	}
 	if strings.Contains(logs.text(), srv.Key) {
 		t.Errorf("the log shows the secret key:\n%s", logs.text())
 	}
 
 	// The index is in the data directory, the content in the bucket: a
-	// restart serves the image as a hit.
+	// restart whose local copies are gone serves the image as a hit, from
+	// the bucket, and copies it back into the data directory.
+	if err := os.RemoveAll(filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
 	up.ResetCounts()
 	addr, stop = serveArgs(t, serve...)
 	if d := pullThrough(t, addr, "team/app:v1"); d != want[0] {
@@ -199,6 +210,27 @@ func TestServeKeepsContentOnS3(t *testing.T) {
 	}
 	if n := up.Count("", "/manifests/") + up.Count("", "/blobs/"); n != 0 {
 		t.Errorf("after a restart the pull asked the upstream %d times: %+v", n, up.Requests())
+	}
+	shared := metricValue(t, addr, "wharf_tier_shared_reads_total")
+	if shared == 0 {
+		t.Error("with no local copies the pull read nothing from the bucket")
+	}
+	promoted := waitMetric(t, addr, `wharf_tier_promotions_total{result="ok"}`, float64(len(want)))
+	local = localFiles(t, dir)
+	for _, d := range want {
+		if _, ok := local[d.Hex]; !ok {
+			t.Errorf("after %v promotions %s has no local copy again; the data directory holds %v", promoted, d, local)
+		}
+	}
+	// Now a pull is served from the local copies (the *os.File path), not
+	// the bucket.
+	hits := metricValue(t, addr, "wharf_tier_local_hits_total")
+	pullThrough(t, addr, "team/app:v1")
+	if n := metricValue(t, addr, "wharf_tier_local_hits_total"); n <= hits {
+		t.Errorf("a pull of local copies counted %v local hits, before it %v", n, hits)
+	}
+	if n := metricValue(t, addr, "wharf_tier_shared_reads_total"); n != shared {
+		t.Errorf("a pull of local copies read the bucket: %v shared reads, before it %v", n, shared)
 	}
 
 	pushed := upstreamtest.RandomImage(t, 1, 64<<10, upstreamtest.OCIManifest)

@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	store, err := openStore(ctx, cfg, cache.Options{
 		Origins:       ups.origins,
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
-		MaxSize:       int64(cfg.Storage.MaxSize),
+		MaxSize:       contentCap(cfg), // the bucket's with storage.s3; openStore caps the local copies
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
 		LowWatermark:  float64(cfg.Storage.LowWatermark) / 100,
 		Pins:          pinned,
@@ -72,11 +72,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:        log.WithField("component", "cache"),
 
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
-	})
+	}, copyOnRead)
 	if err != nil {
 		return err
 	}
-	defer store.Close() // the cache, then the content store under it
+	defer store.Close() // the cache, then the content store (tier, bucket) under it
 	wopts := writerOptions(cfg)
 	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
@@ -163,7 +163,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"cached":   items,
 		"bytes":    bytes,
 		"version":  version,
-	}).Info("wharf serving")
+	}).WithFields(capFields(cfg)).Info("wharf serving")
 	if !cfg.OfflineOn() { // offline, wharf never asks an upstream, and one being down is the point
 		stopProbes := ups.probe(ctx, log.WithField("component", "upstream"))
 		defer stopProbes()

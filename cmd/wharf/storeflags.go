@@ -67,7 +67,7 @@ func (s *storeFlags) open(ctx context.Context, stderr io.Writer, use storeUse) (
 	if use.fetch {
 		opts.Origins, opts.TagTTL = ups.origins, cfg.Upstream.TagTTL.Std()
 	}
-	c, err := openStore(ctx, cfg, opts)
+	c, err := openStore(ctx, cfg, opts, readThrough)
 	if err != nil {
 		ups.Close()
 		return nil, nil, err
