@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 
@@ -27,6 +29,7 @@ type dataStore struct {
 	// above it. nil for the disk store alone, which the cache owns.
 	tier   *tier.Store
 	shared *s3.Store
+	lock   *os.File // the data directory's lock, released last
 }
 
 // Close closes the cache, then the tier (stopping its promotions), then
@@ -42,7 +45,35 @@ func (s *dataStore) Close() error {
 	if s.shared != nil {
 		err = errors.Join(err, s.shared.Close())
 	}
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close()) // closing the file releases its flock
+	}
 	return err
+}
+
+// lockDataDir takes the data directory's lock (<dir>/wharf.lock, flock,
+// released when the file is closed or the process ends) before anything
+// in the directory is opened: every store sweeps its staging area when
+// it opens (tmp/, s3-staging/), and a second wharf (a verify beside a
+// running serve) must be refused before it sweeps the running one's
+// fills in progress. Badger's own lock on index/ comes too late for
+// that: the stores open before the cache.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "wharf.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, dataDirError(dir, fmt.Errorf("wharf.lock: %w", errLocked))
+		}
+		return nil, fmt.Errorf("data directory %s: lock: %w", dir, err)
+	}
+	return f, nil
 }
 
 // localCopies says whether content read from the bucket is copied into
@@ -70,14 +101,18 @@ const (
 // before anything else starts.
 func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copies localCopies) (*dataStore, error) {
 	opts.Dir = cfg.Storage.Dir
-	s := &dataStore{}
+	lock, err := lockDataDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &dataStore{lock: lock}
 	if cfg.Storage.S3.On() {
-		var err error
 		if s.shared, err = openS3(ctx, cfg, opts.Logger); err != nil {
+			s.Close()
 			return nil, err
 		}
 		if s.tier, err = openTier(ctx, cfg, opts, s.shared, copies); err != nil {
-			s.shared.Close()
+			s.Close()
 			return nil, err
 		}
 		opts.Store = s.tier
@@ -189,6 +224,9 @@ func s3Warning(cfg config.Config) string {
 	return fmt.Sprintf("storage.s3.endpoint %s is plain http://: the content and every request cross the network unencrypted; use https:// off a trusted network", s.Endpoint)
 }
 
+// errLocked: another process holds the data directory's lock.
+var errLocked = errors.New("held by another process")
+
 // badgerLocked is how Badger says another process holds the index's
 // directory lock. Its error wraps the flock failure with %+v, not %w, so
 // the text is all there is to recognise it by.
@@ -200,7 +238,7 @@ const badgerLocked = "Cannot acquire directory lock"
 // other one is most often a wharf serve (or warm, import, gc…) still
 // running on the same --data.
 func dataDirError(dir string, err error) error {
-	if strings.Contains(err.Error(), badgerLocked) {
+	if errors.Is(err, errLocked) || strings.Contains(err.Error(), badgerLocked) {
 		return fmt.Errorf("data directory %s is in use: another wharf (serve, warm, import, export or an admin command) is running on it; "+
 			"stop that one, or give this one its own --data (storage.dir, WHARF_DATA): %w", dir, err)
 	}

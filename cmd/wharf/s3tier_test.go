@@ -224,3 +224,33 @@ func TestStoreCommandsReadThroughOnS3(t *testing.T) {
 		t.Errorf("wharf verify copied content into the data directory: %v", local)
 	}
 }
+
+// TestSecondCommandOnS3DataDirSweepsNothing: with storage.s3 the stores
+// open (and sweep their staging areas) before the cache takes Badger's
+// lock, so the data directory's own lock must refuse a second wharf first:
+// a verify beside a running serve must leave the serve's staged fills
+// alone.
+func TestSecondCommandOnS3DataDirSweepsNothing(t *testing.T) {
+	s := newS3Serve(t, nil)
+	cfg, err := config.Load(s.store, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := openStore(context.Background(), cfg, cache.Options{Logger: quietLogger(&strings.Builder{})}, copyOnRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	f, err := held.TempFile() // what a fill in progress stages in
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := runCmd(t, append([]string{"verify"}, s.store...)...)
+	if err == nil || !strings.Contains(err.Error(), "is in use") {
+		t.Fatalf("verify on a data directory in use: %v (output %q); want it refused as in use", err, out)
+	}
+	if _, err := os.Stat(f.Name()); err != nil {
+		t.Errorf("the refused verify swept the running store's staged file: %v", err)
+	}
+}
