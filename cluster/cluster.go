@@ -144,7 +144,10 @@ func (c *Cluster) MarkFailed(peer string) {
 }
 
 // run is the loop: it resolves DNS every ResolveEvery and checks every
-// peer every CheckEvery, the first time of each at once.
+// peer every CheckEvery, the first time of each at once. A round of
+// checks holds the loop for at most CheckTimeout (the checks run at once,
+// each bounded), so a hung peer delays a resolution by a second at most
+// and never piles up checks of its own.
 func (c *Cluster) run(ctx context.Context) {
 	defer close(c.done)
 	var resolveC <-chan time.Time

@@ -37,6 +37,10 @@
 // a failed lookup keeps the last answer, a name with no records leaves
 // none.
 //
+// Authenticate is the gate HealthHandler stands behind, for every route a
+// replica serves its peers: the cluster secret as a bearer token, compared
+// in constant time, or 401.
+//
 // Changed returns a channel closed at the next change, for whoever wants
 // to follow the membership (tests, a status page, owner-change metrics).
 // Close stops the goroutine and waits for it.

@@ -15,26 +15,36 @@ const HealthPath = "/cluster/health"
 
 // HealthHandler answers a peer's health check: 200 to a GET or HEAD
 // carrying "Authorization: Bearer <secret>", 401 to any other credential or
-// none, 405 to other methods. An empty secret is no secret: every request
-// gets 401. Nothing it writes, and no error, holds the secret.
+// none (Authenticate), 405 to other methods. Nothing it writes, and no
+// error, holds the secret.
 //
 // It is the same code that Cluster's checks expect, so the two ends cannot
-// drift apart; the listener that mounts it (the peer listener, which
-// clients never reach) is the caller's.
+// drift apart; the listener that mounts it at HealthPath (the peer
+// listener, which clients never reach) is the caller's.
 func HealthHandler(secret string) http.Handler {
-	want := sha256.Sum256([]byte(secret))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return Authenticate(secret, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
+		w.WriteHeader(http.StatusOK)
+	}))
+}
+
+// Authenticate passes to next only the requests carrying the cluster
+// secret as a bearer token, and answers every other one 401 without
+// calling next: the gate of every route a replica serves its peers. An
+// empty secret is no secret: every request gets 401.
+func Authenticate(secret string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(secret))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secret == "" || !bearerMatches(r.Header.Get("Authorization"), want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf-cluster"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		w.WriteHeader(http.StatusOK)
+		next.ServeHTTP(w, r)
 	})
 }
 

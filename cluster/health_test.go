@@ -51,18 +51,39 @@ func TestHealthHandler(t *testing.T) {
 	}
 }
 
-// TestEmptySecretOpensNothing: a handler built without a secret refuses
-// everyone, the empty bearer token included.
-func TestEmptySecretOpensNothing(t *testing.T) {
-	h := cluster.HealthHandler("")
-	for _, auth := range []string{"", "Bearer ", "Bearer x"} {
-		req := httptest.NewRequest(http.MethodGet, cluster.HealthPath, nil)
-		req.Header.Set("Authorization", auth)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusUnauthorized {
-			t.Fatalf("Authorization %q: status %d, want 401", auth, rec.Code)
-		}
+// TestAuthenticate: the gate calls the handler behind it only for the
+// secret; an empty secret opens nothing, the empty token included.
+func TestAuthenticate(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret, auth string
+		pass               bool
+	}{
+		{"the secret", secret, "Bearer " + secret, true},
+		{"wrong secret", secret, "Bearer " + secret[1:], false},
+		{"none", secret, "", false},
+		{"empty secret, no credential", "", "", false},
+		{"empty secret, empty token", "", "Bearer ", false},
+		{"empty secret, a token", "", "Bearer x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			called := false
+			h := cluster.Authenticate(tc.secret, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				called = true
+				w.WriteHeader(http.StatusTeapot)
+			}))
+			req := httptest.NewRequest(http.MethodGet, "/cluster/blobs/x", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if called != tc.pass {
+				t.Fatalf("handler called: %v, want %v", called, tc.pass)
+			}
+			if want := map[bool]int{true: http.StatusTeapot, false: http.StatusUnauthorized}[tc.pass]; rec.Code != want {
+				t.Fatalf("status %d, want %d", rec.Code, want)
+			}
+		})
 	}
 }
 
