@@ -63,6 +63,9 @@ func New(opts Options) (*Cluster, error) {
 	rt := opts.Transport
 	if rt == nil {
 		c.owned = http.DefaultTransport.(*http.Transport).Clone()
+		// Peers are reached directly: an HTTP_PROXY meant for the
+		// upstream must not carry the cluster secret or see pod addresses.
+		c.owned.Proxy = nil
 		rt = c.owned
 	}
 	c.client = &http.Client{

@@ -192,31 +192,46 @@ func TestHungPeerGoesDown(t *testing.T) {
 func TestWrongSecretIsAFailure(t *testing.T) {
 	const theirs = "the-other-cluster's-secret"
 	peer := serveAt(t, "127.0.0.1:0", cluster.HealthHandler(theirs)).Listener.Addr().String()
-	var logged bytes.Buffer
-	var mu sync.Mutex
+	logged := &logBuffer{down: make(chan struct{})}
 	log := logrus.New()
-	log.SetOutput(lockedWriter{&mu, &logged})
+	log.SetOutput(logged)
 	c := start(t, cluster.Options{Self: "127.0.0.1:1", Secret: secret, Peers: []string{peer}, CheckEvery: time.Millisecond, Logger: log})
 	waitFor(t, c, "peer with another secret down", upIs(peer, false))
-	mu.Lock()
-	defer mu.Unlock()
-	if !strings.Contains(logged.String(), "401") {
-		t.Fatalf("the log does not say why the peer is down: %q", logged.String())
+	select { // the line is written just after the change is published
+	case <-logged.down:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no log line says the peer is down")
 	}
-	if strings.Contains(logged.String(), secret) || strings.Contains(logged.String(), theirs) {
-		t.Fatalf("the log holds a secret: %q", logged.String())
+	text := logged.String()
+	if !strings.Contains(text, "401") {
+		t.Fatalf("the log does not say why the peer is down: %q", text)
+	}
+	if strings.Contains(text, secret) || strings.Contains(text, theirs) {
+		t.Fatalf("the log holds a secret: %q", text)
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
+// logBuffer keeps what the logger writes and closes down at the first
+// line saying a peer is down.
+type logBuffer struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	down chan struct{}
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	if bytes.Contains(p, []byte("peer down")) && !strings.Contains(l.buf.String(), "peer down") {
+		close(l.down)
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // TestMarkFailedSkipsPeerAtOnce: a caller's failed request takes the peer
@@ -351,6 +366,7 @@ func TestOptionsAreChecked(t *testing.T) {
 		{"self without port", cluster.Options{Self: "10.0.0.1", Secret: secret}, []string{"Self"}},
 		{"self with a bad port", cluster.Options{Self: "10.0.0.1:http", Secret: secret}, []string{"Self", "port"}},
 		{"a bad peer", cluster.Options{Self: "10.0.0.1:5001", Secret: secret, Peers: []string{"10.0.0.2:5001", ":5001"}}, []string{"Peers[1]"}},
+		{"a secret a header cannot carry", cluster.Options{Self: "10.0.0.1:5001", Secret: secret + "\n"}, []string{"Secret"}},
 		{"a bad DNS name", cluster.Options{Self: "10.0.0.1:5001", Secret: secret, DNS: "wharf-peers"}, []string{"DNS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

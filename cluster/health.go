@@ -61,7 +61,7 @@ func bearerMatches(header string, want [sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// check asks peer's HealthHandler once, within timeout; nil means 200.
+// check asks peer's HealthHandler once, within ctx; nil means 200.
 // The error names the peer and what went wrong, never the secret (which
 // travels only in a header).
 func check(ctx context.Context, client *http.Client, peer, secret string) error {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sirupsen/logrus"
 )
@@ -58,8 +59,9 @@ type Options struct {
 	// peer down. One successful check marks it up again. Default 2.
 	DownAfter int
 	// Transport sends the health checks. Default: a clone of
-	// http.DefaultTransport, owned by the Cluster (Close closes its idle
-	// connections). An injected transport is the caller's to close.
+	// http.DefaultTransport without its proxy (peers are reached
+	// directly), owned by the Cluster (Close closes its idle connections).
+	// An injected transport is the caller's to close.
 	Transport http.RoundTripper
 	// Logger receives one line per change of a peer's state. Default:
 	// discarded.
@@ -75,8 +77,13 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("Self: %w", err))
 	}
 	o.Self = self
-	if o.Secret == "" {
+	switch {
+	case o.Secret == "":
 		errs = append(errs, errors.New("Secret: empty: every replica needs the cluster secret"))
+	case strings.TrimSpace(o.Secret) != o.Secret || strings.ContainsFunc(o.Secret, unicode.IsControl):
+		// A header value loses its outer spaces and cannot hold control
+		// characters: such a secret could never match.
+		errs = append(errs, errors.New("Secret: starts or ends with a space or holds a control character, which a bearer token cannot carry"))
 	}
 	peers := make([]string, 0, len(o.Peers))
 	for i, p := range o.Peers {
