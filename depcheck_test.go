@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"cache/s3":           {},
 	"cache/tier":         {"cache/disk", "metrics", "oci"},
 	"cache/upload":       {"cache/index", "metrics"},
+	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},
 	// The vocabulary every layer shares; it imports nothing of wharf's.
