@@ -1,20 +1,19 @@
 // Package s3 keeps verified content in a bucket of an S3-compatible
 // object store (AWS S3, MinIO, Ceph RGW, SeaweedFS, …): the second
-// implementation of cache.Store, beside cache/disk, for replicas that
-// share one store. It passes the same conformance table,
-// cache/storetest.
+// implementation of cache.Store's storage, beside cache/disk, for
+// replicas that share one store, as cache/tier's shared tier. With a
+// staging directory of the tests' own, it passes the same conformance
+// table, cache/storetest.
 //
 // Layout under the bucket, after an optional prefix:
 //
 //	<prefix>/blobs/sha256/ab/abcdef…   verified content, one object per digest
 //
-// and on local disk:
-//
-//	<staging dir>/stage-*              content being written; swept at Open
-//
 // Staging stays local whatever the store (fills let followers read the
-// growing file; uploads append to it across requests). Put uploads the
-// staged file under its digest's key. S3 makes an object visible only
+// growing file; uploads append to it across requests), and is its
+// caller's: cache/tier stages in its local tier, so the Store has no
+// TempFile and no directory of its own. Put uploads a staged file under
+// its digest's key. S3 makes an object visible only
 // when its upload has completed, whole, so an object under blobs/ is
 // always content that was verified before it was put. A multipart upload
 // that fails is aborted; one that a crash cut short holds parts that are

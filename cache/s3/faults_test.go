@@ -53,7 +53,7 @@ func failsCleanly(t *testing.T, name string, limit time.Duration, op func() erro
 // so a GET is under way when the fault strikes.
 func faultStore(t *testing.T, size int) (srv *s3test.Server, s *s3.Store, d digest.Digest, c io.ReadCloser) {
 	srv = s3test.Own(t)
-	o := options(srv, srv.Bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t))
 	o.Timeout = time.Second
 	o.PartSize = 5 << 20
 	s = open(t, o)
@@ -85,7 +85,7 @@ func everyOpFails(t *testing.T, s *s3.Store, d digest.Digest, limit time.Duratio
 	failsCleanly(t, "Walk", limit, func() error {
 		return s.Walk(ctx, func(digest.Digest, int64) error { return nil })
 	})
-	f, nd := stageRandom(t, s, 12<<20) // multipart: a part is 5 MiB
+	f, nd := stageRandom(t, 12<<20) // multipart: a part is 5 MiB
 	failsCleanly(t, "Put", limit, func() error { return s.Put(ctx, f, nd, 12<<20) })
 }
 
@@ -127,13 +127,13 @@ func TestFrozenMidUploadFailsPut(t *testing.T) {
 			froze.Do(func() { srv.Freeze(t) })
 		}
 	}}
-	o := options(srv, srv.Bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t))
 	o.Timeout = time.Second
 	o.PartSize = 32 << 20 // more than the socket buffers hold
 	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
 	s := open(t, o)
 	const size = 64 << 20
-	f, d := stageRandom(t, s, size)
+	f, d := stageRandom(t, size)
 	err := bounded(t, "Put", 20*time.Second, func() error { return s.Put(ctx, f, d, size) })
 	if err == nil || !strings.Contains(err.Error(), "no progress") {
 		t.Errorf("Put to a store frozen mid-upload: %v; want it cut for making no progress", err)

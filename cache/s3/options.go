@@ -42,9 +42,6 @@ type Options struct {
 	// Prefix is put before every key, so that several deployments (or
 	// other data) can share a bucket. Slashes at its ends are ignored.
 	Prefix string
-	// StagingDir is the local directory TempFile stages content in. It is
-	// this store's own: everything in it is swept at Open. Required.
-	StagingDir string
 	// PartSize is the size of each part of a multipart upload; content
 	// larger than one part is uploaded in parts, several at once. Default
 	// 16 MiB; at least 5 MiB (S3's minimum).
@@ -93,9 +90,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Bucket == "" {
 		errs = append(errs, errors.New("bucket: required"))
-	}
-	if o.StagingDir == "" {
-		errs = append(errs, errors.New("staging directory: required"))
 	}
 	if (o.AccessKey == "") != (o.SecretKey == "") {
 		errs = append(errs, errors.New("credentials: give both the access key and the secret key, or neither"))

@@ -14,7 +14,7 @@ import (
 // an error naming the setting, and never quoting a secret.
 func TestBadOptionsNameTheSetting(t *testing.T) {
 	const secret = "s3cr3t-never-shown"
-	good := s3.Options{Endpoint: "https://s3.example.com", Bucket: "b", StagingDir: t.TempDir(), AccessKey: "k", SecretKey: secret}
+	good := s3.Options{Endpoint: "https://s3.example.com", Bucket: "b", AccessKey: "k", SecretKey: secret}
 	for _, tc := range []struct {
 		name string
 		edit func(*s3.Options)
@@ -25,7 +25,6 @@ func TestBadOptionsNameTheSetting(t *testing.T) {
 		{"credentials in the endpoint", func(o *s3.Options) { o.Endpoint = "https://k:" + secret + "@s3.example.com" }, "endpoint: credentials belong"},
 		{"endpoint with a path", func(o *s3.Options) { o.Endpoint = "https://s3.example.com/bucket" }, "endpoint: want scheme and host only"},
 		{"no bucket", func(o *s3.Options) { o.Bucket = "" }, "bucket: required"},
-		{"no staging directory", func(o *s3.Options) { o.StagingDir = "" }, "staging directory: required"},
 		{"half the credentials", func(o *s3.Options) { o.AccessKey = "" }, "credentials: give both"},
 		{"parts too small", func(o *s3.Options) { o.PartSize = 1 << 20 }, "part size:"},
 		{"CA file missing", func(o *s3.Options) { o.CAFile = t.TempDir() + "/none.pem" }, "CA file:"},
@@ -52,14 +51,14 @@ func TestBadOptionsNameTheSetting(t *testing.T) {
 // store refuses, fail Open naming the bucket, not the secret.
 func TestOpenChecksTheBucket(t *testing.T) {
 	srv := shared.Get(t)
-	o := options(srv, "no-such-bucket", t.TempDir())
+	o := options(srv, "no-such-bucket")
 	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), `bucket "no-such-bucket"`) || !strings.Contains(err.Error(), "does not exist") {
 		if s != nil {
 			s.Close()
 		}
 		t.Errorf("Open of a missing bucket: %v", err)
 	}
-	o = options(srv, srv.Bucket(t), t.TempDir())
+	o = options(srv, srv.Bucket(t))
 	o.SecretKey = "wrong-" + srv.Key
 	s, _, err := s3.Open(ctx, o)
 	if err == nil {
@@ -78,7 +77,7 @@ func TestCAFile(t *testing.T) {
 	srv, err := s3test.Start(true)
 	s3test.Need(t, err)
 	t.Cleanup(srv.Stop)
-	o := options(srv, srv.Bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t))
 	if s, _, err := s3.Open(ctx, o); err == nil || !strings.Contains(err.Error(), "certificate") {
 		if s != nil {
 			s.Close()

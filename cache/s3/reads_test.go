@@ -19,7 +19,7 @@ import (
 func recordedStore(t *testing.T) (*s3.Store, *recorder) {
 	srv := shared.Get(t)
 	rec := &recorder{}
-	o := options(srv, srv.Bucket(t), t.TempDir())
+	o := options(srv, srv.Bucket(t))
 	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
 	return open(t, o), rec
 }
@@ -27,10 +27,7 @@ func recordedStore(t *testing.T) (*s3.Store, *recorder) {
 func putRandom(t *testing.T, s *s3.Store, n int) ([]byte, digest.Digest) {
 	t.Helper()
 	b := random(t, n)
-	f, err := s.TempFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := tempFile(t)
 	defer f.Close()
 	f.Write(b)
 	d := digest.FromBytes(b)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,18 +29,16 @@ import (
 
 var ctx = context.Background()
 
-// options reach bucket on srv as the server's root user, staging under
-// stage.
-func options(srv *s3test.Server, bucket, stage string) s3.Options {
+// options reach bucket on srv as the server's root user.
+func options(srv *s3test.Server, bucket string) s3.Options {
 	return s3.Options{
-		Endpoint:   srv.Endpoint,
-		Bucket:     bucket,
-		Region:     "us-east-1",
-		AccessKey:  srv.User,
-		SecretKey:  srv.Key,
-		PathStyle:  true,
-		Prefix:     "/mirror/", // slashes at the ends are ignored
-		StagingDir: stage,
+		Endpoint:  srv.Endpoint,
+		Bucket:    bucket,
+		Region:    "us-east-1",
+		AccessKey: srv.User,
+		SecretKey: srv.Key,
+		PathStyle: true,
+		Prefix:    "/mirror/", // slashes at the ends are ignored
 	}
 }
 
@@ -54,13 +53,43 @@ func open(t *testing.T, o s3.Options) *s3.Store {
 }
 
 // TestConformance runs the storage table unchanged: each case gets a new
-// bucket and staging directory, and reopening is a new Store on both.
+// bucket and staging directory, and reopening is a new Store on the
+// bucket and a sweep of the directory (as the tier's local tier sweeps
+// its tmp/ at start-up).
 func TestConformance(t *testing.T) {
 	srv := shared.Get(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
-		o := options(srv, srv.Bucket(t), t.TempDir())
-		return func(t *testing.T) cache.Store { return open(t, o) }
+		o := options(srv, srv.Bucket(t))
+		dir := t.TempDir()
+		return func(t *testing.T) cache.Store {
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+			return staged{open(t, o), dir}
+		}
 	})
+}
+
+// staged is the Store with a staging directory, as cache.Store wants.
+type staged struct {
+	*s3.Store
+	dir string
+}
+
+func (s staged) TempFile() (*os.File, error) { return os.CreateTemp(s.dir, "stage-*") }
+
+// tempFile creates an empty staged file, removed when t ends.
+func tempFile(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stage-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func random(t *testing.T, n int) []byte {
@@ -72,15 +101,12 @@ func random(t *testing.T, n int) []byte {
 	return b
 }
 
-// stageRandom stages n random bytes in s and returns the file and their
+// stageRandom stages n random bytes and returns the file and their
 // digest; the file is written in pieces so that no test holds a large
 // blob in memory.
-func stageRandom(t *testing.T, s *s3.Store, n int64) (*os.File, digest.Digest) {
+func stageRandom(t *testing.T, n int64) (*os.File, digest.Digest) {
 	t.Helper()
-	f, err := s.TempFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := tempFile(t)
 	t.Cleanup(func() { f.Close() })
 	h := sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, n); err != nil {
@@ -168,12 +194,12 @@ func TestInterruptedPutKeepsNothing(t *testing.T) {
 			cancel()
 		}
 	}}
-	o := options(srv, bucket, t.TempDir())
+	o := options(srv, bucket)
 	o.PartSize = 5 << 20
 	o.WrapTransport = func(next http.RoundTripper) http.RoundTripper { rec.next = next; return rec }
 	s := open(t, o)
 	const size = 40 << 20
-	f, d := stageRandom(t, s, size)
+	f, d := stageRandom(t, size)
 	err := s.Put(putCtx, f, d, size)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Put cancelled midway: %v; want context.Canceled", err)
@@ -220,7 +246,7 @@ func TestOpenAbortsAbandonedUploads(t *testing.T) {
 	if _, err := core.NewMultipartUpload(ctx, bucket, "someone-else/data", minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	o := options(srv, bucket, t.TempDir())
+	o := options(srv, bucket)
 	young, swept, err := s3.Open(ctx, o)
 	if err != nil || swept.Uploads != 0 {
 		t.Fatalf("Open with the default age: %+v, %v; want the young upload left alone", swept, err)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,8 +16,9 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Store keeps verified content as objects of an S3 bucket, staged in a
-// local directory first. It implements cache.Store.
+// Store keeps verified content as objects of an S3 bucket. It has
+// cache.Store's methods but TempFile: content is staged by its caller
+// (cache/tier, in its local tier) and Put uploads the staged file.
 type Store struct {
 	client *minio.Client
 	tr     *http.Transport // under client, for Close
@@ -27,13 +27,11 @@ type Store struct {
 
 // Swept counts the leftovers of earlier runs that Open removed.
 type Swept struct {
-	Staged  int // files in the staging directory
 	Uploads int // multipart uploads older than AbandonedUploadAge, aborted
 }
 
 // Open checks opts, that the bucket exists and answers to the
-// credentials, sweeps the staging directory and aborts abandoned
-// multipart uploads under the prefix. Its errors name the setting at
+// credentials, and aborts abandoned multipart uploads under the prefix. Its errors name the setting at
 // fault where one is.
 func Open(ctx context.Context, opts Options) (*Store, Swept, error) {
 	opts, err := opts.withDefaults()
@@ -47,10 +45,6 @@ func Open(ctx context.Context, opts Options) (*Store, Swept, error) {
 	s := &Store{client: client, tr: tr, opts: opts}
 	var swept Swept
 	if err := s.checkBucket(ctx); err != nil {
-		s.Close()
-		return nil, swept, err
-	}
-	if swept.Staged, err = s.sweepStaging(); err != nil {
 		s.Close()
 		return nil, swept, err
 	}
@@ -128,34 +122,6 @@ func notFound(d digest.Digest, op string, err error) error {
 func isNotFound(err error) bool {
 	code := minio.ToErrorResponse(err).Code
 	return code == minio.NoSuchKey || code == "NotFound"
-}
-
-// TempFile creates an empty file in the staging directory.
-func (s *Store) TempFile() (*os.File, error) {
-	f, err := os.CreateTemp(s.opts.StagingDir, "stage-*")
-	if err != nil {
-		return nil, fmt.Errorf("s3: create staging file: %w", err)
-	}
-	return f, nil
-}
-
-// sweepStaging creates the staging directory, or empties it: nothing
-// staged survives a restart.
-func (s *Store) sweepStaging() (int, error) {
-	dir := s.opts.StagingDir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, fmt.Errorf("s3: staging directory: %w", err)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("s3: staging directory: %w", err)
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return 0, fmt.Errorf("s3: sweep staging directory: %w", err)
-		}
-	}
-	return len(entries), nil
 }
 
 // Put uploads the staged file f as d's object. S3 makes an object visible

@@ -73,7 +73,6 @@ func bucketOptions(t *testing.T, srv *s3test.Server) s3.Options {
 	return s3.Options{
 		Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), Region: "us-east-1",
 		AccessKey: srv.User, SecretKey: srv.Key, PathStyle: true,
-		StagingDir: t.TempDir(), // the tier stages in its local tier; this one stays empty
 	}
 }
 

@@ -54,7 +54,7 @@ func (s *dataStore) Close() error {
 // lockDataDir takes the data directory's lock (<dir>/wharf.lock, flock,
 // released when the file is closed or the process ends) before anything
 // in the directory is opened: every store sweeps its staging area when
-// it opens (tmp/, s3-staging/), and a second wharf (a verify beside a
+// it opens (tmp/), and a second wharf (a verify beside a
 // running serve) must be refused before it sweeps the running one's
 // fills in progress. Badger's own lock on index/ comes too late for
 // that: the stores open before the cache.
@@ -184,7 +184,6 @@ func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*s3
 		CAFile:             c.CAFile,
 		AccessKey:          c.AccessKey,
 		SecretKey:          c.SecretKey.Value(),
-		StagingDir:         filepath.Join(cfg.Storage.Dir, "s3-staging"),
 		PartSize:           int64(c.PartSize),
 		Timeout:            c.Timeout.Std(),
 		AbandonedUploadAge: c.AbandonedUploadAge.Std(),
@@ -192,9 +191,8 @@ func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*s3
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3, content at %s: %w", c.Location(), err)
 	}
-	if swept.Staged > 0 || swept.Uploads > 0 {
-		log.WithFields(logrus.Fields{"staged": swept.Staged, "uploads": swept.Uploads}).
-			Info("swept staged files and aborted abandoned multipart uploads from an earlier run")
+	if swept.Uploads > 0 {
+		log.WithField("uploads", swept.Uploads).Info("aborted abandoned multipart uploads from an earlier run")
 	}
 	return st, nil
 }
