@@ -56,12 +56,12 @@ func (s *Store) promote(d digest.Digest) {
 		return
 	}
 	s.mu.Lock()
-	if s.closed || s.promoting[d] || len(s.promoting) >= s.opts.Promotions {
+	if s.ctx.Err() != nil || s.promoting[d] || len(s.promoting) >= s.opts.Promotions {
 		s.mu.Unlock()
 		return
 	}
 	s.promoting[d] = true
-	s.wg.Add(1) // under the lock with closed: never after Close's Wait began
+	s.wg.Add(1) // under the lock with the ctx check: never after Close's Wait began
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()

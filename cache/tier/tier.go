@@ -68,8 +68,8 @@ type Store struct {
 	opts   Options
 	log    logrus.FieldLogger
 
-	// Promotions run under ctx, which Close cancels, and are counted in
-	// wg, which Close waits on.
+	// Promotions run under ctx, which Close cancels (under mu), and are
+	// counted in wg, which Close waits on. None starts once ctx is done.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -77,7 +77,6 @@ type Store struct {
 	mu        sync.Mutex
 	used      usage                      // the local tier's copies, by last open
 	promoting map[digest.Digest]bool     // digests being promoted
-	closed    bool                       // no promotion starts once set
 	promoted  func(digest.Digest, error) // test hook: a promotion ended
 }
 
@@ -122,9 +121,8 @@ func New(ctx context.Context, local *disk.Store, shared Shared, opts Options) (*
 // tiers stay open: their owner closes them after.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	s.closed = true
+	s.cancel() // under the lock: promote sees it before it adds to wg
 	s.mu.Unlock()
-	s.cancel()
 	s.wg.Wait()
 	return nil
 }
