@@ -131,7 +131,7 @@ func (im *importer) dockerImage(src source, img dockerImage) ([]byte, error) {
 	// The config is named by its digest (the image ID), or by nothing.
 	cfgDigest, err := oci.ManifestDigest(cfgBody, digestOfName(img.Config))
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", img.Config, badContent(err))
+		return nil, fmt.Errorf("config %s: %w", img.Config, cache.BadContent(err))
 	}
 	var cf struct {
 		RootFS struct {

@@ -96,7 +96,7 @@ func (im *importer) layoutManifest(src source, repo cache.Repo, d ocispec.Descri
 		return nil, "", err
 	}
 	if err := oci.VerifyBytes(body, d.Digest); err != nil {
-		return nil, "", fmt.Errorf("manifest: %w", badContent(err))
+		return nil, "", fmt.Errorf("manifest: %w", cache.BadContent(err))
 	}
 	p, err := oci.ParseManifest(body)
 	if err != nil {

@@ -32,7 +32,7 @@ func copyVerified(ctx context.Context, w io.Writer, d digest.Digest, size int64,
 	}
 	n, err := io.Copy(w, vr)
 	if err != nil {
-		return n, fmt.Errorf("blob %s: %w", d, badContent(err))
+		return n, fmt.Errorf("blob %s: %w", d, cache.BadContent(err))
 	}
 	return n, nil
 }
@@ -57,7 +57,7 @@ func checkManifest(tag, mediaType string, want digest.Digest, body []byte, has f
 	}
 	d, err := oci.ManifestDigest(body, want)
 	if err != nil {
-		return "", fmt.Errorf("manifest: %w", badContent(err))
+		return "", fmt.Errorf("manifest: %w", cache.BadContent(err))
 	}
 	if tag != "" && !oci.ValidTag(tag) {
 		return "", fmt.Errorf("%q: %w", tag, cache.ErrTagInvalid)
@@ -79,9 +79,4 @@ func checkManifest(tag, mediaType string, want digest.Digest, body []byte, has f
 		}
 	}
 	return d, nil
-}
-
-// badContent classes a Verifier's mismatch as the archive's fault.
-func badContent(err error) error {
-	return oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid)
 }

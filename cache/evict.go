@@ -149,7 +149,7 @@ func (c *Cache) removeLocked(d digest.Digest, size int64) error {
 		return err
 	}
 	for _, repo := range repos {
-		c.links.Remove(repo + "\x00" + d.String())
+		c.links.Remove(linkKey(repo, d))
 	}
 	if err := c.store.Delete(c.life, d); err != nil {
 		c.opts.Metrics.StoreError("write")

@@ -44,13 +44,25 @@ func (c *Cache) taggedDigests() ([]digest.Digest, error) {
 	}
 	var out []digest.Digest
 	for _, repo := range repos {
-		recs, err := c.index.TagRecords(repo, "")
+		named, err := c.namedBy(repo)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range recs {
-			out = append(out, r.Digest)
-		}
+		out = append(out, named...)
+	}
+	return out, nil
+}
+
+// namedBy is what repo's tags name, cached and pushed: the roots of what
+// the repository holds.
+func (c *Cache) namedBy(repo string) ([]digest.Digest, error) {
+	recs, err := c.index.TagRecords(repo, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]digest.Digest, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.Digest)
 	}
 	return out, nil
 }

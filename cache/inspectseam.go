@@ -68,12 +68,8 @@ func (c *Cache) RepoSummaries() ([]RepoSummary, error) {
 		tags, _ := c.index.Tags(repo)
 		local, _ := c.index.LocalTags(repo)
 		s.Tags, s.Pushed = len(tags), len(local)
-		recs, err := c.index.TagRecords(repo, "")
-		if err != nil {
+		if s.Named, err = c.namedBy(repo); err != nil {
 			return nil, err
-		}
-		for _, r := range recs {
-			s.Named = append(s.Named, r.Digest)
 		}
 		out = append(out, s)
 	}

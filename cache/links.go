@@ -21,7 +21,10 @@ import (
 // repository's upstream (a HEAD, which Docker Hub does not count as a
 // pull) and is then linked; with no upstream to ask, it is a miss.
 
-func linkCacheKey(repo Repo, d digest.Digest) string { return repo.String() + "\x00" + d.String() }
+func linkCacheKey(repo Repo, d digest.Digest) string { return linkKey(repo.String(), d) }
+
+// linkKey is linkCacheKey for a repository named as the index names it.
+func linkKey(repo string, d digest.Digest) string { return repo + "\x00" + d.String() }
 
 // Content leaves the disk when no repository links it any more: a delete
 // unlinks one repository (Unlink), eviction takes the content and

@@ -74,7 +74,7 @@ type Content = interface {
 // first that they hash to d.
 func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	if err := oci.VerifyBytes(b, d); err != nil {
-		return fmt.Errorf("store: %w", badContent(err))
+		return fmt.Errorf("store: %w", BadContent(err))
 	}
 	if _, err := c.store.Stat(ctx, d); err == nil {
 		return nil // content-addressed: already there means identical
@@ -95,6 +95,7 @@ func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	return nil
 }
 
-// badContent classes a mismatch as the sender's fault (a client's push,
-// an archive's content): DIGEST_INVALID or SIZE_INVALID, a 400.
-func badContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }
+// BadContent classes a mismatch of oci's verifiers as the sender's fault
+// (a client's push, an archive's content): ErrDigestInvalid or
+// ErrSizeInvalid, a 400.
+func BadContent(err error) error { return oci.WrapMismatch(err, ErrDigestInvalid, ErrSizeInvalid) }

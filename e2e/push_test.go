@@ -288,7 +288,7 @@ func mustParse(t *testing.T, s string) name.Reference {
 
 func assertPinned(t *testing.T, w *pusher, d string) {
 	t.Helper()
-	if !w.Writer.Pinned(digest.Digest(d)) {
+	if !w.store.Pinned(digest.Digest(d)) {
 		t.Errorf("%s is not pinned", d)
 	}
 }

@@ -51,8 +51,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo cache.Repo, ref, mediaTyp
 	}
 	d, err := oci.ManifestDigest(b, want)
 	if err != nil {
-		// The client's fault: DIGEST_INVALID or SIZE_INVALID, a 400.
-		return nil, fmt.Errorf("manifest: %w", oci.WrapMismatch(err, cache.ErrDigestInvalid, cache.ErrSizeInvalid))
+		return nil, fmt.Errorf("manifest: %w", cache.BadContent(err))
 	}
 	for _, t := range tags {
 		if !oci.ValidTag(t) {

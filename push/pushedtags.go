@@ -3,7 +3,8 @@ package push
 import (
 	"context"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/wharf-mirror/wharf/cache"
 )
@@ -21,12 +22,11 @@ func (w *Writer) Tags(ctx context.Context, repo cache.Repo, n int, last string) 
 	if err != nil {
 		return nil, false, err
 	}
-	if len(local) == 0 {
-		tags, more, err := w.c.Tags(ctx, repo, n, last)
-		return w.withoutDeleted(repo, tags), more, err
-	}
 	up, upMore, err := w.c.Tags(ctx, repo, n, last)
 	up = w.withoutDeleted(repo, up)
+	if len(local) == 0 {
+		return up, upMore, err
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil, false, err
@@ -46,11 +46,6 @@ func (w *Writer) Tags(ctx context.Context, repo cache.Repo, n int, last string) 
 			set[t] = true
 		}
 	}
-	merged := make([]string, 0, len(set))
-	for t := range set {
-		merged = append(merged, t)
-	}
-	sort.Strings(merged)
-	page, more := cache.Page(merged, n, "")
+	page, more := cache.Page(slices.Sorted(maps.Keys(set)), n, "")
 	return page, more || upMore, nil
 }

@@ -47,7 +47,7 @@ func TestPutBlobFreesItsSlot(t *testing.T) {
 	if err := w.PutBlob(ctx, repo, "c", Chunk{Body: bytes.NewReader(body), Length: 100, Start: -1, End: -1}, d); err != nil {
 		t.Fatal(err)
 	}
-	if !w.Pinned(d) || !c.Holds(repo, d) {
-		t.Errorf("a pushed blob must be pinned and linked to its repository (pinned %v, linked %v)", w.Pinned(d), c.Holds(repo, d))
+	if !c.Pinned(d) || !c.Holds(repo, d) {
+		t.Errorf("a pushed blob must be pinned and linked to its repository (pinned %v, linked %v)", c.Pinned(d), c.Holds(repo, d))
 	}
 }

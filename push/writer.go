@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -109,7 +108,3 @@ func (w *Writer) Close() error {
 	})
 	return nil
 }
-
-// Pinned is the Cache's: whether d is stored and pinned (pushed or
-// imported here).
-func (w *Writer) Pinned(d digest.Digest) bool { return w.c.Pinned(d) }

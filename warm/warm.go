@@ -100,7 +100,7 @@ func (w warmer) manifest(ctx context.Context, m *cache.Manifest) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
-	fetched := make([]int64, len(p.Blobs)) // -1: was already stored
+	fetched := make([]int64, len(p.Blobs)) // 0: was already stored
 	for i, b := range p.Blobs {
 		if oci.Foreign(b) {
 			continue
