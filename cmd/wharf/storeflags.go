@@ -54,14 +54,15 @@ func (s *storeFlags) open(ctx context.Context, stderr io.Writer, use storeUse) (
 	if err != nil {
 		return nil, nil, err
 	}
+	if use.mustExist {
+		if _, err := os.Stat(cfg.Storage.Dir); err != nil {
+			return nil, nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
 	log := quietLogger(stderr)
 	ups, err := newUpstreams(cfg, nil, log)
 	if err != nil {
 		return nil, nil, err
-	}
-	if _, err := os.Stat(cfg.Storage.Dir); err != nil && use.mustExist {
-		ups.Close()
-		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
 	opts := cache.Options{Logger: log}
 	if use.fetch {
