@@ -167,15 +167,18 @@ func checkUpstreamURL(raw string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if strings.Contains(raw, "@") { // may hold a password: not quoted
+			return fmt.Errorf("is not a URL: %w", err)
+		}
 		return fmt.Errorf("%q is not a URL: %w", raw, err)
 	}
 	switch {
+	case u.User != nil: // first: every other message quotes the URL
+		return fmt.Errorf("URL must not carry credentials; use upstream.username and upstream.password")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("%q must start with https:// or http://", raw)
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("%q has no host", raw)
-	case u.User != nil:
-		return fmt.Errorf("URL must not carry credentials; use upstream.username and upstream.password")
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Errorf("%q must not have a query or fragment", raw)
 	}

@@ -31,6 +31,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"url no host", func(c *Config) { c.Upstream.URL = "https:///v2" }, `upstream.url: "https:///v2" has no host`},
 		{"url bad", func(c *Config) { c.Upstream.URL = "https://exa mple.com" }, `upstream.url: "https://exa mple.com" is not a URL: invalid character " " in host name`},
 		{"url credentials", func(c *Config) { c.Upstream.URL = "https://me:pw@example.com" }, "upstream.url: URL must not carry credentials; use upstream.username and upstream.password"},
+		{"url credentials and a bad scheme: the password is not quoted", func(c *Config) { c.Upstream.URL = "ftp://me:pw@example.com" }, "upstream.url: URL must not carry credentials; use upstream.username and upstream.password"},
+		{"url credentials that do not parse: the password is not quoted", func(c *Config) { c.Upstream.URL = "https://me:pw@exa mple.com" }, `upstream.url: is not a URL: invalid character " " in host name`},
 		{"url query", func(c *Config) { c.Upstream.URL = "https://example.com/?x=1" }, `upstream.url: "https://example.com/?x=1" must not have a query or fragment`},
 		{"password and file", func(c *Config) {
 			c.Upstream.Username, c.Upstream.Password, c.Upstream.PasswordFile = "me", "pw", "/run/pw"
