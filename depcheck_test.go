@@ -35,13 +35,16 @@ var allowed = map[string][]string{
 	"warm":    {"archive", "cache", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
-	"writethrough":       {"cache", "cache/index", "metrics", "oci", "upstream"},
-	"cache":              {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/upload", "metrics", "oci", "upstream"},
-	"cache/disk":         {},
-	"cache/evict":        {},
-	"cache/fill":         {"metrics", "oci"},
-	"cache/index":        {},
-	"cache/s3":           {},
+	"writethrough": {"cache", "cache/index", "metrics", "oci", "upstream"},
+	"cache":        {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/upload", "metrics", "oci", "upstream"},
+	"cache/disk":   {},
+	"cache/evict":  {},
+	"cache/fill":   {"metrics", "oci"},
+	"cache/index":  {},
+	"cache/s3":     {"cache/records"},
+	// The records replicas share, and their conditional writes: a seam
+	// on nothing, implemented by cache/s3, consumed by what keeps records.
+	"cache/records":      {},
 	"cache/tier":         {"cache/disk", "metrics", "oci"},
 	"cache/upload":       {"cache/index", "metrics"},
 	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
