@@ -146,4 +146,3 @@ func recordError(op, key string, err error) error {
 	}
 	return fmt.Errorf("s3: %s record %s: %w", op, key, err)
 }
-

@@ -27,6 +27,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"go.uber.org/goleak"
 )
 
 // minioBinary finds the server: $WHARF_MINIO, then where
@@ -151,6 +152,21 @@ func (sh *Shared) Stop() {
 	if sh.s != nil {
 		sh.s.Stop()
 	}
+}
+
+// Main is a TestMain for a package sharing sh: it runs the tests, stops
+// the server, then looks for leaked goroutines (only now: the server's
+// connections end with it), and exits.
+func (sh *Shared) Main(m *testing.M) {
+	code := m.Run()
+	sh.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func freeAddr() (string, error) {
