@@ -4,12 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
 // copyFaulty copies body to w, applying ft's stall, corruption,
-// truncation and pacing.
-func copyFaulty(w http.ResponseWriter, r *http.Request, body io.Reader, ft Fault) {
+// truncation and pacing, adding the bytes written to sent if not nil.
+func copyFaulty(w http.ResponseWriter, r *http.Request, body io.Reader, ft Fault, sent *atomic.Int64) {
 	rc := http.NewResponseController(w)
 	chunk := int64(32 << 10)
 	if ft.BytesPerSec > 0 {
@@ -44,7 +45,11 @@ func copyFaulty(w http.ResponseWriter, r *http.Request, body io.Reader, ft Fault
 			if ft.Corrupt && written == 0 {
 				buf[0] ^= 0xff
 			}
-			if _, werr := w.Write(buf[:m]); werr != nil {
+			wn, werr := w.Write(buf[:m])
+			if sent != nil {
+				sent.Add(int64(wn))
+			}
+			if werr != nil {
 				return
 			}
 			written += int64(m)

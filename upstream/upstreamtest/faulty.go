@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -43,6 +44,8 @@ type Faulty struct {
 	noRecord bool              // StopRecording
 	redirect map[string]string // one-time CDN token → Authorization of the redirected request
 	nextID   int
+
+	blobBytes atomic.Int64 // body bytes of blob GETs sent, on either listener
 }
 
 // NewFaulty starts a Faulty in front of target (a registry's base URL,
@@ -112,6 +115,12 @@ func (f *Faulty) BlobGets() int {
 	return n
 }
 
+// BlobBytes returns how many body bytes of blob GETs were sent to
+// clients, on either listener (a redirected GET counts at the CDN),
+// whole or in part: what an upstream bills as egress, to compare with an
+// image's size. ResetCounts sets it back to 0.
+func (f *Faulty) BlobBytes() int64 { return f.blobBytes.Load() }
+
 // StopRecording stops keeping the requests seen, for long soak tests
 // whose request log would grow without bound; Requests and the counts
 // then report what was seen before.
@@ -126,6 +135,7 @@ func (f *Faulty) ResetCounts() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seen = nil
+	f.blobBytes.Store(0)
 }
 
 func (f *Faulty) serve(w http.ResponseWriter, r *http.Request, cdn bool) {
@@ -259,5 +269,9 @@ func (f *Faulty) forward(w http.ResponseWriter, r *http.Request, ft Fault, cdn b
 	if r.Method == http.MethodHead {
 		return
 	}
-	copyFaulty(w, r, body, ft)
+	var sent *atomic.Int64
+	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+		sent = &f.blobBytes
+	}
+	copyFaulty(w, r, body, ft, sent)
 }

@@ -122,6 +122,15 @@ func TestFaulty(t *testing.T) {
 	if n := f.BlobGets(); n != 3 {
 		t.Errorf("BlobGets = %d, want 3", n)
 	}
+	// Bytes sent: the whole corrupt blob, 100 truncated, the redirected
+	// range at the CDN (the 307 has no blob body).
+	if n, w := f.BlobBytes(), int64(len(want)+100+len(want)-10); n != w {
+		t.Errorf("BlobBytes = %d, want %d", n, w)
+	}
+	f.ResetCounts()
+	if n := f.BlobBytes(); n != 0 {
+		t.Errorf("BlobBytes after ResetCounts = %d, want 0", n)
+	}
 }
 
 // RandomFaults misbehaves on about its rate of requests, in every kind,

@@ -50,9 +50,13 @@ type Server struct {
 	Endpoint  string // http://127.0.0.1:port, or https://
 	CAFile    string // the CA of an https server's certificate
 	User, Key string // the root user's credentials
-	cmd       *exec.Cmd
-	exited    chan struct{} // closed once the process has been waited for
+	bin, dir  string // the binary, and the directory of its data and certificates
+	args      []string
 	out       syncBuffer
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // the current process (Down and Up replace it)
+	exited chan struct{} // closed once cmd has been waited for
 }
 
 // Start starts MinIO, on HTTPS with a certificate of a CA of its own
@@ -77,32 +81,55 @@ func Start(tls bool) (*Server, error) {
 	}
 	secret := make([]byte, 16)
 	rand.Read(secret)
-	s := &Server{Endpoint: "http://" + addr, User: "wharf-test", Key: hex.EncodeToString(secret), exited: make(chan struct{})}
+	s := &Server{Endpoint: "http://" + addr, User: "wharf-test", Key: hex.EncodeToString(secret), bin: bin, dir: dir}
 	if tls {
 		s.Endpoint = "https://" + addr
 		if s.CAFile, err = writeCert(filepath.Join(dir, "certs")); err != nil {
 			return nil, err
 		}
 	}
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", console,
-		"--certs-dir", filepath.Join(dir, "certs"), filepath.Join(dir, "data"))
-	s.cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+s.User, "MINIO_ROOT_PASSWORD="+s.Key,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() {
-		s.cmd.Wait()
+	s.args = []string{"server", "--quiet", "--address", addr, "--console-address", console,
+		"--certs-dir", filepath.Join(dir, "certs"), filepath.Join(dir, "data")}
+	if err := s.launch(); err != nil {
 		os.RemoveAll(dir)
-		close(s.exited)
-	}()
-	if err := s.waitReady(time.Minute); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, s.out.String())
+		return nil, err
 	}
 	return s, nil
+}
+
+// launch starts a process on s's address and data directory and waits
+// for it to answer its liveness probe.
+func (s *Server) launch() error {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+s.User, "MINIO_ROOT_PASSWORD="+s.Key,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	if err := s.waitReady(time.Minute); err != nil {
+		s.kill()
+		return fmt.Errorf("%w\n%s", err, s.out.String())
+	}
+	return nil
+}
+
+// kill kills the current process and waits for it to be gone.
+func (s *Server) kill() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	cmd.Process.Kill()
+	<-exited
 }
 
 // ErrNoServer is Start's error when there is no MinIO to run.
@@ -195,8 +222,11 @@ func (s *Server) waitReady(limit time.Duration) error {
 				return nil
 			}
 		}
+		s.mu.Lock()
+		exited := s.exited
+		s.mu.Unlock()
 		select {
-		case <-s.exited:
+		case <-exited:
 			return errors.New("minio exited before it was ready")
 		case <-deadline:
 			return fmt.Errorf("minio not ready after %s", limit)
@@ -205,10 +235,23 @@ func (s *Server) waitReady(limit time.Duration) error {
 	}
 }
 
-// Stop kills the server and waits for it to be gone.
+// Stop kills the server, waits for it to be gone and removes its data.
 func (s *Server) Stop() {
-	s.cmd.Process.Kill()
-	<-s.exited
+	s.kill()
+	os.RemoveAll(s.dir)
+}
+
+// Down kills the server (SIGKILL, as a crash or a lost machine) and keeps
+// its data: connections are refused until Up.
+func (s *Server) Down() { s.kill() }
+
+// Up starts the server again after Down, on the same address, data and
+// credentials, and returns once it answers.
+func (s *Server) Up(t testing.TB) {
+	t.Helper()
+	if err := s.launch(); err != nil {
+		t.Fatalf("restart minio: %v", err)
+	}
 }
 
 // Freeze stops the process without closing its sockets: the kernel still
@@ -216,12 +259,18 @@ func (s *Server) Stop() {
 // it.
 func (s *Server) Freeze(t testing.TB) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := s.process().Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (s *Server) Thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }
+func (s *Server) Thaw() { s.process().Signal(syscall.SIGCONT) }
+
+func (s *Server) process() *os.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process
+}
 
 // Admin is a client of the server's own, as its root user, to make
 // buckets and look behind the store's back.
