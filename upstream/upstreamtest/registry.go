@@ -20,6 +20,7 @@ import (
 	// Registered with distribution by their init functions.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
@@ -35,6 +36,8 @@ type Registry struct {
 	// challenges name (WithTokenAuth only).
 	TokenRealm   string
 	TokenService string
+	// Dir holds the registry's content (WithDiskStorage only).
+	Dir string
 
 	srv    *httptest.Server
 	app    *handlers.App
@@ -48,6 +51,15 @@ type Option func(*regConfig)
 type regConfig struct {
 	auth       string // "", "htpasswd", "token"
 	user, pass string
+	disk       bool
+}
+
+// WithDiskStorage keeps the registry's content in files under
+// t.TempDir() instead of memory: distribution's in-memory driver copies
+// a blob on every write it appends, so pushing a blob of hundreds of MiB
+// to it takes minutes.
+func WithDiskStorage() Option {
+	return func(c *regConfig) { c.disk = true }
 }
 
 // WithBasicAuth protects the registry with distribution's htpasswd access
@@ -91,10 +103,15 @@ func NewRegistry(t testing.TB, opts ...Option) *Registry {
 			"delete":      configuration.Parameters{"enabled": true},
 		},
 	}
+	r := &Registry{Username: rc.user, Password: rc.pass}
+	if rc.disk {
+		r.Dir = t.TempDir()
+		delete(cfg.Storage, "inmemory")
+		cfg.Storage["filesystem"] = configuration.Parameters{"rootdirectory": r.Dir}
+	}
 	cfg.HTTP.Secret = randomHex(t, 16)
 	cfg.Log.AccessLog.Disabled = true
 
-	r := &Registry{Username: rc.user, Password: rc.pass}
 	// The listener comes first: token auth needs the address for its realm.
 	r.srv = httptest.NewUnstartedServer(nil)
 	r.URL = "http://" + r.srv.Listener.Addr().String()

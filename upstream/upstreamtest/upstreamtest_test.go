@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -59,6 +61,31 @@ func TestAuthModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDiskStorage: WithDiskStorage keeps what is pushed in files under
+// Dir, and serves it back.
+func TestDiskStorage(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t, upstreamtest.WithDiskStorage())
+	img := upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)
+	want := upstreamtest.Push(t, reg, "disk/app:v1", img)
+	data := filepath.Join(reg.Dir, "docker/registry/v2/blobs/sha256", want.Digest.Encoded()[:2], want.Digest.Encoded(), "data")
+	if _, err := os.Stat(data); err != nil {
+		t.Errorf("the manifest is not in a file under Dir: %v", err)
+	}
+	ref, err := name.ParseReference(reg.Ref("disk/app:v1"), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	got, err := remote.Image(ref, remote.WithTransport(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := got.Digest(); err != nil || d.String() != want.Digest.String() {
+		t.Errorf("pulled %v, %v; want %s", d, err, want.Digest)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -382,4 +383,15 @@ func (s *Server) Keys(t testing.TB, bucket, prefix string) []string {
 		keys = append(keys, o.Key)
 	}
 	return keys
+}
+
+// Object opens the object at key in bucket, to look at what was written
+// behind the store's back; the caller closes it.
+func (s *Server) Object(t testing.TB, bucket, key string) io.ReadCloser {
+	t.Helper()
+	o, err := s.Admin(t).GetObject(context.Background(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, key, err)
+	}
+	return o
 }

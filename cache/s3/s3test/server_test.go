@@ -39,10 +39,7 @@ func TestDownUpKeepsData(t *testing.T) {
 		t.Fatal("a stopped server answered")
 	}
 	srv.Up(t)
-	o, err := admin.GetObject(ctx, bucket, "k", minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := srv.Object(t, bucket, "k")
 	defer o.Close()
 	got, err := io.ReadAll(o)
 	if err != nil || !bytes.Equal(got, body) {
