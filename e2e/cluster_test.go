@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -35,15 +36,9 @@ import (
 // through it: every pull verifies, and the upstream sends at most 1.02 ×
 // the image's bytes, however the requests spread over the replicas.
 func TestClusterColdPullFetchesOnce(t *testing.T) {
-	t0 := time.Now()
 	c := startCluster(t, clusterOpts{})
-	t.Logf("cluster up in %s", time.Since(t0))
-	t0 = time.Now()
 	img := bigImage(t, 4, 64<<20)
-	t.Logf("image built in %s", time.Since(t0))
-	t0 = time.Now()
 	want := upstreamtest.Push(t, c.Reg, "team/big:v1", img).Digest.String()
-	t.Logf("image pushed in %s", time.Since(t0))
 	size := imageBytes(t, img)
 	c.Up.ResetCounts()
 
@@ -72,6 +67,7 @@ func TestClusterColdPullFetchesOnce(t *testing.T) {
 	if ratio > 1.02 {
 		t.Errorf("the upstream sent %.3f × the image's blob bytes, want ≤ 1.02", ratio)
 	}
+	c.wantSpread(t)
 }
 
 // TestClusterChunkedPushThroughAnyReplica: a push through HAProxy whose
@@ -283,6 +279,9 @@ func TestClusterReplicaKilledMidPull(t *testing.T) {
 	if sent > 2*size {
 		t.Errorf("the upstream sent %d bytes, %.2f × the image; want ≤ 2", sent, float64(sent)/float64(size))
 	}
+	if retried == 0 {
+		t.Error("no client had to retry: the kill landed where nobody was reading, and proved nothing")
+	}
 
 	c.Up.SetFault(nil)
 	victim.restart(t, true)
@@ -323,33 +322,65 @@ func TestClusterS3StoppedForTenSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// For 10 s, one client pulls the warm image over and over and another
+	// asks for the cold one's manifest and layers; the store comes back
+	// once both are done.
 	c.S3.Down()
 	down := time.Now()
-	hits, errs5xx, streamed := 0, 0, 0
+	outage, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var hits, errs5xx, streamed int
 	var slowestHit, slowestMiss time.Duration
-	for i := 0; time.Since(down) < 10*time.Second && i < 500; i++ {
-		start := time.Now()
-		p, err := pullVerified(ctx, c.LB.Addr, "team/hot:v1", 1)
-		if err != nil || p.Manifest.String() != hotD {
-			t.Fatalf("a hit %s after the store stopped: %v, %v; want %s", time.Since(down).Round(time.Millisecond), p.Manifest, err, hotD)
-		}
-		hits++
-		slowestHit = max(slowestHit, time.Since(start))
-		lb := "http://" + c.LB.Addr + "/v2/team/cold/"
-		layer := digest.Digest(coldLayers.Layers[i%2].Digest.String())
-		for url, blob := range map[string]digest.Digest{lb + "manifests/v1": "", lb + "blobs/" + layer.String(): layer} {
+	var hitErr, missErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; outage.Err() == nil && i < 1000; i++ {
 			start := time.Now()
-			if missDuringOutage(t, url, blob) {
-				errs5xx++
-			} else {
-				streamed++
+			p, err := pullVerified(ctx, c.LB.Addr, "team/hot:v1", 1)
+			if err == nil && p.Manifest.String() != hotD {
+				err = fmt.Errorf("pulled %s, want %s", p.Manifest, hotD)
 			}
-			slowestMiss = max(slowestMiss, time.Since(start))
+			if err != nil {
+				hitErr = fmt.Errorf("a hit %s after the store stopped: %w", time.Since(down).Round(time.Millisecond), err)
+				return
+			}
+			hits++
+			slowestHit = max(slowestHit, time.Since(start))
 		}
-	}
+	})
+	wg.Go(func() {
+		lb := "http://" + c.LB.Addr + "/v2/team/cold/"
+		for i := 0; outage.Err() == nil && i < 1000; i++ {
+			layer := digest.Digest(coldLayers.Layers[i%2].Digest.String())
+			for _, miss := range []struct {
+				url  string
+				blob digest.Digest
+			}{{lb + "manifests/v1", ""}, {lb + "blobs/" + layer.String(), layer}} {
+				start := time.Now()
+				clean, err := missDuringOutage(ctx, miss.url, miss.blob)
+				if err != nil {
+					missErr = err
+					return
+				}
+				if clean {
+					errs5xx++
+				} else {
+					streamed++
+				}
+				slowestMiss = max(slowestMiss, time.Since(start))
+			}
+		}
+	})
+	wg.Wait()
 	c.S3.Up(t)
-	t.Logf("while the store was down for %s: %d hit pulls served (the slowest in %s); misses: %d answered 5xx with a v2 error, %d blobs streamed whole from the upstream (the slowest in %s)",
+	t.Logf("the store down for %s: %d pulls of the warm image served (the slowest in %s); misses: %d answered 5xx with a v2 error, %d blobs streamed whole from the upstream (the slowest answer in %s)",
 		time.Since(down).Round(time.Millisecond), hits, slowestHit.Round(time.Millisecond), errs5xx, streamed, slowestMiss.Round(time.Millisecond))
+	if hitErr != nil || missErr != nil {
+		t.Fatal(errors.Join(hitErr, missErr))
+	}
+	if errs5xx == 0 {
+		t.Error("no miss was answered with a v2 error: the store's outage went unseen")
+	}
 
 	checkBucketContent(t, c)
 	if p, err := pullVerified(ctx, c.LB.Addr, "team/cold:v1", 3); err != nil || p.Manifest.String() != coldD {
@@ -369,35 +400,34 @@ func TestClusterS3StoppedForTenSeconds(t *testing.T) {
 // 5xx with a v2 error body (JSON errors, each with a code). The one other
 // answer it accepts is a blob served whole, its bytes hashing to
 // wantBlob: a miss streams from the upstream as it arrives (invariant 2)
-// and is kept only if the store takes it. Anything else fails t.
-func missDuringOutage(t *testing.T, url string, wantBlob digest.Digest) (clean5xx bool) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+// and is kept only if the store takes it. Anything else is an error.
+func missDuringOutage(ctx context.Context, url string, wantBlob digest.Digest) (clean5xx bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		t.Fatal(err)
+		return false, err
 	}
 	req.Header.Set("Accept", string(upstreamtest.OCIManifest))
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s with the store down: %v", url, err)
+		return false, fmt.Errorf("GET %s with the store down: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK && wantBlob != "" {
 		v := wantBlob.Verifier()
 		if _, err := io.Copy(v, resp.Body); err != nil || !v.Verified() {
-			t.Fatalf("GET %s with the store down: 200 with a body that does not verify (%v)", url, err)
+			return false, fmt.Errorf("GET %s with the store down: 200 with a body that does not verify (%v)", url, err)
 		}
-		return false
+		return false, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var v2 struct {
 		Errors []struct{ Code, Message string }
 	}
 	if resp.StatusCode < 500 || json.Unmarshal(body, &v2) != nil || len(v2.Errors) == 0 || v2.Errors[0].Code == "" {
-		t.Fatalf("GET %s with the store down: %s, %.200q; want a 5xx with a v2 error body", url, resp.Status, body)
+		return false, fmt.Errorf("GET %s with the store down: %s, %.200q; want a 5xx with a v2 error body", url, resp.Status, body)
 	}
-	return true
+	return true, nil
 }
 
 // waitLocalCopies waits (10 s at most) until r's data directory holds a

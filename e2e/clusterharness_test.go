@@ -147,6 +147,9 @@ func startCluster(t *testing.T, o clusterOpts) *wharfCluster {
 	t.Cleanup(func() {
 		for _, r := range c.Replicas {
 			r.kill()
+			if l := r.crashes(); len(l) > 0 {
+				t.Errorf("%s's log tells of a crash:\n%s", r.Name, strings.Join(l, "\n"))
+			}
 		}
 		if t.Failed() {
 			for _, r := range c.Replicas {
@@ -345,6 +348,25 @@ func (r *clusterReplica) logTail(n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
+// crashes returns the log's lines that tell of a panic or a runtime
+// crash (a SIGKILL leaves none).
+func (r *clusterReplica) crashes() []string {
+	b, err := os.ReadFile(r.logPath)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, sign := range []string{"panic:", "http: panic serving", "fatal error:", "DATA RACE"} {
+			if strings.Contains(l, sign) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // metric reads one series ("name" or `name{label="v"}`) from the
 // replica's /metrics; ok is false when it is not there.
 func (r *clusterReplica) metric(series string) (v float64, ok bool, err error) {
@@ -408,6 +430,19 @@ func (c *wharfCluster) owner(t *testing.T, key string) *clusterReplica {
 	}
 	t.Fatalf("the owner of %s is %s, no replica of %v", key, o.Addr, peers)
 	return nil
+}
+
+// wantSpread fails t unless every replica served some of the blob GETs:
+// the load balancer spread the pulls, so the upstream's count covers
+// every replica's misses, not one replica's.
+func (c *wharfCluster) wantSpread(t *testing.T) {
+	t.Helper()
+	for _, r := range c.Replicas {
+		series := `wharf_http_requests_total{method="GET",route="blob",status="200"}`
+		if n, _, err := r.metric(series); err != nil || n == 0 {
+			t.Errorf("%s served %v blob GETs (%v): HAProxy did not spread the pulls", r.Name, n, err)
+		}
+	}
 }
 
 // sumMetric adds series over the replicas that are running.
