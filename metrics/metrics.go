@@ -55,6 +55,11 @@ type Metrics struct {
 	TierPromotedBytes  prometheus.Counter     // bytes copied into the local tier by promotions
 	TierLocalEvictions prometheus.Counter     // local copies removed to stay under the local cap
 	TierLocalSize      prometheus.Gauge       // bytes held by the local tier
+
+	// The S3-compatible store (cache/s3): every request it answered, or
+	// did not.
+	S3Requests *prometheus.CounterVec   // by op (the HTTP method) and result (2xx, 3xx, 4xx, 5xx, error)
+	S3Latency  *prometheus.HistogramVec // seconds to the answer's headers, by op
 }
 
 // New registers wharf's collectors on reg.
@@ -165,6 +170,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_tier_local_bytes", Help: "Bytes of content held by the local tier.",
 		}),
+		S3Requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_s3_requests_total", Help: "Requests to the S3-compatible store, by HTTP method and result (2xx, 3xx, 4xx, 5xx, error: no answer).",
+		}, []string{"op", "result"}),
+		S3Latency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wharf_s3_request_seconds", Help: "Time from a request to the S3-compatible store to its answer's headers, by HTTP method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"op"}),
 	}
 }
 
