@@ -41,10 +41,12 @@ var allowed = map[string][]string{
 	"cache/evict":  {},
 	"cache/fill":   {"metrics", "oci"},
 	"cache/index":  {},
-	"cache/s3":     {"cache/records"},
+	"cache/s3":     {"cache/records", "metrics"},
 	// The records replicas share, and their conditional writes: a seam
 	// on nothing, implemented by cache/s3, consumed by what keeps records.
-	"cache/records":      {},
+	"cache/records": {},
+	// One replica at a time for a job, by the records' conditional writes.
+	"lease":              {"cache/records"},
 	"cache/tier":         {"cache/disk", "metrics", "oci"},
 	"cache/upload":       {"cache/index", "metrics"},
 	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
