@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"warm":    {"archive", "cache", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
-	"writethrough": {"cache", "cache/index", "metrics", "oci", "upstream"},
+	"writethrough": {"cache", "cache/index", "cache/records", "metrics", "oci", "upstream"},
 	"cache":        {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/upload", "metrics", "oci", "upstream"},
 	"cache/disk":   {},
 	"cache/evict":  {},
@@ -59,7 +59,7 @@ var allowed = map[string][]string{
 	// Test support and harnesses: not part of the shipped binary.
 	".":                         {},
 	"cache/storetest":           {"cache"},
-	"cache/s3/s3test":           {},
+	"cache/s3/s3test":           {"cache/s3"},
 	"statuspage/statuspagetest": {},
 	"upstream/upstreamtest":     {},
 	"e2e":                       {},
