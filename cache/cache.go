@@ -140,6 +140,7 @@ type Cache struct {
 	access     *accessLog
 
 	size, count atomic.Int64
+	storeDownAt atomic.Int64 // when the store last did not answer (UnixNano; 0: never)
 
 	// contentMu orders recording content against removing it (eviction,
 	// deletes); it is held across index writes and file deletes.

@@ -51,13 +51,17 @@ func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []st
 }
 
 func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
-	if m, err := c.storedManifest(d); err == nil {
+	m, err := c.storedManifest(d)
+	if err == nil {
 		if err := c.mayServe(ctx, repo, d, true); err != nil {
 			return nil, err
 		}
 		c.opts.Metrics.Hit("manifest")
 		c.access.touch(d, c.opts.Now())
 		return m, nil
+	}
+	if down := c.storeDown(err); down != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, d, down)
 	}
 	c.opts.Metrics.Miss("manifest")
 	return detached(ctx, c, "m\x00"+d.String(), func(ctx context.Context) (*Manifest, error) {
@@ -181,6 +185,9 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 // body is ever stored: a HEAD (tag revalidation) only confirms a digest
 // already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	if err := c.storeAnswering(); err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
+	}
 	o, err := c.origin(repo)
 	if err != nil {
 		return nil, err
