@@ -23,7 +23,7 @@ type example struct {
 // row.
 var examples = []example{
 	{"default.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
-		if img := container(t, m.sts).Image; img != "registry.example.internal/wharf:0.1.0" {
+		if img := container(t, m).Image; img != "registry.example.internal/wharf:0.1.0" {
 			t.Errorf("image %q, want the example's registry.example.internal/wharf:0.1.0", img)
 		}
 		if len(m.secrets) != 0 || m.ingress != nil || m.serviceMonitor != nil {
