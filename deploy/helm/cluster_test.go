@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,4 +183,48 @@ func TestKubernetesCluster(t *testing.T) {
 	// values too, e.g.
 	//   if cfg.Cluster.DNS != "wharf-peers.wharf.svc.cluster.local:5001" { t.Errorf(...) }
 	t.Log("the loader has the cluster settings: check cfg.Cluster here")
+}
+
+// TestHelmClusterRefusals: cluster mode without what it needs, or with
+// a setting the chart owns, is refused with the value to set.
+func TestHelmClusterRefusals(t *testing.T) {
+	helm := needHelm(t)
+	on := []string{"cluster.enabled=true", "s3.endpoint=https://s3.example.internal", "s3.bucket=wharf", "cluster.secret=0123456789abcdef"}
+	without := func(prefix string) []string {
+		var out []string
+		for _, s := range on {
+			if !strings.HasPrefix(s, prefix) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		set  []string
+		want string
+	}{
+		{without("s3.endpoint"), "set s3.endpoint and s3.bucket"},
+		{without("s3.bucket"), "set s3.endpoint and s3.bucket"},
+		{without("cluster.secret"), "cluster secret of at least 16 bytes"},
+		{append(without("cluster.secret"), "cluster.secret=short"), "cluster secret of at least 16 bytes"},
+		{append(slices.Clone(on), "config.cluster.dns=x:5001"), "config.cluster is set by the chart"},
+		{append(slices.Clone(on), "config.storage.s3.bucket=other"), "config.storage.s3.bucket is set by the chart: use s3.bucket"},
+		{append(slices.Clone(on), "s3.secretKey=k"), "s3.secretKey needs s3.accessKey"},
+	} {
+		_, err := renderChart(t, helm, nil, c.set...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--set %s: %v, want a refusal saying %q", strings.Join(c.set, ","), err, c.want)
+		}
+	}
+	// The same values with the chart's own Secret render.
+	m := template(t, helm, nil, append(slices.Clone(on), "s3.accessKey=ak", "s3.secretKey=sk-0123")...)
+	checkWiring(t, m)
+	cfg := loadConfig(t, m)
+	checkClusterWiring(t, m, cfg, 3)
+	if cfg.Storage.S3.AccessKey != "ak" || cfg.Storage.S3.SecretKey.Value() != "sk-0123" {
+		t.Errorf("S3 keys %q/%q from the chart's Secret, want ak/sk-0123", cfg.Storage.S3.AccessKey, cfg.Storage.S3.SecretKey.Value())
+	}
+	if m.pod.Annotations["checksum/secret"] == "" {
+		t.Errorf("no checksum/secret: a changed cluster secret would not roll the replicas")
+	}
 }
