@@ -66,8 +66,8 @@ func TestDeployClusterCompose(t *testing.T) {
     healthcheck:
       test: ["CMD", "/s3tool", "ready", "http://127.0.0.1:9000"]
   s3-bucket:
-    entrypoint: ["/s3tool", "mb", "http://s3:9000", "wharf", "wharf-trial", "/run/secrets/s3_secret_key"]
-    command: []
+    entrypoint: ["/s3tool"]
+    command: ["mb", "http://s3:9000", "wharf", "wharf-trial", "/run/secrets/s3_secret_key"]
 `
 	services := []string{"up", "-d", "--no-build"}
 	clustered := clusterHasSettings()
