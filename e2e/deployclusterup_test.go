@@ -58,8 +58,10 @@ func TestDeployClusterCompose(t *testing.T) {
 	haproxyImg := dk.scratchImage(t, "wharf-cluster-test-haproxy:"+suffix, haproxyFiles,
 		"USER 65534:65534\nENTRYPOINT [\"/usr/sbin/haproxy\", \"-db\", \"-f\", \"/usr/local/etc/haproxy/haproxy.cfg\"]")
 
-	// The override: s3tool for mc, and before the cluster settings exist,
-	// wharf-1 alone on the config without its cluster section.
+	// The override: s3tool for mc; anonymous pushes, and offline, as no
+	// upstream answers here (a push's first HEAD would wait on Docker
+	// Hub); and before the cluster settings exist, wharf-1 alone on the
+	// config without its cluster section.
 	dir := t.TempDir()
 	override := `services:
   s3:
@@ -84,6 +86,7 @@ func TestDeployClusterCompose(t *testing.T) {
       - %s:/etc/wharf/config.yaml:ro
     environment:
       WHARF_ANONYMOUS_PUSH: "true"
+      WHARF_OFFLINE: "true"
 `, file)
 		t.Logf("wharf's loader has no cluster settings yet: running wharf-1 alone, without config.yaml's cluster section")
 		services = append(services, "s3", "s3-bucket", "wharf-1")
@@ -91,7 +94,7 @@ func TestDeployClusterCompose(t *testing.T) {
 		// TODO(lead): anonymous pushes for every replica, as above for
 		// wharf-1, once the cluster runs (steps 4-6 of docs/cluster.md).
 		for _, r := range []string{"wharf-1", "wharf-2", "wharf-3"} {
-			override += "  " + r + ":\n    environment:\n      WHARF_ANONYMOUS_PUSH: \"true\"\n"
+			override += "  " + r + ":\n    environment:\n      WHARF_ANONYMOUS_PUSH: \"true\"\n      WHARF_OFFLINE: \"true\"\n"
 		}
 	}
 	overrideFile := filepath.Join(dir, "override.yaml")
