@@ -109,23 +109,7 @@ func TestDeployClusterCompose(t *testing.T) {
 		"WHARF_PUBLISH=127.0.0.1:" + strconv.Itoa(port),
 	}
 	args := []string{"-p", project, "-f", deployPath(t, "cluster", "compose.yaml"), "-f", overrideFile}
-	t.Cleanup(func() {
-		ctx, cancel := cleanupContext()
-		defer cancel()
-		if _, stderr, err := deployExec(ctx, env, compose, append(args, "down", "-v", "--remove-orphans", "-t", "30")...); err != nil {
-			t.Errorf("cleanup: docker-compose down: %v\n%s", err, stderr)
-		}
-		label := "label=com.docker.compose.project=" + project
-		for _, ls := range [][]string{
-			{"container", "ls", "-aq", "--filter", label},
-			{"volume", "ls", "-q", "--filter", label},
-			{"network", "ls", "-q", "--filter", label},
-		} {
-			if out, _, _ := deployExec(ctx, nil, dk.docker, ls...); strings.TrimSpace(out) != "" {
-				t.Errorf("cleanup: %ss of project %s left: %s", ls[0], project, out)
-			}
-		}
-	})
+	dk.composeDown(t, compose, env, args, project)
 	ctx := deployTimeout(t)
 	logs := func() string {
 		o, e, _ := deployExec(context.Background(), env, compose, append(args, "logs", "--no-color", "--tail", "30")...)
