@@ -65,7 +65,7 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 		return nil, fmt.Errorf("blob %s@%s: %w", repo, d, down)
 	}
 	c.opts.Metrics.Miss("blob")
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 		}
 	}
 	c.opts.Metrics.Miss("blob")
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return 0, err
 	}
