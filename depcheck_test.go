@@ -46,9 +46,12 @@ var allowed = map[string][]string{
 	// on nothing, implemented by cache/s3, consumed by what keeps records.
 	"cache/records": {},
 	// One replica at a time for a job, by the records' conditional writes.
-	"lease":              {"cache/records"},
-	"cache/tier":         {"cache/disk", "metrics", "oci"},
-	"cache/upload":       {"cache/index", "metrics"},
+	"lease":        {"cache/records"},
+	"cache/tier":   {"cache/disk", "metrics", "oci"},
+	"cache/upload": {"cache/index", "metrics"},
+	// Replicas as each other's origins: an Origin over cluster's ranking,
+	// and the peer listener's handler over the cache's read path.
+	"peer":               {"cache", "cluster", "metrics", "oci", "upstream"},
 	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},
