@@ -34,3 +34,11 @@ func (m *Metrics) ClusterChanged(up int) {
 		m.ClusterMembersUp.Set(float64(up))
 	}
 }
+
+// SetClusterMembersUp publishes how many members are up, without
+// counting a change (the first view at start).
+func (m *Metrics) SetClusterMembersUp(up int) {
+	if m != nil {
+		m.ClusterMembersUp.Set(float64(up))
+	}
+}

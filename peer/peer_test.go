@@ -330,3 +330,34 @@ func TestTagRevalidatedOncePerTTLForTheCluster(t *testing.T) {
 	}
 	t.Logf("tag asked %d times in %v; retag seen after %v", asked, elapsed, seen)
 }
+
+// TestWatchCountsChanges: a peer marked failed is one change, and the
+// members up drop by one.
+func TestWatchCountsChanges(t *testing.T) {
+	h := newHarness(t, 3, time.Hour, nil)
+	r := h.replicas[0]
+	if got := testutil.ToFloat64(r.metrics.ClusterMembersUp); got != 0 {
+		t.Fatalf("members up before Watch: %v", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); Watch(ctx, r.spy.real, r.metrics) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { return testutil.ToFloat64(r.metrics.ClusterMembersUp) == 3 })
+	r.spy.MarkFailed(h.replicas[1].addr)
+	waitFor(t, func() bool {
+		return testutil.ToFloat64(r.metrics.ClusterMembersUp) == 2 && testutil.ToFloat64(r.metrics.ClusterChanges) >= 1
+	})
+}
+
+// waitFor polls cond, a metric read, for up to 5 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a metric, not ordering goroutines
+	}
+}

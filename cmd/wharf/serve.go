@@ -60,8 +60,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if w := s3Warning(cfg); w != "" {
 		log.Warn(w)
 	}
+	// A replica of a cluster asks the owning peer before each upstream.
+	node, err := startReplica(cfg.Cluster, m, log)
+	if err != nil {
+		return err
+	}
+	defer node.Close() // after the store: its fills ask peers until it is closed
 	store, err := openStore(ctx, cfg, cache.Options{
-		Origins:       ups.origins,
+		Origins:       node.origins(ups.origins),
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
 		MaxSize:       contentCap(cfg), // the bucket's with storage.s3; openStore caps the local copies
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
@@ -77,6 +83,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close() // the cache, then the content store (tier, bucket) under it
+	if err := node.serve(store.Cache); err != nil {
+		return err
+	}
+	defer node.stopServing() // before the store: peers' requests read it
 	wopts := writerOptions(cfg)
 	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
