@@ -87,13 +87,7 @@ func TestDeadOwnerFailsOver(t *testing.T) {
 	})
 	done := make(chan error, 1)
 	go func() { _, err := pull(t.Context(), asker, d); done <- err }()
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(asker.metrics.PeerReceivedBytes) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no byte came from the owner")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a counter, not ordering goroutines
-	}
+	waitFor(t, func() bool { return testutil.ToFloat64(asker.metrics.PeerReceivedBytes) > 0 })
 	h.replicas[owner].closePeer()
 	if err := <-done; err != nil {
 		t.Fatalf("the pull failed with the owner gone: %v", err)
