@@ -15,7 +15,7 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},

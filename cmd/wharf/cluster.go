@@ -14,8 +14,10 @@ import (
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cluster"
 	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/lease"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/peer"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // replica is this wharf's part in a cluster (config's cluster section):
@@ -123,4 +125,28 @@ func (r *replica) Close() {
 	}
 	r.cl.Close()
 	r.client.Close()
+}
+
+// writeThrough is the write-through queue and options for this wharf: the
+// data directory's queue alone, or in a cluster the queue every replica
+// shares in the bucket, which one replica at a time runs (lead).
+func (r *replica) writeThrough(store *dataStore, opts writethrough.Options) (writethrough.Queue, writethrough.Options) {
+	if r == nil {
+		return store.Queue(), opts
+	}
+	opts.Shared = true
+	return writethrough.SharedQueue{Records: store.shared.Records()}, opts
+}
+
+// lead runs job while this replica holds the cluster's lease name; nil
+// (nothing to close) outside a cluster.
+func (r *replica) lead(store *dataStore, name string, job func(context.Context)) (*lease.Lease, error) {
+	if r == nil {
+		return nil, nil
+	}
+	l, err := lease.Run(lease.Options{Records: store.shared.Records(), Name: name, Holder: r.cl.Self(), Logger: r.log}, job)
+	if err != nil {
+		return nil, fmt.Errorf("cluster lease %s: %w", name, err)
+	}
+	return l, nil
 }

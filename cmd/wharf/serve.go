@@ -90,17 +90,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wopts := writerOptions(cfg)
 	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
-		wt, err := writethrough.New(store, store.Queue(), writethrough.Options{
+		q, wtopts := node.writeThrough(store, writethrough.Options{
 			Sync:    cfg.Upstream.WriteThroughSyncOn(),
 			Origins: ups.origins,
 			Metrics: m,
 			Logger:  log.WithField("component", "writethrough"),
 		})
+		wt, err := writethrough.New(store, q, wtopts)
 		if err != nil {
 			return fmt.Errorf("write-through: %w", err)
 		}
-		defer wt.Close() // after the writer, before the store: its queue is in the index
+		defer wt.Close() // after the writer, before the store: its queue is in the index (or the bucket)
 		wopts.WriteThrough = wt
+		// In a cluster one replica at a time runs every replica's jobs.
+		l, err := node.lead(store, "writethrough", wt.Lead)
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			defer l.Close() // before the worker: the lead ends first
+		}
 	}
 	writer, err := push.New(store.Cache, wopts)
 	if err != nil {
