@@ -191,8 +191,11 @@ func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
 
 // Origin is the upstream repo mirrors (offline, the stand-in that answers
 // from the store), for the optional capabilities the write path asks of
-// it.
-func (c *Cache) Origin(repo Repo) (Origin, error) { return c.origin(repo) }
+// it: the registry itself (Directer), never a peer, whose HeadBlob would
+// answer for the cluster's cache and not for the registry.
+func (c *Cache) Origin(repo Repo) (Origin, error) {
+	return c.origin(DirectOrigin(context.Background()), repo)
+}
 
 // UpstreamServesTag reports whether repo's upstream serves tag, asking it
 // with a HEAD (which Docker Hub does not count as a pull). Offline, the
@@ -201,7 +204,7 @@ func (c *Cache) Origin(repo Repo) (Origin, error) { return c.origin(repo) }
 // the upstream's failure, returned as it came. No upstream for repo
 // serves nothing.
 func (c *Cache) UpstreamServesTag(ctx context.Context, repo Repo, tag string) (bool, error) {
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return false, nil
 	}

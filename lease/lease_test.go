@@ -13,7 +13,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache/records"
-	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/lease"
 )
@@ -27,15 +26,7 @@ const ttl = 3 * time.Second
 // bucket opens a new bucket's records on the shared MinIO.
 func bucket(t *testing.T) (records.Store, *s3test.Server) {
 	srv := shared.Get(t)
-	st, _, err := s3.Open(context.Background(), s3.Options{
-		Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), Region: "us-east-1",
-		AccessKey: srv.User, SecretKey: srv.Key, PathStyle: true, Timeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st.Records(), srv
+	return s3test.OpenStore(t, srv).Records(), srv
 }
 
 // jobs records what the replicas' jobs do: how many run at once (never

@@ -29,6 +29,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.uber.org/goleak"
+
+	"github.com/wharf-mirror/wharf/cache/s3"
 )
 
 // minioBinary finds the server: $WHARF_MINIO, then where
@@ -394,4 +396,19 @@ func (s *Server) Object(t testing.TB, bucket, key string) io.ReadCloser {
 		t.Fatalf("get %s/%s: %v", bucket, key, err)
 	}
 	return o
+}
+
+// OpenStore opens a new bucket of srv as a cache/s3 store for the test,
+// closed by its cleanup.
+func OpenStore(t testing.TB, srv *Server) *s3.Store {
+	t.Helper()
+	st, _, err := s3.Open(context.Background(), s3.Options{
+		Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), Region: "us-east-1",
+		AccessKey: srv.User, SecretKey: srv.Key, PathStyle: true, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("open the bucket: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
