@@ -286,6 +286,8 @@ func (h *harness) report() error {
 		}
 	}
 
+	b.WriteString(h.clusterReport())
+
 	b.WriteString("\n## Chart\n\n![Cold pulls over the paced link, and serving from cache](benchmarks.svg)\n")
 
 	if len(h.run.Profiles) > 0 {

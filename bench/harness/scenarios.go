@@ -98,6 +98,9 @@ func (h *harness) measure(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := h.clusterScenario(ctx); err != nil {
+		return err
+	}
 	if h.p.Profile {
 		return h.profilePass(ctx, warm[0])
 	}

@@ -279,11 +279,7 @@ func (s *Server) process() *os.Process {
 // buckets and look behind the store's back.
 func (s *Server) Admin(t testing.TB) *minio.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
-	host, secure := strings.CutPrefix(s.Endpoint, "https://")
-	host = strings.TrimPrefix(host, "http://")
-	c, err := minio.New(host, &minio.Options{
-		Creds: credentials.NewStaticV4(s.User, s.Key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
+	c, tr, err := s.client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,16 +287,42 @@ func (s *Server) Admin(t testing.TB) *minio.Client {
 	return c
 }
 
+// client is a client of the root user, and its transport for the caller
+// to close.
+func (s *Server) client() (*minio.Client, *http.Transport, error) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
+	host, secure := strings.CutPrefix(s.Endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	c, err := minio.New(host, &minio.Options{
+		Creds: credentials.NewStaticV4(s.User, s.Key, ""), Transport: tr, Secure: secure, Region: "us-east-1"})
+	return c, tr, err
+}
+
 // Bucket makes a new, empty bucket and returns its name.
 func (s *Server) Bucket(t testing.TB) string {
 	t.Helper()
+	name, err := s.NewBucket(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// NewBucket makes a new, empty bucket and returns its name, for a caller
+// that is not a test (bench/harness).
+func (s *Server) NewBucket(ctx context.Context) (string, error) {
+	c, tr, err := s.client()
+	if err != nil {
+		return "", err
+	}
+	defer tr.CloseIdleConnections()
 	b := make([]byte, 8)
 	rand.Read(b)
 	name := "b-" + hex.EncodeToString(b)
-	if err := s.Admin(t).MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket: %v", err)
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		return "", fmt.Errorf("make bucket: %w", err)
 	}
-	return name
+	return name, nil
 }
 
 // syncBuffer is the server's output, written by the process's copier
