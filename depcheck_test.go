@@ -15,7 +15,7 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cmd/wharf/internal/bench", "config", "inspect", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cache/upload", "cmd/wharf/internal/bench", "config", "inspect", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	// One replica at a time for a job, by the records' conditional writes.
 	"lease":              {"cache/records"},
 	"cache/tier":         {"cache/disk", "metrics", "oci"},
-	"cache/upload":       {"cache/index", "metrics"},
+	"cache/upload":       {"cache/index", "cache/records", "metrics"},
 	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},

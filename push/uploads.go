@@ -18,7 +18,7 @@ import (
 // Options.UploadLimits until the session ends, and past them the answer
 // is ErrTooManyUploads.
 func (w *Writer) StartUpload(ctx context.Context, repo cache.Repo, client string) (UploadStatus, error) {
-	st, err := w.uploads.Start(repo.String(), client)
+	st, err := w.uploads.Start(ctx, repo.String(), client)
 	if err == nil {
 		w.notePush(repo)
 	}
@@ -26,13 +26,13 @@ func (w *Writer) StartUpload(ctx context.Context, repo cache.Repo, client string
 }
 
 // Upload reports a session's progress.
-func (w *Writer) Upload(repo cache.Repo, id string) (UploadStatus, error) {
-	return w.uploads.Status(repo.String(), id)
+func (w *Writer) Upload(ctx context.Context, repo cache.Repo, id string) (UploadStatus, error) {
+	return w.uploads.Status(ctx, repo.String(), id)
 }
 
 // WriteUpload appends a chunk (PATCH).
 func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c Chunk) (UploadStatus, error) {
-	return w.uploads.Write(repo.String(), id, c)
+	return w.uploads.Write(ctx, repo.String(), id, c)
 }
 
 // FinishUpload appends a last chunk (which may be empty), checks that
@@ -54,15 +54,15 @@ func (w *Writer) PutBlob(ctx context.Context, repo cache.Repo, client string, c 
 		return err
 	}
 	if err := w.FinishUpload(ctx, repo, st.ID, c, d); err != nil {
-		w.uploads.Cancel(repo.String(), st.ID) // unknown already when the digest was wrong
+		w.uploads.Cancel(ctx, repo.String(), st.ID) // unknown already when the digest was wrong
 		return err
 	}
 	return nil
 }
 
 // CancelUpload ends a session and removes what it received.
-func (w *Writer) CancelUpload(repo cache.Repo, id string) error {
-	return w.uploads.Cancel(repo.String(), id)
+func (w *Writer) CancelUpload(ctx context.Context, repo cache.Repo, id string) error {
+	return w.uploads.Cancel(ctx, repo.String(), id)
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a

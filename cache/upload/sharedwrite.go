@@ -1,0 +1,307 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/records"
+)
+
+// writeShared appends a chunk to a shared session (PATCH). The caller
+// holds id's lock.
+func (s *Sessions) writeShared(ctx context.Context, repo, id string, c Chunk) (Status, error) {
+	st, ver, err := s.load(ctx, repo, id)
+	if err != nil {
+		return Status{}, err
+	}
+	st, err = s.appendShared(ctx, id, st, ver, c)
+	return Status{ID: id, Size: st.Size}, err
+}
+
+// appendShared streams c into a new chunk object, hashing it on from the
+// state's running sha256 (and copying it to the local file while that
+// holds the whole session), then replaces the state read at ver. It
+// returns the state that counts: the new one, or st when nothing was
+// acknowledged.
+func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, ver string, c Chunk) (sharedState, error) {
+	c, err := checkChunk(st.Size, c)
+	if err != nil {
+		return st, err
+	}
+	if c.Body == nil || c.Length == 0 {
+		return st, nil
+	}
+	if len(st.Chunks) >= maxChunks {
+		return st, fmt.Errorf("upload %s: %d chunks, the most a session takes: %w", id, maxChunks, ErrInvalid)
+	}
+	h, known := resumeHashOf(st.Size, st.HashState)
+	lc := s.copyOf(id)
+	local := s.openCopy(id, lc, st)
+	if local != nil {
+		defer local.f.Close()
+	}
+	src := c.Body
+	if c.Length > 0 {
+		src = io.LimitReader(src, c.Length)
+	}
+	body := &bodyReader{r: src}
+	sinks := []io.Writer{h}
+	if local != nil {
+		sinks = append(sinks, local)
+	}
+	name := chunkName(len(st.Chunks))
+	n, err := s.opts.Shared.Chunks.Put(ctx, id, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
+	switch {
+	case err == nil && c.Length >= 0 && n != c.Length:
+		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
+	case err != nil && body.err != nil:
+		err = fmt.Errorf("body cut short: %w: %w", ErrSizeInvalid, body.err)
+	case err != nil && c.Length >= 0 && body.eof && body.n < c.Length:
+		err = fmt.Errorf("body ended after %d of %d bytes: %w", body.n, c.Length, ErrSizeInvalid)
+	case err != nil:
+		s.opts.Metrics.StoreError("write")
+		err = fmt.Errorf("upload %s: %w", id, err)
+	}
+	if err != nil {
+		s.forgetChunk(ctx, id, name)
+		s.dropCopy(id, lc)
+		return st, err
+	}
+	next := st.clone()
+	next.Chunks = append(next.Chunks, chunkRef{Name: name, Size: n})
+	next.Size += n
+	next.HashState = nil
+	if known {
+		next.HashState = hashState(h)
+	}
+	next.Updated = s.opts.Now()
+	if _, err := s.putState(ctx, id, next, records.IfMatch(ver)); err != nil {
+		s.dropCopy(id, lc)
+		if !errors.Is(err, records.ErrConflict) && !errors.Is(err, records.ErrNotFound) {
+			// The store may have written the state before failing to say
+			// so: the chunk stays (it goes with its session) in case it
+			// counts. The client asks for the Range and resumes.
+			s.opts.Metrics.StoreError("write")
+			return st, fmt.Errorf("upload %s: %w", id, err)
+		}
+		// Another replica appended first, or the session ended: this
+		// chunk never counted.
+		s.forgetChunk(ctx, id, name)
+		cur, _, lerr := s.load(ctx, st.Repo, id)
+		if lerr != nil {
+			return st, lerr
+		}
+		return cur, &RangeError{Size: cur.Size}
+	}
+	if local != nil && local.err == nil {
+		lc.chunks, lc.size = append(lc.chunks, name), lc.size+n
+	} else {
+		s.dropCopy(id, lc)
+	}
+	return next, nil
+}
+
+// forgetChunk deletes a chunk that does not count, whether or not the
+// client is still there. One left behind goes with its session.
+func (s *Sessions) forgetChunk(ctx context.Context, id, name string) {
+	if err := s.opts.Shared.Chunks.Delete(context.WithoutCancel(ctx), id, name); err != nil {
+		s.log.WithError(err).WithField("upload", id).Debug("remove a chunk that does not count")
+	}
+}
+
+// bodyReader is a request body as the chunk store reads it: how much it
+// gave, whether it ended, and its own failure (a client gone mid-body)
+// apart from the store's.
+type bodyReader struct {
+	r   io.Reader
+	n   int64
+	eof bool
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil:
+		b.err = err
+	}
+	return n, err
+}
+
+// copyWriter appends to the local copy; a failing local disk only ends
+// the copy (the chunk object is what counts), never the request.
+type copyWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *copyWriter) Write(p []byte) (int, error) {
+	if w.err == nil {
+		_, w.err = w.f.Write(p)
+	}
+	return len(p), nil
+}
+
+// openCopy opens the local file to append to, if it holds the whole
+// session so far; otherwise it drops it and returns nil.
+func (s *Sessions) openCopy(id string, lc *localCopy, st sharedState) *copyWriter {
+	if !lc.matches(st) {
+		s.dropCopy(id, lc)
+		return nil
+	}
+	f, err := os.OpenFile(s.path(id), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil
+	}
+	if err := f.Truncate(lc.size); err != nil {
+		f.Close()
+		return nil
+	}
+	if _, err := f.Seek(lc.size, io.SeekStart); err != nil {
+		f.Close()
+		return nil
+	}
+	return &copyWriter{f: f}
+}
+
+// finishShared is Finish for a shared session. A session that holds
+// nothing yet and gets its whole blob in this request (a monolithic
+// push) takes the short way: the body goes to a staged file only, as on
+// one node, and no chunk is written to the shared store.
+func (s *Sessions) finishShared(ctx context.Context, repo, id string, c Chunk, d digest.Digest) error {
+	st, ver, err := s.load(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	var f *os.File
+	var got digest.Digest
+	if st.Size == 0 && c.Body != nil && c.Length != 0 {
+		f, got, st, err = s.stageBody(id, st, c, d)
+	} else {
+		if st, err = s.appendShared(ctx, id, st, ver, c); err != nil {
+			return err
+		}
+		f, got, err = s.stage(ctx, id, st, d)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if got != d {
+		os.Remove(f.Name())
+		if err := s.endShared(ctx, id); err != nil {
+			s.log.WithError(err).WithField("upload", id).Warn("end upload of a wrong digest; the sweep ends it")
+		}
+		return fmt.Errorf("upload %s: received bytes hash to %s, not %s: %w", id, got, d, ErrDigestInvalid)
+	}
+	if err := s.opts.Ingest.Ingest(ctx, f, d, st.Size, true); err != nil {
+		// The chunks stay for a retry; the staged file is remade then.
+		s.dropCopy(id, s.copyOf(id))
+		return err
+	}
+	return s.endShared(ctx, id)
+}
+
+// stageBody writes a whole blob from one request to the staged file,
+// hashing it under d's algorithm.
+func (s *Sessions) stageBody(id string, st sharedState, c Chunk, d digest.Digest) (*os.File, digest.Digest, sharedState, error) {
+	c, err := checkChunk(0, c)
+	if err != nil {
+		return nil, "", st, err
+	}
+	s.dropCopy(id, s.copyOf(id)) // the file becomes the staged blob
+	f, err := os.Create(s.path(id))
+	if err != nil {
+		s.opts.Metrics.StoreError("write")
+		return nil, "", st, fmt.Errorf("upload %s: %w", id, err)
+	}
+	src := c.Body
+	if c.Length > 0 {
+		src = io.LimitReader(src, c.Length)
+	}
+	dg := d.Algorithm().Digester()
+	n, err := io.CopyBuffer(io.MultiWriter(f, dg.Hash()), src, make([]byte, copyBuffer))
+	switch {
+	case err == nil && c.Length >= 0 && n != c.Length:
+		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("body cut short: %w: %w", ErrSizeInvalid, err)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", st, err
+	}
+	st.Size = n
+	return f, dg.Digest(), st, nil
+}
+
+// stage makes the staged file of a session's chunks: the local copy when
+// it holds exactly them, or else the chunks read back in order, each
+// checked against its size. It returns the digest under d's algorithm,
+// from the running sha256 when the state carries it.
+func (s *Sessions) stage(ctx context.Context, id string, st sharedState, d digest.Digest) (*os.File, digest.Digest, error) {
+	lc := s.copyOf(id)
+	if lc.matches(st) && lc.size == st.Size {
+		if f, err := os.OpenFile(s.path(id), os.O_RDWR, 0); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.Size() == st.Size {
+				return s.digestStaged(f, st, d)
+			}
+			f.Close()
+		}
+	}
+	s.dropCopy(id, lc)
+	f, err := os.Create(s.path(id))
+	if err != nil {
+		s.opts.Metrics.StoreError("write")
+		return nil, "", fmt.Errorf("upload %s: %w", id, err)
+	}
+	buf := make([]byte, copyBuffer)
+	for _, c := range st.Chunks {
+		if err := s.copyChunk(ctx, f, id, c, buf); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, "", err
+		}
+	}
+	return s.digestStaged(f, st, d)
+}
+
+func (s *Sessions) copyChunk(ctx context.Context, f *os.File, id string, c chunkRef, buf []byte) error {
+	rc, err := s.opts.Shared.Chunks.Open(ctx, id, c.Name)
+	if err != nil {
+		s.opts.Metrics.StoreError("read")
+		return fmt.Errorf("upload %s: %w", id, err)
+	}
+	defer rc.Close()
+	n, err := io.CopyBuffer(f, io.LimitReader(rc, c.Size+1), buf)
+	if err != nil {
+		s.opts.Metrics.StoreError("read")
+		return fmt.Errorf("upload %s: chunk %s: %w", id, c.Name, err)
+	}
+	if n != c.Size {
+		return fmt.Errorf("upload %s: chunk %s holds %d bytes, its state says %d", id, c.Name, n, c.Size)
+	}
+	return nil
+}
+
+func (s *Sessions) digestStaged(f *os.File, st sharedState, d digest.Digest) (*os.File, digest.Digest, error) {
+	h, known := resumeHashOf(st.Size, st.HashState)
+	if !known {
+		h = nil
+	}
+	got, err := digestOf(f, h, d)
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, got, nil
+}
