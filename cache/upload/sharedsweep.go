@@ -57,6 +57,12 @@ func (s *Sessions) expire(ctx context.Context, id string, cutoff time.Time) bool
 	if err != nil || (!st.Ended && !st.Updated.Before(cutoff)) {
 		return false
 	}
+	return s.endIdle(ctx, id, st, ver)
+}
+
+// endIdle ends id, found idle as st at version ver: unless a chunk came
+// since, which the conditional tombstone finds out.
+func (s *Sessions) endIdle(ctx context.Context, id string, st sharedState, ver string) bool {
 	if !st.Ended {
 		st.Ended = true
 		if _, err := s.putState(ctx, id, st, records.IfMatch(ver)); err != nil {
