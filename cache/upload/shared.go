@@ -105,7 +105,7 @@ func stateKey(id string) string { return "uploads/" + id }
 
 // load reads id's state if it belongs to repo and is not ended.
 func (s *Sessions) load(ctx context.Context, repo, id string) (sharedState, string, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return sharedState{}, "", fmt.Errorf("upload %q: %w", id, ErrUnknown)
 	}
 	st, ver, err := s.readState(ctx, id)
@@ -286,7 +286,7 @@ func (st sharedState) clone() sharedState {
 // sessionOf is the session a state key names, or "".
 func sessionOf(key string) string {
 	id, _ := strings.CutPrefix(key, "uploads/")
-	if _, err := uuid.Parse(id); err != nil || strings.Contains(id, "/") {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return ""
 	}
 	return id

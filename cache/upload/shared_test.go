@@ -357,6 +357,12 @@ func TestSharedUploadRefusesHostileChunks(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+	if got, err := b.s.Write(ctx, repo, st.ID, Chunk{Body: strings.NewReader(""), Length: -1, Start: -1, End: -1}); err != nil || got.Size != 5 {
+		t.Errorf("an empty PATCH: %+v, %v; want nothing added", got, err)
+	}
+	if _, err := b.s.Status(ctx, repo, "{"+st.ID+"}"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("the session's id in another spelling: %v, want ErrUnknown", err)
+	}
 	if got, err := a.s.Status(ctx, repo, st.ID); err != nil || got.Size != 5 {
 		t.Fatalf("after the hostile requests: %+v, %v; want the 5 bytes acknowledged", got, err)
 	}

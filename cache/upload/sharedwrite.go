@@ -72,6 +72,10 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		s.dropCopy(id, lc)
 		return st, err
 	}
+	if n == 0 { // an empty body counts for nothing, as on one node
+		s.forgetChunk(ctx, id, name)
+		return st, nil
+	}
 	next := st.clone()
 	next.Chunks = append(next.Chunks, chunkRef{Name: name, Size: n})
 	next.Size += n
