@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/opencontainers/go-digest"
 )
 
 // Chunks are the bytes of upload sessions in progress that the replicas
@@ -224,4 +225,31 @@ func (c Chunks) isChunkKey(key string) bool {
 	rest, ok := strings.CutPrefix(key, c.prefix())
 	session, chunk, cut := strings.Cut(rest, "/")
 	return ok && cut && segment("session", session) == nil && segment("chunk", chunk) == nil
+}
+
+// Compose makes d's content object of a session's chunks, in order, by
+// copies within the store: no byte passes through wharf again, so a
+// pushed blob is not uploaded twice (Store.Put then finds it stored).
+// The caller has checked that the chunks hash to d. S3 copies a single
+// chunk whole, and several as parts, each but the last at least 5 MiB:
+// smaller ones are refused, and the caller uploads the blob instead. A
+// failed copy leaves nothing visible (an unfinished multipart upload
+// under d's key, aborted by a later Open).
+func (c Chunks) Compose(ctx context.Context, session string, chunks []string, d digest.Digest) error {
+	if err := valid(d); err != nil {
+		return err
+	}
+	srcs := make([]minio.CopySrcOptions, len(chunks))
+	for i, ch := range chunks {
+		key, err := c.key(session, ch)
+		if err != nil {
+			return err
+		}
+		srcs[i] = minio.CopySrcOptions{Bucket: c.s.opts.Bucket, Object: key}
+	}
+	dst := minio.CopyDestOptions{Bucket: c.s.opts.Bucket, Object: c.s.key(d)}
+	if _, err := c.s.client.ComposeObject(ctx, dst, srcs...); err != nil {
+		return fmt.Errorf("s3: compose %s of upload %s: %w", d, session, err)
+	}
+	return nil
 }

@@ -479,3 +479,51 @@ func TestSharedUploadOneReplicaReadsNothingBack(t *testing.T) {
 		t.Errorf("a monolithic push wrote %d chunks and left %v, want none", a.chunks.puts-before, c.keys(t))
 	}
 }
+
+// TestSharedUploadComposedInTheBucket: a verified session's chunks become
+// the blob's object by a copy within the bucket, so the cache's Ingest
+// (whose shared tier then finds it stored) uploads nothing again; chunks
+// that do not hash to the digest named become nothing.
+func TestSharedUploadComposedInTheBucket(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	a := c.replica(t, t.TempDir(), Options{}, 0)
+	b := c.replica(t, t.TempDir(), Options{}, 0)
+	ctx := context.Background()
+	body := randomBytes(6<<20 + 1000) // a first chunk over S3's 5 MiB minimum part
+	d := digest.FromBytes(body)
+	blobs := func() []string { return c.srv.Keys(t, c.bucket, "cluster/blobs/") }
+
+	wrong, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.Write(ctx, repo, wrong.ID, at(body[:6<<20], 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.Finish(ctx, repo, wrong.ID, at(body[6<<20:], 6<<20), digest.FromString("not these bytes")); !errors.Is(err, ErrDigestInvalid) {
+		t.Fatalf("Finish with a wrong digest: %v", err)
+	}
+	if keys := blobs(); len(keys) != 0 {
+		t.Fatalf("unverified chunks became content: %v", keys)
+	}
+
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.Write(ctx, repo, st.ID, at(body[:6<<20], 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.Finish(ctx, repo, st.ID, at(body[6<<20:], 6<<20), d); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.store.Open(ctx, d)
+	if err != nil {
+		t.Fatalf("the blob is not in the bucket: %v (keys %v)", err, blobs())
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the composed blob holds %d bytes (%v), want the %d pushed", len(got), err, len(body))
+	}
+}

@@ -206,6 +206,7 @@ func (s *Sessions) finishShared(ctx context.Context, repo, id string, c Chunk, d
 		}
 		return fmt.Errorf("upload %s: received bytes hash to %s, not %s: %w", id, got, d, ErrDigestInvalid)
 	}
+	s.compose(ctx, id, st, d)
 	if err := s.opts.Ingest.Ingest(ctx, f, d, st.Size, true); err != nil {
 		// The chunks stay for a retry; the staged file is remade then.
 		s.dropCopy(id, s.copyOf(id))
@@ -308,4 +309,28 @@ func (s *Sessions) digestStaged(f *os.File, st sharedState, d digest.Digest) (*o
 		return nil, "", err
 	}
 	return f, got, nil
+}
+
+// composer is a ChunkStore that can make content of chunks where they
+// are (cache/s3's Chunks: a copy within the bucket).
+type composer interface {
+	Compose(ctx context.Context, session string, chunks []string, d digest.Digest) error
+}
+
+// compose puts the verified chunks together as d's content in the shared
+// store, when it can, so that Ingest finds d stored there and uploads
+// nothing: a chunked push's bytes then travel to the bucket once. When
+// it cannot (chunks under S3's 5 MiB minimum part), Ingest uploads them.
+func (s *Sessions) compose(ctx context.Context, id string, st sharedState, d digest.Digest) {
+	c, ok := s.opts.Shared.Chunks.(composer)
+	if !ok || len(st.Chunks) == 0 {
+		return
+	}
+	names := make([]string, len(st.Chunks))
+	for i, ch := range st.Chunks {
+		names[i] = ch.Name
+	}
+	if err := c.Compose(ctx, id, names, d); err != nil {
+		s.log.WithError(err).WithField("upload", id).Debug("compose the chunks in the shared store; uploading the blob instead")
+	}
 }
