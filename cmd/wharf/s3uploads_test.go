@@ -9,8 +9,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
@@ -35,7 +40,7 @@ func TestChunkedPushAcrossReplicas(t *testing.T) {
 	body := make([]byte, 3<<20+12345)
 	rand.Read(body)
 	d := digest.FromBytes(body)
-	const name = "team/pushed"
+	const repoName = "team/pushed"
 
 	n := 0
 	next := func() string { n++; return addrs[n%2] } // round robin
@@ -65,7 +70,7 @@ func TestChunkedPushAcrossReplicas(t *testing.T) {
 		return resp
 	}
 
-	loc := do(http.MethodPost, "/v2/"+name+"/blobs/uploads/", nil, nil, http.StatusAccepted).Header.Get("Location")
+	loc := do(http.MethodPost, "/v2/"+repoName+"/blobs/uploads/", nil, nil, http.StatusAccepted).Header.Get("Location")
 	parts := [][2]int{{0, 1 << 20}, {1 << 20, 2 << 20}, {2 << 20, 3 << 20}}
 	for _, p := range parts {
 		h := http.Header{"Content-Type": {"application/octet-stream"},
@@ -90,7 +95,7 @@ func TestChunkedPushAcrossReplicas(t *testing.T) {
 	finisher := addrs[(n+1)%2]
 	do(http.MethodPut, loc+sep+"digest="+d.String(), http.Header{"Content-Type": {"application/octet-stream"}}, body[3<<20:], http.StatusCreated)
 
-	resp, err := http.Get("http://" + finisher + "/v2/" + name + "/blobs/" + d.String())
+	resp, err := http.Get("http://" + finisher + "/v2/" + repoName + "/blobs/" + d.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,4 +113,43 @@ func TestChunkedPushAcrossReplicas(t *testing.T) {
 			t.Errorf("%s left behind by the finished session", k)
 		}
 	}
+
+	// A real client's upload (go-containerregistry: POST, PATCH, PUT),
+	// each request to the next replica.
+	l, err := random.Layer(2<<20, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewRepository(addrs[0]+"/team/layer", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := &roundRobin{addrs: addrs}
+	if err := remote.WriteLayer(ref, l, remote.WithTransport(rr)); err != nil {
+		t.Fatalf("a layer pushed round-robin: %v", err)
+	}
+	ld, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(srv.Keys(t, bucket, "mirror/blobs/"), "mirror/blobs/sha256/"+ld.Hex[:2]+"/"+ld.Hex) {
+		t.Errorf("the layer pushed round-robin is not in the bucket")
+	}
+	if rr.n.Load() < 3 {
+		t.Errorf("the push made %d requests, want its POST, PATCH and PUT at least", rr.n.Load())
+	}
+}
+
+// roundRobin sends each request to the next replica, as a load balancer
+// without stickiness does.
+type roundRobin struct {
+	addrs []string
+	n     atomic.Int64
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Host = r.addrs[r.n.Add(1)%int64(len(r.addrs))]
+	req.Host = req.URL.Host
+	return http.DefaultTransport.RoundTrip(req)
 }
