@@ -1,11 +1,7 @@
 package upload
 
 import (
-	"fmt"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
@@ -13,16 +9,6 @@ import (
 // minio is the MinIO server the shared sessions' tests share.
 var minio s3test.Shared
 
-// TestMain fails the package's tests if the sweeper outlives Close. It
-// stops the shared server first: its connections' goroutines end with it.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	minio.Stop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain fails the package's tests if the sweeper outlives Close,
+// after stopping the shared server (its connections end with it).
+func TestMain(m *testing.M) { minio.Main(m) }
