@@ -527,3 +527,27 @@ func TestSharedUploadComposedInTheBucket(t *testing.T) {
 		t.Fatalf("the composed blob holds %d bytes (%v), want the %d pushed", len(got), err, len(body))
 	}
 }
+
+// TestSharedUploadSlotBackWhenFinishedElsewhere: a session opened on one
+// replica and finished on another gives its slot back on the first the
+// moment that replica needs it, without waiting for a sweep.
+func TestSharedUploadSlotBackWhenFinishedElsewhere(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{PerClient: 1}}, 0)
+	b := c.replica(t, t.TempDir(), Options{}, 0)
+	ctx := context.Background()
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(1000)
+	if err := b.s.Finish(ctx, repo, st.ID, chunk(body), digest.FromBytes(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.Start(ctx, repo, "client"); err != nil {
+		t.Fatalf("a new session once the client's only one finished elsewhere: %v", err)
+	}
+	if _, err := a.s.Start(ctx, repo, "client"); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("a second open session of one client: %v, want ErrTooMany", err)
+	}
+}
