@@ -3,6 +3,7 @@ package s3_test
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -125,4 +126,35 @@ func TestOpenAbortsAbandonedChunkUploads(t *testing.T) {
 		t.Fatalf("Open: %+v, %v; want the chunk's upload aborted", swept, err)
 	}
 	s.Close()
+}
+
+// TestChunkPutMemoryIsAPart: a chunk of unknown length costs about one
+// part of memory however long it is, not its length.
+func TestChunkPutMemoryIsAPart(t *testing.T) {
+	srv := shared.Get(t)
+	o := options(srv, srv.Bucket(t))
+	o.PartSize = 5 << 20
+	c := open(t, o).Chunks()
+	const size = 48 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n, err := c.Put(ctx, session, "00000000-big", io.LimitReader(zeros{}, size), -1)
+	runtime.ReadMemStats(&after)
+	if err != nil || n != size {
+		t.Fatalf("Put: %d, %v", n, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(o.PartSize) {
+		t.Errorf("a %d MiB chunk allocated %d MiB, want about a part (%d MiB)", size>>20, alloc>>20, o.PartSize>>20)
+	} else {
+		t.Logf("a %d MiB chunk allocated %.1f MiB", size>>20, float64(alloc)/(1<<20))
+	}
+}
+
+// zeros reads as an endless run of zero bytes, allocating nothing.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
