@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache/records"
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
@@ -253,6 +254,11 @@ func TestSharedUploadSurvivesItsReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A dies in a third PATCH after its chunk was written, before the
+	// state named it: a chunk that never counted.
+	if _, err := a.store.Chunks().Put(ctx, st.ID, "00000002-dead", strings.NewReader("never acknowledged"), -1); err != nil {
+		t.Fatal(err)
+	}
 	a.close()
 	if err := os.RemoveAll(dirA); err != nil {
 		t.Fatal(err)
@@ -265,6 +271,9 @@ func TestSharedUploadSurvivesItsReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.stored(t, d, body)
+	if keys := c.keys(t); len(keys) != 0 {
+		t.Errorf("the bucket still holds %v after the push", keys)
+	}
 }
 
 // TestSharedUploadStoreFrozen: the store stops answering during a PATCH.
@@ -416,9 +425,26 @@ func TestSharedUploadExpiry(t *testing.T) {
 		t.Fatal("a sweep ended a session on a state older than its last acknowledged chunk")
 	}
 	c.clock.add(-2 * time.Hour)
+	// A sweep that died after its tombstone: the next one finishes it,
+	// however young the session.
+	dead, err := b.s.Start(ctx, repo, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ver, err = b.s.readState(ctx, dead.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Ended = true
+	if _, err := b.s.putState(ctx, dead.ID, st, records.IfMatch(ver)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.Status(ctx, repo, dead.ID); !errors.Is(err, ErrUnknown) {
+		t.Errorf("a tombstoned session: %v, want ErrUnknown", err)
+	}
 
-	if n := b.s.sweep(); n != 1 {
-		t.Fatalf("swept %d sessions, want the idle one", n)
+	if n := b.s.sweep(); n != 2 {
+		t.Fatalf("swept %d sessions, want the idle one and the tombstoned one", n)
 	}
 	if _, err := a.s.Status(ctx, repo, idle.ID); !errors.Is(err, ErrUnknown) {
 		t.Errorf("the idle session after the sweep: %v, want ErrUnknown", err)
