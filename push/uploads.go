@@ -2,10 +2,13 @@ package push
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/upload"
 )
 
 // Upload sessions are cache/upload's, opened over the store by
@@ -22,17 +25,19 @@ func (w *Writer) StartUpload(ctx context.Context, repo cache.Repo, client string
 	if err == nil {
 		w.notePush(repo)
 	}
-	return st, err
+	return st, storeErr(err)
 }
 
 // Upload reports a session's progress.
 func (w *Writer) Upload(ctx context.Context, repo cache.Repo, id string) (UploadStatus, error) {
-	return w.uploads.Status(ctx, repo.String(), id)
+	st, err := w.uploads.Status(ctx, repo.String(), id)
+	return st, storeErr(err)
 }
 
 // WriteUpload appends a chunk (PATCH).
 func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c Chunk) (UploadStatus, error) {
-	return w.uploads.Write(ctx, repo.String(), id, c)
+	st, err := w.uploads.Write(ctx, repo.String(), id, c)
+	return st, storeErr(err)
 }
 
 // FinishUpload appends a last chunk (which may be empty), checks that
@@ -40,7 +45,7 @@ func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c 
 // linked to repo. A wrong digest ends the session and keeps nothing.
 func (w *Writer) FinishUpload(ctx context.Context, repo cache.Repo, id string, c Chunk, d digest.Digest) error {
 	if err := w.uploads.Finish(ctx, repo.String(), id, c, d); err != nil {
-		return err
+		return storeErr(err)
 	}
 	return w.c.LinkUploaded(repo, d)
 }
@@ -62,7 +67,16 @@ func (w *Writer) PutBlob(ctx context.Context, repo cache.Repo, client string, c 
 
 // CancelUpload ends a session and removes what it received.
 func (w *Writer) CancelUpload(ctx context.Context, repo cache.Repo, id string) error {
-	return w.uploads.Cancel(ctx, repo.String(), id)
+	return storeErr(w.uploads.Cancel(ctx, repo.String(), id))
+}
+
+// storeErr makes the sessions' shared store failing to answer the cache's
+// ErrStoreUnavailable, which proxy answers with a 503 the client retries.
+func storeErr(err error) error {
+	if errors.Is(err, upload.ErrStoreUnavailable) && !errors.Is(err, cache.ErrStoreUnavailable) {
+		return fmt.Errorf("%w: %w", cache.ErrStoreUnavailable, err)
+	}
+	return err
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a

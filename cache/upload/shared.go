@@ -120,6 +120,7 @@ func (s *Sessions) readState(ctx context.Context, id string) (sharedState, strin
 	if err != nil {
 		if !errors.Is(err, records.ErrNotFound) {
 			s.opts.Metrics.StoreError("read")
+			return sharedState{}, "", unavailable(id, err)
 		}
 		return sharedState{}, "", fmt.Errorf("upload %s: %w", id, err)
 	}
@@ -150,7 +151,7 @@ func (s *Sessions) startShared(ctx context.Context, repo, client string) (Status
 	if _, err := s.putState(ctx, id, sharedState{Repo: repo, Client: client, Started: now, Updated: now}, records.IfAbsent()); err != nil {
 		s.slots.give(client)
 		s.opts.Metrics.StoreError("write")
-		return Status{}, fmt.Errorf("start upload: %w", err)
+		return Status{}, unavailable(id, err)
 	}
 	s.mu.Lock()
 	s.mine[id] = &localCopy{client: client, held: true}
@@ -218,7 +219,7 @@ func (s *Sessions) endShared(ctx context.Context, id string) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.opts.Shared.Records.Delete(ctx, stateKey(id)); err != nil {
 		s.opts.Metrics.StoreError("write")
-		return fmt.Errorf("end upload %s: %w", id, err)
+		return unavailable(id, err)
 	}
 	if err := s.opts.Shared.Chunks.DeleteSession(ctx, id); err != nil {
 		s.log.WithError(err).WithField("upload", id).Warn("remove upload chunks; the sweep retries")
@@ -239,6 +240,12 @@ func (s *Sessions) release(id string) {
 		s.slots.give(lc.client)
 		s.opts.Metrics.UploadEnded()
 	}
+}
+
+// unavailable words a failure of the shared store, which the client may
+// retry once the store answers again (503).
+func unavailable(id string, err error) error {
+	return fmt.Errorf("upload %s: %w: %w", id, ErrStoreUnavailable, err)
 }
 
 // chunkName names the n-th chunk of a session: the random part makes two

@@ -118,7 +118,7 @@ func (s *Sessions) copyChunk(ctx context.Context, f *os.File, id string, c chunk
 	rc, err := s.opts.Shared.Chunks.Open(ctx, id, c.Name)
 	if err != nil {
 		s.opts.Metrics.StoreError("read")
-		return fmt.Errorf("upload %s: %w", id, err)
+		return unavailable(id, err)
 	}
 	defer rc.Close()
 	n, err := io.CopyBuffer(f, io.LimitReader(rc, c.Size+1), buf)

@@ -63,7 +63,7 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		err = fmt.Errorf("body ended after %d of %d bytes: %w", body.n, c.Length, ErrSizeInvalid)
 	case err != nil:
 		s.opts.Metrics.StoreError("write")
-		err = fmt.Errorf("upload %s: %w", id, err)
+		err = unavailable(id, err)
 	}
 	if err != nil {
 		s.forgetChunk(ctx, id, name)
@@ -89,7 +89,7 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 			// so: the chunk stays (it goes with its session) in case it
 			// counts. The client asks for the Range and resumes.
 			s.opts.Metrics.StoreError("write")
-			return st, fmt.Errorf("upload %s: %w", id, err)
+			return st, unavailable(id, err)
 		}
 		// Another replica appended first, or the session ended: this
 		// chunk never counted.
