@@ -111,6 +111,10 @@ type Options struct {
 	// the store only (cached tags without revalidation), and a miss is
 	// ErrOffline. For air-gapped sites filled by wharf import.
 	Offline bool
+	// SharedUploads, when set, keeps upload sessions in the store the
+	// replicas share (cache/upload's shared sessions), so that any replica
+	// takes a push's next request. Zero: sessions are this node's.
+	SharedUploads upload.Shared
 	// AccessFlush is how often access times are written to the index.
 	// Default 10s.
 	AccessFlush time.Duration
