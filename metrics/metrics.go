@@ -59,6 +59,7 @@ type Metrics struct {
 	// The S3-compatible store (cache/s3): every request it answered, or
 	// did not.
 	S3Requests *prometheus.CounterVec   // by op (the HTTP method) and result (2xx, 3xx, 4xx, 5xx, error)
+	SharedSize prometheus.Gauge         // bytes in the shared store, as its evicting replica last walked it
 	S3Latency  *prometheus.HistogramVec // seconds to the answer's headers, by op
 
 	// Cluster (package peer): replicas asking each other before the upstream.
@@ -176,6 +177,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
 			Name: NameTierLocalBytes, Help: "Bytes of content held by the local tier.",
+		}),
+		SharedSize: f.NewGauge(prometheus.GaugeOpts{
+			Name: NameSharedSize, Help: "Bytes of content in the shared store (storage.s3), as this replica last walked it while it led the cluster's eviction; 0 on the others.",
 		}),
 		S3Requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: NameS3Requests, Help: "Requests to the S3-compatible store, by HTTP method and result (2xx, 3xx, 4xx, 5xx, error: no answer).",
