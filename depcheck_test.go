@@ -15,7 +15,7 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cache/upload", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	// One replica at a time for a job, by the records' conditional writes.
 	"lease":        {"cache/records"},
 	"cache/tier":   {"cache/disk", "metrics", "oci"},
-	"cache/upload": {"cache/index", "metrics"},
+	"cache/upload": {"cache/index", "cache/records", "metrics"},
 	// Replicas as each other's origins: an Origin over cluster's ranking,
 	// and the peer listener's handler over the cache's read path.
 	"peer":               {"cache", "cluster", "metrics", "oci", "upstream"},

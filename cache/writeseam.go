@@ -27,7 +27,8 @@ import (
 // holds (PushManifest), and leaves it as one locked step (Unlink).
 
 // OpenUploads opens the store's upload sessions (cache/upload) in
-// data/uploads: their records live in the index, and a finished session
+// data/uploads: their records live in the index, or with
+// Options.SharedUploads in the shared store, and a finished session
 // hands its verified file to Ingest, pinned. The caller owns the
 // Sessions and closes them before the Cache.
 func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload.Sessions, error) {
@@ -37,6 +38,7 @@ func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload
 		Ingest:  c,
 		Expiry:  expiry,
 		Limits:  limits,
+		Shared:  c.opts.SharedUploads,
 		Metrics: c.opts.Metrics,
 		Logger:  c.log,
 		Now:     c.opts.Now,

@@ -11,8 +11,9 @@ import (
 // S3 puts the content (blobs and manifests by digest) in a bucket of an
 // S3-compatible store instead of the data directory. The section is off
 // unless one of its settings differs from its default (S3.On); then
-// Endpoint and Bucket are required. The index, staging of fills and
-// uploads in progress stay in the data directory.
+// Endpoint and Bucket are required. The index and the staging of fills
+// stay in the data directory; upload sessions in progress are kept in the
+// bucket, so that any replica takes a push's next request.
 type S3 struct {
 	// Endpoint is the store's URL, https://host[:port] (http:// for a
 	// store on a trusted network), with no path. Default "" (off).
@@ -51,9 +52,9 @@ type S3 struct {
 	// MaxSize caps the bytes of content in the bucket: past it, eviction
 	// deletes objects, least recently used images first, between the
 	// storage watermarks. storage.maxSize then caps the data directory's
-	// copies of the content (the local tier) instead. This wharf alone
-	// enforces it, from its own index: one wharf per bucket and prefix
-	// until the cluster lands. Must be >= 0. Default 0: no cap.
+	// copies of the content (the local tier) instead. In a cluster one
+	// replica at a time evicts, under a lease; without one, one wharf per
+	// bucket and prefix. Must be >= 0. Default 0: no cap.
 	MaxSize ByteSize `yaml:"maxSize"`
 	// AbandonedUploadAge is how old an unfinished multipart upload under
 	// Prefix must be for wharf to abort it at start, as the leftover of a

@@ -476,6 +476,7 @@ func (e *docsEnv) load(t *testing.T, b docBlock, args []string) {
 var docsConfigFiles = map[string]string{
 	"passwordFile":  "secret\n",
 	"secretKeyFile": "secret\n",
+	"secretFile":    "a-cluster-secret-of-16-bytes-or-more\n",
 	"dockerConfig":  `{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}`,
 	"htpasswd":      "",
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/tier"
+	"github.com/wharf-mirror/wharf/cache/upload"
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 )
@@ -117,6 +118,8 @@ func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copie
 			return nil, err
 		}
 		opts.Store = s.tier
+		// Upload sessions in the bucket: a push's requests may reach any replica.
+		opts.SharedUploads = upload.Shared{Records: s.shared.Records(), Chunks: s.shared.Chunks()}
 	}
 	c, err := cache.Open(opts)
 	if err != nil {
