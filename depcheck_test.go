@@ -68,7 +68,8 @@ var allowed = map[string][]string{
 	"e2e":                       {},
 	"deploy/helm":               {},
 	"bench/baseline":            {},
-	"bench/harness":             {"cache/s3/s3test", "cluster"}, // the cluster scenario: a MinIO, and the replicas' ranking
+	"bench/harness":             {"cache/s3/s3test", "cluster", "haproxytest"}, // the cluster scenario: a MinIO, HAProxy, the replicas' ranking
+	"haproxytest":               {},
 	"bench/relay":               {},
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cluster"
+	"github.com/wharf-mirror/wharf/haproxytest"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -74,31 +75,14 @@ func needCluster(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("the cluster proofs run MinIO, HAProxy and several wharf processes; skipped with -short")
 	}
-	bin, err := haproxyBinary()
+	bin, err := haproxytest.Binary()
 	if err != nil {
-		msg := fmt.Sprintf("no HAProxy (set WHARF_HAPROXY, or apt-get install haproxy): %v", err)
 		if os.Getenv("WHARF_S3_REQUIRED") != "" {
-			t.Fatal(msg)
+			t.Fatal(err)
 		}
-		t.Skip(msg + "; set WHARF_S3_REQUIRED=1 to fail instead of skipping")
+		t.Skipf("%v; set WHARF_S3_REQUIRED=1 to fail instead of skipping", err)
 	}
 	return bin
-}
-
-// haproxyBinary finds HAProxy: $WHARF_HAPROXY, $PATH, then Debian's
-// /usr/sbin (not on a user's PATH).
-func haproxyBinary() (string, error) {
-	if p := os.Getenv("WHARF_HAPROXY"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p, nil
-	}
-	const debian = "/usr/sbin/haproxy"
-	if _, err := os.Stat(debian); err != nil {
-		return "", fmt.Errorf("not on PATH, nor at %s", debian)
-	}
-	return debian, nil
 }
 
 // startCluster starts every part and returns once HAProxy sees every

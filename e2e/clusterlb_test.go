@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharf-mirror/wharf/haproxytest"
 )
 
 // haproxyLB is HAProxy in front of a test cluster, in the foreground
@@ -25,53 +27,18 @@ type haproxyLB struct {
 	exited  chan struct{}
 }
 
-// haproxyConfig is what a site would run (deploy/cluster/haproxy.cfg's
-// choices) with the test's addresses and quicker health checks:
-// round-robin per request, no stickiness, a replica out after two failed
-// checks of /healthz and back after one good one, and a request whose
-// connection is refused tried again on another replica.
-const haproxyConfig = `global
-    maxconn 4096
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 2m
-    timeout server 2m
-    timeout http-request 10s
-    timeout http-keep-alive 10s
-    timeout queue 10s
-    retries 2
-    option redispatch
-
-frontend registry
-    bind %s
-    default_backend wharf
-
-backend wharf
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server check inter 250ms fall 2 rise 1
-%s
-listen stats
-    bind %s
-    stats enable
-    stats uri /
-`
-
 // startHAProxy starts HAProxy (the binary bin) in front of replicas and
 // returns once it sees every one of them up.
 func startHAProxy(t *testing.T, bin string, replicas []*clusterReplica) *haproxyLB {
 	t.Helper()
 	lb := &haproxyLB{Addr: freeAddr(t), stats: freeAddr(t), exited: make(chan struct{})}
-	var servers strings.Builder
+	o := haproxytest.Options{Listen: lb.Addr, Stats: lb.stats, CheckEvery: 250 * time.Millisecond}
 	for _, r := range replicas {
-		fmt.Fprintf(&servers, "    server %s %s\n", r.Name, r.Addr)
+		o.Servers = append(o.Servers, r.Addr)
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "haproxy.cfg")
-	clusterWriteFile(t, cfg, fmt.Sprintf(haproxyConfig, lb.Addr, servers.String(), lb.stats))
+	clusterWriteFile(t, cfg, haproxytest.Config(o))
 	if out, err := exec.Command(bin, "-c", "-q", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}

@@ -6,17 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cluster"
+	"github.com/wharf-mirror/wharf/haproxytest"
 )
 
 // The cluster scenario (issue 13), run once after the rounds: three wharf
@@ -58,7 +59,7 @@ type clusterRig struct {
 // (no MinIO, no HAProxy) and returns nil: the rest of the report stands
 // without them.
 func (h *harness) clusterScenario(ctx context.Context) error {
-	haproxy, err := haproxyBinary()
+	haproxy, err := haproxytest.Binary()
 	if err != nil {
 		h.logf("cluster scenario skipped: %v", err)
 		return nil
@@ -259,41 +260,15 @@ cluster:
 `, addr, upstream, data, srv.Endpoint, bucket, srv.User, srv.Key, peers[i], peers[i], strings.Join(peers, ", "), secret)
 }
 
-// haproxyConfig is deploy/cluster/haproxy.cfg's choices on 127.0.0.1:
-// round-robin per request, no stickiness, /healthz checks.
-const haproxyConfig = `global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5m
-    timeout server 5m
-    timeout http-request 30s
-    timeout http-keep-alive 30s
-    retries 2
-    option redispatch
-frontend registry
-    bind %s
-    default_backend wharf
-backend wharf
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server check inter 1s fall 2 rise 1
-%s`
-
 // startHAProxy runs HAProxy in the foreground in front of addrs.
 func (h *harness) startHAProxy(ctx context.Context, bin, dir string, addrs []string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	var servers strings.Builder
-	for i, a := range addrs {
-		fmt.Fprintf(&servers, "    server r%d %s\n", i, a)
-	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(haproxyConfig, addr, servers.String())), 0o600); err != nil {
+	conf := haproxytest.Config(haproxytest.Options{Listen: addr, Servers: addrs, CheckEvery: time.Second})
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	p, err := h.startProc(h.next("haproxy"), nil, bin, "-db", "-f", cfg)
@@ -302,21 +277,6 @@ func (h *harness) startHAProxy(ctx context.Context, bin, dir string, addrs []str
 	}
 	s := &server{kind: tgCluster, url: "http://" + addr, proc: p}
 	return s, waitHTTP(ctx, p, s.url+"/v2/")
-}
-
-// haproxyBinary finds HAProxy: $WHARF_HAPROXY, $PATH, then Debian's
-// /usr/sbin.
-func haproxyBinary() (string, error) {
-	if p := os.Getenv("WHARF_HAPROXY"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-		return "", errors.New("no HAProxy (set WHARF_HAPROXY, or apt-get install haproxy)")
-	}
-	return "/usr/sbin/haproxy", nil
 }
 
 // clusterReport is the report's section on the cluster scenario, empty
