@@ -66,7 +66,7 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 }
 
 func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
-	if rec, err := c.index.LocalTag(repo.String(), tag); err == nil {
+	if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
 		// Pushed here: the site's own tag wins and is never revalidated.
 		if m, err := c.storedManifest(rec.Digest); err == nil {
 			c.opts.Metrics.Hit("tag")
@@ -101,7 +101,15 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
 	}
 	if cached == nil {
-		return detached(ctx, c, flightKey, refresh)
+		m, err := detached(ctx, c, flightKey, refresh)
+		if err != nil && unreachable(err) {
+			if sm, ok := c.sharedStaleTag(ctx, repo, tag, accept); ok {
+				c.opts.Metrics.Stale("tag")
+				logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).Warn("upstream unreachable; serving the tag another replica cached")
+				return sm, nil
+			}
+		}
+		return m, err
 	}
 	m, err := c.revalidate(ctx, flightKey, refresh)
 	if err != nil && (unreachable(err) || errors.Is(err, errOverBudget)) {
@@ -222,7 +230,11 @@ func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, pinned); err != nil {
 		return err
 	}
-	if err := c.link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
+	link := c.link
+	if pinned {
+		link = func(repo Repo, ds ...digest.Digest) error { return c.linkPushed(c.life, repo, ds...) }
+	}
+	if err := link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
 		return err
 	}
 	c.manifests.Add(d, m)
@@ -290,6 +302,7 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor) error {
 	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
 	c.tags.Add(tagCacheKey(repo, tag, accept), r)
+	c.shareMirroredLater(repo, tag, accept, r)
 	return c.index.PutTag(repo.String(), tag, accept, r)
 }
 
@@ -303,6 +316,7 @@ func (c *Cache) forgetTag(repo Repo, tag string) {
 	if err := c.index.DeleteTag(repo.String(), tag); err != nil {
 		c.log.WithError(err).Warn("forget tag")
 	}
+	c.forgetMirroredLater(repo, tag)
 }
 
 // acceptKey is acceptKeyOf, remembered per raw header: clients send the

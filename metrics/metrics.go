@@ -55,6 +55,8 @@ type Metrics struct {
 	TierPromotedBytes  prometheus.Counter     // bytes copied into the local tier by promotions
 	TierLocalEvictions prometheus.Counter     // local copies removed to stay under the local cap
 	TierLocalSize      prometheus.Gauge       // bytes held by the local tier
+	// Shared records (cache, with storage.s3): the small objects replicas share.
+	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
 }
 
 // New registers wharf's collectors on reg.
@@ -165,6 +167,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_tier_local_bytes", Help: "Bytes of content held by the local tier.",
 		}),
+		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",
+		}, []string{"op"}),
 	}
 }
 

@@ -116,6 +116,9 @@ func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copie
 			return nil, err
 		}
 		opts.Store = s.tier
+		// The replicas on the bucket share their tags and links there;
+		// an empty index is rebuilt from them.
+		opts.Records = s.shared.Records()
 	}
 	c, err := cache.Open(opts)
 	if err != nil {
