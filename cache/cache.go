@@ -201,7 +201,7 @@ func Open(opts Options) (*Cache, error) {
 		flights: flights{running: map[string]time.Time{}},
 	}
 	if opts.Records != nil {
-		c.rec = &shared{store: opts.Records, queue: make(chan sharedJob, sharedQueue)}
+		c.rec = &shared{store: opts.Records, queue: make(chan sharedJob, sharedQueue), pending: map[digest.Digest][]Repo{}}
 	}
 	for _, o := range opts.Origins {
 		if opts.Offline {
@@ -334,6 +334,7 @@ func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, ref
 	}
 	if !known {
 		c.opts.Metrics.SetCacheUsage(c.size.Add(size), c.count.Add(1))
+		c.recorded(d)
 	}
 	return nil
 }

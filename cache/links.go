@@ -36,9 +36,7 @@ func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 	if err := c.linkLocal(repo, ds...); err != nil {
 		return err
 	}
-	if c.rec != nil {
-		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, ds...) })
-	}
+	c.shareLinksLater(repo, ds...)
 	return nil
 }
 

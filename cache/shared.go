@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +71,17 @@ type shared struct {
 	store     Records
 	queue     chan sharedJob
 	downUntil atomic.Int64 // unix nanoseconds: reads skip the bucket until then
+
+	// pending are links to content not recorded yet (a fill links its
+	// repository when the upstream answers, and commits when the bytes
+	// are verified): shared when the content is recorded. Bounded: a
+	// fill that fails leaves its entry until the map is cleared.
+	pendingMu sync.Mutex
+	pending   map[digest.Digest][]Repo
 }
+
+// sharedPending bounds shared.pending.
+const sharedPending = 4096
 
 // sharedJob is a background write.
 type sharedJob struct {
@@ -168,6 +179,45 @@ func (c *Cache) writeShared(stop <-chan struct{}) {
 				}
 			}
 		}
+	}
+}
+
+// shareLinksLater shares repo's links to ds in the background, each once
+// its content is recorded.
+func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	var known []digest.Digest
+	for _, d := range ds {
+		if _, err := c.index.Blob(d); err == nil {
+			known = append(known, d)
+			continue
+		}
+		c.rec.pendingMu.Lock()
+		if len(c.rec.pending) >= sharedPending {
+			clear(c.rec.pending)
+			c.opts.Metrics.RecordsError("dropped")
+		}
+		c.rec.pending[d] = append(c.rec.pending[d], repo)
+		c.rec.pendingMu.Unlock()
+	}
+	if len(known) > 0 {
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, known...) })
+	}
+}
+
+// recorded shares the links that waited for d to be recorded.
+func (c *Cache) recorded(d digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	c.rec.pendingMu.Lock()
+	repos := c.rec.pending[d]
+	delete(c.rec.pending, d)
+	c.rec.pendingMu.Unlock()
+	for _, repo := range repos {
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, d) })
 	}
 }
 

@@ -80,6 +80,14 @@ func checked(key string) (string, error) {
 	return key, nil
 }
 
+// checkedPrefix returns a listing prefix if records.CheckPrefix takes it.
+func checkedPrefix(prefix string) (string, error) {
+	if err := records.CheckPrefix(prefix); err != nil {
+		return "", err
+	}
+	return prefix, nil
+}
+
 func tagSegment(tag string) (string, error) {
 	if !oci.ValidTag(tag) {
 		return "", fmt.Errorf("tag %q: %w", tag, ErrTagInvalid)
@@ -93,7 +101,7 @@ func sharedTagsPrefix(repo Repo) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return checked(sharedTagsDir + r + "/")
+	return checkedPrefix(sharedTagsDir + r + "/")
 }
 
 func sharedTagKey(repo Repo, tag string) (string, error) {
@@ -113,7 +121,7 @@ func sharedHoldersPrefix(d digest.Digest) (string, error) {
 	if err := d.Validate(); err != nil {
 		return "", fmt.Errorf("digest %q: %w", d, err)
 	}
-	return checked(sharedLinksDir + d.Algorithm().String() + "/" + d.Encoded() + "/")
+	return checkedPrefix(sharedLinksDir + d.Algorithm().String() + "/" + d.Encoded() + "/")
 }
 
 func sharedLinkKey(repo Repo, d digest.Digest) (string, error) {
@@ -137,7 +145,7 @@ func sharedMirrorPrefix(repo Repo, tag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return checked(sharedMirrorDir + r + "/" + t + "/")
+	return checkedPrefix(sharedMirrorDir + r + "/" + t + "/")
 }
 
 func sharedMirrorKey(repo Repo, tag, accept string) (string, error) {
