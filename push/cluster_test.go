@@ -410,6 +410,11 @@ func TestBucketDownFailsPushesNotHits(t *testing.T) {
 
 	srv.Freeze(t)
 	t.Cleanup(srv.Thaw) // before the replicas close, if the test stops early
+	// A pinned layer's link is checked in the bucket on use: the first
+	// read finds it frozen, and is served from what a knows.
+	if err := readBlob(t, a, repo, img.blobs[1]); err != nil {
+		t.Fatalf("a local hit with the bucket frozen: %v", err)
+	}
 	// The same manifest under a second tag: its bytes are stored, so
 	// only its records need the bucket.
 	var moved image
