@@ -16,12 +16,15 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cache/tier"
+	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -56,6 +59,7 @@ func newCluster(t *testing.T, srv *s3test.Server) *cluster {
 type replica struct {
 	*Writer
 	c       *cache.Cache
+	m       *metrics.Metrics
 	closeMu sync.Once
 	closers []func() error
 }
@@ -74,7 +78,7 @@ func (cl *cluster) replica(dir string) *replica {
 	t := cl.t
 	t.Helper()
 	ctx := context.Background()
-	r := &replica{}
+	r := &replica{m: metrics.New(prometheus.NewRegistry())}
 	t.Cleanup(r.close)
 	fail := func(err error) *replica {
 		t.Helper()
@@ -107,7 +111,7 @@ func (cl *cluster) replica(dir string) *replica {
 	}
 	c, err := cache.Open(cache.Options{
 		Dir: dir, Store: tr, Records: st.Records(), RecordsReadTimeout: cl.recordsTimeout,
-		Origins: []cache.Origin{up}, TagTTL: time.Hour,
+		Origins: []cache.Origin{up}, TagTTL: time.Hour, Metrics: r.m,
 	})
 	if err != nil {
 		up.Close()
@@ -423,6 +427,11 @@ func TestBucketDownFailsPushesNotHits(t *testing.T) {
 	}
 	servesImage(t, "a, the bucket frozen", a, repo, "v1", img)
 	srv.Thaw()
+	for _, op := range []string{"get", "put"} {
+		if n := testutil.ToFloat64(a.m.RecordsErrors.WithLabelValues(op)); n < 1 {
+			t.Errorf("wharf_records_errors_total{op=%q} = %v with the bucket frozen; want at least 1", op, n)
+		}
+	}
 
 	b := cl.replica(t.TempDir())
 	for name, r := range map[string]*replica{"a": a, "b": b} {
