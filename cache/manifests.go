@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"mime"
 	"slices"
@@ -253,18 +252,13 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 	if meta.MediaType == "" || meta.Size > oci.MaxManifestSize {
 		return nil, fmt.Errorf("%s is not a manifest: %w", d, ErrNotFound)
 	}
-	f, err := c.store.Open(c.life, d)
+	body, err := c.readManifest(c.life, d)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.dropContent(d, meta.Size)
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", d, err)
 	}
 	m := &Manifest{Descriptor: ocispec.Descriptor{MediaType: meta.MediaType, Digest: d, Size: int64(len(body))}, Body: body}
 	c.manifests.Add(d, m)
