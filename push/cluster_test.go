@@ -368,6 +368,15 @@ func TestEmptyReplicaServesTheClusterWithoutTheUpstream(t *testing.T) {
 
 	before := len(cl.up.Requests())
 	c := cl.replica(t.TempDir())
+	// Rebuilt with the pins: pushed content is never evicted here either.
+	for _, d := range pushed.blobs {
+		if !c.c.Pinned(d) {
+			t.Errorf("pushed %s is not pinned in the rebuilt index", d)
+		}
+	}
+	if c.c.Pinned(img.blobs[1]) {
+		t.Errorf("pulled %s is pinned in the rebuilt index", img.blobs[1])
+	}
 	servesImage(t, "an empty replica, the pulled image", c, base, "v1", img)
 	servesImage(t, "an empty replica, the pushed image", c, app, "v1", pushed)
 	if n := len(cl.up.Requests()) - before; n != 0 {
