@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -31,10 +32,13 @@ func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
 		}
 		c.rec.pendingMu.Lock()
 		if len(c.rec.pending) >= sharedPending {
+			// Mostly a manifest's references no one fetched (an index's
+			// other platforms): their fill, if it comes, links them again.
 			clear(c.rec.pending)
-			c.opts.Metrics.RecordsError("dropped")
 		}
-		c.rec.pending[d] = append(c.rec.pending[d], repo)
+		if !slices.Contains(c.rec.pending[d], repo) {
+			c.rec.pending[d] = append(c.rec.pending[d], repo)
+		}
 		c.rec.pendingMu.Unlock()
 	}
 	if len(known) > 0 {
