@@ -15,7 +15,7 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cmd/wharf/internal/bench", "config", "inspect", "metrics", "oci", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cache/upload", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
@@ -35,18 +35,23 @@ var allowed = map[string][]string{
 	"warm":    {"archive", "cache", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
-	"writethrough": {"cache", "cache/index", "metrics", "oci", "upstream"},
+	"writethrough": {"cache", "cache/index", "cache/records", "metrics", "oci", "upstream"},
 	"cache":        {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/records", "cache/upload", "metrics", "oci", "upstream"},
 	"cache/disk":   {},
 	"cache/evict":  {},
 	"cache/fill":   {"metrics", "oci"},
 	"cache/index":  {},
-	"cache/s3":     {"cache/records"},
+	"cache/s3":     {"cache/records", "metrics"},
 	// The records replicas share, and their conditional writes: a seam
 	// on nothing, implemented by cache/s3, consumed by what keeps records.
-	"cache/records":      {},
-	"cache/tier":         {"cache/disk", "metrics", "oci"},
-	"cache/upload":       {"cache/index", "metrics"},
+	"cache/records": {},
+	// One replica at a time for a job, by the records' conditional writes.
+	"lease":        {"cache/records"},
+	"cache/tier":   {"cache/disk", "metrics", "oci"},
+	"cache/upload": {"cache/index", "cache/records", "metrics"},
+	// Replicas as each other's origins: an Origin over cluster's ranking,
+	// and the peer listener's handler over the cache's read path.
+	"peer":               {"cache", "cluster", "metrics", "oci", "upstream"},
 	"cluster":            {}, // replicas, their health, a key's owner: below the cache's peer origin, on nothing of wharf's
 	"upstream":           {"metrics", "oci", "upstream/transport"},
 	"upstream/transport": {"metrics"},
@@ -57,7 +62,7 @@ var allowed = map[string][]string{
 	// Test support and harnesses: not part of the shipped binary.
 	".":                         {},
 	"cache/storetest":           {"cache"},
-	"cache/s3/s3test":           {},
+	"cache/s3/s3test":           {"cache/s3"},
 	"statuspage/statuspagetest": {},
 	"upstream/upstreamtest":     {},
 	"e2e":                       {},

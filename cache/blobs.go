@@ -51,7 +51,8 @@ func (b *Blob) Close() error {
 // Blob opens d for reading. A miss starts (or joins) the one fill of d and
 // returns once the upstream has answered, before any byte was stored.
 func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
-	if b, err := c.storedBlob(ctx, d); err == nil {
+	b, err := c.storedBlob(ctx, d)
+	if err == nil {
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			b.Close()
 			return nil, err
@@ -60,8 +61,11 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 		c.access.touch(d, c.opts.Now())
 		return b, nil
 	}
+	if down := c.storeDown(err); down != nil {
+		return nil, fmt.Errorf("blob %s@%s: %w", repo, d, down)
+	}
 	c.opts.Metrics.Miss("blob")
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -96,13 +100,17 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 // StatBlob returns d's size without fetching it: from the store, a running
 // fill, or a HEAD to the upstream.
 func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64, error) {
-	if size, err := c.store.Stat(ctx, d); err == nil {
+	size, err := c.store.Stat(ctx, d)
+	if err == nil {
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			return 0, err
 		}
 		c.opts.Metrics.Hit("blob")
 		c.access.touch(d, c.opts.Now())
 		return size, nil
+	}
+	if down := c.storeDown(err); down != nil {
+		return 0, fmt.Errorf("blob %s@%s: %w", repo, d, down)
 	}
 	if fw := c.fills.Follow(d); fw != nil {
 		defer fw.Close()
@@ -114,11 +122,11 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 		}
 	}
 	c.opts.Metrics.Miss("blob")
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return 0, err
 	}
-	size, err := o.HeadBlob(ctx, repo.Path, d)
+	size, err = o.HeadBlob(ctx, repo.Path, d)
 	if err != nil {
 		return 0, blobError(repo, d, err)
 	}

@@ -111,6 +111,10 @@ type Options struct {
 	// the store only (cached tags without revalidation), and a miss is
 	// ErrOffline. For air-gapped sites filled by wharf import.
 	Offline bool
+	// SharedUploads, when set, keeps upload sessions in the store the
+	// replicas share (cache/upload's shared sessions), so that any replica
+	// takes a push's next request. Zero: sessions are this node's.
+	SharedUploads upload.Shared
 	// Records are the records the replicas of a cluster share (shared.go
 	// says which, and when each is read and written); nil is one node
 	// alone, and nothing is shared. With Records and an empty index, Open
@@ -149,6 +153,7 @@ type Cache struct {
 	access     *accessLog
 
 	size, count atomic.Int64
+	storeDownAt atomic.Int64 // when the store last did not answer (UnixNano; 0: never)
 
 	// contentMu orders recording content against removing it (eviction,
 	// deletes); it is held across index writes and file deletes.
@@ -304,10 +309,17 @@ func (c *Cache) Close() error {
 // Usage reports the bytes and number of verified items in the store.
 func (c *Cache) Usage() (bytes, items int64) { return c.size.Load(), c.count.Load() }
 
-func (c *Cache) origin(repo Repo) (Origin, error) {
+// origin is the Origin a request for repo asks: the configured one, or,
+// for a request ctx marks with DirectOrigin, the one behind it. ctx is
+// the request's, read here and not in the detached call that may
+// follow: a fill outlives its request's context but not its choice.
+func (c *Cache) origin(ctx context.Context, repo Repo) (Origin, error) {
 	o, ok := c.origins[repo.Upstream]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownUpstream, repo.Upstream)
+	}
+	if isDirect(ctx) {
+		return directOf(o), nil
 	}
 	return o, nil
 }

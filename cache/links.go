@@ -95,7 +95,7 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 	if c.linked(repo, d) {
 		return nil
 	}
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return fmt.Errorf("%s is not known to %s: %w", d, repo, ErrNotFound)
 	}

@@ -13,7 +13,7 @@ import (
 // Tags lists repo's tags: the upstream's page when it answers, else the
 // tags this cache holds, paginated the same way (n < 0: no limit).
 func (c *Cache) Tags(ctx context.Context, repo Repo, n int, last string) ([]string, bool, error) {
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return nil, false, err
 	}

@@ -25,6 +25,10 @@ type Manifest struct {
 	Body       []byte
 	// Fetched is true when this answer needed a GET from the upstream.
 	Fetched bool
+	// Checked, for a mirrored tag, is when its record was last checked
+	// against the upstream (a record past the TTL served stale included);
+	// zero otherwise. A peer relays it as Age (package peer).
+	Checked time.Time
 }
 
 // fetched returns a copy of m marked as fetched from the upstream (the
@@ -32,6 +36,13 @@ type Manifest struct {
 func (m *Manifest) fetched() *Manifest {
 	c := *m
 	c.Fetched = true
+	return &c
+}
+
+// checkedAt returns a copy of m stamped with the time its tag was checked.
+func (m *Manifest) checkedAt(t time.Time) *Manifest {
+	c := *m
+	c.Checked = t
 	return &c
 }
 
@@ -50,7 +61,8 @@ func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []st
 }
 
 func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
-	if m, err := c.storedManifest(d); err == nil {
+	m, err := c.storedManifest(d)
+	if err == nil {
 		if err := c.mayServe(ctx, repo, d, true); err != nil {
 			return nil, err
 		}
@@ -58,8 +70,11 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 		c.access.touch(d, c.opts.Now())
 		return m, nil
 	}
+	if down := c.storeDown(err); down != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, d, down)
+	}
 	c.opts.Metrics.Miss("manifest")
-	return detached(ctx, c, "m\x00"+d.String(), func(ctx context.Context) (*Manifest, error) {
+	return detached(ctx, c, flightPrefix(ctx)+"m\x00"+d.String(), func(ctx context.Context) (*Manifest, error) {
 		return c.fetchManifest(ctx, repo, d.String(), accept)
 	})
 }
@@ -83,7 +98,7 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 			if c.opts.Now().Sub(rec.Checked) < c.tagTTL(repo) {
 				c.opts.Metrics.Hit("tag")
 				c.access.touch(m.Descriptor.Digest, c.opts.Now())
-				return m, nil
+				return m.checkedAt(rec.Checked), nil
 			}
 		}
 	}
@@ -95,17 +110,21 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		cached, _ = c.storedTag(repo.String(), tag, accept)
 	}
 	c.opts.Metrics.Miss("tag")
-	flightKey := "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
+	flightKey := flightPrefix(ctx) + "t\x00" + repo.String() + "\x00" + tag + "\x00" + key
 	refresh := func(ctx context.Context) (*Manifest, error) {
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
 	}
 	if cached == nil {
 		m, err := detached(ctx, c, flightKey, refresh)
 		if err != nil && unreachable(err) {
-			if sm, ok := c.sharedStaleTag(ctx, repo, tag, accept); ok {
+			if sm, checked, ok := c.sharedStaleTag(ctx, repo, tag, accept); ok {
 				c.opts.Metrics.Stale("tag")
 				logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).Warn("upstream unreachable; serving the tag another replica cached")
-				return sm, nil
+				// As expired at the latest: a peer must not trust it for a new TTL.
+				if expired := c.opts.Now().Add(-c.tagTTL(repo)); expired.Before(checked) {
+					checked = expired
+				}
+				return sm.checkedAt(checked), nil
 			}
 		}
 		return m, err
@@ -120,7 +139,13 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		} else {
 			l.Warn("upstream unreachable; serving cached tag")
 		}
-		return cached, nil
+		// Checked as of its record, or as expired when it stands in for
+		// another Accept set's: a peer must not trust it for a new TTL.
+		checked := c.opts.Now().Add(-c.tagTTL(repo))
+		if haveRec && rec.Checked.Before(checked) {
+			checked = rec.Checked
+		}
+		return cached.checkedAt(checked), nil
 	}
 	return m, err
 }
@@ -156,15 +181,16 @@ func (c *Cache) storedTag(repo, tag string, accept []string) (*Manifest, bool) {
 // HEADs first (a HEAD does not count against Docker Hub's pull limit) and
 // GETs only when the digest changed.
 func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, accept []string, cached *Manifest) (*Manifest, error) {
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
 	if cached != nil {
-		desc, err := o.HeadManifest(ctx, repo.Path, tag, accept)
+		desc, checked, err := headChecked(ctx, o, repo.Path, tag, accept)
 		switch {
 		case err == nil && desc.Digest == cached.Descriptor.Digest:
-			return cached, c.putTag(repo, tag, key, cached.Descriptor)
+			checked = c.checkedTime(checked)
+			return cached.checkedAt(checked), c.putTag(repo, tag, key, cached.Descriptor, checked)
 		case errors.Is(err, upstream.ErrNotFound):
 			c.forgetTag(repo, tag)
 			return nil, fmt.Errorf("manifest %s:%s: %w: %w", repo, tag, ErrNotFound, err)
@@ -179,7 +205,27 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 		}
 		return nil, err
 	}
-	return m, c.putTag(repo, tag, key, m.Descriptor)
+	m.Checked = c.checkedTime(m.Checked)
+	return m, c.putTag(repo, tag, key, m.Descriptor, m.Checked)
+}
+
+// headChecked is o's HeadManifest, with the time the answer was checked
+// against the registry when o relays one (CheckedHeader); zero is now.
+func headChecked(ctx context.Context, o Origin, repo, ref string, accept []string) (ocispec.Descriptor, time.Time, error) {
+	if h, ok := o.(CheckedHeader); ok {
+		return h.HeadManifestChecked(ctx, repo, ref, accept)
+	}
+	desc, err := o.HeadManifest(ctx, repo, ref, accept)
+	return desc, time.Time{}, err
+}
+
+// checkedTime is when an origin's answer was checked: t, or now when t is
+// zero or in the future (a peer's clock or Age is not trusted past now).
+func (c *Cache) checkedTime(t time.Time) time.Time {
+	if now := c.opts.Now(); t.IsZero() || t.After(now) {
+		return now
+	}
+	return t
 }
 
 // fetchManifest GETs a manifest from the upstream and stores it. The
@@ -188,7 +234,10 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 // body is ever stored: a HEAD (tag revalidation) only confirms a digest
 // already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
-	o, err := c.origin(repo)
+	if err := c.storeAnswering(); err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
+	}
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +255,9 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 	if err := c.storeManifest(repo, m, false); err != nil {
 		return nil, err
 	}
-	return m.fetched(), nil
+	m = m.fetched()
+	m.Checked = um.Checked
+	return m, nil
 }
 
 // storeManifest writes verified manifest bytes, indexes them with their
@@ -293,8 +344,8 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 	return r, true
 }
 
-func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor) error {
-	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
+func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
+	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
 	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	c.shareMirroredLater(repo, tag, accept, r)
 	return c.index.PutTag(repo.String(), tag, accept, r)

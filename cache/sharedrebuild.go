@@ -60,7 +60,7 @@ func (c *Cache) rebuild(ctx context.Context) (Rebuilt, error) {
 		r.Blobs++
 		return l.Blob(d, meta)
 	}
-	err := c.rec.store.List(ctx, "", func(key string) error {
+	load := func(key string) error {
 		k, ok := parseSharedKey(key)
 		if !ok {
 			return nil
@@ -99,7 +99,15 @@ func (c *Cache) rebuild(ctx context.Context) (Rebuilt, error) {
 			return nil // deleted since the listing
 		}
 		return err
-	})
+	}
+	// Only these kinds (the bucket's records hold upload sessions, leases
+	// and the write-through queue too), links first.
+	var err error
+	for _, dir := range []string{sharedLinksDir, sharedMirrorDir, sharedTagsDir} {
+		if err = c.rec.store.List(ctx, dir, load); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = endBlob()
 	}

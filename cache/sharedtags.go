@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/cache/records"
@@ -139,21 +140,22 @@ func (c *Cache) forgetMirroredLater(repo Repo, tag string) {
 // sharedStaleTag is a manifest another replica mirrored as repo:tag, for
 // an Accept set accept allows (the most recently checked wins), to serve
 // stale when the upstream cannot answer and this replica never saw the
-// tag. It becomes this replica's cached tag, with its stamp.
-func (c *Cache) sharedStaleTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, bool) {
+// tag. It becomes this replica's cached tag, with its stamp, which it
+// returns.
+func (c *Cache) sharedStaleTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, time.Time, bool) {
 	if !c.readThrough() {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	prefix, err := sharedMirrorPrefix(repo, tag)
 	if err != nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	lctx, cancel := c.readCtx(ctx)
 	defer cancel()
 	var keys []string
 	if err := c.rec.store.List(lctx, prefix, func(k string) error { keys = append(keys, k); return nil }); err != nil {
 		c.sharedFailed("list", prefix, err)
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	allowed := strings.Split(c.acceptKey(accept), ",")
 	var best *sharedMirror
@@ -170,20 +172,20 @@ func (c *Cache) sharedStaleTag(ctx context.Context, repo Repo, tag string, accep
 		}
 	}
 	if best == nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	// The upstream vouched for the digest under repo's name.
 	if err := c.learn(ctx, repo, best.Digest, sharedLink{Size: best.Size, MediaType: best.MediaType}); err != nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	m, err := c.storedManifest(best.Digest)
 	if err != nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	rec := index.TagRecord{Digest: best.Digest, MediaType: best.MediaType, Size: best.Size, Checked: best.Checked}
 	c.tags.Add(tagCacheKey(repo, tag, best.Accept), rec)
 	if err := c.index.PutTag(repo.String(), tag, best.Accept, rec); err != nil {
 		c.log.WithError(err).Warn("shared records: keeping a mirrored tag")
 	}
-	return m, true
+	return m, best.Checked, true
 }

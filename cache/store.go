@@ -2,10 +2,12 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -78,6 +80,8 @@ func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	}
 	if _, err := c.store.Stat(ctx, d); err == nil {
 		return nil // content-addressed: already there means identical
+	} else if down := c.storeDown(err); down != nil {
+		return fmt.Errorf("store %s: %w", d, down)
 	}
 	f, err := c.store.TempFile()
 	if err != nil {
@@ -90,7 +94,43 @@ func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		if down := c.storeDown(err); down != nil {
+			err = down
+		}
 		return fmt.Errorf("store %s: %w", d, err)
+	}
+	return nil
+}
+
+// ErrStoreUnavailable: the store holding the content did not answer (a
+// shared store that is down), so the cache can neither serve nor keep
+// content. A miss is refused with it rather than fetched: what was
+// fetched could not be kept, and every replica would fetch it again.
+var ErrStoreUnavailable = errors.New("the content store is unavailable")
+
+// storeDown wraps err in ErrStoreUnavailable when the store says it did
+// not answer (cache/tier's UnavailableError), and returns nil otherwise.
+// It also marks the store down for storeDownFor, so that misses meanwhile
+// are refused before the upstream is asked for what could not be kept.
+func (c *Cache) storeDown(err error) error {
+	var u interface{ StoreUnavailable() bool }
+	if !errors.As(err, &u) || !u.StoreUnavailable() {
+		return nil
+	}
+	c.storeDownAt.Store(c.opts.Now().UnixNano())
+	return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+}
+
+// storeDownFor is how long a store that did not answer is taken for down:
+// one miss per period tries it again (and the upstream, if it answers).
+const storeDownFor = 5 * time.Second
+
+// storeAnswering returns ErrStoreUnavailable while the store is taken for
+// down.
+func (c *Cache) storeAnswering() error {
+	at := c.storeDownAt.Load()
+	if at != 0 && c.opts.Now().Sub(time.Unix(0, at)) < storeDownFor {
+		return fmt.Errorf("%w: it did not answer %s ago", ErrStoreUnavailable, c.opts.Now().Sub(time.Unix(0, at)).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ type TagTTLer interface {
 
 // tagTTL is how long a cached tag of repo is trusted.
 func (c *Cache) tagTTL(repo Repo) time.Duration {
-	if o, ok := c.origins[repo.Upstream].(TagTTLer); ok {
+	if o, ok := directOf(c.origins[repo.Upstream]).(TagTTLer); ok {
 		return o.TagTTL()
 	}
 	return c.opts.TagTTL

@@ -87,7 +87,7 @@ func TestIngestManifestVerifiesAndTagsLocally(t *testing.T) {
 	// Tags cached from an upstream list beside the local ones, in order,
 	// and a tag that is both is listed once, as the local tag.
 	for _, tag := range []string{"v1", "a0"} {
-		if err := c.putTag(repo, tag, "", got); err != nil {
+		if err := c.putTag(repo, tag, "", got, c.opts.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -27,7 +27,8 @@ import (
 // holds (PushManifest), and leaves it as one locked step (Unlink).
 
 // OpenUploads opens the store's upload sessions (cache/upload) in
-// data/uploads: their records live in the index, and a finished session
+// data/uploads: their records live in the index, or with
+// Options.SharedUploads in the shared store, and a finished session
 // hands its verified file to Ingest, pinned. The caller owns the
 // Sessions and closes them before the Cache.
 func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload.Sessions, error) {
@@ -37,6 +38,7 @@ func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload
 		Ingest:  c,
 		Expiry:  expiry,
 		Limits:  limits,
+		Shared:  c.opts.SharedUploads,
 		Metrics: c.opts.Metrics,
 		Logger:  c.log,
 		Now:     c.opts.Now,
@@ -213,8 +215,11 @@ func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
 
 // Origin is the upstream repo mirrors (offline, the stand-in that answers
 // from the store), for the optional capabilities the write path asks of
-// it.
-func (c *Cache) Origin(repo Repo) (Origin, error) { return c.origin(repo) }
+// it: the registry itself (Directer), never a peer, whose HeadBlob would
+// answer for the cluster's cache and not for the registry.
+func (c *Cache) Origin(repo Repo) (Origin, error) {
+	return c.origin(DirectOrigin(context.Background()), repo)
+}
 
 // UpstreamServesTag reports whether repo's upstream serves tag, asking it
 // with a HEAD (which Docker Hub does not count as a pull). Offline, the
@@ -223,7 +228,7 @@ func (c *Cache) Origin(repo Repo) (Origin, error) { return c.origin(repo) }
 // the upstream's failure, returned as it came. No upstream for repo
 // serves nothing.
 func (c *Cache) UpstreamServesTag(ctx context.Context, repo Repo, tag string) (bool, error) {
-	o, err := c.origin(repo)
+	o, err := c.origin(ctx, repo)
 	if err != nil {
 		return false, nil
 	}

@@ -18,6 +18,8 @@ type Config struct {
 	Debug    Debug    `yaml:"debug"`
 	Auth     Auth     `yaml:"auth"`
 	TLS      TLS      `yaml:"tls"`
+	// Cluster makes this wharf a replica of several; off by default.
+	Cluster Cluster `yaml:"cluster"`
 
 	// Upstreams are further registries mirrored besides Upstream, reached
 	// by containerd's ?ns= or a path prefix (see NamedUpstream). Default
@@ -168,6 +170,7 @@ func Default() Config {
 			StallAfter:        Duration(3 * time.Second),
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
+		Cluster: defaultCluster(),
 		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},
 		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},

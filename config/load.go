@@ -150,6 +150,7 @@ func (l *loader) resolve() {
 	l.resolveRegistry(&l.cfg.Upstream.Registry, "upstream")
 	l.resolveUpstreams()
 	l.resolveS3()
+	l.resolveCluster()
 }
 
 // rawFlag records a flag's text for parsing after flag.Parse, so a bad
@@ -176,6 +177,9 @@ func newRawFlag(b binding) *rawFlag {
 	if b.field != nil {
 		_, r.isBool = b.field(&Config{}).(**bool) // --x alone means --x=true
 		_, r.isList = b.field(&Config{}).(*[]NamedUpstream)
+		if _, ok := b.field(&Config{}).(*[]string); ok {
+			r.isList = true
+		}
 	}
 	return r
 }

@@ -11,8 +11,9 @@ import (
 // S3 puts the content (blobs and manifests by digest) in a bucket of an
 // S3-compatible store instead of the data directory. The section is off
 // unless one of its settings differs from its default (S3.On); then
-// Endpoint and Bucket are required. The index, staging of fills and
-// uploads in progress stay in the data directory.
+// Endpoint and Bucket are required. The index and the staging of fills
+// stay in the data directory; upload sessions in progress are kept in the
+// bucket, so that any replica takes a push's next request.
 type S3 struct {
 	// Endpoint is the store's URL, https://host[:port] (http:// for a
 	// store on a trusted network), with no path. Default "" (off).

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Setting describes one configurable value: where it lives in the YAML file,
@@ -148,6 +149,24 @@ func bindings() []binding {
 		{Setting{Path: "storage.s3.abandonedUploadAge", Flag: "storage-s3-abandoned-upload-age", Env: "WHARF_STORAGE_S3_ABANDONED_UPLOAD_AGE", Arg: "DURATION",
 			Help: "age past which an unfinished multipart upload under the prefix is aborted at start, as a crash's leftover"},
 			func(c *Config) any { return &c.Storage.S3.AbandonedUploadAge }},
+		{Setting{Path: "cluster.listen", Flag: "cluster-listen", Env: "WHARF_CLUSTER_LISTEN", Arg: "ADDR",
+			Help: "the peer listener (health checks and replicas' requests, never clients), host:port; must differ from listen"},
+			func(c *Config) any { return &c.Cluster.Listen }},
+		{Setting{Path: "cluster.self", Flag: "cluster-self", Env: "WHARF_CLUSTER_SELF", Arg: "HOST:PORT",
+			Help: "this replica's peer address as the others reach it (default: the host name and cluster-listen's port)"},
+			func(c *Config) any { return &c.Cluster.Self }},
+		{Setting{Path: "cluster.peers", Flag: "cluster-peers", Env: "WHARF_CLUSTER_PEERS", Arg: "ADDRS",
+			Help: "comma-separated peer addresses host:port (self may be listed); turns the cluster on; needs storage.s3"},
+			func(c *Config) any { return &c.Cluster.Peers }},
+		{Setting{Path: "cluster.dns", Flag: "cluster-dns", Env: "WHARF_CLUSTER_DNS", Arg: "NAME:PORT",
+			Help: "name whose addresses are the replicas (a Kubernetes headless Service), resolved every 5s; turns the cluster on"},
+			func(c *Config) any { return &c.Cluster.DNS }},
+		{Setting{Path: "cluster.secret", Flag: "cluster-secret", Env: "WHARF_CLUSTER_SECRET", Arg: "SECRET",
+			Help: "the cluster secret, at least 16 bytes, the same on every replica (a flag shows in ps; prefer the secret file)"},
+			func(c *Config) any { return &c.Cluster.Secret }},
+		{Setting{Path: "cluster.secretFile", Flag: "cluster-secret-file", Env: "WHARF_CLUSTER_SECRET_FILE", Arg: "FILE",
+			Help: "file holding the cluster secret; trailing newlines are trimmed"},
+			func(c *Config) any { return &c.Cluster.SecretFile }},
 		{Setting{Path: "push.deletes", Flag: "deletes", Env: "WHARF_DELETES", Arg: "BOOL",
 			Help: "allow DELETE of manifests, pushed tags and blobs; false answers 405 UNSUPPORTED (default true)"},
 			func(c *Config) any { return &c.Push.Deletes }},
@@ -238,6 +257,8 @@ func setValue(p any, s string) error {
 		return p.Set(s)
 	case *[]NamedUpstream:
 		return parseUpstreamList(p, s)
+	case *[]string:
+		parseList(p, s)
 	default:
 		// Only reachable by adding a field type to bindings and not here;
 		// the settings tests exercise every row.
@@ -263,6 +284,8 @@ func formatValue(p any) string {
 		return strconv.FormatBool(**p)
 	case *[]NamedUpstream:
 		return formatUpstreamList(*p)
+	case *[]string:
+		return strings.Join(*p, ",")
 	case fmt.Stringer:
 		return p.String()
 	}

@@ -96,6 +96,7 @@ func (c Config) problems() []*fieldError {
 		}
 	}
 	ps = append(ps, c.Storage.S3.problems()...)
+	ps = append(ps, c.Cluster.problems(c.Listen, c.Storage.S3.On())...)
 
 	ps = append(ps, c.upstreamProblems()...)
 	if !c.AnyWriteThrough() && u.WriteThroughSyncOn() {

@@ -102,7 +102,19 @@ func (w yamlWalk) leaf(b binding, k, v *yaml.Node) {
 		return
 	}
 	if list, ok := b.field(w.l.cfg).(*[]NamedUpstream); ok && v.Kind == yaml.SequenceNode {
-		w.upstreamList(b.Path, v, list) // the one list setting; see yamllist.go
+		w.upstreamList(b.Path, v, list) // the one list of mappings; see yamllist.go
+		return
+	}
+	if list, ok := b.field(w.l.cfg).(*[]string); ok && v.Kind == yaml.SequenceNode {
+		*list = nil
+		for _, e := range v.Content {
+			if e = deref(e); e.Kind != yaml.ScalarNode {
+				w.failf(e, "%s: expected a list of single values", b.Path)
+				return
+			}
+			*list = append(*list, e.Value)
+		}
+		w.l.from[b.Path] = fmt.Sprintf("%s:%d", w.name, k.Line)
 		return
 	}
 	if v.Kind != yaml.ScalarNode {

@@ -1056,6 +1056,28 @@ func (e *deployEngine) buildLocalImage(t *testing.T, tag string) {
 	t.Logf("built %s from deploy/Dockerfile.local in %v", tag, time.Since(start).Round(time.Millisecond))
 }
 
+// composeDown takes the compose project down in t.Cleanup, volumes
+// included, and fails t if a container, volume or network of it is left.
+func (e *deployEngine) composeDown(t *testing.T, compose string, env, args []string, project string) {
+	t.Cleanup(func() {
+		ctx, cancel := cleanupContext()
+		defer cancel()
+		if _, stderr, err := deployExec(ctx, env, compose, append(args, "down", "-v", "--remove-orphans", "-t", "30")...); err != nil {
+			t.Errorf("cleanup: docker-compose down: %v\n%s", err, stderr)
+		}
+		label := "label=com.docker.compose.project=" + project
+		for _, ls := range [][]string{
+			{"container", "ls", "-aq", "--filter", label},
+			{"volume", "ls", "-q", "--filter", label},
+			{"network", "ls", "-q", "--filter", label},
+		} {
+			if out, _, _ := deployExec(ctx, nil, e.docker, ls...); strings.TrimSpace(out) != "" {
+				t.Errorf("cleanup: %ss of project %s left: %s", ls[0], project, out)
+			}
+		}
+	})
+}
+
 // inspect decodes `docker inspect --format '{{json .}}' ref` into v.
 func (e *deployEngine) inspect(t *testing.T, v any, args ...string) {
 	t.Helper()
@@ -1249,23 +1271,7 @@ func TestDeployImage(t *testing.T) {
 		port := freeLoopbackPort(t)
 		env := []string{"WHARF_IMAGE=" + tag, "WHARF_PUBLISH=127.0.0.1:" + strconv.Itoa(port)}
 		args := []string{"-p", project, "-f", deployPath(t, "compose.yaml")}
-		t.Cleanup(func() {
-			ctx, cancel := cleanupContext()
-			defer cancel()
-			if _, stderr, err := deployExec(ctx, env, compose, append(args, "down", "-v", "--remove-orphans", "-t", "30")...); err != nil {
-				t.Errorf("cleanup: docker-compose down: %v\n%s", err, stderr)
-			}
-			label := "label=com.docker.compose.project=" + project
-			for _, ls := range [][]string{
-				{"container", "ls", "-aq", "--filter", label},
-				{"volume", "ls", "-q", "--filter", label},
-				{"network", "ls", "-q", "--filter", label},
-			} {
-				if out, _, _ := deployExec(ctx, nil, dk.docker, ls...); strings.TrimSpace(out) != "" {
-					t.Errorf("cleanup: %ss of project %s left: %s", ls[0], project, out)
-				}
-			}
-		})
+		dk.composeDown(t, compose, env, args, project)
 		ctx := deployTimeout(t)
 		if stdout, stderr, err := deployExec(ctx, env, compose, append(args, "up", "-d", "--no-build")...); err != nil {
 			t.Fatalf("docker-compose up: %v\n%s%s", err, stdout, stderr)

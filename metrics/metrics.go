@@ -55,6 +55,18 @@ type Metrics struct {
 	TierPromotedBytes  prometheus.Counter     // bytes copied into the local tier by promotions
 	TierLocalEvictions prometheus.Counter     // local copies removed to stay under the local cap
 	TierLocalSize      prometheus.Gauge       // bytes held by the local tier
+
+	// The S3-compatible store (cache/s3): every request it answered, or
+	// did not.
+	S3Requests *prometheus.CounterVec   // by op (the HTTP method) and result (2xx, 3xx, 4xx, 5xx, error)
+	S3Latency  *prometheus.HistogramVec // seconds to the answer's headers, by op
+
+	// Cluster (package peer): replicas asking each other before the upstream.
+	PeerRequests      *prometheus.CounterVec // result: ok|failed_over|relayed_error
+	PeerReceivedBytes prometheus.Counter     // blob bytes received from peers
+	PeerServedTotal   *prometheus.CounterVec // kind: blob|manifest|tags — requests served to peers
+	ClusterChanges    prometheus.Counter     // changes of the live members (each moves some keys' owners)
+	ClusterMembersUp  prometheus.Gauge       // members up, self included
 	// Shared records (cache, with storage.s3): the small objects replicas share.
 	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
 }
@@ -166,6 +178,28 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_tier_local_bytes", Help: "Bytes of content held by the local tier.",
+		}),
+		S3Requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_s3_requests_total", Help: "Requests to the S3-compatible store, by HTTP method and result (2xx, 3xx, 4xx, 5xx, error: no answer).",
+		}, []string{"op", "result"}),
+		S3Latency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wharf_s3_request_seconds", Help: "Time from a request to the S3-compatible store to its answer's headers, by HTTP method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"op"}),
+		PeerRequests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: NamePeerRequests, Help: "Requests this replica made to the owning peer, by result: ok, failed_over (the peer failed; the next replica was asked), relayed_error (the owner relayed the upstream's error).",
+		}, []string{"result"}),
+		PeerReceivedBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: NamePeerReceivedBytes, Help: "Blob bytes received from peers.",
+		}),
+		PeerServedTotal: f.NewCounterVec(prometheus.CounterOpts{
+			Name: NamePeerServed, Help: "Requests served to peers on the peer listener, by kind.",
+		}, []string{"kind"}),
+		ClusterChanges: f.NewCounter(prometheus.CounterOpts{
+			Name: NameClusterChanges, Help: "Changes of the cluster's live members; each moves the owners of the keys the member ranked first.",
+		}),
+		ClusterMembersUp: f.NewGauge(prometheus.GaugeOpts{
+			Name: NameClusterMembersUp, Help: "Cluster members this replica sees up, itself included.",
 		}),
 		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",

@@ -19,4 +19,9 @@ const (
 	NameUpstreamFailures   = "wharf_upstream_failures_total"
 	NameRateLimitLimit     = "wharf_upstream_ratelimit_limit"
 	NameRateLimitRemaining = "wharf_upstream_ratelimit_remaining"
+	NamePeerRequests       = "wharf_peer_requests_total"
+	NamePeerReceivedBytes  = "wharf_peer_received_bytes_total"
+	NamePeerServed         = "wharf_peer_served_total"
+	NameClusterChanges     = "wharf_cluster_owner_changes_total"
+	NameClusterMembersUp   = "wharf_cluster_members_up"
 )

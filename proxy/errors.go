@@ -88,6 +88,10 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "MANIFEST_INVALID", err.Error()}
 	case errors.Is(err, push.ErrDeleteDisabled):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", "deletes are disabled on this registry"}
+	// Before the upstream's cases: the store's own timeout is no upstream's.
+	case errors.Is(err, cache.ErrStoreUnavailable):
+		return apiError{http.StatusServiceUnavailable, "UNAVAILABLE", "the content store (storage.s3) does not answer: " +
+			"wharf serves what it holds locally and refuses the rest until the store is back"}
 	case errors.Is(err, cache.ErrNotFound):
 		return apiError{http.StatusNotFound, unknownCode(route), unknownMessage(route)}
 	case errors.Is(err, cache.ErrOffline):

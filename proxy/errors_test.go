@@ -45,6 +45,9 @@ func TestErrorTable(t *testing.T) {
 		{wrap(cache.ErrNotFound), routeBlob, 404, "BLOB_UNKNOWN"},
 		{wrap(cache.ErrNotFound), routeTags, 404, "NAME_UNKNOWN"},
 		{wrap(cache.ErrUnknownUpstream), routeManifest, 404, "NAME_UNKNOWN"},
+		// The content store's own timeout is not the upstream's 504.
+		{wrap(fmt.Errorf("%w: %w", cache.ErrStoreUnavailable, context.DeadlineExceeded)), routeBlob, 503, "UNAVAILABLE"},
+		{wrap(cache.ErrStoreUnavailable), routeManifest, 503, "UNAVAILABLE"},
 		{wrap(cache.ErrOffline), routeManifest, 404, "MANIFEST_UNKNOWN"},
 		{wrap(cache.ErrOffline), routeBlob, 404, "BLOB_UNKNOWN"},
 		{wrap(cache.ErrOffline), routeTags, 404, "NAME_UNKNOWN"},

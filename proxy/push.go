@@ -26,10 +26,10 @@ import (
 // uploadClient), for the store's caps on sessions open per client.
 type Uploader interface {
 	StartUpload(ctx context.Context, repo cache.Repo, client string) (push.UploadStatus, error)
-	Upload(repo cache.Repo, id string) (push.UploadStatus, error)
+	Upload(ctx context.Context, repo cache.Repo, id string) (push.UploadStatus, error)
 	WriteUpload(ctx context.Context, repo cache.Repo, id string, c push.Chunk) (push.UploadStatus, error)
 	FinishUpload(ctx context.Context, repo cache.Repo, id string, c push.Chunk, d digest.Digest) error
-	CancelUpload(repo cache.Repo, id string) error
+	CancelUpload(ctx context.Context, repo cache.Repo, id string) error
 	PutBlob(ctx context.Context, repo cache.Repo, client string, c push.Chunk, d digest.Digest) error
 	Mount(ctx context.Context, repo cache.Repo, from *cache.Repo, anyPushed bool, d digest.Digest) (bool, error)
 }

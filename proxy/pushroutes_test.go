@@ -37,7 +37,7 @@ func (p *pushRecorder) StartUpload(_ context.Context, repo cache.Repo, _ string)
 	p.note("start", repo, "")
 	return push.UploadStatus{ID: "00000000-0000-0000-0000-000000000000"}, nil
 }
-func (p *pushRecorder) Upload(repo cache.Repo, id string) (push.UploadStatus, error) {
+func (p *pushRecorder) Upload(_ context.Context, repo cache.Repo, id string) (push.UploadStatus, error) {
 	p.note("status", repo, id)
 	return push.UploadStatus{}, push.ErrUploadUnknown
 }
@@ -49,7 +49,7 @@ func (p *pushRecorder) FinishUpload(_ context.Context, repo cache.Repo, id strin
 	p.note("put", repo, id)
 	return push.ErrUploadUnknown
 }
-func (p *pushRecorder) CancelUpload(repo cache.Repo, id string) error {
+func (p *pushRecorder) CancelUpload(_ context.Context, repo cache.Repo, id string) error {
 	p.note("cancel", repo, id)
 	return push.ErrUploadUnknown
 }

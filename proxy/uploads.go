@@ -85,7 +85,7 @@ func (s *server) uploadStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	infoFrom(r.Context()).repo = repo.String()
-	st, err := s.opts.Store.(Uploader).Upload(repo, v["uuid"])
+	st, err := s.opts.Store.(Uploader).Upload(r.Context(), repo, v["uuid"])
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (s *server) cancelUpload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	infoFrom(r.Context()).repo = repo.String()
-	if err := s.opts.Store.(Uploader).CancelUpload(repo, v["uuid"]); err != nil {
+	if err := s.opts.Store.(Uploader).CancelUpload(r.Context(), repo, v["uuid"]); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

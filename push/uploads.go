@@ -2,10 +2,13 @@ package push
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/upload"
 )
 
 // Upload sessions are cache/upload's, opened over the store by
@@ -18,21 +21,23 @@ import (
 // Options.UploadLimits until the session ends, and past them the answer
 // is ErrTooManyUploads.
 func (w *Writer) StartUpload(ctx context.Context, repo cache.Repo, client string) (UploadStatus, error) {
-	st, err := w.uploads.Start(repo.String(), client)
+	st, err := w.uploads.Start(ctx, repo.String(), client)
 	if err == nil {
 		w.notePush(repo)
 	}
-	return st, err
+	return st, storeErr(err)
 }
 
 // Upload reports a session's progress.
-func (w *Writer) Upload(repo cache.Repo, id string) (UploadStatus, error) {
-	return w.uploads.Status(repo.String(), id)
+func (w *Writer) Upload(ctx context.Context, repo cache.Repo, id string) (UploadStatus, error) {
+	st, err := w.uploads.Status(ctx, repo.String(), id)
+	return st, storeErr(err)
 }
 
 // WriteUpload appends a chunk (PATCH).
 func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c Chunk) (UploadStatus, error) {
-	return w.uploads.Write(repo.String(), id, c)
+	st, err := w.uploads.Write(ctx, repo.String(), id, c)
+	return st, storeErr(err)
 }
 
 // FinishUpload appends a last chunk (which may be empty), checks that
@@ -40,7 +45,7 @@ func (w *Writer) WriteUpload(ctx context.Context, repo cache.Repo, id string, c 
 // linked to repo. A wrong digest ends the session and keeps nothing.
 func (w *Writer) FinishUpload(ctx context.Context, repo cache.Repo, id string, c Chunk, d digest.Digest) error {
 	if err := w.uploads.Finish(ctx, repo.String(), id, c, d); err != nil {
-		return err
+		return storeErr(err)
 	}
 	return w.c.LinkUploaded(repo, d)
 }
@@ -54,15 +59,24 @@ func (w *Writer) PutBlob(ctx context.Context, repo cache.Repo, client string, c 
 		return err
 	}
 	if err := w.FinishUpload(ctx, repo, st.ID, c, d); err != nil {
-		w.uploads.Cancel(repo.String(), st.ID) // unknown already when the digest was wrong
+		w.uploads.Cancel(ctx, repo.String(), st.ID) // unknown already when the digest was wrong
 		return err
 	}
 	return nil
 }
 
 // CancelUpload ends a session and removes what it received.
-func (w *Writer) CancelUpload(repo cache.Repo, id string) error {
-	return w.uploads.Cancel(repo.String(), id)
+func (w *Writer) CancelUpload(ctx context.Context, repo cache.Repo, id string) error {
+	return storeErr(w.uploads.Cancel(ctx, repo.String(), id))
+}
+
+// storeErr makes the sessions' shared store failing to answer the cache's
+// ErrStoreUnavailable, which proxy answers with a 503 the client retries.
+func storeErr(err error) error {
+	if errors.Is(err, upload.ErrStoreUnavailable) && !errors.Is(err, cache.ErrStoreUnavailable) {
+		return fmt.Errorf("%w: %w", cache.ErrStoreUnavailable, err)
+	}
+	return err
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/upload"
 )
 
 // TestPutBlobFreesItsSlot: a monolithic upload that fails (a wrong digest,
@@ -49,5 +51,20 @@ func TestPutBlobFreesItsSlot(t *testing.T) {
 	}
 	if !c.Pinned(d) || !c.Holds(repo, d) {
 		t.Errorf("a pushed blob must be pinned and linked to its repository (pinned %v, linked %v)", c.Pinned(d), c.Holds(repo, d))
+	}
+}
+
+// TestUploadStoreDownIsUnavailable: a shared store that does not answer
+// a session's request is the cache's ErrStoreUnavailable (proxy's 503,
+// which clients retry); the sessions' own errors stay as they are.
+func TestUploadStoreDownIsUnavailable(t *testing.T) {
+	down := fmt.Errorf("upload x: %w: %w", upload.ErrStoreUnavailable, errors.New("dial tcp: connection refused"))
+	if err := storeErr(down); !errors.Is(err, cache.ErrStoreUnavailable) || !errors.Is(err, upload.ErrStoreUnavailable) {
+		t.Errorf("storeErr(%v) = %v, want ErrStoreUnavailable", down, err)
+	}
+	for _, err := range []error{nil, upload.ErrUnknown, &upload.RangeError{Size: 3}, cache.ErrDigestInvalid} {
+		if got := storeErr(err); got != err {
+			t.Errorf("storeErr(%v) = %v, want it unchanged", err, got)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -24,6 +25,10 @@ type Manifest struct {
 	Descriptor ocispec.Descriptor
 	// Body is the exact bytes received: re-encoding would change the digest.
 	Body []byte
+	// Checked, for a tag, is when the answer was last checked against the
+	// registry; zero means now. This client leaves it zero; an Origin
+	// relaying another cache's answer (package peer) sets it.
+	Checked time.Time
 }
 
 // GetManifest fetches /v2/<repo>/manifests/<ref>, ref a tag or a digest.

@@ -1,6 +1,7 @@
 package writethrough
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ func (wt *Worker) loop() {
 		wait := time.Hour
 		if !next.IsZero() {
 			wait = max(next.Sub(wt.opts.Now()), 10*time.Millisecond)
+		}
+		if wt.opts.Shared {
+			wait = min(wait, wt.opts.Poll) // other replicas queue jobs too
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -51,6 +55,11 @@ func (wt *Worker) signal() {
 // runs already, or one over Parallel, is left to the next pass: the end of
 // a line wakes the loop.
 func (wt *Worker) runDue(all bool) time.Time {
+	wt.passes.Add(1)
+	lead := wt.leading()
+	if lead == nil {
+		return time.Time{} // another replica runs the queue
+	}
 	var next time.Time
 	later := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
@@ -80,24 +89,24 @@ func (wt *Worker) runDue(all bool) time.Time {
 		return now.Add(wt.opts.Backoff)
 	}
 	for _, repo := range repos {
-		wt.start(repo, lines[repo])
+		wt.start(lead, repo, lines[repo])
 	}
 	return next
 }
 
 // start runs repo's due jobs (keys, in order) in a goroutine of their
-// own, unless one runs repo already or Parallel do.
-func (wt *Worker) start(repo string, keys []string) {
+// own under lead, unless one runs repo already or Parallel do.
+func (wt *Worker) start(lead context.Context, repo string, keys []string) {
 	wt.busyMu.Lock()
 	defer wt.busyMu.Unlock()
-	if wt.busy[repo] || len(wt.busy) >= wt.opts.Parallel || wt.ctx.Err() != nil {
+	if wt.busy[repo] || len(wt.busy) >= wt.opts.Parallel || lead.Err() != nil {
 		return
 	}
 	wt.busy[repo] = true
 	wt.done.Add(1) // the loop's own count keeps this off a finished Wait
 	go func() {
 		defer wt.done.Done()
-		wt.runKeys(repo, keys)
+		wt.runKeys(lead, repo, keys)
 		wt.busyMu.Lock()
 		delete(wt.busy, repo)
 		wt.busyMu.Unlock()
@@ -107,12 +116,12 @@ func (wt *Worker) start(repo string, keys []string) {
 
 // runKeys attempts keys in order and stops at the first failure: the
 // jobs behind it wait for its retry.
-func (wt *Worker) runKeys(repo string, keys []string) {
+func (wt *Worker) runKeys(lead context.Context, repo string, keys []string) {
 	for _, key := range keys {
-		if wt.ctx.Err() != nil {
+		if lead.Err() != nil {
 			return
 		}
-		if err := wt.attempt(wt.ctx, repo, key); err != nil && !dropped(err) {
+		if err := wt.attempt(lead, repo, key); err != nil && !dropped(err) {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -52,6 +53,13 @@ type Options struct {
 	// Origins are the cache's upstreams, found by Name(); those that are
 	// Replicators are pushed to, those that are Deleters take deletes.
 	Origins []cache.Origin
+	// Shared says q is the cluster's (SharedQueue): other replicas queue
+	// jobs in it, and one replica at a time runs them. The Worker then runs
+	// jobs only while Lead runs, and reads the queue every Poll (default
+	// 2s) meanwhile. Requests still queue, and in synchronous mode run
+	// their own jobs, on any replica.
+	Shared  bool
+	Poll    time.Duration
 	Metrics *metrics.Metrics // nil: none
 	Logger  logrus.FieldLogger
 	Now     func() time.Time // the queue's clock; default time.Now
@@ -82,6 +90,10 @@ type Worker struct {
 	qmu        sync.Mutex
 	last       time.Time  // the latest Enqueued, guarded by qmu
 	tombstones tombstones // pending deletes, hidden from reads
+
+	leadMu sync.Mutex
+	lead   context.Context // while jobs run: wt.ctx alone, or Lead's; nil while another replica leads
+	passes atomic.Int64    // the loop's looks at the queue, for tests to wait on
 }
 
 // New reads what a restart left in q and starts the Worker. Close it
@@ -98,6 +110,9 @@ func New(store Store, q Queue, opts Options) (*Worker, error) {
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 2 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -116,6 +131,9 @@ func New(store Store, q Queue, opts Options) (*Worker, error) {
 	for _, o := range opts.Origins {
 		wt.origins[o.Name()] = o
 	}
+	if !opts.Shared {
+		wt.lead = ctx // one replica: it always leads
+	}
 	if err := wt.load(); err != nil {
 		cancel()
 		return nil, err
@@ -132,6 +150,40 @@ func (wt *Worker) Close() error {
 	wt.cancel()
 	wt.done.Wait()
 	return nil
+}
+
+// Lead runs the shared queue's jobs on this replica until ctx ends (the
+// lease is lost or given up) or the Worker closes; the lines running then
+// stop at their next job, and an attempt in flight is cancelled. It is
+// the job a lease.Run runs; without Options.Shared it returns at once.
+func (wt *Worker) Lead(ctx context.Context) {
+	if !wt.opts.Shared {
+		return
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(wt.ctx, cancel)
+	defer stop()
+	wt.leadMu.Lock()
+	wt.lead = lctx
+	wt.leadMu.Unlock()
+	wt.log.Info("write-through: leading the cluster's queue")
+	wt.signal()
+	<-lctx.Done()
+	wt.leadMu.Lock()
+	wt.lead = nil
+	wt.leadMu.Unlock()
+}
+
+// leading returns the context jobs run under, or nil while another
+// replica leads.
+func (wt *Worker) leading() context.Context {
+	wt.leadMu.Lock()
+	defer wt.leadMu.Unlock()
+	if wt.lead == nil || wt.lead.Err() != nil {
+		return nil
+	}
+	return wt.lead
 }
 
 // load reads the pending deletes a restart left in the queue, and where

@@ -40,6 +40,12 @@ type stack struct {
 
 func newStack(t *testing.T, upstreamURL string, opts Options) *stack {
 	t.Helper()
+	return newStackOn(t, upstreamURL, opts, nil)
+}
+
+// newStackOn is newStack with the queue q (nil: the cache's own).
+func newStackOn(t *testing.T, upstreamURL string, opts Options, q Queue) *stack {
+	t.Helper()
 	m := metrics.New(prometheus.NewRegistry())
 	up, err := upstream.New(upstream.Options{URL: upstreamURL, Timeout: 10 * time.Second, MaxRetries: -1, Metrics: m})
 	if err != nil {
@@ -50,7 +56,10 @@ func newStack(t *testing.T, upstreamURL string, opts Options) *stack {
 		t.Fatal(err)
 	}
 	opts.Origins, opts.Metrics = []cache.Origin{up}, m
-	wt, err := New(c, c.Queue(), opts)
+	if q == nil {
+		q = c.Queue()
+	}
+	wt, err := New(c, q, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@
 // Layout under the bucket, after an optional prefix:
 //
 //	<prefix>/blobs/sha256/ab/abcdef…   verified content, one object per digest
+//	<prefix>/uploads/<uuid>/<chunk>     the chunks of upload sessions the replicas
+//	                                    share (chunks.go; their state is a record)
 //
 // Staging stays local whatever the store (fills let followers read the
 // growing file; uploads append to it across requests), and is its

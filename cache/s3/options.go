@@ -14,6 +14,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // Options say where the store is and how to reach it. Each field's zero
@@ -58,6 +60,9 @@ type Options struct {
 	// WrapTransport, if set, wraps the HTTP transport the store builds
 	// (with its TLS and timeouts), to count or time requests.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Metrics counts and times the requests (wharf_s3_*); nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 const (
@@ -138,9 +143,9 @@ func newClient(o Options) (*minio.Client, *http.Transport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var rt http.RoundTripper = tr
+	var rt http.RoundTripper = instrumented{next: tr, m: o.Metrics}
 	if o.WrapTransport != nil {
-		rt = o.WrapTransport(tr)
+		rt = o.WrapTransport(rt)
 	}
 	lookup := minio.BucketLookupAuto
 	if o.PathStyle {

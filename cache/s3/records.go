@@ -44,19 +44,18 @@ func (r Records) Get(ctx context.Context, key string) (records.Record, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.s.opts.Timeout)
 	defer cancel()
-	obj, err := r.s.client.GetObject(ctx, r.s.opts.Bucket, k, minio.GetObjectOptions{})
+	// One request for the answer and the body (minio.Client's GetObject
+	// makes two, the second conditional on the first's ETag, and fails
+	// when a writer replaces the record in between).
+	body, info, _, err := minio.Core{Client: r.s.client}.GetObject(ctx, r.s.opts.Bucket, k, minio.GetObjectOptions{})
 	if err != nil {
 		return records.Record{}, recordError("get", key, err)
 	}
-	defer obj.Close()
-	info, err := obj.Stat() // the GET's own answer: no second request
-	if err != nil {
-		return records.Record{}, recordError("get", key, err)
-	}
+	defer body.Close()
 	if info.Size > records.MaxSize {
 		return records.Record{}, fmt.Errorf("s3: record %s: %d bytes, more than a record may hold (%d)", key, info.Size, records.MaxSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(obj, records.MaxSize+1))
+	data, err := io.ReadAll(io.LimitReader(body, records.MaxSize+1))
 	if err != nil {
 		return records.Record{}, recordError("get", key, err)
 	}
@@ -140,7 +139,7 @@ func recordError(op, key string, err error) error {
 	switch {
 	case isNotFound(err):
 		return fmt.Errorf("s3: %s record %s: %w", op, key, records.ErrNotFound)
-	case code.Code == minio.PreconditionFailed || code.StatusCode == 412 || code.Code == "ConditionalRequestConflict" || code.StatusCode == 409:
+	case op != "get" && (code.Code == minio.PreconditionFailed || code.StatusCode == 412 || code.Code == "ConditionalRequestConflict" || code.StatusCode == 409):
 		return fmt.Errorf("s3: %s record %s: %w", op, key, records.ErrConflict)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("s3: %s record %s: no answer within the timeout: %w", op, key, err)

@@ -154,3 +154,35 @@ func TestRecordsRefuseBadKeysAndSizes(t *testing.T) {
 		t.Error("Put of a record over MaxSize succeeded")
 	}
 }
+
+// A read racing writers of the same record gets one whole version or
+// another, never an error: the GET is one request.
+func TestRecordsReadWhileReplaced(t *testing.T) {
+	r, _ := openRecords(t)
+	if _, err := r.Put(ctx, "tags/moving", []byte("0"), records.Always()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := r.Put(ctx, "tags/moving", []byte(fmt.Sprint(i)), records.Always()); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range n {
+		got, err := r.Get(ctx, "tags/moving")
+		if err != nil {
+			t.Fatalf("Get while the record is replaced: %v", err)
+		}
+		if len(got.Data) == 0 || got.Version == "" {
+			t.Fatalf("Get = %q version %q", got.Data, got.Version)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

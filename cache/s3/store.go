@@ -251,7 +251,8 @@ func (s *Store) abortAbandoned(ctx context.Context) (int, error) {
 			return aborted, fmt.Errorf("s3: list unfinished uploads: %w", err)
 		}
 		for _, u := range res.Uploads {
-			if _, ours := s.digestOf(u.Key); !ours || !u.Initiated.Before(before) {
+			_, ours := s.digestOf(u.Key)
+			if ours = ours || s.Chunks().isChunkKey(u.Key); !ours || !u.Initiated.Before(before) {
 				continue
 			}
 			if err := core.AbortMultipartUpload(ctx, s.opts.Bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != minio.NoSuchUpload {

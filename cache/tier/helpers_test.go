@@ -63,6 +63,7 @@ type faulty struct {
 	*disk.Store
 	put   func(f *os.File, d digest.Digest) error // before the real Put; its error fails it
 	del   error                                   // Delete's error
+	down  error                                   // when set, Open and Stat fail with it (a store that does not answer)
 	gate  chan struct{}                           // when set, reads of opened content wait for it to close
 	mu    sync.Mutex
 	opens int
@@ -84,10 +85,20 @@ func (s *faulty) Delete(ctx context.Context, d digest.Digest) error {
 	return s.Store.Delete(ctx, d)
 }
 
+func (s *faulty) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	if s.down != nil {
+		return 0, s.down
+	}
+	return s.Store.Stat(ctx, d)
+}
+
 func (s *faulty) Open(ctx context.Context, d digest.Digest) (tier.Content, error) {
 	s.mu.Lock()
 	s.opens++
 	s.mu.Unlock()
+	if s.down != nil {
+		return nil, s.down
+	}
 	c, err := s.Store.Open(ctx, d)
 	if err != nil || s.gate == nil {
 		return c, err

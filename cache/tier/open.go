@@ -36,7 +36,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 	}
 	c, err = s.shared.Open(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, sharedErr("open", err)
 	}
 	s.opts.Metrics.TierSharedRead()
 	if fi, err := c.Stat(); missing && err == nil && !s.tooBig(fi.Size()) {

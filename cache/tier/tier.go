@@ -176,7 +176,7 @@ func (s *Store) putShared(ctx context.Context, f *os.File, d digest.Digest, size
 	}
 	defer g.Close()
 	if err := s.shared.Put(ctx, g, d, size); err != nil {
-		return fmt.Errorf("tier: put %s in the shared tier: %w", d, err)
+		return fmt.Errorf("tier: put %s in the shared tier: %w", d, sharedErr("put", err))
 	}
 	return nil
 }
@@ -204,7 +204,8 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (int64, error) {
 	if size, err := s.local.Stat(ctx, d); err == nil {
 		return size, nil
 	}
-	return s.shared.Stat(ctx, d)
+	size, err := s.shared.Stat(ctx, d)
+	return size, sharedErr("stat", err)
 }
 
 // Delete removes d from the shared tier, then from the local one. In this

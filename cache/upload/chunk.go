@@ -14,16 +14,9 @@ import (
 // It returns the open file and the running sha256 (nil when unknown, then
 // the file is hashed again at the end).
 func (s *Sessions) appendChunk(id string, rec index.UploadRecord, c Chunk) (*os.File, hash.Hash, index.UploadRecord, error) {
-	if c.Start >= 0 && c.Start != rec.Size {
-		return nil, nil, rec, &RangeError{Size: rec.Size}
-	}
-	if c.Start >= 0 && c.End >= 0 {
-		if c.End < c.Start-1 || (c.Length >= 0 && c.End-c.Start+1 != c.Length) {
-			return nil, nil, rec, fmt.Errorf("Content-Range %d-%d for %d bytes: %w", c.Start, c.End, c.Length, ErrSizeInvalid)
-		}
-		if c.Length < 0 {
-			c.Length = c.End - c.Start + 1
-		}
+	c, err := checkChunk(rec.Size, c)
+	if err != nil {
+		return nil, nil, rec, err
 	}
 	f, err := os.OpenFile(s.path(id), os.O_RDWR, 0)
 	if err != nil {
@@ -81,6 +74,24 @@ func (s *Sessions) appendChunk(id string, rec index.UploadRecord, c Chunk) (*os.
 		h = nil
 	}
 	return f, h, rec, nil
+}
+
+// checkChunk checks c against a session holding size bytes (the
+// Content-Range rules) and returns it with its Length known when the
+// range says it.
+func checkChunk(size int64, c Chunk) (Chunk, error) {
+	if c.Start >= 0 && c.Start != size {
+		return c, &RangeError{Size: size}
+	}
+	if c.Start >= 0 && c.End >= 0 {
+		if c.End < c.Start-1 || (c.Length >= 0 && c.End-c.Start+1 != c.Length) {
+			return c, fmt.Errorf("Content-Range %d-%d for %d bytes: %w", c.Start, c.End, c.Length, ErrSizeInvalid)
+		}
+		if c.Length < 0 {
+			c.Length = c.End - c.Start + 1
+		}
+	}
+	return c, nil
 }
 
 // align makes the file agree with the record after a crash: bytes past

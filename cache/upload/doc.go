@@ -17,6 +17,12 @@
 // idle for longer than Options.Expiry. Limits cap the sessions open at
 // once, in all and per client.
 //
+// With Options.Shared (storage.s3) the sessions live in the store the
+// replicas share instead — a state record and one object per chunk — so
+// that a push whose requests reach different replicas completes, and what
+// one acknowledged survives it (shared.go draws the layout and the rules
+// that make two replicas' writes safe).
+//
 // Hashing lives in hash.go alone: a running sha256 carried across
 // requests in the record, and a re-read of the file when that state is
 // lost or the digest is not sha256.

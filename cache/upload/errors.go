@@ -22,6 +22,10 @@ var (
 	// ErrTooMany: opening a session would pass a cap of Limits. The
 	// client may retry once its (or everyone's) sessions finish.
 	ErrTooMany = errors.New("too many upload sessions open")
+	// ErrStoreUnavailable: the shared store that holds the sessions
+	// (Options.Shared) did not answer; nothing was acknowledged, and the
+	// client may retry once it answers again.
+	ErrStoreUnavailable = errors.New("the store holding upload sessions is unavailable")
 )
 
 // RangeError is ErrInvalid for a chunk that does not start where the

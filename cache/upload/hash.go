@@ -22,14 +22,19 @@ import (
 // resumeHash returns the sha256 of the rec.Size bytes received so far;
 // known is false when the record carries no usable state.
 func resumeHash(rec index.UploadRecord) (h hash.Hash, known bool) {
+	return resumeHashOf(rec.Size, rec.HashState)
+}
+
+// resumeHashOf is resumeHash of size bytes whose hash state is state.
+func resumeHashOf(size int64, state []byte) (h hash.Hash, known bool) {
 	h = sha256.New()
-	if rec.Size == 0 {
+	if size == 0 {
 		return h, true
 	}
-	if len(rec.HashState) == 0 {
+	if len(state) == 0 {
 		return h, false
 	}
-	return h, h.(encoding.BinaryUnmarshaler).UnmarshalBinary(rec.HashState) == nil
+	return h, h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state) == nil
 }
 
 // hashState is h's state to keep in the record.

@@ -3,8 +3,12 @@ package upload
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
 
-// TestMain fails the package's tests if the sweeper outlives Close.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// minio is the MinIO server the shared sessions' tests share.
+var minio s3test.Shared
+
+// TestMain fails the package's tests if the sweeper outlives Close,
+// after stopping the shared server (its connections end with it).
+func TestMain(m *testing.M) { minio.Main(m) }

@@ -42,8 +42,12 @@ type Options struct {
 	Ingest  Ingester
 	// Expiry is how long a session may go without a chunk before it is
 	// swept. Default 1h.
-	Expiry  time.Duration
-	Limits  Limits
+	Expiry time.Duration
+	Limits Limits
+	// Shared, when set, keeps the sessions in the store the replicas
+	// share (shared.go), so that any replica takes a session's next
+	// request. Zero: sessions are this node's, in Dir and Records.
+	Shared  Shared
 	Metrics *metrics.Metrics
 	Logger  logrus.FieldLogger
 	Now     func() time.Time // clock; default time.Now
@@ -81,7 +85,10 @@ type Sessions struct {
 
 	mu    sync.Mutex
 	locks map[string]*sessionLock // one request at a time per session
+	mine  map[string]*localCopy   // shared sessions this replica opened or wrote (shared.go)
 
+	life      context.Context // ends with Close: the sweep's requests to a shared store
+	cancel    context.CancelFunc
 	stop      chan struct{}
 	done      sync.WaitGroup
 	closeOnce sync.Once
@@ -103,12 +110,19 @@ func Open(opts Options) (*Sessions, error) {
 	}
 	s := &Sessions{
 		opts: opts, log: opts.Logger, slots: newSlots(opts.Limits),
-		locks: map[string]*sessionLock{}, stop: make(chan struct{}),
+		locks: map[string]*sessionLock{}, mine: map[string]*localCopy{}, stop: make(chan struct{}),
 	}
+	s.life, s.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		s.cancel()
 		return nil, fmt.Errorf("uploads: create %s: %w", opts.Dir, err)
 	}
-	if err := s.recover(); err != nil {
+	recover := s.recover
+	if s.shared() {
+		recover = s.recoverShared
+	}
+	if err := recover(); err != nil {
+		s.cancel()
 		return nil, err
 	}
 	s.done.Add(1)
@@ -121,6 +135,7 @@ func Open(opts Options) (*Sessions, error) {
 func (s *Sessions) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		s.cancel()
 		s.done.Wait()
 	})
 	return nil
@@ -162,7 +177,10 @@ func (s *Sessions) lock(id string) func() {
 // user, or an anonymous client's address): it counts against
 // Options.Limits until the session ends, and past them the answer is
 // ErrTooMany.
-func (s *Sessions) Start(repo, client string) (Status, error) {
+func (s *Sessions) Start(ctx context.Context, repo, client string) (Status, error) {
+	if s.shared() {
+		return s.startShared(ctx, repo, client)
+	}
 	if limit, err := s.slots.take(client); err != nil {
 		s.opts.Metrics.LimitHit("uploads_" + limit)
 		return Status{}, err
@@ -199,7 +217,11 @@ func (s *Sessions) session(repo, id string) (index.UploadRecord, error) {
 }
 
 // Status reports a session's progress.
-func (s *Sessions) Status(repo, id string) (Status, error) {
+func (s *Sessions) Status(ctx context.Context, repo, id string) (Status, error) {
+	if s.shared() {
+		st, _, err := s.load(ctx, repo, id)
+		return Status{ID: id, Size: st.Size}, err
+	}
 	rec, err := s.session(repo, id)
 	if err != nil {
 		return Status{}, err
@@ -208,8 +230,11 @@ func (s *Sessions) Status(repo, id string) (Status, error) {
 }
 
 // Write appends a chunk (PATCH).
-func (s *Sessions) Write(repo, id string, c Chunk) (Status, error) {
+func (s *Sessions) Write(ctx context.Context, repo, id string, c Chunk) (Status, error) {
 	defer s.lock(id)()
+	if s.shared() {
+		return s.writeShared(ctx, repo, id, c)
+	}
 	rec, err := s.session(repo, id)
 	if err != nil {
 		return Status{}, err
@@ -230,6 +255,9 @@ func (s *Sessions) Finish(ctx context.Context, repo, id string, c Chunk, d diges
 		return fmt.Errorf("%q: %w", d, ErrDigestInvalid)
 	}
 	defer s.lock(id)()
+	if s.shared() {
+		return s.finishShared(ctx, repo, id, c, d)
+	}
 	rec, err := s.session(repo, id)
 	if err != nil {
 		return err
@@ -258,8 +286,14 @@ func (s *Sessions) Finish(ctx context.Context, repo, id string, c Chunk, d diges
 }
 
 // Cancel ends a session and removes what it received.
-func (s *Sessions) Cancel(repo, id string) error {
+func (s *Sessions) Cancel(ctx context.Context, repo, id string) error {
 	defer s.lock(id)()
+	if s.shared() {
+		if _, _, err := s.load(ctx, repo, id); err != nil {
+			return err
+		}
+		return s.endShared(ctx, id)
+	}
 	if _, err := s.session(repo, id); err != nil {
 		return err
 	}

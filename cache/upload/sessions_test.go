@@ -91,14 +91,14 @@ func TestFinishIngestsOnlyVerifiedBytes(t *testing.T) {
 	body := randomBytes(3000)
 	d := digest.FromBytes(body)
 
-	st, err := f.s.Start(repo, "a")
+	st, err := f.s.Start(ctx, repo, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err = f.s.Write(repo, st.ID, chunk(body[:1000])); err != nil || st.Size != 1000 {
+	if st, err = f.s.Write(ctx, repo, st.ID, chunk(body[:1000])); err != nil || st.Size != 1000 {
 		t.Fatalf("Write: %+v, %v; want 1000 bytes", st, err)
 	}
-	if _, err := f.s.Write(repo, st.ID, Chunk{Body: bytes.NewReader(body[1000:]), Length: 2000, Start: 5, End: 2004}); !errors.As(err, new(*RangeError)) {
+	if _, err := f.s.Write(ctx, repo, st.ID, Chunk{Body: bytes.NewReader(body[1000:]), Length: 2000, Start: 5, End: 2004}); !errors.As(err, new(*RangeError)) {
 		t.Fatalf("a chunk at the wrong offset: %v, want a RangeError", err)
 	}
 	if err := f.s.Finish(ctx, "example.com/other", st.ID, chunk(body[1000:]), d); !errors.Is(err, ErrUnknown) {
@@ -112,11 +112,11 @@ func TestFinishIngestsOnlyVerifiedBytes(t *testing.T) {
 		t.Fatalf("finished blob not stored: %v", err)
 	}
 	rc.Close()
-	if _, err := f.s.Status(repo, st.ID); !errors.Is(err, ErrUnknown) {
+	if _, err := f.s.Status(ctx, repo, st.ID); !errors.Is(err, ErrUnknown) {
 		t.Errorf("session after Finish: %v, want ErrUnknown", err)
 	}
 
-	wrong, err := f.s.Start(repo, "a")
+	wrong, err := f.s.Start(ctx, repo, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +140,14 @@ func TestFinishIngestsOnlyVerifiedBytes(t *testing.T) {
 // digest re-reads the file), while a file with no record is removed.
 func TestSessionsSurviveARestart(t *testing.T) {
 	dir := t.TempDir()
+	ctx := context.Background()
 	f := open(t, dir, Options{})
 	body := randomBytes(2048)
-	st, err := f.s.Start(repo, "a")
+	st, err := f.s.Start(ctx, repo, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Write(repo, st.ID, chunk(body[:1024])); err != nil {
+	if _, err := f.s.Write(ctx, repo, st.ID, chunk(body[:1024])); err != nil {
 		t.Fatal(err)
 	}
 	stray := filepath.Join(dir, "uploads", "left-by-a-crash")
@@ -159,7 +160,7 @@ func TestSessionsSurviveARestart(t *testing.T) {
 	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a file without a record survived the restart: %v", err)
 	}
-	if got, err := f.s.Status(repo, st.ID); err != nil || got.Size != 1024 {
+	if got, err := f.s.Status(ctx, repo, st.ID); err != nil || got.Size != 1024 {
 		t.Fatalf("after the restart: %+v, %v; want 1024 bytes", got, err)
 	}
 	d := digest.SHA512.FromBytes(body)
@@ -184,13 +185,13 @@ func TestUploadSlotsFreedByEveryEnd(t *testing.T) {
 		t.Helper()
 		var ids []string
 		for i := 0; i < 2; i++ {
-			st, err := f.s.Start(repo, client)
+			st, err := f.s.Start(ctx, repo, client)
 			if err != nil {
 				t.Fatalf("%s's session %d: %v", client, i+1, err)
 			}
 			ids = append(ids, st.ID)
 		}
-		if _, err := f.s.Start(repo, client); !errors.Is(err, ErrTooMany) {
+		if _, err := f.s.Start(ctx, repo, client); !errors.Is(err, ErrTooMany) {
 			t.Fatalf("%s's third session: %v, want ErrTooMany", client, err)
 		}
 		return ids
@@ -200,16 +201,16 @@ func TestUploadSlotsFreedByEveryEnd(t *testing.T) {
 	if err := f.s.Finish(ctx, repo, ids[0], chunk(randomBytes(100)), digest.FromString("other bytes")); !errors.Is(err, ErrDigestInvalid) {
 		t.Fatalf("wrong digest: %v", err)
 	}
-	if err := f.s.Cancel(repo, ids[1]); err != nil {
+	if err := f.s.Cancel(ctx, repo, ids[1]); err != nil {
 		t.Fatal(err)
 	}
 	fill("b") // the wrong digest and the cancel gave b's slots back
 
 	fill("a")
-	if _, err := f.s.Start(repo, "c"); err != nil {
+	if _, err := f.s.Start(ctx, repo, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Start(repo, "d"); !errors.Is(err, ErrTooMany) {
+	if _, err := f.s.Start(ctx, repo, "d"); !errors.Is(err, ErrTooMany) {
 		t.Fatalf("a sixth session: %v, want ErrTooMany (Max 5)", err)
 	}
 	mu.Lock()
@@ -229,18 +230,18 @@ func TestLocksLeaveNothingBehind(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < 50; i++ {
 		id := uuid.NewString()
-		if _, err := f.s.Write(repo, id, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
+		if _, err := f.s.Write(ctx, repo, id, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
 			t.Fatalf("write to a made-up session: %v, want ErrUnknown", err)
 		}
-		if err := f.s.Cancel(repo, id); !errors.Is(err, ErrUnknown) {
+		if err := f.s.Cancel(ctx, repo, id); !errors.Is(err, ErrUnknown) {
 			t.Fatalf("cancel of a made-up session: %v, want ErrUnknown", err)
 		}
 	}
-	st, err := f.s.Start(repo, "a")
+	st, err := f.s.Start(ctx, repo, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Write("example.com/other/repo", st.ID, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
+	if _, err := f.s.Write(ctx, "example.com/other/repo", st.ID, chunk([]byte("x"))); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("write from another repository: %v, want ErrUnknown", err)
 	}
 	b := randomBytes(10)

@@ -67,6 +67,9 @@ func (s *Sessions) sweepLoop() {
 
 // sweep ends every session that received nothing for Options.Expiry.
 func (s *Sessions) sweep() int {
+	if s.shared() {
+		return s.sweepShared()
+	}
 	cutoff := s.opts.Now().Add(-s.opts.Expiry)
 	var old []string
 	s.opts.Records.Uploads(func(id string, r index.UploadRecord) error {

@@ -17,7 +17,9 @@ import (
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/tier"
+	"github.com/wharf-mirror/wharf/cache/upload"
 	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // dataStore is the store a command works on: the cache, whose index is in
@@ -107,7 +109,7 @@ func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copie
 	}
 	s := &dataStore{lock: lock}
 	if cfg.Storage.S3.On() {
-		if s.shared, err = openS3(ctx, cfg, opts.Logger); err != nil {
+		if s.shared, err = openS3(ctx, cfg, opts.Logger, opts.Metrics); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -116,6 +118,8 @@ func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copie
 			return nil, err
 		}
 		opts.Store = s.tier
+		// Upload sessions in the bucket: a push's requests may reach any replica.
+		opts.SharedUploads = upload.Shared{Records: s.shared.Records(), Chunks: s.shared.Chunks()}
 		// The replicas on the bucket share their tags and links there;
 		// an empty index is rebuilt from them.
 		opts.Records = s.shared.Records()
@@ -176,7 +180,7 @@ func capFields(cfg config.Config) logrus.Fields {
 // openS3 opens the S3 store of storage.s3, staging content in the data
 // directory. s3.Open checks that the bucket answers to the credentials,
 // and its errors name the setting at fault; neither key is in them.
-func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*s3.Store, error) {
+func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger, m *metrics.Metrics) (*s3.Store, error) {
 	c := cfg.Storage.S3
 	st, swept, err := s3.Open(ctx, s3.Options{
 		Endpoint:           c.Endpoint,
@@ -190,6 +194,7 @@ func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*s3
 		PartSize:           int64(c.PartSize),
 		Timeout:            c.Timeout.Std(),
 		AbandonedUploadAge: c.AbandonedUploadAge.Std(),
+		Metrics:            m,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3, content at %s: %w", c.Location(), err)

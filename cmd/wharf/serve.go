@@ -60,8 +60,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if w := s3Warning(cfg); w != "" {
 		log.Warn(w)
 	}
+	// A replica of a cluster asks the owning peer before each upstream.
+	node, err := startReplica(cfg.Cluster, m, log)
+	if err != nil {
+		return err
+	}
+	defer node.Close() // after the store: its fills ask peers until it is closed
 	store, err := openStore(ctx, cfg, cache.Options{
-		Origins:       ups.origins,
+		Origins:       node.origins(ups.origins),
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
 		MaxSize:       contentCap(cfg), // the bucket's with storage.s3; openStore caps the local copies
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
@@ -77,20 +83,33 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close() // the cache, then the content store (tier, bucket) under it
+	if err := node.serve(store.Cache); err != nil {
+		return err
+	}
+	defer node.stopServing() // before the store: peers' requests read it
 	wopts := writerOptions(cfg)
 	wopts.Logger = log.WithField("component", "push")
 	if cfg.AnyWriteThrough() { // per upstream: pull-only ones are not writethrough.Replicators
-		wt, err := writethrough.New(store, store.Queue(), writethrough.Options{
+		q, wtopts := node.writeThrough(store, writethrough.Options{
 			Sync:    cfg.Upstream.WriteThroughSyncOn(),
 			Origins: ups.origins,
 			Metrics: m,
 			Logger:  log.WithField("component", "writethrough"),
 		})
+		wt, err := writethrough.New(store, q, wtopts)
 		if err != nil {
 			return fmt.Errorf("write-through: %w", err)
 		}
-		defer wt.Close() // after the writer, before the store: its queue is in the index
+		defer wt.Close() // after the writer, before the store: its queue is in the index (or the bucket)
 		wopts.WriteThrough = wt
+		// In a cluster one replica at a time runs every replica's jobs.
+		l, err := node.lead(store, "writethrough", wt.Lead)
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			defer l.Close() // before the worker: the lead ends first
+		}
 	}
 	writer, err := push.New(store.Cache, wopts)
 	if err != nil {

@@ -39,17 +39,32 @@ func checkServiceMonitor(t *testing.T, m manifests) {
 }
 
 // checkWiring is what every rendering must get right whatever the
-// values: the Service and StatefulSet select the pod, the probes reach
+// values: the Service and the workload select the pod, the probes reach
 // /healthz on the registry port, wharf runs as non-root on a read-only
-// root file system, and exactly one replica owns the store.
+// root file system, and either exactly one replica owns the store (a
+// StatefulSet) or the replicas are a cluster (checkClusterWiring).
 func checkWiring(t *testing.T, m manifests) {
 	t.Helper()
-	sts := m.sts
-	pod := sts.Spec.Template
+	pod := *m.pod
 	checkLabels(t, "pod template", pod.Labels)
-	for k, v := range sts.Spec.Selector.MatchLabels {
+	selector := map[string]string{}
+	if m.sts != nil {
+		selector = m.sts.Spec.Selector.MatchLabels
+		if m.sts.Spec.ServiceName != m.svc.Name {
+			t.Errorf("serviceName %q, the Service is %q", m.sts.Spec.ServiceName, m.svc.Name)
+		}
+		if m.sts.Spec.Replicas == nil || *m.sts.Spec.Replicas != 1 {
+			t.Errorf("replicas %v: wharf's embedded store is one process's", m.sts.Spec.Replicas)
+		}
+		if m.peers != nil || m.pdb != nil {
+			t.Errorf("one wharf renders a peers Service or a PodDisruptionBudget")
+		}
+	} else {
+		selector = m.deploy.Spec.Selector.MatchLabels
+	}
+	for k, v := range selector {
 		if pod.Labels[k] != v {
-			t.Errorf("StatefulSet selector %s=%s does not match the pod's labels %v", k, v, pod.Labels)
+			t.Errorf("the workload's selector %s=%s does not match the pod's labels %v", k, v, pod.Labels)
 		}
 	}
 	if len(m.svc.Spec.Selector) == 0 {
@@ -60,13 +75,7 @@ func checkWiring(t *testing.T, m manifests) {
 			t.Errorf("Service selector %s=%s does not match the pod's labels %v", k, v, pod.Labels)
 		}
 	}
-	if sts.Spec.ServiceName != m.svc.Name {
-		t.Errorf("serviceName %q, the Service is %q", sts.Spec.ServiceName, m.svc.Name)
-	}
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Errorf("replicas %v: wharf's embedded store is one process's", sts.Spec.Replicas)
-	}
-	c := container(t, sts)
+	c := container(t, m)
 	for what, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "registry" {
 			t.Errorf("%s probe %+v, want GET /healthz on port registry", what, p)
@@ -88,7 +97,7 @@ func checkWiring(t *testing.T, m manifests) {
 	if sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
 		t.Errorf("capabilities are not all dropped")
 	}
-	if pod.Annotations["checksum/config"] == "" {
+	if pod.Annotations["checksum/config"] == "" && !m.hashedNames {
 		t.Errorf("the pod has no checksum/config annotation: a changed config would not roll it")
 	}
 }

@@ -23,7 +23,7 @@ type example struct {
 // row.
 var examples = []example{
 	{"default.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
-		if img := container(t, m.sts).Image; img != "registry.example.internal/wharf:0.1.0" {
+		if img := container(t, m).Image; img != "registry.example.internal/wharf:0.1.0" {
 			t.Errorf("image %q, want the example's registry.example.internal/wharf:0.1.0", img)
 		}
 		if len(m.secrets) != 0 || m.ingress != nil || m.serviceMonitor != nil {
@@ -107,12 +107,36 @@ var examples = []example{
 			t.Errorf("caFile holds %q, want the ConfigMap registry-local-ca's key ca.crt", got)
 		}
 	}},
+	{"cluster.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
+		checkClusterWiring(t, m, cfg, 3)
+		if len(m.secrets) != 0 {
+			t.Errorf("the chart renders Secrets %v though the example names existing ones", keys(m.secrets))
+		}
+		s3 := cfg.Storage.S3
+		if s3.Endpoint != "https://s3.example.internal" || s3.Bucket != "wharf" || s3.Region != "eu-west-1" ||
+			s3.PathStyle == nil || !*s3.PathStyle || s3.MaxSize != 2<<40 {
+			t.Errorf("storage.s3 %+v, want the example's endpoint, bucket, region, path style and 2TiB cap", s3)
+		}
+		// The keys are the existing Secret's, as a variable and a file.
+		if s3.AccessKey != existingContent("wharf-s3", "access-key") || s3.SecretKey.Value() != existingContent("wharf-s3", "secret-key") {
+			t.Errorf("S3 keys %q/%q, want the Secret wharf-s3's access-key and secret-key", s3.AccessKey, s3.SecretKey.Value())
+		}
+		if got, want := cfg.file(t, cfg.cluster.SecretFile), existingContent("wharf-cluster", "cluster-secret"); got != want {
+			t.Errorf("cluster secret %q, want the Secret wharf-cluster's key cluster-secret", got)
+		}
+		if cfg.Storage.MaxSize != 36<<30 {
+			t.Errorf("storage.maxSize %d, want 36GiB", cfg.Storage.MaxSize)
+		}
+		if tsc := m.pod.Spec.TopologySpreadConstraints; len(tsc) != 1 || tsc[0].TopologyKey != "kubernetes.io/hostname" {
+			t.Errorf("topologySpreadConstraints %+v, want one over kubernetes.io/hostname", tsc)
+		}
+	}},
 	{"nodeport-monitoring.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
 		p := m.svc.Spec.Ports[0]
 		if m.svc.Spec.Type != corev1.ServiceTypeNodePort || p.NodePort != 30500 {
 			t.Errorf("Service %s port %+v, want NodePort 30500", m.svc.Spec.Type, p)
 		}
-		claim := m.sts.Spec.VolumeClaimTemplates[0].Spec
+		claim := m.claims[0].Spec
 		if claim.StorageClassName == nil || *claim.StorageClassName != "fast-ssd" || !claim.Resources.Requests.Storage().Equal(resource.MustParse("200Gi")) {
 			t.Errorf("claim %+v, want 200Gi of fast-ssd", claim)
 		}

@@ -83,6 +83,11 @@ func TestHelmNotes(t *testing.T) {
 			`"registry-mirrors": ["https://$MIRROR"]`,
 		}},
 		{"htpasswd.yaml", []string{"docker login $MIRROR"}},
+		{"cluster.yaml", []string{
+			"3 replicas sharing the bucket wharf at https://s3.example.internal",
+			"a 40Gi local tier",
+			"rollout status deployment/wharf",
+		}},
 	} {
 		var files []string
 		if c.values != "" {

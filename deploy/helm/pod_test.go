@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/wharf-mirror/wharf/config"
@@ -31,13 +31,13 @@ func existingContent(source, key string) string {
 	return "from-" + source + "-" + key
 }
 
-// container is the StatefulSet's one container.
-func container(t *testing.T, sts *appsv1.StatefulSet) corev1.Container {
+// container is the workload's one container.
+func container(t *testing.T, m manifests) corev1.Container {
 	t.Helper()
-	if n := len(sts.Spec.Template.Spec.Containers); n != 1 {
-		t.Fatalf("StatefulSet has %d containers, want 1", n)
+	if n := len(m.pod.Spec.Containers); n != 1 {
+		t.Fatalf("the pod has %d containers, want 1", n)
 	}
-	return sts.Spec.Template.Spec.Containers[0]
+	return m.pod.Spec.Containers[0]
 }
 
 // podFS writes under root the files the pod's ConfigMap and Secret volumes
@@ -47,16 +47,16 @@ func container(t *testing.T, sts *appsv1.StatefulSet) corev1.Container {
 // items ask for.
 func podFS(t *testing.T, m manifests, root string) []string {
 	t.Helper()
-	c := container(t, m.sts)
+	c := container(t, m)
 	volumes := map[string]corev1.Volume{}
-	for _, v := range m.sts.Spec.Template.Spec.Volumes {
+	for _, v := range m.pod.Spec.Volumes {
 		volumes[v.Name] = v
 	}
 	var mounts []string
 	for _, vm := range c.VolumeMounts {
 		v, ok := volumes[vm.Name]
 		if !ok {
-			if !slices.ContainsFunc(m.sts.Spec.VolumeClaimTemplates, func(p corev1.PersistentVolumeClaim) bool { return p.Name == vm.Name }) {
+			if !slices.ContainsFunc(m.claims, func(p corev1.PersistentVolumeClaim) bool { return p.Name == vm.Name }) {
 				t.Errorf("mount %s: no volume or claim template %q", vm.MountPath, vm.Name)
 			}
 			continue
@@ -139,7 +139,80 @@ func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 // loadedConfig is wharf's config as the pod would load it.
 type loadedConfig struct {
 	config.Config
-	root string // where the pod's mounted files are, in place of /
+	root    string         // where the pod's mounted files are, in place of /
+	cluster clusterSection // the config file's cluster section, paths under root
+	env     map[string]string
+}
+
+// clusterSection is the config file's cluster section as written,
+// read apart from the loader, which has no cluster settings yet on some
+// branches (see loaderHasCluster).
+type clusterSection struct {
+	Listen     string   `yaml:"listen"`
+	Self       string   `yaml:"self"`
+	Peers      []string `yaml:"peers"`
+	DNS        string   `yaml:"dns"`
+	Secret     string   `yaml:"secret"`
+	SecretFile string   `yaml:"secretFile"`
+}
+
+// loaderHasCluster tells whether wharf's loader knows the cluster
+// section (the peer listener's settings).
+func loaderHasCluster() bool {
+	return slices.ContainsFunc(config.Settings(), func(s config.Setting) bool { return strings.HasPrefix(s.Path, "cluster.") })
+}
+
+// withoutCluster is a config file's text without its top-level cluster
+// section.
+func withoutCluster(text string) string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "cluster:") {
+			in = true
+			continue
+		}
+		if in && (l == "" || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "#")) {
+			continue
+		}
+		in = false
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// podIP stands for the pod's address where the downward API gives it.
+const podIP = "10.0.0.7"
+
+// containerEnv is the container's environment as the kubelet makes it:
+// values with $(VAR) expanded from earlier variables, secretKeyRef from
+// the rendered Secret (or existingContent for one the chart only names),
+// fieldRef status.podIP as podIP.
+func containerEnv(t *testing.T, m manifests) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range container(t, m).Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = os.Expand(strings.NewReplacer("$(", "${", ")", "}").Replace(e.Value), func(k string) string { return env[k] })
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
+			env[e.Name] = podIP
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			if s, ok := m.secrets[ref.Name]; ok {
+				b, ok := s.Data[ref.Key]
+				if !ok {
+					t.Errorf("env %s: the Secret %s has no key %s", e.Name, ref.Name, ref.Key)
+				}
+				env[e.Name] = string(b)
+			} else {
+				env[e.Name] = existingContent(ref.Name, ref.Key)
+			}
+		default:
+			t.Errorf("env %s: an unexpected source %+v", e.Name, e.ValueFrom)
+		}
+	}
+	return env
 }
 
 // file reads a file the config names, or fails t when no mounted volume
@@ -159,13 +232,14 @@ func (l loadedConfig) file(t *testing.T, containerPath string) string {
 
 // loadConfig loads the rendered config with wharf's own loader, as the
 // container runs it: `wharf serve --config /etc/wharf/config.yaml` with
-// the ConfigMap and Secrets mounted. The files are written under a
-// temporary root, so the config's paths into mounted volumes are made
-// paths under that root before loading (wharf reads upstream.passwordFile
-// at load time: a path the pod does not mount fails here).
+// the ConfigMap and Secrets mounted and the container's environment. The
+// files are written under a temporary root, so the config's paths into
+// mounted volumes are made paths under that root before loading (wharf
+// reads upstream.passwordFile at load time: a path the pod does not mount
+// fails here). Every WHARF_* variable must be one of wharf's settings.
 func loadConfig(t *testing.T, m manifests) loadedConfig {
 	t.Helper()
-	c := container(t, m.sts)
+	c := container(t, m)
 	if want := []string{"serve", "--config", configPath}; !slices.Equal(c.Args, want) {
 		t.Fatalf("container args %q, want %q", c.Args, want)
 	}
@@ -181,11 +255,43 @@ func loadConfig(t *testing.T, m manifests) loadedConfig {
 	for _, mp := range mounts {
 		text = strings.ReplaceAll(text, " "+mp+"/", " "+filepath.Join(root, mp)+"/")
 	}
+	var raw struct {
+		Cluster *clusterSection `yaml:"cluster"`
+	}
+	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
+		t.Fatalf("%s: %v", configPath, err)
+	}
+	if raw.Cluster == nil {
+		raw.Cluster = &clusterSection{}
+	}
+	env := containerEnv(t, m)
+	known := map[string]bool{}
+	for _, s := range config.Settings() {
+		known[s.Env] = true
+	}
+	hasCluster := loaderHasCluster()
+	for k := range env {
+		// TODO(lead): once the cluster settings are on main, hasCluster
+		// is always true and WHARF_CLUSTER_* is checked like the rest.
+		if strings.HasPrefix(k, "WHARF_") && !known[k] && (hasCluster || !strings.HasPrefix(k, "WHARF_CLUSTER_")) {
+			t.Errorf("env %s is not one of wharf's settings", k)
+		}
+	}
+	if !hasCluster && raw.Cluster.Listen+raw.Cluster.DNS+raw.Cluster.SecretFile+raw.Cluster.Secret+raw.Cluster.Self != "" || len(raw.Cluster.Peers) > 0 {
+		// TODO(lead): dead once the cluster settings are on main; the
+		// whole file then loads.
+		t.Logf("wharf's loader has no cluster settings yet: the config is loaded without its cluster section")
+		text = withoutCluster(text)
+	}
 	file := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadWith(config.LoadOptions{Args: []string{"--config", file}, Output: io.Discard})
+	cfg, err := config.LoadWith(config.LoadOptions{
+		Args:      []string{"--config", file},
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Output:    io.Discard,
+	})
 	if err != nil {
 		t.Fatalf("wharf does not load the rendered config: %v\n%s", err, data)
 	}
@@ -193,7 +299,7 @@ func loadConfig(t *testing.T, m manifests) loadedConfig {
 		t.Fatalf("the rendered config does not validate: %v\n%s", err, data)
 	}
 	checkPodAgreesWithConfig(t, m, cfg)
-	return loadedConfig{Config: cfg, root: root}
+	return loadedConfig{Config: cfg, root: root, cluster: *raw.Cluster, env: env}
 }
 
 // checkPodAgreesWithConfig: wharf listens on the container's port and
@@ -201,7 +307,7 @@ func loadConfig(t *testing.T, m manifests) loadedConfig {
 // emptyDir) provides.
 func checkPodAgreesWithConfig(t *testing.T, m manifests, cfg config.Config) {
 	t.Helper()
-	c := container(t, m.sts)
+	c := container(t, m)
 	port := int32(0)
 	for _, p := range c.Ports {
 		if p.Name == "registry" {
@@ -220,8 +326,8 @@ func checkPodAgreesWithConfig(t *testing.T, m manifests, cfg config.Config) {
 			}
 		}
 	}
-	claim := slices.ContainsFunc(m.sts.Spec.VolumeClaimTemplates, func(p corev1.PersistentVolumeClaim) bool { return p.Name == dataVolume })
-	emptyDir := slices.ContainsFunc(m.sts.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == dataVolume && v.EmptyDir != nil })
+	claim := slices.ContainsFunc(m.claims, func(p corev1.PersistentVolumeClaim) bool { return p.Name == dataVolume })
+	emptyDir := slices.ContainsFunc(m.pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == dataVolume && v.EmptyDir != nil })
 	if dataVolume == "" || !claim && !emptyDir {
 		t.Errorf("storage.dir %s is not on a volume claim or emptyDir (mounted volume %q)", cfg.Storage.Dir, dataVolume)
 	}

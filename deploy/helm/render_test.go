@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -91,14 +92,24 @@ func runHelm(t *testing.T, helm string, args ...string) (string, error) {
 }
 
 // manifests is the chart rendered: every object decoded into its type.
+// The workload is a StatefulSet (one wharf) or, in cluster mode, a
+// Deployment with a headless Service for the peers and a
+// PodDisruptionBudget; pod and claims are the workload's pod template and
+// volume claim templates, whichever it is.
 type manifests struct {
 	sts            *appsv1.StatefulSet
-	svc            *corev1.Service
+	deploy         *appsv1.Deployment
+	pod            *corev1.PodTemplateSpec
+	claims         []corev1.PersistentVolumeClaim
+	svc            *corev1.Service // the clients' Service
+	peers          *corev1.Service // the headless Service of cluster mode
+	pdb            *policyv1.PodDisruptionBudget
 	cm             *corev1.ConfigMap
 	secrets        map[string]*corev1.Secret
 	ingress        *networkingv1.Ingress
 	serviceMonitor *monitoringv1.ServiceMonitor
-	count          int // objects rendered
+	count          int  // objects rendered
+	hashedNames    bool // kustomize's: a changed ConfigMap or Secret has a new name, which rolls the pods
 }
 
 // template renders the chart with the given values files and --set
@@ -135,7 +146,7 @@ func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, monitoringv1.AddToScheme,
+		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme, monitoringv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
@@ -202,9 +213,17 @@ func decodeManifests(t *testing.T, out string) manifests {
 		m.count++
 		switch o := obj.(type) {
 		case *appsv1.StatefulSet:
-			m.sts = o
+			m.sts, m.pod, m.claims = o, &o.Spec.Template, o.Spec.VolumeClaimTemplates
+		case *appsv1.Deployment:
+			m.deploy, m.pod = o, &o.Spec.Template
 		case *corev1.Service:
-			m.svc = o
+			if o.Spec.ClusterIP == corev1.ClusterIPNone {
+				m.peers = o
+			} else {
+				m.svc = o
+			}
+		case *policyv1.PodDisruptionBudget:
+			m.pdb = o
 		case *corev1.ConfigMap:
 			m.cm = o
 		case *corev1.Secret:
@@ -217,8 +236,8 @@ func decodeManifests(t *testing.T, out string) manifests {
 			t.Errorf("unexpected object %T %s", obj, meta.GetName())
 		}
 	}
-	if m.sts == nil || m.svc == nil || m.cm == nil {
-		t.Fatalf("the chart rendered no StatefulSet, Service or ConfigMap:\n%s", out)
+	if (m.sts == nil) == (m.deploy == nil) || m.svc == nil || m.cm == nil {
+		t.Fatalf("the chart rendered not one StatefulSet or Deployment, or no Service or ConfigMap:\n%s", out)
 	}
 	return m
 }

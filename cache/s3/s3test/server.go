@@ -27,6 +27,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"go.uber.org/goleak"
+
+	"github.com/wharf-mirror/wharf/cache/s3"
 )
 
 // minioBinary finds the server: $WHARF_MINIO, then where
@@ -151,6 +154,21 @@ func (sh *Shared) Stop() {
 	if sh.s != nil {
 		sh.s.Stop()
 	}
+}
+
+// Main is a TestMain for a package sharing sh: it runs the tests, stops
+// the server, then looks for leaked goroutines (only now: the server's
+// connections end with it), and exits.
+func (sh *Shared) Main(m *testing.M) {
+	code := m.Run()
+	sh.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func freeAddr() (string, error) {
@@ -317,4 +335,19 @@ func (s *Server) Keys(t testing.TB, bucket, prefix string) []string {
 		keys = append(keys, o.Key)
 	}
 	return keys
+}
+
+// OpenStore opens a new bucket of srv as a cache/s3 store for the test,
+// closed by its cleanup.
+func OpenStore(t testing.TB, srv *Server) *s3.Store {
+	t.Helper()
+	st, _, err := s3.Open(context.Background(), s3.Options{
+		Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), Region: "us-east-1",
+		AccessKey: srv.User, SecretKey: srv.Key, PathStyle: true, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("open the bucket: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -58,7 +58,7 @@ files, so the paths are defined once, here.
 
 {{/* Whether the chart creates its own Secret. */}}
 {{- define "wharf.ownSecret" -}}
-{{- if or (and .Values.auth.htpasswd (not .Values.auth.existingSecret)) (and .Values.upstreamCredentials.password (not .Values.upstreamCredentials.existingSecret)) }}true{{ end }}
+{{- if or (and .Values.auth.htpasswd (not .Values.auth.existingSecret)) (and .Values.upstreamCredentials.password (not .Values.upstreamCredentials.existingSecret)) (and .Values.s3.secretKey (not .Values.s3.existingSecret)) (and .Values.cluster.enabled .Values.cluster.secret (not .Values.cluster.existingSecret)) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -79,10 +79,47 @@ value that would be silently overwritten is an error instead.
 {{- fail (printf "config.%s is set by the chart: use %s" $key $from) }}
 {{- end }}
 {{- end }}
+{{- if hasKey $cfg "cluster" }}
+{{- fail "config.cluster is set by the chart: use cluster.enabled, cluster.port and cluster.secret or cluster.existingSecret" }}
+{{- end }}
+{{- $s3 := get (get $cfg "storage" | default dict) "s3" | default dict }}
+{{- range $key, $from := dict "endpoint" "s3.endpoint" "bucket" "s3.bucket" "region" "s3.region" "pathStyle" "s3.pathStyle" "accessKey" "s3.accessKey or s3.existingSecret" "secretKey" "s3.secretKey or s3.existingSecret" "secretKeyFile" "s3.secretKey or s3.existingSecret" }}
+{{- if hasKey $s3 $key }}
+{{- fail (printf "config.storage.s3.%s is set by the chart: use %s" $key $from) }}
+{{- end }}
+{{- end }}
+{{- if .Values.cluster.enabled }}
+{{- if not (and .Values.s3.endpoint .Values.s3.bucket) }}
+{{- fail "cluster.enabled needs the S3 store the replicas share: set s3.endpoint and s3.bucket" }}
+{{- end }}
+{{- if not (or .Values.cluster.existingSecret (ge (len .Values.cluster.secret) 16)) }}
+{{- fail "cluster.enabled needs a cluster secret of at least 16 bytes: set cluster.secret or cluster.existingSecret" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.s3.secretKey (not .Values.s3.accessKey) }}
+{{- fail "s3.secretKey needs s3.accessKey" }}
+{{- end }}
 {{- $_ := set $cfg "listen" (printf ":%v" .Values.containerPort) }}
 {{- $storage := get $cfg "storage" | default dict }}
 {{- $_ = set $storage "dir" .Values.persistence.mountPath }}
+{{- if .Values.s3.endpoint }}
+{{- $_ = set $s3 "endpoint" .Values.s3.endpoint }}
+{{- $_ = set $s3 "bucket" .Values.s3.bucket }}
+{{- with .Values.s3.region }}
+{{- $_ = set $s3 "region" . }}
+{{- end }}
+{{- if .Values.s3.pathStyle }}
+{{- $_ = set $s3 "pathStyle" true }}
+{{- end }}
+{{- if include "wharf.s3KeysOn" . }}
+{{- $_ = set $s3 "secretKeyFile" (printf "%s/secret-key" (include "wharf.s3Dir" .)) }}
+{{- end }}
+{{- $_ = set $storage "s3" $s3 }}
+{{- end }}
 {{- $_ = set $cfg "storage" $storage }}
+{{- if .Values.cluster.enabled }}
+{{- $_ = set $cfg "cluster" (dict "listen" (printf ":%v" .Values.cluster.port) "dns" (printf "%s-peers.%s.svc.cluster.local:%v" (include "wharf.fullname" .) .Release.Namespace .Values.cluster.port) "secretFile" (printf "%s/secret" (include "wharf.clusterDir" .))) }}
+{{- end }}
 {{- if include "wharf.htpasswdOn" . }}
 {{- $auth := get $cfg "auth" | default dict }}
 {{- $_ = set $auth "htpasswd" (printf "%s/htpasswd" (include "wharf.htpasswdDir" .)) }}
@@ -99,4 +136,26 @@ value that would be silently overwritten is an error instead.
 {{- $_ = set $cfg "upstream" $upstream }}
 {{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{- define "wharf.s3Dir" -}}/run/secrets/wharf/s3{{- end }}
+{{- define "wharf.clusterDir" -}}/run/secrets/wharf/cluster{{- end }}
+
+{{/* Whether wharf has S3 keys: from the values or a Secret. */}}
+{{- define "wharf.s3KeysOn" -}}
+{{- if or .Values.s3.secretKey .Values.s3.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/*
+The container's resources; in cluster mode the local tier's emptyDir is
+reserved on the node as ephemeral storage.
+*/}}
+{{- define "wharf.resources" -}}
+{{- $res := deepCopy (.Values.resources | default dict) }}
+{{- if .Values.cluster.enabled }}
+{{- $req := get $res "requests" | default dict }}
+{{- $_ := set $req "ephemeral-storage" .Values.cluster.localTierSize }}
+{{- $_ = set $res "requests" $req }}
+{{- end }}
+{{- if $res }}{{ toYaml $res }}{{ end }}
 {{- end }}

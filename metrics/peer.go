@@ -1,0 +1,44 @@
+package metrics
+
+// Helpers for the cluster's collectors (package peer); like the others
+// they accept a nil *Metrics.
+
+// PeerRequest counts one request to a peer by result (a fixed set: ok,
+// failed_over, relayed_error).
+func (m *Metrics) PeerRequest(result string) {
+	if m != nil {
+		m.PeerRequests.WithLabelValues(result).Inc()
+	}
+}
+
+// PeerReceived counts blob bytes received from a peer.
+func (m *Metrics) PeerReceived(n int) {
+	if m != nil && n > 0 {
+		m.PeerReceivedBytes.Add(float64(n))
+	}
+}
+
+// PeerServed counts a request served to a peer, by kind (blob, manifest,
+// tags).
+func (m *Metrics) PeerServed(kind string) {
+	if m != nil {
+		m.PeerServedTotal.WithLabelValues(kind).Inc()
+	}
+}
+
+// ClusterChanged counts a change of the live members and publishes how
+// many are up.
+func (m *Metrics) ClusterChanged(up int) {
+	if m != nil {
+		m.ClusterChanges.Inc()
+		m.ClusterMembersUp.Set(float64(up))
+	}
+}
+
+// SetClusterMembersUp publishes how many members are up, without
+// counting a change (the first view at start).
+func (m *Metrics) SetClusterMembersUp(up int) {
+	if m != nil {
+		m.ClusterMembersUp.Set(float64(up))
+	}
+}
