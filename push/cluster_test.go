@@ -450,3 +450,30 @@ func TestBucketDownFailsPushesNotHits(t *testing.T) {
 	}
 	servesImage(t, "b, the bucket back", b, repo, "v1", img)
 }
+
+// TestMountAcrossReplicas: a blob pushed to one repository through a
+// mounts into another through b (b learns the source's link from the
+// bucket), and a serves it there too; a mount from a repository that does
+// not hold it mounts nothing, on either replica.
+func TestMountAcrossReplicas(t *testing.T) {
+	cl := newCluster(t, minio.Get(t))
+	a, b := cl.replica(t.TempDir()), cl.replica(t.TempDir())
+	src, dst, other := cl.repo("team/src"), cl.repo("team/dst"), cl.repo("team/other")
+	layer := randomBlob(t, 2048)
+	d := digest.FromBytes(layer)
+	if err := a.PutBlob(ctx, src, "test", Chunk{Body: bytes.NewReader(layer), Length: int64(len(layer)), Start: -1, End: -1}, d); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Mount(ctx, dst, &other, false, d); ok || err != nil {
+		t.Fatalf("b mounted %s from %s, which does not hold it: %v, %v", d, other, ok, err)
+	}
+	if ok, err := b.Mount(ctx, dst, &src, false, d); !ok || err != nil {
+		t.Fatalf("b, mount from %s: %v, %v; want mounted", src, ok, err)
+	}
+	if err := readBlob(t, a, dst, d); err != nil {
+		t.Errorf("a, the blob b mounted into %s: %v", dst, err)
+	}
+	if err := readBlob(t, a, other, d); !errors.Is(err, cache.ErrNotFound) {
+		t.Errorf("a, the blob as %s: %v; want ErrNotFound", other, err)
+	}
+}
