@@ -117,6 +117,9 @@ func (c *Cache) getShared(ctx context.Context, key string, v any) error {
 	return nil
 }
 
+// putShared and deleteShared write a record. A failure fails the push or
+// delete that asked, unacknowledged, as ErrStoreUnavailable (proxy's 503
+// UNAVAILABLE, which clients retry).
 func (c *Cache) putShared(ctx context.Context, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -124,7 +127,7 @@ func (c *Cache) putShared(ctx context.Context, key string, v any) error {
 	}
 	if _, err := c.rec.store.Put(ctx, key, b, records.Always()); err != nil {
 		c.sharedFailed("put", key, err)
-		return fmt.Errorf("shared records: %w", err)
+		return fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 	}
 	return nil
 }
@@ -132,7 +135,7 @@ func (c *Cache) putShared(ctx context.Context, key string, v any) error {
 func (c *Cache) deleteShared(ctx context.Context, key string) error {
 	if err := c.rec.store.Delete(ctx, key); err != nil {
 		c.sharedFailed("delete", key, err)
-		return fmt.Errorf("shared records: %w", err)
+		return fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 	}
 	return nil
 }

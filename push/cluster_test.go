@@ -431,8 +431,8 @@ func TestBucketDownFailsPushesNotHits(t *testing.T) {
 	// The same manifest under a second tag: its bytes are stored, so
 	// only its records need the bucket.
 	var moved image
-	if err := pushManifest(t, a, repo, "v2", descs[0], descs[1:], &moved); err == nil {
-		t.Fatal("a push with the bucket frozen was acknowledged")
+	if err := pushManifest(t, a, repo, "v2", descs[0], descs[1:], &moved); !errors.Is(err, cache.ErrStoreUnavailable) {
+		t.Fatalf("a push with the bucket frozen: %v; want ErrStoreUnavailable, not acknowledged", err)
 	}
 	servesImage(t, "a, the bucket frozen", a, repo, "v1", img)
 	srv.Thaw()
