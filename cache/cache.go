@@ -102,9 +102,16 @@ type Options struct {
 	// MaxSize caps the bytes of stored content; 0 is unlimited. Eviction
 	// starts above HighWatermark×MaxSize (default 0.95) and stops under
 	// LowWatermark×MaxSize (default 0.85).
-	MaxSize       int64
-	HighWatermark float64
-	LowWatermark  float64
+	MaxSize int64
+	// SharedEviction says the Store is shared by the replicas of a
+	// cluster: this cache evicts from it only while LeadEviction runs (one
+	// replica at a time, under the cluster's lease), measuring usage by
+	// walking the store every SharedEvictEvery (default 1m), since every
+	// replica adds content to it.
+	SharedEviction   bool
+	SharedEvictEvery time.Duration
+	HighWatermark    float64
+	LowWatermark     float64
 	// Pins are tags eviction never removes (with everything they reference).
 	Pins []Pin
 	// Offline never contacts an upstream: content and tags are served from

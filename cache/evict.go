@@ -28,7 +28,7 @@ type Pin struct {
 // maybeEvict wakes the evictor when usage passed the high watermark. It
 // never blocks: one pending wake is enough.
 func (c *Cache) maybeEvict() {
-	if c.opts.MaxSize <= 0 || c.size.Load() <= c.highWater() {
+	if c.opts.SharedEviction || c.opts.MaxSize <= 0 || c.size.Load() <= c.highWater() {
 		return
 	}
 	select {
@@ -68,17 +68,26 @@ func (c *Cache) background(done <-chan struct{}) {
 func (c *Cache) Evict(target int64) (freed int64, items int) {
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
-	c.flushAccess()
-	plan, err := c.evictionPlan()
+	plan, err := c.freshPlan()
 	if err != nil {
-		c.opts.Metrics.StoreError("index")
-		c.log.WithError(err).Warn("eviction: reading the index")
 		return 0, 0
 	}
 	return plan.Evict(
 		func() bool { return c.size.Load() <= target },
 		func(it evict.Item) bool { return c.evictOne(it.Digest, it.Size) },
 	)
+}
+
+// freshPlan flushes the access times and plans from the index; a failure
+// is counted and logged here. c.evictRun must be held.
+func (c *Cache) freshPlan() (*evict.Plan, error) {
+	c.flushAccess()
+	plan, err := c.evictionPlan()
+	if err != nil {
+		c.opts.Metrics.StoreError("index")
+		c.log.WithError(err).Warn("eviction: reading the index")
+	}
+	return plan, err
 }
 
 // evictionPlan reads every content record with its last use, and resolves
@@ -186,6 +195,12 @@ func (c *Cache) held(d digest.Digest) bool {
 // noSpace reacts to a full disk during a fill: evict down to the low
 // watermark of what is stored now (or of the cap), in the background.
 func (c *Cache) noSpace() {
+	if c.opts.SharedEviction {
+		// The shared store is not what filled up: the local tier's
+		// copies are, and the tier evicts those under its own cap.
+		c.log.Warn("disk full while filling a blob")
+		return
+	}
 	c.log.Warn("disk full while filling a blob; evicting")
 	c.pressure.Store(c.size.Load() * 85 / 100)
 	select {

@@ -19,7 +19,10 @@ import (
 //
 //   - an index entry whose file is gone is dropped (fetched again on use);
 //   - a file the index does not know, or whose size disagrees with it, is
-//     hashed again: adopted when it matches its name, removed otherwise.
+//     hashed again: adopted when it matches its name, removed otherwise;
+//     unknown content of a store that says it holds only verified content
+//     (a shared store: every replica verified what it put) is adopted by
+//     its size, unread.
 //
 // Only unknown or suspicious files are read; a clean store costs one
 // directory walk and one index scan.
@@ -39,10 +42,25 @@ func (c *Cache) reconcile() (Reconciled, error) {
 		return r, fmt.Errorf("reconcile: read index: %w", err)
 	}
 	ctx := context.Background() // before Open returns: nothing to cancel it yet
+	// A store shared by replicas (cache/tier over a bucket) holds only
+	// content verified before it was put, and may hold far more than this
+	// replica ever saw: hashing it all again at every start would read the
+	// whole bucket.
+	vs, ok := c.store.(interface{ Verified() bool })
+	verified := ok && vs.Verified()
 	err := c.store.Walk(ctx, func(d digest.Digest, size int64) error {
 		meta, ok := known[d]
 		delete(known, d)
 		if ok && meta.Size == size {
+			return nil
+		}
+		if !ok && verified {
+			// Verified before it was put, by whichever replica put it:
+			// indexed by its size alone, without reading the bucket back.
+			if err := c.index.PutBlob(d, index.BlobMeta{Size: size, Added: c.opts.Now()}); err != nil {
+				return err
+			}
+			r.Adopted++
 			return nil
 		}
 		if err := c.adopt(ctx, d, meta, ok); err != nil {

@@ -52,9 +52,9 @@ type S3 struct {
 	// MaxSize caps the bytes of content in the bucket: past it, eviction
 	// deletes objects, least recently used images first, between the
 	// storage watermarks. storage.maxSize then caps the data directory's
-	// copies of the content (the local tier) instead. This wharf alone
-	// enforces it, from its own index: one wharf per bucket and prefix
-	// until the cluster lands. Must be >= 0. Default 0: no cap.
+	// copies of the content (the local tier) instead. In a cluster one
+	// replica at a time evicts, under a lease; without one, one wharf per
+	// bucket and prefix. Must be >= 0. Default 0: no cap.
 	MaxSize ByteSize `yaml:"maxSize"`
 	// AbandonedUploadAge is how old an unfinished multipart upload under
 	// Prefix must be for wharf to abort it at start, as the leftover of a

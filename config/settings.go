@@ -144,7 +144,7 @@ func bindings() []binding {
 			Help: "bound on each wait on the S3 store: connecting, a response's headers, a body that stops moving"},
 			func(c *Config) any { return &c.Storage.S3.Timeout }},
 		{Setting{Path: "storage.s3.maxSize", Flag: "storage-s3-max-size", Env: "WHARF_STORAGE_S3_MAX_SIZE", Arg: "SIZE",
-			Help: "cap on content bytes in the bucket, evicted between the watermarks (max-size then caps the data directory's copies); 0 is unlimited; enforced by this wharf alone: one wharf per bucket and prefix until the cluster lands"},
+			Help: "cap on content bytes in the bucket, evicted between the watermarks (max-size then caps the data directory's copies); 0 is unlimited; in a cluster one replica at a time evicts (a lease), otherwise one wharf per bucket and prefix"},
 			func(c *Config) any { return &c.Storage.S3.MaxSize }},
 		{Setting{Path: "storage.s3.abandonedUploadAge", Flag: "storage-s3-abandoned-upload-age", Env: "WHARF_STORAGE_S3_ABANDONED_UPLOAD_AGE", Arg: "DURATION",
 			Help: "age past which an unfinished multipart upload under the prefix is aborted at start, as a crash's leftover"},

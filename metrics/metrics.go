@@ -59,6 +59,7 @@ type Metrics struct {
 	// The S3-compatible store (cache/s3): every request it answered, or
 	// did not.
 	S3Requests *prometheus.CounterVec   // by op (the HTTP method) and result (2xx, 3xx, 4xx, 5xx, error)
+	SharedSize prometheus.Gauge         // bytes in the shared store, as its evicting replica last walked it
 	S3Latency  *prometheus.HistogramVec // seconds to the answer's headers, by op
 
 	// Cluster (package peer): replicas asking each other before the upstream.
@@ -165,7 +166,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "wharf_tier_local_hits_total", Help: "Content opened from the local tier.",
 		}),
 		TierSharedReads: f.NewCounter(prometheus.CounterOpts{
-			Name: "wharf_tier_shared_reads_total", Help: "Content opened from the shared tier, missing locally.",
+			Name: NameTierSharedReads, Help: "Content opened from the shared tier, missing locally.",
 		}),
 		TierPromotions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_tier_promotions_total", Help: "Background copies from the shared tier into the local one, by result.",
@@ -177,13 +178,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "wharf_tier_local_evictions_total", Help: "Local copies removed to stay under the local tier's cap; the shared copy stays.",
 		}),
 		TierLocalSize: f.NewGauge(prometheus.GaugeOpts{
-			Name: "wharf_tier_local_bytes", Help: "Bytes of content held by the local tier.",
+			Name: NameTierLocalBytes, Help: "Bytes of content held by the local tier.",
+		}),
+		SharedSize: f.NewGauge(prometheus.GaugeOpts{
+			Name: NameSharedSize, Help: "Bytes of content in the shared store (storage.s3), as this replica last walked it while it led the cluster's eviction; 0 on the others.",
 		}),
 		S3Requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_s3_requests_total", Help: "Requests to the S3-compatible store, by HTTP method and result (2xx, 3xx, 4xx, 5xx, error: no answer).",
+			Name: NameS3Requests, Help: "Requests to the S3-compatible store, by HTTP method and result (2xx, 3xx, 4xx, 5xx, error: no answer).",
 		}, []string{"op", "result"}),
 		S3Latency: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wharf_s3_request_seconds", Help: "Time from a request to the S3-compatible store to its answer's headers, by HTTP method.",
+			Name: NameS3Latency, Help: "Time from a request to the S3-compatible store to its answer's headers, by HTTP method.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"op"}),
 		PeerRequests: f.NewCounterVec(prometheus.CounterOpts{

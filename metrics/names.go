@@ -24,4 +24,9 @@ const (
 	NamePeerServed         = "wharf_peer_served_total"
 	NameClusterChanges     = "wharf_cluster_owner_changes_total"
 	NameClusterMembersUp   = "wharf_cluster_members_up"
+	NameS3Requests         = "wharf_s3_requests_total"
+	NameSharedSize         = "wharf_shared_store_bytes"
+	NameS3Latency          = "wharf_s3_request_seconds"
+	NameTierLocalBytes     = "wharf_tier_local_bytes"
+	NameTierSharedReads    = "wharf_tier_shared_reads_total"
 )

@@ -32,3 +32,11 @@ func knownMethod(m string) bool {
 	}
 	return false
 }
+
+// SetSharedSize publishes the bytes of the shared store, as walked by the
+// replica evicting from it.
+func (m *Metrics) SetSharedSize(bytes int64) {
+	if m != nil {
+		m.SharedSize.Set(float64(bytes))
+	}
+}

@@ -39,6 +39,7 @@ func parseTemplate(pullName func(cache.Repo) string) (*template.Template, error)
 		"ratio":   fmtRatio,
 		"percent": func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 		"ago":     fmtAgo,
+		"latency": fmtLatency,
 		"clock":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"budget":  budgetPercent,
 		"sub":     func(a, b int64) int64 { return a - b },
@@ -94,6 +95,19 @@ func fmtAgo(d time.Duration) string {
 		return strconv.Itoa(int(d.Minutes())) + " min"
 	}
 	return d.Round(time.Minute).String()
+}
+
+// fmtLatency writes a short duration to two significant figures:
+// "0.84 ms", "12 ms", "1.3 s".
+func fmtLatency(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 2, 64) + " ms"
+	case ms < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	}
+	return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
 }
 
 // fmtSince writes a past time as its clock and how long ago: "04:12:05

@@ -28,6 +28,17 @@ type gathered struct {
 	size, blobs    float64
 	evictedBytes   float64
 	fillsInFlight  float64
+
+	// A cluster's replica (package peer) and a store on S3 (cache/s3,
+	// cache/tier): present only when those run.
+	hasCluster, hasS3   bool
+	membersUp, changes  float64
+	peerReq             map[string]float64 // by result: ok, failed_over, relayed_error
+	peerBytes           float64
+	peerServed          float64
+	s3Requests, s3Bad   float64 // every request; those with no answer or a 5xx
+	s3Seconds, s3Timed  float64 // the latency histogram's sum and count
+	localBytes, sharedR float64 // the local tier's copies; opens the bucket answered
 }
 
 func readGathered(fams []*dto.MetricFamily) gathered {
@@ -35,7 +46,7 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 		hits: map[string]float64{}, misses: map[string]float64{}, served: map[string]float64{}, stale: map[string]float64{},
 		upstreamBytes: map[string]float64{}, upRequests: map[string]float64{},
 		upBadResponses: map[string]float64{}, upFailures: map[string]float64{},
-		limit: map[string]float64{}, remain: map[string]float64{},
+		limit: map[string]float64{}, remain: map[string]float64{}, peerReq: map[string]float64{},
 	}
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {
@@ -73,6 +84,29 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 				g.evictedBytes = v
 			case metrics.NameFillsInFlight:
 				g.fillsInFlight = v
+			case metrics.NameClusterMembersUp:
+				g.hasCluster, g.membersUp = v > 0, v // a replica counts itself: 0 is no cluster
+			case metrics.NameClusterChanges:
+				g.changes = v
+			case metrics.NamePeerRequests:
+				g.peerReq[label(m, "result")] += v
+			case metrics.NamePeerReceivedBytes:
+				g.peerBytes = v
+			case metrics.NamePeerServed:
+				g.peerServed += v
+			case metrics.NameS3Requests:
+				g.hasS3 = true
+				g.s3Requests += v
+				if r := label(m, "result"); r == "error" || r == "5xx" {
+					g.s3Bad += v
+				}
+			case metrics.NameS3Latency:
+				g.s3Seconds += m.GetHistogram().GetSampleSum()
+				g.s3Timed += float64(m.GetHistogram().GetSampleCount())
+			case metrics.NameTierLocalBytes:
+				g.localBytes = v
+			case metrics.NameTierSharedReads:
+				g.sharedR = v
 			}
 		}
 	}

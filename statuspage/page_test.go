@@ -317,6 +317,15 @@ func TestPageReadsEveryMetric(t *testing.T) {
 	m.SetCacheUsage(1, 1)
 	m.Evicted(1)
 	m.FillStarted()
+	m.ClusterChanged(3)
+	m.PeerRequest("ok")
+	m.PeerRequest("failed_over")
+	m.PeerRequest("relayed_error")
+	m.PeerReceived(1)
+	m.PeerServed("blob")
+	m.S3Request("GET", 503, time.Millisecond)
+	m.SetTierLocalSize(1)
+	m.TierSharedRead()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +338,11 @@ func TestPageReadsEveryMetric(t *testing.T) {
 		"bad upstream answers": g.upBadResponses["u"], "upstream failures": g.upFailures["u"],
 		"pull budget": g.limit["u"], "pulls left": g.remain["u"],
 		"capacity": g.capacity, "size": g.size, "blobs": g.blobs, "evicted": g.evictedBytes, "fills": g.fillsInFlight,
+		"members up": g.membersUp, "membership changes": g.changes, "peer answers": g.peerReq["ok"],
+		"peer failovers": g.peerReq["failed_over"], "relayed errors": g.peerReq["relayed_error"],
+		"bytes from peers": g.peerBytes, "served to peers": g.peerServed,
+		"S3 requests": g.s3Requests, "S3 failures": g.s3Bad, "S3 latency": g.s3Timed,
+		"local copies": g.localBytes, "bucket reads": g.sharedR,
 	} {
 		if v == 0 {
 			t.Errorf("the page reads no %s from the registry", what)
@@ -389,6 +403,38 @@ func TestStatusFormats(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// TestStatusPageShowsClusterAndStore: a replica of a cluster on S3 shows
+// what it sees of the cluster and of the shared store; a single node on
+// its disk shows neither card.
+func TestStatusPageShowsClusterAndStore(t *testing.T) {
+	_, h, m := fixture(t, &holdings{})
+	get := func() string { w, _ := statuspagetest.Get(t, h, nil); return w.Body.String() }
+	body := get()
+	for _, id := range []string{`id="cluster"`, `id="shared-store"`} {
+		if strings.Contains(body, id) {
+			t.Errorf("a single node's page has %s", id)
+		}
+	}
+	m.ClusterChanged(3)
+	for range 5 {
+		m.PeerRequest("ok")
+	}
+	m.PeerRequest("failed_over")
+	m.PeerReceived(3 << 20)
+	m.S3Request("GET", 200, 3*time.Millisecond)
+	m.S3Request("PUT", 0, 0)
+	m.SetTierLocalSize(2 * gib)
+	body = get()
+	for _, want := range []string{
+		`id="cluster"`, "3 up", "asked the owning replica 6 times: 1 failed over", "3.0 MiB received from replicas",
+		`id="shared-store"`, "2 requests", "1 unanswered or 5xx", "3.00 ms mean to the answer", "2.0 GiB of copies",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
 		}
 	}
 }

@@ -38,6 +38,17 @@ type report struct {
 	Upstreams      []upstreamStatus
 	HealthWindow   time.Duration // 0: since start
 
+	// A cluster's replica, and the shared store: shown only when they run.
+	HasCluster             bool
+	MembersUp, Changes     float64
+	PeerOK, PeerFailedOver float64 // requests to owning peers: answered; failed, the next asked
+	PeerRelayed            float64 // the owner relayed the upstream's error
+	PeerBytes, PeerServed  float64
+	HasS3                  bool
+	S3Requests, S3Bad      float64
+	S3MeanLatency          time.Duration // 0: none timed yet
+	LocalBytes, SharedRead float64
+
 	HasErrors   bool
 	Errors      []ErrorGroup
 	ErrorGroups int // the most kept
@@ -82,6 +93,7 @@ func (p *Page) report(ctx context.Context, v Viewer) report {
 		rep.HasTraffic = true
 		p.traffic(&rep, g, now)
 	}
+	shared(&rep, g)
 	rep.Capacity = int64(g.capacity)
 	rep.EvictedBytes, rep.FillsInFlight = g.evictedBytes, g.fillsInFlight
 	if p.o.Store == nil {
@@ -154,6 +166,18 @@ func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 		p.breakerState(&u)
 		rep.Upstreams = append(rep.Upstreams, u)
 	}
+}
+
+// shared fills the cluster's and the shared store's numbers.
+func shared(rep *report, g gathered) {
+	rep.HasCluster, rep.MembersUp, rep.Changes = g.hasCluster, g.membersUp, g.changes
+	rep.PeerOK, rep.PeerFailedOver, rep.PeerRelayed = g.peerReq["ok"], g.peerReq["failed_over"], g.peerReq["relayed_error"]
+	rep.PeerBytes, rep.PeerServed = g.peerBytes, g.peerServed
+	rep.HasS3, rep.S3Requests, rep.S3Bad = g.hasS3, g.s3Requests, g.s3Bad
+	if g.s3Timed > 0 {
+		rep.S3MeanLatency = time.Duration(g.s3Seconds / g.s3Timed * float64(time.Second))
+	}
+	rep.LocalBytes, rep.SharedRead = g.localBytes, g.sharedR
 }
 
 // breakerState puts the circuit breaker's word on u: it alone says down

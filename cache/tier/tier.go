@@ -222,6 +222,11 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
+// Verified says that everything Walk lists was verified before it was
+// put (every replica verifies before its Put), so the cache's
+// reconciliation need not read the bucket back to trust it.
+func (s *Store) Verified() bool { return true }
+
 // Walk lists the shared tier, which holds everything the store holds. A
 // local copy of content the shared tier lost (another replica deleted it)
 // is not listed: it is a leftover that eviction ages out.

@@ -78,11 +78,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:        log.WithField("component", "cache"),
 
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
+		SharedEviction:    node != nil, // one replica at a time evicts from the bucket (the lease below)
 	}, copyOnRead)
 	if err != nil {
 		return err
 	}
 	defer store.Close() // the cache, then the content store (tier, bucket) under it
+	evicting, err := node.lead(store, "evict", store.LeadEviction)
+	if err != nil {
+		return err
+	}
+	if evicting != nil {
+		defer evicting.Close() // before the store
+	}
 	if err := node.serve(store.Cache); err != nil {
 		return err
 	}

@@ -1,0 +1,88 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/evict"
+)
+
+// Eviction from a store the replicas of a cluster share (Options.
+// SharedEviction). One replica at a time evicts, the one holding the
+// cluster's lease (LeadEviction runs as its job), so two replicas never
+// delete on two partial views at once; the others never delete shared
+// content (their local copies are the tier's to evict). The leader
+// measures usage by walking the store, since every replica adds to it,
+// and chooses what goes by the same image-wise policy as one node over
+// what its own index knows (its fills, its pushes, and what it learned
+// from the shared records). Content it knows nothing of is never
+// evicted; content pushed here is pinned, as on one node.
+
+// LeadEviction evicts from the shared store until ctx ends: it walks the
+// store every SharedEvictEvery and evicts down to the low watermark when
+// the store is past the high one. Without SharedEviction or a cap it
+// only waits for ctx.
+func (c *Cache) LeadEviction(ctx context.Context) {
+	if !c.opts.SharedEviction || c.opts.MaxSize <= 0 {
+		<-ctx.Done()
+		return
+	}
+	every := c.opts.SharedEvictEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	c.log.Info("eviction: leading the shared store's")
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if freed, n, err := c.evictShared(ctx); err != nil {
+			c.log.WithError(err).Warn("eviction: the shared store")
+		} else if n > 0 {
+			c.log.WithField("items", n).WithField("bytes", freed).Info("evicted least recently used content from the shared store")
+		}
+		t.Reset(every)
+	}
+}
+
+// evictShared walks the store and, past the high watermark, evicts down
+// to the low one.
+func (c *Cache) evictShared(ctx context.Context) (freed int64, items int, err error) {
+	var used int64
+	if err := c.store.Walk(ctx, func(_ digest.Digest, size int64) error {
+		used += size
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	c.opts.Metrics.SetSharedSize(used)
+	if used <= c.highWater() {
+		return 0, 0, nil
+	}
+	c.evictRun.Lock()
+	defer c.evictRun.Unlock()
+	plan, err := c.freshPlan()
+	if err != nil {
+		return 0, 0, nil // logged
+	}
+	target := c.lowWater()
+	var gone int64 // freed so far: the plan adds up only at its end
+	freed, items = plan.Evict(
+		func() bool { return used-gone <= target || ctx.Err() != nil },
+		func(it evict.Item) bool {
+			if !c.evictOne(it.Digest, it.Size) {
+				return false
+			}
+			gone += it.Size
+			return true
+		},
+	)
+	c.opts.Metrics.SetSharedSize(used - freed)
+	return freed, items, nil
+}

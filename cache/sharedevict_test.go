@@ -1,0 +1,155 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// sharedDisk is a disk store two caches share, standing in for a bucket
+// the replicas share: it says its content is verified, as cache/tier
+// does, and counts opens.
+type sharedDisk struct {
+	*disk.Store
+	opens atomic.Int64
+}
+
+func (s *sharedDisk) Verified() bool { return true }
+
+func (s *sharedDisk) Open(ctx context.Context, d digest.Digest) (Content, error) {
+	s.opens.Add(1)
+	return s.Store.Open(ctx, d)
+}
+
+func openSharedDisk(t *testing.T, dir string) *sharedDisk {
+	t.Helper()
+	st, _, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sharedDisk{Store: st}
+}
+
+// A store of verified content is reconciled without reading it back:
+// content the index does not know is adopted by its size, unopened.
+func TestReconcileTrustsAVerifiedStore(t *testing.T) {
+	shared := t.TempDir()
+	b := randomBytes(4096)
+	d := digest.FromBytes(b)
+	writeBlob(t, shared, b, d)
+	st := openSharedDisk(t, shared)
+	c, err := Open(Options{Dir: t.TempDir(), Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if size, ok := c.HasContent(d); !ok || size != 4096 {
+		t.Fatalf("HasContent = %d, %v; want adopted", size, ok)
+	}
+	if n := st.opens.Load(); n != 0 {
+		t.Errorf("reconciling a verified store opened %d objects, want 0", n)
+	}
+}
+
+// Two replicas on one shared store, each with a cap the store passed:
+// neither evicts on its own; the one leading eviction deletes only what
+// its own index knows, never the other's content, down to the low
+// watermark of the store's walked total or as far as it knows.
+func TestSharedEvictionOnlyWhileLeading(t *testing.T) {
+	shared := t.TempDir()
+	open := func(m *metrics.Metrics) *Cache {
+		c, err := Open(Options{Dir: t.TempDir(), Store: openSharedDisk(t, shared), MaxSize: 4096,
+			SharedEviction: true, SharedEvictEvery: 10 * time.Millisecond, Metrics: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	ma, mb := metrics.New(prometheus.NewRegistry()), metrics.New(prometheus.NewRegistry())
+	a, b := open(ma), open(mb)
+	put := func(c *Cache, n int) []digest.Digest {
+		var ds []digest.Digest
+		for range n {
+			body := randomBytes(1024)
+			d := digest.FromBytes(body)
+			if err := c.putBytes(context.Background(), d, body); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.recordContent(d, 1024, "", nil, false); err != nil {
+				t.Fatal(err)
+			}
+			ds = append(ds, d)
+		}
+		return ds
+	}
+	aKnows := put(a, 5) // past the cap on a's count alone
+	bKnows := put(b, 3)
+	stored := func(d digest.Digest) bool {
+		_, err := a.store.Stat(context.Background(), d)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if used, _ := a.Usage(); used != 5120 {
+		t.Fatalf("a holds %d bytes, want 5120: it evicted on its own", used)
+	}
+
+	// b leads: the store holds 8 KiB, past 95 % of 4 KiB; b frees what it
+	// knows, 3 KiB, and can free no more.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.LeadEviction(ctx); close(done) }()
+	waitFor(t, "b to evict what it knows", func() bool { return testutil.ToFloat64(mb.SharedSize) == 5120 })
+	stop()
+	<-done
+	for _, d := range bKnows {
+		if stored(d) {
+			t.Errorf("b led eviction and kept its own %s", d)
+		}
+	}
+	for _, d := range aKnows {
+		if !stored(d) {
+			t.Errorf("b evicted %s, content only a knew", d)
+		}
+	}
+
+	// a leads: 5 KiB down to 85 % of 4 KiB at most: two of its five go.
+	ctx, stop = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { a.LeadEviction(ctx); close(done) }()
+	waitFor(t, "a to evict down to the low watermark", func() bool { return testutil.ToFloat64(ma.SharedSize) == 3072 })
+	stop()
+	<-done
+	kept := 0
+	for _, d := range aKnows {
+		if stored(d) {
+			kept++
+		}
+	}
+	if kept != 3 {
+		t.Errorf("a kept %d of its 5 items, want 3 (3 KiB ≤ 85 %% of 4 KiB)", kept)
+	}
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
