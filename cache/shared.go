@@ -140,6 +140,24 @@ func (c *Cache) deleteShared(ctx context.Context, key string) error {
 	return nil
 }
 
+// deleteUnder deletes the records listed under prefix, but those keep
+// says to keep (nil keeps none).
+func (c *Cache) deleteUnder(ctx context.Context, prefix string, keep func(ctx context.Context, key string) bool) error {
+	var keys []string
+	if err := c.rec.store.List(ctx, prefix, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if keep != nil && keep(ctx, k) {
+			continue
+		}
+		if err := c.rec.store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // later queues a background write; a full queue drops it (counted).
 func (c *Cache) later(op, key string, do func(context.Context) error) {
 	select {

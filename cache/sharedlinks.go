@@ -81,6 +81,27 @@ func (c *Cache) shareLinks(ctx context.Context, repo Repo, ds ...digest.Digest) 
 	return g.Wait()
 }
 
+// unshareEvictedLater deletes, in the background, the records of the
+// links to d, which eviction (or gc) took from the store: they would
+// vouch for content that is gone, and a rebuild would load them. Records
+// saying pinned stay: eviction never takes pinned content, so such a
+// record is a push of d that came after it.
+func (c *Cache) unshareEvictedLater(d digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return
+	}
+	pinned := func(ctx context.Context, key string) bool {
+		var l sharedLink
+		err := c.getShared(ctx, key, &l)
+		return err != nil || l.Pinned // kept when in doubt
+	}
+	c.later("delete", prefix, func(ctx context.Context) error { return c.deleteUnder(ctx, prefix, pinned) })
+}
+
 // sharedLinked answers linked for a replica with records: local says
 // whether the local index links them. The bucket is asked when the local
 // index has no link (one found is learned) or when the content is pinned

@@ -123,18 +123,7 @@ func (c *Cache) forgetMirroredLater(repo Repo, tag string) {
 	if err != nil {
 		return
 	}
-	c.later("delete", prefix, func(ctx context.Context) error {
-		var keys []string
-		if err := c.rec.store.List(ctx, prefix, func(k string) error { keys = append(keys, k); return nil }); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := c.rec.store.Delete(ctx, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	c.later("delete", prefix, func(ctx context.Context) error { return c.deleteUnder(ctx, prefix, nil) })
 }
 
 // sharedStaleTag is a manifest another replica mirrored as repo:tag, for

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -475,5 +476,35 @@ func TestMountAcrossReplicas(t *testing.T) {
 	}
 	if err := readBlob(t, a, other, d); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("a, the blob as %s: %v; want ErrNotFound", other, err)
+	}
+}
+
+// TestEvictionForgetsSharedLinks: content eviction takes from the bucket
+// leaves no link records vouching for it, while pushed content's stay.
+func TestEvictionForgetsSharedLinks(t *testing.T) {
+	cl := newCluster(t, minio.Get(t))
+	pulled := upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)
+	desc := upstreamtest.Push(t, cl.reg, "library/base:v1", pulled)
+	a := cl.replica(t.TempDir())
+	base := cl.repo("library/base")
+	if _, err := a.Manifest(ctx, base, "v1", accept); err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := pushImage(t, a, cl.repo("team/app"), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, n := a.c.Evict(0); n == 0 {
+		t.Fatal("evicted nothing")
+	}
+	a.close() // its background deletes end with it
+	keys := strings.Join(cl.srv.Keys(t, cl.bucket, "records/links/"), "\n")
+	if strings.Contains(keys, desc.Digest.Encoded()) {
+		t.Errorf("the evicted manifest %s still has link records:\n%s", desc.Digest, keys)
+	}
+	for _, d := range append(pushed.blobs, pushed.manifest) {
+		if !strings.Contains(keys, d.Encoded()) {
+			t.Errorf("pushed %s lost its link record to eviction:\n%s", d, keys)
+		}
 	}
 }
