@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
 	"writethrough": {"cache", "cache/index", "cache/records", "metrics", "oci", "upstream"},
-	"cache":        {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/upload", "metrics", "oci", "upstream"},
+	"cache":        {"cache/disk", "cache/evict", "cache/fill", "cache/index", "cache/records", "cache/upload", "metrics", "oci", "upstream"},
 	"cache/disk":   {},
 	"cache/evict":  {},
 	"cache/fill":   {"metrics", "oci"},

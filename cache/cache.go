@@ -122,6 +122,14 @@ type Options struct {
 	// replicas share (cache/upload's shared sessions), so that any replica
 	// takes a push's next request. Zero: sessions are this node's.
 	SharedUploads upload.Shared
+	// Records are the records the replicas of a cluster share (shared.go
+	// says which, and when each is read and written); nil is one node
+	// alone, and nothing is shared. With Records and an empty index, Open
+	// rebuilds the index from them.
+	Records Records
+	// RecordsReadTimeout bounds a read of Records a client waits on; past
+	// it the local index answers. Default 2s.
+	RecordsReadTimeout time.Duration
 	// AccessFlush is how often access times are written to the index.
 	// Default 10s.
 	AccessFlush time.Duration
@@ -148,6 +156,7 @@ type Cache struct {
 	tags       *lru.Cache[string, index.TagRecord]
 	acceptKeys *lru.Cache[string, string]
 	links      *lru.Cache[string, struct{}] // repo+digest pairs known linked
+	rec        *shared                      // Options.Records; nil alone
 	access     *accessLog
 
 	size, count atomic.Int64
@@ -186,6 +195,9 @@ func Open(opts Options) (*Cache, error) {
 	if opts.LowWatermark == 0 {
 		opts.LowWatermark = 0.85
 	}
+	if opts.RecordsReadTimeout <= 0 {
+		opts.RecordsReadTimeout = 2 * time.Second
+	}
 	if opts.AccessFlush == 0 {
 		opts.AccessFlush = 10 * time.Second
 	}
@@ -199,6 +211,9 @@ func Open(opts Options) (*Cache, error) {
 		access: newAccessLog(time.Second), inUse: map[digest.Digest]int{},
 		evictCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		flights: flights{running: map[string]time.Time{}},
+	}
+	if opts.Records != nil {
+		c.rec = &shared{store: opts.Records, queue: make(chan sharedJob, sharedQueue), pending: map[digest.Digest][]Repo{}}
 	}
 	for _, o := range opts.Origins {
 		if opts.Offline {
@@ -229,6 +244,17 @@ func Open(opts Options) (*Cache, error) {
 		}
 		c.store = d
 	}
+	// The LRUs first: a rebuild keeps the manifests it reads hot.
+	c.manifests, _ = lru.New[digest.Digest, *Manifest](2048)
+	c.tags, _ = lru.New[string, index.TagRecord](16384)
+	c.acceptKeys, _ = lru.New[string, string](256)
+	c.links, _ = lru.New[string, struct{}](65536)
+	if rb, err := c.rebuild(context.Background()); err != nil {
+		c.log.WithError(err).Warn("the index is partly rebuilt; what it lacks is read from the shared records on use")
+	} else if rb != (Rebuilt{}) {
+		c.log.WithFields(logrus.Fields{"links": rb.Links, "content": rb.Blobs, "pushedTags": rb.PushedTags, "mirroredTags": rb.MirroredTags}).
+			Info("rebuilt the empty index from the shared records")
+	}
 	rec, err := c.reconcile()
 	if err != nil {
 		c.index.Close()
@@ -246,10 +272,6 @@ func Open(opts Options) (*Cache, error) {
 	c.size.Store(size)
 	c.count.Store(count)
 	opts.Metrics.SetCacheUsage(size, count)
-	c.manifests, _ = lru.New[digest.Digest, *Manifest](2048)
-	c.tags, _ = lru.New[string, index.TagRecord](16384)
-	c.acceptKeys, _ = lru.New[string, string](256)
-	c.links, _ = lru.New[string, struct{}](65536)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.life, c.cancel = ctx, cancel
@@ -273,6 +295,10 @@ func Open(opts Options) (*Cache, error) {
 	opts.Metrics.SetCapacity(opts.MaxSize)
 	c.bg.Add(1)
 	go c.background(c.stop)
+	if c.rec != nil {
+		c.bg.Add(1)
+		go c.writeShared(c.stop)
+	}
 	c.maybeEvict()
 	return c, nil
 }
@@ -327,6 +353,7 @@ func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, ref
 	}
 	if !known {
 		c.opts.Metrics.SetCacheUsage(c.size.Add(size), c.count.Add(1))
+		c.recorded(d)
 	}
 	return nil
 }

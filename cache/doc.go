@@ -24,6 +24,10 @@
 //	                 recently used first, pinned trees kept; pure code over
 //	                 plain records (the cache reads them and removes)
 //	cache/upload     upload sessions: data/uploads/<uuid>, slots, expiry sweep
+//	cache/records    the small records replicas share (Options.Records; cache/s3
+//	                 keeps them in the bucket): shared*.go writes pushed tags and
+//	                 links before a push is acknowledged, reads them through,
+//	                 and rebuilds an empty index from them
 //
 // Verified content that arrives whole (a finished upload, an imported
 // blob) enters through one door, Cache.Ingest: Store.Put, then the index

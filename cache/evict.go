@@ -143,6 +143,7 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 		return false
 	}
 	c.opts.Metrics.Evicted(size)
+	c.unshareEvictedLater(d)
 	return true
 }
 

@@ -30,8 +30,30 @@ func linkKey(repo string, d digest.Digest) string { return repo + "\x00" + d.Str
 // unlinks one repository (Unlink), eviction takes the content and
 // every link to it (removeLocked).
 
-// link records that repo may serve ds.
+// link records that repo may serve ds, and shares the links in the
+// background: its upstream vouched for them, and would again.
 func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
+	if err := c.linkLocal(repo, ds...); err != nil {
+		return err
+	}
+	c.shareLinksLater(repo, ds...)
+	return nil
+}
+
+// linkPushed records that repo may serve ds, pushed content: in the
+// shared records first, so that a push is acknowledged only once every
+// replica would serve it.
+func (c *Cache) linkPushed(ctx context.Context, repo Repo, ds ...digest.Digest) error {
+	if c.rec != nil {
+		if err := c.shareLinks(ctx, repo, ds...); err != nil {
+			return err
+		}
+	}
+	return c.linkLocal(repo, ds...)
+}
+
+// linkLocal records that repo may serve ds, in this replica's index.
+func (c *Cache) linkLocal(repo Repo, ds ...digest.Digest) error {
 	if err := c.index.PutLinks(repo.String(), ds...); err != nil {
 		c.opts.Metrics.StoreError("index")
 		return err
@@ -43,6 +65,15 @@ func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 }
 
 func (c *Cache) linked(repo Repo, d digest.Digest) bool {
+	ok := c.linkedHere(repo, d)
+	if c.rec == nil || ok && !c.Pinned(d) {
+		return ok
+	}
+	return c.sharedLinked(repo, d, ok)
+}
+
+// linkedHere is linked as this replica's index knows it.
+func (c *Cache) linkedHere(repo Repo, d digest.Digest) bool {
 	k := linkCacheKey(repo, d)
 	if _, ok := c.links.Get(k); ok {
 		return true

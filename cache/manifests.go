@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"mime"
 	"slices"
@@ -81,7 +80,7 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 }
 
 func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
-	if rec, err := c.index.LocalTag(repo.String(), tag); err == nil {
+	if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
 		// Pushed here: the site's own tag wins and is never revalidated.
 		if m, err := c.storedManifest(rec.Digest); err == nil {
 			c.opts.Metrics.Hit("tag")
@@ -116,7 +115,19 @@ func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept
 		return c.refreshTag(ctx, repo, tag, key, accept, cached)
 	}
 	if cached == nil {
-		return detached(ctx, c, flightKey, refresh)
+		m, err := detached(ctx, c, flightKey, refresh)
+		if err != nil && unreachable(err) {
+			if sm, checked, ok := c.sharedStaleTag(ctx, repo, tag, accept); ok {
+				c.opts.Metrics.Stale("tag")
+				logCtx(c.log, ctx).WithError(err).WithFields(map[string]any{"repo": repo.String(), "tag": tag}).Warn("upstream unreachable; serving the tag another replica cached")
+				// As expired at the latest: a peer must not trust it for a new TTL.
+				if expired := c.opts.Now().Add(-c.tagTTL(repo)); expired.Before(checked) {
+					checked = expired
+				}
+				return sm.checkedAt(checked), nil
+			}
+		}
+		return m, err
 	}
 	m, err := c.revalidate(ctx, flightKey, refresh)
 	if err != nil && (unreachable(err) || errors.Is(err, errOverBudget)) {
@@ -269,7 +280,11 @@ func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
 	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, pinned); err != nil {
 		return err
 	}
-	if err := c.link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
+	link := c.link
+	if pinned {
+		link = func(repo Repo, ds ...digest.Digest) error { return c.linkPushed(c.life, repo, ds...) }
+	}
+	if err := link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
 		return err
 	}
 	c.manifests.Add(d, m)
@@ -288,18 +303,13 @@ func (c *Cache) storedManifest(d digest.Digest) (*Manifest, error) {
 	if meta.MediaType == "" || meta.Size > oci.MaxManifestSize {
 		return nil, fmt.Errorf("%s is not a manifest: %w", d, ErrNotFound)
 	}
-	f, err := c.store.Open(c.life, d)
+	body, err := c.readManifest(c.life, d)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.dropContent(d, meta.Size)
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", d, err)
 	}
 	m := &Manifest{Descriptor: ocispec.Descriptor{MediaType: meta.MediaType, Digest: d, Size: int64(len(body))}, Body: body}
 	c.manifests.Add(d, m)
@@ -337,6 +347,7 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
 	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
 	c.tags.Add(tagCacheKey(repo, tag, accept), r)
+	c.shareMirroredLater(repo, tag, accept, r)
 	return c.index.PutTag(repo.String(), tag, accept, r)
 }
 
@@ -350,6 +361,7 @@ func (c *Cache) forgetTag(repo Repo, tag string) {
 	if err := c.index.DeleteTag(repo.String(), tag); err != nil {
 		c.log.WithError(err).Warn("forget tag")
 	}
+	c.forgetMirroredLater(repo, tag)
 }
 
 // acceptKey is acceptKeyOf, remembered per raw header: clients send the

@@ -48,7 +48,9 @@ func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload
 // LinkUploaded records that repo holds d, which an upload session opened
 // in repo has just verified and ingested. Content named by digest alone
 // goes through Mount, which judges whether repo may have it.
-func (c *Cache) LinkUploaded(repo Repo, d digest.Digest) error { return c.link(repo, d) }
+func (c *Cache) LinkUploaded(repo Repo, d digest.Digest) error {
+	return c.linkPushed(c.life, repo, d)
+}
 
 // Mount makes a stored blob part of repo without a byte sent (a
 // cross-repository mount), pinned like anything pushed. A mount must not
@@ -70,10 +72,11 @@ func (c *Cache) Mount(ctx context.Context, repo Repo, from *Repo, anyPinned bool
 	default:
 		return false, nil
 	}
-	if err := c.link(repo, d); err != nil {
+	// Pinned first, so that the shared link says so.
+	if err := c.pin(d, size); err != nil {
 		return false, err
 	}
-	return true, c.pin(d, size)
+	return true, c.linkPushed(ctx, repo, d)
 }
 
 // Holds reports whether repo is linked to d: whether a read, a manifest's
@@ -119,6 +122,11 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 	}
 	for _, t := range tags {
 		rec := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
+		if c.rec != nil {
+			if err := c.sharePushedTag(c.life, repo, t, rec); err != nil {
+				return err
+			}
+		}
 		if err := c.index.PutLocalTag(repo.String(), t, rec); err != nil {
 			return err
 		}
@@ -134,17 +142,22 @@ func (c *Cache) Referrers(repo Repo, d digest.Digest) ([]ocispec.Descriptor, err
 // PushedTag is the digest tag was pushed to repo as; false when it was
 // not (a mirrored tag is the upstream's, and not one).
 func (c *Cache) PushedTag(repo Repo, tag string) (digest.Digest, bool) {
-	rec, err := c.index.LocalTag(repo.String(), tag)
+	rec, err := c.pushedTag(c.life, repo, tag)
 	return rec.Digest, err == nil
 }
 
 // PushedTags lists the tags pushed to repo, sorted.
-func (c *Cache) PushedTags(repo Repo) ([]string, error) { return c.index.LocalTags(repo.String()) }
+func (c *Cache) PushedTags(repo Repo) ([]string, error) { return c.pushedTags(c.life, repo) }
 
 // DeletePushedTag forgets tag in repo: the pushed tag, and what the
 // upstream once said of the same name, which is the upstream's to say
 // again.
 func (c *Cache) DeletePushedTag(repo Repo, tag string) error {
+	if c.rec != nil {
+		if err := c.unsharePushedTag(c.life, repo, tag); err != nil {
+			return err
+		}
+	}
 	c.forgetTag(repo, tag)
 	return c.index.DeleteLocalTag(repo.String(), tag)
 }
@@ -167,6 +180,15 @@ func (c *Cache) UnlinkManifest(repo Repo, m *Manifest) error {
 // keeps its open file. A link already gone (a request that came first
 // deleted it) is ErrNotFound.
 func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
+	if c.rec != nil {
+		key, err := sharedLinkKey(repo, d)
+		if err != nil {
+			return err
+		}
+		if err := c.deleteShared(c.life, key); err != nil {
+			return err
+		}
+	}
 	c.contentMu.Lock()
 	defer c.contentMu.Unlock()
 	had, held, err := c.index.Unlink(repo.String(), d)
@@ -178,8 +200,8 @@ func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
 	if !had {
 		return fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
 	}
-	if held {
-		return nil
+	if held || c.rec != nil && c.sharedHeld(c.life, d) {
+		return nil // another repository, maybe through another replica, holds it
 	}
 	meta, err := c.index.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {

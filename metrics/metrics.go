@@ -68,6 +68,8 @@ type Metrics struct {
 	PeerServedTotal   *prometheus.CounterVec // kind: blob|manifest|tags — requests served to peers
 	ClusterChanges    prometheus.Counter     // changes of the live members (each moves some keys' owners)
 	ClusterMembersUp  prometheus.Gauge       // members up, self included
+	// Shared records (cache, with storage.s3): the small objects replicas share.
+	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
 }
 
 // New registers wharf's collectors on reg.
@@ -203,6 +205,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		ClusterMembersUp: f.NewGauge(prometheus.GaugeOpts{
 			Name: NameClusterMembersUp, Help: "Cluster members this replica sees up, itself included.",
 		}),
+		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",
+		}, []string{"op"}),
 	}
 }
 

@@ -42,3 +42,11 @@ func (m *Metrics) SetTierLocalSize(bytes int64) {
 		m.TierLocalSize.Set(float64(bytes))
 	}
 }
+
+// RecordsError counts a failed op on the shared records (a fixed set:
+// get, put, delete, list, dropped).
+func (m *Metrics) RecordsError(op string) {
+	if m != nil {
+		m.RecordsErrors.WithLabelValues(op).Inc()
+	}
+}

@@ -120,6 +120,9 @@ func openStore(ctx context.Context, cfg config.Config, opts cache.Options, copie
 		opts.Store = s.tier
 		// Upload sessions in the bucket: a push's requests may reach any replica.
 		opts.SharedUploads = upload.Shared{Records: s.shared.Records(), Chunks: s.shared.Chunks()}
+		// The replicas on the bucket share their tags and links there;
+		// an empty index is rebuilt from them.
+		opts.Records = s.shared.Records()
 	}
 	c, err := cache.Open(opts)
 	if err != nil {

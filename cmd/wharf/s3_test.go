@@ -177,9 +177,13 @@ func TestServeKeepsContentOnS3(t *testing.T) {
 		}
 	}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "mirror/blobs/") {
-			t.Errorf("object %s is outside mirror/blobs/", k)
+		// Content, and the records the replicas share (cache.Options.Records).
+		if !strings.HasPrefix(k, "mirror/blobs/") && !strings.HasPrefix(k, "mirror/records/") {
+			t.Errorf("object %s is outside mirror/blobs/ and mirror/records/", k)
 		}
+	}
+	if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "mirror/records/mirror/") }) {
+		t.Errorf("serve on S3 shared no mirrored tag record; the bucket holds %q", keys)
 	}
 	local := localFiles(t, dir)
 	for _, d := range want {
@@ -241,7 +245,7 @@ func TestServeKeepsContentOnS3(t *testing.T) {
 		t.Fatalf("push: %v", err)
 	}
 	stop()
-	keys = srv.Keys(t, bucket, "mirror/")
+	keys = srv.Keys(t, bucket, "mirror/blobs/")
 	for _, d := range contentDigests(t, pushed) {
 		if !slices.Contains(keys, s3Key("mirror", d)) {
 			t.Errorf("pushed %s is not in the bucket", d)

@@ -1,0 +1,205 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/records"
+	"github.com/wharf-mirror/wharf/oci"
+)
+
+// The records a cache shares with the other replicas (Options.Records),
+// by key:
+//
+//	tags/<upstream>/<path>/<tag>                 a pushed tag: sharedTag
+//	links/<algorithm>/<hex>/<upstream>/<path>    repository <upstream>/<path> may serve the digest: sharedLink
+//	mirror/<upstream>/<path>/<tag>/<accept hash> what the upstream said repo:tag is, and when: sharedMirror
+//
+// <upstream> and <path> are each one path-escaped segment (url.PathEscape
+// turns "/" into %2F and "%" into %25), so the encoding is one-to-one and
+// no repository name or tag can make a key outside its repository's: a
+// listing of tags/docker.io/team%2Fa/ holds team/a's tags and nobody
+// else's, whatever team/a/b or team%2Fa push. Links are keyed by digest
+// first, so that "does any repository still link d?" (before content
+// leaves the bucket) is one listing, and a rebuild meets every link of
+// one digest together. <accept hash> is the first 16 hex digits of the
+// sha256 of the Accept set's key (acceptKey), which the record holds.
+
+const (
+	sharedTagsDir   = "tags/"
+	sharedLinksDir  = "links/"
+	sharedMirrorDir = "mirror/"
+)
+
+// sharedTag is a pushed tag's record.
+type sharedTag struct {
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	Pushed    time.Time     `json:"pushed"`
+}
+
+// sharedLink is a link's record: what a replica that learns the link
+// needs to know of the content without reading it.
+type sharedLink struct {
+	Size      int64  `json:"size"`
+	MediaType string `json:"mediaType,omitempty"` // set for manifests
+	Pinned    bool   `json:"pinned,omitempty"`    // pushed or imported: never evicted
+}
+
+// sharedMirror is a mirrored tag's record, stamped when the upstream last
+// said so.
+type sharedMirror struct {
+	Accept    string        `json:"accept"`
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Size      int64         `json:"size"`
+	Checked   time.Time     `json:"checked"`
+}
+
+// repoSegments is repo as two key segments; a repository with an empty
+// upstream or path has none.
+func repoSegments(repo Repo) (string, error) {
+	if repo.Upstream == "" || repo.Path == "" {
+		return "", fmt.Errorf("repository %q: no record key for an empty upstream or path", repo)
+	}
+	return url.PathEscape(repo.Upstream) + "/" + url.PathEscape(repo.Path), nil
+}
+
+// checked returns key if records.CheckKey takes it.
+func checked(key string) (string, error) {
+	if err := records.CheckKey(key); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// checkedPrefix returns a listing prefix if records.CheckPrefix takes it.
+func checkedPrefix(prefix string) (string, error) {
+	if err := records.CheckPrefix(prefix); err != nil {
+		return "", err
+	}
+	return prefix, nil
+}
+
+func tagSegment(tag string) (string, error) {
+	if !oci.ValidTag(tag) {
+		return "", fmt.Errorf("tag %q: %w", tag, ErrTagInvalid)
+	}
+	return url.PathEscape(tag), nil
+}
+
+// sharedTagsPrefix is the listing prefix of repo's pushed tags.
+func sharedTagsPrefix(repo Repo) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	return checkedPrefix(sharedTagsDir + r + "/")
+}
+
+func sharedTagKey(repo Repo, tag string) (string, error) {
+	p, err := sharedTagsPrefix(repo)
+	if err != nil {
+		return "", err
+	}
+	t, err := tagSegment(tag)
+	if err != nil {
+		return "", err
+	}
+	return checked(p + t)
+}
+
+// sharedHoldersPrefix is the listing prefix of d's links.
+func sharedHoldersPrefix(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	return checkedPrefix(sharedLinksDir + d.Algorithm().String() + "/" + d.Encoded() + "/")
+}
+
+func sharedLinkKey(repo Repo, d digest.Digest) (string, error) {
+	p, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return "", err
+	}
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	return checked(p + r)
+}
+
+func sharedMirrorPrefix(repo Repo, tag string) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	t, err := tagSegment(tag)
+	if err != nil {
+		return "", err
+	}
+	return checkedPrefix(sharedMirrorDir + r + "/" + t + "/")
+}
+
+func sharedMirrorKey(repo Repo, tag, accept string) (string, error) {
+	p, err := sharedMirrorPrefix(repo, tag)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256([]byte(accept))
+	return checked(p + hex.EncodeToString(h[:8]))
+}
+
+// sharedKey is a record key taken apart: its kind (one of the dirs), its
+// repository, and the tag or digest it is about.
+type sharedKey struct {
+	kind   string
+	repo   Repo
+	tag    string
+	digest digest.Digest
+}
+
+// parseSharedKey takes a listed key apart; false for a key no builder
+// above makes (another writer's, or a hostile one), which is skipped.
+func parseSharedKey(key string) (sharedKey, bool) {
+	seg := strings.Split(key, "/")
+	repoAt := func(i int) (Repo, bool) {
+		up, err1 := url.PathUnescape(seg[i])
+		path, err2 := url.PathUnescape(seg[i+1])
+		r := Repo{Upstream: up, Path: path}
+		if err1 != nil || err2 != nil || up == "" || path == "" {
+			return r, false
+		}
+		// Only the canonical spelling: a key that unescapes to a
+		// repository whose own key differs was not written by us.
+		s, err := repoSegments(r)
+		return r, err == nil && s == seg[i]+"/"+seg[i+1]
+	}
+	var k sharedKey
+	var ok bool
+	switch {
+	case len(seg) == 4 && seg[0]+"/" == sharedTagsDir:
+		k.kind = sharedTagsDir
+		k.repo, ok = repoAt(1)
+		k.tag = seg[3]
+		ok = ok && oci.ValidTag(k.tag)
+	case len(seg) == 5 && seg[0]+"/" == sharedLinksDir:
+		k.kind = sharedLinksDir
+		k.digest = digest.NewDigestFromEncoded(digest.Algorithm(seg[1]), seg[2])
+		k.repo, ok = repoAt(3)
+		ok = ok && k.digest.Validate() == nil
+	case len(seg) == 5 && seg[0]+"/" == sharedMirrorDir:
+		k.kind = sharedMirrorDir
+		k.repo, ok = repoAt(1)
+		k.tag = seg[3]
+		ok = ok && oci.ValidTag(k.tag)
+	}
+	return k, ok
+}

@@ -1,0 +1,230 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wharf-mirror/wharf/cache/records"
+	"github.com/wharf-mirror/wharf/oci"
+)
+
+// Links in the shared records: written, checked and learned (shared.go
+// says when each happens).
+
+// shareLinksLater shares repo's links to ds in the background, each once
+// its content is recorded.
+func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	var known []digest.Digest
+	for _, d := range ds {
+		if _, err := c.index.Blob(d); err == nil {
+			known = append(known, d)
+			continue
+		}
+		c.rec.pendingMu.Lock()
+		if len(c.rec.pending) >= sharedPending {
+			// Mostly a manifest's references no one fetched (an index's
+			// other platforms): their fill, if it comes, links them again.
+			clear(c.rec.pending)
+		}
+		if !slices.Contains(c.rec.pending[d], repo) {
+			c.rec.pending[d] = append(c.rec.pending[d], repo)
+		}
+		c.rec.pendingMu.Unlock()
+	}
+	if len(known) > 0 {
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, known...) })
+	}
+}
+
+// recorded shares the links that waited for d to be recorded.
+func (c *Cache) recorded(d digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	c.rec.pendingMu.Lock()
+	repos := c.rec.pending[d]
+	delete(c.rec.pending, d)
+	c.rec.pendingMu.Unlock()
+	for _, repo := range repos {
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, d) })
+	}
+}
+
+// shareLinks writes repo's links to ds to the bucket, each with what the
+// index knows of its content, at most sharedWriters at once. Content the
+// index does not know is skipped: nothing to vouch for.
+func (c *Cache) shareLinks(ctx context.Context, repo Repo, ds ...digest.Digest) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(sharedWriters)
+	for _, d := range ds {
+		key, err := sharedLinkKey(repo, d)
+		if err != nil {
+			return err
+		}
+		meta, err := c.index.Blob(d)
+		if err != nil {
+			continue
+		}
+		l := sharedLink{Size: meta.Size, MediaType: meta.MediaType, Pinned: meta.Pinned}
+		g.Go(func() error { return c.putShared(ctx, key, l) })
+	}
+	return g.Wait()
+}
+
+// unshareEvictedLater deletes, in the background, the records of the
+// links to d, which eviction (or gc) took from the store: they would
+// vouch for content that is gone, and a rebuild would load them. Records
+// saying pinned stay: eviction never takes pinned content, so such a
+// record is a push of d that came after it.
+func (c *Cache) unshareEvictedLater(d digest.Digest) {
+	if c.rec == nil {
+		return
+	}
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return
+	}
+	pinned := func(ctx context.Context, key string) bool {
+		var l sharedLink
+		err := c.getShared(ctx, key, &l)
+		return err != nil || l.Pinned // kept when in doubt
+	}
+	c.later("delete", prefix, func(ctx context.Context) error { return c.deleteUnder(ctx, prefix, pinned) })
+}
+
+// sharedLinked answers linked for a replica with records: local says
+// whether the local index links them. The bucket is asked when the local
+// index has no link (one found is learned) or when the content is pinned
+// (a link gone from the bucket was deleted through some replica, and is
+// dropped here too).
+func (c *Cache) sharedLinked(repo Repo, d digest.Digest, local bool) bool {
+	if !c.readThrough() {
+		return local
+	}
+	key, err := sharedLinkKey(repo, d)
+	if err != nil {
+		return local
+	}
+	var l sharedLink
+	err = c.getShared(c.life, key, &l)
+	switch {
+	case errors.Is(err, records.ErrNotFound):
+		if local {
+			c.dropLocalLink(repo, d)
+		}
+		return false
+	case err != nil:
+		c.sharedFailed("get", key, err)
+		return local
+	case local:
+		return true
+	}
+	if err := c.learn(c.life, repo, d, l); err != nil {
+		c.log.WithError(err).WithFields(map[string]any{"repo": repo.String(), "digest": d}).Warn("shared records: learning a link")
+		return false
+	}
+	return true
+}
+
+// dropLocalLink forgets a link another replica deleted; the content stays
+// until the index forgets it (its removal is the deleting replica's).
+func (c *Cache) dropLocalLink(repo Repo, d digest.Digest) {
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	if _, _, err := c.index.Unlink(repo.String(), d); err != nil {
+		c.log.WithError(err).Warn("shared records: dropping a deleted link")
+	}
+	c.links.Remove(linkCacheKey(repo, d))
+}
+
+// sharedHeld reports whether any repository's link to d is left in the
+// bucket, through any replica; when the bucket cannot say, it is held
+// (content kept is safe, content removed from under a link is not).
+func (c *Cache) sharedHeld(ctx context.Context, d digest.Digest) bool {
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return true
+	}
+	errHeld := errors.New("held")
+	err = c.rec.store.List(ctx, prefix, func(string) error { return errHeld })
+	switch {
+	case errors.Is(err, errHeld):
+		return true
+	case err != nil:
+		c.sharedFailed("list", prefix, err)
+		return true
+	}
+	return false
+}
+
+// learn makes a link the bucket holds this replica's own: the content's
+// index record (a manifest's references read from its verified bytes),
+// pinned as the record says, then the link.
+func (c *Cache) learn(ctx context.Context, repo Repo, d digest.Digest, l sharedLink) error {
+	meta, err := c.index.Blob(d)
+	switch {
+	case err == nil:
+		if l.Pinned && !meta.Pinned {
+			if err := c.pin(d, meta.Size); err != nil {
+				return err
+			}
+		}
+	default:
+		var refs []digest.Digest
+		if l.MediaType != "" {
+			if refs, err = c.sharedManifestRefs(ctx, d, l.MediaType); err != nil {
+				return err
+			}
+		}
+		if err := c.recordContent(d, l.Size, l.MediaType, refs, l.Pinned); err != nil {
+			return err
+		}
+	}
+	return c.linkLocal(repo, d)
+}
+
+// readManifest reads manifest d's bytes from the store, at most
+// oci.MaxManifestSize of them.
+func (c *Cache) readManifest(ctx context.Context, d digest.Digest) ([]byte, error) {
+	f, err := c.store.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, oci.MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", d, err)
+	}
+	if len(body) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: over %d bytes: %w", d, oci.MaxManifestSize, ErrTooLarge)
+	}
+	return body, nil
+}
+
+// sharedManifestRefs reads manifest d from the store, checks its bytes,
+// keeps it hot and returns its references.
+func (c *Cache) sharedManifestRefs(ctx context.Context, d digest.Digest, mediaType string) ([]digest.Digest, error) {
+	body, err := c.readManifest(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Algorithm().Available() || d.Algorithm().FromBytes(body) != d {
+		return nil, fmt.Errorf("manifest %s: the stored bytes do not match: %w", d, ErrDigestInvalid)
+	}
+	p, err := oci.ParseManifest(body)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
+	}
+	c.manifests.Add(d, &Manifest{Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}, Body: body})
+	return p.Refs(), nil
+}
