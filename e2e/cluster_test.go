@@ -10,10 +10,12 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -74,14 +76,16 @@ func TestClusterColdPullFetchesOnce(t *testing.T) {
 // requests land on every replica — chunked by hand (POST, PATCHes of
 // 1 MiB with Content-Range, PUT), and go-containerregistry's streamed
 // push as crane does it, and docker push where an engine answers — then
-// pulls straight from each replica: the same digests everywhere.
+// pulls straight from each replica: the same digests everywhere. And a
+// chunked push goes on after the replica that acknowledged a chunk dies.
 func TestClusterChunkedPushThroughAnyReplica(t *testing.T) {
 	c := startCluster(t, clusterOpts{extra: []string{"--anonymous-push=true"}})
 	want := map[string]v1.Image{
 		"site/chunked:v1": upstreamtest.RandomImage(t, 2, 3<<20, upstreamtest.OCIManifest),
 		"site/crane:v1":   upstreamtest.RandomImage(t, 2, 1<<20, upstreamtest.DockerManifest),
 	}
-	pushChunked(t, "http://"+c.LB.Addr, "site/chunked", "v1", want["site/chunked:v1"], 1<<20)
+	lb := func(int) string { return "http://" + c.LB.Addr }
+	pushChunked(t, lb, "site/chunked", "v1", want["site/chunked:v1"], 1<<20, nil)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	if err := remote.Write(mustRef(t, c.LB.Addr+"/site/crane:v1"), want["site/crane:v1"], remote.WithTransport(tr)); err != nil {
@@ -97,9 +101,15 @@ func TestClusterChunkedPushThroughAnyReplica(t *testing.T) {
 		}
 		dk.images = append(dk.images, imageID(t, img))
 		dk.run(t, "load", "-i", tar)
-		dk.run(t, "push", ref)
+		// The engine compresses the layers it loaded as it pushes them, so
+		// what it pushed is its own manifest: the digest it prints.
+		out := dk.run(t, "push", ref)
+		m := regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("docker push printed no digest:\n%s", out)
+		}
 		for _, r := range c.Replicas {
-			checkPulled(t, r.Addr, strings.TrimPrefix(ref, c.LB.Addr+"/"), img)
+			checkPulled(t, r.Addr, strings.TrimPrefix(ref, c.LB.Addr+"/"), m[1])
 		}
 	})
 	for _, r := range c.Replicas {
@@ -108,26 +118,52 @@ func TestClusterChunkedPushThroughAnyReplica(t *testing.T) {
 			t.Errorf("%s took %v PATCHes (%v): the pushes did not spread over the replicas", r.Name, n, err)
 		}
 		for ref, img := range want {
-			checkPulled(t, r.Addr, ref, img)
+			d, err := img.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPulled(t, r.Addr, ref, d.String())
 		}
 	}
-}
-
-// checkPulled pulls ref straight from the replica at addr and checks it
-// is img: the same manifest digest, and every layer verifies.
-func checkPulled(t *testing.T, addr, ref string, img v1.Image) {
-	t.Helper()
-	wantD, err := img.Digest()
+	// What a replica acknowledged survives its death: a chunked push whose
+	// requests go to r0, r1, r2 in turn, straight; r1 is killed (-9) once
+	// it has acknowledged the layer's first PATCH (request 4: the config
+	// took a POST, a PATCH and a PUT, the layer's POST was 3), and the
+	// push goes on through r0 and r2 from where r1 left it.
+	survivor := upstreamtest.RandomImage(t, 1, 3<<20, upstreamtest.OCIManifest)
+	dead := c.Replicas[1]
+	alive := []*clusterReplica{c.Replicas[0], c.Replicas[2]}
+	base := func(i int) string {
+		if i <= 4 {
+			return "http://" + c.Replicas[i%3].Addr
+		}
+		return "http://" + alive[i%2].Addr
+	}
+	pushChunked(t, base, "site/survivor", "v1", survivor, 1<<20, func(i int) {
+		if i == 4 {
+			dead.kill()
+		}
+	})
+	survivorD, err := survivor.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range alive {
+		checkPulled(t, r.Addr, "site/survivor:v1", survivorD.String())
+	}
+}
+
+// checkPulled pulls ref straight from the replica at addr and checks its
+// manifest is want and every layer verifies.
+func checkPulled(t *testing.T, addr, ref, want string) {
+	t.Helper()
 	got, err := remote.Image(mustRef(t, addr+"/"+ref), client(t)...)
 	if err != nil {
 		t.Errorf("pull %s from %s: %v", ref, addr, err)
 		return
 	}
-	if d, err := got.Digest(); err != nil || d != wantD {
-		t.Errorf("pull %s from %s: %v (%v), want %s", ref, addr, d, err, wantD)
+	if d, err := got.Digest(); err != nil || d.String() != want {
+		t.Errorf("pull %s from %s: %v (%v), want %s", ref, addr, d, err, want)
 		return
 	}
 	if err := validate.Image(got); err != nil {
@@ -135,18 +171,20 @@ func checkPulled(t *testing.T, addr, ref string, img v1.Image) {
 	}
 }
 
-// pushChunked pushes img to repo:tag at base as a chunking client does:
-// for each blob a POST, PATCHes of chunk bytes with their Content-Range,
-// then a PUT with the digest; then the manifest. With keep-alive, HAProxy
-// still sends each request to the next replica.
-func pushChunked(t *testing.T, base, repo, tag string, img v1.Image, chunk int) {
+// pushChunked pushes img to repo:tag as a chunking client does: for each
+// blob a POST, PATCHes of chunk bytes with their Content-Range, then a
+// PUT with the digest; then the manifest. Request number i (from 0) goes
+// to base(i), and after(i) runs once it is answered (nil: nothing). With
+// keep-alive, HAProxy still sends each request to the next replica.
+func pushChunked(t *testing.T, base func(i int) string, repo, tag string, img v1.Image, chunk int, after func(i int)) {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: time.Minute}
-	do := func(method, url string, body []byte, want int, hdr ...string) *http.Response {
+	step := 0
+	do := func(method, path string, body []byte, want int, hdr ...string) *http.Response {
 		t.Helper()
-		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		req, err := http.NewRequest(method, base(step)+path, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,27 +193,32 @@ func pushChunked(t *testing.T, base, repo, tag string, img v1.Image, chunk int) 
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			t.Fatalf("%s %s: %v", method, url, err)
+			t.Fatalf("%s %s: %v", method, req.URL, err)
 		}
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %s, want %d: %s", method, url, resp.Status, want, msg)
+			t.Fatalf("%s %s: %s, want %d: %s", method, req.URL, resp.Status, want, msg)
 		}
+		if after != nil {
+			after(step)
+		}
+		step++
 		return resp
 	}
-	abs := func(loc string) string {
-		if strings.HasPrefix(loc, "/") {
-			return base + loc
+	// next is the path of the session's Location, which any replica takes.
+	next := func(resp *http.Response) string {
+		u, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || u.Path == "" {
+			t.Fatalf("Location %q: %v", resp.Header.Get("Location"), err)
 		}
-		return loc
+		return u.RequestURI()
 	}
-	blobs := [][]byte{}
 	cfg, err := img.RawConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs = append(blobs, cfg)
+	blobs := [][]byte{cfg}
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +236,11 @@ func pushChunked(t *testing.T, base, repo, tag string, img v1.Image, chunk int) 
 		blobs = append(blobs, b)
 	}
 	for _, b := range blobs {
-		loc := abs(do(http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil, http.StatusAccepted).Header.Get("Location"))
+		loc := next(do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/", nil, http.StatusAccepted))
 		for off := 0; off < len(b); off += chunk {
 			end := min(off+chunk, len(b))
-			resp := do(http.MethodPatch, loc, b[off:end], http.StatusAccepted,
-				"Content-Type", "application/octet-stream", "Content-Range", fmt.Sprintf("%d-%d", off, end-1))
-			loc = abs(resp.Header.Get("Location"))
+			loc = next(do(http.MethodPatch, loc, b[off:end], http.StatusAccepted,
+				"Content-Type", "application/octet-stream", "Content-Range", fmt.Sprintf("%d-%d", off, end-1)))
 		}
 		sep := "?"
 		if strings.Contains(loc, "?") {
@@ -214,7 +256,7 @@ func pushChunked(t *testing.T, base, repo, tag string, img v1.Image, chunk int) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	do(http.MethodPut, base+"/v2/"+repo+"/manifests/"+tag, raw, http.StatusCreated, "Content-Type", string(mt))
+	do(http.MethodPut, "/v2/"+repo+"/manifests/"+tag, raw, http.StatusCreated, "Content-Type", string(mt))
 }
 
 // TestClusterReplicaKilledMidPull: kill -9 one replica (the owner of a

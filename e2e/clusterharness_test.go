@@ -199,11 +199,6 @@ var clusterWharf struct {
 func clusterWharfBinary(t *testing.T) string {
 	t.Helper()
 	clusterWharf.once.Do(func() {
-		// A build of another tree (a branch's) instead of ../cmd/wharf.
-		if p := os.Getenv("WHARF_CLUSTER_BIN"); p != "" {
-			clusterWharf.bin = p
-			return
-		}
 		dir, err := os.MkdirTemp("", "wharf-cluster-bin-*")
 		if err != nil {
 			clusterWharf.err = err
