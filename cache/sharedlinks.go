@@ -167,6 +167,39 @@ func (c *Cache) sharedHeld(ctx context.Context, d digest.Digest) bool {
 	return false
 }
 
+// sharedPinned reports whether any repository's link to d in the bucket
+// is pinned (pushed, mounted or imported through any replica); when the
+// bucket cannot say, it is. The replica evicting from the bucket asks
+// before it deletes: its own index may know d only unpinned (fetched
+// here, or adopted from the bucket's listing at start).
+func (c *Cache) sharedPinned(ctx context.Context, d digest.Digest) bool {
+	if c.rec == nil {
+		return false
+	}
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return true
+	}
+	errPinned := errors.New("pinned")
+	err = c.rec.store.List(ctx, prefix, func(key string) error {
+		var l sharedLink
+		if err := c.getShared(ctx, key, &l); err != nil && !errors.Is(err, records.ErrNotFound) {
+			return err
+		} else if err == nil && l.Pinned {
+			return errPinned
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPinned):
+		return true
+	case err != nil:
+		c.sharedFailed("list", prefix, err)
+		return true
+	}
+	return false
+}
+
 // learn makes a link the bucket holds this replica's own: the content's
 // index record (a manifest's references read from its verified bytes),
 // pinned as the record says, then the link.

@@ -49,6 +49,9 @@ type cluster struct {
 	// recordsTimeout is the replicas' RecordsReadTimeout, s3Timeout their
 	// S3 store's per-call timeout; 0 is the default.
 	recordsTimeout, s3Timeout time.Duration
+	// evictCap, when set, makes the replicas evict from the bucket as a
+	// cluster's do (only while leading), under this cap.
+	evictCap int64
 }
 
 func newCluster(t *testing.T, srv *s3test.Server) *cluster {
@@ -113,6 +116,7 @@ func (cl *cluster) replica(dir string) *replica {
 	c, err := cache.Open(cache.Options{
 		Dir: dir, Store: tr, Records: st.Records(), RecordsReadTimeout: cl.recordsTimeout,
 		Origins: []cache.Origin{up}, TagTTL: time.Hour, Metrics: r.m,
+		SharedEviction: cl.evictCap > 0, MaxSize: cl.evictCap, SharedEvictEvery: 10 * time.Millisecond,
 	})
 	if err != nil {
 		up.Close()
@@ -505,6 +509,57 @@ func TestEvictionForgetsSharedLinks(t *testing.T) {
 	for _, d := range append(pushed.blobs, pushed.manifest) {
 		if !strings.Contains(keys, d.Encoded()) {
 			t.Errorf("pushed %s lost its link record to eviction:\n%s", d, keys)
+		}
+	}
+}
+
+// TestSharedEvictionKeepsWhatAnotherReplicaPushed: the replica leading
+// eviction may know content another replica pushed only as unpinned
+// (adopted from the bucket's listing at its start, or fetched through a
+// mirrored repository); it asks the bucket's link records before it
+// deletes, and keeps anything pinned there.
+func TestSharedEvictionKeepsWhatAnotherReplicaPushed(t *testing.T) {
+	cl := newCluster(t, minio.Get(t))
+	cl.evictCap = 1 // everything is past it
+	pulled := upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)
+	desc := upstreamtest.Push(t, cl.reg, "library/base:v1", pulled)
+
+	bDir := t.TempDir()
+	b := cl.replica(bDir)
+	if _, err := b.Manifest(ctx, cl.repo("library/base"), "v1", accept); err != nil {
+		t.Fatal(err)
+	}
+	b.close() // its index is not empty: the next start reconciles, not rebuilds
+
+	a := cl.replica(t.TempDir())
+	pushed, err := pushImage(t, a, cl.repo("team/app"), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = cl.replica(bDir) // adopts a's pushed content by its size, unpinned
+	for _, d := range append(pushed.blobs, pushed.manifest) {
+		if _, ok := b.c.HasContent(d); !ok {
+			t.Fatalf("b did not adopt %s from the bucket at its start", d)
+		}
+	}
+	leadCtx, stop := context.WithCancel(ctx)
+	led := make(chan struct{})
+	go func() { b.c.LeadEviction(leadCtx); close(led) }()
+	inBucket := func(d digest.Digest) bool {
+		keys := strings.Join(cl.srv.Keys(t, cl.bucket, "blobs/"), "\n")
+		return strings.Contains(keys, d.Encoded())
+	}
+	for deadline := time.Now().Add(15 * time.Second); inBucket(desc.Digest); {
+		if time.Now().After(deadline) {
+			t.Fatal("b, leading, did not evict the mirrored image")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-led
+	for _, d := range append(pushed.blobs, pushed.manifest) {
+		if !inBucket(d) {
+			t.Errorf("b evicted %s, pushed through a", d)
 		}
 	}
 }
