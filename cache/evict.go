@@ -136,6 +136,9 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 	if c.held(d) {
 		return false
 	}
+	if c.opts.SharedEviction && c.sharedPinned(c.life, d) {
+		return false // pinned through another replica: never evicted
+	}
 	c.contentMu.Lock()
 	defer c.contentMu.Unlock()
 	if err := c.removeLocked(d, size); err != nil {

@@ -167,6 +167,75 @@ func (c *Cache) sharedHeld(ctx context.Context, d digest.Digest) bool {
 	return false
 }
 
+// sharedPinned reports whether any repository's link to d in the bucket
+// is pinned (pushed, mounted or imported through any replica); when the
+// bucket cannot say, it is. The replica evicting from the bucket asks
+// before it deletes: its own index may know d only unpinned (fetched
+// here, or adopted from the bucket's listing at start).
+func (c *Cache) sharedPinned(ctx context.Context, d digest.Digest) bool {
+	if c.rec == nil {
+		return false
+	}
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return true
+	}
+	errPinned := errors.New("pinned")
+	err = c.rec.store.List(ctx, prefix, func(key string) error {
+		var l sharedLink
+		if err := c.getShared(ctx, key, &l); err != nil && !errors.Is(err, records.ErrNotFound) {
+			return err
+		} else if err == nil && l.Pinned {
+			return errPinned
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPinned):
+		return true
+	case err != nil:
+		c.sharedFailed("list", prefix, err)
+		return true
+	}
+	return false
+}
+
+// sharedStoredManifest is a manifest another replica stored: its bytes
+// from the store, checked against d, and its media type from a link
+// record of it (a pushed manifest's records say it; the body may not).
+// The replica running the cluster's write-through reads what others
+// took this way.
+func (c *Cache) sharedStoredManifest(ctx context.Context, d digest.Digest) (*Manifest, error) {
+	prefix, err := sharedHoldersPrefix(d)
+	if err != nil {
+		return nil, err
+	}
+	var mediaType string
+	errFound := errors.New("found")
+	err = c.rec.store.List(ctx, prefix, func(key string) error {
+		var l sharedLink
+		if err := c.getShared(ctx, key, &l); err == nil && l.MediaType != "" {
+			mediaType = l.MediaType
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return nil, err
+	}
+	if mediaType == "" {
+		return nil, fmt.Errorf("manifest %s: no link record names its media type: %w", d, ErrNotFound)
+	}
+	body, err := c.readManifest(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := oci.VerifyBytes(body, d); err != nil {
+		return nil, fmt.Errorf("manifest %s: the stored bytes do not match: %w", d, err)
+	}
+	return &Manifest{Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}, Body: body}, nil
+}
+
 // learn makes a link the bucket holds this replica's own: the content's
 // index record (a manifest's references read from its verified bytes),
 // pinned as the record says, then the link.

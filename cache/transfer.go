@@ -92,6 +92,9 @@ func (c *Cache) Resolve(repo Repo, tag string) (Tagged, error) {
 // StoredManifest returns a stored manifest, asking no upstream.
 func (c *Cache) StoredManifest(d digest.Digest) (*Manifest, error) {
 	m, err := c.storedManifest(d)
+	if err != nil && c.rec != nil {
+		m, err = c.sharedStoredManifest(c.life, d)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w: %w", d, ErrNotFound, err)
 	}
@@ -108,9 +111,15 @@ func (c *Cache) OpenContent(d digest.Digest) (*Blob, error) {
 	return b, nil
 }
 
-// HasContent reports whether d is stored and indexed, and its size.
+// HasContent reports whether d is stored and indexed, and its size. A
+// replica of a cluster also has what another replica stored in the
+// shared store (every replica verified what it put there).
 func (c *Cache) HasContent(d digest.Digest) (int64, bool) {
 	meta, err := c.index.Blob(d)
+	if err != nil && c.rec != nil {
+		size, err := c.store.Stat(c.life, d)
+		return size, err == nil
+	}
 	if err != nil {
 		return 0, false
 	}

@@ -70,20 +70,16 @@ type clusterFileConfig struct {
 	} `yaml:"cluster"`
 }
 
+// clusterReplicas are deploy/cluster's replicas, as compose.yaml's
+// services, config.yaml's peers and haproxy.cfg's servers name them.
+var clusterReplicas = []string{"wharf-1", "wharf-2", "wharf-3"}
+
 // composeDefault is ${VAR:-default}'s default ("" for ${VAR}); text
 // without a variable is returned as is.
 func composeDefault(s string) string {
 	return os.Expand(s, func(v string) string {
 		_, def, _ := strings.Cut(v, ":-")
 		return def
-	})
-}
-
-// clusterHasSettings tells whether wharf's loader knows the cluster
-// section yet (the settings of the peer listener's branch).
-func clusterHasSettings() bool {
-	return slices.ContainsFunc(config.Settings(), func(s config.Setting) bool {
-		return strings.HasPrefix(s.Path, "cluster.")
 	})
 }
 
@@ -111,7 +107,7 @@ func TestDeployCluster(t *testing.T) {
 		t.Fatalf("config.yaml: listen %q and cluster.listen %q: want two ports", fc.Listen, fc.Cluster.Listen)
 	}
 
-	replicas := []string{"wharf-1", "wharf-2", "wharf-3"}
+	replicas := clusterReplicas
 	for name, s := range cf.Services {
 		if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
 			t.Errorf("%s: want read_only, cap_drop ALL and no-new-privileges (read_only %v, cap_drop %q, security_opt %q)",
@@ -247,20 +243,6 @@ func checkClusterConfigLoads(t *testing.T, environment map[string]string, cf clu
 	for name, s := range cf.Secrets {
 		data = strings.ReplaceAll(data, "/run/secrets/"+name, deployPath(t, "cluster", composeDefault(s.File)))
 	}
-	if !clusterHasSettings() {
-		// TODO(lead): once the cluster settings land on main this branch
-		// is dead: the whole file loads below, and the cluster section
-		// is checked with
-		//   if want := []string{"wharf-1:5001", "wharf-2:5001", "wharf-3:5001"}; !slices.Equal(cfg.Cluster.Peers, want) { t.Errorf(...) }
-		//   if len(cfg.Cluster.Secret.Value()) < 16 { t.Errorf(...) }
-		t.Logf("wharf's loader has no cluster settings yet: config.yaml loaded without its cluster section")
-		i := strings.Index(data, "\ncluster:")
-		j := strings.Index(data, "\nlog:")
-		if i < 0 || j < i {
-			t.Fatalf("config.yaml: want the cluster section before log")
-		}
-		data = data[:i+1] + data[j+1:]
-	}
 	file := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -291,6 +273,30 @@ func checkClusterConfigLoads(t *testing.T, environment map[string]string, cf clu
 	}
 	if cfg.Storage.Dir != "/data" || cfg.Listen != ":5000" {
 		t.Errorf("storage.dir %q, listen %q: want the image's /data and :5000", cfg.Storage.Dir, cfg.Listen)
+	}
+	c := cfg.Cluster
+	if want := []string{"wharf-1:5001", "wharf-2:5001", "wharf-3:5001"}; !slices.Equal(c.Peers, want) || c.DNS != "" {
+		t.Errorf("cluster.peers %q (dns %q), want %q", c.Peers, c.DNS, want)
+	}
+	if c.Listen != ":5001" || c.Self != "" {
+		t.Errorf("cluster.listen %q, self %q: want :5001, and self from each replica's hostname", c.Listen, c.Self)
+	}
+	// Every replica mounts the one compose secret; the loader read it.
+	secret := deployPath(t, "cluster", composeDefault(cf.Secrets["cluster_secret"].File))
+	b, err := os.ReadFile(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Secret.Value(); len(v) < 16 || v != strings.TrimRight(string(b), "\n") || c.SecretFile != "" {
+		t.Errorf("cluster.secret: %d bytes (secretFile %q left), want at least 16, the content of %s", len(v), c.SecretFile, secret)
+	}
+	for name, s := range cf.Services {
+		if strings.HasPrefix(name, "wharf-") && !slices.Contains(s.Secrets, "cluster_secret") {
+			t.Errorf("%s does not mount the secret cluster_secret: its peers would refuse it", name)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("config.yaml with a replica's environment does not validate: %v", err)
 	}
 }
 

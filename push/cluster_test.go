@@ -26,8 +26,10 @@ import (
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cache/tier"
 	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+	"github.com/wharf-mirror/wharf/writethrough"
 )
 
 // The replicas of a cluster as the tests build them: each a Writer over a
@@ -49,6 +51,12 @@ type cluster struct {
 	// recordsTimeout is the replicas' RecordsReadTimeout, s3Timeout their
 	// S3 store's per-call timeout; 0 is the default.
 	recordsTimeout, s3Timeout time.Duration
+	// evictCap, when set, makes the replicas evict from the bucket as a
+	// cluster's do (only while leading), under this cap.
+	evictCap int64
+	// writeThrough gives every replica the cluster's write-through: one
+	// queue in the bucket, run by the replica whose Worker leads.
+	writeThrough bool
 }
 
 func newCluster(t *testing.T, srv *s3test.Server) *cluster {
@@ -60,6 +68,7 @@ func newCluster(t *testing.T, srv *s3test.Server) *cluster {
 type replica struct {
 	*Writer
 	c       *cache.Cache
+	wt      *writethrough.Worker // with cluster.writeThrough
 	m       *metrics.Metrics
 	closeMu sync.Once
 	closers []func() error
@@ -113,6 +122,7 @@ func (cl *cluster) replica(dir string) *replica {
 	c, err := cache.Open(cache.Options{
 		Dir: dir, Store: tr, Records: st.Records(), RecordsReadTimeout: cl.recordsTimeout,
 		Origins: []cache.Origin{up}, TagTTL: time.Hour, Metrics: r.m,
+		SharedEviction: cl.evictCap > 0, MaxSize: cl.evictCap, SharedEvictEvery: 10 * time.Millisecond,
 	})
 	if err != nil {
 		up.Close()
@@ -120,16 +130,24 @@ func (cl *cluster) replica(dir string) *replica {
 		st.Close()
 		return fail(err)
 	}
-	w, err := New(c, Options{})
+	r.closers = []func() error{c.Close, up.Close, tr.Close, st.Close}
+	var wopts Options
+	if cl.writeThrough {
+		wt, err := writethrough.New(c, writethrough.SharedQueue{Records: st.Records()}, writethrough.Options{
+			Shared: true, Poll: 20 * time.Millisecond, Origins: []cache.Origin{up}, Metrics: r.m,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		r.wt, wopts.WriteThrough = wt, wt
+		r.closers = append([]func() error{wt.Close}, r.closers...)
+	}
+	w, err := New(c, wopts)
 	if err != nil {
-		c.Close()
-		up.Close()
-		tr.Close()
-		st.Close()
 		return fail(err)
 	}
 	r.Writer, r.c = w, c
-	r.closers = []func() error{w.Close, c.Close, up.Close, tr.Close, st.Close}
+	r.closers = append([]func() error{w.Close}, r.closers...)
 	return r
 }
 
@@ -506,5 +524,100 @@ func TestEvictionForgetsSharedLinks(t *testing.T) {
 		if !strings.Contains(keys, d.Encoded()) {
 			t.Errorf("pushed %s lost its link record to eviction:\n%s", d, keys)
 		}
+	}
+}
+
+// TestSharedEvictionKeepsWhatAnotherReplicaPushed: the replica leading
+// eviction may know content another replica pushed only as unpinned
+// (adopted from the bucket's listing at its start, or fetched through a
+// mirrored repository); it asks the bucket's link records before it
+// deletes, and keeps anything pinned there.
+func TestSharedEvictionKeepsWhatAnotherReplicaPushed(t *testing.T) {
+	cl := newCluster(t, minio.Get(t))
+	cl.evictCap = 1 // everything is past it
+	pulled := upstreamtest.RandomImage(t, 1, 4096, upstreamtest.OCIManifest)
+	desc := upstreamtest.Push(t, cl.reg, "library/base:v1", pulled)
+
+	bDir := t.TempDir()
+	b := cl.replica(bDir)
+	if _, err := b.Manifest(ctx, cl.repo("library/base"), "v1", accept); err != nil {
+		t.Fatal(err)
+	}
+	b.close() // its index is not empty: the next start reconciles, not rebuilds
+
+	a := cl.replica(t.TempDir())
+	pushed, err := pushImage(t, a, cl.repo("team/app"), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = cl.replica(bDir) // adopts a's pushed content by its size, unpinned
+	for _, d := range append(pushed.blobs, pushed.manifest) {
+		if _, ok := b.c.HasContent(d); !ok {
+			t.Fatalf("b did not adopt %s from the bucket at its start", d)
+		}
+	}
+	leadCtx, stop := context.WithCancel(ctx)
+	led := make(chan struct{})
+	go func() { b.c.LeadEviction(leadCtx); close(led) }()
+	inBucket := func(d digest.Digest) bool {
+		keys := strings.Join(cl.srv.Keys(t, cl.bucket, "blobs/"), "\n")
+		return strings.Contains(keys, d.Encoded())
+	}
+	for deadline := time.Now().Add(15 * time.Second); inBucket(desc.Digest); {
+		if time.Now().After(deadline) {
+			t.Fatal("b, leading, did not evict the mirrored image")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-led
+	for _, d := range append(pushed.blobs, pushed.manifest) {
+		if !inBucket(d) {
+			t.Errorf("b evicted %s, pushed through a", d)
+		}
+	}
+}
+
+// TestWriteThroughRunByAnotherReplica: a push taken by a replica that does
+// not lead the cluster's write-through reaches the upstream through the
+// one that does, which reads the manifest and its blobs from the bucket
+// though its own index never saw them.
+func TestWriteThroughRunByAnotherReplica(t *testing.T) {
+	cl := newCluster(t, minio.Get(t))
+	cl.writeThrough = true
+	a, b := cl.replica(t.TempDir()), cl.replica(t.TempDir())
+	pushed, err := pushImage(t, a, cl.repo("team/app"), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leadCtx, stop := context.WithCancel(ctx)
+	led := make(chan struct{})
+	go func() { b.wt.Lead(leadCtx); close(led) }()
+	defer func() { stop(); <-led }()
+	up, err := upstream.New(upstream.Options{URL: cl.reg.URL, Name: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		desc, err := up.HeadManifest(ctx, "team/app", "v1", oci.ServedManifests)
+		if err == nil {
+			if desc.Digest != pushed.manifest {
+				t.Fatalf("the upstream has team/app:v1 = %s, want %s", desc.Digest, pushed.manifest)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the push through a never reached the upstream: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, d := range pushed.blobs {
+		if _, err := up.HeadBlob(ctx, "team/app", d); err != nil {
+			t.Errorf("blob %s not on the upstream: %v", d, err)
+		}
+	}
+	if n := testutil.ToFloat64(a.m.WriteThroughPushed); n != 0 {
+		t.Errorf("a, not leading, pushed %v jobs to the upstream", n)
 	}
 }

@@ -41,9 +41,13 @@ func checkClusterWiring(t *testing.T, m manifests, cfg loadedConfig, replicas in
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	_, listen, err := net.SplitHostPort(cfg.cluster.Listen)
+	cl := cfg.Cluster
+	if !cl.On() {
+		t.Fatalf("the loaded config's cluster is off (peers %q, dns %q)", cl.Peers, cl.DNS)
+	}
+	_, listen, err := net.SplitHostPort(cl.Listen)
 	if err != nil || listen != strconv.Itoa(int(ports["peer"])) {
-		t.Fatalf("cluster.listen %q, the container's port named peer is %d", cfg.cluster.Listen, ports["peer"])
+		t.Fatalf("cluster.listen %q, the container's port named peer is %d", cl.Listen, ports["peer"])
 	}
 
 	peers := m.peers
@@ -64,12 +68,14 @@ func checkClusterWiring(t *testing.T, m manifests, cfg loadedConfig, replicas in
 	if len(peers.Spec.Selector) == 0 {
 		t.Errorf("the peers Service selects no pod")
 	}
-	if want := peers.Name + "." + namespace + ".svc.cluster.local:" + listen; cfg.cluster.DNS != want || len(cfg.cluster.Peers) != 0 {
-		t.Errorf("cluster.dns %q (peers %q), want the headless Service %s", cfg.cluster.DNS, cfg.cluster.Peers, want)
+	if want := peers.Name + "." + namespace + ".svc.cluster.local:" + listen; cl.DNS != want || len(cl.Peers) != 0 {
+		t.Errorf("cluster.dns %q (peers %q), want the headless Service %s", cl.DNS, cl.Peers, want)
 	}
-	if self := cfg.env["WHARF_CLUSTER_SELF"]; self != net.JoinHostPort(podIP, listen) {
-		t.Errorf("WHARF_CLUSTER_SELF is %q, want the pod's IP and the peer port (%s): the name the headless Service gives the replica",
-			self, net.JoinHostPort(podIP, listen))
+	// The headless Service names a replica by its IP: the replica must
+	// rank itself under that name, which only the downward API knows.
+	if want := net.JoinHostPort(podIP, listen); cl.Self != want || cfg.env["WHARF_CLUSTER_SELF"] != want {
+		t.Errorf("cluster.self %q (WHARF_CLUSTER_SELF %q), want the pod's IP and the peer port (%s): the name the headless Service gives the replica",
+			cl.Self, cfg.env["WHARF_CLUSTER_SELF"], want)
 	}
 	for _, p := range m.svc.Spec.Ports {
 		if p.TargetPort == intstr.FromString("peer") || p.Port == ports["peer"] || p.TargetPort.IntValue() == int(ports["peer"]) {
@@ -83,8 +89,8 @@ func checkClusterWiring(t *testing.T, m manifests, cfg loadedConfig, replicas in
 	if cfg.cluster.Secret != "" || cfg.cluster.SecretFile == "" {
 		t.Errorf("cluster.secret in the config file (%d bytes), secretFile %q: want the secret in a mounted Secret",
 			len(cfg.cluster.Secret), cfg.cluster.SecretFile)
-	} else if n := len(strings.TrimRight(cfg.file(t, cfg.cluster.SecretFile), "\n")); n < 16 {
-		t.Errorf("the cluster secret has %d bytes, want at least 16", n)
+	} else if mounted := strings.TrimRight(cfg.file(t, cfg.cluster.SecretFile), "\n"); cl.Secret.Value() != mounted || len(mounted) < 16 {
+		t.Errorf("the loaded cluster secret (%d bytes) is not the mounted file's %d bytes, or is under 16", len(cl.Secret.Value()), len(mounted))
 	}
 	s3 := cfg.Storage.S3
 	if !s3.On() || s3.AccessKey == "" || s3.SecretKey.Value() == "" {
@@ -176,13 +182,23 @@ func TestKubernetesCluster(t *testing.T) {
 	checkWiring(t, m)
 	cfg := loadConfig(t, m)
 	checkClusterWiring(t, m, cfg, 3)
-	if !loaderHasCluster() {
-		return
+	cl := cfg.Cluster
+	if want := "wharf-peers.wharf.svc.cluster.local:5001"; cl.DNS != want {
+		t.Errorf("cluster.dns %q, want %s", cl.DNS, want)
 	}
-	// TODO(lead): with the cluster settings on main, check the loaded
-	// values too, e.g.
-	//   if cfg.Cluster.DNS != "wharf-peers.wharf.svc.cluster.local:5001" { t.Errorf(...) }
-	t.Log("the loader has the cluster settings: check cfg.Cluster here")
+	if want := net.JoinHostPort(podIP, "5001"); cl.Self != want {
+		t.Errorf("cluster.self %q, want %s from WHARF_CLUSTER_SELF", cl.Self, want)
+	}
+	var secret string
+	for name, s := range m.secrets {
+		secret = string(s.Data["cluster-secret"])
+		if secret != existingContent(name, "cluster-secret")+"-0123456789abcdef" {
+			t.Fatalf("the Secret's cluster-secret is %q: not what the test filled in", secret)
+		}
+	}
+	if cl.Secret.Value() != secret {
+		t.Errorf("cluster.secret is %d bytes, want the Secret's key cluster-secret (%d bytes)", len(cl.Secret.Value()), len(secret))
+	}
 }
 
 // TestHelmClusterRefusals: cluster mode without what it needs, or with
@@ -221,6 +237,9 @@ func TestHelmClusterRefusals(t *testing.T) {
 	checkWiring(t, m)
 	cfg := loadConfig(t, m)
 	checkClusterWiring(t, m, cfg, 3)
+	if cfg.Cluster.Secret.Value() != "0123456789abcdef" {
+		t.Errorf("cluster.secret is %d bytes, want cluster.secret's 16 from the chart's Secret", len(cfg.Cluster.Secret.Value()))
+	}
 	if cfg.Storage.S3.AccessKey != "ak" || cfg.Storage.S3.SecretKey.Value() != "sk-0123" {
 		t.Errorf("S3 keys %q/%q from the chart's Secret, want ak/sk-0123", cfg.Storage.S3.AccessKey, cfg.Storage.S3.SecretKey.Value())
 	}

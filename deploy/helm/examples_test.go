@@ -121,8 +121,11 @@ var examples = []example{
 		if s3.AccessKey != existingContent("wharf-s3", "access-key") || s3.SecretKey.Value() != existingContent("wharf-s3", "secret-key") {
 			t.Errorf("S3 keys %q/%q, want the Secret wharf-s3's access-key and secret-key", s3.AccessKey, s3.SecretKey.Value())
 		}
-		if got, want := cfg.file(t, cfg.cluster.SecretFile), existingContent("wharf-cluster", "cluster-secret"); got != want {
-			t.Errorf("cluster secret %q, want the Secret wharf-cluster's key cluster-secret", got)
+		if got, want := cfg.file(t, cfg.cluster.SecretFile), existingContent("wharf-cluster", "cluster-secret"); got != want || cfg.Cluster.Secret.Value() != want {
+			t.Errorf("cluster secret file %q, loaded %q: want the Secret wharf-cluster's key cluster-secret", got, cfg.Cluster.Secret.Value())
+		}
+		if want := "wharf-peers.wharf.svc.cluster.local:5001"; cfg.Cluster.DNS != want {
+			t.Errorf("cluster.dns %q, want the release's headless Service %s", cfg.Cluster.DNS, want)
 		}
 		if cfg.Storage.MaxSize != 36<<30 {
 			t.Errorf("storage.maxSize %d, want 36GiB", cfg.Storage.MaxSize)

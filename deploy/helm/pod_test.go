@@ -144,41 +144,12 @@ type loadedConfig struct {
 	env     map[string]string
 }
 
-// clusterSection is the config file's cluster section as written,
-// read apart from the loader, which has no cluster settings yet on some
-// branches (see loaderHasCluster).
+// clusterSection is the config file's cluster section as written: the
+// loader replaces secretFile by the secret it reads, and the tests check
+// the secret is in a mounted Secret, not in the ConfigMap.
 type clusterSection struct {
-	Listen     string   `yaml:"listen"`
-	Self       string   `yaml:"self"`
-	Peers      []string `yaml:"peers"`
-	DNS        string   `yaml:"dns"`
-	Secret     string   `yaml:"secret"`
-	SecretFile string   `yaml:"secretFile"`
-}
-
-// loaderHasCluster tells whether wharf's loader knows the cluster
-// section (the peer listener's settings).
-func loaderHasCluster() bool {
-	return slices.ContainsFunc(config.Settings(), func(s config.Setting) bool { return strings.HasPrefix(s.Path, "cluster.") })
-}
-
-// withoutCluster is a config file's text without its top-level cluster
-// section.
-func withoutCluster(text string) string {
-	var out []string
-	in := false
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "cluster:") {
-			in = true
-			continue
-		}
-		if in && (l == "" || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "#")) {
-			continue
-		}
-		in = false
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secretFile"`
 }
 
 // podIP stands for the pod's address where the downward API gives it.
@@ -269,19 +240,10 @@ func loadConfig(t *testing.T, m manifests) loadedConfig {
 	for _, s := range config.Settings() {
 		known[s.Env] = true
 	}
-	hasCluster := loaderHasCluster()
 	for k := range env {
-		// TODO(lead): once the cluster settings are on main, hasCluster
-		// is always true and WHARF_CLUSTER_* is checked like the rest.
-		if strings.HasPrefix(k, "WHARF_") && !known[k] && (hasCluster || !strings.HasPrefix(k, "WHARF_CLUSTER_")) {
+		if strings.HasPrefix(k, "WHARF_") && !known[k] {
 			t.Errorf("env %s is not one of wharf's settings", k)
 		}
-	}
-	if !hasCluster && raw.Cluster.Listen+raw.Cluster.DNS+raw.Cluster.SecretFile+raw.Cluster.Secret+raw.Cluster.Self != "" || len(raw.Cluster.Peers) > 0 {
-		// TODO(lead): dead once the cluster settings are on main; the
-		// whole file then loads.
-		t.Logf("wharf's loader has no cluster settings yet: the config is loaded without its cluster section")
-		text = withoutCluster(text)
 	}
 	file := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
