@@ -11,6 +11,12 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
+#
+# The cluster scenario (three replicas on a MinIO bucket behind HAProxy)
+# runs once after the rounds when it finds MinIO ($WHARF_MINIO, or where
+# .ci/install-s3.sh puts it) and HAProxy ($WHARF_HAPROXY, PATH or
+# /usr/sbin); without them the log says it was skipped, and so does the
+# report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}

@@ -24,6 +24,9 @@
 // medians over rounds: the machine is shared and noisy, so only figures
 // taken side by side in one run are compared.
 //
+// After the rounds, the cluster scenario (cluster.go) measures three
+// replicas on one MinIO bucket behind HAProxy, when both are installed.
+//
 // Files: main.go (parameters, the run), procs.go (processes and /proc),
 // servers.go (starting each server), seed.go (images pushed with
 // go-containerregistry), load.go (running the load generator),
