@@ -11,6 +11,9 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
+#   BENCH_CLUSTER=0          skip the cluster scenarios (3 replicas on MinIO behind HAProxy),
+#                            which need HAProxy (apt-get install haproxy) and MinIO (built
+#                            once by .ci/install-s3.sh into ~/.cache/wharf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -50,8 +53,30 @@ for cmd in relay baseline harness; do
 done
 
 args=(--scale "${BENCH_SCALE:-full}" --bin "$BIN" --work bench/out --docs docs)
+
+# The cluster's parts: MinIO as CI builds it, HAProxy from the system,
+# and e2e's s3tool (minio-go) to make each cluster's bucket. Any missing:
+# the run goes on without the cluster scenarios, and says so.
+if [[ "${BENCH_CLUSTER:-1}" != 0 ]]; then
+	haproxy=$(command -v haproxy || true)
+	[[ -z "$haproxy" && -x /usr/sbin/haproxy ]] && haproxy=/usr/sbin/haproxy
+	minio=${WHARF_MINIO:-}
+	if [[ -z "$minio" ]]; then
+		log "locating MinIO (.ci/install-s3.sh builds it the first time)"
+		minio=$(.ci/install-s3.sh) || minio=""
+	fi
+	if [[ -z "$haproxy" ]]; then
+		log "NO CLUSTER SCENARIOS: HAProxy is not installed (apt-get install haproxy); BENCH_CLUSTER=0 silences this"
+	elif [[ -z "$minio" || ! -x "$minio" ]]; then
+		log "NO CLUSTER SCENARIOS: MinIO could not be built or found (.ci/install-s3.sh, or set WHARF_MINIO)"
+	else
+		$GO build -o "$BIN/s3tool" ./e2e/testdata/s3tool
+		args+=(--minio "$minio" --haproxy "$haproxy" --s3tool "$PWD/$BIN/s3tool")
+		log "cluster scenarios: MinIO $minio, HAProxy $haproxy"
+	fi
+fi
 command="make bench"
-for v in BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV; do
+for v in BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER; do
 	[[ -n "${!v:-}" ]] && command+=" $v=${!v}"
 done
 [[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")

@@ -28,6 +28,7 @@ type images struct {
 	appBytes  int64  // what pulling app moves: index, manifest, config, layers
 	bigBytes  int64
 	manifests map[string]string // ref → file, for the baseline's bare handler
+	peerBlobs []string          // digests of the peer-hop scenario's small blobs, PeerBlobs per round
 }
 
 // seededLayer is a layer of ChaCha8 output: incompressible, like real
