@@ -36,6 +36,7 @@ const (
 	hopLocal = "local-hit"  // GET /v2/… on the owner, which holds the blob
 	hopVia   = "via-peer"   // GET /v2/… on a replica that does not: it asks the owner
 	hopRoute = "peer-route" // GET /cluster/v1/blobs/… on the owner's peer listener: the hop alone
+	hopAgain = "again-on-b" // the via-peer GET repeated at once: B has linked it, no hop
 )
 
 // rankPeers orders the replicas' peer addresses for key, owner first, as
@@ -205,19 +206,27 @@ func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error
 			}
 			ms[t.kind] = append(ms[t.kind], took.Seconds()*1000)
 		}
+		// The same GET on B once more: what B's path costs without the
+		// hop (bytes from its local copy, or from the bucket while the
+		// copy lands).
+		took, err := timedGet(ctx, client, b.url+path, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", hopAgain, err)
+		}
+		ms[hopAgain] = append(ms[hopAgain], took.Seconds()*1000)
 	}
 	after, err := peerOK()
 	if err != nil {
 		return err
 	}
-	for _, kind := range []string{hopLocal, hopVia, hopRoute} {
+	for _, kind := range []string{hopLocal, hopVia, hopRoute, hopAgain} {
 		h.add(scPeerHop, kind, round, "p50_ms", percentile(ms[kind], 0.5))
 		h.add(scPeerHop, kind, round, "p90_ms", percentile(ms[kind], 0.9))
 	}
 	seen := (after - before) / float64(len(blobs))
 	h.add(scPeerHop, hopVia, round, "peer_ok_per_request", seen)
-	h.logf("  %-9s p50 %.2f ms on the owner, %.2f ms via another replica (%.2f peer requests each), %.2f ms for the peer request alone",
-		scPeerHop, percentile(ms[hopLocal], 0.5), percentile(ms[hopVia], 0.5), seen, percentile(ms[hopRoute], 0.5))
+	h.logf("  %-9s p50 %.2f ms on the owner, %.2f ms via another replica (%.2f peer requests each), %.2f ms for the peer request alone, %.2f ms on the other replica again",
+		scPeerHop, percentile(ms[hopLocal], 0.5), percentile(ms[hopVia], 0.5), seen, percentile(ms[hopRoute], 0.5), percentile(ms[hopAgain], 0.5))
 	return nil
 }
 

@@ -74,11 +74,12 @@ func (s *server) cpu() (time.Duration, error) {
 	return sum, nil
 }
 
-// peakRSS is the largest high-water mark among the server's processes
-// (for a cluster: its largest replica, or MinIO).
+// peakRSS is the largest high-water mark among the server's own
+// processes (for a cluster: its largest replica, or HAProxy; not the
+// MinIO it shares with other clusters).
 func (s *server) peakRSS() (int64, error) {
 	var most int64
-	for _, p := range s.all() {
+	for _, p := range s.all()[:len(s.all())-len(s.also)] {
 		v, err := peakRSS(p.pid())
 		if err != nil {
 			return 0, err
