@@ -130,6 +130,9 @@ func TestClusterReportRows(t *testing.T) {
 	h.add(scPeerHop, hopVia, 1, "p90_ms", 3.1)
 	h.add(scPeerHop, hopVia, 1, "peer_ok_per_request", 1)
 	h.add(scPeerHop, hopAgain, 1, "p50_ms", 2.5)
+	h.add(scPeerHop, hopVia, 1, "s3_GET_per_blob", 3)
+	h.add(scPeerHop, hopVia, 1, "s3_PUT_per_blob", 1.5)
+	h.add(scPeerHop, hopVia, 1, "s3_mean_ms", 4.25)
 	h.add(scClusterWarm, "cluster", 1, "bytes_per_s", 300<<20)
 	h.add(scClusterWarm, "replica", 1, "bytes_per_s", 400<<20)
 	h.add(scClusterWarm, "wharf", 1, "bytes_per_s", 500<<20)
@@ -154,6 +157,7 @@ func TestClusterReportRows(t *testing.T) {
 		"| Via another replica, which asks the owner: GET /v2/…/blobs/<digest> | 1.90 ms | 3.10 ms |",
 		"1.50 ms | ≤ 1.00 ms | **NOT MET** |",
 		"| The same GET on the other replica once more, at once (linked now: no hop) | 2.50 ms |",
+		"per blob, 3.0 GET, 1.5 PUT requests to the bucket, 4.2 ms each",
 		"cores**",
 	} {
 		if !strings.Contains(out, want) {

@@ -163,39 +163,33 @@ func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	peerOK := func() (float64, error) {
-		var sum float64
-		for _, r := range c.replicas {
-			m, err := scrape(ctx, r.url+"/metrics")
-			if err != nil {
-				return 0, err
-			}
-			sum += m.sum("wharf_peer_requests_total", `result="ok"`)
-		}
-		return sum, nil
-	}
-	before, err := peerOK()
-	if err != nil {
-		return err
-	}
 	index := map[string]int{}
 	for i, p := range c.peers {
 		index[p] = i
+	}
+	path := func(d string) string { return "/v2/" + peerRepo + "/blobs/" + d }
+	// The owners fill first, so that no fill's work in the background
+	// overlaps the timed requests.
+	for _, d := range blobs {
+		a := c.replicas[index[rankPeers(c.peers, d)[0]]]
+		if _, err := timedGet(ctx, client, a.url+path(d), ""); err != nil {
+			return fmt.Errorf("filling %s on its owner: %w", d, err)
+		}
+	}
+	before, err := c.scrapeAll(ctx)
+	if err != nil {
+		return err
 	}
 	upstream := strings.TrimPrefix(h.relay.url, "http://")
 	ms := map[string][]float64{}
 	for i, d := range blobs {
 		rank := rankPeers(c.peers, d)
 		a, b := c.replicas[index[rank[0]]], c.replicas[index[rank[1]]]
-		path := "/v2/" + peerRepo + "/blobs/" + d
-		if _, err := timedGet(ctx, client, a.url+path, ""); err != nil {
-			return fmt.Errorf("filling %s on its owner: %w", d, err)
-		}
 		turns := []struct {
 			kind, url, bearer string
 		}{
-			{hopLocal, a.url + path, ""},
-			{hopVia, b.url + path, ""},
+			{hopLocal, a.url + path(d), ""},
+			{hopVia, b.url + path(d), ""},
 			{hopRoute, "http://" + rank[0] + "/cluster/v1/blobs/" + d + "?upstream=" + upstream + "&repo=" + peerRepo, c.secret},
 		}
 		for k := range turns {
@@ -209,25 +203,55 @@ func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error
 		// The same GET on B once more: what B's path costs without the
 		// hop (bytes from its local copy, or from the bucket while the
 		// copy lands).
-		took, err := timedGet(ctx, client, b.url+path, "")
+		took, err := timedGet(ctx, client, b.url+path(d), "")
 		if err != nil {
 			return fmt.Errorf("%s: %w", hopAgain, err)
 		}
 		ms[hopAgain] = append(ms[hopAgain], took.Seconds()*1000)
 	}
-	after, err := peerOK()
+	after, err := c.scrapeAll(ctx)
 	if err != nil {
 		return err
 	}
+	n := float64(len(blobs))
+	// What the replicas asked of the bucket during the timed requests:
+	// B's path reads the bucket, the hits on A should not.
+	for _, op := range s3Ops {
+		label := `op="` + op + `"`
+		h.add(scPeerHop, hopVia, round, "s3_"+op+"_per_blob",
+			(after.sum("wharf_s3_requests_total", label)-before.sum("wharf_s3_requests_total", label))/n)
+	}
+	h.add(scPeerHop, hopVia, round, "s3_mean_ms", 1000*ratio(
+		after.sum("wharf_s3_request_seconds_sum", "")-before.sum("wharf_s3_request_seconds_sum", ""),
+		after.sum("wharf_s3_request_seconds_count", "")-before.sum("wharf_s3_request_seconds_count", "")))
 	for _, kind := range []string{hopLocal, hopVia, hopRoute, hopAgain} {
 		h.add(scPeerHop, kind, round, "p50_ms", percentile(ms[kind], 0.5))
 		h.add(scPeerHop, kind, round, "p90_ms", percentile(ms[kind], 0.9))
 	}
-	seen := (after - before) / float64(len(blobs))
+	ok := `result="ok"`
+	seen := (after.sum("wharf_peer_requests_total", ok) - before.sum("wharf_peer_requests_total", ok)) / n
 	h.add(scPeerHop, hopVia, round, "peer_ok_per_request", seen)
 	h.logf("  %-9s p50 %.2f ms on the owner, %.2f ms via another replica (%.2f peer requests each), %.2f ms for the peer request alone, %.2f ms on the other replica again",
 		scPeerHop, percentile(ms[hopLocal], 0.5), percentile(ms[hopVia], 0.5), seen, percentile(ms[hopRoute], 0.5), percentile(ms[hopAgain], 0.5))
 	return nil
+}
+
+// s3Ops are the methods wharf_s3_requests_total counts by.
+var s3Ops = []string{"GET", "HEAD", "PUT", "POST", "DELETE"}
+
+// scrapeAll adds up the replicas' metrics.
+func (c *wharfCluster) scrapeAll(ctx context.Context) (promText, error) {
+	all := promText{}
+	for _, r := range c.replicas {
+		m, err := scrape(ctx, r.url+"/metrics")
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			all[k] += v
+		}
+	}
+	return all, nil
 }
 
 // timedGet GETs url, reads the body to its end, and returns how long it

@@ -55,7 +55,7 @@ func (h *harness) clusterReport(b *strings.Builder) {
 	fmt.Fprintf(b, "| Warm pull, %d clients: wall time | %.2f s | %.2f s | %.2f s | — | — |\n", n,
 		h.med(scClusterWarm, "cluster", "seconds"), h.med(scClusterWarm, "replica", "seconds"), h.med(scClusterWarm, "wharf", "seconds"))
 
-	fmt.Fprintf(b, "\nThe peer hop, with %d small blobs (%s) per round, one request at a time on kept-alive connections, medians over rounds of each round's percentiles. Each blob is fetched first by its owner A (rendezvous ranking); then, in rotating order: the GET on A (a hit), the same GET on B, the replica ranked second, which has not served it, so it asks A before serving it (a HEAD on A's peer listener, then the bytes from the bucket while its own copy lands), and the bare peer request on A's peer listener with the cluster secret; then the GET on B once more, which no longer asks A (bytes from B's own copy, or from the bucket while that copy lands): the difference between B's two GETs is what the hop itself costs B.\n\n",
+	fmt.Fprintf(b, "\nThe peer hop, with %d small blobs (%s) per round, one request at a time on kept-alive connections, medians over rounds of each round's percentiles. Each blob is fetched first by its owner A (rendezvous ranking), all of them before the timed requests; then, per blob, in rotating order: the GET on A (a hit), the same GET on B, the replica ranked second, which has not served it, so it asks A before serving it (a HEAD on A's peer listener, then the bytes from the bucket while its own copy lands), and the bare peer request on A's peer listener with the cluster secret; then the GET on B once more, which no longer asks A (bytes from B's own copy, or from the bucket while that copy lands): the difference between B's two GETs is what the hop itself costs B.\n\n",
 		h.p.PeerBlobs, size(peerBlobSize))
 	b.WriteString("| Request | p50 | p90 |\n|---|---:|---:|\n")
 	for _, row := range []struct{ name, kind string }{
@@ -65,6 +65,16 @@ func (h *harness) clusterReport(b *strings.Builder) {
 		{"The same GET on the other replica once more, at once (linked now: no hop)", hopAgain},
 	} {
 		fmt.Fprintf(b, "| %s | %.2f ms | %.2f ms |\n", row.name, h.med(scPeerHop, row.kind, "p50_ms"), h.med(scPeerHop, row.kind, "p90_ms"))
+	}
+	var ops []string
+	for _, op := range s3Ops {
+		if v := h.med(scPeerHop, hopVia, "s3_"+op+"_per_blob"); v > 0 {
+			ops = append(ops, fmt.Sprintf("%.1f %s", v, op))
+		}
+	}
+	if len(ops) > 0 {
+		fmt.Fprintf(b, "\nDuring the timed requests (the owners' fills done before), the replicas made, per blob, %s requests to the bucket, %.1f ms each on average to the answer's headers (wharf_s3_requests_total, wharf_s3_request_seconds).\n",
+			strings.Join(ops, ", "), h.med(scPeerHop, hopVia, "s3_mean_ms"))
 	}
 }
 
