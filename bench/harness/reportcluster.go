@@ -66,10 +66,12 @@ func (h *harness) clusterReport(b *strings.Builder) {
 	} {
 		fmt.Fprintf(b, "| %s | %.2f ms | %.2f ms |\n", row.name, h.med(scPeerHop, row.kind, "p50_ms"), h.med(scPeerHop, row.kind, "p90_ms"))
 	}
+	fmt.Fprintf(b, "\nAt p50, B's first GET takes %.2f ms more than the hit on A, and %.2f ms more than B's second GET: the rest of the first GET is what B pays to read a blob it has no copy of from the bucket, hop or not.\n",
+		h.med(scPeerHop, hopVia, "p50_ms")-h.med(scPeerHop, hopLocal, "p50_ms"), h.med(scPeerHop, hopVia, "p50_ms")-h.med(scPeerHop, hopAgain, "p50_ms"))
 	var ops []string
 	for _, op := range s3Ops {
 		if v := h.med(scPeerHop, hopVia, "s3_"+op+"_per_blob"); v > 0 {
-			ops = append(ops, fmt.Sprintf("%.1f %s", v, op))
+			ops = append(ops, fmt.Sprintf("%.2f %s", v, op))
 		}
 	}
 	if len(ops) > 0 {
