@@ -14,7 +14,8 @@
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
 #   BENCH_CLUSTER=0          skip the cluster scenarios (3 replicas on MinIO behind HAProxy),
 #                            which need HAProxy (apt-get install haproxy) and MinIO (built
-#                            once by .ci/install-s3.sh into ~/.cache/wharf)
+#                            once by .ci/install-s3.sh into ~/.cache/wharf); also for a
+#                            BENCH_REV from before the cluster section existed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
