@@ -118,7 +118,7 @@ func TestHAProxyConfigListsEveryReplica(t *testing.T) {
 // TestClusterReportRows checks the cluster's targets and rows against
 // figures given by hand.
 func TestClusterReportRows(t *testing.T) {
-	h := &harness{p: params{Concurrent: []int{8, 32}, Cluster: true, PeerBlobs: 10}}
+	h := &harness{p: params{Concurrent: []int{8, 32}, Cluster: true, PeerTags: 10}}
 	h.run.AppBytes = 1000
 	for round, up := range []float64{1010, 1500, 1015} { // median 1015
 		h.add("cold32", "cluster", round, "upstream", up)
@@ -130,8 +130,8 @@ func TestClusterReportRows(t *testing.T) {
 	h.add(scPeerHop, hopVia, 1, "p90_ms", 3.1)
 	h.add(scPeerHop, hopVia, 1, "peer_ok_per_request", 1)
 	h.add(scPeerHop, hopAgain, 1, "p50_ms", 1.2)
-	h.add(scPeerHop, hopVia, 1, "s3_GET_per_blob", 3)
-	h.add(scPeerHop, hopVia, 1, "s3_PUT_per_blob", 1.5)
+	h.add(scPeerHop, hopVia, 1, "s3_GET_per_request", 3)
+	h.add(scPeerHop, hopVia, 1, "s3_PUT_per_request", 1.5)
 	h.add(scPeerHop, hopVia, 1, "s3_mean_ms", 4.25)
 	h.add(scClusterWarm, "cluster", 1, "bytes_per_s", 300<<20)
 	h.add(scClusterWarm, "replica", 1, "bytes_per_s", 400<<20)
@@ -154,11 +154,11 @@ func TestClusterReportRows(t *testing.T) {
 	for _, want := range []string{
 		"| Warm pull, 32 clients: throughput | 300 MiB/s | 400 MiB/s | 500 MiB/s | 0.75 | 0.60 |",
 		"| Cold pull, 32 clients: wall time | 6.00 s | — | 4.00 s | — | 1.50 |",
-		"| Via another replica, which asks the owner: GET /v2/…/blobs/<digest> | 1.90 ms | 3.10 ms |",
+		"| Via another replica, which asks the owner: GET /v2/…/manifests/<tag> | 1.90 ms | 3.10 ms |",
 		"1.50 ms | ≤ 1.00 ms | **NOT MET** |",
-		"| The same GET on the other replica once more, at once (linked now: no hop) | 1.20 ms |",
-		"per blob, 3.00 GET, 1.50 PUT requests to the bucket, 4.2 ms each",
-		"B's first GET takes 1.50 ms more than the hit on A, and 0.70 ms more than B's second GET",
+		"| The same GET on the other replica once more (a hit there now) | 1.20 ms |",
+		"The replicas counted 1.00 successful requests to a peer per GET via B",
+		"per tag, 3.00 GET, 1.50 PUT requests to the bucket, 4.2 ms each",
 		"cores**",
 	} {
 		if !strings.Contains(out, want) {

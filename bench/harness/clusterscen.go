@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -26,18 +24,23 @@ import (
 // distribution.
 const (
 	scClusterWarm = "cluster-warm" // n clients pulling the cached image: cluster, one replica, single node
-	scPeerHop     = "peer-hop"     // small blobs: a hit on the owner, the same via another replica
-	peerRepo      = "bench/small"
-	peerBlobSize  = 4 << 10
+	scPeerHop     = "peer-hop"     // manifests by tag: a hit on the owner, the same via another replica
+	peerRepo      = "bench/hop"
 )
 
 // Targets of the peer-hop scenario.
 const (
-	hopLocal = "local-hit"  // GET /v2/… on the owner, which holds the blob
-	hopVia   = "via-peer"   // GET /v2/… on a replica that does not: it asks the owner
-	hopRoute = "peer-route" // GET /cluster/v1/blobs/… on the owner's peer listener: the hop alone
-	hopAgain = "again-on-b" // the via-peer GET repeated at once: B has linked it, no hop
+	hopLocal = "local-hit"  // GET /v2/…/manifests/<tag> on the tag's owner, which holds it
+	hopVia   = "via-peer"   // the same GET on a replica that has never seen the tag: it asks the owner
+	hopRoute = "peer-route" // GET /cluster/v1/manifests/<tag> on the owner's peer listener: the hop alone
+	hopAgain = "again-on-b" // the via-peer GET repeated at once: B holds the tag now, no hop
 )
+
+// manifestAccept is what the docker daemon sends for a manifest.
+var manifestAccept = []string{string(types.OCIManifestSchema1), string(types.DockerManifestSchema2), string(types.OCIImageIndex), string(types.DockerManifestList)}
+
+// tagKey is the key package peer ranks a tag by.
+func tagKey(upstream, repo, tag string) string { return "tag\x00" + upstream + "/" + repo + ":" + tag }
 
 // rankPeers orders the replicas' peer addresses for key, owner first, as
 // package cluster ranks them (rendezvous hashing: the first 8 bytes of
@@ -60,36 +63,42 @@ func rankPeers(peers []string, key string) []string {
 	return out
 }
 
-// seedPeerBlobs pushes PeerBlobs small random blobs per round to the
-// upstream (directly, not through the relay), each to be fetched once by
-// its owner and then asked of another replica.
-func (h *harness) seedPeerBlobs(ctx context.Context) error {
-	repo, err := name.NewRepository(strings.TrimPrefix(h.upstream.url, "http://")+"/"+peerRepo, name.Insecure)
+// seedPeerTags pushes one small image to the upstream (directly, not
+// through the relay) under PeerTags tags per round: each tag is fetched
+// once by its owner, then asked of another replica, which has never seen
+// it.
+func (h *harness) seedPeerTags(ctx context.Context) error {
+	host := strings.TrimPrefix(h.upstream.url, "http://")
+	img, err := seededImage(4, 1, 4<<10, "amd64")
 	if err != nil {
 		return err
 	}
-	n := h.p.PeerBlobs * h.p.Rounds
-	h.img.peerBlobs = make([]string, n)
+	raw, err := img.RawManifest()
+	if err != nil {
+		return err
+	}
+	h.img.peerManifest = int64(len(raw))
+	n := h.p.PeerTags * h.p.Rounds
+	h.img.peerTags = make([]string, n)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 		next  = make(chan int)
 	)
-	for range 8 {
+	for range 4 {
 		wg.Go(func() {
 			for i := range next {
-				b := make([]byte, peerBlobSize)
-				rng := rand.NewChaCha8([32]byte{'p', 'e', 'e', 'r', byte(i), byte(i >> 8), byte(i >> 16)})
-				rng.Read(b)
-				l := static.NewLayer(b, types.OCIUncompressedLayer)
-				err := remote.WriteLayer(repo, l, remote.WithContext(ctx))
-				d, _ := l.Digest()
+				tag := fmt.Sprintf("h%d", i)
+				ref, err := name.NewTag(host+"/"+peerRepo+":"+tag, name.Insecure)
+				if err == nil {
+					err = remote.Write(ref, img, remote.WithContext(ctx))
+				}
 				mu.Lock()
 				if err != nil && first == nil {
-					first = fmt.Errorf("push small blob %d: %w", i, err)
+					first = fmt.Errorf("push %s:%s: %w", peerRepo, tag, err)
 				}
-				h.img.peerBlobs[i] = d.String()
+				h.img.peerTags[i] = tag
 				mu.Unlock()
 			}
 		})
@@ -150,16 +159,17 @@ func (h *harness) clusterWarm(ctx context.Context, round int, c *wharfCluster, s
 }
 
 // peerHop measures what a peer hop adds to a hit. For each of this
-// round's small blobs, fetched first by its owner A: the GET on A (a
-// local hit), the same GET on B, the replica ranked second (which holds
-// no link of the repository to it, so it asks A before serving, as a
-// replica does for content it has not served), and the bare peer request
-// on A's peer listener. One request at a time on kept-alive connections;
-// the order of the three turns rotates. The replicas' own count of
-// requests to a peer that succeeded must rise by one per blob: the
-// report gives the fraction seen.
+// round's tags, fetched first by its owner A (rendezvous ranking of the
+// tag's key): the GET of the manifest by tag on A (a hit: its record is
+// fresh for the tag TTL, 1h), the same GET on B, the replica ranked
+// second, which has never seen the tag and so asks A (package peer), and
+// the bare peer request on A's peer listener; then B's GET once more (a
+// hit on B now). One request at a time on kept-alive connections; the
+// order of the first three turns rotates. The replicas' own count of
+// requests to a peer that succeeded must rise by one per tag: the report
+// gives the count seen.
 func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error {
-	blobs := h.img.peerBlobs[(round-1)*h.p.PeerBlobs : round*h.p.PeerBlobs]
+	tags := h.img.peerTags[(round-1)*h.p.PeerTags : round*h.p.PeerTags]
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -167,43 +177,44 @@ func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error
 	for i, p := range c.peers {
 		index[p] = i
 	}
-	path := func(d string) string { return "/v2/" + peerRepo + "/blobs/" + d }
-	// The owners fill first, so that no fill's work in the background
+	upstream := strings.TrimPrefix(h.relay.url, "http://")
+	rank := func(tag string) []string { return rankPeers(c.peers, tagKey(upstream, peerRepo, tag)) }
+	path := func(tag string) string { return "/v2/" + peerRepo + "/manifests/" + tag }
+	get := func(url, bearer string) (time.Duration, error) {
+		return timedGet(ctx, client, url, bearer, h.img.peerManifest)
+	}
+	// The owners fetch first, so that no fetch's work in the background
 	// overlaps the timed requests.
-	for _, d := range blobs {
-		a := c.replicas[index[rankPeers(c.peers, d)[0]]]
-		if _, err := timedGet(ctx, client, a.url+path(d), ""); err != nil {
-			return fmt.Errorf("filling %s on its owner: %w", d, err)
+	for _, tag := range tags {
+		a := c.replicas[index[rank(tag)[0]]]
+		if _, err := get(a.url+path(tag), ""); err != nil {
+			return fmt.Errorf("fetching %s on its owner: %w", tag, err)
 		}
 	}
 	before, err := c.scrapeAll(ctx)
 	if err != nil {
 		return err
 	}
-	upstream := strings.TrimPrefix(h.relay.url, "http://")
 	ms := map[string][]float64{}
-	for i, d := range blobs {
-		rank := rankPeers(c.peers, d)
-		a, b := c.replicas[index[rank[0]]], c.replicas[index[rank[1]]]
+	for i, tag := range tags {
+		r := rank(tag)
+		a, b := c.replicas[index[r[0]]], c.replicas[index[r[1]]]
 		turns := []struct {
 			kind, url, bearer string
 		}{
-			{hopLocal, a.url + path(d), ""},
-			{hopVia, b.url + path(d), ""},
-			{hopRoute, "http://" + rank[0] + "/cluster/v1/blobs/" + d + "?upstream=" + upstream + "&repo=" + peerRepo, c.secret},
+			{hopLocal, a.url + path(tag), ""},
+			{hopVia, b.url + path(tag), ""},
+			{hopRoute, "http://" + r[0] + "/cluster/v1/manifests/" + tag + "?upstream=" + upstream + "&repo=" + peerRepo, c.secret},
 		}
 		for k := range turns {
 			t := turns[(i+k)%len(turns)]
-			took, err := timedGet(ctx, client, t.url, t.bearer)
+			took, err := get(t.url, t.bearer)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.kind, err)
 			}
 			ms[t.kind] = append(ms[t.kind], took.Seconds()*1000)
 		}
-		// The same GET on B once more: what B's path costs without the
-		// hop (bytes from its local copy, or from the bucket while the
-		// copy lands).
-		took, err := timedGet(ctx, client, b.url+path(d), "")
+		took, err := get(b.url+path(tag), "")
 		if err != nil {
 			return fmt.Errorf("%s: %w", hopAgain, err)
 		}
@@ -213,12 +224,11 @@ func (h *harness) peerHop(ctx context.Context, round int, c *wharfCluster) error
 	if err != nil {
 		return err
 	}
-	n := float64(len(blobs))
-	// What the replicas asked of the bucket during the timed requests:
-	// B's path reads the bucket, the hits on A should not.
+	n := float64(len(tags))
+	// What the replicas asked of the bucket during the timed requests.
 	for _, op := range s3Ops {
 		label := `op="` + op + `"`
-		h.add(scPeerHop, hopVia, round, "s3_"+op+"_per_blob",
+		h.add(scPeerHop, hopVia, round, "s3_"+op+"_per_request",
 			(after.sum("wharf_s3_requests_total", label)-before.sum("wharf_s3_requests_total", label))/n)
 	}
 	h.add(scPeerHop, hopVia, round, "s3_mean_ms", 1000*ratio(
@@ -254,9 +264,10 @@ func (c *wharfCluster) scrapeAll(ctx context.Context) (promText, error) {
 	return all, nil
 }
 
-// timedGet GETs url, reads the body to its end, and returns how long it
-// all took; anything but a whole 200 of peerBlobSize bytes is an error.
-func timedGet(ctx context.Context, client *http.Client, url, bearer string) (time.Duration, error) {
+// timedGet GETs url as the docker daemon asks for a manifest, reads the
+// body to its end, and returns how long it all took; anything but a
+// whole 200 of want bytes is an error.
+func timedGet(ctx context.Context, client *http.Client, url, bearer string, want int64) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -264,6 +275,7 @@ func timedGet(ctx context.Context, client *http.Client, url, bearer string) (tim
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
+	req.Header["Accept"] = manifestAccept
 	t0 := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -275,19 +287,19 @@ func timedGet(ctx context.Context, client *http.Client, url, bearer string) (tim
 	if err != nil {
 		return 0, fmt.Errorf("GET %s: %w", url, err)
 	}
-	if resp.StatusCode != http.StatusOK || n != peerBlobSize {
+	if resp.StatusCode != http.StatusOK || n != want {
 		return 0, fmt.Errorf("GET %s: %s, %d bytes", url, resp.Status, n)
 	}
 	return took, nil
 }
 
-// startClusterWarm starts MinIO, seeds the small blobs and starts the
+// startClusterWarm starts MinIO, seeds the peer hop's tags and starts the
 // warm cluster.
 func (h *harness) startClusterWarm(ctx context.Context) (*wharfCluster, error) {
 	if err := h.startS3(ctx); err != nil {
 		return nil, err
 	}
-	if err := h.seedPeerBlobs(ctx); err != nil {
+	if err := h.seedPeerTags(ctx); err != nil {
 		return nil, err
 	}
 	return h.startWarmCluster(ctx)

@@ -44,14 +44,14 @@ type params struct {
 	Unthrottled  bool
 	Profile      bool
 	Cluster      bool // the cluster scenarios (issue 13): 3 replicas on MinIO behind HAProxy
-	PeerBlobs    int  // small blobs fetched through a peer, per round
+	PeerTags     int  // tags fetched through a peer, per round
 }
 
 var scales = map[string]params{
 	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true, PeerBlobs: 300},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true, PeerTags: 300},
 	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true, PeerBlobs: 100},
+		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true, PeerTags: 100},
 }
 
 func run(ctx context.Context, args []string) error {
