@@ -14,7 +14,7 @@ func (h *harness) clusterTargets() []target {
 		what:     fmt.Sprintf("Cluster, %d clients, same cold image through HAProxy: bytes from the upstream ÷ image size", n),
 		measured: ratio(h.med(coldN(n), "cluster", "upstream"), float64(h.run.AppBytes)), limit: 1.02, atMost: true, unit: "×",
 	}, {
-		what:     "Latency a peer hop adds to a hit, p50: a small blob via a replica that asks its owner − the same GET as a hit on the owner",
+		what:     "Latency a peer hop adds to a hit, p50: a manifest by tag via a replica that asks the tag's owner − the same GET as a hit on the owner",
 		measured: h.med(scPeerHop, hopVia, "p50_ms") - h.med(scPeerHop, hopLocal, "p50_ms"), limit: 1, atMost: true, unit: "ms",
 		note: fmt.Sprintf("%.2f peer requests counted per request by the replicas", h.med(scPeerHop, hopVia, "peer_ok_per_request")),
 	}}
@@ -76,7 +76,7 @@ func (h *harness) clusterReport(b *strings.Builder) {
 		}
 	}
 	if len(ops) > 0 {
-		fmt.Fprintf(b, "\nDuring the timed requests (the owners' fetches done before), the replicas made, per tag, %s requests to the bucket, %.1f ms each on average to the answer's headers (wharf_s3_requests_total, wharf_s3_request_seconds).\n",
+		fmt.Fprintf(b, "\nDuring the timed requests (the owners' fetches done before), the replicas made, per tag (over its four timed GETs), %s requests to the bucket, %.1f ms each on average to the answer's headers (wharf_s3_requests_total, wharf_s3_request_seconds).\n",
 			strings.Join(ops, ", "), h.med(scPeerHop, hopVia, "s3_mean_ms"))
 	}
 }
