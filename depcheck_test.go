@@ -68,7 +68,7 @@ var allowed = map[string][]string{
 	"e2e":                       {},
 	"deploy/helm":               {},
 	"bench/baseline":            {},
-	"bench/harness":             {"cache/s3/s3test", "cluster", "haproxytest"}, // the cluster scenario: a MinIO, HAProxy, the replicas' ranking
+	"bench/harness":             {"haproxytest"},
 	"haproxytest":               {},
 	"bench/relay":               {},
 }

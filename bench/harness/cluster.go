@@ -3,311 +3,248 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/wharf-mirror/wharf/cache/s3/s3test"
-	"github.com/wharf-mirror/wharf/cluster"
 	"github.com/wharf-mirror/wharf/haproxytest"
 )
 
-// The cluster scenario (issue 13), run once after the rounds: three wharf
-// replicas on one bucket of a MinIO, behind HAProxy round-robin, mirroring
-// the upstream through the same paced relay:
+// The cluster of issue 13, as an operator runs it on one machine: three
+// wharf replicas (bin/wharf serve, each with its own data directory) on
+// one MinIO, asking each other over their peer listeners, behind HAProxy
+// round-robin. Everything listens on 127.0.0.1.
 //
-//	wharf bench pull ──▶ HAProxy ──▶ wharf ×3 ──peer──▶ owner
-//	                                  └──▶ MinIO ◀──┘   └──▶ relay ──▶ upstream
+//	wharf bench pull ──▶ HAProxy ──▶ replica 1 ─┐ peer listeners, cluster secret
+//	                             ──▶ replica 2 ─┼──────────────────────────────┐
+//	                             ──▶ replica 3 ─┘                              │
+//	                                   │ storage.s3 (one bucket)   upstream: the relay
+//	                                   ▼                                       ▼
+//	                                 MinIO                                   relay ──▶ upstream
 //
-// It measures a cold pull by ClusterClients clients at once through
-// HAProxy (its time, and the upstream's bytes over the image's), the same
-// pull warm through HAProxy against one of the replicas asked directly
-// (the cluster's throughput against one replica's on the same machine),
-// and the latency a peer hop adds to a hit: manifests by digest asked of
-// a replica that does not hold them (its owner does), then again once it
-// does.
+// One MinIO serves the whole run; each cluster gets a bucket of its own,
+// so a cold cluster starts with nothing stored anywhere.
 
-// Scenarios and targets of the cluster's samples.
-const (
-	scClusterCold = "cluster-cold" // + the number of clients
-	scClusterWarm = "cluster-warm"
-	scPeerHop     = "peer-hop" // manifest by digest: first ask (a hop), then a local hit
-	tgCluster     = "cluster"  // through HAProxy
-	tgReplica     = "replica"  // one replica asked directly
-	clusterSize   = 3
-	hopManifests  = 60 // tiny images pushed for the peer-hop latency
-)
+// clusterReplicas is how many replicas a cluster has.
+const clusterReplicas = 3
 
-// clusterRig is the running cluster.
-type clusterRig struct {
-	s3       *s3test.Server
-	replicas []*server
-	peers    []string // their peer addresses, also their names in the ranking
-	secret   string
-	lb       *server
+// clusterTools are the programs the cluster scenarios need beyond
+// bench/bin; with any missing, run.sh leaves them out and says so.
+type clusterTools struct {
+	MinIO, HAProxy, S3Tool string
 }
 
-// clusterScenario runs the cluster's measurements, or says why it cannot
-// (no MinIO, no HAProxy) and returns nil: the rest of the report stands
-// without them.
-func (h *harness) clusterScenario(ctx context.Context) error {
-	haproxy, err := haproxytest.Binary()
-	if err != nil {
-		h.logf("cluster scenario skipped: %v", err)
-		return nil
-	}
-	srv, err := s3test.Start(false)
-	if errors.Is(err, s3test.ErrNoServer) {
-		h.logf("cluster scenario skipped: %v", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	hop, err := h.seedHop(ctx)
-	if err != nil {
-		return err
-	}
-	rig, err := h.startCluster(ctx, srv, haproxy)
-	if err != nil {
-		return err
-	}
-	defer rig.stop()
-	n := h.p.Concurrent[len(h.p.Concurrent)-1]
-	k := strconv.Itoa(n)
-	h.logf("cluster: %d replicas behind HAProxy, %d clients", clusterSize, n)
+func (t clusterTools) ok() bool { return t.MinIO != "" && t.HAProxy != "" && t.S3Tool != "" }
 
-	before, err := h.upstreamBytes(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := h.load(ctx, rig.lb.url, "--clients", k, "--pulls", k, h.img.app)
-	if err != nil {
-		return fmt.Errorf("cluster cold: %w", err)
-	}
-	after, err := h.upstreamBytes(ctx)
-	if err != nil {
-		return err
-	}
-	cold := scClusterCold + k
-	h.add(cold, tgCluster, 1, "seconds", r.Seconds)
-	h.add(cold, tgCluster, 1, "upstream", float64(after-before))
-	h.logf("  %-14s %-8s %6.2fs  upstream %s (%.3f × the image)", cold, tgCluster, r.Seconds, size(after-before), float64(after-before)/float64(h.img.appBytes))
-
-	warm := scClusterWarm + k
-	for _, t := range []*server{rig.lb, rig.replicas[0]} {
-		r, err := h.load(ctx, t.url, "--clients", k, "--pulls", k, h.img.app)
-		if err != nil {
-			return fmt.Errorf("cluster warm (%s): %w", t.kind, err)
-		}
-		h.add(warm, t.kind, 1, "seconds", r.Seconds)
-		h.add(warm, t.kind, 1, "bytes_per_s", r.BytesPerSecond)
-		h.logf("  %-14s %-8s %6.2fs  %s/s", warm, t.kind, r.Seconds, size(int64(r.BytesPerSecond)))
-	}
-	return h.peerHop(ctx, rig, hop)
+// s3Server is the MinIO process the clusters share.
+type s3Server struct {
+	proc       *proc
+	endpoint   string
+	user       string
+	keyFile    string // the root password, for s3tool
+	key        string
+	bucketSeen int
 }
 
-// seedHop pushes the tiny images of the peer-hop measure to the upstream
-// and returns their references by digest.
-func (h *harness) seedHop(ctx context.Context) ([]string, error) {
-	host := h.upstream.url[len("http://"):]
-	var refs []string
-	for i := range hopManifests {
-		img, err := seededImage(uint64(1000+i), 1, 1<<10, "amd64")
-		if err != nil {
-			return nil, err
-		}
-		repo := fmt.Sprintf("bench/hop%d", i)
-		ref, err := name.ParseReference(host+"/"+repo+":v1", name.Insecure)
-		if err != nil {
-			return nil, err
-		}
-		if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-			return nil, fmt.Errorf("push %s: %w", ref, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			return nil, err
-		}
-		refs = append(refs, repo+"@"+d.String())
+// startS3 starts MinIO on a data directory in the work directory.
+func (h *harness) startS3(ctx context.Context) error {
+	dir := filepath.Join(h.work, "minio")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		return err
 	}
-	return refs, nil
-}
-
-// peerHop asks replica 0 for the tiny images' manifests by digest, so
-// that their owners hold them, then asks replica 1 for those replica 1
-// does not own, twice: the first time each is a hop to its owner (or a
-// read of the shared store), the second a local hit. The hop's cost is
-// the difference of the medians.
-func (h *harness) peerHop(ctx context.Context, rig *clusterRig, refs []string) error {
-	warm := append([]string{"--manifests-only", "--clients", "1", "--pulls", strconv.Itoa(len(refs))}, refs...)
-	if _, err := h.load(ctx, rig.replicas[0].url, warm...); err != nil {
-		return fmt.Errorf("peer hop, warming: %w", err)
-	}
-	cl, err := cluster.New(cluster.Options{Self: rig.peers[1], Peers: rig.peers, Secret: rig.secret})
+	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	var elsewhere []string
-	for _, ref := range refs {
-		_, d, _ := strings.Cut(ref, "@")
-		if cl.Owner(d).Addr != rig.peers[1] {
-			elsewhere = append(elsewhere, ref)
-		}
+	console, err := freeAddr()
+	if err != nil {
+		return err
 	}
-	cl.Close()
-	args := append([]string{"--manifests-only", "--clients", "1", "--pulls", strconv.Itoa(len(elsewhere))}, elsewhere...)
-	for _, pass := range []string{"hop", "local"} {
-		r, err := h.load(ctx, rig.replicas[1].url, args...)
-		if err != nil {
-			return fmt.Errorf("peer hop, %s: %w", pass, err)
-		}
-		p50 := r.Latency["manifest"].P50ms
-		h.add(scPeerHop, pass, 1, "p50_ms", p50)
-		h.logf("  %-14s %-8s p50 %.3f ms over %d manifests", scPeerHop, pass, p50, len(elsewhere))
+	key := randomHex(16)
+	keyFile := filepath.Join(dir, "root-password")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		return err
+	}
+	env := []string{"MINIO_ROOT_USER=wharf-bench", "MINIO_ROOT_PASSWORD=" + key, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
+	p, err := h.startProc("minio", env, h.tools.MinIO, "server", "--quiet", "--address", addr,
+		"--console-address", console, filepath.Join(dir, "data"))
+	if err != nil {
+		return err
+	}
+	h.s3 = &s3Server{proc: p, endpoint: "http://" + addr, user: "wharf-bench", key: key, keyFile: keyFile}
+	return waitHTTP(ctx, p, h.s3.endpoint+"/minio/health/live")
+}
+
+// makeBucket creates a bucket of its own for one cluster.
+func (h *harness) makeBucket(ctx context.Context, name string) error {
+	out, err := exec.CommandContext(ctx, h.tools.S3Tool, "mb", h.s3.endpoint, name, h.s3.user, h.s3.keyFile).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("make bucket %s: %w: %s", name, err, out)
 	}
 	return nil
 }
 
-// startCluster starts the replicas on a new bucket of srv, then HAProxy.
-func (h *harness) startCluster(ctx context.Context, srv *s3test.Server, haproxy string) (*clusterRig, error) {
-	bucket, err := srv.NewBucket(ctx)
-	if err != nil {
+// replicaConfig is one replica's config file: the content in the bucket,
+// the peers by their 127.0.0.1 peer addresses, the relay as the upstream,
+// and the same settings as the single node's flags (tag TTL 1h, warn).
+func replicaConfig(listen, debug, dir, relay string, s3 *s3Server, bucket, self string, peers []string, secret string) string {
+	return fmt.Sprintf(`listen: %q
+upstream:
+  url: %q
+  tagTTL: 1h
+storage:
+  dir: %q
+  s3:
+    endpoint: %q
+    bucket: %q
+    pathStyle: true
+    accessKey: %q
+    secretKey: %q
+cluster:
+  listen: %q
+  self: %q
+  peers: [%s]
+  secret: %q
+log:
+  level: warn
+debug:
+  listen: %q
+`, listen, relay, dir, s3.endpoint, bucket, s3.user, s3.key, self, self, quoteList(peers), secret, debug)
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, e := range s {
+		q[i] = fmt.Sprintf("%q", e)
+	}
+	return strings.Join(q, ", ")
+}
+
+// haproxyConfig balances the replicas round-robin, as deploy/cluster's
+// does, with health checks on /healthz: haproxytest's, which e2e's
+// cluster proofs run too.
+func haproxyConfig(listen string, replicas []string) string {
+	return haproxytest.Config(haproxytest.Options{Listen: listen, Servers: replicas, CheckEvery: 2 * time.Second})
+}
+
+// wharfCluster is a running cluster: HAProxy's address is lb.url.
+type wharfCluster struct {
+	lb       *server   // kind "cluster": HAProxy, the replicas and MinIO in its CPU
+	replicas []*server // kind "replica": each replica's client listener
+	peers    []string  // each replica's peer address, in the same order
+	secret   string
+}
+
+// startCluster starts three replicas on a fresh bucket and HAProxy in
+// front, and returns once every replica sees every member up (before
+// that, a replica would rank keys without a peer and fetch them itself).
+func (h *harness) startCluster(ctx context.Context, name string) (*wharfCluster, error) {
+	name = h.next(name)
+	root := filepath.Join(h.work, "data", name)
+	h.s3.bucketSeen++
+	bucket := fmt.Sprintf("bench-%d", h.s3.bucketSeen)
+	if err := h.makeBucket(ctx, bucket); err != nil {
 		return nil, err
 	}
-	rig := &clusterRig{s3: srv, secret: rand.Text()}
-	dir := filepath.Join(h.work, "data", h.next("cluster"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	addrs := make([]string, clusterSize)
-	for i := range clusterSize {
-		if addrs[i], err = freeAddr(); err != nil {
+	c := &wharfCluster{secret: randomHex(16)}
+	listens := make([]string, clusterReplicas)
+	for i := range clusterReplicas {
+		var err error
+		if listens[i], err = freeAddr(); err != nil {
 			return nil, err
 		}
 		p, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		rig.peers = append(rig.peers, p)
+		c.peers = append(c.peers, p)
 	}
-	for i := range clusterSize {
-		conf := filepath.Join(dir, fmt.Sprintf("wharf-%d.yaml", i))
-		data := filepath.Join(dir, fmt.Sprintf("data-%d", i))
-		if err := os.WriteFile(conf, []byte(replicaConfig(addrs[i], data, h.relay.url, srv, bucket, rig.peers, i, rig.secret)), 0o600); err != nil {
-			return nil, err
-		}
-		p, err := h.startProc(h.next("replica"), nil, filepath.Join(h.bin, "wharf"), "serve", "--config", conf)
-		if err != nil {
-			return nil, err
-		}
-		s := &server{kind: tgReplica, url: "http://" + addrs[i], proc: p, data: data}
-		rig.replicas = append(rig.replicas, s)
-		if err := waitHTTP(ctx, p, s.url+"/v2/"); err != nil {
-			rig.stop()
-			return nil, err
-		}
-	}
-	if rig.lb, err = h.startHAProxy(ctx, haproxy, dir, addrs); err != nil {
-		rig.stop()
+	lb := &server{kind: "cluster", data: root, also: []*proc{h.s3.proc}}
+	c.lb = lb
+	fail := func(err error) (*wharfCluster, error) {
+		lb.stop()
 		return nil, err
 	}
-	return rig, nil
-}
-
-func (rig *clusterRig) stop() {
-	if rig.lb != nil {
-		rig.lb.stop()
+	for i := range clusterReplicas {
+		rname := fmt.Sprintf("%s-r%d", name, i+1)
+		dir := filepath.Join(root, fmt.Sprintf("r%d", i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+		debug, err := freeAddr()
+		if err != nil {
+			return fail(err)
+		}
+		cfg := filepath.Join(root, fmt.Sprintf("r%d.yaml", i+1))
+		text := replicaConfig(listens[i], debug, dir, h.relay.url, h.s3, bucket, c.peers[i], c.peers, c.secret)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			return fail(err)
+		}
+		p, err := h.startProc(rname, nil, filepath.Join(h.bin, "wharf"), "serve", "--config", cfg)
+		if err != nil {
+			return fail(err)
+		}
+		lb.extra = append(lb.extra, p)
+		c.replicas = append(c.replicas, &server{kind: "replica", url: "http://" + listens[i], proc: p, debug: debug})
 	}
-	for _, r := range rig.replicas {
-		r.stop()
+	for _, r := range c.replicas {
+		if err := waitHTTP(ctx, r.proc, r.url+"/v2/"); err != nil {
+			return fail(err)
+		}
 	}
-}
-
-// replicaConfig is replica i's config file: wharf's bench settings (as
-// startWharf's flags), its own listeners and data directory, the shared
-// bucket, peers and secret.
-func replicaConfig(addr, data, upstream string, srv *s3test.Server, bucket string, peers []string, i int, secret string) string {
-	return fmt.Sprintf(`listen: %q
-upstream:
-  url: %s
-  tagTTL: 1h
-storage:
-  dir: %q
-  s3:
-    endpoint: %s
-    bucket: %s
-    region: us-east-1
-    pathStyle: true
-    accessKey: %s
-    secretKey: %q
-log:
-  level: warn
-cluster:
-  listen: %q
-  self: %q
-  peers: [%s]
-  secret: %q
-`, addr, upstream, data, srv.Endpoint, bucket, srv.User, srv.Key, peers[i], peers[i], strings.Join(peers, ", "), secret)
-}
-
-// startHAProxy runs HAProxy in the foreground in front of addrs.
-func (h *harness) startHAProxy(ctx context.Context, bin, dir string, addrs []string) (*server, error) {
+	for _, r := range c.replicas {
+		if err := waitMembersUp(ctx, r, clusterReplicas); err != nil {
+			return fail(err)
+		}
+	}
 	addr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	cfg := filepath.Join(dir, "haproxy.cfg")
-	conf := haproxytest.Config(haproxytest.Options{Listen: addr, Servers: addrs, CheckEvery: time.Second})
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		return nil, err
+	cfg := filepath.Join(root, "haproxy.cfg")
+	if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, listens)), 0o644); err != nil {
+		return fail(err)
 	}
-	p, err := h.startProc(h.next("haproxy"), nil, bin, "-db", "-f", cfg)
+	p, err := h.startProc(name+"-haproxy", nil, h.tools.HAProxy, "-db", "-f", cfg)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	s := &server{kind: tgCluster, url: "http://" + addr, proc: p}
-	return s, waitHTTP(ctx, p, s.url+"/v2/")
+	lb.proc, lb.url = p, "http://"+addr
+	if err := waitHTTP(ctx, p, lb.url+"/v2/"); err != nil {
+		return fail(err)
+	}
+	return c, nil
 }
 
-// clusterReport is the report's section on the cluster scenario, empty
-// when it did not run.
-func (h *harness) clusterReport() string {
-	clients := h.p.Concurrent[len(h.p.Concurrent)-1]
-	n := strconv.Itoa(clients)
-	cold, ok := h.median(scClusterCold+n, tgCluster, "seconds")
-	if !ok {
-		return "\n## Several replicas (issue 13)\n\nNot measured: the run found no MinIO or no HAProxy (see its log).\n"
+// waitMembersUp polls a replica's wharf_cluster_members_up until it
+// reaches n.
+func waitMembersUp(ctx context.Context, r *server, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last float64
+	for time.Now().Before(deadline) {
+		m, err := scrape(ctx, r.url+"/metrics")
+		if err == nil {
+			if last = m.sum("wharf_cluster_members_up", ""); last >= float64(n) {
+				return nil
+			}
+		}
+		if r.proc.exited() {
+			return fmt.Errorf("%s exited: %v (see its log)", r.proc.name, r.proc.err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Several replicas (issue 13)\n\n")
-	fmt.Fprintf(&b, "%d wharf replicas on one MinIO bucket behind HAProxy round-robin, on this machine, after the rounds (one run, not medians). "+
-		"The replicas, HAProxy, MinIO, the relay, the upstream and the clients share its %d cores: on one machine a cluster buys one upstream fetch per blob and a replica's death survived, not throughput.\n\n",
-		clusterSize, runtime.NumCPU())
-	b.WriteString("| Figure | Measured | Target |\n|---|---:|---:|\n")
-	up := h.med(scClusterCold+n, tgCluster, "upstream") / float64(h.run.AppBytes)
-	single := "—"
-	if v, ok := h.median(coldN(clients), "wharf", "seconds"); ok {
-		single = fmt.Sprintf("%.2f s", v)
-	}
-	fmt.Fprintf(&b, "| Cold pull, %s clients at once, through HAProxy (one wharf on its disk: %s) | %.2f s | — |\n", n, single, cold)
-	fmt.Fprintf(&b, "| Bytes from the upstream ÷ the image, that cold pull (relay's count, headers included) | %.3f | ≤ 1.02 |\n", up)
-	wc, wr := h.med(scClusterWarm+n, tgCluster, "bytes_per_s"), h.med(scClusterWarm+n, tgReplica, "bytes_per_s")
-	fmt.Fprintf(&b, "| Warm pull, %s clients at once: the cluster through HAProxy | %s/s | — |\n", n, size(int64(wc)))
-	fmt.Fprintf(&b, "| Warm pull, %s clients at once: one replica asked directly | %s/s | — |\n", n, size(int64(wr)))
-	fmt.Fprintf(&b, "| Throughput, cluster ÷ one replica | %.2f | — |\n", ratio(wc, wr))
-	hop, local := h.med(scPeerHop, "hop", "p50_ms"), h.med(scPeerHop, "local", "p50_ms")
-	fmt.Fprintf(&b, "| Manifest by digest held by another replica (its owner), p50 | %.3f ms | — |\n", hop)
-	fmt.Fprintf(&b, "| The same manifest again, now held locally, p50 | %.3f ms | — |\n", local)
-	fmt.Fprintf(&b, "| Latency the peer hop adds to a hit, p50 | %.3f ms | < 1 ms |\n", hop-local)
-	return b.String()
+	return fmt.Errorf("%s sees %v members up, not %d, after 30s", r.proc.name, last, n)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -24,12 +24,17 @@
 // medians over rounds: the machine is shared and noisy, so only figures
 // taken side by side in one run are compared.
 //
-// After the rounds, the cluster scenario (cluster.go) measures three
-// replicas on one MinIO bucket behind HAProxy, when both are installed.
+// With MinIO and HAProxy at hand (run.sh finds them), the run also
+// measures a cluster (issue 13): three replicas on one MinIO behind
+// HAProxy, cold beside the single node, warm against one of its replicas
+// and the single node, and the latency a peer hop adds to a hit
+// (cluster.go draws it).
 //
 // Files: main.go (parameters, the run), procs.go (processes and /proc),
 // servers.go (starting each server), seed.go (images pushed with
 // go-containerregistry), load.go (running the load generator),
 // scenarios.go (what is measured), report.go (the Markdown, the targets),
-// svg.go (the chart).
+// svg.go (the chart); cluster.go (the cluster's processes and configs),
+// clusterscen.go (its scenarios), scrape.go (metrics pages,
+// percentiles), reportcluster.go (its section of the report).
 package main

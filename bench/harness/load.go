@@ -14,18 +14,15 @@ import (
 
 // loadResult is the part of `wharf bench pull --json` the harness reads.
 type loadResult struct {
-	Seconds           float64 `json:"elapsed_seconds"`
-	Ops               int64   `json:"ops"`
-	Failed            int64   `json:"failed"`
-	OpsPerSecond      float64 `json:"ops_per_second"`
-	Bytes             int64   `json:"bytes"`
-	BytesPerSecond    float64 `json:"bytes_per_second"`
-	RequestsPerSecond float64 `json:"requests_per_second"`
-	Latency           map[string]struct {
-		P50ms float64 `json:"p50_ms"`
-	} `json:"latency"` // by request kind: manifest, blob, pull
-	Errors        map[string]int    `json:"errors"`
-	ErrorExamples map[string]string `json:"error_examples"`
+	Seconds           float64           `json:"elapsed_seconds"`
+	Ops               int64             `json:"ops"`
+	Failed            int64             `json:"failed"`
+	OpsPerSecond      float64           `json:"ops_per_second"`
+	Bytes             int64             `json:"bytes"`
+	BytesPerSecond    float64           `json:"bytes_per_second"`
+	RequestsPerSecond float64           `json:"requests_per_second"`
+	Errors            map[string]int    `json:"errors"`
+	ErrorExamples     map[string]string `json:"error_examples"`
 
 	cpu time.Duration // user+system time of the load generator
 }

@@ -43,13 +43,15 @@ type params struct {
 	BlobPulls    int
 	Unthrottled  bool
 	Profile      bool
+	Cluster      bool // the cluster scenarios (issue 13): 3 replicas on MinIO behind HAProxy
+	PeerTags     int  // tags fetched through a peer, per round
 }
 
 var scales = map[string]params{
 	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true, PeerTags: 300},
 	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true},
+		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true, PeerTags: 100},
 }
 
 func run(ctx context.Context, args []string) error {
@@ -67,6 +69,10 @@ func run(ctx context.Context, args []string) error {
 	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
 	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
 	render := fs.String("render", "", "write the report from a saved run.json instead of measuring")
+	var tools clusterTools
+	fs.StringVar(&tools.MinIO, "minio", "", "MinIO server binary, for the cluster scenarios")
+	fs.StringVar(&tools.HAProxy, "haproxy", "", "HAProxy binary, for the cluster scenarios")
+	fs.StringVar(&tools.S3Tool, "s3tool", "", "s3tool binary (e2e/testdata/s3tool), makes the clusters' buckets")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,9 +100,10 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	p.Unthrottled, p.Profile = *unthrottled, *profile
+	p.Cluster = tools.ok()
 
 	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
-	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs)}
+	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs), tools: tools}
 	if *render != "" {
 		rec, err := loadRecord(*render)
 		if err != nil {

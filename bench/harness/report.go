@@ -164,15 +164,7 @@ func (h *harness) report() error {
 	}
 	b.WriteString("\n## Targets (issue 7)\n\n| Target | Measured | Required | |\n|---|---:|---:|---|\n")
 	for _, t := range h.targets() {
-		what := t.what
-		if t.note != "" {
-			what += " — " + t.note
-		}
-		req := "≥ "
-		if t.atMost {
-			req = "≤ "
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", what, t.format(t.measured), req, t.format(t.limit), t.verdict())
+		writeTargetRow(&b, t)
 	}
 
 	b.WriteString("\n## Results over the paced link (medians)\n\n")
@@ -286,7 +278,7 @@ func (h *harness) report() error {
 		}
 	}
 
-	b.WriteString(h.clusterReport())
+	h.clusterReport(&b)
 
 	b.WriteString("\n## Chart\n\n![Cold pulls over the paced link, and serving from cache](benchmarks.svg)\n")
 
@@ -315,7 +307,11 @@ func (h *harness) report() error {
 		return err
 	}
 	h.logf("wrote %s", filepath.Join(h.docs, "benchmarks.md"))
-	for _, t := range h.targets() {
+	ts := h.targets()
+	if h.p.Cluster {
+		ts = append(ts, h.clusterTargets()...)
+	}
+	for _, t := range ts {
 		h.logf("  %-10s %s: %s", strings.ReplaceAll(t.verdict(), "*", ""), t.what, t.format(t.measured))
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -64,6 +65,12 @@ func (h *harness) measure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var wc *wharfCluster
+	if h.p.Cluster {
+		if wc, err = h.startClusterWarm(ctx); err != nil {
+			return err
+		}
+	}
 	for round := 1; round <= h.p.Rounds; round++ {
 		mirrors := []string{"wharf", "distribution"}
 		if round%2 == 0 {
@@ -85,6 +92,14 @@ func (h *harness) measure(ctx context.Context) error {
 		if err := h.warmConcurrent(ctx, round, rotate(warm[:2], round)); err != nil {
 			return err
 		}
+		if wc != nil {
+			if err := h.clusterWarm(ctx, round, wc, warm[0]); err != nil {
+				return err
+			}
+			if err := h.peerHop(ctx, round, wc); err != nil {
+				return err
+			}
+		}
 		if !h.p.Unthrottled {
 			continue
 		}
@@ -97,9 +112,6 @@ func (h *harness) measure(ctx context.Context) error {
 		if err := h.setRate(ctx, h.p.Rate); err != nil {
 			return err
 		}
-	}
-	if err := h.clusterScenario(ctx); err != nil {
-		return err
 	}
 	if h.p.Profile {
 		return h.profilePass(ctx, warm[0])
@@ -116,7 +128,11 @@ func (h *harness) colds(ctx context.Context, prefix string, round int, mirrors [
 		}
 	}
 	for _, n := range h.p.Concurrent {
-		for _, kind := range mirrors {
+		kinds := mirrors
+		if h.p.Cluster && prefix == "" && n == slices.Max(h.p.Concurrent) {
+			kinds = append(slices.Clone(mirrors), "cluster") // issue 13's cold cluster, beside them
+		}
+		for _, kind := range kinds {
 			if err := h.cold(ctx, prefix, round, kind, n); err != nil {
 				return err
 			}
@@ -211,7 +227,7 @@ func (h *harness) cold(ctx context.Context, prefix string, round int, kind strin
 	}
 	var cpu0 time.Duration
 	if s != nil {
-		if cpu0, err = cpuTime(s.proc.pid()); err != nil {
+		if cpu0, err = s.cpu(); err != nil {
 			return err
 		}
 	}
@@ -228,7 +244,7 @@ func (h *harness) cold(ctx context.Context, prefix string, round int, kind strin
 	h.add(scenario, kind, round, "upstream", float64(after-before))
 	h.add(scenario, kind, round, "client_cpu", r.cpu.Seconds())
 	if s != nil {
-		cpu1, err := cpuTime(s.proc.pid())
+		cpu1, err := s.cpu()
 		if err != nil {
 			return err
 		}
@@ -299,7 +315,7 @@ func (h *harness) warmConcurrent(ctx context.Context, round int, targets []*serv
 }
 
 func (h *harness) addRSS(scenario string, s *server, round int) error {
-	rss, err := peakRSS(s.proc.pid())
+	rss, err := s.peakRSS()
 	if err != nil {
 		return err
 	}

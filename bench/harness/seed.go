@@ -21,13 +21,15 @@ import (
 // images are what the harness pushed to the upstream, and the references
 // the scenarios pull.
 type images struct {
-	app       string // repo:tag of the multi-layer image's index (linux/amd64 and linux/arm64)
-	single    string // repo:tag naming the amd64 image manifest itself
-	byDigest  string // repo@digest of the amd64 image manifest
-	big       string // repo@digest of the image whose one layer is the large blob
-	appBytes  int64  // what pulling app moves: index, manifest, config, layers
-	bigBytes  int64
-	manifests map[string]string // ref → file, for the baseline's bare handler
+	app          string // repo:tag of the multi-layer image's index (linux/amd64 and linux/arm64)
+	single       string // repo:tag naming the amd64 image manifest itself
+	byDigest     string // repo@digest of the amd64 image manifest
+	big          string // repo@digest of the image whose one layer is the large blob
+	appBytes     int64  // what pulling app moves: index, manifest, config, layers
+	bigBytes     int64
+	manifests    map[string]string // ref → file, for the baseline's bare handler
+	peerTags     []string          // the peer-hop scenario's tags, PeerTags per round
+	peerManifest int64             // the size of the manifest they name
 }
 
 // seededLayer is a layer of ChaCha8 output: incompressible, like real

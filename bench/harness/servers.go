@@ -22,25 +22,80 @@ type harness struct {
 	img             images
 	run             record
 	seq             int // numbers data directories and logs
+	tools           clusterTools
+	s3              *s3Server // MinIO, when the cluster scenarios run
 }
 
 // server is one HTTP endpoint under test and the process behind it (none
 // for "direct", which is the relay itself).
 type server struct {
-	kind  string // wharf, distribution, baseline, direct
+	kind  string // wharf, distribution, baseline, direct, cluster, replica
 	url   string
 	proc  *proc
 	data  string // data directory, removed by stop
 	debug string // pprof address (wharf)
+	// A cluster is HAProxy (proc) and its replicas (extra, stopped with
+	// it) on a MinIO that outlives it (also): all of them count in its
+	// CPU time and peak RSS.
+	extra, also []*proc
 }
 
 func (s *server) stop() {
 	if s.proc != nil {
 		s.proc.stop()
 	}
+	for i := len(s.extra) - 1; i >= 0; i-- {
+		s.extra[i].stop()
+	}
 	if s.data != "" {
 		os.RemoveAll(s.data)
 	}
+}
+
+// all is every process whose work serves the server's requests.
+func (s *server) all() []*proc {
+	var ps []*proc
+	if s.proc != nil {
+		ps = append(ps, s.proc)
+	}
+	return append(append(ps, s.extra...), s.also...)
+}
+
+// cpu is the CPU time of all of the server's processes.
+func (s *server) cpu() (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range s.all() {
+		t, err := cpuTime(p.pid())
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
+// peakRSS is the largest high-water mark among the server's own
+// processes (for a cluster: its largest replica, or HAProxy; not the
+// MinIO it shares with other clusters).
+func (s *server) peakRSS() (int64, error) {
+	var most int64
+	for _, p := range s.all()[:len(s.all())-len(s.also)] {
+		v, err := peakRSS(p.pid())
+		if err != nil {
+			return 0, err
+		}
+		most = max(most, v)
+	}
+	return most, nil
+}
+
+func (s *server) resetPeak() error {
+	for _, p := range s.all() {
+		if err := resetPeak(p.pid()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // distributionConfig is the registry's YAML: filesystem storage, the
@@ -139,8 +194,15 @@ func (h *harness) startWharf(ctx context.Context, name string) (*server, error) 
 }
 
 func (h *harness) startMirror(ctx context.Context, kind, name string) (*server, error) {
-	if kind == "wharf" {
+	switch kind {
+	case "wharf":
 		return h.startWharf(ctx, name)
+	case "cluster":
+		c, err := h.startCluster(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return c.lb, nil
 	}
 	return h.startDistribution(ctx, name, h.relay.url)
 }

@@ -76,9 +76,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Offline:       cfg.OfflineOn(),
 		Metrics:       m,
 		Logger:        log.WithField("component", "cache"),
+		// In a cluster one replica at a time evicts from the bucket (the
+		// lease below).
+		SharedEviction: node != nil,
 
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
-		SharedEviction:    node != nil, // one replica at a time evicts from the bucket (the lease below)
 	}, copyOnRead)
 	if err != nil {
 		return err
