@@ -2,11 +2,13 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/evict"
+	"github.com/wharf-mirror/wharf/cache/index"
 )
 
 // Eviction from a store the replicas of a cluster share (Options.
@@ -16,9 +18,11 @@ import (
 // content (their local copies are the tier's to evict). The leader
 // measures usage by walking the store, since every replica adds to it,
 // and chooses what goes by the same image-wise policy as one node over
-// what its own index knows (its fills, its pushes, and what it learned
-// from the shared records). Content it knows nothing of is never
-// evicted; content pushed here is pinned, as on one node.
+// what its own index knows: its fills, its pushes, what it learned from
+// the shared records, and what each walk finds that it did not know
+// (adopted by its size, as reconcile does at start). Content pinned
+// through any replica is kept: the bucket's link records are asked
+// before each delete.
 
 // LeadEviction evicts from the shared store until ctx ends: it walks the
 // store every SharedEvictEvery and evicts down to the low watermark when
@@ -55,8 +59,17 @@ func (c *Cache) LeadEviction(ctx context.Context) {
 // to the low one.
 func (c *Cache) evictShared(ctx context.Context) (freed int64, items int, err error) {
 	var used int64
-	if err := c.store.Walk(ctx, func(_ digest.Digest, size int64) error {
+	if err := c.store.Walk(ctx, func(d digest.Digest, size int64) error {
 		used += size
+		if _, err := c.index.Blob(d); errors.Is(err, index.ErrNotFound) {
+			// Put there by another replica since this one started (as
+			// reconcile adopts at start): verified, indexed by its size,
+			// unread, newest of all in the order of eviction. Pins are
+			// asked of the bucket's link records before any delete.
+			if err := c.recordContent(d, size, "", nil, false); err != nil {
+				return err
+			}
+		}
 		return nil
 	}); err != nil {
 		return 0, 0, err
