@@ -45,7 +45,7 @@ func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 // replica would serve it.
 func (c *Cache) linkPushed(ctx context.Context, repo Repo, ds ...digest.Digest) error {
 	if c.rec != nil {
-		if err := c.shareLinks(ctx, repo, ds...); err != nil {
+		if err := c.shareLinks(ctx, repo, true, ds...); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,7 @@ func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
 		c.rec.pendingMu.Unlock()
 	}
 	if len(known) > 0 {
-		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, known...) })
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, false, known...) })
 	}
 }
 
@@ -56,14 +56,14 @@ func (c *Cache) recorded(d digest.Digest) {
 	delete(c.rec.pending, d)
 	c.rec.pendingMu.Unlock()
 	for _, repo := range repos {
-		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, d) })
+		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, false, d) })
 	}
 }
 
 // shareLinks writes repo's links to ds to the bucket, each with what the
 // index knows of its content, at most sharedWriters at once. Content the
 // index does not know is skipped: nothing to vouch for.
-func (c *Cache) shareLinks(ctx context.Context, repo Repo, ds ...digest.Digest) error {
+func (c *Cache) shareLinks(ctx context.Context, repo Repo, pinned bool, ds ...digest.Digest) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(sharedWriters)
 	for _, d := range ds {
@@ -75,7 +75,10 @@ func (c *Cache) shareLinks(ctx context.Context, repo Repo, ds ...digest.Digest) 
 		if err != nil {
 			continue
 		}
-		l := sharedLink{Size: meta.Size, MediaType: meta.MediaType, Pinned: meta.Pinned}
+		// A push pins what it links, though this replica may have held
+		// it unpinned (mirrored) before: the record must say so, for the
+		// replica evicting from the bucket asks the records.
+		l := sharedLink{Size: meta.Size, MediaType: meta.MediaType, Pinned: pinned || meta.Pinned}
 		g.Go(func() error { return c.putShared(ctx, key, l) })
 	}
 	return g.Wait()

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"time"
 
@@ -92,13 +94,43 @@ func (c *Cache) Resolve(repo Repo, tag string) (Tagged, error) {
 // StoredManifest returns a stored manifest, asking no upstream.
 func (c *Cache) StoredManifest(d digest.Digest) (*Manifest, error) {
 	m, err := c.storedManifest(d)
-	if err != nil && c.rec != nil {
+	if err == nil {
+		return m, nil
+	}
+	if c.rec != nil {
+		// Another replica's: from the bucket. A bucket that does not
+		// answer is not "not stored": the caller (write-through) retries.
 		m, err = c.sharedStoredManifest(c.life, d)
+		switch {
+		case err == nil:
+			return m, nil
+		case errors.Is(err, ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		default:
+			if down := c.storeDown(err); down != nil {
+				err = down
+			}
+			return nil, fmt.Errorf("manifest %s: %w", d, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %w", d, ErrNotFound, err)
+	return nil, fmt.Errorf("manifest %s: %w: %w", d, ErrNotFound, err)
+}
+
+// ContentSize is HasContent for a caller that must tell content that is
+// not stored (ErrNotFound) from a store that does not answer (any other
+// error: try again later).
+func (c *Cache) ContentSize(d digest.Digest) (int64, error) {
+	if size, ok := c.HasContent(d); ok {
+		return size, nil
 	}
-	return m, nil
+	_, err := c.store.Stat(c.life, d)
+	switch {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("content %s: %w", d, ErrNotFound)
+	}
+	if down := c.storeDown(err); down != nil {
+		err = down
+	}
+	return 0, fmt.Errorf("content %s: %w", d, err)
 }
 
 // OpenContent opens stored content (a blob or a manifest) for reading,

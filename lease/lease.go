@@ -107,7 +107,7 @@ func (l *Lease) loop(ctx context.Context, job func(context.Context)) {
 	defer close(l.done)
 	log := l.opts.Logger.WithField("lease", l.opts.Name)
 	for ctx.Err() == nil {
-		version, err := l.take(ctx)
+		version, taken, err := l.take(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.WithError(err).Warn("lease: cannot read or take")
@@ -116,46 +116,57 @@ func (l *Lease) loop(ctx context.Context, job func(context.Context)) {
 			continue
 		}
 		log.Info("lease taken")
-		l.hold(ctx, version, job)
+		l.hold(ctx, version, taken, job)
 		log.Info("lease given up")
 	}
 }
 
-// take returns once this replica holds the lease, with its version, or
-// when ctx ends.
-func (l *Lease) take(ctx context.Context) (string, error) {
+// take returns once this replica holds the lease, with its version and
+// when the write that took it began (the holder's safety margin runs
+// from there), or when ctx ends.
+func (l *Lease) take(ctx context.Context) (string, time.Time, error) {
 	var seen string      // the other holder's version last read
 	var seenAt time.Time // when seen was first read, by this clock
 	for {
 		rec, err := l.opts.Records.Get(ctx, l.key)
 		switch {
 		case errors.Is(err, records.ErrNotFound):
-			if v, err := l.put(ctx, records.IfAbsent()); err == nil {
-				return v, nil
+			start := time.Now()
+			if v, err := l.putWithin(ctx, records.IfAbsent()); err == nil {
+				return v, start, nil
 			} else if !errors.Is(err, records.ErrConflict) {
-				return "", err
+				return "", time.Time{}, err
 			}
 		case err != nil:
-			return "", err
+			return "", time.Time{}, err
 		case rec.Version != seen:
 			seen, seenAt = rec.Version, time.Now()
 		case time.Since(seenAt) >= l.opts.TTL:
 			// Unchanged for a whole TTL: its holder stopped renewing.
-			if v, err := l.put(ctx, records.IfMatch(seen)); err == nil {
-				return v, nil
+			start := time.Now()
+			if v, err := l.putWithin(ctx, records.IfMatch(seen)); err == nil {
+				return v, start, nil
 			} else if !errors.Is(err, records.ErrConflict) {
-				return "", err
+				return "", time.Time{}, err
 			}
 		}
 		if err := l.wait(ctx, l.opts.TTL/3); err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
 	}
 }
 
+// putWithin is put bounded by TTL/2: a take that the store answers later
+// than that would leave its holder no margin.
+func (l *Lease) putWithin(ctx context.Context, cond records.Cond) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.TTL/2)
+	defer cancel()
+	return l.put(ctx, cond)
+}
+
 // hold runs job and renews the lease every TTL/3 until ctx ends or a
 // renewal has not succeeded for TTL/2; then stops job and waits for it.
-func (l *Lease) hold(ctx context.Context, version string, job func(context.Context)) {
+func (l *Lease) hold(ctx context.Context, version string, taken time.Time, job func(context.Context)) {
 	jobCtx, stopJob := context.WithCancel(ctx)
 	jobDone := make(chan struct{})
 	l.setHeld(true)
@@ -171,7 +182,7 @@ func (l *Lease) hold(ctx context.Context, version string, job func(context.Conte
 	// The job must stop by TTL/2 after the last renewal whatever the store
 	// does, a renewal that hangs included: each renewal is bounded by
 	// that deadline.
-	deadline := time.Now().Add(l.opts.TTL / 2)
+	deadline := taken.Add(l.opts.TTL / 2)
 	for {
 		if err := l.wait(ctx, l.opts.TTL/3); err != nil {
 			stop() // the job ends before another replica may start it

@@ -104,8 +104,10 @@ func (wt *Worker) start(lead context.Context, repo string, keys []string) {
 	}
 	wt.busy[repo] = true
 	wt.done.Add(1) // the loop's own count keeps this off a finished Wait
+	wt.lines.Add(1)
 	go func() {
 		defer wt.done.Done()
+		defer wt.lines.Done()
 		wt.runKeys(lead, repo, keys)
 		wt.busyMu.Lock()
 		delete(wt.busy, repo)

@@ -61,8 +61,11 @@ func (wt *Worker) pushManifest(ctx context.Context, rep Replicator, up, path str
 		return fmt.Errorf("manifest %s: indexes nested too deep: %w", d, cache.ErrManifestInvalid)
 	}
 	m, err := wt.store.StoredManifest(d)
-	if err != nil {
+	if errors.Is(err, cache.ErrNotFound) {
 		return fmt.Errorf("manifest %s is no longer stored: %w", d, errMissing)
+	}
+	if err != nil {
+		return err // the store did not answer: retried, not dropped
 	}
 	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
@@ -96,9 +99,12 @@ func (wt *Worker) pushBlob(ctx context.Context, rep Replicator, up, path string,
 	if _, err := rep.HeadBlob(ctx, path, d); err == nil {
 		return nil
 	}
-	size, ok := wt.store.HasContent(d)
-	if !ok {
+	size, err := wt.store.ContentSize(d)
+	if errors.Is(err, cache.ErrNotFound) {
 		return fmt.Errorf("blob %s is no longer stored: %w", d, errMissing)
+	}
+	if err != nil {
+		return err // the store did not answer: retried, not dropped
 	}
 	open := func() (io.ReadCloser, error) {
 		b, err := wt.store.OpenContent(d)

@@ -22,7 +22,9 @@ import (
 // *cache.Cache implements it.
 type Store interface {
 	StoredManifest(d digest.Digest) (*cache.Manifest, error)
-	HasContent(d digest.Digest) (int64, bool)
+	// ContentSize is the size of stored content; cache.ErrNotFound when
+	// it is not stored, another error when the store does not answer.
+	ContentSize(d digest.Digest) (int64, error)
 	OpenContent(d digest.Digest) (*cache.Blob, error)
 }
 
@@ -94,6 +96,7 @@ type Worker struct {
 	leadMu sync.Mutex
 	lead   context.Context // while jobs run: wt.ctx alone, or Lead's; nil while another replica leads
 	passes atomic.Int64    // the loop's looks at the queue, for tests to wait on
+	lines  sync.WaitGroup  // the running lines (also counted in done)
 }
 
 // New reads what a restart left in q and starts the Worker. Close it
@@ -173,6 +176,14 @@ func (wt *Worker) Lead(ctx context.Context) {
 	wt.leadMu.Lock()
 	wt.lead = nil
 	wt.leadMu.Unlock()
+	// The lines started under this lead stop at their next job, and their
+	// attempt in flight is cancelled with lctx; wait for them, so that the
+	// lease is given up only once no job of this replica runs. A start
+	// holds busyMu from its check of the lead to its Add: past this lock,
+	// none is between the two.
+	wt.busyMu.Lock()
+	wt.busyMu.Unlock() // an empty critical section, on purpose
+	wt.lines.Wait()
 }
 
 // leading returns the context jobs run under, or nil while another
@@ -242,8 +253,10 @@ func (wt *Worker) attempt(ctx context.Context, repo, key string) error {
 		log.WithField("duration", time.Since(start).Round(time.Millisecond).String()).Info("written through to the upstream")
 		return nil
 	}
-	if wt.ctx.Err() != nil {
-		return err // shutting down: the job stays as it was
+	if ctx.Err() != nil {
+		// Shutting down, or the lead was lost: the job stays as it was,
+		// for whichever replica leads now.
+		return err
 	}
 	if dropped(err) {
 		// Deleted since it was pushed, or a delete the upstream refuses
