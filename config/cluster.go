@@ -90,6 +90,12 @@ func (c Cluster) problems(listen string, s3 bool) []*fieldError {
 		if err := checkHostPort(c.DNS); err != nil {
 			add("dns", "%w", err)
 		}
+		if c.Self == "" {
+			// The name resolves to addresses; a replica that called itself
+			// by its host name would also find itself among them under
+			// another name, rank keys unlike the others, and ask itself.
+			add("self", "is required with cluster.dns: this replica's address as the name resolves it (e.g. $(POD_IP):5001)")
+		}
 	}
 	switch {
 	case c.Secret != "" && c.SecretFile != "":

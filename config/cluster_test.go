@@ -31,7 +31,8 @@ func TestClusterValidation(t *testing.T) {
 	}{
 		{"off by default", loaded(nil), ""},
 		{"static peers", withCluster(on), ""},
-		{"dns", withCluster(func(c *Cluster) { c.DNS, c.Secret = "wharf-peers.default.svc:5001", clusterSecret }), ""},
+		{"dns", withCluster(func(c *Cluster) { c.DNS, c.Self, c.Secret = "wharf-peers.default.svc:5001", "10.0.0.7:5001", clusterSecret }), ""},
+		{"dns without self", withCluster(func(c *Cluster) { c.DNS, c.Secret = "wharf-peers.default.svc:5001", clusterSecret }), "cluster.self"},
 		{"no secret", withCluster(func(c *Cluster) { on(c); c.Secret = "" }), "cluster.secret"},
 		{"short secret", withCluster(func(c *Cluster) { on(c); c.Secret = "short" }), "cluster.secret"},
 		{"secret and file", withCluster(func(c *Cluster) { on(c); c.SecretFile = "/run/s" }), "cluster.secret"},
@@ -76,7 +77,7 @@ func TestClusterEveryLayer(t *testing.T) {
 	}
 	file = writeFile(t, "s3.yaml", s3)
 	got, err = Load([]string{"--config", file, "--cluster-peers", "a:1, b:2", "--cluster-peers", "c:3"},
-		env(map[string]string{"WHARF_CLUSTER_SECRET": clusterSecret, "WHARF_CLUSTER_DNS": "svc:5001"}))
+		env(map[string]string{"WHARF_CLUSTER_SECRET": clusterSecret, "WHARF_CLUSTER_DNS": "svc:5001", "WHARF_CLUSTER_SELF": "10.0.0.7:5001"}))
 	if err != nil {
 		t.Fatal(err)
 	}

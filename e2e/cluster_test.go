@@ -410,6 +410,12 @@ func TestClusterS3StoppedForTenSeconds(t *testing.T) {
 	if hitErr != nil || missErr != nil {
 		t.Fatal(errors.Join(hitErr, missErr))
 	}
+	// Hits must have gone on, promptly: each waiting out the store's
+	// timeout would be no hit from the local tier.
+	if hits < 5 || misses < 1 || slowestHit > 5*time.Second {
+		t.Fatalf("during the outage: %d hits (the slowest %s), %d misses; want 5 hits or more, each within 5 s, and misses answered",
+			hits, slowestHit, misses)
+	}
 
 	checkBucketContent(t, c)
 	// A replica takes the store for down 5 s after it last failed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,6 +76,9 @@ func NewClient(opts Options) (*Client, error) {
 	if rt == nil {
 		c.owned = http.DefaultTransport.(*http.Transport).Clone()
 		c.owned.Proxy = nil // an HTTP_PROXY meant for the upstream must not see the secret
+		// A replica that vanished is failed over in seconds, not after the
+		// default 30 s connect wait.
+		c.owned.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		c.owned.ResponseHeaderTimeout = opts.HeaderTimeout
 		c.owned.DisableCompression = true // bytes as the owner stored them
 		rt = c.owned

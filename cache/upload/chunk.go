@@ -84,7 +84,9 @@ func checkChunk(size int64, c Chunk) (Chunk, error) {
 		return c, &RangeError{Size: size}
 	}
 	if c.Start >= 0 && c.End >= 0 {
-		if c.End < c.Start-1 || (c.Length >= 0 && c.End-c.Start+1 != c.Length) {
+		// End-Start+1 < 0 is an End so large that the length overflows
+		// (bytes 0-9223372036854775807): it would read as "unknown".
+		if c.End < c.Start-1 || c.End-c.Start+1 < 0 || (c.Length >= 0 && c.End-c.Start+1 != c.Length) {
 			return c, fmt.Errorf("Content-Range %d-%d for %d bytes: %w", c.Start, c.End, c.Length, ErrSizeInvalid)
 		}
 		if c.Length < 0 {

@@ -39,7 +39,9 @@ type replica struct {
 }
 
 // startReplica joins the cluster: nil, nil when the section is off.
-func startReplica(cfg config.Cluster, m *metrics.Metrics, log logrus.FieldLogger) (*replica, error) {
+// headerTimeout bounds the wait for an owner's answer: the owner answers
+// once the registry has, so it is the upstream's own bound and more.
+func startReplica(cfg config.Cluster, headerTimeout time.Duration, m *metrics.Metrics, log logrus.FieldLogger) (*replica, error) {
 	if !cfg.On() {
 		return nil, nil
 	}
@@ -52,7 +54,7 @@ func startReplica(cfg config.Cluster, m *metrics.Metrics, log logrus.FieldLogger
 	if err != nil {
 		return nil, err
 	}
-	client, err := peer.NewClient(peer.Options{Cluster: cl, Secret: cfg.Secret.Value(), Metrics: m, Logger: log})
+	client, err := peer.NewClient(peer.Options{Cluster: cl, Secret: cfg.Secret.Value(), HeaderTimeout: headerTimeout, Metrics: m, Logger: log})
 	if err != nil {
 		cl.Close()
 		return nil, err

@@ -61,7 +61,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn(w)
 	}
 	// A replica of a cluster asks the owning peer before each upstream.
-	node, err := startReplica(cfg.Cluster, m, log)
+	// An owner answers once its registry has: up to the upstream's
+	// timeout per try, every try, and a margin.
+	peerWait := cfg.Upstream.Timeout.Std()*time.Duration(cfg.Upstream.Retries+1) + 5*time.Second
+	node, err := startReplica(cfg.Cluster, peerWait, m, log)
 	if err != nil {
 		return err
 	}
