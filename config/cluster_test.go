@@ -31,7 +31,9 @@ func TestClusterValidation(t *testing.T) {
 	}{
 		{"off by default", loaded(nil), ""},
 		{"static peers", withCluster(on), ""},
-		{"dns", withCluster(func(c *Cluster) { c.DNS, c.Self, c.Secret = "wharf-peers.default.svc:5001", "10.0.0.7:5001", clusterSecret }), ""},
+		{"dns", withCluster(func(c *Cluster) {
+			c.DNS, c.Self, c.Secret = "wharf-peers.default.svc:5001", "10.0.0.7:5001", clusterSecret
+		}), ""},
 		{"dns without self", withCluster(func(c *Cluster) { c.DNS, c.Secret = "wharf-peers.default.svc:5001", clusterSecret }), "cluster.self"},
 		{"no secret", withCluster(func(c *Cluster) { on(c); c.Secret = "" }), "cluster.secret"},
 		{"short secret", withCluster(func(c *Cluster) { on(c); c.Secret = "short" }), "cluster.secret"},
