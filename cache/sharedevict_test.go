@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/tier"
 	"github.com/wharf-mirror/wharf/metrics"
 )
 
@@ -142,5 +143,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A local copy the shared store no longer has (evicted there by the
+// replica leading eviction) does not vouch for content a push stores:
+// the push puts it in the shared store again before it is acknowledged.
+func TestPushStoresWhatOnlyALocalCopyHolds(t *testing.T) {
+	local, _, err := disk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := openSharedDisk(t, t.TempDir())
+	st, err := tier.New(context.Background(), local, shared, tier.Options{LocalMaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := Open(Options{Dir: t.TempDir(), Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := randomBytes(512)
+	d := digest.FromBytes(body)
+	if err := c.putBytes(context.Background(), d, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.Delete(context.Background(), d); err != nil { // the leader's eviction
+		t.Fatal(err)
+	}
+	if _, err := st.Stat(context.Background(), d); err != nil {
+		t.Fatalf("the local copy is gone too: %v", err)
+	}
+	if err := c.putBytes(context.Background(), d, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.Stat(context.Background(), d); err != nil {
+		t.Errorf("stored again, yet not in the shared store: %v", err)
 	}
 }

@@ -78,7 +78,7 @@ func (c *Cache) putBytes(ctx context.Context, d digest.Digest, b []byte) error {
 	if err := oci.VerifyBytes(b, d); err != nil {
 		return fmt.Errorf("store: %w", BadContent(err))
 	}
-	if _, err := c.store.Stat(ctx, d); err == nil {
+	if _, err := c.statDurable(ctx, d); err == nil {
 		return nil // content-addressed: already there means identical
 	} else if down := c.storeDown(err); down != nil {
 		return fmt.Errorf("store %s: %w", d, down)
@@ -133,6 +133,19 @@ func (c *Cache) storeAnswering() error {
 		return fmt.Errorf("%w: it did not answer %s ago", ErrStoreUnavailable, c.opts.Now().Sub(time.Unix(0, at)).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// statDurable is Stat of the copy that outlives this replica: with a
+// tiered store, the shared tier's. What is pinned and acknowledged (a
+// pushed manifest, a mount, an import) must be there, not only in a local
+// copy the bucket's eviction or another replica's delete left behind.
+func (c *Cache) statDurable(ctx context.Context, d digest.Digest) (int64, error) {
+	if ds, ok := c.store.(interface {
+		StatShared(context.Context, digest.Digest) (int64, error)
+	}); ok {
+		return ds.StatShared(ctx, d)
+	}
+	return c.store.Stat(ctx, d)
 }
 
 // BadContent classes a mismatch of oci's verifiers as the sender's fault

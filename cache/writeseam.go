@@ -61,7 +61,7 @@ func (c *Cache) LinkUploaded(repo Repo, d digest.Digest) error {
 // private upstream's). It reports false when it cannot mount: the client
 // then uploads the blob.
 func (c *Cache) Mount(ctx context.Context, repo Repo, from *Repo, anyPinned bool, d digest.Digest) (bool, error) {
-	size, err := c.store.Stat(ctx, d)
+	size, err := c.statDurable(ctx, d)
 	if err != nil {
 		return false, nil
 	}

@@ -222,6 +222,13 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
+// StatShared returns the size of d in the shared tier alone: what the
+// cache pins and acknowledges must be there, not only in a local copy.
+func (s *Store) StatShared(ctx context.Context, d digest.Digest) (int64, error) {
+	size, err := s.shared.Stat(ctx, d)
+	return size, sharedErr("stat", err)
+}
+
 // Verified says that everything Walk lists was verified before it was
 // put (every replica verifies before its Put), so the cache's
 // reconciliation need not read the bucket back to trust it.
