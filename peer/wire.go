@@ -39,6 +39,10 @@ func relayed(err error) (status int, relay bool) {
 		return http.StatusTooManyRequests, true
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, true
+	case errors.Is(err, upstream.ErrDown):
+		// Marked down at the owner: the asker's client gets the same 503
+		// it would get from one node.
+		return http.StatusServiceUnavailable, true
 	case errors.Is(err, upstream.ErrRejected):
 		return http.StatusBadRequest, true
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
@@ -82,6 +86,8 @@ func sentinelOf(status int) error {
 		return upstream.ErrTimeout
 	case http.StatusBadRequest:
 		return upstream.ErrRejected
+	case http.StatusServiceUnavailable:
+		return upstream.ErrDown
 	}
 	return upstream.ErrUnavailable
 }
@@ -91,7 +97,9 @@ func sentinelOf(status int) error {
 func relayedError(name, op, peer string, resp *http.Response, msg string) *upstream.Error {
 	e := &upstream.Error{
 		Upstream: name, Op: op, Status: resp.StatusCode, Err: sentinelOf(resp.StatusCode),
-		Message: fmt.Sprintf("relayed by peer %s: %s", peer, msg),
+		// The message reaches clients: it does not name the peer's
+		// address, which is the replicas' business.
+		Message: "relayed by the owning replica: " + msg,
 	}
 	if s, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 64); err == nil && s > 0 && s < 1<<20 {
 		e.RetryAfter = time.Duration(s) * time.Second
