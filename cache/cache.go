@@ -252,7 +252,8 @@ func Open(opts Options) (*Cache, error) {
 	if rb, err := c.rebuild(context.Background()); err != nil {
 		c.log.WithError(err).Warn("the index is partly rebuilt; what it lacks is read from the shared records on use")
 	} else if rb != (Rebuilt{}) {
-		c.log.WithFields(logrus.Fields{"links": rb.Links, "content": rb.Blobs, "pushedTags": rb.PushedTags, "mirroredTags": rb.MirroredTags}).
+		c.log.WithFields(logrus.Fields{"links": rb.Links, "content": rb.Blobs, "pushedTags": rb.PushedTags, "mirroredTags": rb.MirroredTags,
+			"referrers": rb.Referrers, "repositories": rb.Repositories}).
 			Info("rebuilt the empty index from the shared records")
 	}
 	rec, err := c.reconcile()

@@ -34,12 +34,27 @@ func (c *Cache) Tags(ctx context.Context, repo Repo, n int, last string) ([]stri
 	return tags, more, nil
 }
 
-// Repositories lists the repositories this cache holds, sorted by name.
+// Repositories lists the repositories this cache holds, sorted by name;
+// with records, those a manifest was pushed to through any replica too.
 func (c *Cache) Repositories() ([]Repo, error) {
 	names, err := c.index.Repositories()
 	if err != nil {
 		return nil, err
 	}
+	return repos(c.sharedRepositories(c.life, names)), nil
+}
+
+// localRepositories lists the repositories this replica's index holds.
+func (c *Cache) localRepositories() ([]Repo, error) {
+	names, err := c.index.Repositories()
+	if err != nil {
+		return nil, err
+	}
+	return repos(names), nil
+}
+
+// repos parses repository names, skipping any without an upstream.
+func repos(names []string) []Repo {
 	out := make([]Repo, 0, len(names))
 	for _, n := range names {
 		up, path, ok := strings.Cut(n, "/")
@@ -47,7 +62,7 @@ func (c *Cache) Repositories() ([]Repo, error) {
 			out = append(out, Repo{Upstream: up, Path: path})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Page returns the entries of a sorted list after last, at most n of them

@@ -62,6 +62,11 @@ func (c *Cache) Manifest(ctx context.Context, repo Repo, ref string, accept []st
 
 func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest, accept []string) (*Manifest, error) {
 	m, err := c.storedManifest(d)
+	if errors.Is(err, index.ErrNotFound) && c.rec != nil && c.linked(repo, d) {
+		// Pushed to repo through another replica (a referrer listed, a
+		// pull by digest): its link record was just learned.
+		m, err = c.storedManifest(d)
+	}
 	if err == nil {
 		if err := c.mayServe(ctx, repo, d, true); err != nil {
 			return nil, err

@@ -34,6 +34,9 @@ import (
 //     and vouches again after a delete.
 //   - A link this replica lacks is looked up in the bucket before the
 //     upstream is asked, and learned.
+//   - A pushed manifest's referrer record and its repository's record are
+//     written with its links; the referrers API reads through, and the
+//     catalog adds the bucket's repositories (sharedreferrers.go).
 //   - Links of mirrored content and mirrored tag records (digest, media
 //     type and the stamp of the upstream's answer) are written in the
 //     background, best effort: they spare the upstream requests (the

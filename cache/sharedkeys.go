@@ -20,6 +20,9 @@ import (
 //	tags/<upstream>/<path>/<tag>                 a pushed tag: sharedTag
 //	links/<algorithm>/<hex>/<upstream>/<path>    repository <upstream>/<path> may serve the digest: sharedLink
 //	mirror/<upstream>/<path>/<tag>/<accept hash> what the upstream said repo:tag is, and when: sharedMirror
+//	referrers/<upstream>/<path>/<subject algorithm>/<subject hex>/<algorithm>/<hex>
+//	                                             a manifest pushed to repo refers to subject: its descriptor
+//	repos/<upstream>/<path>                      a manifest was pushed to repo: the catalog lists it
 //
 // <upstream> and <path> are each one path-escaped segment (url.PathEscape
 // turns "/" into %2F and "%" into %25), so the encoding is one-to-one and
@@ -28,13 +31,18 @@ import (
 // else's, whatever team/a/b or team%2Fa push. Links are keyed by digest
 // first, so that "does any repository still link d?" (before content
 // leaves the bucket) is one listing, and a rebuild meets every link of
-// one digest together. <accept hash> is the first 16 hex digits of the
-// sha256 of the Accept set's key (acceptKey), which the record holds.
+// // one digest together. A subject's referrers in one repository are one
+// listing, and the catalog one listing of repos/ (a record per
+// repository, not per tag or link: its cost follows the repositories).
+// <accept hash> is the first 16 hex digits of the sha256 of the Accept
+// set's key (acceptKey), which the record holds.
 
 const (
 	sharedTagsDir   = "tags/"
 	sharedLinksDir  = "links/"
 	sharedMirrorDir = "mirror/"
+	sharedRefersDir = "referrers/"
+	sharedReposDir  = "repos/"
 )
 
 // sharedTag is a pushed tag's record.
@@ -118,10 +126,11 @@ func sharedTagKey(repo Repo, tag string) (string, error) {
 
 // sharedHoldersPrefix is the listing prefix of d's links.
 func sharedHoldersPrefix(d digest.Digest) (string, error) {
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("digest %q: %w", d, err)
+	s, err := digestSegments(d)
+	if err != nil {
+		return "", err
 	}
-	return checkedPrefix(sharedLinksDir + d.Algorithm().String() + "/" + d.Encoded() + "/")
+	return checkedPrefix(sharedLinksDir + s + "/")
 }
 
 func sharedLinkKey(repo Repo, d digest.Digest) (string, error) {
@@ -157,13 +166,56 @@ func sharedMirrorKey(repo Repo, tag, accept string) (string, error) {
 	return checked(p + hex.EncodeToString(h[:8]))
 }
 
+// digestSegments is d as two key segments, algorithm then hex.
+func digestSegments(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	return d.Algorithm().String() + "/" + d.Encoded(), nil
+}
+
+// sharedReferrersPrefix is the listing prefix of the referrers of
+// subject in repo.
+func sharedReferrersPrefix(repo Repo, subject digest.Digest) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	s, err := digestSegments(subject)
+	if err != nil {
+		return "", err
+	}
+	return checkedPrefix(sharedRefersDir + r + "/" + s + "/")
+}
+
+func sharedReferrerKey(repo Repo, subject, d digest.Digest) (string, error) {
+	p, err := sharedReferrersPrefix(repo, subject)
+	if err != nil {
+		return "", err
+	}
+	s, err := digestSegments(d)
+	if err != nil {
+		return "", err
+	}
+	return checked(p + s)
+}
+
+func sharedRepoKey(repo Repo) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	return checked(sharedReposDir + r)
+}
+
 // sharedKey is a record key taken apart: its kind (one of the dirs), its
 // repository, and the tag or digest it is about.
 type sharedKey struct {
-	kind   string
-	repo   Repo
-	tag    string
-	digest digest.Digest
+	kind    string
+	repo    Repo
+	tag     string
+	digest  digest.Digest
+	subject digest.Digest // of a referrer
 }
 
 // parseSharedKey takes a listed key apart; false for a key no builder
@@ -200,6 +252,15 @@ func parseSharedKey(key string) (sharedKey, bool) {
 		k.repo, ok = repoAt(1)
 		k.tag = seg[3]
 		ok = ok && oci.ValidTag(k.tag)
+	case len(seg) == 7 && seg[0]+"/" == sharedRefersDir:
+		k.kind = sharedRefersDir
+		k.repo, ok = repoAt(1)
+		k.subject = digest.NewDigestFromEncoded(digest.Algorithm(seg[3]), seg[4])
+		k.digest = digest.NewDigestFromEncoded(digest.Algorithm(seg[5]), seg[6])
+		ok = ok && k.subject.Validate() == nil && k.digest.Validate() == nil
+	case len(seg) == 3 && seg[0]+"/" == sharedReposDir:
+		k.kind = sharedReposDir
+		k.repo, ok = repoAt(1)
 	}
 	return k, ok
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -35,6 +36,8 @@ func TestSharedKeysStayInTheirRepository(t *testing.T) {
 		{"dot dot tag", team, "..", false},
 		{"empty tag", team, "", false},
 		{"control character", Repo{"docker.io", "team/\x00a"}, "v1", true},
+		{"a path like a referrer's", Repo{"docker.io", "team/a/sha256/" + d.Encoded()}, "v1", true},
+		{"a path like a digest", Repo{"docker.io", "team/a/sha256:" + d.Encoded()}, "v1", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			checkSharedKeys(t, tt.repo, tt.tag, d, tt.ok)
@@ -51,19 +54,32 @@ func checkSharedKeys(t *testing.T, repo Repo, tag string, d digest.Digest, ok bo
 	tagKey, err1 := sharedTagKey(repo, tag)
 	linkKey, err2 := sharedLinkKey(repo, d)
 	mirrorKey, err3 := sharedMirrorKey(repo, tag, "application/x")
+	subject := digest.FromString("subject")
+	refKey, err4 := sharedReferrerKey(repo, subject, d)
+	repoKey, err5 := sharedRepoKey(repo)
 	if !ok {
 		if err1 == nil && err3 == nil {
 			t.Fatalf("%q:%q: keys %q, %q built; want refused", repo, tag, tagKey, mirrorKey)
 		}
 		return
 	}
-	if err1 != nil || err2 != nil || err3 != nil {
-		t.Fatalf("%q:%q: %v, %v, %v", repo, tag, err1, err2, err3)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		t.Fatalf("%q:%q: %v", repo, tag, err)
 	}
 	tagsPrefix, _ := sharedTagsPrefix(repo)
 	mirrorPrefix, _ := sharedMirrorPrefix(repo, tag)
 	holders, _ := sharedHoldersPrefix(d)
-	for _, k := range []struct{ key, prefix string }{{tagKey, tagsPrefix}, {linkKey, holders}, {mirrorKey, mirrorPrefix}} {
+	refPrefix, _ := sharedReferrersPrefix(repo, subject)
+	for _, k := range []struct {
+		key, prefix string
+		want        sharedKey
+	}{
+		{tagKey, tagsPrefix, sharedKey{kind: sharedTagsDir, repo: repo, tag: tag}},
+		{linkKey, holders, sharedKey{kind: sharedLinksDir, repo: repo, digest: d}},
+		{mirrorKey, mirrorPrefix, sharedKey{kind: sharedMirrorDir, repo: repo, tag: tag}},
+		{refKey, refPrefix, sharedKey{kind: sharedRefersDir, repo: repo, digest: d, subject: subject}},
+		{repoKey, sharedReposDir, sharedKey{kind: sharedReposDir, repo: repo}},
+	} {
 		if err := records.CheckKey(k.key); err != nil {
 			t.Errorf("%q: %v", k.key, err)
 		}
@@ -71,15 +87,30 @@ func checkSharedKeys(t *testing.T, repo Repo, tag string, d digest.Digest, ok bo
 			t.Errorf("%q is not under %q", k.key, k.prefix)
 		}
 		got, parsed := parseSharedKey(k.key)
-		if !parsed || got.repo != repo || got.kind != sharedLinksDir && got.tag != tag || got.kind == sharedLinksDir && got.digest != d {
-			t.Errorf("%q parses as %+v (%v); want %q, %q, %s", k.key, got, parsed, repo, tag, d)
+		if !parsed || got != k.want {
+			t.Errorf("%q parses as %+v (%v); want %+v", k.key, got, parsed, k.want)
 		}
 	}
 	team := Repo{Upstream: "docker.io", Path: "team/a"}
 	teamTags, _ := sharedTagsPrefix(team)
-	if repo != team && strings.HasPrefix(tagKey, teamTags) {
-		t.Errorf("%q's tag key %q is under %q's prefix %q", repo, tagKey, team, teamTags)
+	teamRefs, _ := sharedReferrersPrefix(team, subject)
+	if repo != team {
+		for _, k := range []struct{ key, prefix string }{{tagKey, teamTags}, {refKey, teamRefs}} {
+			if strings.HasPrefix(k.key, k.prefix) {
+				t.Errorf("%q's key %q is under %q's prefix %q", repo, k.key, team, k.prefix)
+			}
+		}
+		if repoKey == mustKey(sharedRepoKey(team)) {
+			t.Errorf("%q's repository key is %q's", repo, team)
+		}
 	}
+}
+
+func mustKey(k string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 func FuzzSharedKeys(f *testing.F) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/cache/records"
@@ -14,10 +15,10 @@ import (
 // A replica whose index is empty (a new replica, or one whose data
 // directory was lost) rebuilds it from the records at Open, before the
 // reconciliation: links with their content's records (pins included),
-// pushed tags, and mirrored tags with their stamps, so that it serves
-// what the cluster holds without asking the upstream, and the
-// reconciliation finds the bucket's content known instead of hashing it
-// again. The listing streams, one record read at a time, into one
+// pushed tags, mirrored tags with their stamps, referrers and the
+// catalog's repositories, so that it serves what the cluster holds
+// without asking the upstream, and the reconciliation finds the bucket's
+// content known instead of hashing it again. The listing streams, one record read at a time, into one
 // batched write: memory does not grow with the records. The listing is
 // in key order, so every link of one digest comes together and the
 // content's record is written once, when the next digest begins.
@@ -27,7 +28,7 @@ import (
 
 // Rebuilt says what a rebuild loaded.
 type Rebuilt struct {
-	Links, Blobs, PushedTags, MirroredTags int
+	Links, Blobs, PushedTags, MirroredTags, Referrers, Repositories int
 }
 
 func (c *Cache) rebuild(ctx context.Context) (Rebuilt, error) {
@@ -88,6 +89,15 @@ func (c *Cache) rebuild(ctx context.Context) (Rebuilt, error) {
 				r.PushedTags++
 				err = l.LocalTag(k.repo.String(), k.tag, index.TagRecord{Digest: s.Digest, MediaType: s.MediaType, Size: s.Size, Checked: s.Pushed})
 			}
+		case sharedRefersDir:
+			var s ocispec.Descriptor
+			if err = c.getShared(ctx, key, &s); err == nil && s.Digest == k.digest {
+				r.Referrers++
+				err = l.Referrer(k.repo.String(), k.subject, s)
+			}
+		case sharedReposDir:
+			r.Repositories++
+			err = l.Repository(k.repo.String())
 		case sharedMirrorDir:
 			var s sharedMirror
 			if err = c.getShared(ctx, key, &s); err == nil {
@@ -103,7 +113,7 @@ func (c *Cache) rebuild(ctx context.Context) (Rebuilt, error) {
 	// Only these kinds (the bucket's records hold upload sessions, leases
 	// and the write-through queue too), links first.
 	var err error
-	for _, dir := range []string{sharedLinksDir, sharedMirrorDir, sharedTagsDir} {
+	for _, dir := range []string{sharedLinksDir, sharedMirrorDir, sharedTagsDir, sharedRefersDir, sharedReposDir} {
 		if err = c.rec.store.List(ctx, dir, load); err != nil {
 			break
 		}

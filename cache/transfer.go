@@ -32,7 +32,7 @@ func (t Tagged) String() string { return t.Repo.String() + ":" + t.Tag }
 // TaggedImages lists every tag of every repository whose manifest is
 // stored, sorted by repository and tag.
 func (c *Cache) TaggedImages() ([]Tagged, error) {
-	repos, err := c.Repositories()
+	repos, err := c.localRepositories() // the tags it resolves are the index's
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,17 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 	if p.Subject != nil {
 		rd := desc
 		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
+		if c.rec != nil {
+			if err := c.shareReferrer(c.life, repo, p.Subject.Digest, rd); err != nil {
+				return err
+			}
+		}
 		if err := c.index.PutReferrer(repo.String(), p.Subject.Digest, rd); err != nil {
+			return err
+		}
+	}
+	if c.rec != nil {
+		if err := c.shareRepository(c.life, repo); err != nil {
 			return err
 		}
 	}
@@ -135,8 +145,8 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 }
 
 // Referrers lists the manifests pushed to repo whose subject is d.
-func (c *Cache) Referrers(repo Repo, d digest.Digest) ([]ocispec.Descriptor, error) {
-	return c.index.Referrers(repo.String(), d)
+func (c *Cache) Referrers(ctx context.Context, repo Repo, d digest.Digest) ([]ocispec.Descriptor, error) {
+	return c.referrers(ctx, repo, d)
 }
 
 // PushedTag is the digest tag was pushed to repo as; false when it was
@@ -167,6 +177,11 @@ func (c *Cache) DeletePushedTag(repo Repo, tag string) error {
 func (c *Cache) UnlinkManifest(repo Repo, m *Manifest) error {
 	d := m.Descriptor.Digest
 	if p, err := oci.ParseManifest(m.Body); err == nil && p.Subject != nil {
+		if c.rec != nil {
+			if err := c.unshareReferrer(c.life, repo, p.Subject.Digest, d); err != nil {
+				return err
+			}
+		}
 		if err := c.index.DeleteReferrer(repo.String(), p.Subject.Digest, d); err != nil {
 			return err
 		}

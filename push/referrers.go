@@ -14,7 +14,7 @@ import (
 // nobody refers to has an empty list, not an error: the subject itself
 // need not exist.
 func (w *Writer) Referrers(ctx context.Context, repo cache.Repo, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
-	all, err := w.c.Referrers(repo, d)
+	all, err := w.c.Referrers(ctx, repo, d)
 	if err != nil || artifactType == "" {
 		return all, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Empty reports whether the index holds nothing a store wrote: no
@@ -87,6 +88,15 @@ func (l *Loader) LocalTag(repo, tag string, r TagRecord) error {
 	l.local[repo]++
 	return l.set(repoKey(repo), struct{}{})
 }
+
+// Referrer records that desc (a manifest in repo) refers to subject, as
+// PutReferrer.
+func (l *Loader) Referrer(repo string, subject digest.Digest, desc ocispec.Descriptor) error {
+	return l.set(referrerKey(repo, subject, desc.Digest), desc)
+}
+
+// Repository notes a repository for the catalog, as PutRepository.
+func (l *Loader) Repository(repo string) error { return l.set(repoKey(repo), struct{}{}) }
 
 // Flush commits what was loaded, synced (pushed tags and pins are the
 // site's own data), and counts the pushed tags it brought.
