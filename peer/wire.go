@@ -20,6 +20,24 @@ import (
 // foreign replica): the asker marks the peer failed and goes on.
 const RelayedHeader = "Wharf-Peer-Relayed"
 
+// relays pairs each upstream sentinel the owner relays with the status
+// it travels as; sentinelOf reads the same table back. Order matters:
+// ErrDown wraps ErrUnavailable, so it comes first.
+var relays = []struct {
+	sentinel error
+	status   int
+}{
+	{upstream.ErrNotFound, http.StatusNotFound},
+	{upstream.ErrUnauthorized, http.StatusUnauthorized},
+	{upstream.ErrDenied, http.StatusForbidden},
+	{upstream.ErrTooManyRequests, http.StatusTooManyRequests},
+	{upstream.ErrTimeout, http.StatusGatewayTimeout},
+	// Marked down at the owner: the asker's client gets the same 503 it
+	// would get from one node.
+	{upstream.ErrDown, http.StatusServiceUnavailable},
+	{upstream.ErrRejected, http.StatusBadRequest},
+}
+
 // relayed sends err, from the owner's cache, as an answer a peer.Origin
 // reads back into the same upstream sentinel (see sentinelOf).
 func relayed(err error) (status int, relay bool) {
@@ -29,22 +47,17 @@ func relayed(err error) (status int, relay bool) {
 	case errors.Is(err, cache.ErrUnknownUpstream):
 		// Configured differently from the asker: a broken peer for it.
 		return http.StatusInternalServerError, false
-	case errors.Is(err, cache.ErrNotFound), errors.Is(err, upstream.ErrNotFound):
+	case errors.Is(err, cache.ErrNotFound):
 		return http.StatusNotFound, true
-	case errors.Is(err, upstream.ErrUnauthorized):
-		return http.StatusUnauthorized, true
-	case errors.Is(err, upstream.ErrDenied):
-		return http.StatusForbidden, true
-	case errors.Is(err, upstream.ErrTooManyRequests):
-		return http.StatusTooManyRequests, true
-	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, true
-	case errors.Is(err, upstream.ErrDown):
-		// Marked down at the owner: the asker's client gets the same 503
-		// it would get from one node.
-		return http.StatusServiceUnavailable, true
-	case errors.Is(err, upstream.ErrRejected):
-		return http.StatusBadRequest, true
+	}
+	for _, r := range relays {
+		if errors.Is(err, r.sentinel) {
+			return r.status, true
+		}
+	}
+	switch {
 	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, upstream.ErrDigestMismatch),
 		errors.Is(err, upstream.ErrTooLarge), errors.Is(err, upstream.ErrTargetRefused),
 		errors.Is(err, cache.ErrNotManifest), errors.Is(err, cache.ErrFillDigestMismatch),
@@ -73,21 +86,10 @@ func writeError(w http.ResponseWriter, err error) {
 
 // sentinelOf is the upstream sentinel a relayed status stands for.
 func sentinelOf(status int) error {
-	switch status {
-	case http.StatusNotFound:
-		return upstream.ErrNotFound
-	case http.StatusUnauthorized:
-		return upstream.ErrUnauthorized
-	case http.StatusForbidden:
-		return upstream.ErrDenied
-	case http.StatusTooManyRequests:
-		return upstream.ErrTooManyRequests
-	case http.StatusGatewayTimeout:
-		return upstream.ErrTimeout
-	case http.StatusBadRequest:
-		return upstream.ErrRejected
-	case http.StatusServiceUnavailable:
-		return upstream.ErrDown
+	for _, r := range relays {
+		if r.status == status {
+			return r.sentinel
+		}
 	}
 	return upstream.ErrUnavailable
 }
