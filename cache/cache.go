@@ -57,6 +57,11 @@ var (
 	ErrManifestBlobUnknown = errors.New("manifest references unknown content")
 	// ErrTagInvalid: a tag the reference grammar refuses.
 	ErrTagInvalid = errors.New("tag invalid")
+	// ErrEvicted: content a push linked was taken from the shared store
+	// by the replica leading eviction as the push linked it. Nothing was
+	// acknowledged and this replica forgot the content, so the client's
+	// retry uploads it again (proxy's 503, which clients retry).
+	ErrEvicted = errors.New("the content was evicted from the shared store as it was pushed; push it again")
 )
 
 // Origin is what the cache needs from an upstream registry.
@@ -112,6 +117,10 @@ type Options struct {
 	SharedEvictEvery time.Duration
 	HighWatermark    float64
 	LowWatermark     float64
+	// Replica is this replica's name in its cluster (its peer address),
+	// which the records it shares about itself are keyed by (its reads:
+	// sharedaccess.go) and its evicting records name. Empty alone.
+	Replica string
 	// Pins are tags eviction never removes (with everything they reference).
 	Pins []Pin
 	// Offline never contacts an upstream: content and tags are served from
@@ -175,6 +184,11 @@ type Cache struct {
 	pressure atomic.Int64 // a lower eviction target after a full disk
 	stop     chan struct{}
 	bg       sync.WaitGroup
+
+	// Test hooks of the handshake between eviction and pushes
+	// (sharedevicting.go); nil outside tests.
+	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete
+	evictingSeen func(digest.Digest)                // a push found d's evicting record and waits
 }
 
 // Open opens the store in opts.Dir: it sweeps the temp area, opens the

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -136,8 +137,14 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 	if c.held(d) {
 		return false
 	}
-	if c.opts.SharedEviction && c.sharedPinned(c.life, d) {
-		return false // pinned through another replica: never evicted
+	if c.opts.SharedEviction {
+		// Kept when pinned through any replica; the handshake with
+		// pushes is sharedevicting.go's.
+		done, ok := c.markEvicting(c.life, d)
+		if !ok {
+			return false
+		}
+		defer done()
 	}
 	c.contentMu.Lock()
 	defer c.contentMu.Unlock()
@@ -156,6 +163,11 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 // while a file without an entry would be invisible to eviction until the
 // next start reconciles it.
 func (c *Cache) removeLocked(d digest.Digest, size int64) error {
+	return c.forgetLocked(d, size, c.store.Delete)
+}
+
+// forgetLocked is removeLocked with the file's removal given: del.
+func (c *Cache) forgetLocked(d digest.Digest, size int64, del func(context.Context, digest.Digest) error) error {
 	repos, err := c.index.ForgetContent(d)
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
@@ -164,7 +176,7 @@ func (c *Cache) removeLocked(d digest.Digest, size int64) error {
 	for _, repo := range repos {
 		c.links.Remove(linkKey(repo, d))
 	}
-	if err := c.store.Delete(c.life, d); err != nil {
+	if err := del(c.life, d); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return err
 	}

@@ -42,11 +42,15 @@ func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 
 // linkPushed records that repo may serve ds, pushed content: in the
 // shared records first, so that a push is acknowledged only once every
-// replica would serve it.
+// replica would serve it, and the bucket still holds ds after its links
+// are there (ErrEvicted otherwise).
 func (c *Cache) linkPushed(ctx context.Context, repo Repo, ds ...digest.Digest) error {
 	if c.rec != nil {
 		if err := c.shareLinks(ctx, repo, true, ds...); err != nil {
 			return err
+		}
+		if err := c.confirmPushed(ctx, repo, ds); err != nil {
+			return err // the handshake with eviction (sharedevicting.go)
 		}
 	}
 	return c.linkLocal(repo, ds...)

@@ -40,12 +40,14 @@ func (c *Cache) LeadEviction(ctx context.Context) {
 	c.log.Info("eviction: leading the shared store's")
 	t := time.NewTimer(0)
 	defer t.Stop()
+	stale := evictingSeen{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		c.sweepEvicting(ctx, stale)
 		if freed, n, err := c.evictShared(ctx); err != nil {
 			c.log.WithError(err).Warn("eviction: the shared store")
 		} else if n > 0 {

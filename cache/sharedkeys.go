@@ -23,6 +23,8 @@ import (
 //	referrers/<upstream>/<path>/<subject algorithm>/<subject hex>/<algorithm>/<hex>
 //	                                             a manifest pushed to repo refers to subject: its descriptor
 //	repos/<upstream>/<path>                      a manifest was pushed to repo: the catalog lists it
+//	evicting/<algorithm>/<hex>                   the replica leading eviction is deleting the digest: sharedEvicting
+//	access/<replica>                             what a replica read lately and holds open: sharedAccess
 //
 // <upstream> and <path> are each one path-escaped segment (url.PathEscape
 // turns "/" into %2F and "%" into %25), so the encoding is one-to-one and
@@ -31,7 +33,7 @@ import (
 // else's, whatever team/a/b or team%2Fa push. Links are keyed by digest
 // first, so that "does any repository still link d?" (before content
 // leaves the bucket) is one listing, and a rebuild meets every link of
-// // one digest together. A subject's referrers in one repository are one
+// one digest together. A subject's referrers in one repository are one
 // listing, and the catalog one listing of repos/ (a record per
 // repository, not per tag or link: its cost follows the repositories).
 // <accept hash> is the first 16 hex digits of the sha256 of the Accept
@@ -43,6 +45,11 @@ const (
 	sharedMirrorDir = "mirror/"
 	sharedRefersDir = "referrers/"
 	sharedReposDir  = "repos/"
+	// Eviction's handshake with pushes (sharedevicting.go) and the
+	// replicas' reports of their reads (sharedaccess.go): neither is
+	// rebuilt into an index.
+	sharedEvictingDir = "evicting/"
+	sharedAccessDir   = "access/"
 )
 
 // sharedTag is a pushed tag's record.
@@ -198,6 +205,25 @@ func sharedReferrerKey(repo Repo, subject, d digest.Digest) (string, error) {
 		return "", err
 	}
 	return checked(p + s)
+}
+
+// sharedEvictingKey is the record the leader of eviction holds while it
+// deletes d.
+func sharedEvictingKey(d digest.Digest) (string, error) {
+	s, err := digestSegments(d)
+	if err != nil {
+		return "", err
+	}
+	return checked(sharedEvictingDir + s)
+}
+
+// sharedAccessKey is replica's report of its reads; the name (a peer
+// address, host:port) is one path-escaped segment.
+func sharedAccessKey(replica string) (string, error) {
+	if replica == "" {
+		return "", fmt.Errorf("access record: no replica name")
+	}
+	return checked(sharedAccessDir + url.PathEscape(replica))
 }
 
 func sharedRepoKey(repo Repo) (string, error) {

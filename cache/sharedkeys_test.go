@@ -127,3 +127,39 @@ func FuzzSharedKeys(f *testing.F) {
 		checkSharedKeys(t, repo, tag, digest.FromString(tag), true)
 	})
 }
+
+// TestSharedEvictingAndAccessKeys: the handshake's and the reports' keys
+// sit under their own directories, pass records.CheckKey, are never a
+// kind the rebuild loads, and refuse what would make no key.
+func TestSharedEvictingAndAccessKeys(t *testing.T) {
+	d := digest.FromString("x")
+	ev, err := sharedEvictingKey(d)
+	if err != nil || ev != "evicting/sha256/"+d.Encoded() {
+		t.Errorf("evicting key of %s = %q, %v", d, ev, err)
+	}
+	if _, err := sharedEvictingKey("sha256:../.."); err == nil {
+		t.Error("an invalid digest made an evicting key")
+	}
+	for _, tt := range []struct {
+		replica, want string
+	}{
+		{"10.0.0.1:5001", "access/10.0.0.1:5001"},
+		{"wharf-0.wharf.default.svc:5001", "access/wharf-0.wharf.default.svc:5001"},
+		{"a/../b", "access/a%2F..%2Fb"},
+		{"..", ""},
+		{"", ""},
+	} {
+		got, err := sharedAccessKey(tt.replica)
+		if got != tt.want || (err == nil) != (tt.want != "") {
+			t.Errorf("access key of %q = %q, %v; want %q", tt.replica, got, err, tt.want)
+		}
+	}
+	for _, k := range []string{ev, "access/10.0.0.1:5001"} {
+		if err := records.CheckKey(k); err != nil {
+			t.Errorf("%q: %v", k, err)
+		}
+		if _, ok := parseSharedKey(k); ok {
+			t.Errorf("%q parses as a key the rebuild loads", k)
+		}
+	}
+}

@@ -76,7 +76,12 @@ func (c *Cache) Mount(ctx context.Context, repo Repo, from *Repo, anyPinned bool
 	if err := c.pin(d, size); err != nil {
 		return false, err
 	}
-	return true, c.linkPushed(ctx, repo, d)
+	if err := c.linkPushed(ctx, repo, d); errors.Is(err, ErrEvicted) {
+		return false, nil // evicted as it was mounted: the client uploads it
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Holds reports whether repo is linked to d: whether a read, a manifest's
@@ -215,8 +220,17 @@ func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
 	if !had {
 		return fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
 	}
-	if held || c.rec != nil && c.sharedHeld(c.life, d) {
-		return nil // another repository, maybe through another replica, holds it
+	if held {
+		return nil // another repository holds it
+	}
+	if c.rec != nil {
+		// Through another replica too: asked under the handshake with
+		// pushes that eviction uses (sharedevicting.go).
+		done, ok := c.markUnlinked(c.life, d)
+		if !ok {
+			return nil
+		}
+		defer done()
 	}
 	meta, err := c.index.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {

@@ -68,6 +68,10 @@ type Metrics struct {
 	PeerServedTotal   *prometheus.CounterVec // kind: blob|manifest|tags — requests served to peers
 	ClusterChanges    prometheus.Counter     // changes of the live members (each moves some keys' owners)
 	ClusterMembersUp  prometheus.Gauge       // members up, self included
+	// Shared eviction's handshakes with pushes and its view of the other
+	// replicas' readers (cache/sharedevicting.go, cache/sharedaccess.go).
+	ClusterEvictHandshakes *prometheus.CounterVec // result: kept|refused|stale
+	ClusterEvictSpared     *prometheus.CounterVec // reason: pinned|held|linked
 	// Shared records (cache, with storage.s3): the small objects replicas share.
 	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
 }
@@ -205,6 +209,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		ClusterMembersUp: f.NewGauge(prometheus.GaugeOpts{
 			Name: NameClusterMembersUp, Help: "Cluster members this replica sees up, itself included.",
 		}),
+		ClusterEvictHandshakes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: NameClusterEvictHandshakes, Help: "Pushes that linked content the leader of eviction was deleting, by result: kept (the leader saw the push's link and kept the content), refused (the content was gone: the push failed, retryable, and the client uploads again), stale (the leader's record outlived its bound and was taken for a dead leader's).",
+		}, []string{"result"}),
+		ClusterEvictSpared: f.NewCounterVec(prometheus.CounterOpts{
+			Name: NameClusterEvictSpared, Help: "Content the leader of eviction chose and then kept, by reason: pinned (a pinned link in the bucket), held (a reader on some replica holds it open), linked (a delete's removal found a link left in the bucket).",
+		}, []string{"reason"}),
 		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",
 		}, []string{"op"}),

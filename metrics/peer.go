@@ -42,3 +42,19 @@ func (m *Metrics) SetClusterMembersUp(up int) {
 		m.ClusterMembersUp.Set(float64(up))
 	}
 }
+
+// EvictHandshake counts a push that found the leader of eviction deleting
+// what it linked, by result (a fixed set: kept, refused, stale).
+func (m *Metrics) EvictHandshake(result string) {
+	if m != nil {
+		m.ClusterEvictHandshakes.WithLabelValues(result).Inc()
+	}
+}
+
+// EvictSpared counts content the leader of eviction (or a delete) chose and kept, by
+// reason (a fixed set: pinned, held, linked).
+func (m *Metrics) EvictSpared(reason string) {
+	if m != nil {
+		m.ClusterEvictSpared.WithLabelValues(reason).Inc()
+	}
+}

@@ -88,6 +88,9 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "MANIFEST_INVALID", err.Error()}
 	case errors.Is(err, push.ErrDeleteDisabled):
 		return apiError{http.StatusMethodNotAllowed, "UNSUPPORTED", "deletes are disabled on this registry"}
+	case errors.Is(err, cache.ErrEvicted):
+		// Retryable, and the retry uploads: the replica forgot the content.
+		return apiError{http.StatusServiceUnavailable, "UNAVAILABLE", err.Error()}
 	// Before the upstream's cases: the store's own timeout is no upstream's.
 	case errors.Is(err, cache.ErrStoreUnavailable):
 		return apiError{http.StatusServiceUnavailable, "UNAVAILABLE", "the content store (storage.s3) does not answer: " +

@@ -78,6 +78,8 @@ func TestErrorTable(t *testing.T) {
 		{wrap(cache.ErrManifestBlobUnknown), routeManifest, 400, "MANIFEST_BLOB_UNKNOWN"},
 		{wrap(push.ErrDeleteDisabled), routeBlob, 405, "UNSUPPORTED"},
 		{wrap(errors.New("disk on fire")), routeBlob, 500, "UNKNOWN"},
+		{wrap(cache.ErrEvicted), routeUpload, 503, "UNAVAILABLE"},
+		{wrap(cache.ErrEvicted), routeManifest, 503, "UNAVAILABLE"},
 	}
 	for _, c := range cases {
 		got := classify(c.err, c.route)

@@ -1,11 +1,7 @@
 package push
 
 import (
-	"fmt"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -16,14 +12,4 @@ import (
 // server stops first: its connections' goroutines end with it; the
 // in-process registry keeps goroutines of its own
 // (upstreamtest.LeakOptions).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	minio.Stop()
-	if code == 0 {
-		if err := goleak.Find(upstreamtest.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { minio.Main(m, upstreamtest.LeakOptions()...) }

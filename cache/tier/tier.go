@@ -222,6 +222,18 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
+// DropLocal removes d's local copy alone: the shared tier lost d (the
+// leader of eviction deleted it as a push linked it), and the copy must
+// not make a HEAD or a mount find what the bucket lacks. The shared tier
+// is left alone: another replica may have put d there again meanwhile.
+func (s *Store) DropLocal(ctx context.Context, d digest.Digest) error {
+	if err := s.local.Delete(ctx, d); err != nil {
+		return fmt.Errorf("tier: %w", err)
+	}
+	s.forget(d)
+	return nil
+}
+
 // StatShared returns the size of d in the shared tier alone: what the
 // cache pins and acknowledges must be there, not only in a local copy.
 func (s *Store) StatShared(ctx context.Context, d digest.Digest) (int64, error) {

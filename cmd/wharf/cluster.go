@@ -62,6 +62,15 @@ func startReplica(cfg config.Cluster, headerTimeout time.Duration, m *metrics.Me
 	return &replica{cfg: cfg, cl: cl, client: client, m: m, log: log}, nil
 }
 
+// self is this replica's name among the others ("" outside a cluster):
+// what its shared records about itself are keyed by.
+func (r *replica) self() string {
+	if r == nil {
+		return ""
+	}
+	return r.cl.Self()
+}
+
 // origins wraps each upstream in a peer.Origin for the cache. The
 // write-through worker keeps the upstreams themselves: it pushes to the
 // registry, and a peer's HeadBlob answers for the cluster's cache.

@@ -82,6 +82,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		// In a cluster one replica at a time evicts from the bucket (the
 		// lease below).
 		SharedEviction: node != nil,
+		Replica:        node.self(),
 
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
 	}, copyOnRead)

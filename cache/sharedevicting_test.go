@@ -1,0 +1,192 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var pushRepo = Repo{Upstream: "upstream", Path: "team/app"}
+
+// pushKinds are the pushes that link content already in the bucket
+// without uploading it; each reports whether the push was acknowledged.
+var pushKinds = []struct {
+	name string
+	push func(r *bucketReplica, d digest.Digest, body []byte) (bool, error)
+}{
+	{"upload skipped", func(r *bucketReplica, d digest.Digest, body []byte) (bool, error) {
+		ctx := context.Background()
+		if err := r.putBytes(ctx, d, body); err != nil { // the bucket has d: no upload
+			return false, err
+		}
+		if err := r.recordContent(d, int64(len(body)), "", nil, true); err != nil {
+			return false, err
+		}
+		return true, r.LinkUploaded(pushRepo, d)
+	}},
+	{"mount", func(r *bucketReplica, d digest.Digest, body []byte) (bool, error) {
+		if err := r.recordContent(d, int64(len(body)), "", nil, true); err != nil { // imported here once
+			return false, err
+		}
+		return r.Mount(context.Background(), pushRepo, nil, true, d)
+	}},
+}
+
+// race runs the push of kind through b while a evicts d, paused at step
+// (see Cache.evictStep) until the push has found d's evicting record. It
+// returns whether a evicted d, whether the push was acknowledged, and its
+// error.
+func race(t *testing.T, a, b *bucketReplica, d digest.Digest, body []byte, step string, push func(*bucketReplica, digest.Digest, []byte) (bool, error)) (evicted, acked bool, err error) {
+	t.Helper()
+	paused, resume, seen := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	a.evictStep = func(s string, x digest.Digest) {
+		if s == step && x == d {
+			close(paused)
+			<-resume
+		}
+	}
+	b.evictingSeen = func(x digest.Digest) {
+		if x == d {
+			close(seen)
+		}
+	}
+	evicting := make(chan bool, 1)
+	go func() { evicting <- a.evictOne(d, int64(len(body))) }()
+	within(t, "a to reach "+step, paused)
+	type result struct {
+		acked bool
+		err   error
+	}
+	pushed := make(chan result, 1)
+	go func() {
+		acked, err := push(b, d, body)
+		pushed <- result{acked, err}
+	}()
+	within(t, "b's push to find d's evicting record", seen)
+	close(resume)
+	evicted = within(t, "a's eviction", evicting)
+	res := within(t, "b's push", pushed)
+	return evicted, res.acked, res.err
+}
+
+// TestEvictionRacingAPushRefusesIt: the leader has found no pinned link
+// to d and is about to delete it when a push through another replica
+// links d, found in the bucket. The push sees the evicting record, waits,
+// finds d gone and is refused (a mount is declined), never acknowledged;
+// the pushing replica forgets d, so the client's retry uploads it, and
+// then every pinned link in the bucket has its content.
+func TestEvictionRacingAPushRefusesIt(t *testing.T) {
+	for _, kind := range pushKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			bk := newBucket(t)
+			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+			body := randomBytes(4096)
+			d := a.storeBytes(t, body, false) // fetched through a: unpinned
+			evicted, acked, err := race(t, a, b, d, body, "checked", kind.push)
+			if !evicted {
+				t.Fatal("a kept d: the race did not happen")
+			}
+			switch kind.name {
+			case "mount":
+				if acked || err != nil {
+					t.Fatalf("mount of evicted content: %v, %v; want declined (false, nil)", acked, err)
+				}
+			default:
+				if !errors.Is(err, ErrEvicted) {
+					t.Fatalf("push of evicted content: %v; want ErrEvicted", err)
+				}
+			}
+			if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues("refused")); n != 1 {
+				t.Errorf("refused handshakes = %v, want 1", n)
+			}
+			// b answers for d no more: a HEAD misses, a mount declines.
+			if _, ok := b.HasContent(d); ok {
+				t.Error("b still indexes d")
+			}
+			if _, err := b.store.Stat(context.Background(), d); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("b's store still finds d (%v): a HEAD would skip the upload", err)
+			}
+			if ok, err := b.Mount(context.Background(), pushRepo, nil, true, d); ok || err != nil {
+				t.Errorf("b mounts d after it was refused: %v, %v", ok, err)
+			}
+
+			// The client's retry uploads d again, and is acknowledged.
+			if _, err := pushKinds[0].push(b, d, body); err != nil {
+				t.Fatalf("the retried push: %v", err)
+			}
+			if !bk.inBucket(d) {
+				t.Fatal("the retried push left d out of the bucket")
+			}
+			bk.pinnedLinksHaveObjects()
+			bk.noEvictingLeft()
+		})
+	}
+}
+
+// TestEvictionKeepsWhatAPushLinksMeanwhile: a push that links d after the
+// leader took d's evicting record, but before the leader checked its
+// links, waits for the leader, which sees the pinned link and keeps d;
+// the push is then acknowledged.
+func TestEvictionKeepsWhatAPushLinksMeanwhile(t *testing.T) {
+	for _, kind := range pushKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			bk := newBucket(t)
+			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+			body := randomBytes(4096)
+			d := a.storeBytes(t, body, false)
+			evicted, acked, err := race(t, a, b, d, body, "taken", kind.push)
+			if evicted {
+				t.Fatal("a evicted d, which b's push had linked")
+			}
+			if !acked || err != nil {
+				t.Fatalf("the push: %v, %v; want acknowledged", acked, err)
+			}
+			if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues("kept")); n != 1 {
+				t.Errorf("kept handshakes = %v, want 1", n)
+			}
+			if n := testutil.ToFloat64(a.m.ClusterEvictSpared.WithLabelValues("pinned")); n != 1 {
+				t.Errorf("spared as pinned = %v, want 1", n)
+			}
+			if !bk.inBucket(d) {
+				t.Fatal("d left the bucket")
+			}
+			bk.pinnedLinksHaveObjects()
+			bk.noEvictingLeft()
+		})
+	}
+}
+
+// TestEvictionHandshakeWithoutARace: with no push racing it, eviction
+// evicts what nothing pins and keeps what a push pinned; with no eviction
+// racing it, a push (an upload) is acknowledged; no handshake is counted
+// and no evicting record is left.
+func TestEvictionHandshakeWithoutARace(t *testing.T) {
+	bk := newBucket(t)
+	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+	cold := a.storeBytes(t, randomBytes(4096), false)
+	body := randomBytes(4096)
+	pushed := digest.FromBytes(body)
+	if _, err := pushKinds[0].push(b, pushed, body); err != nil { // uploads: not in the bucket yet
+		t.Fatalf("the push: %v", err)
+	}
+	if err := a.recordContent(pushed, int64(len(body)), "", nil, false); err != nil { // as a's walk adopts it
+		t.Fatal(err)
+	}
+	if !a.evictOne(cold, 4096) || bk.inBucket(cold) {
+		t.Error("a did not evict the cold, unpinned item")
+	}
+	if a.evictOne(pushed, int64(len(body))) || !bk.inBucket(pushed) {
+		t.Error("a evicted what b's push pinned")
+	}
+	for _, r := range []string{"kept", "refused", "stale"} {
+		if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues(r)); n != 0 {
+			t.Errorf("%s handshakes = %v with no race", r, n)
+		}
+	}
+	bk.pinnedLinksHaveObjects()
+	bk.noEvictingLeft()
+}
