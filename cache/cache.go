@@ -142,9 +142,13 @@ type Options struct {
 	// AccessFlush is how often access times are written to the index.
 	// Default 10s.
 	AccessFlush time.Duration
-	Metrics     *metrics.Metrics
-	Logger      logrus.FieldLogger
-	Now         func() time.Time // clock; default time.Now
+	// AccessReport is how often a replica with Records and a Replica
+	// name reports its reads to the leader of eviction (sharedaccess.go).
+	// Default 10s.
+	AccessReport time.Duration
+	Metrics      *metrics.Metrics
+	Logger       logrus.FieldLogger
+	Now          func() time.Time // clock; default time.Now
 }
 
 // Cache is the store. Open it, use it from many goroutines, Close it.
@@ -185,6 +189,10 @@ type Cache struct {
 	stop     chan struct{}
 	bg       sync.WaitGroup
 
+	// othersHeld is what the other replicas' live access reports hold
+	// open, as the leader of eviction last merged them (sharedaccess.go).
+	othersHeld atomic.Pointer[map[digest.Digest]bool]
+
 	// Test hooks of the handshake between eviction and pushes
 	// (sharedevicting.go); nil outside tests.
 	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete
@@ -214,6 +222,9 @@ func Open(opts Options) (*Cache, error) {
 	}
 	if opts.AccessFlush == 0 {
 		opts.AccessFlush = 10 * time.Second
+	}
+	if opts.AccessReport <= 0 {
+		opts.AccessReport = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		l := logrus.New()
@@ -313,6 +324,10 @@ func Open(opts Options) (*Cache, error) {
 	if c.rec != nil {
 		c.bg.Add(1)
 		go c.writeShared(c.stop)
+	}
+	if c.reportsAccess() {
+		c.bg.Add(1)
+		go c.reportAccess(c.stop)
 	}
 	c.maybeEvict()
 	return c, nil

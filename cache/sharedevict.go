@@ -40,7 +40,7 @@ func (c *Cache) LeadEviction(ctx context.Context) {
 	c.log.Info("eviction: leading the shared store's")
 	t := time.NewTimer(0)
 	defer t.Stop()
-	stale := evictingSeen{}
+	stale, reports := evictingSeen{}, reportsSeen{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -48,7 +48,7 @@ func (c *Cache) LeadEviction(ctx context.Context) {
 		case <-t.C:
 		}
 		c.sweepEvicting(ctx, stale)
-		if freed, n, err := c.evictShared(ctx); err != nil {
+		if freed, n, err := c.evictShared(ctx, reports); err != nil {
 			c.log.WithError(err).Warn("eviction: the shared store")
 		} else if n > 0 {
 			c.log.WithField("items", n).WithField("bytes", freed).Info("evicted least recently used content from the shared store")
@@ -59,7 +59,7 @@ func (c *Cache) LeadEviction(ctx context.Context) {
 
 // evictShared walks the store and, past the high watermark, evicts down
 // to the low one.
-func (c *Cache) evictShared(ctx context.Context) (freed int64, items int, err error) {
+func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int64, items int, err error) {
 	var used int64
 	if err := c.store.Walk(ctx, func(d digest.Digest, size int64) error {
 		used += size
@@ -82,6 +82,7 @@ func (c *Cache) evictShared(ctx context.Context) (freed int64, items int, err er
 	}
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
+	c.mergeAccessReports(ctx, reports) // the other replicas' readers (sharedaccess.go)
 	plan, err := c.freshPlan()
 	if err != nil {
 		return 0, 0, nil // logged

@@ -280,17 +280,14 @@ func (c *Cache) forgetEvicted(d digest.Digest) {
 	}
 }
 
-// evictingSeen remembers the evicting records a leader found at its
-// walks, by key: the version and when this leader first saw it.
-type evictingSeen map[string]struct {
-	version string
-	at      time.Time
-}
+// evictingSeen is what the leader remembers of the evicting records
+// between its walks, as versionsSeen.
+type evictingSeen = versionsSeen
 
 // sweepEvicting deletes the evicting records a dead leader left: one
 // seen at the same version for a whole evictingBound by this leader's
-// own clock (the rule of the leases; a live leader's record lasts
-// seconds). seen is the leader's, carried from walk to walk.
+// own clock (a live leader's record lasts seconds). seen is the
+// leader's, carried from walk to walk.
 func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 	if c.rec == nil {
 		return
@@ -307,27 +304,14 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 			continue // gone meanwhile, or asked again at the next walk
 		}
 		listed[k] = true
-		prev, ok := seen[k]
-		switch {
-		case !ok || prev.version != r.Version:
-			seen[k] = struct {
-				version string
-				at      time.Time
-			}{r.Version, time.Now()}
-		case time.Since(prev.at) >= evictingBound:
-			if err := c.rec.store.Delete(ctx, k); err != nil {
-				c.sharedFailed("delete", k, err)
-				continue
-			}
-			delete(seen, k)
+		if seen.fresh(k, r.Version, evictingBound) {
+			continue
 		}
-	}
-	for k := range seen {
-		if !listed[k] {
-			delete(seen, k)
+		if err := c.rec.store.Delete(ctx, k); err != nil {
+			c.sharedFailed("delete", k, err)
+			continue
 		}
+		delete(listed, k)
 	}
+	seen.keep(listed)
 }
-
-// heldElsewhere reports whether another replica said it holds d open.
-func (c *Cache) heldElsewhere(digest.Digest) bool { return false }

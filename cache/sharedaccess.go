@@ -1,0 +1,230 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/records"
+)
+
+// What the replica leading eviction knows of the others' readers. Its
+// LRU sees only its own reads, and a replica serving a hot image from its
+// local tier never touches the bucket, so without reports the leader
+// would evict what is hot elsewhere. Each replica writes, every
+// AccessReport and when it closes, the record access/<replica>: its most
+// recent reads (at most accessReportMax), each with its age by the
+// replica's own clock, and the digests its clients hold open right now.
+// The leader, before it plans, reads every report and takes a read's
+// time as the record's Modified (the store's clock) less its age, so no
+// two replicas' clocks are compared; a read newer than the leader's own
+// record of the digest becomes its last use. Digests held open in a live
+// report (one whose version changed within accessReportLive by the
+// leader's own clock) are kept like its own readers'.
+
+const (
+	// accessReportMax bounds the reads a report lists (about 85 bytes
+	// each, well within records.MaxSize).
+	accessReportMax = 8192
+	// accessReportLive is how many report intervals a report's held
+	// digests count for when the report has not changed: a replica that
+	// stopped reporting has died or lost the bucket, and its readers
+	// with it.
+	accessReportLive = 3
+)
+
+// sharedAccess is a replica's report.
+type sharedAccess struct {
+	// Read maps each recently read digest to how long before the report
+	// was written it was last read, in milliseconds.
+	Read map[digest.Digest]int64 `json:"read"`
+	Held []digest.Digest         `json:"held,omitempty"`
+}
+
+// reportsAccess reports whether this cache writes access reports: it
+// shares records and has a name among the replicas.
+func (c *Cache) reportsAccess() bool { return c.rec != nil && c.opts.Replica != "" }
+
+// reportAccess writes the report every AccessReport until stop, and once
+// more then, holding nothing (the replica is closing). Cache.bg owns it.
+func (c *Cache) reportAccess(stop <-chan struct{}) {
+	defer c.bg.Done()
+	t := time.NewTicker(c.opts.AccessReport)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.writeAccessReport(ctx, false)
+			return
+		case <-t.C:
+			c.writeAccessReport(c.life, true)
+		}
+	}
+}
+
+// writeAccessReport writes this replica's report; a failure is counted
+// and logged (the leader then plans on older reports).
+func (c *Cache) writeAccessReport(ctx context.Context, holding bool) {
+	key, err := sharedAccessKey(c.opts.Replica)
+	if err != nil {
+		return
+	}
+	b, err := c.accessReport(holding)
+	if err != nil {
+		c.log.WithError(err).Warn("shared records: the access report")
+		return
+	}
+	if _, err := c.rec.store.Put(ctx, key, b, records.Always()); err != nil {
+		c.sharedFailed("put", key, err)
+	}
+}
+
+// accessReport encodes the most recent reads and, if holding, what
+// clients hold open, within records.MaxSize.
+func (c *Cache) accessReport(holding bool) ([]byte, error) {
+	now := time.Now()
+	keys := c.access.recent.Keys() // oldest first
+	var held []digest.Digest
+	if holding {
+		c.inUseMu.Lock()
+		for d := range c.inUse {
+			held = append(held, d)
+		}
+		c.inUseMu.Unlock()
+		slices.Sort(held)
+	}
+	for n := accessReportMax; n > 0; n /= 2 {
+		rep := sharedAccess{Read: map[digest.Digest]int64{}, Held: held[:min(len(held), n)]}
+		for _, d := range keys[max(0, len(keys)-n):] {
+			if at, ok := c.access.recent.Peek(d); ok {
+				rep.Read[d] = max(0, now.Sub(at).Milliseconds())
+			}
+		}
+		b, err := json.Marshal(rep)
+		if err != nil || len(b) <= records.MaxSize {
+			return b, err
+		}
+	}
+	return nil, errors.New("no report fits a record")
+}
+
+// reportsSeen is what the leader remembers of the reports between its
+// walks, as versionsSeen.
+type reportsSeen = versionsSeen
+
+// mergeAccessReports reads the other replicas' reports into this
+// leader's view before it plans: reads newer than its own record of a
+// digest it knows become the digest's last use, and what a live report
+// holds is kept (heldElsewhere). A report that cannot be read is left
+// out, counted and logged.
+func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
+	if !c.reportsAccess() {
+		return
+	}
+	self, _ := sharedAccessKey(c.opts.Replica)
+	var keys []string
+	if err := c.rec.store.List(ctx, sharedAccessDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		c.sharedFailed("list", sharedAccessDir, err)
+		return
+	}
+	c.flushAccess() // this replica's own reads first: a later flush would undo newer ones
+	own, err := c.index.Accesses()
+	if err != nil {
+		c.opts.Metrics.StoreError("index")
+		c.log.WithError(err).Warn("eviction: reading access times")
+		return
+	}
+	newer := map[digest.Digest]time.Time{}
+	held := map[digest.Digest]bool{}
+	live := time.Duration(accessReportLive) * c.opts.AccessReport
+	listed := map[string]bool{}
+	for _, k := range keys {
+		if k == self {
+			continue
+		}
+		r, err := c.rec.store.Get(ctx, k)
+		if err != nil {
+			if !errors.Is(err, records.ErrNotFound) {
+				c.sharedFailed("get", k, err)
+			}
+			continue
+		}
+		listed[k] = true
+		var rep sharedAccess
+		if err := json.Unmarshal(r.Data, &rep); err != nil {
+			c.log.WithError(fmt.Errorf("record %s: %w", k, err)).Warn("eviction: an access report")
+			continue
+		}
+		for d, ms := range rep.Read {
+			at := r.Modified.Add(-time.Duration(ms) * time.Millisecond)
+			if at.After(own[d]) && at.After(newer[d]) && c.knows(d) {
+				newer[d] = at
+			}
+		}
+		if seen.fresh(k, r.Version, live) {
+			for _, d := range rep.Held {
+				held[d] = true
+			}
+		}
+	}
+	seen.keep(listed)
+	if len(newer) > 0 {
+		if err := c.index.PutAccess(newer); err != nil {
+			c.opts.Metrics.StoreError("index")
+			c.log.WithError(err).Warn("eviction: writing the other replicas' access times")
+		}
+	}
+	c.othersHeld.Store(&held)
+}
+
+// knows reports whether the index records content d.
+func (c *Cache) knows(d digest.Digest) bool {
+	_, err := c.index.Blob(d)
+	return err == nil
+}
+
+// heldElsewhere reports whether a live report of another replica said
+// its clients hold d open, as of the leader's last merge.
+func (c *Cache) heldElsewhere(d digest.Digest) bool {
+	held := c.othersHeld.Load()
+	return held != nil && (*held)[d]
+}
+
+// versionsSeen remembers records a leader found at its walks, by key:
+// the version and when this leader first saw it, by its own clock (the
+// rule of the leases: a record that keeps its version for long enough
+// was left by a replica that stopped).
+type versionsSeen map[string]struct {
+	version string
+	at      time.Time
+}
+
+// fresh notes version at key and reports whether it is new or was first
+// seen less than bound ago.
+func (s versionsSeen) fresh(key, version string, bound time.Duration) bool {
+	prev, ok := s[key]
+	if !ok || prev.version != version {
+		s[key] = struct {
+			version string
+			at      time.Time
+		}{version, time.Now()}
+		return true
+	}
+	return time.Since(prev.at) < bound
+}
+
+// keep forgets the keys not in listed.
+func (s versionsSeen) keep(listed map[string]bool) {
+	for k := range s {
+		if !listed[k] {
+			delete(s, k)
+		}
+	}
+}

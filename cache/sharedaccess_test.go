@@ -1,0 +1,93 @@
+package cache
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// readThrough has r read d in pushRepo as a client does (a hit: r knows
+// d and links it), and returns the open blob.
+func (r *bucketReplica) readThrough(t *testing.T, d digest.Digest, size int64) *Blob {
+	t.Helper()
+	if err := r.recordContent(d, size, "", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.linkLocal(pushRepo, d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Blob(context.Background(), pushRepo, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestLeaderKeepsWhatAnotherReplicaReadLately: the leader's own accesses
+// make y its oldest item, but another replica read y just now (the
+// leader never heard of that read but through its report): the leader
+// evicts x, colder cluster-wide, and keeps y.
+func TestLeaderKeepsWhatAnotherReplicaReadLately(t *testing.T) {
+	bk := newBucket(t)
+	var clock atomic.Int64 // a's clock, two hours back
+	clock.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	// 8 KiB stored, past 95 % of 6000; down to 85 % of it frees one item.
+	a := bk.replica("a:5000", Options{MaxSize: 6000, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	b := bk.replica("b:5000", Options{})
+	y := a.storeBytes(t, randomBytes(4096), false)
+	clock.Add(int64(time.Hour))
+	x := a.storeBytes(t, randomBytes(4096), false)
+
+	b.readThrough(t, y, 4096).Close()
+	b.writeAccessReport(context.Background(), true)
+	if _, n, err := a.evictShared(context.Background(), reportsSeen{}); err != nil || n != 1 {
+		t.Fatalf("evicted %d items (%v), want 1", n, err)
+	}
+	if !bk.inBucket(y) {
+		t.Error("a evicted y, which b read just now")
+	}
+	if bk.inBucket(x) {
+		t.Error("a kept x, colder than y across the cluster")
+	}
+	bk.noEvictingLeft()
+}
+
+// TestLeaderKeepsWhatAnotherReplicaHoldsOpen: content a client of
+// another replica holds open is kept while its report says so, and
+// evicted once a later report no longer holds it.
+func TestLeaderKeepsWhatAnotherReplicaHoldsOpen(t *testing.T) {
+	bk := newBucket(t)
+	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+	x := a.storeBytes(t, randomBytes(4096), false)
+	y := a.storeBytes(t, randomBytes(4096), false)
+
+	open := b.readThrough(t, y, 4096)
+	b.writeAccessReport(context.Background(), true)
+	reports := reportsSeen{}
+	if _, _, err := a.evictShared(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if bk.inBucket(x) {
+		t.Error("a kept x, which nothing holds")
+	}
+	if !bk.inBucket(y) {
+		t.Fatal("a evicted y, which b's client holds open")
+	}
+	if n := testutil.ToFloat64(a.m.ClusterEvictSpared.WithLabelValues("held")); n != 1 {
+		t.Errorf("spared as held = %v, want 1", n)
+	}
+
+	open.Close()
+	b.writeAccessReport(context.Background(), true)
+	if _, _, err := a.evictShared(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if bk.inBucket(y) {
+		t.Error("a kept y after b's client let it go")
+	}
+	bk.noEvictingLeft()
+}
