@@ -77,6 +77,9 @@ func (b *bucket) replica(name string, opts Options) *bucketReplica {
 	if opts.MaxSize == 0 {
 		opts.MaxSize = 1
 	}
+	if opts.AccessReport == 0 {
+		opts.AccessReport = 50 * time.Millisecond // the leader's batches wait for the next
+	}
 	c, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -192,6 +192,9 @@ type Cache struct {
 	// othersHeld is what the other replicas' live access reports hold
 	// open, as the leader of eviction last merged them (sharedaccess.go).
 	othersHeld atomic.Pointer[map[digest.Digest]bool]
+	// evictBatch are the evicting records the leader's batch holds
+	// (sharedbatch.go); guarded by evictRun.
+	evictBatch map[digest.Digest]evictTaken
 
 	// Test hooks of the handshake between eviction and pushes
 	// (sharedevicting.go); nil outside tests.
@@ -328,6 +331,11 @@ func Open(opts Options) (*Cache, error) {
 	if c.reportsAccess() {
 		c.bg.Add(1)
 		go c.reportAccess(c.stop)
+		if g, ok := c.store.(interface {
+			GateShared(func(context.Context, digest.Digest) error)
+		}); ok {
+			g.GateShared(c.sharedReadGate) // sharedbatch.go
+		}
 	}
 	c.maybeEvict()
 	return c, nil

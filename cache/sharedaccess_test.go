@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,6 +89,63 @@ func TestLeaderKeepsWhatAnotherReplicaHoldsOpen(t *testing.T) {
 	}
 	if bk.inBucket(y) {
 		t.Error("a kept y after b's client let it go")
+	}
+	bk.noEvictingLeft()
+}
+
+// TestReaderRacingTheLeaderIsHeldOrMisses: a reader on another replica
+// that opened y from the bucket before the leader took y's evicting
+// record is in that replica's next report, which the leader waits for
+// before it deletes: y is kept. A reader that comes after the record was
+// taken finds it and takes x for a miss (here: no upstream to fetch it
+// from) instead of streaming what is being deleted.
+func TestReaderRacingTheLeaderIsHeldOrMisses(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	b := bk.replica("b:5000", Options{AccessReport: time.Hour}) // reports only when told
+	x := a.storeBytes(t, randomBytes(4096), false)
+	y := a.storeBytes(t, randomBytes(4096), false)
+	b.writeAccessReport(context.Background(), true) // live, holding nothing
+	open := b.readThrough(t, y, 4096)               // from the bucket: b has no copy
+	defer open.Close()
+
+	var xErr error
+	xRead := false
+	a.evictStep = func(step string, d digest.Digest) {
+		if step != "taken" {
+			return
+		}
+		switch d {
+		case y: // b's next report, after the record
+			b.writeAccessReport(context.Background(), true)
+		case x:
+			xRead = true
+			if err := b.recordContent(x, 4096, "", nil, false); err != nil {
+				t.Error(err)
+			}
+			if err := b.linkLocal(pushRepo, x); err != nil {
+				t.Error(err)
+			}
+			var bl *Blob
+			if bl, xErr = b.Blob(context.Background(), pushRepo, x); xErr == nil {
+				bl.Close()
+			}
+		}
+	}
+	if _, _, err := a.evictShared(context.Background(), reportsSeen{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bk.inBucket(y) {
+		t.Error("a evicted y, which b's client opened before the evicting record")
+	}
+	if bk.inBucket(x) {
+		t.Error("a kept x, which nothing held")
+	}
+	if !xRead {
+		t.Fatal("x was never taken for eviction")
+	}
+	if !errors.Is(xErr, ErrUnknownUpstream) {
+		t.Errorf("b's read of x while it was evicted: %v; want a miss (no upstream to fetch from)", xErr)
 	}
 	bk.noEvictingLeft()
 }

@@ -88,10 +88,22 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 		return 0, 0, nil // logged
 	}
 	target := c.lowWater()
+	// The batch's evicting records, held until its deletes are done, and
+	// the readers' reports after them (sharedbatch.go): then plan again.
+	release := c.takeBatch(ctx, plan, used-target, reports)
+	defer release()
+	if c.evictBatch != nil {
+		if plan, err = c.freshPlan(); err != nil {
+			return 0, 0, nil // logged
+		}
+	}
 	var gone int64 // freed so far: the plan adds up only at its end
 	freed, items = plan.Evict(
 		func() bool { return used-gone <= target || ctx.Err() != nil },
 		func(it evict.Item) bool {
+			if _, taken := c.evictBatch[it.Digest]; c.evictBatch != nil && !taken {
+				return false // not in the batch the readers were asked about
+			}
 			if !c.evictOne(it.Digest, it.Size) {
 				return false
 			}

@@ -60,11 +60,12 @@ type sharedEvicting struct {
 }
 
 // markEvicting is the leader's side for one item: it takes d's evicting
-// record and asks whether anything keeps d. ok says d may be deleted
-// now; done (when ok) deletes the record, after the deletion. Without
-// shared records there is no one to ask.
+// record (unless its batch took it: sharedbatch.go) and asks whether
+// anything keeps d. ok says d may be deleted now; done (when ok) deletes
+// the record, after the deletion, unless the batch does. Without shared
+// records there is no one to ask.
 func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (done func(), ok bool) {
-	return c.markDeleting(ctx, d, func() string {
+	keep := func() string {
 		switch {
 		case c.held(d) || c.heldElsewhere(d):
 			return "held"
@@ -72,7 +73,11 @@ func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (done func(),
 			return "pinned"
 		}
 		return ""
-	})
+	}
+	if t, ok := c.evictBatch[d]; ok {
+		return func() {}, c.mayDelete(d, t.start, keep)
+	}
+	return c.markDeleting(ctx, d, keep)
 }
 
 // markUnlinked is markEvicting for a delete's removal of content no
@@ -93,43 +98,60 @@ func (c *Cache) markDeleting(ctx context.Context, d digest.Digest, keep func() s
 	if c.rec == nil {
 		return func() {}, true
 	}
-	key, err := sharedEvictingKey(d)
-	if err != nil {
+	release, start, ok := c.takeEvicting(ctx, d)
+	if !ok {
 		return nil, false
 	}
-	start := time.Now()
+	if !c.mayDelete(d, start, keep) {
+		release()
+		return nil, false
+	}
+	return release, true
+}
+
+// takeEvicting creates d's evicting record; release deletes it. start is
+// when, by this replica's clock, before the write.
+func (c *Cache) takeEvicting(ctx context.Context, d digest.Digest) (release func(), start time.Time, ok bool) {
+	key, err := sharedEvictingKey(d)
+	if err != nil {
+		return nil, start, false
+	}
+	start = time.Now()
 	b, err := json.Marshal(sharedEvicting{By: c.opts.Replica, Since: c.opts.Now()})
 	if err != nil {
-		return nil, false
+		return nil, start, false
 	}
 	if _, err := c.rec.store.Put(ctx, key, b, records.IfAbsent()); err != nil {
 		if !errors.Is(err, records.ErrConflict) {
 			c.sharedFailed("put", key, err)
 		}
-		return nil, false // a dead leader's record: swept once stale (sweepEvicting)
-	}
-	release := func() {
-		if err := c.rec.store.Delete(context.WithoutCancel(ctx), key); err != nil {
-			c.sharedFailed("delete", key, err) // pushers wait it out; the next sweep takes it
-		}
+		return nil, start, false // a dead leader's record: swept once stale (sweepEvicting)
 	}
 	if c.evictStep != nil {
 		c.evictStep("taken", d)
 	}
+	return func() {
+		if err := c.rec.store.Delete(context.WithoutCancel(ctx), key); err != nil {
+			c.sharedFailed("delete", key, err) // pushers wait it out; the next sweep takes it
+		}
+	}, start, true
+}
+
+// mayDelete asks keep why d stays ("" for nothing), with d's evicting
+// record held since start, and refuses past half the record's bound.
+func (c *Cache) mayDelete(d digest.Digest, start time.Time, keep func() string) bool {
 	if why := keep(); why != "" {
 		c.opts.Metrics.EvictSpared(why)
-		release()
-		return nil, false
+		return false
 	}
 	if c.evictStep != nil {
 		c.evictStep("checked", d)
 	}
 	if time.Since(start) >= evictingBound/2 {
 		c.log.WithField("digest", d).Warn("eviction: too slow to delete within the evicting record's bound; kept")
-		release()
-		return nil, false
+		return false
 	}
-	return release, true
+	return true
 }
 
 // confirmPushed is the pusher's side, once its pinned links to ds are in

@@ -34,6 +34,11 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 	if missing {
 		s.forget(d) // an eviction may have raced a rewrite (evict)
 	}
+	if gate := s.gate.Load(); gate != nil {
+		if err := (*gate)(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	c, err = s.shared.Open(ctx, d)
 	if err != nil {
 		return nil, sharedErr("open", err)
@@ -43,6 +48,14 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (Content, error) {
 		s.promote(d)
 	}
 	return c, nil
+}
+
+// GateShared sets gate, asked before d is read from the shared tier by
+// Open (not by promotions, which read what Open let through): an error
+// fails the Open. The cache sets it when it opens, before any read, to
+// turn content the bucket's eviction is deleting into a miss.
+func (s *Store) GateShared(gate func(ctx context.Context, d digest.Digest) error) {
+	s.gate.Store(&gate)
 }
 
 // promote starts the promotion of d unless promotions are off

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
@@ -78,6 +79,8 @@ type Store struct {
 	used      usage                      // the local tier's copies, by last open
 	promoting map[digest.Digest]bool     // digests being promoted
 	promoted  func(digest.Digest, error) // test hook: a promotion ended
+
+	gate atomic.Pointer[func(context.Context, digest.Digest) error] // GateShared
 }
 
 // New returns a Store over local and shared. It walks the local tier to

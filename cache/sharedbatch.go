@@ -1,0 +1,148 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/evict"
+	"github.com/wharf-mirror/wharf/cache/records"
+)
+
+// A reader on another replica that starts just as the leader deletes
+// would lose the object mid-read: its hold is in its memory, and reaches
+// the leader only with its next report. So the leader evicts in batches,
+// and pairs its evicting records with the readers' reports as pushes pair
+// them with links (sharedevicting.go):
+//
+//	leader                                   reader on a local miss (cache/tier)
+//	1. take the evicting records of a batch  1. hold d (in memory; its reports say so)
+//	2. wait for every live replica to        2. get evicting/<d>: present → a miss
+//	   report again (at most                    (fetched through a peer or the
+//	   accessReportLive intervals)              upstream), absent → read the bucket
+//	3. merge the reports, plan again, and
+//	   delete what is still cold and unheld
+//
+// If the reader's get missed the record, its hold came before the
+// record, so the report the leader waits for lists it (if it still
+// holds d). A replica that does not report within the bound is taken
+// for gone, with its readers. Content pinned here is read whatever the
+// record says: the leader keeps what any pinned link names.
+
+// evictTaken is an evicting record a batch holds.
+type evictTaken struct {
+	start   time.Time
+	release func()
+}
+
+// takeBatch takes the evicting records of what plan would evict to free
+// need bytes (plan is spent), waits for the replicas to report again,
+// and merges their reports; the caller plans afresh and evicts, and then
+// calls the returned release. Without reports there is nothing to wait
+// for, and items are taken one at a time.
+func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, reports reportsSeen) (release func()) {
+	if !c.reportsAccess() {
+		return func() {}
+	}
+	batch := map[digest.Digest]evictTaken{}
+	var gone int64
+	plan.Evict(
+		func() bool { return gone >= need || ctx.Err() != nil },
+		func(it evict.Item) bool {
+			// Asked first to take no record for what stays anyway, and
+			// again once the record is taken.
+			switch {
+			case c.held(it.Digest) || c.heldElsewhere(it.Digest):
+				c.opts.Metrics.EvictSpared("held")
+				return false
+			case c.sharedPinned(ctx, it.Digest):
+				c.opts.Metrics.EvictSpared("pinned")
+				return false
+			}
+			rel, start, ok := c.takeEvicting(ctx, it.Digest)
+			if !ok {
+				return false
+			}
+			batch[it.Digest] = evictTaken{start: start, release: rel}
+			gone += it.Size
+			return true
+		},
+	)
+	c.evictBatch = batch
+	if len(batch) > 0 {
+		c.awaitReports(ctx, c.liveReports(ctx, reports))
+		c.mergeAccessReports(ctx, reports)
+	}
+	return func() {
+		for _, t := range batch {
+			t.release()
+		}
+		c.evictBatch = nil
+	}
+}
+
+// liveReports reads the current version of every other replica's report
+// that was live at the last merge.
+func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) map[string]string {
+	live := time.Duration(accessReportLive) * c.opts.AccessReport
+	self, _ := sharedAccessKey(c.opts.Replica)
+	out := map[string]string{}
+	for k, seen := range reports {
+		if k == self || time.Since(seen.at) >= live {
+			continue
+		}
+		if r, err := c.rec.store.Get(ctx, k); err == nil {
+			out[k] = r.Version
+		}
+	}
+	return out
+}
+
+// awaitReports waits until each report in versions was rewritten, for at
+// most accessReportLive intervals.
+func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
+	deadline := time.Now().Add(time.Duration(accessReportLive) * c.opts.AccessReport)
+	pause := min(c.opts.AccessReport/4, time.Second)
+	for len(versions) > 0 && time.Now().Before(deadline) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		for k, v := range versions {
+			r, err := c.rec.store.Get(ctx, k)
+			if err != nil || r.Version != v {
+				delete(versions, k) // rewritten, or gone with its replica
+			}
+		}
+	}
+	if len(versions) > 0 {
+		c.log.WithField("replicas", len(versions)).Warn("eviction: replicas did not report within the bound; their readers are taken for gone")
+	}
+}
+
+// sharedReadGate is asked by the tier before it reads d from the bucket
+// on a local miss (with d held by the reader): an eviction of d under
+// way makes it a miss, fetched elsewhere, unless d is pinned here. A
+// bucket that cannot say lets the read go on, as before the gate.
+func (c *Cache) sharedReadGate(ctx context.Context, d digest.Digest) error {
+	key, err := sharedEvictingKey(d)
+	if err != nil || c.Pinned(d) {
+		return nil
+	}
+	ctx, cancel := c.readCtx(ctx)
+	defer cancel()
+	if _, err := c.rec.store.Get(ctx, key); err != nil {
+		if !errors.Is(err, records.ErrNotFound) {
+			c.sharedFailed("get", key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s is being evicted from the shared store: %w", d, fs.ErrNotExist)
+}
