@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -129,7 +128,8 @@ func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
 
 // sharedReadGate is asked by the tier before it reads d from the bucket
 // on a local miss (with d held by the reader): an eviction of d under
-// way makes it a miss, fetched elsewhere, unless d is pinned here. A
+// way makes it a miss (errEvicting), fetched elsewhere, unless d is
+// pinned here. A
 // bucket that cannot say lets the read go on, as before the gate.
 func (c *Cache) sharedReadGate(ctx context.Context, d digest.Digest) error {
 	key, err := sharedEvictingKey(d)
@@ -144,5 +144,11 @@ func (c *Cache) sharedReadGate(ctx context.Context, d digest.Digest) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%s is being evicted from the shared store: %w", d, fs.ErrNotExist)
+	return fmt.Errorf("%s: %w", d, errEvicting)
 }
+
+// errEvicting is the gate's refusal: a miss to every reader (any error
+// of a stored read is), but not fs.ErrNotExist, which would make a
+// reader drop the content (storedManifest), and with it the bucket's
+// copy that the leader may yet keep.
+var errEvicting = errors.New("being evicted from the shared store")

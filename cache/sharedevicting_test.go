@@ -36,11 +36,11 @@ var pushKinds = []struct {
 	}},
 }
 
-// race runs the push of kind through b while a evicts d, paused at step
-// (see Cache.evictStep) until the push has found d's evicting record. It
-// returns whether a evicted d, whether the push was acknowledged, and its
-// error.
-func race(t *testing.T, a, b *bucketReplica, d digest.Digest, body []byte, step string, push func(*bucketReplica, digest.Digest, []byte) (bool, error)) (evicted, acked bool, err error) {
+// race runs the push of kind through b while a deletes d with del,
+// paused at step (see Cache.evictStep) until the push has found d's
+// evicting record. It returns what del returned (whether a deleted d),
+// whether the push was acknowledged, and its error.
+func race(t *testing.T, a, b *bucketReplica, d digest.Digest, body []byte, step string, del func() bool, push func(*bucketReplica, digest.Digest, []byte) (bool, error)) (evicted, acked bool, err error) {
 	t.Helper()
 	paused, resume, seen := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	a.evictStep = func(s string, x digest.Digest) {
@@ -55,7 +55,7 @@ func race(t *testing.T, a, b *bucketReplica, d digest.Digest, body []byte, step 
 		}
 	}
 	evicting := make(chan bool, 1)
-	go func() { evicting <- a.evictOne(d, int64(len(body))) }()
+	go func() { evicting <- del() }()
 	within(t, "a to reach "+step, paused)
 	type result struct {
 		acked bool
@@ -86,7 +86,8 @@ func TestEvictionRacingAPushRefusesIt(t *testing.T) {
 			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
 			body := randomBytes(4096)
 			d := a.storeBytes(t, body, false) // fetched through a: unpinned
-			evicted, acked, err := race(t, a, b, d, body, "checked", kind.push)
+			evict := func() bool { return a.evictOne(d, int64(len(body))) }
+			evicted, acked, err := race(t, a, b, d, body, "checked", evict, kind.push)
 			if !evicted {
 				t.Fatal("a kept d: the race did not happen")
 			}
@@ -138,7 +139,8 @@ func TestEvictionKeepsWhatAPushLinksMeanwhile(t *testing.T) {
 			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
 			body := randomBytes(4096)
 			d := a.storeBytes(t, body, false)
-			evicted, acked, err := race(t, a, b, d, body, "taken", kind.push)
+			evict := func() bool { return a.evictOne(d, int64(len(body))) }
+			evicted, acked, err := race(t, a, b, d, body, "taken", evict, kind.push)
 			if evicted {
 				t.Fatal("a evicted d, which b's push had linked")
 			}
@@ -158,6 +160,34 @@ func TestEvictionKeepsWhatAPushLinksMeanwhile(t *testing.T) {
 			bk.noEvictingLeft()
 		})
 	}
+}
+
+// TestDeleteRacingAPushRefusesIt: a delete through a that unlinks d's
+// last repository removes d from the bucket under the same handshake:
+// a push through b that linked d meanwhile is refused, never
+// acknowledged, and its retry uploads d again.
+func TestDeleteRacingAPushRefusesIt(t *testing.T) {
+	bk := newBucket(t)
+	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+	body := randomBytes(4096)
+	d := a.storeBytes(t, body, false)
+	gone := Repo{Upstream: "upstream", Path: "team/old"}
+	if err := a.linkLocal(gone, d); err != nil {
+		t.Fatal(err)
+	}
+	del := func() bool { return a.Unlink(gone, d) == nil && !bk.inBucket(d) }
+	deleted, _, err := race(t, a, b, d, body, "checked", del, pushKinds[0].push)
+	if !deleted {
+		t.Fatal("a's delete kept d: the race did not happen")
+	}
+	if !errors.Is(err, ErrEvicted) {
+		t.Fatalf("push of deleted content: %v; want ErrEvicted", err)
+	}
+	if _, err := pushKinds[0].push(b, d, body); err != nil {
+		t.Fatalf("the retried push: %v", err)
+	}
+	bk.pinnedLinksHaveObjects()
+	bk.noEvictingLeft()
 }
 
 // TestEvictionHandshakeWithoutARace: with no push racing it, eviction
