@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,8 @@ func (b *bucket) openS3() *s3.Store {
 // bucketReplica is one replica on the bucket.
 type bucketReplica struct {
 	*Cache
-	m *metrics.Metrics
+	m     *metrics.Metrics
+	close func() // closes the Cache once (the test's end does too)
 }
 
 // replica opens a replica named name; opts adds to what every replica
@@ -84,8 +86,9 @@ func (b *bucket) replica(name string, opts Options) *bucketReplica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &bucketReplica{Cache: c, m: m}
+	closeOnce := sync.OnceFunc(func() { c.Close() })
+	t.Cleanup(closeOnce)
+	return &bucketReplica{Cache: c, m: m, close: closeOnce}
 }
 
 // store puts body in the bucket through r and indexes it (pinned as a

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -148,4 +149,46 @@ func TestReaderRacingTheLeaderIsHeldOrMisses(t *testing.T) {
 		t.Errorf("b's read of x while it was evicted: %v; want a miss (no upstream to fetch from)", xErr)
 	}
 	bk.noEvictingLeft()
+}
+
+// TestClosingReplicaReportsItsReads: a replica that closes writes its
+// last report, with its reads and nothing held (its clients are gone).
+func TestClosingReplicaReportsItsReads(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	b := bk.replica("b:5000", Options{AccessReport: time.Hour})
+	y := a.storeBytes(t, randomBytes(4096), false)
+	b.readThrough(t, y, 4096).Close()
+	b.close()
+	r, err := bk.shared.Records().Get(context.Background(), "access/b:5000")
+	if err != nil {
+		t.Fatalf("no report after Close: %v", err)
+	}
+	var rep sharedAccess
+	if err := json.Unmarshal(r.Data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rep.Read[y]; !ok || len(rep.Held) != 0 {
+		t.Errorf("report %s: want y read and nothing held", r.Data)
+	}
+}
+
+// TestVersionsSeenAgeByTheirOwnClock: a record is fresh while its version
+// changes, and stale once one version outlived the bound by the reader's
+// own clock; keys no longer listed are forgotten.
+func TestVersionsSeenAgeByTheirOwnClock(t *testing.T) {
+	s := versionsSeen{}
+	if !s.fresh("k", "v1", time.Hour) || !s.fresh("k", "v1", time.Hour) {
+		t.Error("a version seen just now is not fresh")
+	}
+	if s.fresh("k", "v1", 0) {
+		t.Error("a version older than the bound is fresh")
+	}
+	if !s.fresh("k", "v2", 0) {
+		t.Error("a new version is not fresh")
+	}
+	s.keep(map[string]bool{})
+	if len(s) != 0 {
+		t.Errorf("unlisted keys kept: %v", s)
+	}
 }
