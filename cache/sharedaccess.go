@@ -81,7 +81,7 @@ func (c *Cache) writeAccessReport(ctx context.Context, holding bool) {
 		c.log.WithError(err).Warn("shared records: the access report")
 		return
 	}
-	if _, err := c.rec.store.Put(ctx, key, b, records.Always()); err != nil {
+	if _, err := c.rec.store.Put(ctx, key, b, records.Always()); err != nil && ctx.Err() == nil {
 		c.sharedFailed("put", key, err)
 	}
 }
@@ -131,7 +131,9 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 	self, _ := sharedAccessKey(c.opts.Replica)
 	var keys []string
 	if err := c.rec.store.List(ctx, sharedAccessDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
-		c.sharedFailed("list", sharedAccessDir, err)
+		if ctx.Err() == nil { // not the lease's end
+			c.sharedFailed("list", sharedAccessDir, err)
+		}
 		return
 	}
 	c.flushAccess() // this replica's own reads first: a later flush would undo newer ones
@@ -151,7 +153,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 		}
 		r, err := c.rec.store.Get(ctx, k)
 		if err != nil {
-			if !errors.Is(err, records.ErrNotFound) {
+			if !errors.Is(err, records.ErrNotFound) && ctx.Err() == nil {
 				c.sharedFailed("get", k, err)
 			}
 			continue

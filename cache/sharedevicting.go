@@ -122,7 +122,7 @@ func (c *Cache) takeEvicting(ctx context.Context, d digest.Digest) (release func
 		return nil, start, false
 	}
 	if _, err := c.rec.store.Put(ctx, key, b, records.IfAbsent()); err != nil {
-		if !errors.Is(err, records.ErrConflict) {
+		if !errors.Is(err, records.ErrConflict) && ctx.Err() == nil {
 			c.sharedFailed("put", key, err)
 		}
 		return nil, start, false // a dead leader's record: swept once stale (sweepEvicting)
@@ -316,7 +316,9 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 	}
 	var keys []string
 	if err := c.rec.store.List(ctx, sharedEvictingDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
-		c.sharedFailed("list", sharedEvictingDir, err)
+		if ctx.Err() == nil { // not the lease's end
+			c.sharedFailed("list", sharedEvictingDir, err)
+		}
 		return
 	}
 	listed := map[string]bool{}
