@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -95,5 +96,20 @@ func TestServeAsClusterReplicas(t *testing.T) {
 	}
 	if !asked {
 		t.Error("no replica asked a peer")
+	}
+	// Each replica reports its reads to the leader of eviction under its
+	// --cluster-self name, every 10 s.
+	reported := func() bool {
+		keys := strings.Join(srv.Keys(t, bucket, ""), "\n")
+		return strings.Contains(keys, "records/access/"+peers[0]) && strings.Contains(keys, "records/access/"+peers[1])
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.After(25 * time.Second); !reported(); {
+		select {
+		case <-deadline:
+			t.Fatalf("no access report of each replica in the bucket:\n%s", strings.Join(srv.Keys(t, bucket, ""), "\n"))
+		case <-tick.C:
+		}
 	}
 }
