@@ -195,6 +195,8 @@ type Cache struct {
 	// evictBatch are the evicting records the leader's batch holds
 	// (sharedbatch.go); guarded by evictRun.
 	evictBatch map[digest.Digest]evictTaken
+	// evictingFor is evictingBound (sharedevicting.go).
+	evictingFor time.Duration
 
 	// Test hooks of the handshake between eviction and pushes
 	// (sharedevicting.go); nil outside tests.
@@ -238,7 +240,7 @@ func Open(opts Options) (*Cache, error) {
 		opts: opts, log: opts.Logger, origins: map[string]Origin{},
 		access: newAccessLog(time.Second), inUse: map[digest.Digest]int{},
 		evictCh: make(chan struct{}, 1), stop: make(chan struct{}),
-		flights: flights{running: map[string]time.Time{}},
+		flights: flights{running: map[string]time.Time{}}, evictingFor: evictingBound,
 	}
 	if opts.Records != nil {
 		c.rec = &shared{store: opts.Records, queue: make(chan sharedJob, sharedQueue), pending: map[digest.Digest][]Repo{}}

@@ -49,7 +49,8 @@ import (
 // evictingBound is how long an evicting record is honoured, from its
 // writing by the store's clock: past it the record is a dead leader's.
 // A live leader never deletes past half of it (measured from before it
-// wrote the record), so the two never overlap.
+// wrote the record), so the two never overlap. Cache.evictingFor holds
+// it (tests shorten it).
 const evictingBound = 2 * time.Minute
 
 // sharedEvicting is the evicting record: who deletes, since when (by its
@@ -147,7 +148,7 @@ func (c *Cache) mayDelete(d digest.Digest, start time.Time, keep func() string) 
 	if c.evictStep != nil {
 		c.evictStep("checked", d)
 	}
-	if time.Since(start) >= evictingBound/2 {
+	if time.Since(start) >= c.evictingFor/2 {
 		c.log.WithField("digest", d).Warn("eviction: too slow to delete within the evicting record's bound; kept")
 		return false
 	}
@@ -257,7 +258,7 @@ func (c *Cache) awaitEvicting(ctx context.Context, repo Repo, d digest.Digest, k
 	}
 	pause := 10 * time.Millisecond
 	for {
-		left := r.Modified.Add(evictingBound).Sub(storeNow.Add(time.Since(at)))
+		left := r.Modified.Add(c.evictingFor).Sub(storeNow.Add(time.Since(at)))
 		if left <= 0 {
 			c.log.WithFields(map[string]any{"digest": d, "key": key}).Warn("eviction: an evicting record outlived its bound; taken for a dead leader's")
 			return true, nil
@@ -328,7 +329,7 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 			continue // gone meanwhile, or asked again at the next walk
 		}
 		listed[k] = true
-		if seen.fresh(k, r.Version, evictingBound) {
+		if seen.fresh(k, r.Version, c.evictingFor) {
 			continue
 		}
 		if err := c.rec.store.Delete(ctx, k); err != nil {

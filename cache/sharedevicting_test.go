@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/records"
 )
 
 var pushRepo = Repo{Upstream: "upstream", Path: "team/app"}
@@ -218,5 +221,42 @@ func TestEvictionHandshakeWithoutARace(t *testing.T) {
 		}
 	}
 	bk.pinnedLinksHaveObjects()
+	bk.noEvictingLeft()
+}
+
+// TestDeadLeadersEvictingRecordIsWaitedOutAndSwept: a leader that died
+// after taking d's evicting record delays a push of d by the record's
+// bound at most (counted stale, acknowledged: d is in the bucket), and
+// the next leader deletes the record once it has seen it unchanged for
+// the bound.
+func TestDeadLeadersEvictingRecordIsWaitedOutAndSwept(t *testing.T) {
+	bk := newBucket(t)
+	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+	a.evictingFor, b.evictingFor = 2*time.Second, 2*time.Second
+	body := randomBytes(4096)
+	d := a.storeBytes(t, body, false)
+	key, err := sharedEvictingKey(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bk.shared.Records().Put(context.Background(), key, []byte(`{"by":"dead:5000"}`), records.IfAbsent()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pushKinds[0].push(b, d, body); err != nil {
+		t.Fatalf("the push, past a dead leader's record: %v", err)
+	}
+	if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues("stale")); n != 1 {
+		t.Errorf("stale handshakes = %v, want 1", n)
+	}
+
+	seen := evictingSeen{}
+	a.sweepEvicting(context.Background(), seen)
+	if len(bk.keys(sharedEvictingDir)) != 1 {
+		t.Fatal("the sweep deleted a record at its first sight")
+	}
+	first := seen[key]
+	first.at = first.at.Add(-a.evictingFor) // seen unchanged for the whole bound
+	seen[key] = first
+	a.sweepEvicting(context.Background(), seen)
 	bk.noEvictingLeft()
 }
