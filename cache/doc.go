@@ -27,7 +27,10 @@
 //	cache/records    the small records replicas share (Options.Records; cache/s3
 //	                 keeps them in the bucket): shared*.go writes pushed tags and
 //	                 links before a push is acknowledged, reads them through,
-//	                 and rebuilds an empty index from them
+//	                 and rebuilds an empty index from them; evicting/ records
+//	                 are eviction's handshake with pushes and readers
+//	                 (sharedevicting.go, sharedbatch.go), access/ records each
+//	                 replica's reads for the leader (sharedaccess.go)
 //
 // Verified content that arrives whole (a finished upload, an imported
 // blob) enters through one door, Cache.Ingest: Store.Put, then the index

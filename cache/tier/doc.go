@@ -32,7 +32,9 @@
 // it, at most Options.Promotions at once, and Close cancels them and
 // waits for them. With NoPromotions a miss is only read from the shared
 // tier: for a process that reads everything once (wharf verify, export),
-// whose copies no later open would use.
+// whose copies no later open would use. A gate (GateShared, set by the
+// cache in a cluster) is asked before a miss reads the shared tier: it
+// turns content the bucket's eviction is deleting into a miss.
 //
 // Stat asks the local tier, then the shared one; Delete removes from the
 // shared tier, then the local one; Walk lists the shared tier alone.
