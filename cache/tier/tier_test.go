@@ -1,6 +1,7 @@
 package tier_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -148,5 +149,36 @@ func TestDeleteGoesSharedFirst(t *testing.T) {
 	r.shared.del = nil
 	if err := r.Delete(ctx, d); err != nil || has(t, r.local, d) || has(t, r.shared, d) {
 		t.Errorf("Delete: %v; local %t, shared %t; want gone from both", err, has(t, r.local, d), has(t, r.shared, d))
+	}
+}
+
+// TestGateTurnsASharedReadIntoAMiss: with a gate set, a miss asks it
+// before it reads the shared tier, and its refusal fails the Open with
+// the shared tier unread and nothing promoted; the refused copy that the
+// local tier holds is served without asking.
+func TestGateTurnsASharedReadIntoAMiss(t *testing.T) {
+	r := newRig(t, tier.Options{})
+	refused := errors.New("being evicted")
+	asked := 0
+	r.GateShared(func(_ context.Context, d digest.Digest) error {
+		asked++
+		return refused
+	})
+	b, d := content(t, 100)
+	putIn(t, r.shared, b, d)
+	if _, err := r.Open(ctx, d); !errors.Is(err, refused) {
+		t.Fatalf("Open of a gated miss: %v, want the gate's error", err)
+	}
+	if asked != 1 || r.shared.openCount() != 0 {
+		t.Errorf("gate asked %d times, shared tier opened %d times; want 1 and 0", asked, r.shared.openCount())
+	}
+	putIn(t, r.local, b, d)
+	c, err := r.Open(ctx, d)
+	if err != nil {
+		t.Fatalf("Open of a local copy: %v", err)
+	}
+	c.Close()
+	if asked != 1 {
+		t.Error("a local hit asked the gate")
 	}
 }
