@@ -139,16 +139,16 @@ type Options struct {
 	// RecordsReadTimeout bounds a read of Records a client waits on; past
 	// it the local index answers. Default 2s.
 	RecordsReadTimeout time.Duration
-	// AccessFlush is how often access times are written to the index.
-	// Default 10s.
-	AccessFlush time.Duration
 	// AccessReport is how often a replica with Records and a Replica
 	// name reports its reads to the leader of eviction (sharedaccess.go).
 	// Default 10s.
 	AccessReport time.Duration
-	Metrics      *metrics.Metrics
-	Logger       logrus.FieldLogger
-	Now          func() time.Time // clock; default time.Now
+	// AccessFlush is how often access times are written to the index.
+	// Default 10s.
+	AccessFlush time.Duration
+	Metrics     *metrics.Metrics
+	Logger      logrus.FieldLogger
+	Now         func() time.Time // clock; default time.Now
 }
 
 // Cache is the store. Open it, use it from many goroutines, Close it.
