@@ -75,6 +75,7 @@ type sharedState struct {
 	Size      int64      `json:"size"` // the chunks' bytes together
 	Started   time.Time  `json:"started"`
 	Updated   time.Time  `json:"updated"`             // the last chunk acknowledged, for expiry
+	Touched   time.Time  `json:"touched,omitzero"`    // a request streaming into it, for expiry (sharedkeep.go)
 	HashState []byte     `json:"hashState,omitempty"` // sha256 of the Size bytes; empty: unknown
 	Chunks    []chunkRef `json:"chunks,omitempty"`
 	Ended     bool       `json:"ended,omitempty"` // a tombstone: the sweep is removing it
@@ -282,6 +283,15 @@ func (s *Sessions) recoverShared() error {
 		s.log.WithField("sessions", len(local)).Warn("forgot this node's upload sessions from before storage.s3: their clients start again")
 	}
 	return nil
+}
+
+// active is when a replica last vouched for the session: its last chunk,
+// or a request still streaming into it.
+func (st sharedState) active() time.Time {
+	if st.Touched.After(st.Updated) {
+		return st.Touched
+	}
+	return st.Updated
 }
 
 // clone returns st with its own chunk list, to append to.

@@ -22,7 +22,9 @@ func (s *Sessions) finishShared(ctx context.Context, repo, id string, c Chunk, d
 	var f *os.File
 	var got digest.Digest
 	if st.Size == 0 && c.Body != nil && c.Length != 0 {
+		keep := s.keepAlive(ctx, id, st, ver)
 		f, got, st, err = s.stageBody(id, st, c, d)
+		keep.done()
 	} else {
 		if st, err = s.appendShared(ctx, id, st, ver, c); err != nil {
 			return err

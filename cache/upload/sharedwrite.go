@@ -53,7 +53,9 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		sinks = append(sinks, local)
 	}
 	name := chunkName(len(st.Chunks))
+	keep := s.keepAlive(ctx, id, st, ver)
 	n, err := s.opts.Shared.Chunks.Put(ctx, id, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
+	ver = keep.done()
 	switch {
 	case err == nil && c.Length >= 0 && n != c.Length:
 		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
