@@ -87,6 +87,7 @@ type Sessions struct {
 	locks map[string]*sessionLock // one request at a time per session
 	mine  map[string]*localCopy   // shared sessions this replica opened or wrote (shared.go)
 	tick  ticker                  // paces the keep-alive of streaming requests (sharedkeep.go)
+	bufs  *partBuffers            // for shared chunks of unknown length; nil: the store buffers (buffers.go)
 
 	life      context.Context // ends with Close: the sweep's requests to a shared store
 	cancel    context.CancelFunc
@@ -112,6 +113,13 @@ func Open(opts Options) (*Sessions, error) {
 	s := &Sessions{
 		opts: opts, log: opts.Logger, slots: newSlots(opts.Limits),
 		locks: map[string]*sessionLock{}, mine: map[string]*localCopy{}, tick: realTicker, stop: make(chan struct{}),
+	}
+	if ps, ok := opts.Shared.Chunks.(partStreamer); ok && s.shared() {
+		limit := opts.Limits.ChunkBuffers
+		if limit <= 0 {
+			limit = DefaultChunkBuffers
+		}
+		s.bufs = newPartBuffers(ps.PartSize(), limit)
 	}
 	s.life, s.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
