@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -212,5 +213,62 @@ func TestLongPatchOutlivesExpiry(t *testing.T) {
 	clock.add(2 * time.Minute)
 	if n := sweepNow(t, f.s); n != 1 {
 		t.Fatalf("swept %d sessions an expiry after their last request, want 1", n)
+	}
+}
+
+// heldIngest holds each blob at the store's door until the test lets it
+// in: a finish that takes its time.
+type heldIngest struct {
+	Ingester
+	entered, release chan struct{}
+}
+
+func (h heldIngest) Ingest(ctx context.Context, f *os.File, d digest.Digest, size int64, pinned bool) error {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.Ingester.Ingest(ctx, f, d, size, pinned)
+}
+
+// TestSharedUploadLongFinishOutlivesExpiry: a PUT that takes longer than
+// the expiry to stage and store its blob keeps its session too, whether
+// it carries the whole blob or finishes chunks.
+func TestSharedUploadLongFinishOutlivesExpiry(t *testing.T) {
+	c, a, b, ticks, st := twoReplicasOneSession(t)
+	h := heldIngest{Ingester: a.s.opts.Ingest, entered: make(chan struct{}), release: make(chan struct{})}
+	a.s.opts.Ingest = h
+	ctx := context.Background()
+	chunked := randomBytes(64 << 10)
+	if _, err := a.s.Write(ctx, repo, st.ID, at(chunked, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   string // "": a new session, finished by a monolithic PUT
+		body []byte
+		last Chunk
+	}{{st.ID, chunked, Chunk{Start: -1, End: -1}}, {"", randomBytes(64 << 10), Chunk{}}} {
+		if tc.id == "" {
+			mono, err := a.s.Start(ctx, repo, "client")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.id, tc.last = mono.ID, chunk(tc.body)
+		}
+		d := digest.FromBytes(tc.body)
+		done := make(chan error, 1)
+		go func() { done <- a.s.Finish(ctx, repo, tc.id, tc.last, d) }()
+		<-h.entered
+		for range 3 {
+			c.clock.add(time.Hour)
+			tick(t, ticks)
+			tick(t, ticks)
+			if n := sweepNow(t, b.s); n != 0 {
+				t.Fatalf("the other replica swept %d sessions while one finished", n)
+			}
+		}
+		h.release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatalf("the long finish: %v", err)
+		}
+		a.stored(t, d, tc.body)
 	}
 }
