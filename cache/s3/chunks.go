@@ -175,8 +175,8 @@ func (c Chunks) putParts(w *watchdog, key string, body *progressReader, buf []by
 		_, err = core.CompleteMultipartUpload(w.ctx, c.s.opts.Bucket, key, id, parts, opts)
 	}
 	if err != nil {
-		// Not the client's to cancel, nor the watchdog's: a part left
-		// behind is aborted at the next Open.
+		// The abort is not the client's to cancel, nor the watchdog's;
+		// an upload it fails to abort, the next Open aborts.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), c.s.opts.Timeout)
 		core.AbortMultipartUpload(actx, c.s.opts.Bucket, key, id)
 		cancel()

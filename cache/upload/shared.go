@@ -40,8 +40,10 @@ import (
 // without a state are leftovers anyone may sweep (a state is created
 // before any chunk of its session). The expiry sweep ends a session by
 // first replacing its state, on the version it found idle, with a
-// tombstone (sweep.go): a chunk acknowledged meanwhile changed the version,
-// so the sweep loses and the session lives.
+// tombstone (sharedsweep.go): a chunk acknowledged meanwhile changed the
+// version, so the sweep loses and the session lives. A request that
+// streams for long re-writes the state as it goes (sharedkeep.go), so
+// that it never looks idle.
 //
 // A replica keeps a local copy of the chunks it took, while they are
 // the whole session, in Dir: finishing a session pushed through one
