@@ -76,6 +76,8 @@ type shared struct {
 	// fill that fails leaves its entry until the map is cleared.
 	pendingMu sync.Mutex
 	pending   map[digest.Digest][]Repo
+
+	mirrored mirroredRepos // whose mirrored/ record this replica wrote (sharedcatalog.go)
 }
 
 // sharedPending bounds shared.pending.
