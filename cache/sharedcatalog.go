@@ -65,9 +65,8 @@ func (c *Cache) sharedRepositories(ctx context.Context, names []string) []string
 	all := slices.Clone(names)
 	for _, dir := range []string{sharedReposDir, sharedMirroredDir} {
 		err := c.rec.store.List(ctx, dir, func(key string) error {
-			// A mirrored/ key is spelled as a repos/ one below its dir.
-			if k, ok := parseSharedKey(sharedReposDir + strings.TrimPrefix(key, dir)); ok && k.kind == sharedReposDir {
-				all = append(all, k.repo.String())
+			if repo, ok := parseRepoKey(dir, key); ok {
+				all = append(all, repo.String())
 			}
 			return nil
 		})
@@ -78,4 +77,15 @@ func (c *Cache) sharedRepositories(ctx context.Context, names []string) []string
 	}
 	slices.Sort(all)
 	return slices.Compact(all)
+}
+
+// parseRepoKey takes apart a key listed under dir, repos/ or mirrored/
+// (spelled alike below their dirs); false for a key no builder makes.
+func parseRepoKey(dir, key string) (Repo, bool) {
+	rest, ok := strings.CutPrefix(key, dir)
+	if !ok {
+		return Repo{}, false
+	}
+	k, ok := parseSharedKey(sharedReposDir + rest)
+	return k.repo, ok && k.kind == sharedReposDir
 }
