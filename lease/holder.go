@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/wharf-mirror/wharf/cache/records"
@@ -10,10 +11,12 @@ import (
 
 // Holder reads who holds the lease name, as its record says (for people:
 // an error message, a status line), and when it was last renewed by the
-// holder's clock; records.ErrNotFound when nobody does.
+// holder's clock; "" when nobody does.
 func Holder(ctx context.Context, store records.Store, name string) (holder string, renewed string, err error) {
 	rec, err := store.Get(ctx, "leases/"+name)
-	if err != nil {
+	if errors.Is(err, records.ErrNotFound) {
+		return "", "", nil
+	} else if err != nil {
 		return "", "", err
 	}
 	var h holding

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/records"
 	"github.com/wharf-mirror/wharf/lease"
 )
 
@@ -47,7 +45,7 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if s.shared == nil || dry {
 		rep, err = s.GC(ctx, dry)
 	} else {
-		rep, err = gcLeading(ctx, s.Cache, s.shared.Records(), wait, log)
+		rep, err = gcLeading(ctx, s, wait, log)
 	}
 	if err != nil {
 		return err
@@ -63,7 +61,8 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // gcLeading runs c.GC while holding the cluster's eviction lease, taken
 // within wait; otherwise it refuses, naming the holder. Losing the lease
 // midway stops the collection (what it removed stays removed).
-func gcLeading(ctx context.Context, c *cache.Cache, recs records.Store, wait time.Duration, log logrus.FieldLogger) (cache.GCReport, error) {
+func gcLeading(ctx context.Context, s *dataStore, wait time.Duration, log logrus.FieldLogger) (cache.GCReport, error) {
+	recs := s.shared.Records()
 	host, _ := os.Hostname()
 	var (
 		mu              sync.Mutex
@@ -81,7 +80,7 @@ func gcLeading(ctx context.Context, c *cache.Cache, recs records.Store, wait tim
 		running = true
 		mu.Unlock()
 		defer close(done)
-		rep, gcErr = c.GC(lctx, false)
+		rep, gcErr = s.GC(lctx, false)
 	})
 	if err != nil {
 		return rep, err
@@ -111,11 +110,11 @@ func gcLeading(ctx context.Context, c *cache.Cache, recs records.Store, wait tim
 		return rep, err
 	}
 	holder, renewed, err := lease.Holder(ctx, recs, gcLease)
-	if errors.Is(err, records.ErrNotFound) {
-		holder, renewed, err = "another replica", "just now", nil
-	}
 	if err != nil {
 		return rep, fmt.Errorf("the cluster's eviction lease is held, and reading it failed: %w", err)
+	}
+	if holder == "" { // given up since: another replica is about to take it
+		holder, renewed = "another replica", "just now"
 	}
 	return rep, fmt.Errorf("the cluster's eviction lease is held by %s (renewed %s by its clock) and was not free within --wait %s: "+
 		"gc removes from the bucket only while no replica evicts from it, and every serving replica of the cluster takes that lease in turn. "+
