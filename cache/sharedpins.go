@@ -125,7 +125,7 @@ func (c *Cache) knowTree(ctx context.Context, r root, seen map[digest.Digest]boo
 	if mediaType == "" || (known && !oci.IsIndex(mediaType)) {
 		return nil // a blob, or a manifest whose refs are known and has no children
 	}
-	p, err := c.sharedManifest(ctx, r.digest, mediaType)
+	p, err := c.treeManifest(ctx, r.digest, mediaType)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -179,4 +179,18 @@ func (c *Cache) knowTrees(ctx context.Context, roots []root, seen map[digest.Dig
 		out = append(out, r.digest)
 	}
 	return out, nil
+}
+
+// treeManifest parses manifest d from the hot set when it is there (an
+// index a pin names is read on every pass of the leader's eviction),
+// else from the store.
+func (c *Cache) treeManifest(ctx context.Context, d digest.Digest, mediaType string) (oci.Parsed, error) {
+	if m, ok := c.manifests.Get(d); ok {
+		p, err := oci.ParseManifest(m.Body)
+		if err != nil {
+			return p, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
+		}
+		return p, nil
+	}
+	return c.sharedManifest(ctx, d, mediaType)
 }
