@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,8 @@ type bucketCluster struct {
 	srv    *s3test.Server
 	bucket string
 	reg    *upstreamtest.Registry
+	// records, when set, wraps each replica's records (for faults).
+	records func(Records) Records
 }
 
 func newBucketCluster(t *testing.T) *bucketCluster {
@@ -75,6 +79,9 @@ func (bc *bucketCluster) replica(opts Options) *bucketReplica {
 	}
 	t.Cleanup(func() { up.Close() })
 	opts.Dir, opts.Store, opts.Records, opts.Origins = dir, tr, st.Records(), []Origin{up}
+	if bc.records != nil {
+		opts.Records = bc.records(opts.Records)
+	}
 	if opts.TagTTL == 0 {
 		opts.TagTTL = time.Hour
 	}
@@ -264,6 +271,49 @@ func TestLeaderKeepsWhatAPinReachesThroughAnotherReplica(t *testing.T) {
 	meta, err := a.index.Blob(xs[0])
 	if err != nil || meta.MediaType == "" || len(meta.Refs) != 2 {
 		t.Errorf("a's record of X's index: %+v, %v; want its media type and 2 references", meta, err)
+	}
+}
+
+// failingLists fails listings under prefix while on is set.
+type failingLists struct {
+	Records
+	prefix string
+	on     *atomic.Bool
+}
+
+func (f failingLists) List(ctx context.Context, prefix string, fn func(string) error) error {
+	if f.on.Load() && strings.HasPrefix(prefix, f.prefix) {
+		return errors.New("injected: the bucket does not answer")
+	}
+	return f.Records.List(ctx, prefix, fn)
+}
+
+// A leader that cannot resolve its pins in the bucket evicts nothing on
+// that pass (a pin it cannot see may protect anything), and evicts once
+// the bucket answers again.
+func TestLeaderEvictsNothingWhilePinsCannotBeResolved(t *testing.T) {
+	bc := newBucketCluster(t)
+	var failing atomic.Bool
+	bc.records = func(r Records) Records { return failingLists{Records: r, prefix: sharedMirrorDir, on: &failing} }
+	y := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/y:v1", y)
+	a := bc.replica(Options{Pins: []Pin{{Repo: upRepo("team/x")}}, SharedEviction: true, MaxSize: 1 << 30})
+	a.pull(t, upRepo("team/y"), "v1")
+	ys := imageDigests(t, y)
+	a.opts.MaxSize = sumSizes(t, a, ys) / 2 // only evictShared reads it
+
+	failing.Store(true)
+	if _, n, _ := a.evictShared(context.Background()); n != 0 {
+		t.Errorf("evicted %d items with the pins unresolved", n)
+	}
+	for _, d := range ys {
+		if !a.inBucket(t, d) {
+			t.Errorf("evicted %s with the pins unresolved", d)
+		}
+	}
+	failing.Store(false)
+	if _, n, err := a.evictShared(context.Background()); err != nil || n == 0 {
+		t.Errorf("evicted %d items, %v, once the bucket answers; want some", n, err)
 	}
 }
 
