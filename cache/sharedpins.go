@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -67,8 +68,8 @@ func (c *Cache) sharedTagRoots(ctx context.Context, prefix string, fn func(root)
 	}
 	for _, k := range keys {
 		sk, ok := parseSharedKey(k)
-		if !ok {
-			continue
+		if !ok || !strings.HasSuffix(prefix, "/") && k != prefix {
+			continue // listing a key lists longer ones too: v1 lists v10
 		}
 		var r root
 		var err error

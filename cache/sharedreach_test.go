@@ -226,7 +226,8 @@ func sumSizes(t *testing.T, r *bucketReplica, ds []digest.Digest) int64 {
 // A pinned tag protects its whole image in the replica evicting from the
 // bucket though that replica never pulled it: replica B pulled the pinned
 // index X (two platforms), leader A knows X only from the bucket's
-// listing, by size, unread; under pressure A evicts its own image Y and
+// listing, by size, unread; under pressure A evicts its own image Y, and
+// x:v10 (whose key starts with the pinned v1's), and
 // none of X's manifests or blobs.
 func TestLeaderKeepsWhatAPinReachesThroughAnotherReplica(t *testing.T) {
 	bc := newBucketCluster(t)
@@ -234,6 +235,10 @@ func TestLeaderKeepsWhatAPinReachesThroughAnotherReplica(t *testing.T) {
 	upstreamtest.PushIndex(t, bc.reg, "team/x:v1", x)
 	y := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
 	upstreamtest.Push(t, bc.reg, "team/y:v1", y)
+	// A tag of X's repository the pin does not name, though its key
+	// starts with the pinned tag's.
+	z := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/x:v10", z)
 	pins := []Pin{{Repo: upRepo("team/x"), Tag: "v1"}}
 
 	// A opens on the empty bucket: its rebuild learns nothing of X.
@@ -241,19 +246,31 @@ func TestLeaderKeepsWhatAPinReachesThroughAnotherReplica(t *testing.T) {
 	a.pull(t, upRepo("team/y"), "v1")
 	b := bc.replica(Options{Pins: pins, SharedEviction: true, MaxSize: 1 << 30})
 	b.pull(t, upRepo("team/x"), "v1")
+	b.pull(t, upRepo("team/x"), "v10")
 	b.waitRecord(t, "mirror/upstream/team%2Fx/v1/")
-	xs, ys := indexDigests(t, x), imageDigests(t, y)
+	b.waitRecord(t, "mirror/upstream/team%2Fx/v10/")
+	// And a pushed record of v10, as a push through some replica writes:
+	// its key starts with v1's.
+	zm, err := z.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zd := imageDigests(t, z)[0]
+	if err := b.putShared(context.Background(), mustKey(sharedTagKey(upRepo("team/x"), "v10")),
+		sharedTag{Digest: zd, MediaType: string(zm.MediaType), Size: sumSizes(t, b, []digest.Digest{zd})}); err != nil {
+		t.Fatal(err)
+	}
+	xs, ys := indexDigests(t, x), append(imageDigests(t, y), imageDigests(t, z)...)
 	for i, d := range xs {
 		if _, err := a.index.Blob(d); err == nil {
 			t.Fatalf("a knows %s (%d of %v) before its walk: the test would prove nothing", d, i, xs)
 		}
 	}
 
-	// The cap: the low watermark under X's size alone, so that without
-	// the pin the leader would take X's content too. (Only the eviction
+	// The cap: X's size, so that the low watermark asks for all but X's
+	// content to go, and without the pin the leader would take X's too. (Only the eviction
 	// below reads it: with SharedEviction nothing else does.)
-	total := sumSizes(t, b, xs) + sumSizes(t, a, ys)
-	a.opts.MaxSize = total / 2
+	a.opts.MaxSize = sumSizes(t, b, xs)
 	if _, _, err := a.evictShared(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +281,7 @@ func TestLeaderKeepsWhatAPinReachesThroughAnotherReplica(t *testing.T) {
 	}
 	for _, d := range ys {
 		if a.inBucket(t, d) {
-			t.Errorf("the leader kept %s of the unpinned Y: it evicted nothing", d)
+			t.Errorf("the leader kept %s of the unpinned Y or x:v10", d)
 		}
 	}
 	// What it read is known now: the index's record has its references.
