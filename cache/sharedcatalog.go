@@ -18,7 +18,7 @@ import (
 // kind, one record per repository whatever its tags.
 
 // mirroredRepos remembers which repositories' mirrored/ record this
-// replica has queued since it started. Bounded: past sharedPending
+// replica has written, or queued, since it started. Bounded: past sharedPending
 // entries it is cleared, which costs a repeated write of a record that
 // exists.
 type mirroredRepos struct {
@@ -40,6 +40,12 @@ func (m *mirroredRepos) first(repo Repo) bool {
 	return true
 }
 
+func (m *mirroredRepos) forget(repo Repo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.seen, repo)
+}
+
 // shareMirroredRepoLater records, in the background, that repo is
 // mirrored, the first time this replica records one of its tags.
 func (c *Cache) shareMirroredRepoLater(repo Repo) {
@@ -50,7 +56,16 @@ func (c *Cache) shareMirroredRepoLater(repo Repo) {
 	if err != nil {
 		return
 	}
-	c.later("put", key, func(ctx context.Context) error { return c.putShared(ctx, key, struct{}{}) })
+	put := func(ctx context.Context) error {
+		err := c.putShared(ctx, key, struct{}{})
+		if err != nil {
+			c.rec.mirrored.forget(repo) // the next tag recorded tries again
+		}
+		return err
+	}
+	if !c.later("put", key, put) {
+		c.rec.mirrored.forget(repo)
+	}
 }
 
 // sharedRepositories adds the repositories recorded in the bucket, pushed

@@ -49,3 +49,24 @@ func TestMirroredKeysStayInTheirRepository(t *testing.T) {
 		}
 	}
 }
+
+// A replica writes a repository's mirrored/ record once per run, again
+// after the write failed or was dropped, and its memory of them is
+// bounded.
+func TestMirroredRecordOncePerRepository(t *testing.T) {
+	var m mirroredRepos
+	repo := Repo{Upstream: "docker.io", Path: "team/a"}
+	if !m.first(repo) || m.first(repo) {
+		t.Fatal("want the first record of a repository written, the next not")
+	}
+	m.forget(repo) // the write failed
+	if !m.first(repo) {
+		t.Error("a failed write is not tried again")
+	}
+	for i := range sharedPending + 1 {
+		m.first(Repo{Upstream: "docker.io", Path: strings.Repeat("a", i+1)})
+	}
+	if len(m.seen) > sharedPending {
+		t.Errorf("%d repositories remembered, more than %d", len(m.seen), sharedPending)
+	}
+}
