@@ -22,21 +22,21 @@ import (
 // a tier (its own local disk in front of the bucket) with the bucket's
 // records, evicting from the bucket only when told to.
 
-type bucket struct {
+type evictBucket struct {
 	t      *testing.T
 	srv    *s3test.Server
 	name   string
 	shared *s3.Store // the test's own view of the bucket
 }
 
-func newBucket(t *testing.T) *bucket {
+func newBucket(t *testing.T) *evictBucket {
 	srv := minio.Get(t)
-	b := &bucket{t: t, srv: srv, name: srv.Bucket(t)}
+	b := &evictBucket{t: t, srv: srv, name: srv.Bucket(t)}
 	b.shared = b.openS3()
 	return b
 }
 
-func (b *bucket) openS3() *s3.Store {
+func (b *evictBucket) openS3() *s3.Store {
 	t := b.t
 	t.Helper()
 	st, _, err := s3.Open(context.Background(), s3.Options{
@@ -50,8 +50,8 @@ func (b *bucket) openS3() *s3.Store {
 	return st
 }
 
-// bucketReplica is one replica on the bucket.
-type bucketReplica struct {
+// evictReplica is one replica on the bucket.
+type evictReplica struct {
 	*Cache
 	m     *metrics.Metrics
 	close func() // closes the Cache once (the test's end does too)
@@ -59,7 +59,7 @@ type bucketReplica struct {
 
 // replica opens a replica named name; opts adds to what every replica
 // has (the tier, the records, a cap of 1 byte: everything is past it).
-func (b *bucket) replica(name string, opts Options) *bucketReplica {
+func (b *evictBucket) replica(name string, opts Options) *evictReplica {
 	t := b.t
 	t.Helper()
 	st := b.openS3()
@@ -88,12 +88,12 @@ func (b *bucket) replica(name string, opts Options) *bucketReplica {
 	}
 	closeOnce := sync.OnceFunc(func() { c.Close() })
 	t.Cleanup(closeOnce)
-	return &bucketReplica{Cache: c, m: m, close: closeOnce}
+	return &evictReplica{Cache: c, m: m, close: closeOnce}
 }
 
 // store puts body in the bucket through r and indexes it (pinned as a
 // push's, or not as a fill's).
-func (r *bucketReplica) storeBytes(t *testing.T, body []byte, pinned bool) digest.Digest {
+func (r *evictReplica) storeBytes(t *testing.T, body []byte, pinned bool) digest.Digest {
 	t.Helper()
 	d := digest.FromBytes(body)
 	if err := r.putBytes(context.Background(), d, body); err != nil {
@@ -106,13 +106,13 @@ func (r *bucketReplica) storeBytes(t *testing.T, body []byte, pinned bool) diges
 }
 
 // inBucket reports whether the bucket holds d's object.
-func (b *bucket) inBucket(d digest.Digest) bool {
+func (b *evictBucket) inBucket(d digest.Digest) bool {
 	_, err := b.shared.Stat(context.Background(), d)
 	return err == nil
 }
 
 // keys lists the bucket's records under prefix.
-func (b *bucket) keys(prefix string) []string {
+func (b *evictBucket) keys(prefix string) []string {
 	var out []string
 	if err := b.shared.Records().List(context.Background(), prefix, func(k string) error { out = append(out, k); return nil }); err != nil {
 		b.t.Fatal(err)
@@ -122,7 +122,7 @@ func (b *bucket) keys(prefix string) []string {
 
 // pinnedLinksHaveObjects fails t for any pinned link record in the bucket
 // whose content the bucket lacks: an acknowledged push lost.
-func (b *bucket) pinnedLinksHaveObjects() {
+func (b *evictBucket) pinnedLinksHaveObjects() {
 	t := b.t
 	t.Helper()
 	for _, k := range b.keys(sharedLinksDir) {
@@ -145,7 +145,7 @@ func (b *bucket) pinnedLinksHaveObjects() {
 }
 
 // noEvictingLeft fails t if an evicting record outlived its eviction.
-func (b *bucket) noEvictingLeft() {
+func (b *evictBucket) noEvictingLeft() {
 	b.t.Helper()
 	if ks := b.keys(sharedEvictingDir); len(ks) > 0 {
 		b.t.Errorf("evicting records left: %s", strings.Join(ks, ", "))

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -94,6 +95,12 @@ func (c *Cache) freshPlan() (*evict.Plan, error) {
 // evictionPlan reads every content record with its last use, and resolves
 // the pins, into a plan.
 func (c *Cache) evictionPlan() (*evict.Plan, error) {
+	// Pins first: resolving them may upgrade index records with the
+	// references of manifests read from the store.
+	pinned, err := c.pinnedDigests(c.life)
+	if err != nil {
+		return nil, err
+	}
 	access, err := c.index.Accesses()
 	if err != nil {
 		return nil, err
@@ -110,12 +117,16 @@ func (c *Cache) evictionPlan() (*evict.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return evict.NewPlan(items, c.pinnedDigests()), nil
+	return evict.NewPlan(items, pinned), nil
 }
 
-// pinnedDigests resolves Options.Pins to the manifests their tags name.
-func (c *Cache) pinnedDigests() []digest.Digest {
-	var out []digest.Digest
+// pinnedDigests resolves Options.Pins to the manifests their tags name:
+// in the index, and with records in the bucket too (what any replica
+// recorded for the tags: this one may never have pulled them), each
+// manifest's references known to the index (sharedpins.go). A bucket
+// that cannot answer fails the plan: nothing is evicted on a guess.
+func (c *Cache) pinnedDigests(ctx context.Context) ([]digest.Digest, error) {
+	var roots []root
 	for _, p := range c.opts.Pins {
 		recs, err := c.index.TagRecords(p.Repo.String(), p.Tag)
 		if err != nil {
@@ -123,10 +134,21 @@ func (c *Cache) pinnedDigests() []digest.Digest {
 			continue
 		}
 		for _, r := range recs {
-			out = append(out, r.Digest)
+			roots = append(roots, root{r.Digest, r.MediaType})
 		}
 	}
-	return out
+	if c.rec == nil || len(c.opts.Pins) == 0 {
+		out := make([]digest.Digest, 0, len(roots))
+		for _, r := range roots {
+			out = append(out, r.digest)
+		}
+		return out, nil
+	}
+	shared, err := c.sharedPinRoots(ctx, c.opts.Pins)
+	if err != nil {
+		return nil, fmt.Errorf("resolve storage.pins in the shared records: %w", err)
+	}
+	return c.knowTrees(ctx, append(roots, shared...), map[digest.Digest]bool{})
 }
 
 // evictOne removes one item unless a client holds it open. A client that

@@ -1,6 +1,12 @@
 package cache
 
-import "github.com/opencontainers/go-digest"
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/evict"
+)
 
 // wharf gc is eviction's reachability walk run to the end: it reads the
 // same plan (evictionPlan) and removes through the same evictOne, so it
@@ -14,10 +20,15 @@ type GCReport struct {
 
 // GC removes stored content no tag reaches: not named by a tag (cached or
 // pushed), not pinned, and not referenced by anything that is. Blobs
-// fetched by digest alone, and manifests of tags that moved on, go.
-func (c *Cache) GC(dryRun bool) (GCReport, error) {
+// fetched by digest alone, and manifests of tags that moved on, go. With
+// records it asks the cluster's (sharedgc.go). It stops early, with what
+// it removed so far, when ctx ends.
+func (c *Cache) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
+	if c.rec != nil {
+		return c.sharedGC(ctx, dryRun)
+	}
 	var rep GCReport
 	plan, err := c.evictionPlan()
 	if err != nil {
@@ -27,7 +38,17 @@ func (c *Cache) GC(dryRun bool) (GCReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	for _, it := range plan.Unreachable(tagged) {
+	return c.collect(ctx, plan.Unreachable(tagged), dryRun)
+}
+
+// collect removes items (or only counts them, on a dry run), skipping
+// any a client holds, until ctx ends.
+func (c *Cache) collect(ctx context.Context, items []evict.Item, dryRun bool) (GCReport, error) {
+	var rep GCReport
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
 		if dryRun || c.evictOne(it.Digest, it.Size) {
 			rep.Items++
 			rep.Bytes += it.Size

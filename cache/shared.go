@@ -76,6 +76,8 @@ type shared struct {
 	// fill that fails leaves its entry until the map is cleared.
 	pendingMu sync.Mutex
 	pending   map[digest.Digest][]Repo
+
+	mirrored mirroredRepos // whose mirrored/ record this replica wrote (sharedcatalog.go)
 }
 
 // sharedPending bounds shared.pending.
@@ -161,12 +163,15 @@ func (c *Cache) deleteUnder(ctx context.Context, prefix string, keep func(ctx co
 	return nil
 }
 
-// later queues a background write; a full queue drops it (counted).
-func (c *Cache) later(op, key string, do func(context.Context) error) {
+// later queues a background write; a full queue drops it (counted, and
+// false).
+func (c *Cache) later(op, key string, do func(context.Context) error) bool {
 	select {
 	case c.rec.queue <- sharedJob{op: op, key: key, do: do}:
+		return true
 	default:
 		c.opts.Metrics.RecordsError("dropped")
+		return false
 	}
 }
 

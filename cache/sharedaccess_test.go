@@ -14,7 +14,7 @@ import (
 
 // readThrough has r read d in pushRepo as a client does (a hit: r knows
 // d and links it), and returns the open blob.
-func (r *bucketReplica) readThrough(t *testing.T, d digest.Digest, size int64) *Blob {
+func (r *evictReplica) readThrough(t *testing.T, d digest.Digest, size int64) *Blob {
 	t.Helper()
 	if err := r.recordContent(d, size, "", nil, false); err != nil {
 		t.Fatal(err)

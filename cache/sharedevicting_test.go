@@ -19,9 +19,9 @@ var pushRepo = Repo{Upstream: "upstream", Path: "team/app"}
 // without uploading it; each reports whether the push was acknowledged.
 var pushKinds = []struct {
 	name string
-	push func(r *bucketReplica, d digest.Digest, body []byte) (bool, error)
+	push func(r *evictReplica, d digest.Digest, body []byte) (bool, error)
 }{
-	{"upload skipped", func(r *bucketReplica, d digest.Digest, body []byte) (bool, error) {
+	{"upload skipped", func(r *evictReplica, d digest.Digest, body []byte) (bool, error) {
 		ctx := context.Background()
 		if err := r.putBytes(ctx, d, body); err != nil { // the bucket has d: no upload
 			return false, err
@@ -31,7 +31,7 @@ var pushKinds = []struct {
 		}
 		return true, r.LinkUploaded(pushRepo, d)
 	}},
-	{"mount", func(r *bucketReplica, d digest.Digest, body []byte) (bool, error) {
+	{"mount", func(r *evictReplica, d digest.Digest, body []byte) (bool, error) {
 		if err := r.recordContent(d, int64(len(body)), "", nil, true); err != nil { // imported here once
 			return false, err
 		}
@@ -43,7 +43,7 @@ var pushKinds = []struct {
 // paused at step (see Cache.evictStep) until the push has found d's
 // evicting record. It returns what del returned (whether a deleted d),
 // whether the push was acknowledged, and its error.
-func race(t *testing.T, a, b *bucketReplica, d digest.Digest, body []byte, step string, del func() bool, push func(*bucketReplica, digest.Digest, []byte) (bool, error)) (evicted, acked bool, err error) {
+func race(t *testing.T, a, b *evictReplica, d digest.Digest, body []byte, step string, del func() bool, push func(*evictReplica, digest.Digest, []byte) (bool, error)) (evicted, acked bool, err error) {
 	t.Helper()
 	paused, resume, seen := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	a.evictStep = func(s string, x digest.Digest) {

@@ -290,3 +290,27 @@ func parseSharedKey(key string) (sharedKey, bool) {
 	}
 	return k, ok
 }
+
+// sharedMirroredDir holds a record per repository any replica mirrored a
+// tag of, mirrored/<upstream>/<path>, for every replica's catalog
+// (sharedcatalog.go): one record per repository, as repos/ is for pushed
+// ones, so the catalog's listing follows the repositories, not the tags.
+const sharedMirroredDir = "mirrored/"
+
+func sharedMirroredKey(repo Repo) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	return checked(sharedMirroredDir + r)
+}
+
+// sharedMirrorRepoPrefix is the listing prefix of every mirrored tag
+// record of repo, whatever the tag.
+func sharedMirrorRepoPrefix(repo Repo) (string, error) {
+	r, err := repoSegments(repo)
+	if err != nil {
+		return "", err
+	}
+	return checkedPrefix(sharedMirrorDir + r + "/")
+}

@@ -286,17 +286,27 @@ func (c *Cache) readManifest(ctx context.Context, d digest.Digest) ([]byte, erro
 // sharedManifestRefs reads manifest d from the store, checks its bytes,
 // keeps it hot and returns its references.
 func (c *Cache) sharedManifestRefs(ctx context.Context, d digest.Digest, mediaType string) ([]digest.Digest, error) {
-	body, err := c.readManifest(ctx, d)
+	p, err := c.sharedManifest(ctx, d, mediaType)
 	if err != nil {
 		return nil, err
 	}
+	return p.Refs(), nil
+}
+
+// sharedManifest is sharedManifestRefs' manifest parsed: its child
+// manifests (of an index) with their media types too.
+func (c *Cache) sharedManifest(ctx context.Context, d digest.Digest, mediaType string) (oci.Parsed, error) {
+	body, err := c.readManifest(ctx, d)
+	if err != nil {
+		return oci.Parsed{}, err
+	}
 	if !d.Algorithm().Available() || d.Algorithm().FromBytes(body) != d {
-		return nil, fmt.Errorf("manifest %s: the stored bytes do not match: %w", d, ErrDigestInvalid)
+		return oci.Parsed{}, fmt.Errorf("manifest %s: the stored bytes do not match: %w", d, ErrDigestInvalid)
 	}
 	p, err := oci.ParseManifest(body)
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
+		return oci.Parsed{}, fmt.Errorf("manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
 	c.manifests.Add(d, &Manifest{Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}, Body: body})
-	return p.Refs(), nil
+	return p, nil
 }

@@ -108,28 +108,3 @@ func (c *Cache) referrers(ctx context.Context, repo Repo, subject digest.Digest)
 	slices.SortFunc(out, func(a, b ocispec.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return out, nil
 }
-
-// sharedRepositories adds the repositories recorded in the bucket to
-// names (this replica's, sorted), sorted; names alone while the bucket
-// cannot answer.
-func (c *Cache) sharedRepositories(ctx context.Context, names []string) []string {
-	if !c.readThrough() {
-		return names
-	}
-	ctx, cancel := c.readCtx(ctx)
-	defer cancel()
-	var listed []string
-	err := c.rec.store.List(ctx, sharedReposDir, func(key string) error {
-		if k, ok := parseSharedKey(key); ok && k.kind == sharedReposDir {
-			listed = append(listed, k.repo.String())
-		}
-		return nil
-	})
-	if err != nil {
-		c.sharedFailed("list", sharedReposDir, err)
-		return names
-	}
-	all := append(slices.Clone(names), listed...)
-	slices.Sort(all)
-	return slices.Compact(all)
-}

@@ -111,6 +111,7 @@ func (c *Cache) shareMirroredLater(repo Repo, tag, accept string, r index.TagRec
 	}
 	m := sharedMirror{Accept: accept, Digest: r.Digest, MediaType: r.MediaType, Size: r.Size, Checked: r.Checked}
 	c.later("put", key, func(ctx context.Context) error { return c.putShared(ctx, key, m) })
+	c.shareMirroredRepoLater(repo)
 }
 
 // forgetMirroredLater deletes every record of repo:tag's mirrored tag

@@ -105,6 +105,13 @@ type Push struct {
 	// and at most MaxUploads. Default 100 (docker uploads 5 layers at once
 	// per push: 20 concurrent pushes).
 	MaxUploadsPerClient int `yaml:"maxUploadsPerClient"`
+	// ChunkBuffers caps the memory that upload chunks of unknown length
+	// (no Content-Length) take at once with storage.s3: each is staged one
+	// part (storage.s3.partSize) at a time while it streams, and a request
+	// past the cap waits for a part's room. It counts per replica. Must be
+	// > 0; at least one part is always allowed. Default 256MiB (16 parts
+	// of 16MiB).
+	ChunkBuffers ByteSize `yaml:"chunkBuffers"`
 	// BodyIdleTimeout closes a request whose body sends no byte for this
 	// long (an upload keeps the chunks it acknowledged). It bounds the
 	// silence between bytes, not the length of a body, so slow links are
@@ -171,7 +178,7 @@ func Default() Config {
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
 		Cluster: defaultCluster(),
-		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, BodyIdleTimeout: Duration(30 * time.Second)},
+		Push:    Push{UploadExpiry: Duration(time.Hour), MaxUploads: 1000, MaxUploadsPerClient: 100, ChunkBuffers: 256 << 20, BodyIdleTimeout: Duration(30 * time.Second)},
 		Auth:    Auth{FailedLogins: 10},
 		Log:     Log{Level: "info", Format: "text"},
 	}

@@ -114,6 +114,9 @@ func (c Config) problems() []*fieldError {
 	if n := c.Push.MaxUploadsPerClient; n <= 0 || (c.Push.MaxUploads > 0 && n > c.Push.MaxUploads) {
 		add("push.maxUploadsPerClient", "%d must be more than 0 and at most push.maxUploads (%d)", n, c.Push.MaxUploads)
 	}
+	if c.Push.ChunkBuffers <= 0 {
+		add("push.chunkBuffers", "%s must be more than 0", c.Push.ChunkBuffers)
+	}
 	if c.Push.BodyIdleTimeout <= 0 {
 		add("push.bodyIdleTimeout", "%s must be more than 0", c.Push.BodyIdleTimeout)
 	}

@@ -62,6 +62,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"format", func(c *Config) { c.Log.Format = "logfmt" }, `log.format: "logfmt" is not text or json`},
 		{"debug listen", func(c *Config) { c.Debug.Listen = "6060" }, `debug.listen: "6060" is not host:port`},
 		{"debug listen clash", func(c *Config) { c.Debug.Listen = ":5000" }, `debug.listen: ":5000" is also the registry's listen address`},
+		{"chunk buffers zero", func(c *Config) { c.Push.ChunkBuffers = 0 }, "push.chunkBuffers: 0 must be more than 0"},
 	}
 	for _, tt := range tests {
 		c := Default()

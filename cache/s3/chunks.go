@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -87,6 +88,105 @@ func (c Chunks) Put(ctx context.Context, session, chunk string, r io.Reader, siz
 	}
 	return info.Size, nil
 }
+
+// PartSize is the buffer PutBuffered streams a body of unknown length
+// through: one part of a multipart upload (Options.PartSize).
+func (c Chunks) PartSize() int64 { return c.s.opts.PartSize }
+
+// PutBuffered is Put for a body of unknown length, staged one part at a
+// time in buf, which the caller lends (len(buf) at least PartSize's 5 MiB
+// minimum): the caller, not the client library, then decides how many
+// such buffers exist and reuses them (cache/upload caps them across its
+// sessions). A body that fits in buf is one PUT; a longer one is a
+// multipart upload of len(buf) parts, aborted if it fails, so that a
+// chunk the store did not take whole is not visible. Stalls are watched
+// as in Put.
+func (c Chunks) PutBuffered(ctx context.Context, session, chunk string, r io.Reader, buf []byte) (int64, error) {
+	key, err := c.key(session, chunk)
+	if err != nil {
+		return 0, err
+	}
+	w := watch(ctx, 2*c.s.opts.Timeout)
+	defer w.stop()
+	body := &progressReader{r: r, w: w}
+	n, err := c.putParts(w, key, body, buf)
+	if err != nil {
+		if body.err != nil { // the body's own failure, not the store's
+			return 0, body.err
+		}
+		return 0, fmt.Errorf("s3: upload chunk %s/%s: %w", session, chunk, w.explain(err))
+	}
+	return n, nil
+}
+
+func (c Chunks) putParts(w *watchdog, key string, body *progressReader, buf []byte) (int64, error) {
+	part := func(n int) io.Reader {
+		return io.NewSectionReader(progressReaderAt{r: bytes.NewReader(buf[:n]), w: w}, 0, int64(n))
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	n, err := io.ReadFull(body, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF { // the whole body fits in one part
+		w.alive()
+		info, err := c.s.client.PutObject(w.ctx, c.s.opts.Bucket, key, part(n), int64(n), opts)
+		if err == nil && info.Size != int64(n) {
+			err = fmt.Errorf("the store took %d bytes of %d", info.Size, n)
+		}
+		return int64(n), err
+	}
+	if err != nil {
+		return 0, err
+	}
+	core := minio.Core{Client: c.s.client}
+	w.alive()
+	id, err := core.NewMultipartUpload(w.ctx, c.s.opts.Bucket, key, opts)
+	if err != nil {
+		return 0, err
+	}
+	var parts []minio.CompletePart
+	total, last := int64(0), false
+	for {
+		if len(parts) == maxParts {
+			err = fmt.Errorf("more than %d parts of %d bytes", maxParts, len(buf))
+			break
+		}
+		w.alive()
+		var p minio.ObjectPart
+		if p, err = core.PutObjectPart(w.ctx, c.s.opts.Bucket, key, id, len(parts)+1, part(n), int64(n), minio.PutObjectPartOptions{}); err != nil {
+			break
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+		total += int64(n)
+		if last {
+			break
+		}
+		n, err = io.ReadFull(body, buf)
+		if err == io.EOF {
+			err = nil
+			break
+		}
+		if err == io.ErrUnexpectedEOF { // a shorter last part
+			err, last = nil, true
+		} else if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		w.alive()
+		_, err = core.CompleteMultipartUpload(w.ctx, c.s.opts.Bucket, key, id, parts, opts)
+	}
+	if err != nil {
+		// The abort is not the client's to cancel, nor the watchdog's;
+		// an upload it fails to abort, the next Open aborts.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), c.s.opts.Timeout)
+		core.AbortMultipartUpload(actx, c.s.opts.Bucket, key, id)
+		cancel()
+		return 0, err
+	}
+	return total, nil
+}
+
+// maxParts is S3's cap on the parts of one multipart upload.
+const maxParts = 10000
 
 // progressReader is a chunk's body: the watchdog rests while the body's
 // own source is read, and runs again once its bytes are the store's to

@@ -23,8 +23,9 @@ func (in bucketIngest) Ingest(ctx context.Context, f *os.File, d digest.Digest, 
 
 // BenchmarkPush64MiB times a 64 MiB push, sessions local to one node
 // against sessions shared through the bucket, both ingesting into the
-// bucket: in one request (monolithic), one PATCH and a PUT, and four
-// PATCHes of 16 MiB.
+// bucket: in one request (monolithic), one PATCH and a PUT, four
+// PATCHes of 16 MiB, and 64 PATCHes of 1 MiB (small chunks: an object
+// and a state rewrite each, and too small to compose in the bucket).
 //
 //	go test -run '^$' -bench Push64MiB -benchtime 3x ./cache/upload/
 func BenchmarkPush64MiB(b *testing.B) {
@@ -42,7 +43,7 @@ func BenchmarkPush64MiB(b *testing.B) {
 		for _, shape := range []struct {
 			name   string
 			chunks int // 0: monolithic
-		}{{"monolithic", 0}, {"one-patch", 1}, {"four-patches", 4}} {
+		}{{"monolithic", 0}, {"one-patch", 1}, {"four-patches", 4}, {"64-patches", 64}} {
 			b.Run(mode+"/"+shape.name, func(b *testing.B) {
 				dir := b.TempDir()
 				idx, err := index.Open(filepath.Join(dir, "index"), nil)

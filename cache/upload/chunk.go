@@ -49,7 +49,10 @@ func (s *Sessions) appendChunk(id string, rec index.UploadRecord, c Chunk) (*os.
 		}
 		if err != nil {
 			// Keep whole chunks only: the client resumes from rec.Size.
+			// The session was in use until now, however long the body
+			// streamed: its expiry counts from here.
 			f.Truncate(rec.Size)
+			s.touch(id, rec)
 			return fail(err)
 		}
 	}
@@ -74,6 +77,14 @@ func (s *Sessions) appendChunk(id string, rec index.UploadRecord, c Chunk) (*os.
 		h = nil
 	}
 	return f, h, rec, nil
+}
+
+// touch stamps a session of this node as in use now.
+func (s *Sessions) touch(id string, rec index.UploadRecord) {
+	rec.Updated = s.opts.Now()
+	if err := s.opts.Records.PutUpload(id, rec); err != nil {
+		s.log.WithError(err).WithField("upload", id).Debug("stamp an upload in use")
+	}
 }
 
 // checkChunk checks c against a session holding size bytes (the

@@ -21,7 +21,10 @@
 // replicas share instead — a state record and one object per chunk — so
 // that a push whose requests reach different replicas completes, and what
 // one acknowledged survives it (shared.go draws the layout and the rules
-// that make two replicas' writes safe).
+// that make two replicas' writes safe). A request streaming into such a
+// session keeps it alive for every replica's sweep (sharedkeep.go), and
+// a chunk of unknown length streams through a buffer the sessions lend,
+// at most Limits.ChunkBuffers of them at once (buffers.go).
 //
 // Hashing lives in hash.go alone: a running sha256 carried across
 // requests in the record, and a re-read of the file when that state is

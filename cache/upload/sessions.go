@@ -86,6 +86,8 @@ type Sessions struct {
 	mu    sync.Mutex
 	locks map[string]*sessionLock // one request at a time per session
 	mine  map[string]*localCopy   // shared sessions this replica opened or wrote (shared.go)
+	tick  ticker                  // paces the keep-alive of streaming requests (sharedkeep.go)
+	bufs  *partBuffers            // for shared chunks of unknown length; nil: the store buffers (buffers.go)
 
 	life      context.Context // ends with Close: the sweep's requests to a shared store
 	cancel    context.CancelFunc
@@ -110,7 +112,14 @@ func Open(opts Options) (*Sessions, error) {
 	}
 	s := &Sessions{
 		opts: opts, log: opts.Logger, slots: newSlots(opts.Limits),
-		locks: map[string]*sessionLock{}, mine: map[string]*localCopy{}, stop: make(chan struct{}),
+		locks: map[string]*sessionLock{}, mine: map[string]*localCopy{}, tick: realTicker, stop: make(chan struct{}),
+	}
+	if ps, ok := opts.Shared.Chunks.(partStreamer); ok && s.shared() {
+		limit := opts.Limits.ChunkBuffers
+		if limit <= 0 {
+			limit = DefaultChunkBuffers
+		}
+		s.bufs = newPartBuffers(ps.PartSize(), limit)
 	}
 	s.life, s.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -165,12 +174,36 @@ func (s *Sessions) lock(id string) func() {
 	l.Lock()
 	return func() {
 		l.Unlock()
-		s.mu.Lock()
-		if l.n--; l.n == 0 {
-			delete(s.locks, id)
-		}
-		s.mu.Unlock()
+		s.leave(id, l)
 	}
+}
+
+// tryLock is lock for the sweep, which does not wait: ok is false while a
+// request holds or awaits id (the session is in use, so not idle).
+func (s *Sessions) tryLock(id string) (unlock func(), ok bool) {
+	s.mu.Lock()
+	l, held := s.locks[id]
+	if held {
+		s.mu.Unlock()
+		return nil, false
+	}
+	l = &sessionLock{n: 1}
+	l.Lock()
+	s.locks[id] = l
+	s.mu.Unlock()
+	return func() {
+		l.Unlock()
+		s.leave(id, l)
+	}, true
+}
+
+// leave drops one holder of id's lock, and the entry with the last.
+func (s *Sessions) leave(id string, l *sessionLock) {
+	s.mu.Lock()
+	if l.n--; l.n == 0 {
+		delete(s.locks, id)
+	}
+	s.mu.Unlock()
 }
 
 // Start opens a session in repo for client, an opaque name of who asks (a

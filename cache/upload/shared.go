@@ -40,8 +40,10 @@ import (
 // without a state are leftovers anyone may sweep (a state is created
 // before any chunk of its session). The expiry sweep ends a session by
 // first replacing its state, on the version it found idle, with a
-// tombstone (sweep.go): a chunk acknowledged meanwhile changed the version,
-// so the sweep loses and the session lives.
+// tombstone (sharedsweep.go): a chunk acknowledged meanwhile changed the
+// version, so the sweep loses and the session lives. A request that
+// streams for long re-writes the state as it goes (sharedkeep.go), so
+// that it never looks idle.
 //
 // A replica keeps a local copy of the chunks it took, while they are
 // the whole session, in Dir: finishing a session pushed through one
@@ -75,6 +77,7 @@ type sharedState struct {
 	Size      int64      `json:"size"` // the chunks' bytes together
 	Started   time.Time  `json:"started"`
 	Updated   time.Time  `json:"updated"`             // the last chunk acknowledged, for expiry
+	Touched   time.Time  `json:"touched,omitzero"`    // a request streaming into it, for expiry (sharedkeep.go)
 	HashState []byte     `json:"hashState,omitempty"` // sha256 of the Size bytes; empty: unknown
 	Chunks    []chunkRef `json:"chunks,omitempty"`
 	Ended     bool       `json:"ended,omitempty"` // a tombstone: the sweep is removing it
@@ -282,6 +285,15 @@ func (s *Sessions) recoverShared() error {
 		s.log.WithField("sessions", len(local)).Warn("forgot this node's upload sessions from before storage.s3: their clients start again")
 	}
 	return nil
+}
+
+// active is when a replica last vouched for the session: its last chunk,
+// or a request still streaming into it.
+func (st sharedState) active() time.Time {
+	if st.Touched.After(st.Updated) {
+		return st.Touched
+	}
+	return st.Updated
 }
 
 // clone returns st with its own chunk list, to append to.

@@ -26,6 +26,7 @@ type cluster struct {
 	srv    *s3test.Server
 	bucket string
 	clock  *clock
+	wrap   func(*countingChunks) ChunkStore // the chunk store replicas get; nil: the counting one
 }
 
 type clock struct {
@@ -67,6 +68,13 @@ func (c *countingChunks) Put(ctx context.Context, session, chunk string, r io.Re
 	return c.Chunks.Put(ctx, session, chunk, r, size)
 }
 
+func (c *countingChunks) PutBuffered(ctx context.Context, session, chunk string, r io.Reader, buf []byte) (int64, error) {
+	c.mu.Lock()
+	c.puts++
+	c.mu.Unlock()
+	return c.Chunks.PutBuffered(ctx, session, chunk, r, buf)
+}
+
 func (c *countingChunks) Open(ctx context.Context, session, chunk string) (io.ReadCloser, error) {
 	c.mu.Lock()
 	c.opens++
@@ -87,6 +95,9 @@ func (c *cluster) replica(t *testing.T, dir string, opts Options, timeout time.D
 	t.Cleanup(func() { st.Close() })
 	cc := &countingChunks{Chunks: st.Chunks()}
 	opts.Shared = Shared{Records: st.Records(), Chunks: cc}
+	if c.wrap != nil {
+		opts.Shared.Chunks = c.wrap(cc)
+	}
 	if opts.Now == nil {
 		opts.Now = c.clock.Now
 	}

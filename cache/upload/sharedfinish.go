@@ -19,34 +19,56 @@ func (s *Sessions) finishShared(ctx context.Context, repo, id string, c Chunk, d
 	if err != nil {
 		return err
 	}
-	var f *os.File
-	var got digest.Digest
-	if st.Size == 0 && c.Body != nil && c.Length != 0 {
-		f, got, st, err = s.stageBody(id, st, c, d)
-	} else {
-		if st, err = s.appendShared(ctx, id, st, ver, c); err != nil {
+	monolithic := st.Size == 0 && c.Body != nil && c.Length != 0
+	if !monolithic {
+		if st, ver, err = s.appendShared(ctx, id, st, ver, c); err != nil {
 			return err
 		}
+	}
+	// Staging, checking and storing a large blob takes a while, and the
+	// session must not look idle to a sweep meanwhile (sharedkeep.go).
+	keep := s.keepAlive(ctx, id, st, ver)
+	end, err := s.settle(ctx, id, st, c, d, monolithic)
+	keep.done()
+	if !end {
+		return err
+	}
+	if eerr := s.endShared(ctx, id); eerr != nil {
+		if err == nil {
+			return eerr
+		}
+		s.log.WithError(eerr).WithField("upload", id).Warn("end upload of a wrong digest; the sweep ends it")
+	}
+	return err
+}
+
+// settle stages the session's blob (its body, when monolithic), checks
+// it against d and hands it to the Ingester. It reports whether the
+// session is over: stored, or of a wrong digest.
+func (s *Sessions) settle(ctx context.Context, id string, st sharedState, c Chunk, d digest.Digest, monolithic bool) (bool, error) {
+	var f *os.File
+	var got digest.Digest
+	var err error
+	if monolithic {
+		f, got, st, err = s.stageBody(id, st, c, d)
+	} else {
 		f, got, err = s.stage(ctx, id, st, d)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	if got != d {
 		os.Remove(f.Name())
-		if err := s.endShared(ctx, id); err != nil {
-			s.log.WithError(err).WithField("upload", id).Warn("end upload of a wrong digest; the sweep ends it")
-		}
-		return fmt.Errorf("upload %s: received bytes hash to %s, not %s: %w", id, got, d, ErrDigestInvalid)
+		return true, fmt.Errorf("upload %s: received bytes hash to %s, not %s: %w", id, got, d, ErrDigestInvalid)
 	}
 	s.compose(ctx, id, st, d)
 	if err := s.opts.Ingest.Ingest(ctx, f, d, st.Size, true); err != nil {
 		// The chunks stay for a retry; the staged file is remade then.
 		s.dropCopy(id, s.copyOf(id))
-		return err
+		return false, err
 	}
-	return s.endShared(ctx, id)
+	return true, nil
 }
 
 // stageBody writes a whole blob from one request to the staged file,

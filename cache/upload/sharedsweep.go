@@ -50,11 +50,16 @@ func (s *Sessions) sweepShared() int {
 }
 
 // expire ends id if its state is idle since before cutoff, or a tombstone
-// an earlier sweep left.
+// an earlier sweep left. A session with a request in progress on this
+// replica is not idle, and the sweep does not wait for it.
 func (s *Sessions) expire(ctx context.Context, id string, cutoff time.Time) bool {
-	defer s.lock(id)()
+	unlock, ok := s.tryLock(id)
+	if !ok {
+		return false
+	}
+	defer unlock()
 	st, ver, err := s.readState(ctx, id)
-	if err != nil || (!st.Ended && !st.Updated.Before(cutoff)) {
+	if err != nil || (!st.Ended && !st.active().Before(cutoff)) {
 		return false
 	}
 	return s.endIdle(ctx, id, st, ver)
@@ -97,7 +102,8 @@ func (s *Sessions) sweepChunks(ctx context.Context) {
 
 // releaseEnded gives back the slots and local copies of this replica's
 // sessions that ended on another replica (finished or cancelled there),
-// and returns how many.
+// and returns how many. A session with a request in progress here is left
+// to that request.
 func (s *Sessions) releaseEnded(ctx context.Context) int {
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.mine))
@@ -107,7 +113,10 @@ func (s *Sessions) releaseEnded(ctx context.Context) int {
 	s.mu.Unlock()
 	n := 0
 	for _, id := range ids {
-		unlock := s.lock(id)
+		unlock, ok := s.tryLock(id)
+		if !ok {
+			continue
+		}
 		st, _, err := s.readState(ctx, id)
 		if errors.Is(err, records.ErrNotFound) || (err == nil && st.Ended) {
 			s.release(id)

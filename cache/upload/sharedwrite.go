@@ -17,25 +17,25 @@ func (s *Sessions) writeShared(ctx context.Context, repo, id string, c Chunk) (S
 	if err != nil {
 		return Status{}, err
 	}
-	st, err = s.appendShared(ctx, id, st, ver, c)
+	st, _, err = s.appendShared(ctx, id, st, ver, c)
 	return Status{ID: id, Size: st.Size}, err
 }
 
 // appendShared streams c into a new chunk object, hashing it on from the
 // state's running sha256 (and copying it to the local file while that
 // holds the whole session), then replaces the state read at ver. It
-// returns the state that counts: the new one, or st when nothing was
-// acknowledged.
-func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, ver string, c Chunk) (sharedState, error) {
+// returns the state that counts and its version: the new ones, or st and
+// ver when nothing was acknowledged.
+func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, ver string, c Chunk) (sharedState, string, error) {
 	c, err := checkChunk(st.Size, c)
 	if err != nil {
-		return st, err
+		return st, ver, err
 	}
 	if c.Body == nil || c.Length == 0 {
-		return st, nil
+		return st, ver, nil
 	}
 	if len(st.Chunks) >= maxChunks {
-		return st, fmt.Errorf("upload %s: %d chunks, the most a session takes: %w", id, maxChunks, ErrInvalid)
+		return st, ver, fmt.Errorf("upload %s: %d chunks, the most a session takes: %w", id, maxChunks, ErrInvalid)
 	}
 	h, known := resumeHashOf(st.Size, st.HashState)
 	lc := s.copyOf(id)
@@ -53,8 +53,12 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		sinks = append(sinks, local)
 	}
 	name := chunkName(len(st.Chunks))
-	n, err := s.opts.Shared.Chunks.Put(ctx, id, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
+	keep := s.keepAlive(ctx, id, st, ver)
+	n, err := s.putChunk(ctx, id, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
+	ver = keep.done()
 	switch {
+	case errors.Is(err, errNoBuffer): // the client left while it waited
+		return st, ver, err
 	case err == nil && c.Length >= 0 && n != c.Length:
 		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
 	case err != nil && body.err != nil:
@@ -68,11 +72,11 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	if err != nil {
 		s.forgetChunk(ctx, id, name)
 		s.dropCopy(id, lc)
-		return st, err
+		return st, ver, err
 	}
 	if n == 0 { // an empty body counts for nothing, as on one node
 		s.forgetChunk(ctx, id, name)
-		return st, nil
+		return st, ver, nil
 	}
 	next := st.clone()
 	next.Chunks = append(next.Chunks, chunkRef{Name: name, Size: n})
@@ -82,30 +86,31 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		next.HashState = hashState(h)
 	}
 	next.Updated = s.opts.Now()
-	if _, err := s.putState(ctx, id, next, records.IfMatch(ver)); err != nil {
+	nextVer, err := s.putState(ctx, id, next, records.IfMatch(ver))
+	if err != nil {
 		s.dropCopy(id, lc)
 		if !errors.Is(err, records.ErrConflict) && !errors.Is(err, records.ErrNotFound) {
 			// The store may have written the state before failing to say
 			// so: the chunk stays (it goes with its session) in case it
 			// counts. The client asks for the Range and resumes.
 			s.opts.Metrics.StoreError("write")
-			return st, unavailable(id, err)
+			return st, ver, unavailable(id, err)
 		}
 		// Another replica appended first, or the session ended: this
 		// chunk never counted.
 		s.forgetChunk(ctx, id, name)
-		cur, _, lerr := s.load(ctx, st.Repo, id)
+		cur, curVer, lerr := s.load(ctx, st.Repo, id)
 		if lerr != nil {
-			return st, lerr
+			return st, ver, lerr
 		}
-		return cur, &RangeError{Size: cur.Size}
+		return cur, curVer, &RangeError{Size: cur.Size}
 	}
 	if local != nil && local.err == nil {
 		lc.chunks, lc.size = append(lc.chunks, name), lc.size+n
 	} else {
 		s.dropCopy(id, lc)
 	}
-	return next, nil
+	return next, nextVer, nil
 }
 
 // forgetChunk deletes a chunk that does not count, whether or not the

@@ -17,6 +17,11 @@ type Limits struct {
 	// PerClient is the most sessions one client holds at once; 0 is no
 	// limit.
 	PerClient int
+	// ChunkBuffers is the most memory, in bytes, that chunks of unknown
+	// length take at once in shared sessions, one part each while they
+	// stream (buffers.go); a request past it waits. 0 is
+	// DefaultChunkBuffers.
+	ChunkBuffers int64
 }
 
 // slots counts open sessions, in all and per client. The counts are

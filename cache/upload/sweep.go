@@ -80,7 +80,12 @@ func (s *Sessions) sweep() int {
 	})
 	n := 0
 	for _, id := range old {
-		unlock := s.lock(id)
+		// A session with a request in progress is not idle, however long
+		// the request streams, and the sweep does not wait for it.
+		unlock, ok := s.tryLock(id)
+		if !ok {
+			continue
+		}
 		// Check again under the lock: a chunk may just have arrived.
 		if r, err := s.opts.Records.Upload(id); err == nil && r.Updated.Before(cutoff) {
 			s.end(id)

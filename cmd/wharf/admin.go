@@ -101,26 +101,6 @@ func verifyStore(ctx context.Context, c *cache.Cache, dir string, repair bool, s
 	return nil
 }
 
-// gc removes content no tag reaches.
-func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dry bool
-	flags := func(fs *flag.FlagSet) {
-		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
-	}
-	return withStore(ctx, "gc", args, stderr, flags, func(c *cache.Cache, _ string) error {
-		rep, err := c.GC(dry)
-		if err != nil {
-			return err
-		}
-		verb := "removed"
-		if dry {
-			verb = "would remove"
-		}
-		fmt.Fprintf(stdout, "%s %d unreferenced items, %s\n", verb, rep.Items, human(rep.Bytes))
-		return nil
-	})
-}
-
 // du prints what the store holds.
 func du(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var top int

@@ -286,7 +286,10 @@ func writerOptions(cfg config.Config) push.Options {
 	o := push.Options{
 		UploadExpiry:   cfg.Push.UploadExpiry.Std(),
 		DisableDeletes: !cfg.Push.DeletesEnabled(),
-		UploadLimits:   push.UploadLimits{Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient},
+		UploadLimits: push.UploadLimits{
+			Max: cfg.Push.MaxUploads, PerClient: cfg.Push.MaxUploadsPerClient,
+			ChunkBuffers: int64(cfg.Push.ChunkBuffers),
+		},
 	}
 	return o
 }
