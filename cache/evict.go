@@ -159,9 +159,10 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 	if c.held(d) {
 		return false
 	}
-	if c.opts.SharedEviction {
+	if c.rec != nil {
 		// Kept when pinned through any replica; the handshake with
-		// pushes is sharedevicting.go's.
+		// pushes is sharedevicting.go's. Also for wharf gc, which opens
+		// the bucket without SharedEviction while replicas may push.
 		done, ok := c.markEvicting(c.life, d)
 		if !ok {
 			return false
