@@ -29,6 +29,8 @@ type Manifest struct {
 	// against the upstream (a record past the TTL served stale included);
 	// zero otherwise. A peer relays it as Age (package peer).
 	Checked time.Time
+	// fromPeer: fetched from another replica, which shared its records.
+	fromPeer bool
 }
 
 // fetched returns a copy of m marked as fetched from the upstream (the
@@ -85,15 +87,17 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 }
 
 func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
-	if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
-		// Pushed here: the site's own tag wins and is never revalidated.
-		if m, err := c.storedManifest(rec.Digest); err == nil {
-			c.opts.Metrics.Hit("tag")
-			c.access.touch(rec.Digest, c.opts.Now())
-			return m, nil
+	key := c.acceptKey(accept)
+	if c.readPushedOnPull(repo, tag, key) {
+		if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
+			// Pushed here: the site's own tag wins and is never revalidated.
+			if m, err := c.storedManifest(rec.Digest); err == nil {
+				c.opts.Metrics.Hit("tag")
+				c.access.touch(rec.Digest, c.opts.Now())
+				return m, nil
+			}
 		}
 	}
-	key := c.acceptKey(accept)
 	rec, haveRec := c.tagRecord(repo, tag, key)
 	var cached *Manifest
 	if haveRec {
@@ -211,6 +215,9 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 		return nil, err
 	}
 	m.Checked = c.checkedTime(m.Checked)
+	if m.fromPeer { // the replica that answered shared the record
+		return m, c.putTagLocal(repo, tag, key, m.Descriptor, m.Checked)
+	}
 	return m, c.putTag(repo, tag, key, m.Descriptor, m.Checked)
 }
 
@@ -257,12 +264,48 @@ func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept
 	if err := c.checkFetched(o.Name(), m); err != nil {
 		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
-	if err := c.storeManifest(repo, m, false); err != nil {
+	store := c.storeManifest
+	if um.Shared {
+		store = c.keepPeerManifest
+	}
+	if err := store(repo, m, false); err != nil {
 		return nil, err
 	}
 	m = m.fetched()
-	m.Checked = um.Checked
+	m.Checked, m.fromPeer = um.Checked, um.Shared
 	return m, nil
+}
+
+// keepPeerManifest is storeManifest for mirrored manifest bytes another
+// replica served from the store the replicas share: that replica stored
+// them there, linked repo to them and shared the link, so this one
+// records them in its index and keeps them hot with no request to the
+// bucket, and no local write (a fsync) on the client's path either: a
+// read past the hot set opens the shared copy, which the tiered store
+// then copies locally. The links of the references are shared as
+// storeManifest's are, when their content is recorded here.
+func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, _ bool) error {
+	if _, ok := c.store.(sharedStatter); !ok {
+		return c.storeManifest(repo, m, false)
+	}
+	d := m.Descriptor.Digest
+	p, err := oci.ParseManifest(m.Body)
+	if err != nil {
+		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
+	}
+	if err := oci.VerifyBytes(m.Body, d); err != nil {
+		return fmt.Errorf("store manifest %s: %w", d, BadContent(err))
+	}
+	refs := p.Refs()
+	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, false); err != nil {
+		return err
+	}
+	if err := c.linkLocal(repo, append([]digest.Digest{d}, refs...)...); err != nil {
+		return err
+	}
+	c.shareLinksLater(repo, refs...)
+	c.manifests.Add(d, m)
+	return nil
 }
 
 // storeManifest writes verified manifest bytes, indexes them with their
@@ -351,8 +394,14 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 
 func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
 	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
-	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	c.shareMirroredLater(repo, tag, accept, r)
+	return c.putTagLocal(repo, tag, accept, desc, checked)
+}
+
+// putTagLocal is putTag without sharing the record.
+func (c *Cache) putTagLocal(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
+	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
+	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	return c.index.PutTag(repo.String(), tag, accept, r)
 }
 

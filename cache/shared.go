@@ -76,6 +76,8 @@ type shared struct {
 	// fill that fails leaves its entry until the map is cleared.
 	pendingMu sync.Mutex
 	pending   map[digest.Digest][]Repo
+
+	repos pushedRepos // the repositories that can have pushed tags (sharedrepos.go)
 }
 
 // sharedPending bounds shared.pending.

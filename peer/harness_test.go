@@ -49,6 +49,19 @@ func (s *spy) Rank(key string) []cluster.Member {
 	return out
 }
 
+func (s *spy) Members() []cluster.Member {
+	if s.real != nil {
+		return s.real.Members()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []cluster.Member
+	for _, a := range s.order {
+		out = append(out, cluster.Member{Addr: a, Self: a == s.self, Up: !slices.Contains(s.failed, a)})
+	}
+	return out
+}
+
 func (s *spy) MarkFailed(peer string) {
 	s.mu.Lock()
 	s.failed = append(s.failed, peer)

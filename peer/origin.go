@@ -28,6 +28,7 @@ import (
 type Cluster interface {
 	Rank(key string) []cluster.Member
 	MarkFailed(peer string)
+	Members() []cluster.Member
 }
 
 // Options configure the Origins of one replica (they share a client).
@@ -328,7 +329,9 @@ func (o *Origin) GetManifest(ctx context.Context, repo, ref string, accept []str
 			return nil, &peerError{peer, fmt.Errorf("%s: %w: body is %s, not %s", op, upstream.ErrDigestMismatch, got, desc.Digest)}
 		}
 		desc.Size = int64(len(body))
-		return &upstream.Manifest{Descriptor: desc, Body: body, Checked: o.checked(resp)}, nil
+		// The owner answers from its store, which is the cluster's
+		// shared one: the bytes are there already.
+		return &upstream.Manifest{Descriptor: desc, Body: body, Checked: o.checked(resp), Shared: true}, nil
 	})
 }
 
