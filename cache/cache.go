@@ -310,9 +310,10 @@ func Open(opts Options) (*Cache, error) {
 	c.bg.Add(1)
 	go c.background(c.stop)
 	if c.rec != nil {
+		listed := c.listPushedReposFirst()
 		c.bg.Add(2)
 		go c.writeShared(c.stop)
-		go c.watchPushedRepos(c.stop)
+		go c.watchPushedRepos(c.stop, listed)
 	}
 	c.maybeEvict()
 	return c, nil

@@ -136,29 +136,49 @@ func (c *Cache) listPushedRepos(ctx context.Context, tags bool) error {
 	return nil
 }
 
-// watchPushedRepos lists the repositories with pushed tags at once (tags/
-// included), then repos/ every PushedReposEvery, until stop.
-func (c *Cache) watchPushedRepos(stop <-chan struct{}) {
+// listPushedReposFirst lists, at Open, the repositories with pushed
+// tags, tags/ included; on failure every pull reads through until
+// watchPushedRepos lists them.
+func (c *Cache) listPushedReposFirst() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), pushedReposFirstTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := c.listPushedRepos(ctx, true); err != nil {
+		c.pushedReposFailed(err)
+		return false
+	}
+	c.rec.repos.listed.Store(start.UnixNano())
+	return true
+}
+
+// pushedReposFirstTimeout bounds the listing at Open.
+const pushedReposFirstTimeout = 30 * time.Second
+
+func (c *Cache) pushedReposFailed(err error) {
+	c.opts.Metrics.RecordsError("list")
+	c.log.WithError(err).Warn("shared records: listing the repositories with pushed tags; pulls by tag read through meanwhile")
+}
+
+// watchPushedRepos lists repos/ every PushedReposEvery until stop (tags/
+// too while no listing has succeeded: listed says whether one did).
+func (c *Cache) watchPushedRepos(stop <-chan struct{}, listed bool) {
 	defer c.bg.Done()
 	tick := time.NewTicker(c.opts.PushedReposEvery)
 	defer tick.Stop()
-	first := true
 	for {
-		start := time.Now()
-		if err := c.listPushedRepos(c.life, first); err != nil {
-			if c.life.Err() != nil {
-				return
-			}
-			c.opts.Metrics.RecordsError("list")
-			c.log.WithError(err).Warn("shared records: listing the repositories with pushed tags; pulls by tag read through meanwhile")
-		} else {
-			first = false
-			c.rec.repos.listed.Store(start.UnixNano())
-		}
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 		}
+		start := time.Now()
+		if err := c.listPushedRepos(c.life, !listed); err != nil {
+			if c.life.Err() == nil {
+				c.pushedReposFailed(err)
+			}
+			continue
+		}
+		listed = true
+		c.rec.repos.listed.Store(start.UnixNano())
 	}
 }

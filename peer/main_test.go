@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -10,5 +12,16 @@ import (
 
 // TestMain fails the tests if a goroutine outlives them: the peer
 // listeners, the clusters' loops and the caches' fills each have a stop
-// path. The registry's own goroutines are named by LeakOptions.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, upstreamtest.LeakOptions()...) }
+// path. The shared MinIO server stops first: its connections' goroutines
+// end with it. The registry's own goroutines are named by LeakOptions.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	minio.Stop()
+	if code == 0 {
+		if err := goleak.Find(upstreamtest.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
