@@ -1,11 +1,7 @@
 package peer
 
 import (
-	"fmt"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
@@ -14,14 +10,4 @@ import (
 // listeners, the clusters' loops and the caches' fills each have a stop
 // path. The shared MinIO server stops first: its connections' goroutines
 // end with it. The registry's own goroutines are named by LeakOptions.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	minio.Stop()
-	if code == 0 {
-		if err := goleak.Find(upstreamtest.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { minio.Main(m, upstreamtest.LeakOptions()...) }

@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -20,10 +18,8 @@ import (
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 	"github.com/wharf-mirror/wharf/cache/tier"
-	"github.com/wharf-mirror/wharf/cluster"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/oci"
-	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -37,7 +33,6 @@ var minio s3test.Shared
 // client as the cache's Announcer.
 type s3Replica struct {
 	*replica
-	reg *prometheus.Registry
 	// refuse makes the peer listener refuse announcements, as a peer the
 	// pushing replica cannot reach.
 	refuse atomic.Bool
@@ -51,25 +46,11 @@ func newS3Harness(t *testing.T, n int, every time.Duration) (*harness, []*s3Repl
 	bucket := srv.Bucket(t)
 	h := &harness{reg: upstreamtest.NewRegistry(t)}
 	h.up = upstreamtest.NewFaulty(t, h.reg.URL)
-	lns := make([]net.Listener, n)
-	addrs := make([]string, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], addrs[i] = ln, ln.Addr().String()
+	out := make([]*s3Replica, n)
+	for i := range out {
+		out[i] = &s3Replica{}
 	}
-	var out []*s3Replica
-	for i := range n {
-		reg := prometheus.NewRegistry()
-		r := &s3Replica{reg: reg, replica: &replica{addr: addrs[i], metrics: metrics.New(reg), served: make(chan struct{})}}
-		cl, err := cluster.New(cluster.Options{Self: addrs[i], Peers: addrs, Secret: testSecret, CheckEvery: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cl.Close() })
-		r.spy = &spy{self: addrs[i], real: cl}
+	h.start(t, n, nil, func(r *replica, o cache.Origin, pc *Client) cache.Options {
 		ctx := context.Background()
 		st, _, err := s3.Open(ctx, s3.Options{
 			Endpoint: srv.Endpoint, Bucket: bucket, Region: "us-east-1",
@@ -89,43 +70,19 @@ func newS3Harness(t *testing.T, n int, every time.Duration) (*harness, []*s3Repl
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
-		up, err := upstream.New(upstream.Options{Name: "registry.test", URL: h.up.URL, MaxRetries: -1, Timeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { up.Close() })
-		pc, err := NewClient(Options{Cluster: r.spy, Secret: testSecret, HeaderTimeout: 5 * time.Second, Metrics: r.metrics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pc.Close)
-		c, err := cache.Open(cache.Options{
-			Dir: dir, Store: tr, Records: st.Records(), Origins: []cache.Origin{pc.NewOrigin(up)}, TagTTL: time.Hour,
-			Announcer: pc, PushedReposEvery: every, Metrics: r.metrics,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		r.cache = c
-		s, err := NewServer(ServerOptions{Store: c, Secret: testSecret, Metrics: r.metrics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if req.URL.Path == pushedPath && r.refuse.Load() {
+		return cache.Options{Dir: dir, Store: tr, Records: st.Records(), Origins: []cache.Origin{o}, TagTTL: time.Hour,
+			Announcer: pc, PushedReposEvery: every, Metrics: r.metrics}
+	}, func(i int, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == pushedPath && out[i].refuse.Load() {
 				http.Error(w, "unreachable", http.StatusServiceUnavailable)
 				return
 			}
-			s.ServeHTTP(w, req)
-		})}
-		go func(ln net.Listener) {
-			defer close(r.served)
-			_ = r.srv.Serve(ln)
-		}(lns[i])
-		t.Cleanup(r.closePeerOnce())
-		h.replicas = append(h.replicas, r.replica)
-		out = append(out, r)
+			next.ServeHTTP(w, req)
+		})
+	})
+	for i, r := range h.replicas {
+		out[i].replica = r
 	}
 	return h, out
 }

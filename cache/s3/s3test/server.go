@@ -186,12 +186,13 @@ func (sh *Shared) Stop() {
 
 // Main is a TestMain for a package sharing sh: it runs the tests, stops
 // the server, then looks for leaked goroutines (only now: the server's
-// connections end with it), and exits.
-func (sh *Shared) Main(m *testing.M) {
+// connections end with it; opts name goroutines that are not leaks), and
+// exits.
+func (sh *Shared) Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
 	sh.Stop()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(opts...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
