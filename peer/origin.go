@@ -105,9 +105,11 @@ func (c *Client) Close() {
 // cluster.Rank(key): self is the registry itself (the wrapped Origin);
 // a peer that fails (no connection, a timeout, an error it did not mark
 // as relayed, a 401 for a wrong secret) is marked failed and the next
-// member asked, so a pull never fails because a peer died. An upstream
-// error the owner relays is returned as the upstream's own and ends the
-// walk: the registry is not asked again by every replica.
+// member asked, so a pull never fails because a peer died. A peer
+// configured without the upstream (SkipHeader) is passed over for that
+// request only. An upstream error the owner relays is returned as the
+// upstream's own and ends the walk: the registry is not asked again by
+// every replica.
 type Origin struct {
 	c    *Client
 	next cache.Origin
@@ -137,10 +139,15 @@ func walk[T any](ctx context.Context, o *Origin, key string, direct func() (T, e
 		}
 		v, err := remote(m.Addr)
 		var pe *peerError
+		var se *skipError
 		switch {
 		case err == nil:
 			o.c.opts.Metrics.PeerRequest("ok")
 			return v, nil
+		case errors.As(err, &se):
+			o.c.opts.Metrics.PeerRequest("skipped")
+			o.c.opts.Logger.WithError(err).Debug("peer lacks the upstream; asking the next replica")
+			continue
 		case !errors.As(err, &pe):
 			o.c.opts.Metrics.PeerRequest("relayed_error")
 			return v, err
@@ -176,6 +183,9 @@ func (o *Origin) do(ctx context.Context, peer, method, path string, q url.Values
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest && resp.Header.Get(SkipHeader) == "unknown-upstream" {
+		return nil, &skipError{peer, o.Name()}
+	}
 	if resp.Header.Get(RelayedHeader) == "upstream" {
 		return nil, relayedError(o.Name(), op, peer, resp, strings.TrimSpace(string(msg)))
 	}
