@@ -53,7 +53,7 @@ func (c *Client) announce(ctx context.Context, peer string, repo cache.Repo) err
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.opts.Secret)
+	req.Header.Set("Authorization", "Bearer "+c.send)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ type Cluster interface {
 // Options configure the Origins of one replica (they share a client).
 type Options struct {
 	Cluster Cluster
-	Secret  string // the cluster secret; required
+	Secret  string // the cluster secret (one per line: the first is sent); required
 	// HeaderTimeout bounds the wait for a peer's response headers; past
 	// it the peer is failed and the next replica asked. The owner answers
 	// once the registry has, so it is the registry's own timeout and a
@@ -52,13 +52,14 @@ type Options struct {
 // Client is the HTTP side every Origin of a replica shares.
 type Client struct {
 	opts  Options
+	send  string // the secret sent: the first of opts.Secret's
 	http  *http.Client
 	owned *http.Transport
 }
 
 // NewClient builds the client Origins ask peers with.
 func NewClient(opts Options) (*Client, error) {
-	if opts.Cluster == nil || opts.Secret == "" {
+	if opts.Cluster == nil || cluster.SendSecret(opts.Secret) == "" {
 		return nil, errors.New("peer: Options.Cluster and Options.Secret are required")
 	}
 	if opts.HeaderTimeout <= 0 {
@@ -72,7 +73,7 @@ func NewClient(opts Options) (*Client, error) {
 		l.SetOutput(io.Discard)
 		opts.Logger = l
 	}
-	c := &Client{opts: opts}
+	c := &Client{opts: opts, send: cluster.SendSecret(opts.Secret)}
 	rt := opts.Transport
 	if rt == nil {
 		c.owned = http.DefaultTransport.(*http.Transport).Clone()
@@ -173,7 +174,7 @@ func (o *Origin) do(ctx context.Context, peer, method, path string, q url.Values
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+o.c.opts.Secret)
+	req.Header.Set("Authorization", "Bearer "+o.c.send)
 	resp, err := o.c.http.Do(req)
 	if err != nil {
 		return nil, &peerError{peer, err}

@@ -33,7 +33,7 @@ type Store interface {
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	Store   Store
-	Secret  string // the cluster secret; required
+	Secret  string // the cluster secret (one per line: any is accepted); required
 	Metrics *metrics.Metrics
 	Logger  logrus.FieldLogger
 	Now     func() time.Time // clock for Age; default time.Now
@@ -52,7 +52,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("peer: ServerOptions.Store is required")
 	}
-	if opts.Secret == "" {
+	if cluster.SendSecret(opts.Secret) == "" {
 		return nil, errors.New("peer: ServerOptions.Secret is required")
 	}
 	if opts.Now == nil {
