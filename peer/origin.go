@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -114,7 +115,18 @@ func (c *Client) Close() {
 type Origin struct {
 	c    *Client
 	next cache.Origin
+
+	// broke is, per blob, the peer whose body broke mid-stream: the
+	// fill's resume (a GetBlob from an offset) asks the next member
+	// instead of the same peer again. An entry goes when the blob is
+	// asked for from its start, or read to its end.
+	brokeMu sync.Mutex
+	broke   map[digest.Digest]string
 }
+
+// maxBroke bounds Origin.broke: past it the map is cleared (a resume
+// then asks the same peer again, as a new fill would).
+const maxBroke = 1024
 
 // NewOrigin wraps next, the registry, in peer routing.
 func (c *Client) NewOrigin(next cache.Origin) *Origin { return &Origin{c: c, next: next} }
@@ -134,9 +146,17 @@ func (o *Origin) Direct() cache.Origin { return o.next }
 // peer through remote, until one answers (an error that is an answer
 // included).
 func walk[T any](ctx context.Context, o *Origin, key string, direct func() (T, error), remote func(peer string) (T, error)) (T, error) {
+	return walkSkipping(ctx, o, key, "", direct, remote)
+}
+
+// walkSkipping is walk, with the peer skip not asked.
+func walkSkipping[T any](ctx context.Context, o *Origin, key, skip string, direct func() (T, error), remote func(peer string) (T, error)) (T, error) {
 	for _, m := range o.c.opts.Cluster.Rank(key) {
 		if m.Self {
 			break
+		}
+		if m.Addr == skip {
+			continue
 		}
 		v, err := remote(m.Addr)
 		var pe *peerError
@@ -198,7 +218,7 @@ func (o *Origin) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 		body io.ReadCloser
 		size int64
 	}
-	a, err := walk(ctx, o, d.String(), func() (answer, error) {
+	a, err := walkSkipping(ctx, o, d.String(), o.brokenPeer(d, offset), func() (answer, error) {
 		b, n, err := o.next.GetBlob(ctx, repo, d, offset)
 		return answer{b, n}, err
 	}, func(peer string) (answer, error) {
@@ -222,6 +242,7 @@ func (o *Origin) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 		// wrong bytes failed, so that the client's retry asks the next
 		// replica instead of the same liar.
 		body := io.ReadCloser(countingBody{resp.Body, o.c.opts.Metrics})
+		body = &breakWatch{ReadCloser: body, broke: func(err error) { o.bodyBroke(ctx, d, peer, err) }, done: func() { o.brokenPeer(d, 0) }}
 		if offset == 0 {
 			vr, err := oci.NewVerifyingReader(body, d, size)
 			if err != nil {
@@ -255,6 +276,56 @@ func bodySize(resp *http.Response, offset int64) (int64, error) {
 		return 0, fmt.Errorf("status %d to a Range from %d", resp.StatusCode, offset)
 	}
 	return resp.ContentLength, nil
+}
+
+// brokenPeer is the peer whose body of d broke, for a resume from
+// offset; "" from the start, which forgets it.
+func (o *Origin) brokenPeer(d digest.Digest, offset int64) string {
+	o.brokeMu.Lock()
+	defer o.brokeMu.Unlock()
+	if offset == 0 {
+		delete(o.broke, d)
+		return ""
+	}
+	return o.broke[d]
+}
+
+// bodyBroke notes that peer's body of d broke: the peer failed, as one
+// that drops a connection does (marked down until a health check says
+// otherwise), and the fill's resume asks the next member even if a
+// check has marked it up again meanwhile. A body this replica's caller
+// abandoned is no one's fault.
+func (o *Origin) bodyBroke(ctx context.Context, d digest.Digest, peer string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	o.c.opts.Metrics.PeerRequest("failed_over")
+	o.c.opts.Logger.WithError(err).WithField("peer", peer).WithField("digest", d).Warn("peer body broke; resuming from the next replica")
+	o.c.opts.Cluster.MarkFailed(peer)
+	o.brokeMu.Lock()
+	defer o.brokeMu.Unlock()
+	if o.broke == nil || len(o.broke) >= maxBroke {
+		o.broke = map[digest.Digest]string{}
+	}
+	o.broke[d] = peer
+}
+
+// breakWatch calls broke at a read error other than EOF, and done at EOF.
+type breakWatch struct {
+	io.ReadCloser
+	broke func(error)
+	done  func()
+}
+
+func (b *breakWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.done()
+	case err != nil:
+		b.broke(err)
+	}
+	return n, err
 }
 
 // countingBody counts a peer's blob bytes as they are read.
