@@ -29,8 +29,6 @@ type Manifest struct {
 	// against the upstream (a record past the TTL served stale included);
 	// zero otherwise. A peer relays it as Age (package peer).
 	Checked time.Time
-	// fromPeer: fetched from another replica, which shared its records.
-	fromPeer bool
 }
 
 // fetched returns a copy of m marked as fetched from the upstream (the
@@ -207,7 +205,7 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 			return nil, err
 		}
 	}
-	m, err := c.fetchManifest(ctx, repo, tag, accept)
+	m, fromPeer, err := c.fetchManifestFrom(ctx, repo, tag, accept)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.forgetTag(repo, tag)
@@ -215,7 +213,7 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 		return nil, err
 	}
 	m.Checked = c.checkedTime(m.Checked)
-	if m.fromPeer { // the replica that answered shared the record
+	if fromPeer { // the replica that answered shared the record
 		return m, c.putTagLocal(repo, tag, key, m.Descriptor, m.Checked)
 	}
 	return m, c.putTag(repo, tag, key, m.Descriptor, m.Checked)
@@ -246,34 +244,41 @@ func (c *Cache) checkedTime(t time.Time) time.Time {
 // body is ever stored: a HEAD (tag revalidation) only confirms a digest
 // already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	m, _, err := c.fetchManifestFrom(ctx, repo, ref, accept)
+	return m, err
+}
+
+// fetchManifestFrom is fetchManifest, and says whether another replica
+// answered (upstream.Manifest.Shared): it shared its records already.
+func (c *Cache) fetchManifestFrom(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, bool, error) {
 	if err := c.storeAnswering(); err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
 	}
 	o, err := c.origin(ctx, repo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	um, err := o.GetManifest(ctx, repo.Path, ref, accept)
 	if errors.Is(err, upstream.ErrNotFound) {
-		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrNotFound, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrNotFound, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
 	if err := c.checkFetched(o.Name(), m); err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	store := c.storeManifest
 	if um.Shared {
 		store = c.keepPeerManifest
 	}
 	if err := store(repo, m, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m = m.fetched()
-	m.Checked, m.fromPeer = um.Checked, um.Shared
-	return m, nil
+	m.Checked = um.Checked
+	return m, um.Shared, nil
 }
 
 // keepPeerManifest is storeManifest for mirrored manifest bytes another
