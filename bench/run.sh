@@ -12,6 +12,8 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
+#   BENCH_ONLY=peer-hop      run the peer-hop scenario alone (needs the cluster's tools): its
+#                            figures go to the log and bench/out/run.json, docs are not written
 #   BENCH_CLUSTER=0          skip the cluster scenarios (3 replicas on MinIO behind HAProxy),
 #                            which need HAProxy (apt-get install haproxy) and MinIO (built
 #                            once by .ci/install-s3.sh into ~/.cache/wharf); also for a
@@ -78,7 +80,7 @@ if [[ "${BENCH_CLUSTER:-1}" != 0 ]]; then
 	fi
 fi
 command="make bench"
-for v in BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER; do
+for v in BENCH_ONLY BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER; do
 	[[ -n "${!v:-}" ]] && command+=" $v=${!v}"
 done
 [[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")
@@ -88,6 +90,7 @@ done
 [[ -n "${BENCH_RATE:-}" ]] && args+=(--rate "$BENCH_RATE")
 [[ "${BENCH_UNTHROTTLED:-1}" == 0 ]] && args+=(--unthrottled=false)
 [[ "${BENCH_PROFILE:-0}" == 1 ]] && args+=(--profile)
+[[ -n "${BENCH_ONLY:-}" ]] && args+=(--only "$BENCH_ONLY")
 args+=(--command "$command")
 
 log "running: $BIN/harness ${args[*]}"

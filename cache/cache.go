@@ -143,6 +143,15 @@ type Options struct {
 	// name reports its reads to the leader of eviction (sharedaccess.go).
 	// Default 10s.
 	AccessReport time.Duration
+	// PushedReposEvery is how often, with Records, the repositories with
+	// pushed tags are listed again (sharedrepos.go): the bound on how long
+	// a push into a new repository that Announcer did not bring here can
+	// be shadowed by a mirrored tag. Default 5s.
+	PushedReposEvery time.Duration
+	// Announcer, with Records, tells the other replicas of a first push
+	// into a repository before it is acknowledged (package peer's
+	// Client); nil without a cluster.
+	Announcer Announcer
 	// AccessFlush is how often access times are written to the index.
 	// Default 10s.
 	AccessFlush time.Duration
@@ -225,6 +234,9 @@ func Open(opts Options) (*Cache, error) {
 	if opts.RecordsReadTimeout <= 0 {
 		opts.RecordsReadTimeout = 2 * time.Second
 	}
+	if opts.PushedReposEvery <= 0 {
+		opts.PushedReposEvery = pushedReposEvery
+	}
 	if opts.AccessFlush == 0 {
 		opts.AccessFlush = 10 * time.Second
 	}
@@ -244,6 +256,7 @@ func Open(opts Options) (*Cache, error) {
 	}
 	if opts.Records != nil {
 		c.rec = &shared{store: opts.Records, queue: make(chan sharedJob, sharedQueue), pending: map[digest.Digest][]Repo{}}
+		c.rec.repos.set = map[Repo]struct{}{}
 	}
 	for _, o := range opts.Origins {
 		if opts.Offline {
@@ -327,8 +340,10 @@ func Open(opts Options) (*Cache, error) {
 	c.bg.Add(1)
 	go c.background(c.stop)
 	if c.rec != nil {
-		c.bg.Add(1)
+		listed := c.listPushedReposFirst()
+		c.bg.Add(2)
 		go c.writeShared(c.stop)
+		go c.watchPushedRepos(c.stop, listed)
 	}
 	if c.reportsAccess() {
 		c.bg.Add(1)

@@ -85,15 +85,17 @@ func (c *Cache) manifestByDigest(ctx context.Context, repo Repo, d digest.Digest
 }
 
 func (c *Cache) manifestByTag(ctx context.Context, repo Repo, tag string, accept []string) (*Manifest, error) {
-	if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
-		// Pushed here: the site's own tag wins and is never revalidated.
-		if m, err := c.storedManifest(rec.Digest); err == nil {
-			c.opts.Metrics.Hit("tag")
-			c.access.touch(rec.Digest, c.opts.Now())
-			return m, nil
+	key := c.acceptKey(accept)
+	if c.readPushedOnPull(repo, tag, key) {
+		if rec, err := c.pushedTag(ctx, repo, tag); err == nil {
+			// Pushed here: the site's own tag wins and is never revalidated.
+			if m, err := c.storedManifest(rec.Digest); err == nil {
+				c.opts.Metrics.Hit("tag")
+				c.access.touch(rec.Digest, c.opts.Now())
+				return m, nil
+			}
 		}
 	}
-	key := c.acceptKey(accept)
 	rec, haveRec := c.tagRecord(repo, tag, key)
 	var cached *Manifest
 	if haveRec {
@@ -203,7 +205,7 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 			return nil, err
 		}
 	}
-	m, err := c.fetchManifest(ctx, repo, tag, accept)
+	m, fromPeer, err := c.fetchManifestFrom(ctx, repo, tag, accept)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.forgetTag(repo, tag)
@@ -211,6 +213,9 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 		return nil, err
 	}
 	m.Checked = c.checkedTime(m.Checked)
+	if fromPeer { // the replica that answered shared the record
+		return m, c.putTagLocal(repo, tag, key, m.Descriptor, m.Checked)
+	}
 	return m, c.putTag(repo, tag, key, m.Descriptor, m.Checked)
 }
 
@@ -239,30 +244,73 @@ func (c *Cache) checkedTime(t time.Time) time.Time {
 // body is ever stored: a HEAD (tag revalidation) only confirms a digest
 // already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
+	m, _, err := c.fetchManifestFrom(ctx, repo, ref, accept)
+	return m, err
+}
+
+// fetchManifestFrom is fetchManifest, and says whether another replica
+// answered (upstream.Manifest.Shared): it shared its records already.
+func (c *Cache) fetchManifestFrom(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, bool, error) {
 	if err := c.storeAnswering(); err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
 	}
 	o, err := c.origin(ctx, repo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	um, err := o.GetManifest(ctx, repo.Path, ref, accept)
 	if errors.Is(err, upstream.ErrNotFound) {
-		return nil, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrNotFound, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w: %w", repo, ref, ErrNotFound, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
 	if err := c.checkFetched(o.Name(), m); err != nil {
-		return nil, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
-	if err := c.storeManifest(repo, m, false); err != nil {
-		return nil, err
+	store := c.storeManifest
+	if um.Shared {
+		store = c.keepPeerManifest
+	}
+	if err := store(repo, m, false); err != nil {
+		return nil, false, err
 	}
 	m = m.fetched()
 	m.Checked = um.Checked
-	return m, nil
+	return m, um.Shared, nil
+}
+
+// keepPeerManifest is storeManifest for mirrored manifest bytes another
+// replica served from the store the replicas share: that replica stored
+// them there, linked repo to them and shared the link, so this one
+// records them in its index and keeps them hot with no request to the
+// bucket, and no local write (a fsync) on the client's path either: a
+// read past the hot set opens the shared copy, which the tiered store
+// then copies locally. The links of the references are shared as
+// storeManifest's are, when their content is recorded here.
+func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, _ bool) error {
+	if _, ok := c.store.(sharedStatter); !ok {
+		return c.storeManifest(repo, m, false)
+	}
+	d := m.Descriptor.Digest
+	p, err := oci.ParseManifest(m.Body)
+	if err != nil {
+		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
+	}
+	if err := oci.VerifyBytes(m.Body, d); err != nil {
+		return fmt.Errorf("store manifest %s: %w", d, BadContent(err))
+	}
+	refs := p.Refs()
+	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, false); err != nil {
+		return err
+	}
+	if err := c.linkLocal(repo, append([]digest.Digest{d}, refs...)...); err != nil {
+		return err
+	}
+	c.shareLinksLater(repo, refs...)
+	c.manifests.Add(d, m)
+	return nil
 }
 
 // storeManifest writes verified manifest bytes, indexes them with their
@@ -351,8 +399,14 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 
 func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
 	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
-	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	c.shareMirroredLater(repo, tag, accept, r)
+	return c.putTagLocal(repo, tag, accept, desc, checked)
+}
+
+// putTagLocal is putTag without sharing the record.
+func (c *Cache) putTagLocal(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
+	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
+	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	return c.index.PutTag(repo.String(), tag, accept, r)
 }
 

@@ -15,7 +15,7 @@ import (
 // pushedTag is the record of tag pushed to repo, or index.ErrNotFound.
 // With records it is the bucket's (read through, so a push or delete
 // through any replica is seen at once), kept in the local index, which
-// answers while the bucket cannot.
+// answers while the bucket cannot. A pull asks readPushedOnPull first.
 func (c *Cache) pushedTag(ctx context.Context, repo Repo, tag string) (index.TagRecord, error) {
 	if !c.readThrough() {
 		return c.index.LocalTag(repo.String(), tag)
@@ -39,6 +39,7 @@ func (c *Cache) pushedTag(ctx context.Context, repo Repo, tag string) (index.Tag
 		return c.index.LocalTag(repo.String(), tag)
 	}
 	rec := index.TagRecord{Digest: t.Digest, MediaType: t.MediaType, Size: t.Size, Checked: t.Pushed}
+	c.rec.repos.add(repo) // read through from now on, whatever the listings said
 	if old, err := c.index.LocalTag(repo.String(), tag); err != nil || old.Digest != rec.Digest {
 		// Pushed or moved through another replica: the manifest (pinned,
 		// linked to repo by that push) and the tag become this one's.

@@ -140,12 +140,16 @@ func (c *Cache) storeAnswering() error {
 // pushed manifest, a mount, an import) must be there, not only in a local
 // copy the bucket's eviction or another replica's delete left behind.
 func (c *Cache) statDurable(ctx context.Context, d digest.Digest) (int64, error) {
-	if ds, ok := c.store.(interface {
-		StatShared(context.Context, digest.Digest) (int64, error)
-	}); ok {
+	if ds, ok := c.store.(sharedStatter); ok {
 		return ds.StatShared(ctx, d)
 	}
 	return c.store.Stat(ctx, d)
+}
+
+// sharedStatter is a store with a shared tier under a local one
+// (cache/tier).
+type sharedStatter interface {
+	StatShared(context.Context, digest.Digest) (int64, error)
 }
 
 // BadContent classes a mismatch of oci's verifiers as the sender's fault

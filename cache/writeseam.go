@@ -146,6 +146,9 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 			return err
 		}
 	}
+	if len(tags) > 0 {
+		c.pushedInto(c.life, repo)
+	}
 	return nil
 }
 

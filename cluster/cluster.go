@@ -226,7 +226,7 @@ func (c *Cluster) checkAll(ctx context.Context) {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, c.opts.CheckTimeout)
 			defer cancel()
-			err := check(cctx, c.client, p, c.opts.Secret)
+			err := check(cctx, c.client, p, SendSecret(c.opts.Secret))
 			if ctx.Err() != nil {
 				return // closing: the failure is ours, not the peer's
 			}

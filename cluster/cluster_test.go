@@ -366,7 +366,8 @@ func TestOptionsAreChecked(t *testing.T) {
 		{"self without port", cluster.Options{Self: "10.0.0.1", Secret: secret}, []string{"Self"}},
 		{"self with a bad port", cluster.Options{Self: "10.0.0.1:http", Secret: secret}, []string{"Self", "port"}},
 		{"a bad peer", cluster.Options{Self: "10.0.0.1:5001", Secret: secret, Peers: []string{"10.0.0.2:5001", ":5001"}}, []string{"Peers[1]"}},
-		{"a secret a header cannot carry", cluster.Options{Self: "10.0.0.1:5001", Secret: secret + "\n"}, []string{"Secret"}},
+		{"a secret a header cannot carry", cluster.Options{Self: "10.0.0.1:5001", Secret: secret[:4] + "\x00" + secret[4:]}, []string{"Secret"}},
+		{"only blank lines", cluster.Options{Self: "10.0.0.1:5001", Secret: "\n\n"}, []string{"Secret"}},
 		{"a bad DNS name", cluster.Options{Self: "10.0.0.1:5001", Secret: secret, DNS: "wharf-peers"}, []string{"DNS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

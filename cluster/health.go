@@ -32,14 +32,17 @@ func HealthHandler(secret string) http.Handler {
 	}))
 }
 
-// Authenticate passes to next only the requests carrying the cluster
-// secret as a bearer token, and answers every other one 401 without
-// calling next: the gate of every route a replica serves its peers. An
-// empty secret is no secret: every request gets 401.
+// Authenticate passes to next only the requests carrying one of the
+// cluster secrets (Secrets) as a bearer token, and answers every other one
+// 401 without calling next: the gate of every route a replica serves its
+// peers. An empty secret is no secret: every request gets 401.
 func Authenticate(secret string, next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(secret))
+	var want [][sha256.Size]byte
+	for _, s := range Secrets(secret) {
+		want = append(want, sha256.Sum256([]byte(s)))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if secret == "" || !bearerMatches(r.Header.Get("Authorization"), want) {
+		if !bearerMatches(r.Header.Get("Authorization"), want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf-cluster"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -48,17 +51,47 @@ func Authenticate(secret string, next http.Handler) http.Handler {
 	})
 }
 
+// Secrets splits the cluster secret setting into its secrets, one per
+// line (blank lines and the spaces around each are dropped). The first
+// is the one this replica sends; any of them is accepted. So a secret is
+// rotated replica by replica, with no moment when two replicas refuse
+// each other: add the new one as a second line everywhere, then make it
+// the first everywhere, then drop the old one.
+func Secrets(setting string) []string {
+	var out []string
+	for _, l := range strings.Split(setting, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// SendSecret is the secret a replica sends: the first of Secrets, or ""
+// for none.
+func SendSecret(setting string) string {
+	if s := Secrets(setting); len(s) > 0 {
+		return s[0]
+	}
+	return ""
+}
+
 // bearerMatches reports whether header is "Bearer <token>" (the scheme in
-// any case, RFC 9110 §11.1) with the token whose sha256 is want. Comparing
-// the digests in constant time hides the secret's length as well as its
-// bytes: subtle.ConstantTimeCompare returns at once on unequal lengths.
-func bearerMatches(header string, want [sha256.Size]byte) bool {
+// any case, RFC 9110 §11.1) with a token whose sha256 is one of want.
+// Comparing the digests in constant time hides each secret's length as
+// well as its bytes: subtle.ConstantTimeCompare returns at once on
+// unequal lengths. Every one is compared, matched or not.
+func bearerMatches(header string, want [][sha256.Size]byte) bool {
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	got := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	match := 0
+	for _, w := range want {
+		match |= subtle.ConstantTimeCompare(got[:], w[:])
+	}
+	return match == 1
 }
 
 // check asks peer's HealthHandler once, within ctx; nil means 200.

@@ -64,6 +64,10 @@ func TestAuthenticate(t *testing.T) {
 		{"empty secret, no credential", "", "", false},
 		{"empty secret, empty token", "", "Bearer ", false},
 		{"empty secret, a token", "", "Bearer x", false},
+		{"the second of two", "new-secret-of-the-cluster\n" + secret, "Bearer " + secret, true},
+		{"the first of two", "new-secret-of-the-cluster\n" + secret + "\n", "Bearer new-secret-of-the-cluster", true},
+		{"neither of two", "new-secret-of-the-cluster\n" + secret, "Bearer " + secret + "\nnew-secret-of-the-cluster", false},
+		{"blank lines only", "\n \n", "Bearer ", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			called := false
@@ -84,6 +88,35 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatalf("status %d, want %d", rec.Code, want)
 			}
 		})
+	}
+}
+
+// TestSecretRotation: a secret is rotated replica by replica in three
+// rollouts (the new one added second, then moved first, then alone):
+// in each, a replica already changed and one not yet changed accept what
+// the other sends, both ways. Sending the new one before every replica
+// accepts it (skipping the first rollout) would be refused.
+func TestSecretRotation(t *testing.T) {
+	const old, next = "the-old-cluster-secret", "the-new-cluster-secret"
+	steps := []string{old, old + "\n" + next, next + "\n" + old, next}
+	accepts := func(setting, from string) bool {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, cluster.HealthPath, nil)
+		req.Header.Set("Authorization", "Bearer "+cluster.SendSecret(from))
+		cluster.HealthHandler(setting).ServeHTTP(rec, req)
+		return rec.Code == http.StatusOK
+	}
+	for i := 1; i < len(steps); i++ {
+		a, b := steps[i-1], steps[i]
+		if !accepts(a, b) || !accepts(b, a) {
+			t.Errorf("rollout %d: %q and %q refuse each other", i, a, b)
+		}
+	}
+	if accepts(old, next+"\n"+old) {
+		t.Errorf("a replica holding only the old secret accepted the new one")
+	}
+	if got := cluster.Secrets(" a \r\n\n b\n"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("Secrets = %q, want [a b]", got)
 	}
 }
 

@@ -34,8 +34,9 @@ type Options struct {
 	// Required.
 	Self string
 	// Secret is the cluster secret, shared by every replica: health checks
-	// send it as a bearer token and HealthHandler answers only to it.
-	// Required.
+	// send it as a bearer token and HealthHandler answers only to it. It
+	// may hold several, one per line (Secrets): the first is sent, any
+	// is accepted. Required.
 	Secret string
 	// Peers is a static list of the other replicas' addresses, host:port.
 	// Self may be listed; it counts once.
@@ -77,13 +78,16 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("Self: %w", err))
 	}
 	o.Self = self
-	switch {
-	case o.Secret == "":
+	secrets := Secrets(o.Secret)
+	if len(secrets) == 0 {
 		errs = append(errs, errors.New("Secret: empty: every replica needs the cluster secret"))
-	case strings.TrimSpace(o.Secret) != o.Secret || strings.ContainsFunc(o.Secret, unicode.IsControl):
-		// A header value loses its outer spaces and cannot hold control
-		// characters: such a secret could never match.
-		errs = append(errs, errors.New("Secret: starts or ends with a space or holds a control character, which a bearer token cannot carry"))
+	}
+	for i, s := range secrets {
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			// A header value cannot hold control characters: such a
+			// secret could never match.
+			errs = append(errs, fmt.Errorf("Secret: line %d holds a control character, which a bearer token cannot carry", i+1))
+		}
 	}
 	peers := make([]string, 0, len(o.Peers))
 	for i, p := range o.Peers {

@@ -29,11 +29,16 @@ type Cluster struct {
 	// replica at that port (a Kubernetes headless Service). Default "".
 	DNS string `yaml:"dns"`
 	// Secret is the cluster secret every replica shares, at least 16
-	// bytes: peers authenticate with it. Required when on. Default "".
+	// bytes: peers authenticate with it. It may hold several, one per
+	// line, each at least 16 bytes: the first is sent, any is accepted,
+	// so that a secret is rotated replica by replica (the new one added
+	// second everywhere, then moved first, then alone). Required when on.
+	// Default "".
 	Secret Secret `yaml:"secret"`
-	// SecretFile names a file holding the secret (a mounted secret). Load
-	// reads it, trims trailing newlines, stores the result in Secret and
-	// clears this field. Not together with Secret. Default "".
+	// SecretFile names a file holding the secret, or the secrets one per
+	// line (a mounted secret). Load reads it, trims trailing newlines,
+	// stores the result in Secret and clears this field. Not together
+	// with Secret. Default "".
 	SecretFile string `yaml:"secretFile"`
 }
 
@@ -102,8 +107,10 @@ func (c Cluster) problems(listen string, s3 bool) []*fieldError {
 		add("secret", "set together with cluster.secretFile; use one")
 	case c.Secret == "" && c.SecretFile == "":
 		add("secret", "is required with cluster.peers or cluster.dns (or set cluster.secretFile or WHARF_CLUSTER_SECRET)")
-	case c.Secret != "" && len(c.Secret) < minClusterSecret:
-		add("secret", "is %d bytes; use at least %d", len(c.Secret), minClusterSecret)
+	case c.Secret != "":
+		if err := checkClusterSecrets(string(c.Secret)); err != nil {
+			add("secret", "%w", err)
+		}
 	}
 	if !s3 {
 		add("peers", "a cluster needs storage.s3: the replicas share its bucket")
@@ -118,12 +125,34 @@ func (l *loader) resolveCluster() {
 		return
 	}
 	if s, ok := l.readSecretFile(c.SecretFile, "cluster.secretFile"); ok {
-		if len(s) < minClusterSecret {
-			l.fail(fmt.Errorf("cluster.secretFile: the secret is %d bytes; use at least %d", len(s), minClusterSecret))
+		if err := checkClusterSecrets(string(s)); err != nil {
+			l.fail(fmt.Errorf("cluster.secretFile: %w", err))
 			return
 		}
 		c.Secret, c.SecretFile = s, ""
 	}
+}
+
+// checkClusterSecrets checks each of the secrets s holds, one per line
+// (blank lines and the spaces around a line do not count, as package
+// cluster reads them): there is one at least, and each is long enough.
+// The error never quotes a secret.
+func checkClusterSecrets(s string) error {
+	n := 0
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		n++
+		if len(line) < minClusterSecret {
+			return fmt.Errorf("the secret on line %d is %d bytes; use at least %d", i+1, len(line), minClusterSecret)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("holds no secret, only blank lines")
+	}
+	return nil
 }
 
 // checkHostPort accepts host:port with a host and a port in 1..65535.

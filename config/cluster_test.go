@@ -91,3 +91,33 @@ func TestClusterEveryLayer(t *testing.T) {
 		t.Errorf("a short secret file: %v", err)
 	}
 }
+
+// TestClusterSecretsForARotation: the secret file or setting may hold
+// several secrets, one per line, each of them long enough; the errors
+// name the line, never the secret.
+func TestClusterSecretsForARotation(t *testing.T) {
+	t.Parallel()
+	s3 := "storage:\n  s3:\n    endpoint: https://s3.example.com\n    bucket: b\n"
+	two := clusterSecret + "-new\n" + clusterSecret + "\n"
+	file := writeFile(t, "wharf.yaml", s3+"cluster:\n  peers: [a:1]\n  secretFile: "+writeFile(t, "secrets", two)+"\n")
+	got, err := Load([]string{"--config", file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(two, "\n"); string(got.Cluster.Secret) != want {
+		t.Errorf("the secrets read: %d bytes, want %d", len(got.Cluster.Secret), len(want))
+	}
+	for _, tc := range []struct{ name, secret, want string }{
+		{"a short second line", clusterSecret + "\nshort-one\n", "line 2"},
+		{"blank lines only", "\n \n", "no secret"},
+	} {
+		f := writeFile(t, "bad.yaml", s3+"cluster:\n  peers: [a:1]\n  secretFile: "+writeFile(t, "bad", tc.secret)+"\n")
+		if _, err := Load([]string{"--config", f}, env(nil)); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "short-one") {
+			t.Errorf("%s, in the file: %v; want an error naming %q", tc.name, err, tc.want)
+		}
+		if _, err := Load([]string{"--config", writeFile(t, "s3.yaml", s3), "--cluster-peers", "a:1"},
+			env(map[string]string{"WHARF_CLUSTER_SECRET": tc.secret})); err == nil || !strings.Contains(err.Error(), "cluster.secret") {
+			t.Errorf("%s, in WHARF_CLUSTER_SECRET: %v", tc.name, err)
+		}
+	}
+}

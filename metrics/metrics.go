@@ -63,7 +63,7 @@ type Metrics struct {
 	S3Latency  *prometheus.HistogramVec // seconds to the answer's headers, by op
 
 	// Cluster (package peer): replicas asking each other before the upstream.
-	PeerRequests      *prometheus.CounterVec // result: ok|failed_over|relayed_error
+	PeerRequests      *prometheus.CounterVec // result: ok|failed_over|relayed_error|skipped|announce_failed
 	PeerReceivedBytes prometheus.Counter     // blob bytes received from peers
 	PeerServedTotal   *prometheus.CounterVec // kind: blob|manifest|tags — requests served to peers
 	ClusterChanges    prometheus.Counter     // changes of the live members (each moves some keys' owners)
@@ -195,7 +195,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"op"}),
 		PeerRequests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: NamePeerRequests, Help: "Requests this replica made to the owning peer, by result: ok, failed_over (the peer failed; the next replica was asked), relayed_error (the owner relayed the upstream's error).",
+			Name: NamePeerRequests, Help: "Requests this replica made to the owning peer, by result: ok, failed_over (the peer failed; the next replica was asked), relayed_error (the owner relayed the upstream's error), skipped (the peer lacks the upstream; the next replica was asked), announce_failed (a push's announcement did not reach the peer).",
 		}, []string{"result"}),
 		PeerReceivedBytes: f.NewCounter(prometheus.CounterOpts{
 			Name: NamePeerReceivedBytes, Help: "Blob bytes received from peers.",

@@ -4,7 +4,7 @@ package metrics
 // they accept a nil *Metrics.
 
 // PeerRequest counts one request to a peer by result (a fixed set: ok,
-// failed_over, relayed_error).
+// failed_over, relayed_error, skipped, announce_failed).
 func (m *Metrics) PeerRequest(result string) {
 	if m != nil {
 		m.PeerRequests.WithLabelValues(result).Inc()

@@ -49,6 +49,19 @@ func (s *spy) Rank(key string) []cluster.Member {
 	return out
 }
 
+func (s *spy) Members() []cluster.Member {
+	if s.real != nil {
+		return s.real.Members()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []cluster.Member
+	for _, a := range s.order {
+		out = append(out, cluster.Member{Addr: a, Self: a == s.self, Up: !slices.Contains(s.failed, a)})
+	}
+	return out
+}
+
 func (s *spy) MarkFailed(peer string) {
 	s.mu.Lock()
 	s.failed = append(s.failed, peer)
@@ -70,6 +83,7 @@ type replica struct {
 	addr    string
 	cache   *cache.Cache
 	spy     *spy
+	reg     *prometheus.Registry // metrics' registry
 	metrics *metrics.Metrics
 	srv     *http.Server
 	served  chan struct{}
@@ -95,6 +109,18 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 	t.Helper()
 	h := &harness{reg: upstreamtest.NewRegistry(t)}
 	h.up = upstreamtest.NewFaulty(t, h.reg.URL)
+	h.start(t, n, order, func(r *replica, o cache.Origin, _ *Client) cache.Options {
+		return cache.Options{Dir: t.TempDir(), Origins: []cache.Origin{o}, TagTTL: ttl, Metrics: r.metrics}
+	}, nil)
+	return h
+}
+
+// start starts n replicas in front of h's registry, ranked by order as
+// newHarness says. opts is replica r's cache.Options, given its origin
+// (the registry behind a peer.Origin) and its peer client; wrap, when
+// not nil, wraps its peer listener's handler.
+func (h *harness) start(t *testing.T, n int, order func(i int) []int, opts func(r *replica, o cache.Origin, pc *Client) cache.Options, wrap func(i int, next http.Handler) http.Handler) {
+	t.Helper()
 	lns := make([]net.Listener, n)
 	addrs := make([]string, n)
 	for i := range lns {
@@ -105,7 +131,8 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 		lns[i], addrs[i] = ln, ln.Addr().String()
 	}
 	for i := range n {
-		r := &replica{addr: addrs[i], metrics: metrics.New(prometheus.NewRegistry()), served: make(chan struct{})}
+		reg := prometheus.NewRegistry()
+		r := &replica{addr: addrs[i], reg: reg, metrics: metrics.New(reg), served: make(chan struct{})}
 		r.spy = &spy{self: addrs[i]}
 		if order == nil {
 			cl, err := cluster.New(cluster.Options{Self: addrs[i], Peers: addrs, Secret: testSecret, CheckEvery: time.Hour})
@@ -129,7 +156,7 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 			t.Fatal(err)
 		}
 		t.Cleanup(pc.Close)
-		c, err := cache.Open(cache.Options{Dir: t.TempDir(), Origins: []cache.Origin{pc.NewOrigin(up)}, TagTTL: ttl, Metrics: r.metrics})
+		c, err := cache.Open(opts(r, pc.NewOrigin(up), pc))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +166,11 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.srv = &http.Server{Handler: s}
+		var handler http.Handler = s
+		if wrap != nil {
+			handler = wrap(i, s)
+		}
+		r.srv = &http.Server{Handler: handler}
 		go func(ln net.Listener) {
 			defer close(r.served)
 			_ = r.srv.Serve(ln)
@@ -147,7 +178,6 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 		t.Cleanup(r.closePeerOnce())
 		h.replicas = append(h.replicas, r)
 	}
-	return h
 }
 
 // closePeerOnce is closePeer for t.Cleanup, after a test may have

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -28,12 +29,13 @@ import (
 type Cluster interface {
 	Rank(key string) []cluster.Member
 	MarkFailed(peer string)
+	Members() []cluster.Member
 }
 
 // Options configure the Origins of one replica (they share a client).
 type Options struct {
 	Cluster Cluster
-	Secret  string // the cluster secret; required
+	Secret  string // the cluster secret (one per line: the first is sent); required
 	// HeaderTimeout bounds the wait for a peer's response headers; past
 	// it the peer is failed and the next replica asked. The owner answers
 	// once the registry has, so it is the registry's own timeout and a
@@ -51,13 +53,14 @@ type Options struct {
 // Client is the HTTP side every Origin of a replica shares.
 type Client struct {
 	opts  Options
+	send  string // the secret sent: the first of opts.Secret's
 	http  *http.Client
 	owned *http.Transport
 }
 
 // NewClient builds the client Origins ask peers with.
 func NewClient(opts Options) (*Client, error) {
-	if opts.Cluster == nil || opts.Secret == "" {
+	if opts.Cluster == nil || cluster.SendSecret(opts.Secret) == "" {
 		return nil, errors.New("peer: Options.Cluster and Options.Secret are required")
 	}
 	if opts.HeaderTimeout <= 0 {
@@ -71,7 +74,7 @@ func NewClient(opts Options) (*Client, error) {
 		l.SetOutput(io.Discard)
 		opts.Logger = l
 	}
-	c := &Client{opts: opts}
+	c := &Client{opts: opts, send: cluster.SendSecret(opts.Secret)}
 	rt := opts.Transport
 	if rt == nil {
 		c.owned = http.DefaultTransport.(*http.Transport).Clone()
@@ -104,13 +107,26 @@ func (c *Client) Close() {
 // cluster.Rank(key): self is the registry itself (the wrapped Origin);
 // a peer that fails (no connection, a timeout, an error it did not mark
 // as relayed, a 401 for a wrong secret) is marked failed and the next
-// member asked, so a pull never fails because a peer died. An upstream
-// error the owner relays is returned as the upstream's own and ends the
-// walk: the registry is not asked again by every replica.
+// member asked, so a pull never fails because a peer died. A peer
+// configured without the upstream (SkipHeader) is passed over for that
+// request only. An upstream error the owner relays is returned as the
+// upstream's own and ends the walk: the registry is not asked again by
+// every replica.
 type Origin struct {
 	c    *Client
 	next cache.Origin
+
+	// broke is, per blob, the peer whose body broke mid-stream: the
+	// fill's resume (a GetBlob from an offset) asks the next member
+	// instead of the same peer again. An entry goes when the blob is
+	// asked for from its start, or read to its end.
+	brokeMu sync.Mutex
+	broke   map[digest.Digest]string
 }
+
+// maxBroke bounds Origin.broke: past it the map is cleared (a resume
+// then asks the same peer again, as a new fill would).
+const maxBroke = 1024
 
 // NewOrigin wraps next, the registry, in peer routing.
 func (c *Client) NewOrigin(next cache.Origin) *Origin { return &Origin{c: c, next: next} }
@@ -130,16 +146,29 @@ func (o *Origin) Direct() cache.Origin { return o.next }
 // peer through remote, until one answers (an error that is an answer
 // included).
 func walk[T any](ctx context.Context, o *Origin, key string, direct func() (T, error), remote func(peer string) (T, error)) (T, error) {
+	return walkSkipping(ctx, o, key, "", direct, remote)
+}
+
+// walkSkipping is walk, with the peer skip not asked.
+func walkSkipping[T any](ctx context.Context, o *Origin, key, skip string, direct func() (T, error), remote func(peer string) (T, error)) (T, error) {
 	for _, m := range o.c.opts.Cluster.Rank(key) {
 		if m.Self {
 			break
 		}
+		if m.Addr == skip {
+			continue
+		}
 		v, err := remote(m.Addr)
 		var pe *peerError
+		var se *skipError
 		switch {
 		case err == nil:
 			o.c.opts.Metrics.PeerRequest("ok")
 			return v, nil
+		case errors.As(err, &se):
+			o.c.opts.Metrics.PeerRequest("skipped")
+			o.c.opts.Logger.WithError(err).Debug("peer lacks the upstream; asking the next replica")
+			continue
 		case !errors.As(err, &pe):
 			o.c.opts.Metrics.PeerRequest("relayed_error")
 			return v, err
@@ -165,7 +194,7 @@ func (o *Origin) do(ctx context.Context, peer, method, path string, q url.Values
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+o.c.opts.Secret)
+	req.Header.Set("Authorization", "Bearer "+o.c.send)
 	resp, err := o.c.http.Do(req)
 	if err != nil {
 		return nil, &peerError{peer, err}
@@ -175,6 +204,9 @@ func (o *Origin) do(ctx context.Context, peer, method, path string, q url.Values
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest && resp.Header.Get(SkipHeader) == "unknown-upstream" {
+		return nil, &skipError{peer, o.Name()}
+	}
 	if resp.Header.Get(RelayedHeader) == "upstream" {
 		return nil, relayedError(o.Name(), op, peer, resp, strings.TrimSpace(string(msg)))
 	}
@@ -186,7 +218,7 @@ func (o *Origin) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 		body io.ReadCloser
 		size int64
 	}
-	a, err := walk(ctx, o, d.String(), func() (answer, error) {
+	a, err := walkSkipping(ctx, o, d.String(), o.brokenPeer(d, offset), func() (answer, error) {
 		b, n, err := o.next.GetBlob(ctx, repo, d, offset)
 		return answer{b, n}, err
 	}, func(peer string) (answer, error) {
@@ -210,6 +242,7 @@ func (o *Origin) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 		// wrong bytes failed, so that the client's retry asks the next
 		// replica instead of the same liar.
 		body := io.ReadCloser(countingBody{resp.Body, o.c.opts.Metrics})
+		body = &breakWatch{ReadCloser: body, broke: func(err error) { o.bodyBroke(ctx, d, peer, err) }, done: func() { o.brokenPeer(d, 0) }}
 		if offset == 0 {
 			vr, err := oci.NewVerifyingReader(body, d, size)
 			if err != nil {
@@ -243,6 +276,56 @@ func bodySize(resp *http.Response, offset int64) (int64, error) {
 		return 0, fmt.Errorf("status %d to a Range from %d", resp.StatusCode, offset)
 	}
 	return resp.ContentLength, nil
+}
+
+// brokenPeer is the peer whose body of d broke, for a resume from
+// offset; "" from the start, which forgets it.
+func (o *Origin) brokenPeer(d digest.Digest, offset int64) string {
+	o.brokeMu.Lock()
+	defer o.brokeMu.Unlock()
+	if offset == 0 {
+		delete(o.broke, d)
+		return ""
+	}
+	return o.broke[d]
+}
+
+// bodyBroke notes that peer's body of d broke: the peer failed, as one
+// that drops a connection does (marked down until a health check says
+// otherwise), and the fill's resume asks the next member even if a
+// check has marked it up again meanwhile. A body this replica's caller
+// abandoned is no one's fault.
+func (o *Origin) bodyBroke(ctx context.Context, d digest.Digest, peer string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	o.c.opts.Metrics.PeerRequest("failed_over")
+	o.c.opts.Logger.WithError(err).WithField("peer", peer).WithField("digest", d).Warn("peer body broke; resuming from the next replica")
+	o.c.opts.Cluster.MarkFailed(peer)
+	o.brokeMu.Lock()
+	defer o.brokeMu.Unlock()
+	if o.broke == nil || len(o.broke) >= maxBroke {
+		o.broke = map[digest.Digest]string{}
+	}
+	o.broke[d] = peer
+}
+
+// breakWatch calls broke at a read error other than EOF, and done at EOF.
+type breakWatch struct {
+	io.ReadCloser
+	broke func(error)
+	done  func()
+}
+
+func (b *breakWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.done()
+	case err != nil:
+		b.broke(err)
+	}
+	return n, err
 }
 
 // countingBody counts a peer's blob bytes as they are read.
@@ -328,7 +411,9 @@ func (o *Origin) GetManifest(ctx context.Context, repo, ref string, accept []str
 			return nil, &peerError{peer, fmt.Errorf("%s: %w: body is %s, not %s", op, upstream.ErrDigestMismatch, got, desc.Digest)}
 		}
 		desc.Size = int64(len(body))
-		return &upstream.Manifest{Descriptor: desc, Body: body, Checked: o.checked(resp)}, nil
+		// The owner answers from its store, which is the cluster's
+		// shared one: the bytes are there already.
+		return &upstream.Manifest{Descriptor: desc, Body: body, Checked: o.checked(resp), Shared: true}, nil
 	})
 }
 

@@ -22,11 +22,13 @@ import (
 //	GET|HEAD /cluster/v1/blobs/<digest>?upstream=<name>&repo=<path>      Range: bytes=<n>-
 //	GET|HEAD /cluster/v1/manifests/<tag|digest>?upstream=<name>&repo=<path>  Accept passed through
 //	GET      /cluster/v1/tags?upstream=<name>&repo=<path>&n=<n>&last=<tag>
+//	POST     /cluster/v1/pushed?upstream=<name>&repo=<path>              a push into a repository (announce.go)
 const (
 	Prefix        = "/cluster/v1/"
 	blobsPath     = Prefix + "blobs/"
 	manifestsPath = Prefix + "manifests/"
 	tagsPath      = Prefix + "tags"
+	pushedPath    = Prefix + "pushed"
 )
 
 // errInvalid: a peer request that is not well formed (400).

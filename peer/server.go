@@ -26,12 +26,14 @@ type Store interface {
 	StatBlob(ctx context.Context, repo cache.Repo, d digest.Digest) (int64, error)
 	Manifest(ctx context.Context, repo cache.Repo, ref string, accept []string) (*cache.Manifest, error)
 	Tags(ctx context.Context, repo cache.Repo, n int, last string) ([]string, bool, error)
+	// NotePushed: another replica announced a push into repo.
+	NotePushed(repo cache.Repo)
 }
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	Store   Store
-	Secret  string // the cluster secret; required
+	Secret  string // the cluster secret (one per line: any is accepted); required
 	Metrics *metrics.Metrics
 	Logger  logrus.FieldLogger
 	Now     func() time.Time // clock for Age; default time.Now
@@ -50,7 +52,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("peer: ServerOptions.Store is required")
 	}
-	if opts.Secret == "" {
+	if cluster.SendSecret(opts.Secret) == "" {
 		return nil, errors.New("peer: ServerOptions.Secret is required")
 	}
 	if opts.Now == nil {
@@ -74,6 +76,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // never sent on to another peer, whatever this replica thinks of who owns
 // the key, so that replicas whose views differ for a moment cannot loop.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == pushedPath {
+		s.pushed(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

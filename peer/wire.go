@@ -20,6 +20,13 @@ import (
 // foreign replica): the asker marks the peer failed and goes on.
 const RelayedHeader = "Wharf-Peer-Relayed"
 
+// SkipHeader marks an answer that says the peer cannot answer for this
+// request's upstream ("unknown-upstream": it is configured without it,
+// as during a rolling change of the configuration). The asker asks the
+// next replica for this request, and does not mark the peer failed: it
+// answers every other upstream.
+const SkipHeader = "Wharf-Peer-Skip"
+
 // relays pairs each upstream sentinel the owner relays with the status
 // it travels as; sentinelOf reads the same table back. Order matters:
 // ErrDown wraps ErrUnavailable, so it comes first.
@@ -45,8 +52,8 @@ func relayed(err error) (status int, relay bool) {
 	case errors.Is(err, errInvalid):
 		return http.StatusBadRequest, false
 	case errors.Is(err, cache.ErrUnknownUpstream):
-		// Configured differently from the asker: a broken peer for it.
-		return http.StatusInternalServerError, false
+		// Configured differently from the asker: SkipHeader says so.
+		return http.StatusMisdirectedRequest, false
 	case errors.Is(err, cache.ErrNotFound):
 		return http.StatusNotFound, true
 	case errors.Is(err, context.DeadlineExceeded):
@@ -74,6 +81,9 @@ func relayed(err error) (status int, relay bool) {
 func writeError(w http.ResponseWriter, err error) {
 	status, relay := relayed(err)
 	h := w.Header()
+	if errors.Is(err, cache.ErrUnknownUpstream) {
+		h.Set(SkipHeader, "unknown-upstream")
+	}
 	if relay {
 		h.Set(RelayedHeader, "upstream")
 		var ue *upstream.Error
@@ -115,6 +125,14 @@ func relayedError(name, op, peer string, resp *http.Response, msg string) *upstr
 type peerError struct {
 	peer string
 	err  error
+}
+
+// skipError is a peer's answer that it cannot answer for the upstream
+// (SkipHeader): the asker asks the next replica, and the peer stays up.
+type skipError struct{ peer, upstream string }
+
+func (e *skipError) Error() string {
+	return fmt.Sprintf("peer %s: not configured with upstream %q", e.peer, e.upstream)
 }
 
 func (e *peerError) Error() string { return fmt.Sprintf("peer %s: %v", e.peer, e.err) }

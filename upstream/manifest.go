@@ -29,6 +29,10 @@ type Manifest struct {
 	// registry; zero means now. This client leaves it zero; an Origin
 	// relaying another cache's answer (package peer) sets it.
 	Checked time.Time
+	// Shared says the bytes are in the cluster's shared store already: an
+	// Origin relaying another replica's answer (package peer) sets it,
+	// and the cache keeps a local copy without asking the shared store.
+	Shared bool
 }
 
 // GetManifest fetches /v2/<repo>/manifests/<ref>, ref a tag or a digest.

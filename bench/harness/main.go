@@ -43,8 +43,9 @@ type params struct {
 	BlobPulls    int
 	Unthrottled  bool
 	Profile      bool
-	Cluster      bool // the cluster scenarios (issue 13): 3 replicas on MinIO behind HAProxy
-	PeerTags     int  // tags fetched through a peer, per round
+	Cluster      bool   // the cluster scenarios (issue 13): 3 replicas on MinIO behind HAProxy
+	PeerTags     int    // tags fetched through a peer, per round
+	Only         string // one scenario alone (peer-hop), for measuring a change to it
 }
 
 var scales = map[string]params{
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string) error {
 	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
 	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
 	render := fs.String("render", "", "write the report from a saved run.json instead of measuring")
+	only := fs.String("only", "", "run one scenario alone: peer-hop (needs the cluster's tools)")
 	var tools clusterTools
 	fs.StringVar(&tools.MinIO, "minio", "", "MinIO server binary, for the cluster scenarios")
 	fs.StringVar(&tools.HAProxy, "haproxy", "", "HAProxy binary, for the cluster scenarios")
@@ -101,6 +103,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	p.Unthrottled, p.Profile = *unthrottled, *profile
 	p.Cluster = tools.ok()
+	switch p.Only = *only; {
+	case p.Only == "":
+	case p.Only != scPeerHop:
+		return fmt.Errorf("--only %q: want %s", p.Only, scPeerHop)
+	case !p.Cluster:
+		return fmt.Errorf("--only %s: needs --minio, --haproxy and --s3tool", p.Only)
+	}
 
 	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
 	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs), tools: tools}
@@ -126,6 +135,9 @@ func run(ctx context.Context, args []string) error {
 	h.run.Took = time.Since(h.run.Started)
 	if err := h.run.save(filepath.Join(h.work, "run.json")); err != nil {
 		return err
+	}
+	if p.Only != "" {
+		return nil // one scenario's figures are in the log and run.json, not a report
 	}
 	return h.report()
 }

@@ -61,6 +61,9 @@ func (h *harness) measure(ctx context.Context) error {
 	h.logf("seeded: %s is %s, %s is %s", h.img.app, size(h.img.appBytes), h.img.big, size(h.img.bigBytes))
 	h.run.AppBytes, h.run.BigBytes = h.img.appBytes, h.img.bigBytes
 
+	if h.p.Only == scPeerHop {
+		return h.peerHopOnly(ctx)
+	}
 	warm, err := h.startWarm(ctx)
 	if err != nil {
 		return err
@@ -115,6 +118,22 @@ func (h *harness) measure(ctx context.Context) error {
 	}
 	if h.p.Profile {
 		return h.profilePass(ctx, warm[0])
+	}
+	return nil
+}
+
+// peerHopOnly runs the peer-hop scenario alone, every round, on the
+// cluster the warm scenarios would use.
+func (h *harness) peerHopOnly(ctx context.Context) error {
+	wc, err := h.startClusterWarm(ctx)
+	if err != nil {
+		return err
+	}
+	for round := 1; round <= h.p.Rounds; round++ {
+		h.logf("round %d of %d: %s alone", round, h.p.Rounds, scPeerHop)
+		if err := h.peerHop(ctx, round, wc); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -85,6 +85,15 @@ func (r *replica) origins(ups []cache.Origin) []cache.Origin {
 	return out
 }
 
+// announcer tells the other replicas of a first push into a repository
+// (cache.Options.Announcer); nil outside a cluster.
+func (r *replica) announcer() cache.Announcer {
+	if r == nil {
+		return nil
+	}
+	return r.client
+}
+
 // serve starts the peer listener over store's read path. It is plain
 // HTTP: the secret authenticates, nothing encrypts; run it on a network
 // only the replicas reach.

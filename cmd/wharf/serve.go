@@ -71,6 +71,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer node.Close() // after the store: its fills ask peers until it is closed
 	store, err := openStore(ctx, cfg, cache.Options{
 		Origins:       node.origins(ups.origins),
+		Announcer:     node.announcer(),
 		TagTTL:        cfg.Upstream.TagTTL.Std(),
 		MaxSize:       contentCap(cfg), // the bucket's with storage.s3; openStore caps the local copies
 		HighWatermark: float64(cfg.Storage.HighWatermark) / 100,
