@@ -72,6 +72,10 @@ func classify(err error, route string) apiError {
 		return apiError{http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error()}
 	case errors.Is(err, push.ErrTooManyUploads):
 		return apiError{http.StatusTooManyRequests, "TOOMANYREQUESTS", err.Error()}
+	case errors.Is(err, push.ErrUploadBusy):
+		// 503, not 429: docker retries a layer's push on UNAVAILABLE, and
+		// gives up at once on TOOMANYREQUESTS.
+		return apiError{http.StatusServiceUnavailable, "UNAVAILABLE", err.Error()}
 	case errors.Is(err, push.ErrUploadUnknown):
 		return apiError{http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"}
 	case errors.Is(err, cache.ErrDigestInvalid):
@@ -214,6 +218,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) apiError {
 	if ae.Status == http.StatusServiceUnavailable {
 		if secs, ok := retryAfter(err); ok {
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		} else if errors.Is(err, push.ErrUploadBusy) {
+			w.Header().Set("Retry-After", "5") // a buffer frees as a chunk ends
 		}
 	}
 	if ae.Status == http.StatusTooManyRequests {

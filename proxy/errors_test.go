@@ -80,6 +80,7 @@ func TestErrorTable(t *testing.T) {
 		{wrap(errors.New("disk on fire")), routeBlob, 500, "UNKNOWN"},
 		{wrap(cache.ErrEvicted), routeUpload, 503, "UNAVAILABLE"},
 		{wrap(cache.ErrEvicted), routeManifest, 503, "UNAVAILABLE"},
+		{wrap(push.ErrUploadBusy), routeUpload, 503, "UNAVAILABLE"},
 	}
 	for _, c := range cases {
 		got := classify(c.err, c.route)
@@ -111,6 +112,11 @@ func TestErrorBody(t *testing.T) {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("down: body %s lacks %q", w.Body, want)
 		}
+	}
+	w = httptest.NewRecorder()
+	writeError(w, r, fmt.Errorf("upload x: %w", push.ErrUploadBusy))
+	if w.Code != 503 || w.Header().Get("Retry-After") != "5" {
+		t.Errorf("busy: %d Retry-After %q, want 503 and 5", w.Code, w.Header().Get("Retry-After"))
 	}
 	w = httptest.NewRecorder()
 	writeError(w, r, errors.New("boom"))

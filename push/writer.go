@@ -24,6 +24,9 @@ var (
 	// ErrTooManyUploads: opening a session would pass a cap of
 	// UploadLimits.
 	ErrTooManyUploads = upload.ErrTooMany
+	// ErrUploadBusy: a chunk waited too long for memory to stream
+	// through; the client retries it.
+	ErrUploadBusy = upload.ErrBusy
 	// ErrDeleteDisabled: deletes are switched off by the configuration.
 	ErrDeleteDisabled = errors.New("deletes are disabled")
 )

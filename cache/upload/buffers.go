@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -15,42 +16,74 @@ import (
 // part's size before it is sent, so the body is staged one part (16 MiB
 // by default) at a time in memory. Without a cap, a burst of such PATCHes
 // takes a part each. partBuffers caps them across the replica's sessions
-// (Limits.ChunkBuffers): a request waits for a buffer, for as long as its
-// context allows, rather than allocate past the cap; buffers given back
-// are reused until the garbage collector takes them.
+// (Limits.ChunkBuffers); a chunk whose announced length passes the part
+// size takes one too, since the client library would otherwise allocate a
+// part for it outside the cap. Buffers given back are reused until the
+// garbage collector takes them.
+//
+// A request holding a buffer keeps it as long as its body trickles in, so
+// the cap is also a door one client could hold shut: no client holds more
+// than a quarter of the buffers, and a request waits for one at most
+// bufferWait, then fails with ErrBusy (a 503 the client retries) rather
+// than queue behind a slow body without end.
 
 // DefaultChunkBuffers is Limits.ChunkBuffers' default: 16 parts of the
 // default 16 MiB.
 const DefaultChunkBuffers = 256 << 20
 
-// errNoBuffer: a request's context ended while it waited for a buffer.
-var errNoBuffer = errors.New("no buffer for a chunk of unknown length")
+// bufferWait bounds a request's wait for a buffer.
+const bufferWait = 30 * time.Second
 
-// partStreamer is a ChunkStore that streams a body of unknown length
-// through a buffer the caller lends (cache/s3's Chunks).
+// errNoBuffer: a request's context ended while it waited for a buffer.
+var errNoBuffer = errors.New("no buffer for a chunk")
+
+// partStreamer is a ChunkStore that streams a body through a buffer the
+// caller lends (cache/s3's Chunks).
 type partStreamer interface {
 	PartSize() int64
 	PutBuffered(ctx context.Context, session, chunk string, r io.Reader, buf []byte) (int64, error)
 }
 
 // partBuffers lends buffers of one size, at most limit bytes of them at
-// once.
+// once, and at most perClient buffers to one client.
 type partBuffers struct {
-	size int64
-	sem  *semaphore.Weighted
-	pool sync.Pool // of *[]byte
+	size      int64
+	perClient int
+	wait      time.Duration       // bufferWait; tests shorten it
+	waiting   func(client string) // called as a request starts to wait; tests only
+	sem       *semaphore.Weighted
+	pool      sync.Pool // of *[]byte
+
+	mu    sync.Mutex
+	held  map[string]int // buffers lent, by client
+	freed chan struct{}  // closed, and replaced, as a client gives one back
 }
 
 // newPartBuffers caps buffers of size bytes at limit bytes together (at
-// least one buffer, so that such a chunk can be taken at all).
+// least one buffer, so that such a chunk can be taken at all), a quarter
+// of them per client.
 func newPartBuffers(size, limit int64) *partBuffers {
-	return &partBuffers{size: size, sem: semaphore.NewWeighted(max(limit, size))}
+	limit = max(limit, size)
+	return &partBuffers{
+		size: size, perClient: int(max(limit/size/4, 1)), wait: bufferWait,
+		sem: semaphore.NewWeighted(limit), held: map[string]int{}, freed: make(chan struct{}),
+	}
 }
 
-// get waits for a buffer until ctx ends.
-func (b *partBuffers) get(ctx context.Context) (*[]byte, error) {
-	if err := b.sem.Acquire(ctx, b.size); err != nil {
-		return nil, fmt.Errorf("%w: %w", errNoBuffer, err)
+// get lends client a buffer: it waits for one until ctx ends
+// (errNoBuffer) or b.wait passes (ErrBusy).
+func (b *partBuffers) get(ctx context.Context, client string) (*[]byte, error) {
+	if b.waiting != nil {
+		b.waiting(client)
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	if err := b.take(wctx, client); err != nil {
+		return nil, b.waitErr(ctx, err)
+	}
+	if err := b.sem.Acquire(wctx, b.size); err != nil {
+		b.give(client)
+		return nil, b.waitErr(ctx, err)
 	}
 	if buf, ok := b.pool.Get().(*[]byte); ok {
 		return buf, nil
@@ -59,23 +92,70 @@ func (b *partBuffers) get(ctx context.Context) (*[]byte, error) {
 	return &buf, nil
 }
 
-// put gives a buffer back.
-func (b *partBuffers) put(buf *[]byte) {
-	b.pool.Put(buf)
+// waitErr words a wait that ended: the client left, or the wait was too
+// long.
+func (b *partBuffers) waitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errNoBuffer, ctx.Err())
+	}
+	return fmt.Errorf("%w: no buffer for a chunk freed within %s: %w", ErrBusy, b.wait, err)
+}
+
+// take counts a buffer against client's share, waiting while client
+// holds its share.
+func (b *partBuffers) take(ctx context.Context, client string) error {
+	for {
+		b.mu.Lock()
+		if b.held[client] < b.perClient {
+			b.held[client]++
+			b.mu.Unlock()
+			return nil
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return fmt.Errorf("this client holds %d buffers, its share: %w", b.perClient, ctx.Err())
+		}
+	}
+}
+
+// give takes a buffer off client's share and wakes the clients waiting.
+func (b *partBuffers) give(client string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held[client]--; b.held[client] <= 0 {
+		delete(b.held, client)
+	}
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// put gives a buffer back. A buffer the store failed with is not reused:
+// a transport that gave up on the request may still be reading it.
+func (b *partBuffers) put(client string, buf *[]byte, failed bool) {
+	if !failed {
+		b.pool.Put(buf)
+	}
 	b.sem.Release(b.size)
+	b.give(client)
 }
 
 // putChunk streams r into a new chunk: through a lent buffer when its
-// length is unknown and the store can take one, else straight through.
-func (s *Sessions) putChunk(ctx context.Context, id, name string, r io.Reader, length int64) (int64, error) {
+// length is unknown or passes the part size and the store can take one,
+// else straight through. client is the session's, whose share of the
+// buffers it takes.
+func (s *Sessions) putChunk(ctx context.Context, id, client, name string, r io.Reader, length int64) (int64, error) {
 	ps, ok := s.opts.Shared.Chunks.(partStreamer)
-	if length >= 0 || !ok || s.bufs == nil {
+	if !ok || s.bufs == nil || (length >= 0 && length <= s.bufs.size) {
 		return s.opts.Shared.Chunks.Put(ctx, id, name, r, length)
 	}
-	buf, err := s.bufs.get(ctx)
+	buf, err := s.bufs.get(ctx, client)
 	if err != nil {
 		return 0, err
 	}
-	defer s.bufs.put(buf)
-	return ps.PutBuffered(ctx, id, name, r, *buf)
+	n, err := ps.PutBuffered(ctx, id, name, r, *buf)
+	s.bufs.put(client, buf, err != nil)
+	return n, err
 }

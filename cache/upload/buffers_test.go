@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -50,6 +52,12 @@ func TestChunkBuffersCapped(t *testing.T) {
 	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
 	const part = 16 << 20 // the store's default part
 	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 2 * part}}, 0)
+	waiting := make(chan struct{})
+	a.s.bufs.waiting = func(client string) {
+		if client == "leaving" {
+			close(waiting)
+		}
+	}
 	ctx := context.Background()
 	const patches = 6
 	bodies := make([][]byte, patches)
@@ -57,7 +65,7 @@ func TestChunkBuffersCapped(t *testing.T) {
 	errs := make([]error, patches)
 	var wg sync.WaitGroup
 	for i := range patches {
-		st, err := a.s.Start(ctx, repo, "client")
+		st, err := a.s.Start(ctx, repo, fmt.Sprintf("client-%d", i)) // each within its share
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +80,7 @@ func TestChunkBuffersCapped(t *testing.T) {
 	<-h.entered // both buffers lent, their bodies held
 
 	// A client that leaves while it waits for a buffer.
-	st, err := a.s.Start(ctx, repo, "client")
+	st, err := a.s.Start(ctx, repo, "leaving")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +90,7 @@ func TestChunkBuffersCapped(t *testing.T) {
 		_, err := a.s.Write(gone, repo, st.ID, Chunk{Body: bytes.NewReader([]byte("never")), Length: -1, Start: -1, End: -1})
 		waited <- err
 	}()
+	<-waiting
 	leave()
 	if err := <-waited; !errors.Is(err, context.Canceled) {
 		t.Errorf("a PATCH whose client left while it waited: %v, want context.Canceled", err)
@@ -109,5 +118,102 @@ func TestChunkBuffersCapped(t *testing.T) {
 			t.Fatalf("finish %d: %v", i, err)
 		}
 		a.stored(t, d, bodies[i])
+	}
+}
+
+// patchUnknown sends a PATCH of unknown length into a new session of
+// client; its result comes on the channel returned.
+func patchUnknown(t *testing.T, r *replica, client string, body []byte) (string, <-chan error) {
+	t.Helper()
+	st, err := r.s.Start(context.Background(), repo, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.s.Write(context.Background(), repo, st.ID, Chunk{Body: bytes.NewReader(body), Length: -1, Start: -1, End: -1})
+		done <- err
+	}()
+	return st.ID, done
+}
+
+// busy waits for a PATCH that must be refused for want of a buffer,
+// failing the test if it got one instead (the store saw it) or waited on.
+func busy(t *testing.T, h *heldChunks, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("a PATCH with no buffer free: %v, want ErrBusy", err)
+		}
+	case <-h.entered:
+		t.Fatal("a PATCH past the cap got a buffer")
+	case <-time.After(20 * time.Second):
+		t.Fatal("a PATCH waits for a buffer without end")
+	}
+}
+
+// TestChunkBuffersWaitBounded: while slow bodies hold every buffer, a
+// PATCH of another client waits for one only so long, then is refused
+// with ErrBusy (a 503 the client retries), acknowledging nothing; once a
+// buffer frees, PATCHes go through again.
+func TestChunkBuffersWaitBounded(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	h := &heldChunks{entered: make(chan struct{}), release: make(chan struct{})}
+	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 16 << 20}}, 0)
+	a.s.bufs.wait = 200 * time.Millisecond
+	_, slow := patchUnknown(t, a, "slowloris", randomBytes(1000))
+	<-h.entered // the one buffer held
+
+	id, done := patchUnknown(t, a, "other", randomBytes(1000))
+	busy(t, h, done)
+	if got, err := a.s.Status(context.Background(), repo, id); err != nil || got.Size != 0 {
+		t.Errorf("the refused PATCH's session: %+v, %v; want it empty", got, err)
+	}
+
+	h.release <- struct{}{}
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	_, done = patchUnknown(t, a, "other", randomBytes(1000))
+	<-h.entered
+	h.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatalf("a PATCH once a buffer freed: %v", err)
+	}
+}
+
+// TestChunkBuffersPerClient: one client holds at most a quarter of the
+// buffers; past its share it is refused while other clients still get
+// theirs.
+func TestChunkBuffersPerClient(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	h := &heldChunks{entered: make(chan struct{}), release: make(chan struct{})}
+	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
+	const part = 16 << 20
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 8 * part}}, 0) // a share of 2
+	a.s.bufs.wait = 200 * time.Millisecond
+	var held []<-chan error
+	for range 2 {
+		_, done := patchUnknown(t, a, "greedy", randomBytes(1000))
+		<-h.entered
+		held = append(held, done)
+	}
+	_, done := patchUnknown(t, a, "greedy", randomBytes(1000))
+	busy(t, h, done)
+
+	_, other := patchUnknown(t, a, "other", randomBytes(1000))
+	select {
+	case <-h.entered:
+	case err := <-other:
+		t.Fatalf("another client's PATCH, buffers free: %v", err)
+	}
+	held = append(held, other)
+	for _, done := range held {
+		h.release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

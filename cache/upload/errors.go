@@ -26,6 +26,9 @@ var (
 	// (Options.Shared) did not answer; nothing was acknowledged, and the
 	// client may retry once it answers again.
 	ErrStoreUnavailable = errors.New("the store holding upload sessions is unavailable")
+	// ErrBusy: a chunk waited too long for memory to stream through
+	// (buffers.go); nothing was acknowledged, and the client may retry.
+	ErrBusy = errors.New("too many chunks streaming at once")
 )
 
 // RangeError is ErrInvalid for a chunk that does not start where the

@@ -54,10 +54,10 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	}
 	name := chunkName(len(st.Chunks))
 	keep := s.keepAlive(ctx, id, st, ver)
-	n, err := s.putChunk(ctx, id, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
+	n, err := s.putChunk(ctx, id, st.Client, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
 	ver = keep.done()
 	switch {
-	case errors.Is(err, errNoBuffer): // the client left while it waited
+	case errors.Is(err, errNoBuffer), errors.Is(err, ErrBusy): // no buffer: nothing written
 		return st, ver, err
 	case err == nil && c.Length >= 0 && n != c.Length:
 		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
