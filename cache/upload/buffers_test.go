@@ -217,3 +217,57 @@ func TestChunkBuffersPerClient(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkBuffersKnownLengthOverAPart: a chunk whose Content-Length
+// passes the part size streams through a lent buffer too (the client
+// library would allocate a part of its own for it, outside the cap), and
+// a body shorter than announced is refused, acknowledging nothing.
+func TestChunkBuffersKnownLengthOverAPart(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	h := &heldChunks{entered: make(chan struct{}), release: make(chan struct{})}
+	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
+	const part = 16 << 20
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: part}}, 0)
+	ctx := context.Background()
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(part + 1000)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.s.Write(ctx, repo, st.ID, chunk(body))
+		done <- err
+	}()
+	select {
+	case <-h.entered:
+	case err := <-done:
+		t.Fatalf("a chunk of %d bytes went past the buffers (%v)", len(body), err)
+	}
+	if h.bufferSize != part {
+		t.Errorf("the chunk streamed through %d bytes, want a part of %d", h.bufferSize, part)
+	}
+	h.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	short := Chunk{Body: bytes.NewReader(randomBytes(part + 10)), Length: part + 20, Start: -1, End: -1}
+	go func() {
+		_, err := a.s.Write(ctx, repo, st.ID, short)
+		done <- err
+	}()
+	<-h.entered
+	h.release <- struct{}{}
+	if err := <-done; !errors.Is(err, ErrSizeInvalid) {
+		t.Errorf("a body shorter than its Content-Length: %v, want ErrSizeInvalid", err)
+	}
+	if got, err := a.s.Status(ctx, repo, st.ID); err != nil || got.Size != int64(len(body)) {
+		t.Errorf("after the short body: %+v, %v; want the first %d bytes only", got, err, len(body))
+	}
+	d := digest.FromBytes(body)
+	if err := a.s.Finish(ctx, repo, st.ID, Chunk{Start: -1, End: -1}, d); err != nil {
+		t.Fatal(err)
+	}
+	a.stored(t, d, body)
+}
