@@ -296,6 +296,18 @@ func (st sharedState) active() time.Time {
 	return st.Updated
 }
 
+// sameAs reports whether st is o as written: a write whose answer was
+// lost is recognised by it.
+func (st sharedState) sameAs(o sharedState) bool {
+	return st.Repo == o.Repo && st.Size == o.Size && st.Touched.Equal(o.Touched) && st.Updated.Equal(o.Updated) &&
+		!st.Ended && !o.Ended && slices.Equal(st.Chunks, o.Chunks)
+}
+
+// names reports whether st lists the chunk called name.
+func (st sharedState) names(name string) bool {
+	return slices.ContainsFunc(st.Chunks, func(c chunkRef) bool { return c.Name == name })
+}
+
 // clone returns st with its own chunk list, to append to.
 func (st sharedState) clone() sharedState {
 	st.Chunks = slices.Clone(st.Chunks)

@@ -27,6 +27,8 @@ type cluster struct {
 	bucket string
 	clock  *clock
 	wrap   func(*countingChunks) ChunkStore // the chunk store replicas get; nil: the counting one
+	// wrapRecords, when set, wraps the records store replicas get.
+	wrapRecords func(records.Store) records.Store
 }
 
 type clock struct {
@@ -97,6 +99,9 @@ func (c *cluster) replica(t *testing.T, dir string, opts Options, timeout time.D
 	opts.Shared = Shared{Records: st.Records(), Chunks: cc}
 	if c.wrap != nil {
 		opts.Shared.Chunks = c.wrap(cc)
+	}
+	if c.wrapRecords != nil {
+		opts.Shared.Records = c.wrapRecords(opts.Shared.Records)
 	}
 	if opts.Now == nil {
 		opts.Now = c.clock.Now

@@ -27,7 +27,10 @@ func (s *Sessions) finishShared(ctx context.Context, repo, id string, c Chunk, d
 	}
 	// Staging, checking and storing a large blob takes a while, and the
 	// session must not look idle to a sweep meanwhile (sharedkeep.go).
-	keep := s.keepAlive(ctx, id, st, ver)
+	keep, err := s.keepAlive(ctx, id, st, ver)
+	if err != nil {
+		return err
+	}
 	end, err := s.settle(ctx, id, st, c, d, monolithic)
 	keep.done()
 	if !end {

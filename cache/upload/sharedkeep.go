@@ -55,9 +55,22 @@ type keeper struct {
 
 // keepAlive starts keeping id alive from its state st at version ver.
 // The caller holds id's lock, and calls done before writing the state.
-func (s *Sessions) keepAlive(ctx context.Context, id string, st sharedState, ver string) *keeper {
+// A session last vouched for more than keepEvery ago is touched at once,
+// before the request reads its body: one starting late in the expiry
+// would otherwise be swept before the first tick. If that touch finds
+// the session replaced or gone, keepAlive returns why, and the request
+// fails without reading its body.
+func (s *Sessions) keepAlive(ctx context.Context, id string, st sharedState, ver string) (*keeper, error) {
 	k := &keeper{s: s, id: id, st: st, ver: ver, stop: make(chan struct{}), gone: make(chan struct{})}
-	tick, stopTick := s.tick(keepEvery(s.opts.Expiry))
+	every := keepEvery(s.opts.Expiry)
+	if s.opts.Now().Sub(st.active()) > every && !k.touch(ctx) {
+		cur, _, err := s.load(ctx, st.Repo, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &RangeError{Size: cur.Size} // another replica wrote it
+	}
+	tick, stopTick := s.tick(every)
 	go func() {
 		defer close(k.gone)
 		defer stopTick()
@@ -74,7 +87,7 @@ func (s *Sessions) keepAlive(ctx context.Context, id string, st sharedState, ver
 			}
 		}
 	}()
-	return k
+	return k, nil
 }
 
 // done stops the keep-alive and returns the version the request's own
@@ -96,14 +109,19 @@ func (k *keeper) touch(ctx context.Context) bool {
 	case err == nil:
 		k.ver = ver
 		return true
-	case errors.Is(err, records.ErrConflict), errors.Is(err, records.ErrNotFound):
-		return false
+	case errors.Is(err, records.ErrNotFound), ctx.Err() != nil:
+		return false // gone, or the request is over: no store failure
 	}
-	// The store may have taken the write without saying so: if the state
-	// is the one just written, its version is this replica's to carry.
-	k.s.opts.Metrics.StoreError("write")
-	if cur, ver, err := k.s.readState(ctx, k.id); err == nil && cur.Touched.Equal(st.Touched) && cur.Size == st.Size {
+	// The store may have taken the write without saying so, and a retry
+	// of it then conflicts with the write itself: if the state is exactly
+	// the one written, its version is this replica's to carry.
+	conflict := errors.Is(err, records.ErrConflict)
+	if !conflict {
+		k.s.opts.Metrics.StoreError("write")
+	}
+	if cur, ver, err := k.s.readState(ctx, k.id); err == nil && cur.sameAs(st) {
 		k.ver = ver
+		return true
 	}
-	return true
+	return !conflict
 }

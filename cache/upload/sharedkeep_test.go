@@ -1,14 +1,20 @@
 package upload
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/records"
 )
 
 // Long requests are driven by the test: a body fed through a pipe, the
@@ -271,4 +277,183 @@ func TestSharedUploadLongFinishOutlivesExpiry(t *testing.T) {
 		}
 		a.stored(t, d, tc.body)
 	}
+}
+
+// TestSharedUploadLateRequestTouchesAtOnce: a PATCH, or a PUT without a
+// body, that starts just before its session's expiry vouches for it at
+// once, not a keep-alive period later: another replica's sweep two
+// minutes on passes it by.
+func TestSharedUploadLateRequestTouchesAtOnce(t *testing.T) {
+	c, a, b, _, st := twoReplicasOneSession(t) // no tick is ever sent
+	h := heldIngest{Ingester: a.s.opts.Ingest, entered: make(chan struct{}), release: make(chan struct{})}
+	a.s.opts.Ingest = h
+	ctx := context.Background()
+	body := randomBytes(128 << 10)
+	if _, err := a.s.Write(ctx, repo, st.ID, at(body[:64<<10], 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.clock.add(59 * time.Minute)
+	p := patchSlowly(a.s, st.ID)
+	p.feed(t, body[64<<10:]) // read: the PATCH is under way
+	c.clock.add(2 * time.Minute)
+	if n := sweepNow(t, b.s); n != 0 {
+		t.Fatalf("a PATCH started a minute before the expiry: the other replica swept %d sessions 2 min on", n)
+	}
+	if r := p.end(t, nil); r.err != nil || r.st.Size != int64(len(body)) {
+		t.Fatalf("the late PATCH: %+v, %v; want all %d bytes", r.st, r.err, len(body))
+	}
+
+	c.clock.add(59 * time.Minute)
+	d := digest.FromBytes(body)
+	done := make(chan error, 1)
+	go func() { done <- a.s.Finish(ctx, repo, st.ID, Chunk{Start: -1, End: -1}, d) }()
+	<-h.entered
+	c.clock.add(2 * time.Minute)
+	if n := sweepNow(t, b.s); n != 0 {
+		t.Fatalf("a PUT started a minute before the expiry: the other replica swept %d sessions 2 min on", n)
+	}
+	h.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a.stored(t, d, body)
+}
+
+// TestSharedUploadLateRequestOnAReplacedSession: when the touch a late
+// request makes first finds the session written by another replica, the
+// request fails before reading a byte of its body.
+func TestSharedUploadLateRequestOnAReplacedSession(t *testing.T) {
+	c, a, b, _, st := twoReplicasOneSession(t)
+	ctx := context.Background()
+	stale, ver, err := a.s.load(ctx, repo, st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.Write(ctx, repo, st.ID, at(randomBytes(1000), 0)); err != nil {
+		t.Fatal(err)
+	}
+	c.clock.add(59 * time.Minute)
+	r := &countingReader{r: bytes.NewReader(randomBytes(1000))}
+	_, _, err = a.s.appendShared(ctx, st.ID, stale, ver, Chunk{Body: r, Length: -1, Start: -1, End: -1})
+	var re *RangeError
+	if !errors.As(err, &re) || re.Size != 1000 || r.n != 0 {
+		t.Fatalf("a late PATCH on a state another replica replaced: %v after reading %d bytes; want a RangeError at 1000, nothing read", err, r.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// lostAnswers is a records store whose chosen writes are applied but
+// answered ErrConflict: a write whose answer was lost, retried by the
+// client library, meeting the write itself.
+type lostAnswers struct {
+	records.Store
+	mu   sync.Mutex
+	lose func(sharedState) bool // which writes; nil: none
+	lost int
+}
+
+func (l *lostAnswers) Put(ctx context.Context, key string, data []byte, cond records.Cond) (string, error) {
+	ver, err := l.Store.Put(ctx, key, data, cond)
+	if err != nil {
+		return ver, err
+	}
+	var st sharedState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lose != nil && l.lose(st) {
+		l.lose = nil
+		l.lost++
+		return "", fmt.Errorf("retry of a write applied: %w", records.ErrConflict)
+	}
+	return ver, nil
+}
+
+func (l *lostAnswers) arm(lose func(sharedState) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lose = lose
+}
+
+func (l *lostAnswers) lostCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+// lossyReplica opens a replica whose records store loses answers.
+func lossyReplica(t *testing.T) (*cluster, *replica, *lostAnswers) {
+	c := newCluster(t, minio.Get(t))
+	l := &lostAnswers{}
+	c.wrapRecords = func(r records.Store) records.Store { l.Store = r; return l }
+	return c, c.replica(t, t.TempDir(), Options{Expiry: time.Hour}, 0), l
+}
+
+// TestSharedUploadKeepAliveAnswerLost: a keep-alive whose write the
+// store applied but answered with a conflict (its retry met itself) goes
+// on from the state it wrote, and the PATCH it kept alive is
+// acknowledged.
+func TestSharedUploadKeepAliveAnswerLost(t *testing.T) {
+	_, a, l := lossyReplica(t)
+	ticks := manualTicks(a.s)
+	ctx := context.Background()
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(128 << 10)
+	p := patchSlowly(a.s, st.ID)
+	p.feed(t, body[:64<<10])
+	l.arm(func(st sharedState) bool { return !st.Touched.IsZero() })
+	tick(t, ticks)
+	tick(t, ticks) // taken once the touch is done
+	tick(t, ticks) // and the keep-alive goes on
+	p.feed(t, body[64<<10:])
+	if r := p.end(t, nil); r.err != nil || r.st.Size != int64(len(body)) {
+		t.Fatalf("a PATCH whose keep-alive's answer was lost: %+v, %v; want all %d bytes", r.st, r.err, len(body))
+	}
+	if l.lostCount() != 1 {
+		t.Fatalf("%d answers lost, want the keep-alive's", l.lostCount())
+	}
+	d := digest.FromBytes(body)
+	if err := a.s.Finish(ctx, repo, st.ID, Chunk{Start: -1, End: -1}, d); err != nil {
+		t.Fatal(err)
+	}
+	a.stored(t, d, body)
+}
+
+// TestSharedUploadChunkAnswerLost: a PATCH whose state write the store
+// applied but answered with a conflict is acknowledged, and its chunk,
+// which the state names, stays: the upload finishes with its bytes.
+func TestSharedUploadChunkAnswerLost(t *testing.T) {
+	_, a, l := lossyReplica(t)
+	ctx := context.Background()
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(64 << 10)
+	l.arm(func(st sharedState) bool { return len(st.Chunks) == 1 })
+	got, err := a.s.Write(ctx, repo, st.ID, at(body, 0))
+	if err != nil || got.Size != int64(len(body)) || l.lostCount() != 1 {
+		t.Fatalf("a PATCH whose state write's answer was lost: %+v, %v (%d lost); want %d bytes acknowledged", got, err, l.lostCount(), len(body))
+	}
+	d := digest.FromBytes(body)
+	a.s.dropCopy(st.ID, a.s.copyOf(st.ID)) // read the chunk back from the bucket
+	if err := a.s.Finish(ctx, repo, st.ID, Chunk{Start: -1, End: -1}, d); err != nil {
+		t.Fatalf("finish after the lost answer: %v", err)
+	}
+	a.stored(t, d, body)
 }

@@ -37,6 +37,10 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	if len(st.Chunks) >= maxChunks {
 		return st, ver, fmt.Errorf("upload %s: %d chunks, the most a session takes: %w", id, maxChunks, ErrInvalid)
 	}
+	keep, err := s.keepAlive(ctx, id, st, ver)
+	if err != nil {
+		return st, ver, err
+	}
 	h, known := resumeHashOf(st.Size, st.HashState)
 	lc := s.copyOf(id)
 	local := s.openCopy(id, lc, st)
@@ -53,7 +57,6 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 		sinks = append(sinks, local)
 	}
 	name := chunkName(len(st.Chunks))
-	keep := s.keepAlive(ctx, id, st, ver)
 	n, err := s.putChunk(ctx, id, st.Client, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
 	ver = keep.done()
 	switch {
@@ -87,19 +90,29 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	}
 	next.Updated = s.opts.Now()
 	nextVer, err := s.putState(ctx, id, next, records.IfMatch(ver))
+	if err != nil && !errors.Is(err, records.ErrNotFound) && ctx.Err() == nil {
+		// The store may have written the state before failing to say so,
+		// and a retry of the write then conflicts with the write itself:
+		// a state that names this chunk is this request's.
+		if cur, curVer, rerr := s.readState(ctx, id); rerr == nil && !cur.Ended && cur.names(name) {
+			next, nextVer, err = cur, curVer, nil
+		}
+	}
 	if err != nil {
 		s.dropCopy(id, lc)
 		if !errors.Is(err, records.ErrConflict) && !errors.Is(err, records.ErrNotFound) {
-			// The store may have written the state before failing to say
-			// so: the chunk stays (it goes with its session) in case it
-			// counts. The client asks for the Range and resumes.
+			// Unresolved: the chunk stays (it goes with its session) in
+			// case it counts. The client asks for the Range and resumes.
 			s.opts.Metrics.StoreError("write")
 			return st, ver, unavailable(id, err)
 		}
 		// Another replica appended first, or the session ended: this
-		// chunk never counted.
-		s.forgetChunk(ctx, id, name)
+		// chunk never counted. A state that could not be read back may
+		// name it, so the chunk then stays.
 		cur, curVer, lerr := s.load(ctx, st.Repo, id)
+		if lerr == nil || errors.Is(lerr, ErrUnknown) {
+			s.forgetChunk(ctx, id, name)
+		}
 		if lerr != nil {
 			return st, ver, lerr
 		}
