@@ -127,7 +127,9 @@ func (c Chunks) putParts(w *watchdog, key string, body *progressReader, buf []by
 	n, err := io.ReadFull(body, buf)
 	if err == io.EOF || err == io.ErrUnexpectedEOF { // the whole body fits in one part
 		w.alive()
-		info, err := c.s.client.PutObject(w.ctx, c.s.opts.Bucket, key, part(n), int64(n), opts)
+		single := opts
+		single.PartSize = uint64(len(buf)) // one PUT, never the library's multipart of a smaller default part
+		info, err := c.s.client.PutObject(w.ctx, c.s.opts.Bucket, key, part(n), int64(n), single)
 		if err == nil && info.Size != int64(n) {
 			err = fmt.Errorf("the store took %d bytes of %d", info.Size, n)
 		}
