@@ -90,7 +90,7 @@ type Push struct {
 	// default) means true; false answers every delete with 405 UNSUPPORTED.
 	Deletes *bool `yaml:"deletes"`
 	// UploadExpiry is how long a blob upload may go without a chunk before
-	// it is removed. Must be > 0. Default 1h: clients push a layer in one
+	// it is removed. At least 1s. Default 1h: clients push a layer in one
 	// request or a quick run of chunks (docker finishes in minutes and
 	// starts a new session rather than resume an old one), and an
 	// abandoned session holds a slot of MaxUploadsPerClient until it
@@ -108,9 +108,11 @@ type Push struct {
 	// ChunkBuffers caps the memory that upload chunks of unknown length
 	// (no Content-Length) take at once with storage.s3: each is staged one
 	// part (storage.s3.partSize) at a time while it streams, and a request
-	// past the cap waits for a part's room. It counts per replica. Must be
-	// > 0; at least one part is always allowed. Default 256MiB (16 parts
-	// of 16MiB).
+	// past the cap waits for a part's room, at most 30s, then is answered
+	// 503 UNAVAILABLE (clients retry it); one client takes at most a
+	// quarter of the parts. A chunk whose Content-Length passes the part
+	// size takes a part too. It counts per replica. Must be > 0; at least
+	// one part is always allowed. Default 256MiB (16 parts of 16MiB).
 	ChunkBuffers ByteSize `yaml:"chunkBuffers"`
 	// BodyIdleTimeout closes a request whose body sends no byte for this
 	// long (an upload keeps the chunks it acknowledged). It bounds the

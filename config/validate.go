@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fieldError is one problem with one setting. path is the YAML field path;
@@ -19,6 +20,9 @@ type fieldError struct {
 	err  error
 	from string
 }
+
+// minUploadExpiry is push.uploadExpiry's least value.
+const minUploadExpiry = time.Second
 
 func (e *fieldError) Error() string {
 	s := e.path + ": " + e.err.Error()
@@ -107,6 +111,10 @@ func (c Config) problems() []*fieldError {
 	}
 	if c.Push.UploadExpiry <= 0 {
 		add("push.uploadExpiry", "%s must be more than 0", c.Push.UploadExpiry)
+	} else if c.Push.UploadExpiry < Duration(minUploadExpiry) {
+		// A request keeps its session alive a quarter expiry apart, at
+		// least 100ms apart: shorter, a streaming session would expire.
+		add("push.uploadExpiry", "%s must be at least %s", c.Push.UploadExpiry, Duration(minUploadExpiry))
 	}
 	if c.Push.MaxUploads <= 0 {
 		add("push.maxUploads", "%d must be more than 0", c.Push.MaxUploads)

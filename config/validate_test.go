@@ -136,3 +136,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestValidatePushBounds: an upload expiry too short for a streaming
+// request to keep its session is refused; the least value passes.
+func TestValidatePushBounds(t *testing.T) {
+	t.Parallel()
+	yes := true
+	c := Default()
+	c.Upstream.OfficialLibrary = &yes
+	c.Push.UploadExpiry = Duration(500 * time.Millisecond)
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "push.uploadExpiry: 500ms must be at least 1s") {
+		t.Errorf("an expiry of 500ms: %v", err)
+	}
+	c.Push.UploadExpiry = Duration(time.Second)
+	if err := c.Validate(); err != nil {
+		t.Errorf("an expiry of 1s: %v", err)
+	}
+}
