@@ -457,3 +457,51 @@ func TestSharedUploadChunkAnswerLost(t *testing.T) {
 	}
 	a.stored(t, d, body)
 }
+
+// TestSharedUploadKeepAliveStopsWithItsRequest: the keep-alive's
+// goroutine (and its ticker) ends with the request, whether the body
+// ends or the client goes away mid-body.
+func TestSharedUploadKeepAliveStopsWithItsRequest(t *testing.T) {
+	_, a, _, _, st := twoReplicasOneSession(t)
+	var mu sync.Mutex
+	live := 0
+	ticks := make(chan time.Time)
+	a.s.tick = func(time.Duration) (<-chan time.Time, func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		live++
+		return ticks, func() { mu.Lock(); defer mu.Unlock(); live-- }
+	}
+	running := func() int { mu.Lock(); defer mu.Unlock(); return live }
+
+	p := patchSlowly(a.s, st.ID)
+	p.feed(t, randomBytes(1000))
+	if n := running(); n != 1 {
+		t.Fatalf("%d keep-alives while a PATCH streams, want 1", n)
+	}
+	if r := p.end(t, nil); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if n := running(); n != 0 {
+		t.Errorf("%d keep-alives after the PATCH ended, want none", n)
+	}
+
+	ctx, leave := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.s.Write(ctx, repo, st.ID, Chunk{Body: pr, Length: -1, Start: -1, End: -1})
+		done <- err
+	}()
+	if _, err := pw.Write(randomBytes(1000)); err != nil {
+		t.Fatal(err)
+	}
+	leave()
+	pw.CloseWithError(context.Canceled) // the server closes a gone client's body
+	if err := <-done; err == nil {
+		t.Fatal("a PATCH whose client left was acknowledged")
+	}
+	if n := running(); n != 0 {
+		t.Errorf("%d keep-alives after the client left, want none", n)
+	}
+}
