@@ -25,7 +25,8 @@ import (
 // the cap is also a door one client could hold shut: no client holds more
 // than a quarter of the buffers, and a request waits for one at most
 // bufferWait, then fails with ErrBusy (a 503 the client retries) rather
-// than queue behind a slow body without end.
+// than queue behind a slow body without end; and a body that holds a
+// buffer but fills it slower than minFillRate is cut.
 
 // DefaultChunkBuffers is Limits.ChunkBuffers' default: 16 parts of the
 // default 16 MiB.
@@ -33,6 +34,18 @@ const DefaultChunkBuffers = 256 << 20
 
 // bufferWait bounds a request's wait for a buffer.
 const bufferWait = 30 * time.Second
+
+// A body that holds a buffer must fill it at least minFillRate, over each
+// fillWindow spent waiting for its bytes (a store taking a full part is
+// not the body's time): one byte every 29 s passes the idle timeout but
+// not this.
+const (
+	minFillRate = 64 << 10 // bytes a second
+	fillWindow  = 30 * time.Second
+)
+
+// errTooSlow: a body that holds a buffer filled it too slowly.
+var errTooSlow = fmt.Errorf("the body fills its part buffer slower than %d KiB/s", minFillRate>>10)
 
 // errNoBuffer: a request's context ended while it waited for a buffer.
 var errNoBuffer = errors.New("no buffer for a chunk")
@@ -51,6 +64,7 @@ type partBuffers struct {
 	perClient int
 	wait      time.Duration       // bufferWait; tests shorten it
 	waiting   func(client string) // called as a request starts to wait; tests only
+	now       func() time.Time    // the clock of fill rates: time.Now; tests set theirs
 	sem       *semaphore.Weighted
 	pool      sync.Pool // of *[]byte
 
@@ -65,7 +79,7 @@ type partBuffers struct {
 func newPartBuffers(size, limit int64) *partBuffers {
 	limit = max(limit, size)
 	return &partBuffers{
-		size: size, perClient: int(max(limit/size/4, 1)), wait: bufferWait,
+		size: size, perClient: int(max(limit/size/4, 1)), wait: bufferWait, now: time.Now,
 		sem: semaphore.NewWeighted(limit), held: map[string]int{}, freed: make(chan struct{}),
 	}
 }
@@ -142,15 +156,45 @@ func (b *partBuffers) put(client string, buf *[]byte, failed bool) {
 	b.give(client)
 }
 
-// putChunk streams r into a new chunk: through a lent buffer when its
-// length is unknown or passes the part size and the store can take one,
-// else straight through. client is the session's, whose share of the
-// buffers it takes.
+// buffered reports whether a chunk of length bytes (-1: unknown) streams
+// through a lent buffer: when its length is unknown or passes the part
+// size, and the store can take one.
+func (s *Sessions) buffered(length int64) bool {
+	_, ok := s.opts.Shared.Chunks.(partStreamer)
+	return ok && s.bufs != nil && (length < 0 || length > s.bufs.size)
+}
+
+// slowBody is a body that holds a buffer; it fails with errTooSlow once
+// it gives less than minFillRate over a fillWindow of waiting for it.
+type slowBody struct {
+	r      io.Reader
+	now    func() time.Time
+	waited time.Duration // in Read, this window
+	n      int64         // bytes given, this window
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	start := b.now()
+	n, err := b.r.Read(p)
+	b.waited += b.now().Sub(start)
+	b.n += int64(n)
+	if b.waited >= fillWindow {
+		if float64(b.n) < minFillRate*b.waited.Seconds() {
+			return n, fmt.Errorf("%w: %d bytes in %s", errTooSlow, b.n, b.waited.Round(time.Second))
+		}
+		b.waited, b.n = 0, 0
+	}
+	return n, err
+}
+
+// putChunk streams r into a new chunk: through a lent buffer when
+// buffered says so, else straight through. client is the session's,
+// whose share of the buffers it takes.
 func (s *Sessions) putChunk(ctx context.Context, id, client, name string, r io.Reader, length int64) (int64, error) {
-	ps, ok := s.opts.Shared.Chunks.(partStreamer)
-	if !ok || s.bufs == nil || (length >= 0 && length <= s.bufs.size) {
+	if !s.buffered(length) {
 		return s.opts.Shared.Chunks.Put(ctx, id, name, r, length)
 	}
+	ps := s.opts.Shared.Chunks.(partStreamer)
 	buf, err := s.bufs.get(ctx, client)
 	if err != nil {
 		return 0, err

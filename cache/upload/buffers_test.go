@@ -271,3 +271,78 @@ func TestChunkBuffersKnownLengthOverAPart(t *testing.T) {
 	}
 	a.stored(t, d, body)
 }
+
+// steppedBody is a request body the test gives bytes to one Read at a
+// time, told when the request waits in Read.
+type steppedBody struct {
+	reading chan struct{}
+	data    chan []byte
+}
+
+func (b *steppedBody) Read(p []byte) (int, error) {
+	b.reading <- struct{}{}
+	d, ok := <-b.data
+	if !ok {
+		return 0, io.EOF
+	}
+	return copy(p, d), nil
+}
+
+// TestChunkBuffersSlowBodyCut: a body that holds a buffer but fills it
+// slower than 64 KiB/s over 30 s of waiting for it is cut, acknowledging
+// nothing (one byte every 20 s passes any idle timeout); a body as slow
+// in time but giving enough bytes goes through.
+func TestChunkBuffersSlowBodyCut(t *testing.T) {
+	c := newCluster(t, minio.Get(t))
+	a := c.replica(t, t.TempDir(), Options{}, 0)
+	a.s.bufs.now = c.clock.Now
+	ctx := context.Background()
+	st, err := a.s.Start(ctx, repo, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(body []byte) (*steppedBody, <-chan error) {
+		b := &steppedBody{reading: make(chan struct{}), data: make(chan []byte)}
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.s.Write(ctx, repo, st.ID, Chunk{Body: b, Length: -1, Start: -1, End: -1})
+			done <- err
+		}()
+		return b, done
+	}
+	b, done := send(nil)
+	for range 2 {
+		<-b.reading // the PATCH waits for its body
+		c.clock.add(20 * time.Second)
+		b.data <- []byte{1}
+	}
+	select {
+	case <-b.reading:
+		t.Fatal("a body of 2 bytes in 40 s was read on")
+	case err = <-done:
+	}
+	if !errors.Is(err, errTooSlow) || !errors.Is(err, ErrSizeInvalid) {
+		t.Fatalf("a body of 2 bytes in 40 s: %v, want it cut (errTooSlow, ErrSizeInvalid)", err)
+	}
+	if got, err := a.s.Status(ctx, repo, st.ID); err != nil || got.Size != 0 {
+		t.Fatalf("after the cut: %+v, %v; want nothing acknowledged", got, err)
+	}
+
+	body := randomBytes(4 << 20)
+	b, done = send(body)
+	for i := range 2 {
+		<-b.reading
+		c.clock.add(20 * time.Second)
+		b.data <- body[i*len(body)/2 : (i+1)*len(body)/2]
+	}
+	<-b.reading
+	close(b.data)
+	if err := <-done; err != nil {
+		t.Fatalf("a body of 4 MiB in 40 s: %v", err)
+	}
+	d := digest.FromBytes(body)
+	if err := a.s.Finish(ctx, repo, st.ID, Chunk{Start: -1, End: -1}, d); err != nil {
+		t.Fatal(err)
+	}
+	a.stored(t, d, body)
+}

@@ -51,6 +51,9 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	if c.Length > 0 {
 		src = io.LimitReader(src, c.Length)
 	}
+	if s.buffered(c.Length) { // it holds scarce memory: it must fill it
+		src = &slowBody{r: src, now: s.bufs.now}
+	}
 	body := &bodyReader{r: src}
 	sinks := []io.Writer{h}
 	if local != nil {
