@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // heldChunks holds every chunk of unknown length at the store's door
@@ -161,7 +165,8 @@ func TestChunkBuffersWaitBounded(t *testing.T) {
 	c := newCluster(t, minio.Get(t))
 	h := &heldChunks{entered: make(chan struct{}), release: make(chan struct{})}
 	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
-	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 16 << 20}}, 0)
+	m := metrics.New(prometheus.NewRegistry())
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 16 << 20}, Metrics: m}, 0)
 	a.s.bufs.wait = 200 * time.Millisecond
 	_, slow := patchUnknown(t, a, "slowloris", randomBytes(1000))
 	<-h.entered // the one buffer held
@@ -170,6 +175,9 @@ func TestChunkBuffersWaitBounded(t *testing.T) {
 	busy(t, h, done)
 	if got, err := a.s.Status(context.Background(), repo, id); err != nil || got.Size != 0 {
 		t.Errorf("the refused PATCH's session: %+v, %v; want it empty", got, err)
+	}
+	if n := testutil.ToFloat64(m.LimitHits.WithLabelValues("chunk_buffers")); n != 1 {
+		t.Errorf("wharf_limit_hits_total{limit=chunk_buffers} = %v, want 1", n)
 	}
 
 	h.release <- struct{}{}
@@ -294,7 +302,8 @@ func (b *steppedBody) Read(p []byte) (int, error) {
 // in time but giving enough bytes goes through.
 func TestChunkBuffersSlowBodyCut(t *testing.T) {
 	c := newCluster(t, minio.Get(t))
-	a := c.replica(t, t.TempDir(), Options{}, 0)
+	m := metrics.New(prometheus.NewRegistry())
+	a := c.replica(t, t.TempDir(), Options{Metrics: m}, 0)
 	a.s.bufs.now = c.clock.Now
 	ctx := context.Background()
 	st, err := a.s.Start(ctx, repo, "client")
@@ -326,6 +335,9 @@ func TestChunkBuffersSlowBodyCut(t *testing.T) {
 	}
 	if got, err := a.s.Status(ctx, repo, st.ID); err != nil || got.Size != 0 {
 		t.Fatalf("after the cut: %+v, %v; want nothing acknowledged", got, err)
+	}
+	if n := testutil.ToFloat64(m.LimitHits.WithLabelValues("chunk_fill_rate")); n != 1 {
+		t.Errorf("wharf_limit_hits_total{limit=chunk_fill_rate} = %v, want 1", n)
 	}
 
 	body := randomBytes(4 << 20)

@@ -63,8 +63,14 @@ func (s *Sessions) appendShared(ctx context.Context, id string, st sharedState, 
 	n, err := s.putChunk(ctx, id, st.Client, name, io.TeeReader(body, io.MultiWriter(sinks...)), c.Length)
 	ver = keep.done()
 	switch {
-	case errors.Is(err, errNoBuffer), errors.Is(err, ErrBusy): // no buffer: nothing written
+	case errors.Is(err, errNoBuffer): // the client left while it waited
 		return st, ver, err
+	case errors.Is(err, ErrBusy): // no buffer in time: nothing written
+		s.opts.Metrics.LimitHit("chunk_buffers")
+		return st, ver, err
+	case errors.Is(body.err, errTooSlow):
+		s.opts.Metrics.LimitHit("chunk_fill_rate")
+		err = fmt.Errorf("body cut short: %w: %w", ErrSizeInvalid, body.err)
 	case err == nil && c.Length >= 0 && n != c.Length:
 		err = fmt.Errorf("body ended after %d of %d bytes: %w", n, c.Length, ErrSizeInvalid)
 	case err != nil && body.err != nil:
