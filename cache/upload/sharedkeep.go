@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wharf-mirror/wharf/cache/records"
@@ -64,6 +65,9 @@ func (s *Sessions) keepAlive(ctx context.Context, id string, st sharedState, ver
 	k := &keeper{s: s, id: id, st: st, ver: ver, stop: make(chan struct{}), gone: make(chan struct{})}
 	every := keepEvery(s.opts.Expiry)
 	if s.opts.Now().Sub(st.active()) > every && !k.touch(ctx) {
+		if err := ctx.Err(); err != nil { // the client left: no store failure
+			return nil, fmt.Errorf("upload %s: %w", id, err)
+		}
 		cur, _, err := s.load(ctx, st.Repo, id)
 		if err != nil {
 			return nil, err
