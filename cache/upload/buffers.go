@@ -112,7 +112,7 @@ func (b *partBuffers) waitErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", errNoBuffer, ctx.Err())
 	}
-	return fmt.Errorf("%w: no buffer for a chunk freed within %s: %w", ErrBusy, b.wait, err)
+	return fmt.Errorf("%w: no buffer for a chunk freed within %s (%v)", ErrBusy, b.wait, err) // not a timeout of the request
 }
 
 // take counts a buffer against client's share, waiting while client
