@@ -109,9 +109,9 @@ type Push struct {
 	// (no Content-Length) take at once with storage.s3: each is staged one
 	// part (storage.s3.partSize) at a time while it streams, and a request
 	// past the cap waits for a part's room, at most 30s, then is answered
-	// 503 UNAVAILABLE (clients retry it); one client takes at most a
-	// quarter of the parts, and a body filling its part slower than
-	// 64KiB/s is cut. A chunk whose Content-Length passes the part
+	// 503 UNAVAILABLE (clients retry it); one client takes at most
+	// half the parts, and a body filling its part slower than 8KiB/s
+	// is cut. A chunk whose Content-Length passes the part
 	// size takes a part too. It counts per replica. Must be > 0; at least
 	// one part is always allowed. Default 256MiB (16 parts of 16MiB).
 	ChunkBuffers ByteSize `yaml:"chunkBuffers"`

@@ -180,7 +180,7 @@ func bindings() []binding {
 			Help: "blob upload sessions one user (or anonymous client address) holds at once"},
 			func(c *Config) any { return &c.Push.MaxUploadsPerClient }},
 		{Setting{Path: "push.chunkBuffers", Flag: "chunk-buffers", Env: "WHARF_CHUNK_BUFFERS", Arg: "SIZE",
-			Help: "with storage.s3, memory for upload chunks of unknown length, one part each while it streams; past it a request waits up to 30s, then 503 (per replica; a quarter per client)"},
+			Help: "with storage.s3, memory for upload chunks of unknown length, one part each while it streams; past it a request waits up to 30s, then 503 (per replica; half per client)"},
 			func(c *Config) any { return &c.Push.ChunkBuffers }},
 		{Setting{Path: "push.bodyIdleTimeout", Flag: "body-idle-timeout", Env: "WHARF_BODY_IDLE_TIMEOUT", Arg: "DURATION",
 			Help: "close a request whose body sends no byte for this long; an upload keeps what was acknowledged"},

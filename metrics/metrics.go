@@ -36,7 +36,7 @@ type Metrics struct {
 	WriteThroughDeleted  prometheus.Counter     // deletes passed on upstream
 	WriteThroughFailures *prometheus.CounterVec // reason
 	UploadsActive        prometheus.Gauge       // blob upload sessions open
-	LimitHits            *prometheus.CounterVec // limit: uploads_global|uploads_client|body_idle
+	LimitHits            *prometheus.CounterVec // limit: login|uploads_global|uploads_client|body_idle|chunk_buffers|chunk_fill_rate
 
 	// Upstream traffic.
 	UpstreamRequests *prometheus.CounterVec   // upstream, kind, status (HTTP code or "error")

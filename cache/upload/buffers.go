@@ -23,7 +23,7 @@ import (
 //
 // A request holding a buffer keeps it as long as its body trickles in, so
 // the cap is also a door one client could hold shut: no client holds more
-// than a quarter of the buffers, and a request waits for one at most
+// than half the buffers (docker streams 5 layers at once), and a request waits for one at most
 // bufferWait, then fails with ErrBusy (a 503 the client retries) rather
 // than queue behind a slow body without end; and a body that holds a
 // buffer but fills it slower than minFillRate is cut.
@@ -40,7 +40,7 @@ const bufferWait = 30 * time.Second
 // not the body's time): one byte every 29 s passes the idle timeout but
 // not this.
 const (
-	minFillRate = 64 << 10 // bytes a second
+	minFillRate = 8 << 10 // bytes a second: 64 kbit/s, a slow uplink passes
 	fillWindow  = 30 * time.Second
 )
 
@@ -74,12 +74,12 @@ type partBuffers struct {
 }
 
 // newPartBuffers caps buffers of size bytes at limit bytes together (at
-// least one buffer, so that such a chunk can be taken at all), a quarter
-// of them per client.
+// least one buffer, so that such a chunk can be taken at all), half of
+// them per client.
 func newPartBuffers(size, limit int64) *partBuffers {
 	limit = max(limit, size)
 	return &partBuffers{
-		size: size, perClient: int(max(limit/size/4, 1)), wait: bufferWait, now: time.Now,
+		size: size, perClient: int(max(limit/size/2, 1)), wait: bufferWait, now: time.Now,
 		sem: semaphore.NewWeighted(limit), held: map[string]int{}, freed: make(chan struct{}),
 	}
 }

@@ -192,7 +192,7 @@ func TestChunkBuffersWaitBounded(t *testing.T) {
 	}
 }
 
-// TestChunkBuffersPerClient: one client holds at most a quarter of the
+// TestChunkBuffersPerClient: one client holds at most half the
 // buffers; past its share it is refused while other clients still get
 // theirs.
 func TestChunkBuffersPerClient(t *testing.T) {
@@ -200,10 +200,10 @@ func TestChunkBuffersPerClient(t *testing.T) {
 	h := &heldChunks{entered: make(chan struct{}), release: make(chan struct{})}
 	c.wrap = func(cc *countingChunks) ChunkStore { h.countingChunks = cc; return h }
 	const part = 16 << 20
-	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 8 * part}}, 0) // a share of 2
+	a := c.replica(t, t.TempDir(), Options{Limits: Limits{ChunkBuffers: 8 * part}}, 0) // a share of 4
 	a.s.bufs.wait = 200 * time.Millisecond
 	var held []<-chan error
-	for range 2 {
+	for range 4 {
 		_, done := patchUnknown(t, a, "greedy", randomBytes(1000))
 		<-h.entered
 		held = append(held, done)
@@ -297,7 +297,7 @@ func (b *steppedBody) Read(p []byte) (int, error) {
 }
 
 // TestChunkBuffersSlowBodyCut: a body that holds a buffer but fills it
-// slower than 64 KiB/s over 30 s of waiting for it is cut, acknowledging
+// slower than 8 KiB/s over 30 s of waiting for it is cut, acknowledging
 // nothing (one byte every 20 s passes any idle timeout); a body as slow
 // in time but giving enough bytes goes through.
 func TestChunkBuffersSlowBodyCut(t *testing.T) {
