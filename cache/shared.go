@@ -78,7 +78,7 @@ type shared struct {
 	pending   map[digest.Digest][]Repo
 
 	mirrored mirroredRepos // whose mirrored/ record this replica wrote (sharedcatalog.go)
-	repos pushedRepos // the repositories that can have pushed tags (sharedrepos.go)
+	repos    pushedRepos   // the repositories that can have pushed tags (sharedrepos.go)
 }
 
 // sharedPending bounds shared.pending.
