@@ -25,6 +25,7 @@ func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
 	if c.rec == nil {
 		return
 	}
+	ds = slices.Clone(ds) // the caller's to reuse
 	c.later("put", repo.String(), func(ctx context.Context) error {
 		var known []digest.Digest
 		for _, d := range ds {
