@@ -389,6 +389,13 @@ func (c *Cache) origin(ctx context.Context, repo Repo) (Origin, error) {
 // recordContent indexes verified content once and keeps the usage totals.
 // Recording pinned content that is already known pins it.
 func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, refs []digest.Digest, pinned bool) error {
+	return c.recordContentBy(c.index.PutBlob, d, size, mediaType, refs, pinned)
+}
+
+// recordContentBy is recordContent writing the record with put, under
+// contentMu: a record written after it is released would let another
+// recordContent count the same content again.
+func (c *Cache) recordContentBy(put func(digest.Digest, index.BlobMeta) error, d digest.Digest, size int64, mediaType string, refs []digest.Digest, pinned bool) error {
 	c.access.touch(d, c.opts.Now())
 	defer c.maybeEvict()
 	c.contentMu.Lock()
@@ -402,7 +409,7 @@ func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, ref
 	if known {
 		meta.Added = old.Added
 	}
-	if err := c.index.PutBlob(d, meta); err != nil {
+	if err := put(d, meta); err != nil {
 		c.opts.Metrics.StoreError("index")
 		return err
 	}

@@ -205,7 +205,7 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 			return nil, err
 		}
 	}
-	m, fromPeer, err := c.fetchManifestFrom(ctx, repo, tag, accept)
+	m, fromPeer, err := c.fetchManifestFrom(ctx, repo, tag, accept, key)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			c.forgetTag(repo, tag)
@@ -213,8 +213,8 @@ func (c *Cache) refreshTag(ctx context.Context, repo Repo, tag, key string, acce
 		return nil, err
 	}
 	m.Checked = c.checkedTime(m.Checked)
-	if fromPeer { // the replica that answered shared the record
-		return m, c.putTagLocal(repo, tag, key, m.Descriptor, m.Checked)
+	if fromPeer { // kept with the manifest; the replica that answered shared it
+		return m, nil
 	}
 	return m, c.putTag(repo, tag, key, m.Descriptor, m.Checked)
 }
@@ -244,13 +244,15 @@ func (c *Cache) checkedTime(t time.Time) time.Time {
 // body is ever stored: a HEAD (tag revalidation) only confirms a digest
 // already held.
 func (c *Cache) fetchManifest(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, error) {
-	m, _, err := c.fetchManifestFrom(ctx, repo, ref, accept)
+	m, _, err := c.fetchManifestFrom(ctx, repo, ref, accept, "")
 	return m, err
 }
 
 // fetchManifestFrom is fetchManifest, and says whether another replica
 // answered (upstream.Manifest.Shared): it shared its records already.
-func (c *Cache) fetchManifestFrom(ctx context.Context, repo Repo, ref string, accept []string) (*Manifest, bool, error) {
+// With tagKey, ref is a tag asked for with that Accept set: a replica's
+// answer is kept with the tag's record (keepPeerManifest).
+func (c *Cache) fetchManifestFrom(ctx context.Context, repo Repo, ref string, accept []string, tagKey string) (*Manifest, bool, error) {
 	if err := c.storeAnswering(); err != nil {
 		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err) // what the upstream sent could not be kept
 	}
@@ -266,51 +268,105 @@ func (c *Cache) fetchManifestFrom(ctx context.Context, repo Repo, ref string, ac
 		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
 	m := &Manifest{Descriptor: um.Descriptor, Body: um.Body}
-	if err := c.checkFetched(o.Name(), m); err != nil {
+	p, err := c.checkFetched(o.Name(), m)
+	if err != nil {
 		return nil, false, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 	}
-	store := c.storeManifest
+	checked := um.Checked
 	if um.Shared {
-		store = c.keepPeerManifest
+		var t *peerTag
+		if tagKey != "" {
+			checked = c.checkedTime(checked)
+			t = &peerTag{tag: ref, accept: tagKey, checked: checked}
+		}
+		err = c.keepPeerManifest(repo, m, p, t)
+	} else {
+		err = c.storeManifest(repo, m, false)
 	}
-	if err := store(repo, m, false); err != nil {
+	if err != nil {
 		return nil, false, err
 	}
 	m = m.fetched()
-	m.Checked = um.Checked
+	m.Checked = checked
 	return m, um.Shared, nil
 }
 
+// peerTag is the record of the tag a peer's manifest answered.
+type peerTag struct {
+	tag, accept string
+	checked     time.Time
+}
+
 // keepPeerManifest is storeManifest for mirrored manifest bytes another
-// replica served from the store the replicas share: that replica stored
-// them there, linked repo to them and shared the link, so this one
-// records them in its index and keeps them hot with no request to the
-// bucket, and no local write (a fsync) on the client's path either: a
-// read past the hot set opens the shared copy, which the tiered store
-// then copies locally. The links of the references are shared as
-// storeManifest's are, when their content is recorded here.
-func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, _ bool) error {
+// replica served from the store the replicas share (p, as checkFetched
+// parsed them), with the record of the tag t they answer, if any: that replica stored them there, linked
+// repo to them and shared the link, so this one records them in its index
+// and keeps them hot with no request to the bucket, and no local write (a
+// fsync) on the client's path either: a read past the hot set opens the
+// shared copy, which the tiered store then copies locally. The links of
+// the references are shared as storeManifest's are, when their content
+// is recorded here. The index writes are one batch the client does not
+// wait for (index.Unwaited): a crash may lose them, and the next pull
+// asks the peer again.
+func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, p oci.Parsed, t *peerTag) error {
 	if _, ok := c.store.(sharedStatter); !ok {
-		return c.storeManifest(repo, m, false)
+		if err := c.storeManifest(repo, m, false); err != nil || t == nil {
+			return err
+		}
+		return c.putTagLocal(repo, t.tag, t.accept, m.Descriptor, t.checked)
 	}
 	d := m.Descriptor.Digest
-	p, err := oci.ParseManifest(m.Body)
-	if err != nil {
-		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
-	}
 	if err := oci.VerifyBytes(m.Body, d); err != nil {
 		return fmt.Errorf("store manifest %s: %w", d, BadContent(err))
 	}
 	refs := p.Refs()
-	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, false); err != nil {
+	b := c.index.Unwaited(c.unwaitedFailed)
+	defer b.Discard()
+	ds := append([]digest.Digest{d}, refs...)
+	var rec index.TagRecord
+	err := b.PutLinks(repo.String(), ds...)
+	if t != nil && err == nil {
+		rec = tagRecordOf(m.Descriptor, t.checked)
+		err = b.PutTag(repo.String(), t.tag, t.accept, rec)
+	}
+	if err != nil {
+		c.opts.Metrics.StoreError("index")
 		return err
 	}
-	if err := c.linkLocal(repo, append([]digest.Digest{d}, refs...)...); err != nil {
+	committed := false
+	err = c.recordContentBy(func(d digest.Digest, meta index.BlobMeta) error {
+		if err := b.PutBlob(d, meta); err != nil {
+			return err
+		}
+		committed = true
+		return b.Commit()
+	}, d, int64(len(m.Body)), m.Descriptor.MediaType, refs, false)
+	if err != nil {
 		return err
+	}
+	if !committed { // the content was recorded already
+		if err := b.Commit(); err != nil {
+			c.opts.Metrics.StoreError("index")
+			return err
+		}
+	}
+	for _, d := range ds {
+		c.links.Add(linkCacheKey(repo, d), struct{}{})
+	}
+	if t != nil {
+		c.tags.Add(tagCacheKey(repo, t.tag, t.accept), rec)
 	}
 	c.shareLinksLater(repo, refs...)
 	c.manifests.Add(d, m)
 	return nil
+}
+
+// unwaitedFailed notes an index batch that failed once applied
+// (keepPeerManifest): what it held stays in memory only, and is asked for
+// again once it leaves the hot set.
+func (c *Cache) unwaitedFailed(err error) {
+	c.opts.Metrics.StoreError("index")
+	c.log.WithError(err).Warn("a peer's answer was not recorded in the index")
 }
 
 // storeManifest writes verified manifest bytes, indexes them with their
@@ -398,16 +454,20 @@ func (c *Cache) tagRecord(repo Repo, tag, accept string) (index.TagRecord, bool)
 }
 
 func (c *Cache) putTag(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
-	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
-	c.shareMirroredLater(repo, tag, accept, r)
+	c.shareMirroredLater(repo, tag, accept, tagRecordOf(desc, checked))
 	return c.putTagLocal(repo, tag, accept, desc, checked)
 }
 
 // putTagLocal is putTag without sharing the record.
 func (c *Cache) putTagLocal(repo Repo, tag, accept string, desc ocispec.Descriptor, checked time.Time) error {
-	r := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
+	r := tagRecordOf(desc, checked)
 	c.tags.Add(tagCacheKey(repo, tag, accept), r)
 	return c.index.PutTag(repo.String(), tag, accept, r)
+}
+
+// tagRecordOf is the record of a tag that resolved to desc at checked.
+func tagRecordOf(desc ocispec.Descriptor, checked time.Time) index.TagRecord {
+	return index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: checked}
 }
 
 func (c *Cache) forgetTag(repo Repo, tag string) {

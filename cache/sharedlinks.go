@@ -19,31 +19,36 @@ import (
 // says when each happens).
 
 // shareLinksLater shares repo's links to ds in the background, each once
-// its content is recorded.
+// its content is recorded. Which are recorded already is read there too:
+// a client need not wait for the index.
 func (c *Cache) shareLinksLater(repo Repo, ds ...digest.Digest) {
 	if c.rec == nil {
 		return
 	}
-	var known []digest.Digest
-	for _, d := range ds {
-		if _, err := c.index.Blob(d); err == nil {
-			known = append(known, d)
-			continue
+	ds = slices.Clone(ds) // the caller's to reuse
+	c.later("put", repo.String(), func(ctx context.Context) error {
+		var known []digest.Digest
+		for _, d := range ds {
+			if _, err := c.index.Blob(d); err == nil {
+				known = append(known, d)
+				continue
+			}
+			c.rec.pendingMu.Lock()
+			if len(c.rec.pending) >= sharedPending {
+				// Mostly a manifest's references no one fetched (an index's
+				// other platforms): their fill, if it comes, links them again.
+				clear(c.rec.pending)
+			}
+			if !slices.Contains(c.rec.pending[d], repo) {
+				c.rec.pending[d] = append(c.rec.pending[d], repo)
+			}
+			c.rec.pendingMu.Unlock()
 		}
-		c.rec.pendingMu.Lock()
-		if len(c.rec.pending) >= sharedPending {
-			// Mostly a manifest's references no one fetched (an index's
-			// other platforms): their fill, if it comes, links them again.
-			clear(c.rec.pending)
+		if len(known) == 0 {
+			return nil
 		}
-		if !slices.Contains(c.rec.pending[d], repo) {
-			c.rec.pending[d] = append(c.rec.pending[d], repo)
-		}
-		c.rec.pendingMu.Unlock()
-	}
-	if len(known) > 0 {
-		c.later("put", repo.String(), func(ctx context.Context) error { return c.shareLinks(ctx, repo, false, known...) })
-	}
+		return c.shareLinks(ctx, repo, false, known...)
+	})
 }
 
 // recorded shares the links that waited for d to be recorded.

@@ -24,11 +24,13 @@ var ErrNotManifest = errors.New("the upstream sent something that is not a manif
 // from distribution v3 and from Docker Hub, refused by Docker Engine 28+
 // and containerd 2 by default, and a signed schema 1 manifest's digest is
 // over a canonical form, not the bytes received, so it could not be
-// verified the way every other manifest is.
-func (c *Cache) checkFetched(upstreamName string, m *Manifest) error {
-	if _, err := oci.ValidateManifest(m.Body, m.Descriptor.MediaType); err != nil {
+// verified the way every other manifest is. It returns the manifest as
+// parsed.
+func (c *Cache) checkFetched(upstreamName string, m *Manifest) (oci.Parsed, error) {
+	p, err := oci.ValidateManifest(m.Body, m.Descriptor.MediaType)
+	if err != nil {
 		c.opts.Metrics.UpstreamFailure(upstreamName, "not_manifest")
-		return fmt.Errorf("%s from upstream %s: %w: %w", m.Descriptor.Digest, upstreamName, ErrNotManifest, err)
+		return oci.Parsed{}, fmt.Errorf("%s from upstream %s: %w: %w", m.Descriptor.Digest, upstreamName, ErrNotManifest, err)
 	}
-	return nil
+	return p.Parsed, nil
 }

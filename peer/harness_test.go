@@ -87,6 +87,7 @@ type replica struct {
 	metrics *metrics.Metrics
 	srv     *http.Server
 	served  chan struct{}
+	origin  *Origin // the cache's origin: the registry behind peer routing
 }
 
 // closePeer stops the replica's peer listener and its connections, as
@@ -105,7 +106,7 @@ type harness struct {
 // newHarness starts n replicas in front of one registry. order, when
 // not nil, gives each replica a fixed ranking (its addresses by index)
 // instead of a real cluster.
-func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int) *harness {
+func newHarness(t testing.TB, n int, ttl time.Duration, order func(i int) []int) *harness {
 	t.Helper()
 	h := &harness{reg: upstreamtest.NewRegistry(t)}
 	h.up = upstreamtest.NewFaulty(t, h.reg.URL)
@@ -119,7 +120,7 @@ func newHarness(t *testing.T, n int, ttl time.Duration, order func(i int) []int)
 // newHarness says. opts is replica r's cache.Options, given its origin
 // (the registry behind a peer.Origin) and its peer client; wrap, when
 // not nil, wraps its peer listener's handler.
-func (h *harness) start(t *testing.T, n int, order func(i int) []int, opts func(r *replica, o cache.Origin, pc *Client) cache.Options, wrap func(i int, next http.Handler) http.Handler) {
+func (h *harness) start(t testing.TB, n int, order func(i int) []int, opts func(r *replica, o cache.Origin, pc *Client) cache.Options, wrap func(i int, next http.Handler) http.Handler) {
 	t.Helper()
 	lns := make([]net.Listener, n)
 	addrs := make([]string, n)
@@ -156,7 +157,8 @@ func (h *harness) start(t *testing.T, n int, order func(i int) []int, opts func(
 			t.Fatal(err)
 		}
 		t.Cleanup(pc.Close)
-		c, err := cache.Open(opts(r, pc.NewOrigin(up), pc))
+		r.origin = pc.NewOrigin(up)
+		c, err := cache.Open(opts(r, r.origin, pc))
 		if err != nil {
 			t.Fatal(err)
 		}

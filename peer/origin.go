@@ -84,6 +84,10 @@ func NewClient(opts Options) (*Client, error) {
 		c.owned.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		c.owned.ResponseHeaderTimeout = opts.HeaderTimeout
 		c.owned.DisableCompression = true // bytes as the owner stored them
+		// Every request to a peer goes to one of a few hosts: the
+		// default of 2 idle connections per host would close and redial
+		// most connections of a busy replica.
+		c.owned.MaxIdleConnsPerHost = maxIdlePerPeer
 		rt = c.owned
 	}
 	c.http = &http.Client{
@@ -93,6 +97,9 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	return c, nil
 }
+
+// maxIdlePerPeer is how many idle connections to each peer are kept.
+const maxIdlePerPeer = 64
 
 // Close closes the idle connections of a transport it owns.
 func (c *Client) Close() {

@@ -40,7 +40,7 @@ type s3Replica struct {
 
 // newS3Harness starts n replicas on one new bucket, in front of one
 // registry; every is their PushedReposEvery.
-func newS3Harness(t *testing.T, n int, every time.Duration) (*harness, []*s3Replica) {
+func newS3Harness(t testing.TB, n int, every time.Duration) (*harness, []*s3Replica) {
 	t.Helper()
 	srv := minio.Get(t)
 	bucket := srv.Bucket(t)
@@ -116,7 +116,7 @@ var tagAccept = []string{ocispec.MediaTypeImageManifest, "application/vnd.docker
 
 // mirrorTag puts an image in the registry as repo:tag and returns its
 // manifest's digest.
-func mirrorTag(t *testing.T, h *harness, tag string) digest.Digest {
+func mirrorTag(t testing.TB, h *harness, tag string) digest.Digest {
 	t.Helper()
 	img := upstreamtest.RandomImage(t, 1, 1024, upstreamtest.OCIManifest)
 	return upstreamtest.Push(t, h.reg, repo.Path+":"+tag, img).Digest
@@ -221,19 +221,27 @@ func TestPushNotAnnouncedServedWithinTheListingPeriod(t *testing.T) {
 	t.Logf("b served the pushed tag %s after the acknowledgement (listing every %s)", time.Since(acked).Round(time.Millisecond), every)
 }
 
+// ownerHoldingV1 starts two replicas on a bucket, mirrors v1 and pulls it
+// through its owner o; other has not seen it.
+func ownerHoldingV1(t *testing.T) (o, other *s3Replica, want digest.Digest) {
+	t.Helper()
+	h, rs := newS3Harness(t, 2, time.Hour)
+	want = mirrorTag(t, h, "v1")
+	owner := h.owner("tag\x00registry.test/" + repo.Path + ":v1")
+	o, other = rs[owner], rs[1-owner]
+	if got := tagOn(t, o, "v1"); got != want {
+		t.Fatalf("the owner's v1 is %s, want %s", got, want)
+	}
+	return o, other, want
+}
+
 // TestPullByTagThroughAPeerReadsNothingFromTheBucket: in a repository
 // nobody pushed to, a pull by tag that the tag's owner holds costs no
 // read of the bucket, on the owner (a hit) nor on another replica that
 // asks it (a miss there): the owner's answer is taken as stored, linked
 // and shared by the owner.
 func TestPullByTagThroughAPeerReadsNothingFromTheBucket(t *testing.T) {
-	h, rs := newS3Harness(t, 2, time.Hour)
-	want := mirrorTag(t, h, "v1")
-	owner := h.owner("tag\x00registry.test/" + repo.Path + ":v1")
-	o, other := rs[owner], rs[1-owner]
-	if got := tagOn(t, o, "v1"); got != want {
-		t.Fatalf("the owner's v1 is %s, want %s", got, want)
-	}
+	o, other, want := ownerHoldingV1(t)
 	before := [2]float64{o.s3Reads(t), other.s3Reads(t)}
 	if got := tagOn(t, o, "v1"); got != want {
 		t.Fatalf("the owner's v1 is %s, want %s", got, want)
@@ -249,5 +257,35 @@ func TestPullByTagThroughAPeerReadsNothingFromTheBucket(t *testing.T) {
 	}
 	if n := other.s3Reads(t) - before[1]; n != 0 {
 		t.Errorf("the replica asking the owner read the bucket %v times, want 0", n)
+	}
+}
+
+// TestPeerAnswerIsIndexedOnTheAskingReplica: a tag another replica
+// answered is in the asking replica's index at once (its catalog of
+// tagged images reads the index, not the hot set), its manifest counted
+// once in the usage, and a pull of it by digest or tag again is a hit.
+func TestPeerAnswerIsIndexedOnTheAskingReplica(t *testing.T) {
+	_, other, want := ownerHoldingV1(t)
+	if got := tagOn(t, other, "v1"); got != want {
+		t.Fatalf("the other replica's v1 is %s, want %s", got, want)
+	}
+	tagged, err := other.cache.TaggedImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tagged) != 1 || tagged[0].Tag != "v1" || tagged[0].Descriptor.Digest != want {
+		t.Errorf("the other replica's index holds %+v, want v1 at %s", tagged, want)
+	}
+	if _, items := other.cache.Usage(); items != 1 {
+		t.Errorf("the other replica counts %d items, want 1 (the manifest)", items)
+	}
+	if m, err := other.cache.Manifest(t.Context(), repo, want.String(), tagAccept); err != nil || m.Fetched {
+		t.Errorf("by digest on the other replica: fetched %v, %v; want a hit", m != nil && m.Fetched, err)
+	}
+	if got := tagOn(t, other, "v1"); got != want {
+		t.Fatalf("the other replica's v1 is %s, want %s", got, want)
+	}
+	if n := testutil.ToFloat64(other.metrics.PeerRequests.WithLabelValues("ok")); n != 1 {
+		t.Errorf("the other replica asked its peer %v times, want 1", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -40,6 +41,12 @@ type TagRecord struct {
 type Index struct {
 	db    *badger.DB
 	local localRepos
+
+	// unwaited counts the commits of Unwaited batches whose callbacks
+	// have not run: Close waits for them, and refuses new ones first.
+	unwaitedMu sync.Mutex
+	closing    bool
+	unwaited   sync.WaitGroup
 }
 
 // Open opens (or creates) the index in dir. Badger's own memory is kept small:
@@ -80,8 +87,13 @@ func Open(dir string, log logrus.FieldLogger) (*Index, error) {
 	return x, nil
 }
 
-// Close flushes and closes the database.
+// Close waits for the unwaited batches' writes, then flushes and closes
+// the database.
 func (x *Index) Close() error {
+	x.unwaitedMu.Lock()
+	x.closing = true
+	x.unwaitedMu.Unlock()
+	x.unwaited.Wait()
 	if err := x.db.Close(); err != nil {
 		return fmt.Errorf("index: close: %w", err)
 	}
@@ -127,7 +139,7 @@ func (x *Index) del(key []byte) error {
 // synced to disk before PutBlob returns: losing it in a crash would make
 // the LRU treat pushed content as evictable.
 func (x *Index) PutBlob(d digest.Digest, m BlobMeta) error {
-	if err := x.put(blobKey(d), m); err != nil {
+	if err := x.write(func(b *Batch) error { return b.PutBlob(d, m) }); err != nil {
 		return err
 	}
 	if m.Pinned {
@@ -154,20 +166,7 @@ func (x *Index) Blob(d digest.Digest) (BlobMeta, error) {
 // PutTag records what repo:tag resolved to for one Accept set, and notes the
 // repository for the catalog.
 func (x *Index) PutTag(repo, tag, accept string, r TagRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("index: encode tag: %w", err)
-	}
-	err = x.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(tagKey(repo, tag, accept), b); err != nil {
-			return err
-		}
-		return txn.Set(repoKey(repo), []byte("{}"))
-	})
-	if err != nil {
-		return fmt.Errorf("index: write tag %s:%s: %w", repo, tag, err)
-	}
-	return nil
+	return x.write(func(b *Batch) error { return b.PutTag(repo, tag, accept, r) })
 }
 
 // Tag returns the record for repo:tag and an Accept set, or ErrNotFound.

@@ -23,16 +23,7 @@ import (
 
 // PutLinks records that repo may serve every digest in ds.
 func (x *Index) PutLinks(repo string, ds ...digest.Digest) error {
-	err := x.batched(len(ds), func(txn *badger.Txn, i int) error {
-		if err := txn.Set(heldKey(ds[i], repo), nil); err != nil {
-			return err
-		}
-		return txn.Set(linkKey(repo, ds[i]), nil)
-	})
-	if err != nil {
-		return fmt.Errorf("index: link %s: %w", repo, err)
-	}
-	return nil
+	return x.write(func(b *Batch) error { return b.PutLinks(repo, ds...) })
 }
 
 // HasLink reports whether repo may serve d.
@@ -139,25 +130,7 @@ func (x *Index) migrateLinks() (int, error) {
 }
 
 // batched runs fn for 0..n-1 in as few transactions as Badger's size
-// limit allows: a large index's references, or a migration, may not fit
-// in one. A call cut short by the limit is committed as far as it got and
-// run again whole in the next transaction, so fn writes its keys in an
-// order whose every prefix is safe (reverse link before forward link).
+// limit allows (Batch.add says how), waiting for each.
 func (x *Index) batched(n int, fn func(txn *badger.Txn, i int) error) error {
-	txn := x.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	for i := 0; i < n; i++ {
-		err := fn(txn, i)
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			if err := txn.Commit(); err != nil {
-				return err
-			}
-			txn = x.db.NewTransaction(true)
-			err = fn(txn, i)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return txn.Commit()
+	return x.write(func(b *Batch) error { return b.add(n, fn) })
 }
