@@ -138,11 +138,7 @@ func (c *Cache) pinnedDigests(ctx context.Context) ([]digest.Digest, error) {
 		}
 	}
 	if c.rec == nil || len(c.opts.Pins) == 0 {
-		out := make([]digest.Digest, 0, len(roots))
-		for _, r := range roots {
-			out = append(out, r.digest)
-		}
-		return out, nil
+		return rootDigests(roots), nil
 	}
 	shared, err := c.sharedPinRoots(ctx, c.opts.Pins)
 	if err != nil {

@@ -37,13 +37,11 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 			return GCReport{}, fmt.Errorf("the shared tag records: %w", err)
 		}
 	}
-	local, err := c.taggedDigests() // a record still queued is here
+	local, err := c.taggedRoots() // a record still queued is here
 	if err != nil {
 		return GCReport{}, err
 	}
-	for _, d := range local {
-		roots = append(roots, root{digest: d})
-	}
+	roots = append(roots, local...)
 	seen := map[digest.Digest]bool{}
 	reached, err := c.knowTrees(ctx, roots, seen)
 	if err != nil {

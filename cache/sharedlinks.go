@@ -245,13 +245,13 @@ func (c *Cache) sharedStoredManifest(ctx context.Context, d digest.Digest) (*Man
 func (c *Cache) learn(ctx context.Context, repo Repo, d digest.Digest, l sharedLink) error {
 	meta, err := c.index.Blob(d)
 	switch {
-	case err == nil:
+	case err == nil && (meta.MediaType != "" || l.MediaType == ""):
 		if l.Pinned && !meta.Pinned {
 			if err := c.pin(d, meta.Size); err != nil {
 				return err
 			}
 		}
-	default:
+	default: // unknown, or a manifest known by size alone: recorded with its references
 		var refs []digest.Digest
 		if l.MediaType != "" {
 			if refs, err = c.sharedManifestRefs(ctx, d, l.MediaType); err != nil {

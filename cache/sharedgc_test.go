@@ -1,0 +1,131 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/cache/records"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// dropPuts drops, while on is set, the writes of records under prefix,
+// answering as if they landed: as a full background queue loses them.
+type dropPuts struct {
+	Records
+	prefix string
+	on     *atomic.Bool
+}
+
+func (d dropPuts) Put(ctx context.Context, key string, data []byte, cond records.Cond) (string, error) {
+	if d.on.Load() && strings.HasPrefix(key, d.prefix) {
+		return "dropped", nil
+	}
+	return d.Records.Put(ctx, key, data, cond)
+}
+
+// adoptedX opens replicas A and B on bc, whose mirror/ writes drop
+// drops: B pulls x:v1, A adopts it from the bucket's listing by size,
+// and the bucket's mirror/ records are deleted and further ones dropped.
+func adoptedX(t *testing.T, bc *bucketCluster, drop *atomic.Bool) (a, b *bucketReplica) {
+	t.Helper()
+	a, b = bc.replica(Options{}), bc.replica(Options{})
+	b.pull(t, upRepo("team/x"), "v1")
+	b.waitRecord(t, "mirror/upstream/team%2Fx/v1/")
+	ctx := context.Background()
+	if err := a.adoptStored(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.deleteUnder(ctx, sharedMirrorDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	drop.Store(true)
+	return a, b
+}
+
+// gcKeeps runs gc on r and fails for each of ds gone from the bucket.
+func gcKeeps(t *testing.T, r *bucketReplica, ds []digest.Digest) {
+	t.Helper()
+	if _, err := r.GC(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if !r.inBucket(t, d) {
+			t.Errorf("gc removed %s, which a tag reaches", d)
+		}
+	}
+}
+
+// wharf gc keeps what a replica's own tag reaches though it first knew
+// the tag's manifest by size alone: A adopts X from the bucket's listing
+// (B pulled it), the bucket's mirror/ records are gone and A's own is
+// lost, and A pulls x:v1 itself. Its record of X's manifest is a
+// manifest's now, with its references, and gc keeps X whole.
+func TestGCKeepsWhatALocalTagOfAnAdoptedManifestReaches(t *testing.T) {
+	bc := newBucketCluster(t)
+	var drop atomic.Bool
+	bc.records = func(r Records) Records { return dropPuts{Records: r, prefix: sharedMirrorDir, on: &drop} }
+	x := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/x:v1", x)
+	a, _ := adoptedX(t, bc, &drop)
+	a.pull(t, upRepo("team/x"), "v1")
+	xs := imageDigests(t, x)
+	if meta, err := a.index.Blob(xs[0]); err != nil || meta.MediaType == "" || len(meta.Refs) != 3 {
+		t.Errorf("a's record of X's manifest after its pull: %+v, %v; want its media type and 3 references", meta, err)
+	}
+	gcKeeps(t, a, xs)
+}
+
+// A replica's own tag of an index keeps the index's child manifests and
+// their content, though the replica knows the children by size alone:
+// A adopted X from the bucket and pulled only x:v1's index itself.
+func TestGCKeepsTheChildrenOfALocalTagsIndex(t *testing.T) {
+	bc := newBucketCluster(t)
+	var drop atomic.Bool
+	bc.records = func(r Records) Records { return dropPuts{Records: r, prefix: sharedMirrorDir, on: &drop} }
+	x := upstreamtest.RandomIndex(t, 2, upstreamtest.OCIIndex)
+	upstreamtest.PushIndex(t, bc.reg, "team/x:v1", x)
+	a, _ := adoptedX(t, bc, &drop)
+	ctx := context.Background()
+	if _, err := a.Manifest(ctx, upRepo("team/x"), "v1", pullAccept); err != nil {
+		t.Fatal(err)
+	}
+	xs := indexDigests(t, x)
+	if meta, err := a.index.Blob(xs[1]); err != nil || meta.MediaType != "" {
+		t.Fatalf("a's record of X's first child: %+v, %v; want it known by size alone, or the test proves nothing", meta, err)
+	}
+	gcKeeps(t, a, xs)
+}
+
+// A replica's own tag record says its manifest is one though the index
+// knows it by size alone, and no recording of the manifest ever told it
+// so: A rebuilt its index from the bucket, where B's mirrored tag landed
+// and the manifest's link record did not. gc takes the manifest's media
+// type from the tag and keeps X whole.
+func TestGCReadsTheManifestALocalTagNames(t *testing.T) {
+	bc := newBucketCluster(t)
+	var drop atomic.Bool
+	bc.records = func(r Records) Records { return dropPuts{Records: r, prefix: sharedLinksDir, on: &drop} }
+	x := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/x:v1", x)
+	drop.Store(true)
+	b := bc.replica(Options{})
+	b.pull(t, upRepo("team/x"), "v1")
+	b.waitRecord(t, "mirror/upstream/team%2Fx/v1/")
+	a := bc.replica(Options{}) // rebuilt from the bucket: the tag, and X by size
+	xs := imageDigests(t, x)
+	recs, err := a.index.TagRecords(upRepo("team/x").String(), "v1")
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("a's rebuilt tag records: %+v, %v; want x:v1's", recs, err)
+	}
+	if meta, err := a.index.Blob(xs[0]); err != nil || meta.MediaType != "" {
+		t.Fatalf("a's record of X's manifest: %+v, %v; want it known by size alone, or the test proves nothing", meta, err)
+	}
+	if err := b.deleteUnder(context.Background(), sharedMirrorDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	gcKeeps(t, a, xs)
+}
