@@ -60,8 +60,10 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 				continue
 			}
 			asked[it.Digest] = true
-			if c.sharedPinned(ctx, it.Digest) { // true too when the bucket cannot say
-				pinned = append(pinned, root{digest: it.Digest})
+			// Pinned is true too when the bucket cannot say. The links'
+			// media type says a manifest the index may know by size alone.
+			if p, mediaType := c.sharedPin(ctx, it.Digest); p {
+				pinned = append(pinned, root{it.Digest, mediaType})
 			}
 		}
 		if err := ctx.Err(); err != nil {

@@ -54,7 +54,7 @@ func gcKeeps(t *testing.T, r *bucketReplica, ds []digest.Digest) {
 	}
 	for _, d := range ds {
 		if !r.inBucket(t, d) {
-			t.Errorf("gc removed %s, which a tag reaches", d)
+			t.Errorf("gc removed %s, which a tag or a pin reaches", d)
 		}
 	}
 }
@@ -128,4 +128,35 @@ func TestGCReadsTheManifestALocalTagNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	gcKeeps(t, a, xs)
+}
+
+// Content a link record pins is kept with what it references, though the
+// replica running gc knows the pinned manifest by size alone: the link
+// says its media type. Here X's manifest alone is pinned in team/y (its
+// references' links are mirrored ones: unpinned), and no tag reaches X.
+func TestGCKeepsWhatAPinnedManifestReferences(t *testing.T) {
+	bc := newBucketCluster(t)
+	x := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/x:v1", x)
+	a := bc.replica(Options{})
+	b := bc.replica(Options{})
+	b.pull(t, upRepo("team/x"), "v1")
+	b.waitRecord(t, "mirror/upstream/team%2Fx/v1/")
+	ctx := context.Background()
+	if err := b.deleteUnder(ctx, sharedMirrorDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	xs := imageDigests(t, x)
+	m, err := x.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := sharedLink{Size: sumSizes(t, b, xs[:1]), MediaType: string(m.MediaType), Pinned: true}
+	if err := b.putShared(ctx, mustKey(sharedLinkKey(upRepo("team/y"), xs[0])), link); err != nil {
+		t.Fatal(err)
+	}
+	gcKeeps(t, a, xs)
+	if meta, err := a.index.Blob(xs[0]); err != nil || len(meta.Refs) != 3 {
+		t.Errorf("a's record of the pinned manifest: %+v, %v; want its 3 references", meta, err)
+	}
 }
