@@ -30,7 +30,7 @@ func (c *Cache) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 		return c.sharedGC(ctx, dryRun)
 	}
 	var rep GCReport
-	plan, err := c.evictionPlan()
+	plan, err := c.evictionPlan(ctx)
 	if err != nil {
 		return rep, err
 	}

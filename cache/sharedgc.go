@@ -49,13 +49,16 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 	}
 	asked := map[digest.Digest]bool{} // candidates the bucket's links were asked about
 	for {
-		plan, err := c.evictionPlan()
+		plan, err := c.evictionPlan(ctx)
 		if err != nil {
 			return GCReport{}, err
 		}
 		candidates := plan.Unreachable(reached)
 		var pinned []root
 		for _, it := range candidates {
+			if err := ctx.Err(); err != nil {
+				return GCReport{}, err
+			}
 			if asked[it.Digest] {
 				continue
 			}

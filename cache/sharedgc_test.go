@@ -2,9 +2,11 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -158,5 +160,70 @@ func TestGCKeepsWhatAPinnedManifestReferences(t *testing.T) {
 	gcKeeps(t, a, xs)
 	if meta, err := a.index.Blob(xs[0]); err != nil || len(meta.Refs) != 3 {
 		t.Errorf("a's record of the pinned manifest: %+v, %v; want its 3 references", meta, err)
+	}
+}
+
+// hangingList hangs, while on is set, a listing of exactly prefix until
+// its context ends: a bucket that stopped answering.
+type hangingList struct {
+	Records
+	prefix string
+	on     *atomic.Bool
+}
+
+func (h hangingList) List(ctx context.Context, prefix string, fn func(string) error) error {
+	if h.on.Load() && prefix == h.prefix {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return h.Records.List(ctx, prefix, fn)
+}
+
+// Resolving storage.pins in the bucket is bounded by the caller's
+// context, gc's run or the leader's lease, not the replica's life: a
+// bucket that hangs there ends the run when that context ends, and
+// nothing is removed.
+func TestPlansEndWithTheirContext(t *testing.T) {
+	bc := newBucketCluster(t)
+	x := upRepo("team/x")
+	var hang atomic.Bool
+	bc.records = func(r Records) Records {
+		return hangingList{Records: r, prefix: mustKey(sharedMirrorRepoPrefix(x)), on: &hang}
+	}
+	y := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/y:v1", y)
+	a := bc.replica(Options{Pins: []Pin{{Repo: x}}, SharedEviction: true, MaxSize: 1 << 30})
+	for _, d := range imageDigests(t, y)[1:] {
+		a.readBlob(t, upRepo("team/y"), d) // fetched by digest: no tag reaches them
+		waitFor(t, "a blob stored", func() bool { _, ok := a.HasContent(d); return ok })
+	}
+	a.opts.MaxSize = 1 // past the high watermark (only evictShared reads it)
+	hang.Store(true)
+	for _, run := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"gc", func(ctx context.Context) error { _, err := a.GC(ctx, false); return err }},
+		{"the leader's eviction", func(ctx context.Context) error {
+			_, n, err := a.evictShared(ctx, reportsSeen{})
+			if err == nil && n > 0 {
+				err = errors.New("evicted with the pins unresolved")
+			}
+			return err
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- run.fn(ctx) }()
+		err := within(t, run.name+" to end with its context", done)
+		cancel()
+		if run.name == "gc" && !errors.Is(err, context.DeadlineExceeded) || run.name != "gc" && err != nil {
+			t.Errorf("%s: %v", run.name, err)
+		}
+	}
+	for _, d := range imageDigests(t, y)[1:] {
+		if !a.inBucket(t, d) {
+			t.Errorf("%s removed while the pins could not be resolved", d)
+		}
 	}
 }

@@ -174,6 +174,9 @@ func (c *Cache) recordRefs(d digest.Digest, mediaType string, refs []digest.Dige
 func (c *Cache) knowTrees(ctx context.Context, roots []root, seen map[digest.Digest]bool) ([]digest.Digest, error) {
 	out := make([]digest.Digest, 0, len(roots))
 	for _, r := range roots {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := c.knowTree(ctx, r, seen); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", r.digest, err)
 		}
