@@ -2,9 +2,14 @@ package cache
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/wharf-mirror/wharf/cache/records"
 )
 
 // The catalog across replicas: every replica lists the repositories a
@@ -18,25 +23,33 @@ import (
 // kind, one record per repository whatever its tags.
 
 // mirroredRepos remembers which repositories' mirrored/ record this
-// replica has written, or queued, since it started. Bounded: past sharedPending
-// entries it is cleared, which costs a repeated write of a record that
-// exists.
+// replica has written, or queued, and when. A record is written again
+// once mirroredAgain has passed: wharf gc deletes the record of a
+// repository with no tag records left, and one written by this replica
+// as gc looked would otherwise stay lost until it restarts. Bounded: past
+// sharedPending entries it is cleared, which costs a repeated write of a
+// record that exists.
 type mirroredRepos struct {
 	mu   sync.Mutex
-	seen map[Repo]bool
+	seen map[Repo]time.Time
 }
 
-// first reports whether repo was not seen yet, and marks it seen.
-func (m *mirroredRepos) first(repo Repo) bool {
+// mirroredAgain is how long a replica trusts the mirrored/ record it
+// wrote to be there.
+const mirroredAgain = time.Hour
+
+// first reports whether repo was not seen within mirroredAgain of now,
+// and marks it seen now.
+func (m *mirroredRepos) first(repo Repo, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.seen[repo] {
+	if at, ok := m.seen[repo]; ok && now.Sub(at) < mirroredAgain {
 		return false
 	}
 	if m.seen == nil || len(m.seen) >= sharedPending {
-		m.seen = map[Repo]bool{}
+		m.seen = map[Repo]time.Time{}
 	}
-	m.seen[repo] = true
+	m.seen[repo] = now
 	return true
 }
 
@@ -49,7 +62,7 @@ func (m *mirroredRepos) forget(repo Repo) {
 // shareMirroredRepoLater records, in the background, that repo is
 // mirrored, the first time this replica records one of its tags.
 func (c *Cache) shareMirroredRepoLater(repo Repo) {
-	if c.rec == nil || !c.rec.mirrored.first(repo) {
+	if c.rec == nil || !c.rec.mirrored.first(repo, c.opts.Now()) {
 		return
 	}
 	key, err := sharedMirroredKey(repo)
@@ -103,4 +116,57 @@ func parseRepoKey(dir, key string) (Repo, bool) {
 	}
 	k, ok := parseSharedKey(sharedReposDir + rest)
 	return k.repo, ok && k.kind == sharedReposDir
+}
+
+// sweepMirrored deletes the mirrored/ record of each repository that has
+// no tag record left in the bucket, mirrored (mirror/) or pushed (tags/),
+// so the catalog stops listing it; wharf gc runs it while it holds the
+// cluster's eviction lease. A replica that records a tag of it again
+// writes its record again (within mirroredAgain: see mirroredRepos).
+func (c *Cache) sweepMirrored(ctx context.Context) (deleted int, err error) {
+	var keys []string
+	if err := c.rec.store.List(ctx, sharedMirroredDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		return 0, fmt.Errorf("list %s: %w", sharedMirroredDir, err)
+	}
+	for _, k := range keys {
+		repo, ok := parseRepoKey(sharedMirroredDir, k)
+		if !ok {
+			continue
+		}
+		tagged, err := c.anyTagRecord(ctx, repo)
+		if err != nil {
+			return deleted, err
+		}
+		if tagged {
+			continue
+		}
+		if err := c.rec.store.Delete(ctx, k); err != nil && !errors.Is(err, records.ErrNotFound) {
+			return deleted, fmt.Errorf("delete %s: %w", k, err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// anyTagRecord reports whether the bucket holds a tag record of repo,
+// mirrored or pushed.
+func (c *Cache) anyTagRecord(ctx context.Context, repo Repo) (bool, error) {
+	mirrored, err := sharedMirrorRepoPrefix(repo)
+	if err != nil {
+		return false, err
+	}
+	pushed, err := sharedTagsPrefix(repo)
+	if err != nil {
+		return false, err
+	}
+	errFound := errors.New("found")
+	for _, prefix := range []string{mirrored, pushed} {
+		err := c.rec.store.List(ctx, prefix, func(string) error { return errFound })
+		if errors.Is(err, errFound) {
+			return true, nil
+		} else if err != nil {
+			return false, fmt.Errorf("list %s: %w", prefix, err)
+		}
+	}
+	return false, nil
 }

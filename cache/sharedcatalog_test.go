@@ -3,6 +3,7 @@ package cache
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-mirror/wharf/cache/records"
 )
@@ -50,21 +51,25 @@ func TestMirroredKeysStayInTheirRepository(t *testing.T) {
 	}
 }
 
-// A replica writes a repository's mirrored/ record once per run, again
-// after the write failed or was dropped, and its memory of them is
-// bounded.
+// A replica writes a repository's mirrored/ record once per
+// mirroredAgain, again after the write failed or was dropped, and its
+// memory of them is bounded.
 func TestMirroredRecordOncePerRepository(t *testing.T) {
 	var m mirroredRepos
 	repo := Repo{Upstream: "docker.io", Path: "team/a"}
-	if !m.first(repo) || m.first(repo) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !m.first(repo, now) || m.first(repo, now.Add(mirroredAgain-time.Second)) {
 		t.Fatal("want the first record of a repository written, the next not")
 	}
 	m.forget(repo) // the write failed
-	if !m.first(repo) {
+	if !m.first(repo, now) {
 		t.Error("a failed write is not tried again")
 	}
+	if !m.first(repo, now.Add(mirroredAgain)) {
+		t.Error("the record is not written again once mirroredAgain passed (gc may have deleted it)")
+	}
 	for i := range sharedPending + 1 {
-		m.first(Repo{Upstream: "docker.io", Path: strings.Repeat("a", i+1)})
+		m.first(Repo{Upstream: "docker.io", Path: strings.Repeat("a", i+1)}, now)
 	}
 	if len(m.seen) > sharedPending {
 		t.Errorf("%d repositories remembered, more than %d", len(m.seen), sharedPending)

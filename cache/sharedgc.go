@@ -73,7 +73,18 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 			return GCReport{}, err
 		}
 		if len(pinned) == 0 {
-			return c.collect(ctx, candidates, dryRun)
+			rep, err := c.collect(ctx, candidates, dryRun)
+			if err != nil || dryRun {
+				return rep, err
+			}
+			n, err := c.sweepMirrored(ctx)
+			if err != nil {
+				return rep, fmt.Errorf("the catalog's mirrored/ records: %w", err)
+			}
+			if n > 0 {
+				c.log.WithField("records", n).Info("gc: deleted the catalog's records of mirrored repositories with no tag left")
+			}
+			return rep, nil
 		}
 		// Pinned through some replica: a root, and what it references
 		// with it; plan again.

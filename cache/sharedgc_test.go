@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -225,5 +226,53 @@ func TestPlansEndWithTheirContext(t *testing.T) {
 		if !a.inBucket(t, d) {
 			t.Errorf("%s removed while the pins could not be resolved", d)
 		}
+	}
+}
+
+// wharf gc deletes the catalog's mirrored/ record of a repository with no
+// tag record left in the bucket, and keeps those of repositories with a
+// mirrored or a pushed tag; a dry run deletes none.
+func TestGCDeletesMirroredRecordsOfRepositoriesWithoutTags(t *testing.T) {
+	bc := newBucketCluster(t)
+	for _, ref := range []string{"team/gone:v1", "team/kept:v1"} {
+		upstreamtest.Push(t, bc.reg, ref, upstreamtest.RandomImage(t, 1, 1024, upstreamtest.OCIManifest))
+	}
+	a := bc.replica(Options{})
+	b := bc.replica(Options{})
+	b.pull(t, upRepo("team/gone"), "v1")
+	b.pull(t, upRepo("team/kept"), "v1")
+	b.waitRecord(t, "mirrored/upstream/team%2Fgone")
+	b.waitRecord(t, "mirrored/upstream/team%2Fkept")
+	ctx := context.Background()
+	// team/pushed has a pushed tag and, from before, a mirrored/ record.
+	pushed := upRepo("team/pushed")
+	if err := b.putShared(ctx, mustKey(sharedMirroredKey(pushed)), struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.putShared(ctx, mustKey(sharedTagKey(pushed, "v1")), sharedTag{Digest: digest.FromString("m"), MediaType: "application/x", Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.deleteUnder(ctx, mustKey(sharedMirrorRepoPrefix(upRepo("team/gone"))), nil); err != nil {
+		t.Fatal(err)
+	}
+	catalog := func() []Repo {
+		repos, err := a.Repositories()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return repos
+	}
+	want := []Repo{upRepo("team/gone"), upRepo("team/kept"), pushed}
+	if _, err := a.GC(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := catalog(); !slices.Equal(got, want) {
+		t.Errorf("catalog after a dry run: %v, want %v", got, want)
+	}
+	if _, err := a.GC(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := catalog(); !slices.Equal(got, want[1:]) {
+		t.Errorf("catalog after gc: %v, want %v", got, want[1:])
 	}
 }
