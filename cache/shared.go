@@ -78,7 +78,8 @@ type shared struct {
 	pending   map[digest.Digest][]Repo
 
 	mirrored mirroredRepos // whose mirrored/ record this replica wrote (sharedcatalog.go)
-	repos pushedRepos // the repositories that can have pushed tags (sharedrepos.go)
+	repos    pushedRepos   // the repositories that can have pushed tags (sharedrepos.go)
+	catalog  sharedCatalog // the bucket's repositories as last listed (sharedcatalog.go)
 }
 
 // sharedPending bounds shared.pending.

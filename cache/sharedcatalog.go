@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/wharf-mirror/wharf/cache/records"
 )
 
@@ -81,30 +83,89 @@ func (c *Cache) shareMirroredRepoLater(repo Repo) {
 	}
 }
 
+// catalogFor is how long a listing of the bucket's repositories answers
+// the catalog: every request listing all of repos/ and mirrored/ would
+// let clients make the bucket list its records at will.
+const catalogFor = 5 * time.Second
+
+// sharedCatalog is the bucket's repositories as last listed, and the one
+// listing in progress that concurrent catalog requests share.
+type sharedCatalog struct {
+	flight singleflight.Group
+	mu     sync.Mutex
+	at     time.Time // when names were listed
+	names  []string
+}
+
+// forget drops the last listing: the next catalog lists again.
+func (s *sharedCatalog) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names = nil
+}
+
 // sharedRepositories adds the repositories recorded in the bucket, pushed
 // to or mirrored through any replica, to names (this replica's, sorted),
-// sorted; names alone while the bucket cannot answer.
+// sorted; names alone while the bucket cannot answer. The bucket's are
+// listed at most every catalogFor, with those this replica knows have
+// pushed tags (announced, or listed every PushedReposEvery) added at once.
 func (c *Cache) sharedRepositories(ctx context.Context, names []string) []string {
 	if !c.readThrough() {
 		return names
 	}
-	ctx, cancel := c.readCtx(ctx)
-	defer cancel()
-	all := slices.Clone(names)
-	for _, dir := range []string{sharedReposDir, sharedMirroredDir} {
-		err := c.rec.store.List(ctx, dir, func(key string) error {
-			if repo, ok := parseRepoKey(dir, key); ok {
-				all = append(all, repo.String())
-			}
-			return nil
-		})
-		if err != nil {
-			c.sharedFailed("list", dir, err)
-			return names
-		}
+	listed, err := c.listedRepositories(ctx)
+	if err != nil {
+		return names
 	}
+	all := slices.Concat(names, listed, c.rec.repos.names())
 	slices.Sort(all)
 	return slices.Compact(all)
+}
+
+// listedRepositories lists repos/ and mirrored/, or answers the listing
+// of the last catalogFor. Concurrent callers share one listing, bounded
+// by RecordsReadTimeout and not by the first caller leaving; each stops
+// waiting when its own ctx ends.
+func (c *Cache) listedRepositories(ctx context.Context) ([]string, error) {
+	cat := &c.rec.catalog
+	cat.mu.Lock()
+	if cat.names != nil && c.opts.Now().Sub(cat.at) < catalogFor {
+		names := cat.names
+		cat.mu.Unlock()
+		return names, nil
+	}
+	cat.mu.Unlock()
+	ch := cat.flight.DoChan("", func() (any, error) {
+		ctx, cancel := c.readCtx(context.WithoutCancel(ctx))
+		defer cancel()
+		at := c.opts.Now()
+		names := []string{}
+		for _, dir := range []string{sharedReposDir, sharedMirroredDir} {
+			err := c.rec.store.List(ctx, dir, func(key string) error {
+				if repo, ok := parseRepoKey(dir, key); ok {
+					names = append(names, repo.String())
+				}
+				return nil
+			})
+			if err != nil {
+				c.sharedFailed("list", dir, err)
+				return nil, err
+			}
+		}
+		cat.mu.Lock()
+		cat.names, cat.at = names, at
+		cat.mu.Unlock()
+		return names, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]string), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // parseRepoKey takes apart a key listed under dir, repos/ or mirrored/
@@ -128,6 +189,7 @@ func (c *Cache) sweepMirrored(ctx context.Context) (deleted int, err error) {
 	if err := c.rec.store.List(ctx, sharedMirroredDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
 		return 0, fmt.Errorf("list %s: %w", sharedMirroredDir, err)
 	}
+	defer c.rec.catalog.forget() // this replica's catalog says so at once
 	for _, k := range keys {
 		repo, ok := parseRepoKey(sharedMirroredDir, k)
 		if !ok {
