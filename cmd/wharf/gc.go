@@ -73,7 +73,9 @@ func gcLeading(ctx context.Context, s *dataStore, wait time.Duration, log logrus
 	)
 	l, err := lease.Run(lease.Options{Records: recs, Name: gcLease, Holder: "wharf gc on " + host, Logger: log}, func(lctx context.Context) {
 		mu.Lock()
-		if gaveUp {
+		// Once: a lease lost midway and taken again runs the job again,
+		// and the collection it ended is not started over.
+		if gaveUp || running {
 			mu.Unlock()
 			return
 		}
