@@ -107,7 +107,9 @@ func TestCatalogListsTheBucketOncePerPeriod(t *testing.T) {
 	bc := newBucketCluster(t)
 	var n atomic.Int32
 	gate := make(chan struct{})
-	bc.records = func(r Records) Records { return countedLists{Records: r, prefix: sharedMirroredDir, n: &n, gate: &gate} }
+	bc.records = func(r Records) Records {
+		return countedLists{Records: r, prefix: sharedMirroredDir, n: &n, gate: &gate}
+	}
 	var skew atomic.Int64
 	a := bc.replica(Options{Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	ctx := context.Background()

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache/evict"
 	"github.com/wharf-mirror/wharf/cache/index"
 )
 
@@ -27,7 +29,8 @@ import (
 // holds the cluster's "evict" lease). A bucket that cannot answer fails
 // the run before anything is removed.
 func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
-	if err := c.adoptStored(ctx); err != nil {
+	stored, err := c.walkStored(ctx)
+	if err != nil {
 		return GCReport{}, fmt.Errorf("walk the store: %w", err)
 	}
 	var roots []root
@@ -73,6 +76,9 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 			return GCReport{}, err
 		}
 		if len(pinned) == 0 {
+			if dryRun { // what the index knows and the bucket lost is not there to remove
+				candidates = slices.DeleteFunc(candidates, func(it evict.Item) bool { return !stored[it.Digest] })
+			}
 			rep, err := c.collect(ctx, candidates, dryRun)
 			if err != nil || dryRun {
 				return rep, err
@@ -100,7 +106,15 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 // does not know: put there by another replica. A shared store holds only
 // verified content, so it is not read.
 func (c *Cache) adoptStored(ctx context.Context) error {
-	return c.store.Walk(ctx, func(d digest.Digest, size int64) error {
+	_, err := c.walkStored(ctx)
+	return err
+}
+
+// walkStored is adoptStored, and returns the digests the store holds.
+func (c *Cache) walkStored(ctx context.Context) (map[digest.Digest]bool, error) {
+	stored := map[digest.Digest]bool{}
+	return stored, c.store.Walk(ctx, func(d digest.Digest, size int64) error {
+		stored[d] = true
 		_, err := c.index.Blob(d)
 		if errors.Is(err, index.ErrNotFound) {
 			return c.recordContent(d, size, "", nil, false)

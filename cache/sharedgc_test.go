@@ -276,3 +276,25 @@ func TestGCDeletesMirroredRecordsOfRepositoriesWithoutTags(t *testing.T) {
 		t.Errorf("catalog after gc: %v, want %v", got, want[1:])
 	}
 }
+
+// A dry run reports only what the bucket holds: content this replica's
+// index knows and the bucket lost is not there to remove.
+func TestGCDryRunReportsWhatTheBucketHolds(t *testing.T) {
+	bc := newBucketCluster(t)
+	loose := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, bc.reg, "team/loose:v1", loose)
+	a := bc.replica(Options{})
+	layers := imageDigests(t, loose)[1:]
+	for _, d := range layers {
+		a.readBlob(t, upRepo("team/loose"), d) // by digest: no tag reaches them
+		waitFor(t, "a blob stored", func() bool { _, ok := a.HasContent(d); return ok })
+	}
+	ctx := context.Background()
+	if err := a.shared.Delete(ctx, layers[0]); err != nil {
+		t.Fatal(err)
+	}
+	size, _ := a.HasContent(layers[1])
+	if rep, err := a.GC(ctx, true); err != nil || rep != (GCReport{Items: 1, Bytes: size}) {
+		t.Errorf("dry run: %+v, %v; want only %s, which the bucket holds (%d bytes)", rep, err, layers[1], size)
+	}
+}
