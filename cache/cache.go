@@ -387,7 +387,10 @@ func (c *Cache) origin(ctx context.Context, repo Repo) (Origin, error) {
 }
 
 // recordContent indexes verified content once and keeps the usage totals.
-// Recording pinned content that is already known pins it.
+// Recording pinned content that is already known pins it; recording a
+// manifest known by size alone (adopted from a shared store's listing,
+// unread) makes its record a manifest's, with its references, so that
+// gc and eviction keep what it references with it.
 func (c *Cache) recordContent(d digest.Digest, size int64, mediaType string, refs []digest.Digest, pinned bool) error {
 	return c.recordContentBy(c.index.PutBlob, d, size, mediaType, refs, pinned)
 }
@@ -401,13 +404,19 @@ func (c *Cache) recordContentBy(put func(digest.Digest, index.BlobMeta) error, d
 	c.contentMu.Lock()
 	defer c.contentMu.Unlock()
 	old, err := c.index.Blob(d)
-	if err == nil && (old.Pinned || !pinned) {
-		return nil
-	}
 	known := err == nil
 	meta := index.BlobMeta{Size: size, MediaType: mediaType, Added: c.opts.Now(), Refs: refs, Pinned: pinned}
 	if known {
-		meta.Added = old.Added
+		pin := pinned && !old.Pinned
+		manifest := mediaType != "" && old.MediaType == ""
+		if !pin && !manifest {
+			return nil
+		}
+		meta = old
+		meta.Pinned = old.Pinned || pinned
+		if manifest {
+			meta.MediaType, meta.Refs = mediaType, refs
+		}
 	}
 	if err := put(d, meta); err != nil {
 		c.opts.Metrics.StoreError("index")

@@ -70,7 +70,7 @@ func (c *Cache) background(done <-chan struct{}) {
 func (c *Cache) Evict(target int64) (freed int64, items int) {
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
-	plan, err := c.freshPlan()
+	plan, err := c.freshPlan(c.life)
 	if err != nil {
 		return 0, 0
 	}
@@ -82,9 +82,9 @@ func (c *Cache) Evict(target int64) (freed int64, items int) {
 
 // freshPlan flushes the access times and plans from the index; a failure
 // is counted and logged here. c.evictRun must be held.
-func (c *Cache) freshPlan() (*evict.Plan, error) {
+func (c *Cache) freshPlan(ctx context.Context) (*evict.Plan, error) {
 	c.flushAccess()
-	plan, err := c.evictionPlan()
+	plan, err := c.evictionPlan(ctx)
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
 		c.log.WithError(err).Warn("eviction: reading the index")
@@ -93,11 +93,12 @@ func (c *Cache) freshPlan() (*evict.Plan, error) {
 }
 
 // evictionPlan reads every content record with its last use, and resolves
-// the pins, into a plan.
-func (c *Cache) evictionPlan() (*evict.Plan, error) {
+// the pins, into a plan. ctx bounds the pins' resolution in the shared
+// records: the leader's lease, or wharf gc's run.
+func (c *Cache) evictionPlan(ctx context.Context) (*evict.Plan, error) {
 	// Pins first: resolving them may upgrade index records with the
 	// references of manifests read from the store.
-	pinned, err := c.pinnedDigests(c.life)
+	pinned, err := c.pinnedDigests(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +139,7 @@ func (c *Cache) pinnedDigests(ctx context.Context) ([]digest.Digest, error) {
 		}
 	}
 	if c.rec == nil || len(c.opts.Pins) == 0 {
-		out := make([]digest.Digest, 0, len(roots))
-		for _, r := range roots {
-			out = append(out, r.digest)
-		}
-		return out, nil
+		return rootDigests(roots), nil
 	}
 	shared, err := c.sharedPinRoots(ctx, c.opts.Pins)
 	if err != nil {

@@ -30,7 +30,7 @@ func (c *Cache) GC(ctx context.Context, dryRun bool) (GCReport, error) {
 		return c.sharedGC(ctx, dryRun)
 	}
 	var rep GCReport
-	plan, err := c.evictionPlan()
+	plan, err := c.evictionPlan(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -59,13 +59,25 @@ func (c *Cache) collect(ctx context.Context, items []evict.Item, dryRun bool) (G
 
 // taggedDigests is what every tag of every repository names.
 func (c *Cache) taggedDigests() ([]digest.Digest, error) {
+	roots, err := c.taggedRoots()
+	if err != nil {
+		return nil, err
+	}
+	return rootDigests(roots), nil
+}
+
+// taggedRoots is what every tag of every repository names, each with the
+// media type its record says: the index may know a manifest by size
+// alone (adopted from a shared store's listing), and the tag is then
+// what says it is a manifest whose references to keep.
+func (c *Cache) taggedRoots() ([]root, error) {
 	repos, err := c.index.Repositories()
 	if err != nil {
 		return nil, err
 	}
-	var out []digest.Digest
+	var out []root
 	for _, repo := range repos {
-		named, err := c.namedBy(repo)
+		named, err := c.namedRoots(repo)
 		if err != nil {
 			return nil, err
 		}
@@ -77,13 +89,29 @@ func (c *Cache) taggedDigests() ([]digest.Digest, error) {
 // namedBy is what repo's tags name, cached and pushed: the roots of what
 // the repository holds.
 func (c *Cache) namedBy(repo string) ([]digest.Digest, error) {
+	roots, err := c.namedRoots(repo)
+	if err != nil {
+		return nil, err
+	}
+	return rootDigests(roots), nil
+}
+
+func (c *Cache) namedRoots(repo string) ([]root, error) {
 	recs, err := c.index.TagRecords(repo, "")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]digest.Digest, 0, len(recs))
+	out := make([]root, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, r.Digest)
+		out = append(out, root{r.Digest, r.MediaType})
 	}
 	return out, nil
+}
+
+func rootDigests(roots []root) []digest.Digest {
+	out := make([]digest.Digest, 0, len(roots))
+	for _, r := range roots {
+		out = append(out, r.digest)
+	}
+	return out
 }

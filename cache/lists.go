@@ -34,14 +34,19 @@ func (c *Cache) Tags(ctx context.Context, repo Repo, n int, last string) ([]stri
 	return tags, more, nil
 }
 
-// Repositories lists the repositories this cache holds, sorted by name;
-// with records, those a manifest was pushed to through any replica too.
-func (c *Cache) Repositories() ([]Repo, error) {
+// Repositories is Catalog for a caller without a request of its own.
+func (c *Cache) Repositories() ([]Repo, error) { return c.Catalog(c.life) }
+
+// Catalog lists the repositories this cache holds, sorted by name; with
+// records, those pushed to or mirrored through any replica too (listed
+// from the bucket at most every few seconds: sharedcatalog.go). ctx is
+// the client's request.
+func (c *Cache) Catalog(ctx context.Context) ([]Repo, error) {
 	names, err := c.index.Repositories()
 	if err != nil {
 		return nil, err
 	}
-	return repos(c.sharedRepositories(c.life, names)), nil
+	return repos(c.sharedRepositories(ctx, names)), nil
 }
 
 // localRepositories lists the repositories this replica's index holds.

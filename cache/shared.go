@@ -79,6 +79,7 @@ type shared struct {
 
 	mirrored mirroredRepos // whose mirrored/ record this replica wrote (sharedcatalog.go)
 	repos    pushedRepos   // the repositories that can have pushed tags (sharedrepos.go)
+	catalog  sharedCatalog // the bucket's repositories as last listed (sharedcatalog.go)
 }
 
 // sharedPending bounds shared.pending.

@@ -83,7 +83,7 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
 	c.mergeAccessReports(ctx, reports) // the other replicas' readers (sharedaccess.go)
-	plan, err := c.freshPlan()
+	plan, err := c.freshPlan(ctx)
 	if err != nil {
 		return 0, 0, nil // logged
 	}
@@ -93,7 +93,7 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 	release := c.takeBatch(ctx, plan, used-target, reports)
 	defer release()
 	if c.evictBatch != nil {
-		if plan, err = c.freshPlan(); err != nil {
+		if plan, err = c.freshPlan(ctx); err != nil {
 			return 0, 0, nil // logged
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/cache/evict"
 	"github.com/wharf-mirror/wharf/cache/index"
 )
 
@@ -27,7 +29,8 @@ import (
 // holds the cluster's "evict" lease). A bucket that cannot answer fails
 // the run before anything is removed.
 func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
-	if err := c.adoptStored(ctx); err != nil {
+	stored, err := c.walkStored(ctx)
+	if err != nil {
 		return GCReport{}, fmt.Errorf("walk the store: %w", err)
 	}
 	var roots []root
@@ -37,13 +40,11 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 			return GCReport{}, fmt.Errorf("the shared tag records: %w", err)
 		}
 	}
-	local, err := c.taggedDigests() // a record still queued is here
+	local, err := c.taggedRoots() // a record still queued is here
 	if err != nil {
 		return GCReport{}, err
 	}
-	for _, d := range local {
-		roots = append(roots, root{digest: d})
-	}
+	roots = append(roots, local...)
 	seen := map[digest.Digest]bool{}
 	reached, err := c.knowTrees(ctx, roots, seen)
 	if err != nil {
@@ -51,26 +52,45 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 	}
 	asked := map[digest.Digest]bool{} // candidates the bucket's links were asked about
 	for {
-		plan, err := c.evictionPlan()
+		plan, err := c.evictionPlan(ctx)
 		if err != nil {
 			return GCReport{}, err
 		}
 		candidates := plan.Unreachable(reached)
 		var pinned []root
 		for _, it := range candidates {
+			if err := ctx.Err(); err != nil {
+				return GCReport{}, err
+			}
 			if asked[it.Digest] {
 				continue
 			}
 			asked[it.Digest] = true
-			if c.sharedPinned(ctx, it.Digest) { // true too when the bucket cannot say
-				pinned = append(pinned, root{digest: it.Digest})
+			// Pinned is true too when the bucket cannot say. The links'
+			// media type says a manifest the index may know by size alone.
+			if p, mediaType := c.sharedPin(ctx, it.Digest); p {
+				pinned = append(pinned, root{it.Digest, mediaType})
 			}
 		}
 		if err := ctx.Err(); err != nil {
 			return GCReport{}, err
 		}
 		if len(pinned) == 0 {
-			return c.collect(ctx, candidates, dryRun)
+			if dryRun { // what the index knows and the bucket lost is not there to remove
+				candidates = slices.DeleteFunc(candidates, func(it evict.Item) bool { return !stored[it.Digest] })
+			}
+			rep, err := c.collect(ctx, candidates, dryRun)
+			if err != nil || dryRun {
+				return rep, err
+			}
+			n, err := c.sweepMirrored(ctx)
+			if err != nil {
+				return rep, fmt.Errorf("the catalog's mirrored/ records: %w", err)
+			}
+			if n > 0 {
+				c.log.WithField("records", n).Info("gc: deleted the catalog's records of mirrored repositories with no tag left")
+			}
+			return rep, nil
 		}
 		// Pinned through some replica: a root, and what it references
 		// with it; plan again.
@@ -86,7 +106,15 @@ func (c *Cache) sharedGC(ctx context.Context, dryRun bool) (GCReport, error) {
 // does not know: put there by another replica. A shared store holds only
 // verified content, so it is not read.
 func (c *Cache) adoptStored(ctx context.Context) error {
-	return c.store.Walk(ctx, func(d digest.Digest, size int64) error {
+	_, err := c.walkStored(ctx)
+	return err
+}
+
+// walkStored is adoptStored, and returns the digests the store holds.
+func (c *Cache) walkStored(ctx context.Context) (map[digest.Digest]bool, error) {
+	stored := map[digest.Digest]bool{}
+	return stored, c.store.Walk(ctx, func(d digest.Digest, size int64) error {
+		stored[d] = true
 		_, err := c.index.Blob(d)
 		if errors.Is(err, index.ErrNotFound) {
 			return c.recordContent(d, size, "", nil, false)

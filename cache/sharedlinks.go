@@ -181,12 +181,21 @@ func (c *Cache) sharedHeld(ctx context.Context, d digest.Digest) bool {
 // before it deletes: its own index may know d only unpinned (fetched
 // here, or adopted from the bucket's listing at start).
 func (c *Cache) sharedPinned(ctx context.Context, d digest.Digest) bool {
+	pinned, _ := c.sharedPin(ctx, d)
+	return pinned
+}
+
+// sharedPin is sharedPinned with the media type of the link that pins d
+// (a push's link of a manifest says it; empty for a blob, or when the
+// bucket cannot say): gc keeps what a pinned manifest references, and
+// may know the manifest by size alone.
+func (c *Cache) sharedPin(ctx context.Context, d digest.Digest) (pinned bool, mediaType string) {
 	if c.rec == nil {
-		return false
+		return false, ""
 	}
 	prefix, err := sharedHoldersPrefix(d)
 	if err != nil {
-		return true
+		return true, ""
 	}
 	errPinned := errors.New("pinned")
 	err = c.rec.store.List(ctx, prefix, func(key string) error {
@@ -194,18 +203,19 @@ func (c *Cache) sharedPinned(ctx context.Context, d digest.Digest) bool {
 		if err := c.getShared(ctx, key, &l); err != nil && !errors.Is(err, records.ErrNotFound) {
 			return err
 		} else if err == nil && l.Pinned {
+			mediaType = l.MediaType
 			return errPinned
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errPinned):
-		return true
+		return true, mediaType
 	case err != nil:
 		c.sharedFailed("list", prefix, err)
-		return true
+		return true, ""
 	}
-	return false
+	return false, ""
 }
 
 // sharedStoredManifest is a manifest another replica stored: its bytes
@@ -250,13 +260,13 @@ func (c *Cache) sharedStoredManifest(ctx context.Context, d digest.Digest) (*Man
 func (c *Cache) learn(ctx context.Context, repo Repo, d digest.Digest, l sharedLink) error {
 	meta, err := c.index.Blob(d)
 	switch {
-	case err == nil:
+	case err == nil && (meta.MediaType != "" || l.MediaType == ""):
 		if l.Pinned && !meta.Pinned {
 			if err := c.pin(d, meta.Size); err != nil {
 				return err
 			}
 		}
-	default:
+	default: // unknown, or a manifest known by size alone: recorded with its references
 		var refs []digest.Digest
 		if l.MediaType != "" {
 			if refs, err = c.sharedManifestRefs(ctx, d, l.MediaType); err != nil {

@@ -102,21 +102,38 @@ func (c *Cache) sharedTagRoots(ctx context.Context, prefix string, fn func(root)
 }
 
 // knowTree makes the index know the references of manifest r and,
-// for an index, of its child manifests, recursively: a manifest the
+// for an index, of its child manifests, and theirs: a manifest the
 // index holds without them (adopted unread) is read from the store and
 // its record upgraded. Content the index does not hold is skipped
 // (nothing of it to protect or remove); so is a manifest gone from the
-// store meanwhile. seen stops a walk that meets a digest twice.
+// store meanwhile. The walk keeps a queue of descriptors, not the
+// parsed parents; seen stops a walk that meets a digest twice.
 func (c *Cache) knowTree(ctx context.Context, r root, seen map[digest.Digest]bool) error {
-	if seen[r.digest] {
-		return nil
+	queue := []root{r}
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		if seen[r.digest] {
+			continue
+		}
+		seen[r.digest] = true
+		children, err := c.knowManifest(ctx, r)
+		if err != nil {
+			return err
+		}
+		queue = append(queue, children...)
 	}
-	seen[r.digest] = true
+	return nil
+}
+
+// knowManifest is knowTree's step: it makes the index know r's
+// references and returns r's child manifests, if r is an index.
+func (c *Cache) knowManifest(ctx context.Context, r root) ([]root, error) {
 	meta, err := c.index.Blob(r.digest)
 	if errors.Is(err, index.ErrNotFound) {
-		return nil
+		return nil, nil
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 	mediaType := meta.MediaType
 	if mediaType == "" {
@@ -124,31 +141,30 @@ func (c *Cache) knowTree(ctx context.Context, r root, seen map[digest.Digest]boo
 	}
 	known := meta.MediaType != "" // recorded as a manifest: its refs with it
 	if mediaType == "" || (known && !oci.IsIndex(mediaType)) {
-		return nil // a blob, or a manifest whose refs are known and has no children
+		return nil, nil // a blob, or a manifest whose refs are known and has no children
 	}
 	p, err := c.treeManifest(ctx, r.digest, mediaType)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil
+		return nil, nil
 	case errors.Is(err, ErrDigestInvalid), errors.Is(err, ErrManifestInvalid), errors.Is(err, ErrTooLarge):
 		// Not a manifest it can read: it protects only itself (a failed
 		// read, by contrast, stops the run).
 		c.log.WithError(err).WithField("digest", r.digest).Warn("a tag's manifest in the store cannot be read")
-		return nil
+		return nil, nil
 	case err != nil:
-		return err
+		return nil, err
 	}
 	if !known {
 		if err := c.recordRefs(r.digest, mediaType, p.Refs()); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	children := make([]root, 0, len(p.Manifests))
 	for _, m := range p.Manifests {
-		if err := c.knowTree(ctx, root{m.Digest, m.MediaType}, seen); err != nil {
-			return err
-		}
+		children = append(children, root{m.Digest, m.MediaType})
 	}
-	return nil
+	return children, nil
 }
 
 // recordRefs upgrades the index record of content known by size alone
@@ -174,6 +190,9 @@ func (c *Cache) recordRefs(d digest.Digest, mediaType string, refs []digest.Dige
 func (c *Cache) knowTrees(ctx context.Context, roots []root, seen map[digest.Digest]bool) ([]digest.Digest, error) {
 	out := make([]digest.Digest, 0, len(roots))
 	for _, r := range roots {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := c.knowTree(ctx, r, seen); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", r.digest, err)
 		}

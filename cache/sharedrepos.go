@@ -69,6 +69,17 @@ func (p *pushedRepos) add(repo Repo) bool {
 	return true
 }
 
+// names lists the set's repositories by name.
+func (p *pushedRepos) names() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]string, 0, len(p.set))
+	for r := range p.set {
+		out = append(out, r.String())
+	}
+	return out
+}
+
 func (p *pushedRepos) has(repo Repo) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -47,7 +47,7 @@ func (s *server) catalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	repos, err := s.opts.Store.Repositories()
+	repos, err := s.opts.Store.Catalog(r.Context())
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (r *recorder) Tags(_ context.Context, repo cache.Repo, _ int, _ string) ([]
 	return []string{}, false, nil
 }
 
-func (r *recorder) Repositories() ([]cache.Repo, error) {
+func (r *recorder) Catalog(context.Context) ([]cache.Repo, error) {
 	r.kind = "catalog"
 	return nil, nil
 }

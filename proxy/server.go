@@ -21,7 +21,7 @@ type Store interface {
 	Blob(ctx context.Context, repo cache.Repo, d digest.Digest) (*cache.Blob, error)
 	StatBlob(ctx context.Context, repo cache.Repo, d digest.Digest) (int64, error)
 	Tags(ctx context.Context, repo cache.Repo, n int, last string) ([]string, bool, error)
-	Repositories() ([]cache.Repo, error)
+	Catalog(ctx context.Context) ([]cache.Repo, error)
 }
 
 // Upstream names the registry that client names resolve to and applies its

@@ -40,7 +40,7 @@ func (s *repoStore) Tags(_ context.Context, repo cache.Repo, _ int, _ string) ([
 	return []string{}, false, nil
 }
 
-func (s *repoStore) Repositories() ([]cache.Repo, error) { return s.repos, nil }
+func (s *repoStore) Catalog(context.Context) ([]cache.Repo, error) { return s.repos, nil }
 
 // plain is an upstream without naming rules.
 type plain string

@@ -70,3 +70,6 @@ func (w *Writer) StatBlob(ctx context.Context, repo cache.Repo, d digest.Digest)
 // Repositories is the Cache's: pushed repositories are recorded in the
 // same index as mirrored ones.
 func (w *Writer) Repositories() ([]cache.Repo, error) { return w.c.Repositories() }
+
+// Catalog is the Cache's, for a client's request.
+func (w *Writer) Catalog(ctx context.Context) ([]cache.Repo, error) { return w.c.Catalog(ctx) }

@@ -23,12 +23,14 @@ const gcLease = "evict"
 // gc removes content no tag reaches. With storage.s3 it asks the
 // cluster's records what any replica's tags reach (cache.GC), and
 // removes only while holding the cluster's eviction lease, waiting up to
-// --wait for it; a dry run removes nothing and takes no lease.
+// --wait for it; a dry run removes nothing and takes no lease, but, as
+// every run with storage.s3, indexes in --data what it learns of the
+// bucket (its content by size, the references of manifests it reads).
 func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dry bool
 	var wait time.Duration
 	flags := func(fs *flag.FlagSet) {
-		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed")
+		fs.BoolVar(&dry, "dry-run", false, "only report what would be removed (with storage.s3 it still indexes the bucket's content in --data)")
 		fs.DurationVar(&wait, "wait", time.Minute, "with storage.s3, how long to wait for the cluster's eviction lease (held by the replica evicting from the bucket)")
 	}
 	cfg, err := adminFlags("gc", args, stderr, flags)
@@ -73,7 +75,9 @@ func gcLeading(ctx context.Context, s *dataStore, wait time.Duration, log logrus
 	)
 	l, err := lease.Run(lease.Options{Records: recs, Name: gcLease, Holder: "wharf gc on " + host, Logger: log}, func(lctx context.Context) {
 		mu.Lock()
-		if gaveUp {
+		// Once: a lease lost midway and taken again runs the job again,
+		// and the collection it ended is not started over.
+		if gaveUp || running {
 			mu.Unlock()
 			return
 		}

@@ -51,7 +51,7 @@ func (s *askedStore) Tags(_ context.Context, repo cache.Repo, _ int, _ string) (
 	return nil, false, cache.ErrNotFound
 }
 
-func (s *askedStore) Repositories() ([]cache.Repo, error) { return nil, nil }
+func (s *askedStore) Catalog(context.Context) ([]cache.Repo, error) { return nil, nil }
 
 // namingConfigs are the upstream setups the name table runs against, each
 // loaded as serve loads it (a config file plus flags) and built into
