@@ -156,7 +156,7 @@ func (c *Cache) mayDelete(d digest.Digest, start time.Time, keep func() string) 
 }
 
 // confirmPushed is the pusher's side, once its pinned links to ds are in
-// the bucket: it waits out any eviction of them under way and checks
+// the bucket (linkPushed has refused what the index no longer knows): it waits out any eviction of them under way and checks
 // that the bucket still holds each. Content that is gone is forgotten
 // here (its index entry and local copy, not the bucket's: another push
 // may have put it back) and the push fails with ErrEvicted, so that the
@@ -172,9 +172,6 @@ func (c *Cache) confirmPushed(ctx context.Context, repo Repo, ds []digest.Digest
 			continue
 		}
 		seen[d] = true
-		if _, err := c.index.Blob(d); err != nil {
-			continue // not linked: shareLinks vouches only for what the index knows
-		}
 		g.Go(func() error {
 			there, err := c.survived(gctx, repo, d)
 			if err == nil && !there {

@@ -2,15 +2,19 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache/records"
+	"github.com/wharf-mirror/wharf/oci"
 )
 
 var pushRepo = Repo{Upstream: "upstream", Path: "team/app"}
@@ -29,7 +33,7 @@ var pushKinds = []struct {
 		if err := r.recordContent(d, int64(len(body)), "", nil, true); err != nil {
 			return false, err
 		}
-		return true, r.LinkUploaded(pushRepo, d)
+		return true, r.LinkUploaded(context.Background(), pushRepo, d)
 	}},
 	{"mount", func(r *evictReplica, d digest.Digest, body []byte) (bool, error) {
 		if err := r.recordContent(d, int64(len(body)), "", nil, true); err != nil { // imported here once
@@ -259,4 +263,97 @@ func TestDeadLeadersEvictingRecordIsWaitedOutAndSwept(t *testing.T) {
 	seen[key] = first
 	a.sweepEvicting(context.Background(), seen)
 	bk.noEvictingLeft()
+}
+
+// TestPushThroughTheLeaderRefusesWhatItEvicts: the leader itself links
+// d in a push (the push checked d was stored a moment before) after its
+// eviction forgot d's index entry and before the bucket's delete. The
+// push must be refused: a link it skipped for want of an index entry
+// would be acknowledged with d gone from the bucket.
+func TestPushThroughTheLeaderRefusesWhatItEvicts(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	body := randomBytes(4096)
+	d := a.storeBytes(t, body, false)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	a.evictStep = func(s string, x digest.Digest) {
+		if s == "checked" && x == d {
+			close(paused)
+			<-resume
+		}
+	}
+	evicted := make(chan bool, 1)
+	go func() { evicted <- a.evictOne(d, int64(len(body))) }()
+	within(t, "a's eviction to check d", paused)
+	// What evictOne does next under contentMu, before the bucket's delete.
+	if _, err := a.index.ForgetContent(d); err != nil {
+		t.Fatal(err)
+	}
+	err := a.LinkUploaded(context.Background(), pushRepo, d)
+	close(resume)
+	if !within(t, "a's eviction", evicted) {
+		t.Fatal("a kept d: the race did not happen")
+	}
+	if !errors.Is(err, ErrEvicted) {
+		t.Fatalf("push through the leader of content it evicted: %v; want ErrEvicted", err)
+	}
+	if a.linkedHere(pushRepo, d) {
+		t.Error("the refused push linked d")
+	}
+	bk.pinnedLinksHaveObjects()
+	bk.noEvictingLeft()
+}
+
+// pushedManifest is an image manifest naming config and layer, as
+// package push validates it.
+func pushedManifest(t *testing.T, config, layer []byte) (*Manifest, oci.Pushed) {
+	t.Helper()
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(layer), Size: int64(len(layer))}}}
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := oci.ValidateManifest(body, m.MediaType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Manifest{Descriptor: ocispec.Descriptor{MediaType: m.MediaType, Digest: digest.FromBytes(body), Size: int64(len(body))}, Body: body}, p
+}
+
+// TestPushedManifestRefusedWhenAReferenceWasForgotten: a manifest push
+// through b checked its layer d before another push through b found d
+// evicted and forgot it. Linking the manifest's references must refuse
+// the push, not skip d and acknowledge a manifest whose layer is gone.
+func TestPushedManifestRefusedWhenAReferenceWasForgotten(t *testing.T) {
+	bk := newBucket(t)
+	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+	config, layer := randomBytes(100), randomBytes(4096)
+	d := a.storeBytes(t, layer, false)
+	b.storeBytes(t, config, true)
+	if err := b.recordContent(d, int64(len(layer)), "", nil, false); err != nil { // as b's walk adopts it
+		t.Fatal(err)
+	}
+	m, p := pushedManifest(t, config, layer) // validated: d was stored
+	if !a.evictOne(d, int64(len(layer))) {
+		t.Fatal("a kept d")
+	}
+	// Another push of d through b finds it gone, and b forgets it.
+	if err := b.LinkUploaded(context.Background(), Repo{Upstream: "upstream", Path: "team/other"}, d); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("the other push: %v; want ErrEvicted", err)
+	}
+	if err := b.PushManifest(context.Background(), pushRepo, m, p, []string{"v1"}); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("manifest push naming evicted d: %v; want ErrEvicted", err)
+	}
+	key, err := sharedLinkKey(pushRepo, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bk.shared.Records().Get(context.Background(), key); !errors.Is(err, records.ErrNotFound) {
+		t.Errorf("the refused manifest push shared a link to d: %v", err)
+	}
+	if b.linkedHere(pushRepo, d) {
+		t.Error("the refused manifest push linked d")
+	}
 }

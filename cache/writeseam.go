@@ -48,8 +48,8 @@ func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload
 // LinkUploaded records that repo holds d, which an upload session opened
 // in repo has just verified and ingested. Content named by digest alone
 // goes through Mount, which judges whether repo may have it.
-func (c *Cache) LinkUploaded(repo Repo, d digest.Digest) error {
-	return c.linkPushed(c.life, repo, d)
+func (c *Cache) LinkUploaded(ctx context.Context, repo Repo, d digest.Digest) error {
+	return c.linkPushed(ctx, repo, nil, d)
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a
@@ -76,7 +76,7 @@ func (c *Cache) Mount(ctx context.Context, repo Repo, from *Repo, anyPinned bool
 	if err := c.pin(d, size); err != nil {
 		return false, err
 	}
-	if err := c.linkPushed(ctx, repo, d); errors.Is(err, ErrEvicted) {
+	if err := c.linkPushed(ctx, repo, nil, d); errors.Is(err, ErrEvicted) {
 		return false, nil // evicted as it was mounted: the client uploads it
 	} else if err != nil {
 		return false, err
@@ -105,21 +105,38 @@ func (c *Cache) Pinned(d digest.Digest) bool {
 }
 
 // PushManifest stores m, a manifest a client pushed to repo, which the
-// caller has validated as p (its references held, tags valid): pinned,
+// caller has validated as p (its references held, tags valid; an
+// import's p names only the blobs it checked): pinned,
 // linked to repo with everything it references, listed among the
 // referrers of its subject in repo, repo recorded for the catalog, and
 // each of tags pointed at it as a pushed tag (the site's own: found
 // before the upstream is asked, never revalidated).
-func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string) error {
+func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.Pushed, tags []string) error {
 	desc := m.Descriptor
-	if err := c.storeManifest(repo, m, true); err != nil {
+	refs, err := c.putManifest(m, true)
+	if err != nil {
 		return err
 	}
+	// The caller checked that repo holds p's references but foreign
+	// layers: each must still be stored as it is linked.
+	vouched := map[digest.Digest]bool{desc.Digest: true}
+	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
+		for _, r := range group {
+			if !oci.Foreign(r) {
+				vouched[r.Digest] = true
+			}
+		}
+	}
+	optional := func(d digest.Digest) bool { return !vouched[d] }
+	if err := c.linkPushed(ctx, repo, optional, append([]digest.Digest{desc.Digest}, refs...)...); err != nil {
+		return err
+	}
+	c.manifests.Add(desc.Digest, m)
 	if p.Subject != nil {
 		rd := desc
 		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
 		if c.rec != nil {
-			if err := c.shareReferrer(c.life, repo, p.Subject.Digest, rd); err != nil {
+			if err := c.shareReferrer(ctx, repo, p.Subject.Digest, rd); err != nil {
 				return err
 			}
 		}
@@ -128,7 +145,7 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 		}
 	}
 	if c.rec != nil {
-		if err := c.shareRepository(c.life, repo); err != nil {
+		if err := c.shareRepository(ctx, repo); err != nil {
 			return err
 		}
 	}
@@ -138,7 +155,7 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 	for _, t := range tags {
 		rec := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
 		if c.rec != nil {
-			if err := c.sharePushedTag(c.life, repo, t, rec); err != nil {
+			if err := c.sharePushedTag(ctx, repo, t, rec); err != nil {
 				return err
 			}
 		}
@@ -147,7 +164,7 @@ func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string
 		}
 	}
 	if len(tags) > 0 {
-		c.pushedInto(c.life, repo)
+		c.pushedInto(ctx, repo)
 	}
 	return nil
 }
