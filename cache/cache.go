@@ -209,7 +209,7 @@ type Cache struct {
 
 	// Test hooks of the handshake between eviction and pushes
 	// (sharedevicting.go); nil outside tests.
-	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete
+	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete; is "deleting" it from the store
 	evictingSeen func(digest.Digest)                // a push found d's evicting record and waits
 }
 

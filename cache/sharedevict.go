@@ -104,7 +104,7 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 			if _, taken := c.evictBatch[it.Digest]; c.evictBatch != nil && !taken {
 				return false // not in the batch the readers were asked about
 			}
-			if !c.evictOne(it.Digest, it.Size) {
+			if !c.evictOne(ctx, it.Digest, it.Size) {
 				return false
 			}
 			gone += it.Size

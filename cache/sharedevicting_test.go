@@ -93,7 +93,7 @@ func TestEvictionRacingAPushRefusesIt(t *testing.T) {
 			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
 			body := randomBytes(4096)
 			d := a.storeBytes(t, body, false) // fetched through a: unpinned
-			evict := func() bool { return a.evictOne(d, int64(len(body))) }
+			evict := func() bool { return a.evictOne(context.Background(), d, int64(len(body))) }
 			evicted, acked, err := race(t, a, b, d, body, "checked", evict, kind.push)
 			if !evicted {
 				t.Fatal("a kept d: the race did not happen")
@@ -146,7 +146,7 @@ func TestEvictionKeepsWhatAPushLinksMeanwhile(t *testing.T) {
 			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
 			body := randomBytes(4096)
 			d := a.storeBytes(t, body, false)
-			evict := func() bool { return a.evictOne(d, int64(len(body))) }
+			evict := func() bool { return a.evictOne(context.Background(), d, int64(len(body))) }
 			evicted, acked, err := race(t, a, b, d, body, "taken", evict, kind.push)
 			if evicted {
 				t.Fatal("a evicted d, which b's push had linked")
@@ -213,10 +213,10 @@ func TestEvictionHandshakeWithoutARace(t *testing.T) {
 	if err := a.recordContent(pushed, int64(len(body)), "", nil, false); err != nil { // as a's walk adopts it
 		t.Fatal(err)
 	}
-	if !a.evictOne(cold, 4096) || bk.inBucket(cold) {
+	if !a.evictOne(context.Background(), cold, 4096) || bk.inBucket(cold) {
 		t.Error("a did not evict the cold, unpinned item")
 	}
-	if a.evictOne(pushed, int64(len(body))) || !bk.inBucket(pushed) {
+	if a.evictOne(context.Background(), pushed, int64(len(body))) || !bk.inBucket(pushed) {
 		t.Error("a evicted what b's push pinned")
 	}
 	for _, r := range []string{"kept", "refused", "stale"} {
@@ -267,7 +267,8 @@ func TestDeadLeadersEvictingRecordIsWaitedOutAndSwept(t *testing.T) {
 
 // TestPushThroughTheLeaderRefusesWhatItEvicts: the leader itself links
 // d in a push (the push checked d was stored a moment before) after its
-// eviction forgot d's index entry and before the bucket's delete. The
+// eviction forgot d's index entry and before the bucket's delete (the
+// upload's Ingest recorded d, and the eviction's plan came before). The
 // push must be refused: a link it skipped for want of an index entry
 // would be acknowledged with d gone from the bucket.
 func TestPushThroughTheLeaderRefusesWhatItEvicts(t *testing.T) {
@@ -277,18 +278,14 @@ func TestPushThroughTheLeaderRefusesWhatItEvicts(t *testing.T) {
 	d := a.storeBytes(t, body, false)
 	paused, resume := make(chan struct{}), make(chan struct{})
 	a.evictStep = func(s string, x digest.Digest) {
-		if s == "checked" && x == d {
+		if s == "deleting" && x == d {
 			close(paused)
 			<-resume
 		}
 	}
 	evicted := make(chan bool, 1)
-	go func() { evicted <- a.evictOne(d, int64(len(body))) }()
-	within(t, "a's eviction to check d", paused)
-	// What evictOne does next under contentMu, before the bucket's delete.
-	if _, err := a.index.ForgetContent(d); err != nil {
-		t.Fatal(err)
-	}
+	go func() { evicted <- a.evictOne(context.Background(), d, int64(len(body))) }()
+	within(t, "a's eviction to forget d", paused)
 	err := a.LinkUploaded(context.Background(), pushRepo, d)
 	close(resume)
 	if !within(t, "a's eviction", evicted) {
@@ -336,7 +333,7 @@ func TestPushedManifestRefusedWhenAReferenceWasForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, p := pushedManifest(t, config, layer) // validated: d was stored
-	if !a.evictOne(d, int64(len(layer))) {
+	if !a.evictOne(context.Background(), d, int64(len(layer))) {
 		t.Fatal("a kept d")
 	}
 	// Another push of d through b finds it gone, and b forgets it.
@@ -356,4 +353,76 @@ func TestPushedManifestRefusedWhenAReferenceWasForgotten(t *testing.T) {
 	if b.linkedHere(pushRepo, d) {
 		t.Error("the refused manifest push linked d")
 	}
+}
+
+// TestEvictionPastItsBoundKeepsTheItem: the leader checked d's links in
+// time but then waits for the content lock (behind a slow delete, say)
+// past half the record's bound. It must not delete then: a pusher may
+// already have taken its record for a dead leader's and been
+// acknowledged.
+func TestEvictionPastItsBoundKeepsTheItem(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	a.evictingFor = 400 * time.Millisecond
+	body := randomBytes(4096)
+	d := a.storeBytes(t, body, false)
+	locked := make(chan struct{})
+	a.evictStep = func(s string, x digest.Digest) {
+		if s == "checked" && x == d {
+			a.contentMu.Lock() // released once the bound has passed
+			close(locked)
+		}
+	}
+	evicted := make(chan bool, 1)
+	go func() { evicted <- a.evictOne(context.Background(), d, int64(len(body))) }()
+	within(t, "a's eviction to check d", locked)
+	<-time.After(a.evictingFor / 2) // the bound is what is tested: let it pass
+	a.contentMu.Unlock()
+	if within(t, "a's eviction", evicted) {
+		t.Fatal("a evicted d past half the evicting record's bound")
+	}
+	if !bk.inBucket(d) || !a.knows(d) {
+		t.Error("d left the bucket or a's index")
+	}
+	if n := testutil.ToFloat64(a.m.ClusterEvictSpared.WithLabelValues("slow")); n != 1 {
+		t.Errorf("spared as slow = %v, want 1", n)
+	}
+	bk.noEvictingLeft()
+}
+
+// TestDeleteAsksTheBucketOutsideTheContentLock: a delete's handshake
+// (its evicting record, the listing of d's links) runs without the
+// content lock that every fill's commit takes, so a slow bucket does
+// not stall them.
+func TestDeleteAsksTheBucketOutsideTheContentLock(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	body := randomBytes(4096)
+	d := a.storeBytes(t, body, false)
+	gone := Repo{Upstream: "upstream", Path: "team/old"}
+	if err := a.linkLocal(gone, d); err != nil {
+		t.Fatal(err)
+	}
+	steps := map[string]bool{}
+	a.evictStep = func(s string, x digest.Digest) {
+		if x != d || s == "deleting" { // which is under the lock
+			return
+		}
+		if !a.contentMu.TryLock() {
+			t.Errorf("the content lock is held at step %q", s)
+			return
+		}
+		a.contentMu.Unlock()
+		steps[s] = true
+	}
+	if err := a.Unlink(gone, d); err != nil {
+		t.Fatal(err)
+	}
+	if !steps["taken"] || !steps["checked"] {
+		t.Errorf("steps seen free of the lock: %v", steps)
+	}
+	if bk.inBucket(d) || a.knows(d) {
+		t.Error("the delete of d's last link left d")
+	}
+	bk.noEvictingLeft()
 }

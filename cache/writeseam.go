@@ -220,46 +220,62 @@ func (c *Cache) UnlinkManifest(repo Repo, m *Manifest) error {
 // keeps its open file. A link already gone (a request that came first
 // deleted it) is ErrNotFound.
 func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
-	if c.rec != nil {
-		key, err := sharedLinkKey(repo, d)
+	if c.rec == nil {
+		c.contentMu.Lock()
+		defer c.contentMu.Unlock()
+		if held, err := c.unlinkLocked(repo, d); err != nil || held {
+			return err
+		}
+		meta, err := c.index.Blob(d)
+		if errors.Is(err, index.ErrNotFound) {
+			return c.store.Delete(c.life, d) // a file the index never heard of
+		}
 		if err != nil {
 			return err
 		}
-		if err := c.deleteShared(c.life, key); err != nil {
-			return err
-		}
+		return c.removeLocked(d, meta.Size)
+	}
+	// The bucket's work is bounded, and done outside the content lock,
+	// which every fill's commit takes: only the index steps are under
+	// it, and the delete, bounded by the evicting record's deadline.
+	ctx, cancel := context.WithTimeout(c.life, c.evictingFor)
+	defer cancel()
+	key, err := sharedLinkKey(repo, d)
+	if err != nil {
+		return err
+	}
+	if err := c.deleteShared(ctx, key); err != nil {
+		return err
 	}
 	c.contentMu.Lock()
-	defer c.contentMu.Unlock()
+	held, err := c.unlinkLocked(repo, d)
+	c.contentMu.Unlock()
+	if err != nil || held {
+		return err
+	}
+	// Through another replica too: asked under the handshake with pushes
+	// that eviction uses (sharedevicting.go).
+	hold, ok := c.markUnlinked(ctx, d)
+	if !ok {
+		return nil
+	}
+	_, err = c.removeHeld(ctx, d, hold, true)
+	return err
+}
+
+// unlinkLocked removes repo's link to d from the index and reports
+// whether another repository holds d. c.contentMu must be held.
+func (c *Cache) unlinkLocked(repo Repo, d digest.Digest) (held bool, err error) {
 	had, held, err := c.index.Unlink(repo.String(), d)
 	c.links.Remove(linkCacheKey(repo, d))
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
-		return err
+		return false, err
 	}
 	if !had {
-		return fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
+		return false, fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
 	}
-	if held {
-		return nil // another repository holds it
-	}
-	if c.rec != nil {
-		// Through another replica too: asked under the handshake with
-		// pushes that eviction uses (sharedevicting.go).
-		done, ok := c.markUnlinked(c.life, d)
-		if !ok {
-			return nil
-		}
-		defer done()
-	}
-	meta, err := c.index.Blob(d)
-	if errors.Is(err, index.ErrNotFound) {
-		return c.store.Delete(c.life, d) // a file the index never heard of
-	}
-	if err != nil {
-		return err
-	}
-	return c.removeLocked(d, meta.Size)
+	return held, nil
 }
 
 // Origin is the upstream repo mirrors (offline, the stand-in that answers
