@@ -122,11 +122,13 @@ type reportsSeen = versionsSeen
 // mergeAccessReports reads the other replicas' reports into this
 // leader's view before it plans: reads newer than its own record of a
 // digest it knows become the digest's last use, and what a live report
-// holds is kept (heldElsewhere). A report that cannot be read is left
-// out, counted and logged.
-func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
+// holds is kept (heldElsewhere). It fails closed: a listing or a report
+// it cannot read, or a live report it cannot decode, is an error, and
+// the leader evicts nothing on a view that may miss a reader's holds.
+// Only a report gone (ErrNotFound) went with its replica.
+func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) error {
 	if !c.reportsAccess() {
-		return
+		return nil
 	}
 	self, _ := sharedAccessKey(c.opts.Replica)
 	var keys []string
@@ -134,14 +136,13 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 		if ctx.Err() == nil { // not the lease's end
 			c.sharedFailed("list", sharedAccessDir, err)
 		}
-		return
+		return fmt.Errorf("list the access reports: %w", err)
 	}
 	c.flushAccess() // this replica's own reads first: a later flush would undo newer ones
 	own, err := c.index.Accesses()
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
-		c.log.WithError(err).Warn("eviction: reading access times")
-		return
+		return fmt.Errorf("read access times: %w", err)
 	}
 	newer := map[digest.Digest]time.Time{}
 	held := map[digest.Digest]bool{}
@@ -152,17 +153,23 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 			continue
 		}
 		r, err := c.rec.store.Get(ctx, k)
-		if err != nil {
-			if !errors.Is(err, records.ErrNotFound) && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, records.ErrNotFound):
+			continue // gone with its replica
+		case err != nil:
+			if ctx.Err() == nil {
 				c.sharedFailed("get", k, err)
 			}
-			continue
+			return fmt.Errorf("read the access report %s: %w", k, err)
 		}
 		listed[k] = true
+		fresh := seen.fresh(k, r.Version, live)
 		var rep sharedAccess
 		if err := json.Unmarshal(r.Data, &rep); err != nil {
-			c.log.WithError(fmt.Errorf("record %s: %w", k, err)).Warn("eviction: an access report")
-			continue
+			if fresh {
+				return fmt.Errorf("access report %s: %w", k, err)
+			}
+			continue // a dead replica's: its holds count no more
 		}
 		for d, ms := range rep.Read {
 			at := r.Modified.Add(-time.Duration(ms) * time.Millisecond)
@@ -170,7 +177,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 				newer[d] = at
 			}
 		}
-		if seen.fresh(k, r.Version, live) {
+		if fresh {
 			for _, d := range rep.Held {
 				held[d] = true
 			}
@@ -184,6 +191,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 		}
 	}
 	c.othersHeld.Store(&held)
+	return nil
 }
 
 // knows reports whether the index records content d.

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/records"
 )
 
 // readThrough has r read d in pushRepo as a client does (a hit: r knows
@@ -190,5 +193,57 @@ func TestVersionsSeenAgeByTheirOwnClock(t *testing.T) {
 	s.keep(map[string]bool{})
 	if len(s) != 0 {
 		t.Errorf("unlisted keys kept: %v", s)
+	}
+}
+
+// failingReads fails reads under prefix while on is set.
+type failingReads failingLists
+
+func (f failingReads) Get(ctx context.Context, key string) (records.Record, error) {
+	if f.on.Load() && strings.HasPrefix(key, f.prefix) {
+		return records.Record{}, errors.New("injected: the bucket does not answer")
+	}
+	return f.Records.Get(ctx, key)
+}
+
+// TestLeaderEvictsNothingWhileReportsCannotBeRead: a report the leader
+// cannot list or read may hold what it would delete, so the pass evicts
+// nothing; once the reports can be read, it evicts what none holds.
+func TestLeaderEvictsNothingWhileReportsCannotBeRead(t *testing.T) {
+	for _, fault := range []string{"list", "get"} {
+		t.Run(fault, func(t *testing.T) {
+			bk := newBucket(t)
+			var failing atomic.Bool
+			bk.records = func(r Records) Records {
+				f := failingLists{Records: r, prefix: sharedAccessDir, on: &failing}
+				if fault == "get" {
+					return failingReads(f)
+				}
+				return f
+			}
+			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+			x := a.storeBytes(t, randomBytes(4096), false)
+			y := a.storeBytes(t, randomBytes(4096), false)
+			open := b.readThrough(t, y, 4096)
+			defer open.Close()
+			b.writeAccessReport(context.Background(), true)
+			reports := reportsSeen{}
+
+			failing.Store(true)
+			if _, n, err := a.evictShared(context.Background(), reports); err == nil || n != 0 {
+				t.Errorf("evicted %d items with the reports unread (%v)", n, err)
+			}
+			if !bk.inBucket(x) || !bk.inBucket(y) {
+				t.Fatal("a evicted with the reports unread")
+			}
+			failing.Store(false)
+			if _, _, err := a.evictShared(context.Background(), reports); err != nil {
+				t.Fatal(err)
+			}
+			if bk.inBucket(x) || !bk.inBucket(y) {
+				t.Errorf("with the reports read: x in the bucket %v (want false), y %v (want true)", bk.inBucket(x), bk.inBucket(y))
+			}
+			bk.noEvictingLeft()
+		})
 	}
 }

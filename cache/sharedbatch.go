@@ -42,10 +42,11 @@ type evictTaken struct {
 // need bytes (plan is spent), waits for the replicas to report again,
 // and merges their reports; the caller plans afresh and evicts, and then
 // calls the returned release. Without reports there is nothing to wait
-// for, and items are taken one at a time.
-func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, reports reportsSeen) (release func()) {
+// for, and items are taken one at a time. A report that cannot be read
+// fails the batch: its records are released, and nothing is evicted.
+func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, reports reportsSeen) (release func(), err error) {
 	if !c.reportsAccess() {
-		return func() {}
+		return func() {}, nil
 	}
 	batch := map[digest.Digest]evictTaken{}
 	var gone int64
@@ -72,21 +73,31 @@ func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, rep
 		},
 	)
 	c.evictBatch = batch
-	if len(batch) > 0 {
-		c.awaitReports(ctx, c.liveReports(ctx, reports))
-		c.mergeAccessReports(ctx, reports)
-	}
-	return func() {
+	release = func() {
 		for _, t := range batch {
 			t.release()
 		}
 		c.evictBatch = nil
 	}
+	if len(batch) > 0 {
+		live, err := c.liveReports(ctx, reports)
+		if err == nil {
+			err = c.awaitReports(ctx, live)
+		}
+		if err == nil {
+			err = c.mergeAccessReports(ctx, reports)
+		}
+		if err != nil {
+			release()
+			return func() {}, err
+		}
+	}
+	return release, nil
 }
 
 // liveReports reads the current version of every other replica's report
-// that was live at the last merge.
-func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) map[string]string {
+// that was live at the last merge; one that cannot be read fails it.
+func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) (map[string]string, error) {
 	live := time.Duration(accessReportLive) * c.opts.AccessReport
 	self, _ := sharedAccessKey(c.opts.Replica)
 	out := map[string]string{}
@@ -94,16 +105,23 @@ func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) map[string
 		if k == self || time.Since(seen.at) >= live {
 			continue
 		}
-		if r, err := c.rec.store.Get(ctx, k); err == nil {
+		r, err := c.rec.store.Get(ctx, k)
+		switch {
+		case errors.Is(err, records.ErrNotFound): // gone with its replica
+		case err != nil:
+			c.sharedFailed("get", k, err)
+			return nil, fmt.Errorf("read the access report %s: %w", k, err)
+		default:
 			out[k] = r.Version
 		}
 	}
-	return out
+	return out, nil
 }
 
 // awaitReports waits until each report in versions was rewritten, for at
-// most accessReportLive intervals.
-func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
+// most accessReportLive intervals: a replica that does not report by
+// then is taken for gone. A report that cannot be read fails it.
+func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) error {
 	deadline := time.Now().Add(time.Duration(accessReportLive) * c.opts.AccessReport)
 	pause := min(c.opts.AccessReport/4, time.Second)
 	for len(versions) > 0 && time.Now().Before(deadline) {
@@ -111,19 +129,24 @@ func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return fmt.Errorf("waiting for the access reports: %w", ctx.Err())
 		case <-t.C:
 		}
 		for k, v := range versions {
 			r, err := c.rec.store.Get(ctx, k)
-			if err != nil || r.Version != v {
-				delete(versions, k) // rewritten, or gone with its replica
+			switch {
+			case errors.Is(err, records.ErrNotFound), err == nil && r.Version != v:
+				delete(versions, k) // gone with its replica, or rewritten
+			case err != nil:
+				c.sharedFailed("get", k, err)
+				return fmt.Errorf("read the access report %s: %w", k, err)
 			}
 		}
 	}
 	if len(versions) > 0 {
 		c.log.WithField("replicas", len(versions)).Warn("eviction: replicas did not report within the bound; their readers are taken for gone")
 	}
+	return nil
 }
 
 // sharedReadGate is asked by the tier before it reads d from the bucket
