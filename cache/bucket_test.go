@@ -26,7 +26,7 @@ type evictBucket struct {
 	t       *testing.T
 	srv     *s3test.Server
 	name    string
-	shared  *s3.Store              // the test's own view of the bucket
+	shared  *s3.Store             // the test's own view of the bucket
 	records func(Records) Records // wraps the replicas' records (faults), when set
 }
 
