@@ -100,8 +100,10 @@ func (c *Cache) accessReport(holding bool) ([]byte, error) {
 		c.inUseMu.Unlock()
 		slices.Sort(held)
 	}
-	for n := accessReportMax; n > 0; n /= 2 {
-		rep := sharedAccess{Read: map[digest.Digest]int64{}, Held: held[:min(len(held), n)]}
+	for n := accessReportMax; ; n /= 2 {
+		// Only the reads are cut: a hold left out would let the
+		// leader delete what a client reads.
+		rep := sharedAccess{Read: map[digest.Digest]int64{}, Held: held}
 		for _, d := range keys[max(0, len(keys)-n):] {
 			if at, ok := c.access.recent.Peek(d); ok {
 				rep.Read[d] = max(0, now.Sub(at).Milliseconds())
@@ -111,8 +113,10 @@ func (c *Cache) accessReport(holding bool) ([]byte, error) {
 		if err != nil || len(b) <= records.MaxSize {
 			return b, err
 		}
+		if n == 0 {
+			return nil, errors.New("the held digests alone do not fit a record")
+		}
 	}
-	return nil, errors.New("no report fits a record")
 }
 
 // reportsSeen is what the leader remembers of the reports between its

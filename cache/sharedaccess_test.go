@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -245,5 +246,34 @@ func TestLeaderEvictsNothingWhileReportsCannotBeRead(t *testing.T) {
 			}
 			bk.noEvictingLeft()
 		})
+	}
+}
+
+// TestOversizedReportKeepsEveryHold: a report too large for a record
+// drops reads, never holds: a hold left out would let the leader delete
+// what a client reads.
+func TestOversizedReportKeepsEveryHold(t *testing.T) {
+	c := openTest(t, t.TempDir())
+	defer c.Close()
+	const holds = 8000
+	for i := range holds {
+		c.hold(digest.FromString(fmt.Sprint("held", i)))
+	}
+	for i := range accessReportMax {
+		c.access.recent.Add(digest.FromString(fmt.Sprint("read", i)), time.Now())
+	}
+	b, err := c.accessReport(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep sharedAccess
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Held) != holds {
+		t.Errorf("the report holds %d digests, want %d", len(rep.Held), holds)
+	}
+	if len(rep.Read) == 0 || len(rep.Read) == accessReportMax {
+		t.Errorf("the report lists %d reads: want some cut, not all", len(rep.Read))
 	}
 }
