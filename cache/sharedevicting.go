@@ -399,6 +399,13 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 		if seen.fresh(k, r.Version, c.evictingFor) {
 			continue
 		}
+		// Read again just before the delete (records has no delete
+		// conditional on a version): a record released and taken again
+		// since is a live leader's. This narrows the window to one
+		// round trip; it does not close it.
+		if again, err := c.rec.store.Get(ctx, k); err != nil || again.Version != r.Version {
+			continue
+		}
 		if err := c.rec.store.Delete(ctx, k); err != nil {
 			c.sharedFailed("delete", k, err)
 			continue

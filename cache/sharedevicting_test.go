@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,4 +427,65 @@ func TestDeleteAsksTheBucketOutsideTheContentLock(t *testing.T) {
 		t.Error("the delete of d's last link left d")
 	}
 	bk.noEvictingLeft()
+}
+
+// afterGet calls hook after each read of a record.
+type afterGet struct {
+	Records
+	hook func(key string)
+}
+
+func (a afterGet) Get(ctx context.Context, key string) (records.Record, error) {
+	r, err := a.Records.Get(ctx, key)
+	a.hook(key)
+	return r, err
+}
+
+// TestSweepSparesARecordTakenAgain: a stale evicting record released
+// and taken again by a live leader after the sweep read it is not
+// deleted: the sweep reads it again just before its delete.
+func TestSweepSparesARecordTakenAgain(t *testing.T) {
+	bk := newBucket(t)
+	key, err := sharedEvictingKey(digest.FromString("d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(by string) { // a record's bytes differ from taking to taking (its since)
+		if _, err := bk.shared.Records().Put(ctx, key, []byte(`{"by":"`+by+`"}`), records.IfAbsent()); err != nil {
+			t.Error(err)
+		}
+	}
+	var once sync.Once
+	retake := func(k string) {
+		if k != key {
+			return
+		}
+		once.Do(func() { // released and taken again
+			if err := bk.shared.Records().Delete(ctx, key); err != nil {
+				t.Error(err)
+			}
+			put("live:5000")
+		})
+	}
+	var armed atomic.Bool
+	bk.records = func(r Records) Records {
+		return afterGet{r, func(k string) {
+			if armed.Load() {
+				retake(k)
+			}
+		}}
+	}
+	a := bk.replica("a:5000", Options{})
+	put("dead:5000")
+	seen := evictingSeen{}
+	a.sweepEvicting(ctx, seen)
+	first := seen[key]
+	first.at = first.at.Add(-a.evictingFor) // seen unchanged for the whole bound
+	seen[key] = first
+	armed.Store(true)
+	a.sweepEvicting(ctx, seen)
+	if len(bk.keys(sharedEvictingDir)) != 1 {
+		t.Fatal("the sweep deleted a record taken again after it read it")
+	}
 }
