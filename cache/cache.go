@@ -346,6 +346,11 @@ func Open(opts Options) (*Cache, error) {
 		go c.watchPushedRepos(c.stop, listed)
 	}
 	if c.reportsAccess() {
+		// A first report before serving: a leader that took records
+		// after it waits for this replica's next (sharedbatch.go).
+		ctx, cancel := context.WithTimeout(c.life, 5*time.Second)
+		c.writeAccessReport(ctx, true)
+		cancel()
 		c.bg.Add(1)
 		go c.reportAccess(c.stop)
 		if g, ok := c.store.(interface {

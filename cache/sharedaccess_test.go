@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -275,5 +276,32 @@ func TestOversizedReportKeepsEveryHold(t *testing.T) {
 	}
 	if len(rep.Read) == 0 || len(rep.Read) == accessReportMax {
 		t.Errorf("the report lists %d reads: want some cut, not all", len(rep.Read))
+	}
+}
+
+// TestNewReplicaIsWaitedFor: a replica reports once as it opens, before
+// it serves, and a leader whose last merge predates it waits for its
+// next report all the same.
+func TestNewReplicaIsWaitedFor(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	reports := reportsSeen{}
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	b := bk.replica("b:5000", Options{AccessReport: time.Hour}) // no tick within the test
+	key, err := sharedAccessKey(b.opts.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Fatal("b opened without reporting")
+	}
+	live, err := a.liveReports(context.Background(), reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live[key]; !ok {
+		t.Errorf("the leader would not wait for b's report: %v", live)
 	}
 }

@@ -96,13 +96,21 @@ func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, rep
 }
 
 // liveReports reads the current version of every other replica's report
-// that was live at the last merge; one that cannot be read fails it.
+// that was live at the last merge, or is new since: listed after the
+// batch's records were taken, so that a replica started since (its first
+// report is written before it serves) is waited for too. A listing or
+// report that cannot be read fails it.
 func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) (map[string]string, error) {
 	live := time.Duration(accessReportLive) * c.opts.AccessReport
 	self, _ := sharedAccessKey(c.opts.Replica)
+	var keys []string
+	if err := c.rec.store.List(ctx, sharedAccessDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		c.sharedFailed("list", sharedAccessDir, err)
+		return nil, fmt.Errorf("list the access reports: %w", err)
+	}
 	out := map[string]string{}
-	for k, seen := range reports {
-		if k == self || time.Since(seen.at) >= live {
+	for _, k := range keys {
+		if seen, ok := reports[k]; k == self || ok && time.Since(seen.at) >= live {
 			continue
 		}
 		r, err := c.rec.store.Get(ctx, k)
