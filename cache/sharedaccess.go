@@ -160,7 +160,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) error 
 		switch {
 		case errors.Is(err, records.ErrNotFound):
 			continue // gone with its replica
-		case err != nil:
+		case err != nil && !errors.Is(err, records.ErrTooLarge): // the bucket's failure, not the record's
 			if ctx.Err() == nil {
 				c.sharedFailed("get", k, err)
 			}
@@ -169,7 +169,10 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) error 
 		listed[k] = true
 		fresh := seen.fresh(k, r.Version, live)
 		var rep sharedAccess
-		if err := json.Unmarshal(r.Data, &rep); err != nil {
+		if err == nil {
+			err = json.Unmarshal(r.Data, &rep)
+		}
+		if err != nil {
 			if fresh {
 				return fmt.Errorf("access report %s: %w", k, err)
 			}

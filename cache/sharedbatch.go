@@ -116,7 +116,7 @@ func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) (map[strin
 		r, err := c.rec.store.Get(ctx, k)
 		switch {
 		case errors.Is(err, records.ErrNotFound): // gone with its replica
-		case err != nil:
+		case err != nil && !errors.Is(err, records.ErrTooLarge): // one too large has its version
 			c.sharedFailed("get", k, err)
 			return nil, fmt.Errorf("read the access report %s: %w", k, err)
 		default:
@@ -142,10 +142,11 @@ func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) er
 		}
 		for k, v := range versions {
 			r, err := c.rec.store.Get(ctx, k)
+			tooLarge := errors.Is(err, records.ErrTooLarge) // its version says all the same
 			switch {
-			case errors.Is(err, records.ErrNotFound), err == nil && r.Version != v:
+			case errors.Is(err, records.ErrNotFound), (err == nil || tooLarge) && r.Version != v:
 				delete(versions, k) // gone with its replica, or rewritten
-			case err != nil:
+			case err != nil && !tooLarge:
 				c.sharedFailed("get", k, err)
 				return fmt.Errorf("read the access report %s: %w", k, err)
 			}
@@ -169,7 +170,7 @@ func (c *Cache) sharedReadGate(ctx context.Context, d digest.Digest) error {
 	}
 	ctx, cancel := c.readCtx(ctx)
 	defer cancel()
-	if _, err := c.rec.store.Get(ctx, key); err != nil {
+	if _, err := c.rec.store.Get(ctx, key); err != nil && !errors.Is(err, records.ErrTooLarge) { // one too large is there
 		if !errors.Is(err, records.ErrNotFound) {
 			c.sharedFailed("get", key, err)
 		}

@@ -276,7 +276,7 @@ func (c *Cache) survived(ctx context.Context, repo Repo, d digest.Digest) (bool,
 	waited, stale := false, false
 	switch {
 	case errors.Is(err, records.ErrNotFound): // the common case: no eviction of d
-	case err != nil:
+	case err != nil && !errors.Is(err, records.ErrTooLarge): // one too large is aged all the same
 		c.sharedFailed("get", key, err)
 		return false, fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 	default:
@@ -342,7 +342,7 @@ func (c *Cache) awaitEvicting(ctx context.Context, repo Repo, d digest.Digest, k
 		switch {
 		case errors.Is(err, records.ErrNotFound):
 			return false, nil
-		case err != nil:
+		case err != nil && !errors.Is(err, records.ErrTooLarge):
 			c.sharedFailed("get", key, err)
 			return false, fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 		}
@@ -392,7 +392,7 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 	listed := map[string]bool{}
 	for _, k := range keys {
 		r, err := c.rec.store.Get(ctx, k)
-		if err != nil {
+		if err != nil && !errors.Is(err, records.ErrTooLarge) { // one too large is swept by its version all the same
 			continue // gone meanwhile, or asked again at the next walk
 		}
 		listed[k] = true
@@ -403,7 +403,7 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 		// conditional on a version): a record released and taken again
 		// since is a live leader's. This narrows the window to one
 		// round trip; it does not close it.
-		if again, err := c.rec.store.Get(ctx, k); err != nil || again.Version != r.Version {
+		if again, err := c.rec.store.Get(ctx, k); err != nil && !errors.Is(err, records.ErrTooLarge) || again.Version != r.Version {
 			continue
 		}
 		if err := c.rec.store.Delete(ctx, k); err != nil {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	miniogo "github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -234,37 +236,53 @@ func TestEvictionHandshakeWithoutARace(t *testing.T) {
 // after taking d's evicting record delays a push of d by the record's
 // bound at most (counted stale, acknowledged: d is in the bucket), and
 // the next leader deletes the record once it has seen it unchanged for
-// the bound.
+// the bound. A record too large to read is aged and swept the same way
+// (by its store time and version), with no failure of the bucket
+// counted.
 func TestDeadLeadersEvictingRecordIsWaitedOutAndSwept(t *testing.T) {
-	bk := newBucket(t)
-	a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
-	a.evictingFor, b.evictingFor = 2*time.Second, 2*time.Second
-	body := randomBytes(4096)
-	d := a.storeBytes(t, body, false)
-	key, err := sharedEvictingKey(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bk.shared.Records().Put(context.Background(), key, []byte(`{"by":"dead:5000"}`), records.IfAbsent()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pushKinds[0].push(b, d, body); err != nil {
-		t.Fatalf("the push, past a dead leader's record: %v", err)
-	}
-	if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues("stale")); n != 1 {
-		t.Errorf("stale handshakes = %v, want 1", n)
-	}
+	for _, kind := range []string{"dead leader's", "oversized"} {
+		t.Run(kind, func(t *testing.T) {
+			bk := newBucket(t)
+			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+			a.evictingFor, b.evictingFor = 2*time.Second, 2*time.Second
+			body := randomBytes(4096)
+			d := a.storeBytes(t, body, false)
+			key, err := sharedEvictingKey(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if kind == "oversized" {
+				big := bytes.Repeat([]byte(" "), records.MaxSize+1)
+				_, err = bk.srv.Admin(t).PutObject(ctx, bk.name, "records/"+key, bytes.NewReader(big), int64(len(big)), miniogo.PutObjectOptions{})
+			} else {
+				_, err = bk.shared.Records().Put(ctx, key, []byte(`{"by":"dead:5000"}`), records.IfAbsent())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pushKinds[0].push(b, d, body); err != nil {
+				t.Fatalf("the push, past a dead leader's record: %v", err)
+			}
+			if n := testutil.ToFloat64(b.m.ClusterEvictHandshakes.WithLabelValues("stale")); n != 1 {
+				t.Errorf("stale handshakes = %v, want 1", n)
+			}
+			if n := testutil.ToFloat64(b.m.RecordsErrors.WithLabelValues("get")); n != 0 {
+				t.Errorf("failed gets counted: %v; one record is no failure of the bucket", n)
+			}
 
-	seen := evictingSeen{}
-	a.sweepEvicting(context.Background(), seen)
-	if len(bk.keys(sharedEvictingDir)) != 1 {
-		t.Fatal("the sweep deleted a record at its first sight")
+			seen := evictingSeen{}
+			a.sweepEvicting(ctx, seen)
+			if len(bk.keys(sharedEvictingDir)) != 1 {
+				t.Fatal("the sweep deleted a record at its first sight")
+			}
+			first := seen[key]
+			first.at = first.at.Add(-a.evictingFor) // seen unchanged for the whole bound
+			seen[key] = first
+			a.sweepEvicting(ctx, seen)
+			bk.noEvictingLeft()
+		})
 	}
-	first := seen[key]
-	first.at = first.at.Add(-a.evictingFor) // seen unchanged for the whole bound
-	seen[key] = first
-	a.sweepEvicting(context.Background(), seen)
-	bk.noEvictingLeft()
 }
 
 // TestPushThroughTheLeaderRefusesWhatItEvicts: the leader itself links
