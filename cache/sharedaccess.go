@@ -36,6 +36,10 @@ const (
 	// stopped reporting has died or lost the bucket, and its readers
 	// with it.
 	accessReportLive = 3
+	// accessReportGone is how many report intervals a report must stay
+	// unchanged before the leader deletes it: replica names change
+	// across restarts, and their reports would pile up.
+	accessReportGone = 10 * accessReportLive
 )
 
 // sharedAccess is a replica's report.
@@ -168,6 +172,10 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) error 
 		}
 		listed[k] = true
 		fresh := seen.fresh(k, r.Version, live)
+		if !seen.fresh(k, r.Version, time.Duration(accessReportGone)*c.opts.AccessReport) && c.deleteUnchanged(ctx, k, r.Version) {
+			delete(listed, k)
+			continue
+		}
 		var rep sharedAccess
 		if err == nil {
 			err = json.Unmarshal(r.Data, &rep)

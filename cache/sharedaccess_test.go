@@ -305,3 +305,43 @@ func TestNewReplicaIsWaitedFor(t *testing.T) {
 		t.Errorf("the leader would not wait for b's report: %v", live)
 	}
 }
+
+// TestLeaderDeletesReportsLongUnchanged: the report of a replica gone
+// for good (names change across restarts) is deleted once the leader
+// has seen it unchanged for accessReportGone intervals; a live one
+// stays.
+func TestLeaderDeletesReportsLongUnchanged(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	b := bk.replica("b:5000", Options{})
+	b.close() // its last report stays behind
+	key, err := sharedAccessKey(b.opts.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := reportsSeen{}
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	seen := reports[key]
+	seen.at = seen.at.Add(-time.Duration(accessReportGone-1) * a.opts.AccessReport)
+	reports[key] = seen
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Fatal("the leader deleted a report before accessReportGone intervals")
+	}
+	seen.at = seen.at.Add(-a.opts.AccessReport)
+	reports[key] = seen
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Error("the leader kept a report unchanged for accessReportGone intervals")
+	}
+	self, _ := sharedAccessKey(a.opts.Replica)
+	if !slices.Contains(bk.keys(sharedAccessDir), self) {
+		t.Error("the leader's own report went")
+	}
+}

@@ -399,18 +399,24 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 		if seen.fresh(k, r.Version, c.evictingFor) {
 			continue
 		}
-		// Read again just before the delete (records has no delete
-		// conditional on a version): a record released and taken again
-		// since is a live leader's. This narrows the window to one
-		// round trip; it does not close it.
-		if again, err := c.rec.store.Get(ctx, k); err != nil && !errors.Is(err, records.ErrTooLarge) || again.Version != r.Version {
-			continue
+		if c.deleteUnchanged(ctx, k, r.Version) {
+			delete(listed, k) // a record released and taken again since is a live leader's
 		}
-		if err := c.rec.store.Delete(ctx, k); err != nil {
-			c.sharedFailed("delete", k, err)
-			continue
-		}
-		delete(listed, k)
 	}
 	seen.keep(listed)
+}
+
+// deleteUnchanged deletes the record at key if it is still at version,
+// read again just before the delete (records has no delete conditional
+// on a version: this narrows the window to one round trip, it does not
+// close it), and reports whether it did.
+func (c *Cache) deleteUnchanged(ctx context.Context, key, version string) bool {
+	if again, err := c.rec.store.Get(ctx, key); err != nil && !errors.Is(err, records.ErrTooLarge) || again.Version != version {
+		return false
+	}
+	if err := c.rec.store.Delete(ctx, key); err != nil {
+		c.sharedFailed("delete", key, err)
+		return false
+	}
+	return true
 }
