@@ -507,3 +507,26 @@ func TestSweepSparesARecordTakenAgain(t *testing.T) {
 		t.Fatal("the sweep deleted a record taken again after it read it")
 	}
 }
+
+// TestPushWaitEndsWithItsRequest: a push waiting out an eviction of d
+// stops when its request ends, not when the record's bound does.
+func TestPushWaitEndsWithItsRequest(t *testing.T) {
+	bk := newBucket(t)
+	b := bk.replica("b:5000", Options{})
+	body := randomBytes(4096)
+	d := b.storeBytes(t, body, true)
+	key, err := sharedEvictingKey(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bk.shared.Records().Put(context.Background(), key, []byte(`{"by":"a:5000"}`), records.IfAbsent()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.evictingSeen = func(digest.Digest) { cancel() } // the client goes away
+	done := make(chan error, 1)
+	go func() { done <- b.LinkUploaded(ctx, pushRepo, d) }()
+	if err := within(t, "the push to end with its request", done); !errors.Is(err, context.Canceled) {
+		t.Errorf("the push: %v; want context.Canceled", err)
+	}
+}
