@@ -243,11 +243,6 @@ func Open(opts Options) (*Cache, error) {
 	if opts.AccessReport <= 0 {
 		opts.AccessReport = 10 * time.Second
 	}
-	if wait := time.Duration(accessReportLive) * opts.AccessReport; opts.SharedEviction && opts.Records != nil && opts.Replica != "" && wait >= evictingBound/2 {
-		// The leader waits that long for the reports with its records
-		// taken, and deletes nothing past half their bound.
-		return nil, fmt.Errorf("cache: access reports every %s: the leader's wait for them (%s) must be under half the evicting record's bound (%s), or nothing is evicted", opts.AccessReport, wait, evictingBound/2)
-	}
 	if opts.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)

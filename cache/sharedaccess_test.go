@@ -345,15 +345,3 @@ func TestLeaderDeletesReportsLongUnchanged(t *testing.T) {
 		t.Error("the leader's own report went")
 	}
 }
-
-// TestOpenRefusesReportsTooSlowForEviction: reports so far apart that
-// the leader's wait for them outlasts half the evicting record's bound
-// would evict nothing, ever: Open says so.
-func TestOpenRefusesReportsTooSlowForEviction(t *testing.T) {
-	bk := newBucket(t)
-	_, err := Open(Options{Dir: t.TempDir(), Records: bk.shared.Records(), Replica: "a:5000", SharedEviction: true,
-		AccessReport: evictingBound / 2 / accessReportLive})
-	if err == nil {
-		t.Fatal("Open accepted reports too slow for eviction")
-	}
-}
