@@ -312,7 +312,7 @@ func TestNewReplicaIsWaitedFor(t *testing.T) {
 // stays.
 func TestLeaderDeletesReportsLongUnchanged(t *testing.T) {
 	bk := newBucket(t)
-	a := bk.replica("a:5000", Options{})
+	a := bk.replica("a:5000", Options{AccessReport: time.Second}) // the margin below: one interval
 	b := bk.replica("b:5000", Options{})
 	b.close() // its last report stays behind
 	key, err := sharedAccessKey(b.opts.Replica)
