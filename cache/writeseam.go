@@ -110,7 +110,8 @@ func (c *Cache) Pinned(d digest.Digest) bool {
 // linked to repo with everything it references, listed among the
 // referrers of its subject in repo, repo recorded for the catalog, and
 // each of tags pointed at it as a pushed tag (the site's own: found
-// before the upstream is asked, never revalidated).
+// before the upstream is asked, never revalidated). ctx, the request's,
+// bounds the wait for an eviction of its content (linkPushed).
 func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.Pushed, tags []string) error {
 	desc := m.Descriptor
 	refs, err := c.putManifest(m, true)
@@ -136,7 +137,7 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 		rd := desc
 		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
 		if c.rec != nil {
-			if err := c.shareReferrer(ctx, repo, p.Subject.Digest, rd); err != nil {
+			if err := c.shareReferrer(c.life, repo, p.Subject.Digest, rd); err != nil {
 				return err
 			}
 		}
@@ -145,7 +146,7 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 		}
 	}
 	if c.rec != nil {
-		if err := c.shareRepository(ctx, repo); err != nil {
+		if err := c.shareRepository(c.life, repo); err != nil {
 			return err
 		}
 	}
@@ -155,7 +156,7 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 	for _, t := range tags {
 		rec := index.TagRecord{Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Checked: c.opts.Now()}
 		if c.rec != nil {
-			if err := c.sharePushedTag(ctx, repo, t, rec); err != nil {
+			if err := c.sharePushedTag(c.life, repo, t, rec); err != nil {
 				return err
 			}
 		}
@@ -164,7 +165,7 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 		}
 	}
 	if len(tags) > 0 {
-		c.pushedInto(ctx, repo)
+		c.pushedInto(c.life, repo)
 	}
 	return nil
 }
