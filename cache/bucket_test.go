@@ -23,10 +23,11 @@ import (
 // records, evicting from the bucket only when told to.
 
 type evictBucket struct {
-	t      *testing.T
-	srv    *s3test.Server
-	name   string
-	shared *s3.Store // the test's own view of the bucket
+	t       *testing.T
+	srv     *s3test.Server
+	name    string
+	shared  *s3.Store             // the test's own view of the bucket
+	records func(Records) Records // wraps the replicas' records (faults), when set
 }
 
 func newBucket(t *testing.T) *evictBucket {
@@ -75,6 +76,9 @@ func (b *evictBucket) replica(name string, opts Options) *evictReplica {
 	t.Cleanup(func() { tr.Close() }) // after the cache: cleanups run last first
 	m := metrics.New(prometheus.NewRegistry())
 	opts.Dir, opts.Store, opts.Records, opts.Metrics, opts.Replica = dir, tr, st.Records(), m, name
+	if b.records != nil {
+		opts.Records = b.records(opts.Records)
+	}
 	opts.SharedEviction = true
 	if opts.MaxSize == 0 {
 		opts.MaxSize = 1

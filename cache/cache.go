@@ -209,7 +209,7 @@ type Cache struct {
 
 	// Test hooks of the handshake between eviction and pushes
 	// (sharedevicting.go); nil outside tests.
-	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete
+	evictStep    func(step string, d digest.Digest) // the leader "took" d's evicting record; "checked" d's links, about to delete; is "deleting" it from the store
 	evictingSeen func(digest.Digest)                // a push found d's evicting record and waits
 }
 
@@ -346,6 +346,11 @@ func Open(opts Options) (*Cache, error) {
 		go c.watchPushedRepos(c.stop, listed)
 	}
 	if c.reportsAccess() {
+		// A first report before serving: a leader that took records
+		// after it waits for this replica's next (sharedbatch.go).
+		ctx, cancel := context.WithTimeout(c.life, 5*time.Second)
+		c.writeAccessReport(ctx, true)
+		cancel()
 		c.bg.Add(1)
 		go c.reportAccess(c.stop)
 		if g, ok := c.store.(interface {

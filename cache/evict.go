@@ -76,7 +76,7 @@ func (c *Cache) Evict(target int64) (freed int64, items int) {
 	}
 	return plan.Evict(
 		func() bool { return c.size.Load() <= target },
-		func(it evict.Item) bool { return c.evictOne(it.Digest, it.Size) },
+		func(it evict.Item) bool { return c.evictOne(c.life, it.Digest, it.Size) },
 	)
 }
 
@@ -151,25 +151,27 @@ func (c *Cache) pinnedDigests(ctx context.Context) ([]digest.Digest, error) {
 // evictOne removes one item unless a client holds it open. A client that
 // takes hold of d between the check and the removal either opened the file
 // first, and reads on from its open file, or finds it gone and fetches it
-// again: both are correct, and neither waits for the removal.
-func (c *Cache) evictOne(d digest.Digest, size int64) bool {
+// again: both are correct, and neither waits for the removal. ctx is the
+// evictor's (a leader's lease, gc's run): its end stops the removal.
+func (c *Cache) evictOne(ctx context.Context, d digest.Digest, size int64) bool {
 	if c.held(d) {
 		return false
 	}
+	hold := noRecord
 	if c.rec != nil {
 		// Kept when pinned through any replica; the handshake with
 		// pushes is sharedevicting.go's. Also for wharf gc, which opens
 		// the bucket without SharedEviction while replicas may push.
-		done, ok := c.markEvicting(c.life, d)
-		if !ok {
+		var ok bool
+		if hold, ok = c.markEvicting(ctx, d); !ok {
 			return false
 		}
-		defer done()
 	}
-	c.contentMu.Lock()
-	defer c.contentMu.Unlock()
-	if err := c.removeLocked(d, size); err != nil {
+	gone, err := c.removeHeld(ctx, d, hold, false)
+	if err != nil {
 		c.log.WithError(err).WithField("digest", d).Warn("eviction")
+	}
+	if !gone {
 		return false
 	}
 	c.opts.Metrics.Evicted(size)
@@ -183,11 +185,12 @@ func (c *Cache) evictOne(d digest.Digest, size int64) bool {
 // while a file without an entry would be invisible to eviction until the
 // next start reconciles it.
 func (c *Cache) removeLocked(d digest.Digest, size int64) error {
-	return c.forgetLocked(d, size, c.store.Delete)
+	return c.forgetLocked(c.life, d, size, c.store.Delete)
 }
 
-// forgetLocked is removeLocked with the file's removal given: del.
-func (c *Cache) forgetLocked(d digest.Digest, size int64, del func(context.Context, digest.Digest) error) error {
+// forgetLocked is removeLocked with the file's removal given: del, with
+// ctx.
+func (c *Cache) forgetLocked(ctx context.Context, d digest.Digest, size int64, del func(context.Context, digest.Digest) error) error {
 	repos, err := c.index.ForgetContent(d)
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
@@ -196,7 +199,7 @@ func (c *Cache) forgetLocked(d digest.Digest, size int64, del func(context.Conte
 	for _, repo := range repos {
 		c.links.Remove(linkKey(repo, d))
 	}
-	if err := del(c.life, d); err != nil {
+	if err := del(ctx, d); err != nil {
 		c.opts.Metrics.StoreError("write")
 		return err
 	}

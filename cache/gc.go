@@ -49,7 +49,7 @@ func (c *Cache) collect(ctx context.Context, items []evict.Item, dryRun bool) (G
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if dryRun || c.evictOne(it.Digest, it.Size) {
+		if dryRun || c.evictOne(ctx, it.Digest, it.Size) {
 			rep.Items++
 			rep.Bytes += it.Size
 		}

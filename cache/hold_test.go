@@ -51,14 +51,14 @@ func TestHitDoesNotWaitForRemovals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.evictOne(d, int64(len(b))) {
+	if c.evictOne(context.Background(), d, int64(len(b))) {
 		t.Fatal("evicted a blob a client is reading")
 	}
 	blob.Close()
 	if c.held(d) {
 		t.Fatal("still held after Close")
 	}
-	if !c.evictOne(d, int64(len(b))) {
+	if !c.evictOne(context.Background(), d, int64(len(b))) {
 		t.Fatal("could not evict a blob nobody reads")
 	}
 	if _, err := c.store.Stat(context.Background(), d); err == nil {

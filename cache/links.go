@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 
@@ -43,13 +44,36 @@ func (c *Cache) link(repo Repo, ds ...digest.Digest) error {
 // linkPushed records that repo may serve ds, pushed content: in the
 // shared records first, so that a push is acknowledged only once every
 // replica would serve it, and the bucket still holds ds after its links
-// are there (ErrEvicted otherwise).
-func (c *Cache) linkPushed(ctx context.Context, repo Repo, ds ...digest.Digest) error {
+// are there (ErrEvicted otherwise). The caller checked that ds are
+// stored, except those optional says may be absent (a manifest's foreign
+// layers, an import's missing children; nil: none): one the index no
+// longer knows was removed since, by eviction or a delete, and is
+// ErrEvicted too, for its link would vouch for nothing.
+func (c *Cache) linkPushed(ctx context.Context, repo Repo, optional func(digest.Digest) bool, ds ...digest.Digest) error {
+	var unknown []digest.Digest
 	if c.rec != nil {
-		if err := c.shareLinks(ctx, repo, true, ds...); err != nil {
+		var err error
+		if unknown, err = c.shareKnownLinks(ctx, repo, true, ds); err != nil {
 			return err
 		}
-		if err := c.confirmPushed(ctx, repo, ds); err != nil {
+	} else {
+		unknown = slices.DeleteFunc(slices.Clone(ds), c.knows)
+	}
+	var gone []digest.Digest
+	for _, d := range unknown {
+		if optional == nil || !optional(d) {
+			gone = append(gone, d)
+		}
+	}
+	if len(gone) > 0 {
+		if c.rec != nil {
+			c.opts.Metrics.EvictHandshake("refused")
+		}
+		return fmt.Errorf("%s: %v: removed as it was pushed: %w", repo, gone, ErrEvicted)
+	}
+	if c.rec != nil {
+		known := slices.DeleteFunc(slices.Clone(ds), func(d digest.Digest) bool { return slices.Contains(unknown, d) })
+		if err := c.confirmPushed(ctx, repo, known); err != nil {
 			return err // the handshake with eviction (sharedevicting.go)
 		}
 	}

@@ -372,32 +372,38 @@ func (c *Cache) unwaitedFailed(err error) {
 // storeManifest writes verified manifest bytes, indexes them with their
 // references (so eviction keeps what they need), links repo to them and
 // to what they reference, and keeps them hot. Every caller has validated
-// the manifest (push, import, fetch); bytes that do not even parse are
-// refused here all the same, so that no path can store what is not a
-// manifest.
-func (c *Cache) storeManifest(repo Repo, m *Manifest, pinned bool) error {
+// the manifest (import, fetch); a push's goes through PushManifest,
+// pinned.
+func (c *Cache) storeManifest(repo Repo, m *Manifest, _ bool) error {
+	refs, err := c.putManifest(m, false)
+	if err != nil {
+		return err
+	}
+	if err := c.link(repo, append([]digest.Digest{m.Descriptor.Digest}, refs...)...); err != nil {
+		return err
+	}
+	c.manifests.Add(m.Descriptor.Digest, m)
+	return nil
+}
+
+// putManifest writes verified manifest bytes and indexes them with their
+// references, which it returns. Bytes that do not even parse are refused
+// here, so that no path can store what is not a manifest.
+func (c *Cache) putManifest(m *Manifest, pinned bool) ([]digest.Digest, error) {
 	d := m.Descriptor.Digest
 	p, err := oci.ParseManifest(m.Body)
 	if err != nil {
-		return fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
+		return nil, fmt.Errorf("store manifest %s: %w: %w", d, ErrManifestInvalid, err)
 	}
 	refs := p.Refs()
 	if err := c.putBytes(c.life, d, m.Body); err != nil {
 		c.opts.Metrics.StoreError("write")
-		return fmt.Errorf("store manifest %s: %w", d, err)
+		return nil, fmt.Errorf("store manifest %s: %w", d, err)
 	}
 	if err := c.recordContent(d, int64(len(m.Body)), m.Descriptor.MediaType, refs, pinned); err != nil {
-		return err
+		return nil, err
 	}
-	link := c.link
-	if pinned {
-		link = func(repo Repo, ds ...digest.Digest) error { return c.linkPushed(c.life, repo, ds...) }
-	}
-	if err := link(repo, append([]digest.Digest{d}, refs...)...); err != nil {
-		return err
-	}
-	c.manifests.Add(d, m)
-	return nil
+	return refs, nil
 }
 
 // storedManifest returns a verified manifest from memory or disk.

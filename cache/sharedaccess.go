@@ -36,6 +36,10 @@ const (
 	// stopped reporting has died or lost the bucket, and its readers
 	// with it.
 	accessReportLive = 3
+	// accessReportGone is how many report intervals a report must stay
+	// unchanged before the leader deletes it: replica names change
+	// across restarts, and their reports would pile up.
+	accessReportGone = 10 * accessReportLive
 )
 
 // sharedAccess is a replica's report.
@@ -100,8 +104,10 @@ func (c *Cache) accessReport(holding bool) ([]byte, error) {
 		c.inUseMu.Unlock()
 		slices.Sort(held)
 	}
-	for n := accessReportMax; n > 0; n /= 2 {
-		rep := sharedAccess{Read: map[digest.Digest]int64{}, Held: held[:min(len(held), n)]}
+	for n := accessReportMax; ; n /= 2 {
+		// Only the reads are cut: a hold left out would let the
+		// leader delete what a client reads.
+		rep := sharedAccess{Read: map[digest.Digest]int64{}, Held: held}
 		for _, d := range keys[max(0, len(keys)-n):] {
 			if at, ok := c.access.recent.Peek(d); ok {
 				rep.Read[d] = max(0, now.Sub(at).Milliseconds())
@@ -111,8 +117,10 @@ func (c *Cache) accessReport(holding bool) ([]byte, error) {
 		if err != nil || len(b) <= records.MaxSize {
 			return b, err
 		}
+		if n == 0 {
+			return nil, errors.New("the held digests alone do not fit a record")
+		}
 	}
-	return nil, errors.New("no report fits a record")
 }
 
 // reportsSeen is what the leader remembers of the reports between its
@@ -122,11 +130,13 @@ type reportsSeen = versionsSeen
 // mergeAccessReports reads the other replicas' reports into this
 // leader's view before it plans: reads newer than its own record of a
 // digest it knows become the digest's last use, and what a live report
-// holds is kept (heldElsewhere). A report that cannot be read is left
-// out, counted and logged.
-func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
+// holds is kept (heldElsewhere). It fails closed: a listing or a report
+// it cannot read, or a live report it cannot decode, is an error, and
+// the leader evicts nothing on a view that may miss a reader's holds.
+// Only a report gone (ErrNotFound) went with its replica.
+func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) error {
 	if !c.reportsAccess() {
-		return
+		return nil
 	}
 	self, _ := sharedAccessKey(c.opts.Replica)
 	var keys []string
@@ -134,14 +144,13 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 		if ctx.Err() == nil { // not the lease's end
 			c.sharedFailed("list", sharedAccessDir, err)
 		}
-		return
+		return fmt.Errorf("list the access reports: %w", err)
 	}
 	c.flushAccess() // this replica's own reads first: a later flush would undo newer ones
 	own, err := c.index.Accesses()
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
-		c.log.WithError(err).Warn("eviction: reading access times")
-		return
+		return fmt.Errorf("read access times: %w", err)
 	}
 	newer := map[digest.Digest]time.Time{}
 	held := map[digest.Digest]bool{}
@@ -152,17 +161,30 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 			continue
 		}
 		r, err := c.rec.store.Get(ctx, k)
-		if err != nil {
-			if !errors.Is(err, records.ErrNotFound) && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, records.ErrNotFound):
+			continue // gone with its replica
+		case err != nil && !errors.Is(err, records.ErrTooLarge): // the bucket's failure, not the record's
+			if ctx.Err() == nil {
 				c.sharedFailed("get", k, err)
 			}
-			continue
+			return fmt.Errorf("read the access report %s: %w", k, err)
 		}
 		listed[k] = true
-		var rep sharedAccess
-		if err := json.Unmarshal(r.Data, &rep); err != nil {
-			c.log.WithError(fmt.Errorf("record %s: %w", k, err)).Warn("eviction: an access report")
+		fresh := seen.fresh(k, r.Version, live)
+		if !seen.fresh(k, r.Version, time.Duration(accessReportGone)*c.opts.AccessReport) && c.deleteUnchanged(ctx, k, r.Version) {
+			delete(listed, k)
 			continue
+		}
+		var rep sharedAccess
+		if err == nil {
+			err = json.Unmarshal(r.Data, &rep)
+		}
+		if err != nil {
+			if fresh {
+				return fmt.Errorf("access report %s: %w", k, err)
+			}
+			continue // a dead replica's: its holds count no more
 		}
 		for d, ms := range rep.Read {
 			at := r.Modified.Add(-time.Duration(ms) * time.Millisecond)
@@ -170,7 +192,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 				newer[d] = at
 			}
 		}
-		if seen.fresh(k, r.Version, live) {
+		if fresh {
 			for _, d := range rep.Held {
 				held[d] = true
 			}
@@ -184,6 +206,7 @@ func (c *Cache) mergeAccessReports(ctx context.Context, seen reportsSeen) {
 		}
 	}
 	c.othersHeld.Store(&held)
+	return nil
 }
 
 // knows reports whether the index records content d.

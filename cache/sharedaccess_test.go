@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/records"
 )
 
 // readThrough has r read d in pushRepo as a client does (a hit: r knows
@@ -190,5 +195,153 @@ func TestVersionsSeenAgeByTheirOwnClock(t *testing.T) {
 	s.keep(map[string]bool{})
 	if len(s) != 0 {
 		t.Errorf("unlisted keys kept: %v", s)
+	}
+}
+
+// failingReads fails reads under prefix while on is set.
+type failingReads failingLists
+
+func (f failingReads) Get(ctx context.Context, key string) (records.Record, error) {
+	if f.on.Load() && strings.HasPrefix(key, f.prefix) {
+		return records.Record{}, errors.New("injected: the bucket does not answer")
+	}
+	return f.Records.Get(ctx, key)
+}
+
+// TestLeaderEvictsNothingWhileReportsCannotBeRead: a report the leader
+// cannot list or read may hold what it would delete, so the pass evicts
+// nothing; once the reports can be read, it evicts what none holds.
+func TestLeaderEvictsNothingWhileReportsCannotBeRead(t *testing.T) {
+	for _, fault := range []string{"list", "get"} {
+		t.Run(fault, func(t *testing.T) {
+			bk := newBucket(t)
+			var failing atomic.Bool
+			bk.records = func(r Records) Records {
+				f := failingLists{Records: r, prefix: sharedAccessDir, on: &failing}
+				if fault == "get" {
+					return failingReads(f)
+				}
+				return f
+			}
+			a, b := bk.replica("a:5000", Options{}), bk.replica("b:5000", Options{})
+			x := a.storeBytes(t, randomBytes(4096), false)
+			y := a.storeBytes(t, randomBytes(4096), false)
+			open := b.readThrough(t, y, 4096)
+			defer open.Close()
+			b.writeAccessReport(context.Background(), true)
+			reports := reportsSeen{}
+
+			failing.Store(true)
+			if _, n, err := a.evictShared(context.Background(), reports); err == nil || n != 0 {
+				t.Errorf("evicted %d items with the reports unread (%v)", n, err)
+			}
+			if !bk.inBucket(x) || !bk.inBucket(y) {
+				t.Fatal("a evicted with the reports unread")
+			}
+			failing.Store(false)
+			if _, _, err := a.evictShared(context.Background(), reports); err != nil {
+				t.Fatal(err)
+			}
+			if bk.inBucket(x) || !bk.inBucket(y) {
+				t.Errorf("with the reports read: x in the bucket %v (want false), y %v (want true)", bk.inBucket(x), bk.inBucket(y))
+			}
+			bk.noEvictingLeft()
+		})
+	}
+}
+
+// TestOversizedReportKeepsEveryHold: a report too large for a record
+// drops reads, never holds: a hold left out would let the leader delete
+// what a client reads.
+func TestOversizedReportKeepsEveryHold(t *testing.T) {
+	c := openTest(t, t.TempDir())
+	defer c.Close()
+	const holds = 8000
+	for i := range holds {
+		c.hold(digest.FromString(fmt.Sprint("held", i)))
+	}
+	for i := range accessReportMax {
+		c.access.recent.Add(digest.FromString(fmt.Sprint("read", i)), time.Now())
+	}
+	b, err := c.accessReport(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep sharedAccess
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Held) != holds {
+		t.Errorf("the report holds %d digests, want %d", len(rep.Held), holds)
+	}
+	if len(rep.Read) == 0 || len(rep.Read) == accessReportMax {
+		t.Errorf("the report lists %d reads: want some cut, not all", len(rep.Read))
+	}
+}
+
+// TestNewReplicaIsWaitedFor: a replica reports once as it opens, before
+// it serves, and a leader whose last merge predates it waits for its
+// next report all the same.
+func TestNewReplicaIsWaitedFor(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{})
+	reports := reportsSeen{}
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	b := bk.replica("b:5000", Options{AccessReport: time.Hour}) // no tick within the test
+	key, err := sharedAccessKey(b.opts.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Fatal("b opened without reporting")
+	}
+	live, err := a.liveReports(context.Background(), reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live[key]; !ok {
+		t.Errorf("the leader would not wait for b's report: %v", live)
+	}
+}
+
+// TestLeaderDeletesReportsLongUnchanged: the report of a replica gone
+// for good (names change across restarts) is deleted once the leader
+// has seen it unchanged for accessReportGone intervals; a live one
+// stays.
+func TestLeaderDeletesReportsLongUnchanged(t *testing.T) {
+	bk := newBucket(t)
+	a := bk.replica("a:5000", Options{AccessReport: time.Second}) // the margin below: one interval
+	b := bk.replica("b:5000", Options{})
+	b.close() // its last report stays behind
+	key, err := sharedAccessKey(b.opts.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := reportsSeen{}
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	seen := reports[key]
+	seen.at = seen.at.Add(-time.Duration(accessReportGone-1) * a.opts.AccessReport)
+	reports[key] = seen
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Fatal("the leader deleted a report before accessReportGone intervals")
+	}
+	seen.at = seen.at.Add(-a.opts.AccessReport)
+	reports[key] = seen
+	if err := a.mergeAccessReports(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(bk.keys(sharedAccessDir), key) {
+		t.Error("the leader kept a report unchanged for accessReportGone intervals")
+	}
+	self, _ := sharedAccessKey(a.opts.Replica)
+	if !slices.Contains(bk.keys(sharedAccessDir), self) {
+		t.Error("the leader's own report went")
 	}
 }

@@ -42,10 +42,11 @@ type evictTaken struct {
 // need bytes (plan is spent), waits for the replicas to report again,
 // and merges their reports; the caller plans afresh and evicts, and then
 // calls the returned release. Without reports there is nothing to wait
-// for, and items are taken one at a time.
-func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, reports reportsSeen) (release func()) {
+// for, and items are taken one at a time. A report that cannot be read
+// fails the batch: its records are released, and nothing is evicted.
+func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, reports reportsSeen) (release func(), err error) {
 	if !c.reportsAccess() {
-		return func() {}
+		return func() {}, nil
 	}
 	batch := map[digest.Digest]evictTaken{}
 	var gone int64
@@ -72,38 +73,63 @@ func (c *Cache) takeBatch(ctx context.Context, plan *evict.Plan, need int64, rep
 		},
 	)
 	c.evictBatch = batch
-	if len(batch) > 0 {
-		c.awaitReports(ctx, c.liveReports(ctx, reports))
-		c.mergeAccessReports(ctx, reports)
-	}
-	return func() {
+	release = func() {
 		for _, t := range batch {
 			t.release()
 		}
 		c.evictBatch = nil
 	}
+	if len(batch) > 0 {
+		live, err := c.liveReports(ctx, reports)
+		if err == nil {
+			err = c.awaitReports(ctx, live)
+		}
+		if err == nil {
+			err = c.mergeAccessReports(ctx, reports)
+		}
+		if err != nil {
+			release()
+			return func() {}, err
+		}
+	}
+	return release, nil
 }
 
 // liveReports reads the current version of every other replica's report
-// that was live at the last merge.
-func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) map[string]string {
+// that was live at the last merge, or is new since: listed after the
+// batch's records were taken, so that a replica started since (its first
+// report is written before it serves) is waited for too. A listing or
+// report that cannot be read fails it.
+func (c *Cache) liveReports(ctx context.Context, reports reportsSeen) (map[string]string, error) {
 	live := time.Duration(accessReportLive) * c.opts.AccessReport
 	self, _ := sharedAccessKey(c.opts.Replica)
+	var keys []string
+	if err := c.rec.store.List(ctx, sharedAccessDir, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		c.sharedFailed("list", sharedAccessDir, err)
+		return nil, fmt.Errorf("list the access reports: %w", err)
+	}
 	out := map[string]string{}
-	for k, seen := range reports {
-		if k == self || time.Since(seen.at) >= live {
+	for _, k := range keys {
+		if seen, ok := reports[k]; k == self || ok && time.Since(seen.at) >= live {
 			continue
 		}
-		if r, err := c.rec.store.Get(ctx, k); err == nil {
+		r, err := c.rec.store.Get(ctx, k)
+		switch {
+		case errors.Is(err, records.ErrNotFound): // gone with its replica
+		case err != nil && !errors.Is(err, records.ErrTooLarge): // one too large has its version
+			c.sharedFailed("get", k, err)
+			return nil, fmt.Errorf("read the access report %s: %w", k, err)
+		default:
 			out[k] = r.Version
 		}
 	}
-	return out
+	return out, nil
 }
 
 // awaitReports waits until each report in versions was rewritten, for at
-// most accessReportLive intervals.
-func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
+// most accessReportLive intervals: a replica that does not report by
+// then is taken for gone. A report that cannot be read fails it.
+func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) error {
 	deadline := time.Now().Add(time.Duration(accessReportLive) * c.opts.AccessReport)
 	pause := min(c.opts.AccessReport/4, time.Second)
 	for len(versions) > 0 && time.Now().Before(deadline) {
@@ -111,19 +137,25 @@ func (c *Cache) awaitReports(ctx context.Context, versions map[string]string) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return fmt.Errorf("waiting for the access reports: %w", ctx.Err())
 		case <-t.C:
 		}
 		for k, v := range versions {
 			r, err := c.rec.store.Get(ctx, k)
-			if err != nil || r.Version != v {
-				delete(versions, k) // rewritten, or gone with its replica
+			tooLarge := errors.Is(err, records.ErrTooLarge) // its version says all the same
+			switch {
+			case errors.Is(err, records.ErrNotFound), (err == nil || tooLarge) && r.Version != v:
+				delete(versions, k) // gone with its replica, or rewritten
+			case err != nil && !tooLarge:
+				c.sharedFailed("get", k, err)
+				return fmt.Errorf("read the access report %s: %w", k, err)
 			}
 		}
 	}
 	if len(versions) > 0 {
 		c.log.WithField("replicas", len(versions)).Warn("eviction: replicas did not report within the bound; their readers are taken for gone")
 	}
+	return nil
 }
 
 // sharedReadGate is asked by the tier before it reads d from the bucket
@@ -138,7 +170,7 @@ func (c *Cache) sharedReadGate(ctx context.Context, d digest.Digest) error {
 	}
 	ctx, cancel := c.readCtx(ctx)
 	defer cancel()
-	if _, err := c.rec.store.Get(ctx, key); err != nil {
+	if _, err := c.rec.store.Get(ctx, key); err != nil && !errors.Is(err, records.ErrTooLarge) { // one too large is there
 		if !errors.Is(err, records.ErrNotFound) {
 			c.sharedFailed("get", key, err)
 		}

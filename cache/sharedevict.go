@@ -82,7 +82,9 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 	}
 	c.evictRun.Lock()
 	defer c.evictRun.Unlock()
-	c.mergeAccessReports(ctx, reports) // the other replicas' readers (sharedaccess.go)
+	if err := c.mergeAccessReports(ctx, reports); err != nil { // the other replicas' readers (sharedaccess.go)
+		return 0, 0, err
+	}
 	plan, err := c.freshPlan(ctx)
 	if err != nil {
 		return 0, 0, nil // logged
@@ -90,7 +92,10 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 	target := c.lowWater()
 	// The batch's evicting records, held until its deletes are done, and
 	// the readers' reports after them (sharedbatch.go): then plan again.
-	release := c.takeBatch(ctx, plan, used-target, reports)
+	release, err := c.takeBatch(ctx, plan, used-target, reports)
+	if err != nil {
+		return 0, 0, err
+	}
 	defer release()
 	if c.evictBatch != nil {
 		if plan, err = c.freshPlan(ctx); err != nil {
@@ -104,7 +109,7 @@ func (c *Cache) evictShared(ctx context.Context, reports reportsSeen) (freed int
 			if _, taken := c.evictBatch[it.Digest]; c.evictBatch != nil && !taken {
 				return false // not in the batch the readers were asked about
 			}
-			if !c.evictOne(it.Digest, it.Size) {
+			if !c.evictOne(ctx, it.Digest, it.Size) {
 				return false
 			}
 			gone += it.Size

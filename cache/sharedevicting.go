@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wharf-mirror/wharf/cache/index"
 	"github.com/wharf-mirror/wharf/cache/records"
 )
 
@@ -60,12 +61,23 @@ type sharedEvicting struct {
 	Since time.Time `json:"since"`
 }
 
+// deleting is an evicting record held for one item's delete. The delete
+// must be over by deadline (half the record's bound from before its
+// writing: zero without records); done(landed) ends the hold: landed
+// false says a delete was sent and failed, and may yet land, so the
+// record stays for pushers to wait out (the next leader sweeps it).
+type deleting struct {
+	deadline time.Time
+	done     func(landed bool)
+}
+
+// noRecord is the hold without shared records: no one to ask.
+var noRecord = deleting{done: func(bool) {}}
+
 // markEvicting is the leader's side for one item: it takes d's evicting
 // record (unless its batch took it: sharedbatch.go) and asks whether
-// anything keeps d. ok says d may be deleted now; done (when ok) deletes
-// the record, after the deletion, unless the batch does. Without shared
-// records there is no one to ask.
-func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (done func(), ok bool) {
+// anything keeps d. ok says d may be deleted now.
+func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (hold deleting, ok bool) {
 	keep := func() string {
 		switch {
 		case c.held(d) || c.heldElsewhere(d):
@@ -76,7 +88,11 @@ func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (done func(),
 		return ""
 	}
 	if t, ok := c.evictBatch[d]; ok {
-		return func() {}, c.mayDelete(d, t.start, keep)
+		return deleting{deadline: t.start.Add(c.evictingFor / 2), done: func(landed bool) {
+			if !landed {
+				delete(c.evictBatch, d) // not released with the batch
+			}
+		}}, c.mayDelete(d, t.start, keep)
 	}
 	return c.markDeleting(ctx, d, keep)
 }
@@ -84,7 +100,7 @@ func (c *Cache) markEvicting(ctx context.Context, d digest.Digest) (done func(),
 // markUnlinked is markEvicting for a delete's removal of content no
 // repository links here any more: kept while any link to it is left in
 // the bucket, pinned or not.
-func (c *Cache) markUnlinked(ctx context.Context, d digest.Digest) (done func(), ok bool) {
+func (c *Cache) markUnlinked(ctx context.Context, d digest.Digest) (hold deleting, ok bool) {
 	return c.markDeleting(ctx, d, func() string {
 		if c.sharedHeld(ctx, d) {
 			return "linked"
@@ -95,19 +111,23 @@ func (c *Cache) markUnlinked(ctx context.Context, d digest.Digest) (done func(),
 
 // markDeleting takes d's evicting record, then asks keep why d stays
 // ("" for nothing).
-func (c *Cache) markDeleting(ctx context.Context, d digest.Digest, keep func() string) (done func(), ok bool) {
+func (c *Cache) markDeleting(ctx context.Context, d digest.Digest, keep func() string) (hold deleting, ok bool) {
 	if c.rec == nil {
-		return func() {}, true
+		return noRecord, true
 	}
 	release, start, ok := c.takeEvicting(ctx, d)
 	if !ok {
-		return nil, false
+		return hold, false
 	}
 	if !c.mayDelete(d, start, keep) {
 		release()
-		return nil, false
+		return hold, false
 	}
-	return release, true
+	return deleting{deadline: start.Add(c.evictingFor / 2), done: func(landed bool) {
+		if landed {
+			release()
+		}
+	}}, true
 }
 
 // takeEvicting creates d's evicting record; release deletes it. start is
@@ -138,6 +158,56 @@ func (c *Cache) takeEvicting(ctx context.Context, d digest.Digest) (release func
 	}, start, true
 }
 
+// removeHeld removes d with hold on its evicting record: under the
+// content lock, unless the hold's deadline passed while waiting for the
+// lock, and with the store's delete bounded by the deadline, so that no
+// delete lands once pushers may take the record for a dead leader's. A
+// delete that failed keeps the record (deleting). stray says whether a
+// file the index does not know goes too (a delete's: eviction plans from
+// the index, and d forgotten since is someone else's removal). It
+// reports whether d went.
+func (c *Cache) removeHeld(ctx context.Context, d digest.Digest, hold deleting, stray bool) (bool, error) {
+	cancel := func() {}
+	if !hold.deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, hold.deadline)
+	}
+	defer cancel()
+	c.contentMu.Lock()
+	defer c.contentMu.Unlock()
+	if !hold.deadline.IsZero() && !time.Now().Before(hold.deadline) {
+		c.tooSlow(d)
+		hold.done(true)
+		return false, nil
+	}
+	sent := false
+	del := func(ctx context.Context, d digest.Digest) error {
+		if c.evictStep != nil {
+			c.evictStep("deleting", d) // the index forgot d; the store has it yet
+		}
+		sent = true
+		return c.store.Delete(ctx, d)
+	}
+	meta, err := c.index.Blob(d)
+	switch {
+	case errors.Is(err, index.ErrNotFound) && stray:
+		err = del(ctx, d)
+	case errors.Is(err, index.ErrNotFound):
+		hold.done(true)
+		return false, nil
+	case err == nil:
+		err = c.forgetLocked(ctx, d, meta.Size, del)
+	}
+	hold.done(err == nil || !sent)
+	return err == nil, err
+}
+
+// tooSlow counts and logs an item kept because the leader could not
+// delete it within the evicting record's bound.
+func (c *Cache) tooSlow(d digest.Digest) {
+	c.opts.Metrics.EvictSpared("slow")
+	c.log.WithField("digest", d).Warn("eviction: too slow to delete within the evicting record's bound; kept")
+}
+
 // mayDelete asks keep why d stays ("" for nothing), with d's evicting
 // record held since start, and refuses past half the record's bound.
 func (c *Cache) mayDelete(d digest.Digest, start time.Time, keep func() string) bool {
@@ -149,14 +219,14 @@ func (c *Cache) mayDelete(d digest.Digest, start time.Time, keep func() string) 
 		c.evictStep("checked", d)
 	}
 	if time.Since(start) >= c.evictingFor/2 {
-		c.log.WithField("digest", d).Warn("eviction: too slow to delete within the evicting record's bound; kept")
+		c.tooSlow(d)
 		return false
 	}
 	return true
 }
 
 // confirmPushed is the pusher's side, once its pinned links to ds are in
-// the bucket: it waits out any eviction of them under way and checks
+// the bucket (linkPushed has refused what the index no longer knows): it waits out any eviction of them under way and checks
 // that the bucket still holds each. Content that is gone is forgotten
 // here (its index entry and local copy, not the bucket's: another push
 // may have put it back) and the push fails with ErrEvicted, so that the
@@ -172,9 +242,6 @@ func (c *Cache) confirmPushed(ctx context.Context, repo Repo, ds []digest.Digest
 			continue
 		}
 		seen[d] = true
-		if _, err := c.index.Blob(d); err != nil {
-			continue // not linked: shareLinks vouches only for what the index knows
-		}
 		g.Go(func() error {
 			there, err := c.survived(gctx, repo, d)
 			if err == nil && !there {
@@ -209,7 +276,7 @@ func (c *Cache) survived(ctx context.Context, repo Repo, d digest.Digest) (bool,
 	waited, stale := false, false
 	switch {
 	case errors.Is(err, records.ErrNotFound): // the common case: no eviction of d
-	case err != nil:
+	case err != nil && !errors.Is(err, records.ErrTooLarge): // one too large is aged all the same
 		c.sharedFailed("get", key, err)
 		return false, fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 	default:
@@ -275,7 +342,7 @@ func (c *Cache) awaitEvicting(ctx context.Context, repo Repo, d digest.Digest, k
 		switch {
 		case errors.Is(err, records.ErrNotFound):
 			return false, nil
-		case err != nil:
+		case err != nil && !errors.Is(err, records.ErrTooLarge):
 			c.sharedFailed("get", key, err)
 			return false, fmt.Errorf("shared records: %w: %w", ErrStoreUnavailable, err)
 		}
@@ -298,7 +365,7 @@ func (c *Cache) forgetEvicted(d digest.Digest) {
 	if err != nil {
 		return // forgotten already
 	}
-	if err := c.forgetLocked(d, meta.Size, dropLocal); err != nil {
+	if err := c.forgetLocked(c.life, d, meta.Size, dropLocal); err != nil {
 		c.log.WithError(err).WithField("digest", d).Warn("forgetting content eviction took from the bucket")
 	}
 }
@@ -325,18 +392,31 @@ func (c *Cache) sweepEvicting(ctx context.Context, seen evictingSeen) {
 	listed := map[string]bool{}
 	for _, k := range keys {
 		r, err := c.rec.store.Get(ctx, k)
-		if err != nil {
+		if err != nil && !errors.Is(err, records.ErrTooLarge) { // one too large is swept by its version all the same
 			continue // gone meanwhile, or asked again at the next walk
 		}
 		listed[k] = true
 		if seen.fresh(k, r.Version, c.evictingFor) {
 			continue
 		}
-		if err := c.rec.store.Delete(ctx, k); err != nil {
-			c.sharedFailed("delete", k, err)
-			continue
+		if c.deleteUnchanged(ctx, k, r.Version) {
+			delete(listed, k) // a record released and taken again since is a live leader's
 		}
-		delete(listed, k)
 	}
 	seen.keep(listed)
+}
+
+// deleteUnchanged deletes the record at key if it is still at version,
+// read again just before the delete (records has no delete conditional
+// on a version: this narrows the window to one round trip, it does not
+// close it), and reports whether it did.
+func (c *Cache) deleteUnchanged(ctx context.Context, key, version string) bool {
+	if again, err := c.rec.store.Get(ctx, key); err != nil && !errors.Is(err, records.ErrTooLarge) || again.Version != version {
+		return false
+	}
+	if err := c.rec.store.Delete(ctx, key); err != nil {
+		c.sharedFailed("delete", key, err)
+		return false
+	}
+	return true
 }

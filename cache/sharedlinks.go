@@ -69,15 +69,23 @@ func (c *Cache) recorded(d digest.Digest) {
 // index knows of its content, at most sharedWriters at once. Content the
 // index does not know is skipped: nothing to vouch for.
 func (c *Cache) shareLinks(ctx context.Context, repo Repo, pinned bool, ds ...digest.Digest) error {
+	_, err := c.shareKnownLinks(ctx, repo, pinned, ds)
+	return err
+}
+
+// shareKnownLinks is shareLinks, reporting the content it skipped
+// (pushes refuse it: linkPushed).
+func (c *Cache) shareKnownLinks(ctx context.Context, repo Repo, pinned bool, ds []digest.Digest) (unknown []digest.Digest, err error) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(sharedWriters)
 	for _, d := range ds {
 		key, err := sharedLinkKey(repo, d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		meta, err := c.index.Blob(d)
 		if err != nil {
+			unknown = append(unknown, d)
 			continue
 		}
 		// A push pins what it links, though this replica may have held
@@ -86,7 +94,7 @@ func (c *Cache) shareLinks(ctx context.Context, repo Repo, pinned bool, ds ...di
 		l := sharedLink{Size: meta.Size, MediaType: meta.MediaType, Pinned: pinned || meta.Pinned}
 		g.Go(func() error { return c.putShared(ctx, key, l) })
 	}
-	return g.Wait()
+	return unknown, g.Wait()
 }
 
 // unshareEvictedLater deletes, in the background, the records of the

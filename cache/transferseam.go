@@ -50,7 +50,9 @@ func (c *Cache) IngestManifest(repo Repo, tag, mediaType string, d digest.Digest
 		tags = []string{tag}
 	}
 	m := &Manifest{Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}, Body: body}
-	if err := c.PushManifest(repo, m, oci.Pushed{}, tags); err != nil {
+	// The blobs are checked; an index's children may be missing.
+	parsed, _ := oci.ParseManifest(body) // unparsable bytes are refused as they are stored
+	if err := c.PushManifest(c.life, repo, m, oci.Pushed{Parsed: oci.Parsed{Blobs: parsed.Blobs}}, tags); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	return m.Descriptor, nil

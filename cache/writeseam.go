@@ -48,8 +48,8 @@ func (c *Cache) OpenUploads(expiry time.Duration, limits upload.Limits) (*upload
 // LinkUploaded records that repo holds d, which an upload session opened
 // in repo has just verified and ingested. Content named by digest alone
 // goes through Mount, which judges whether repo may have it.
-func (c *Cache) LinkUploaded(repo Repo, d digest.Digest) error {
-	return c.linkPushed(c.life, repo, d)
+func (c *Cache) LinkUploaded(ctx context.Context, repo Repo, d digest.Digest) error {
+	return c.linkPushed(ctx, repo, nil, d)
 }
 
 // Mount makes a stored blob part of repo without a byte sent (a
@@ -76,7 +76,7 @@ func (c *Cache) Mount(ctx context.Context, repo Repo, from *Repo, anyPinned bool
 	if err := c.pin(d, size); err != nil {
 		return false, err
 	}
-	if err := c.linkPushed(ctx, repo, d); errors.Is(err, ErrEvicted) {
+	if err := c.linkPushed(ctx, repo, nil, d); errors.Is(err, ErrEvicted) {
 		return false, nil // evicted as it was mounted: the client uploads it
 	} else if err != nil {
 		return false, err
@@ -105,16 +105,34 @@ func (c *Cache) Pinned(d digest.Digest) bool {
 }
 
 // PushManifest stores m, a manifest a client pushed to repo, which the
-// caller has validated as p (its references held, tags valid): pinned,
+// caller has validated as p (its references held, tags valid; an
+// import's p names only the blobs it checked): pinned,
 // linked to repo with everything it references, listed among the
 // referrers of its subject in repo, repo recorded for the catalog, and
 // each of tags pointed at it as a pushed tag (the site's own: found
-// before the upstream is asked, never revalidated).
-func (c *Cache) PushManifest(repo Repo, m *Manifest, p oci.Pushed, tags []string) error {
+// before the upstream is asked, never revalidated). ctx, the request's,
+// bounds the wait for an eviction of its content (linkPushed).
+func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.Pushed, tags []string) error {
 	desc := m.Descriptor
-	if err := c.storeManifest(repo, m, true); err != nil {
+	refs, err := c.putManifest(m, true)
+	if err != nil {
 		return err
 	}
+	// The caller checked that repo holds p's references but foreign
+	// layers: each must still be stored as it is linked.
+	vouched := map[digest.Digest]bool{desc.Digest: true}
+	for _, group := range [][]ocispec.Descriptor{p.Blobs, p.Manifests} {
+		for _, r := range group {
+			if !oci.Foreign(r) {
+				vouched[r.Digest] = true
+			}
+		}
+	}
+	optional := func(d digest.Digest) bool { return !vouched[d] }
+	if err := c.linkPushed(ctx, repo, optional, append([]digest.Digest{desc.Digest}, refs...)...); err != nil {
+		return err
+	}
+	c.manifests.Add(desc.Digest, m)
 	if p.Subject != nil {
 		rd := desc
 		rd.ArtifactType, rd.Annotations = p.ArtifactType, p.Annotations
@@ -203,46 +221,62 @@ func (c *Cache) UnlinkManifest(repo Repo, m *Manifest) error {
 // keeps its open file. A link already gone (a request that came first
 // deleted it) is ErrNotFound.
 func (c *Cache) Unlink(repo Repo, d digest.Digest) error {
-	if c.rec != nil {
-		key, err := sharedLinkKey(repo, d)
+	if c.rec == nil {
+		c.contentMu.Lock()
+		defer c.contentMu.Unlock()
+		if held, err := c.unlinkLocked(repo, d); err != nil || held {
+			return err
+		}
+		meta, err := c.index.Blob(d)
+		if errors.Is(err, index.ErrNotFound) {
+			return c.store.Delete(c.life, d) // a file the index never heard of
+		}
 		if err != nil {
 			return err
 		}
-		if err := c.deleteShared(c.life, key); err != nil {
-			return err
-		}
+		return c.removeLocked(d, meta.Size)
+	}
+	// The bucket's work is bounded, and done outside the content lock,
+	// which every fill's commit takes: only the index steps are under
+	// it, and the delete, bounded by the evicting record's deadline.
+	ctx, cancel := context.WithTimeout(c.life, c.evictingFor)
+	defer cancel()
+	key, err := sharedLinkKey(repo, d)
+	if err != nil {
+		return err
+	}
+	if err := c.deleteShared(ctx, key); err != nil {
+		return err
 	}
 	c.contentMu.Lock()
-	defer c.contentMu.Unlock()
+	held, err := c.unlinkLocked(repo, d)
+	c.contentMu.Unlock()
+	if err != nil || held {
+		return err
+	}
+	// Through another replica too: asked under the handshake with pushes
+	// that eviction uses (sharedevicting.go).
+	hold, ok := c.markUnlinked(ctx, d)
+	if !ok {
+		return nil
+	}
+	_, err = c.removeHeld(ctx, d, hold, true)
+	return err
+}
+
+// unlinkLocked removes repo's link to d from the index and reports
+// whether another repository holds d. c.contentMu must be held.
+func (c *Cache) unlinkLocked(repo Repo, d digest.Digest) (held bool, err error) {
 	had, held, err := c.index.Unlink(repo.String(), d)
 	c.links.Remove(linkCacheKey(repo, d))
 	if err != nil {
 		c.opts.Metrics.StoreError("index")
-		return err
+		return false, err
 	}
 	if !had {
-		return fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
+		return false, fmt.Errorf("%s@%s: %w", repo, d, ErrNotFound)
 	}
-	if held {
-		return nil // another repository holds it
-	}
-	if c.rec != nil {
-		// Through another replica too: asked under the handshake with
-		// pushes that eviction uses (sharedevicting.go).
-		done, ok := c.markUnlinked(c.life, d)
-		if !ok {
-			return nil
-		}
-		defer done()
-	}
-	meta, err := c.index.Blob(d)
-	if errors.Is(err, index.ErrNotFound) {
-		return c.store.Delete(c.life, d) // a file the index never heard of
-	}
-	if err != nil {
-		return err
-	}
-	return c.removeLocked(d, meta.Size)
+	return held, nil
 }
 
 // Origin is the upstream repo mirrors (offline, the stand-in that answers

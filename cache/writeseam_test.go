@@ -19,7 +19,7 @@ func TestContentLeavesWithItsLastLink(t *testing.T) {
 	body := randomBytes(1000)
 	d := ingestBytes(t, c, body)
 	for _, r := range []Repo{a, b} {
-		if err := c.LinkUploaded(r, d); err != nil {
+		if err := c.LinkUploaded(context.Background(), r, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,7 +58,7 @@ func TestMountNeedsARepositoryThatHoldsIt(t *testing.T) {
 		t.Fatalf("mount of content not stored: %v, %v; want false", ok, err)
 	}
 	ingestBytes(t, c, body)
-	if err := c.LinkUploaded(src, d); err != nil {
+	if err := c.LinkUploaded(context.Background(), src, d); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

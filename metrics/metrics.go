@@ -71,7 +71,7 @@ type Metrics struct {
 	// Shared eviction's handshakes with pushes and its view of the other
 	// replicas' readers (cache/sharedevicting.go, cache/sharedaccess.go).
 	ClusterEvictHandshakes *prometheus.CounterVec // result: kept|refused|stale
-	ClusterEvictSpared     *prometheus.CounterVec // reason: pinned|held|linked
+	ClusterEvictSpared     *prometheus.CounterVec // reason: pinned|held|linked|slow
 	// Shared records (cache, with storage.s3): the small objects replicas share.
 	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
 }
@@ -213,7 +213,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: NameClusterEvictHandshakes, Help: "Pushes that linked content the leader of eviction was deleting, by result: kept (the leader saw the push's link and kept the content), refused (the content was gone: the push failed, retryable, and the client uploads again), stale (the leader's record outlived its bound and was taken for a dead leader's).",
 		}, []string{"result"}),
 		ClusterEvictSpared: f.NewCounterVec(prometheus.CounterOpts{
-			Name: NameClusterEvictSpared, Help: "Content the leader of eviction chose and then kept, by reason: pinned (a pinned link in the bucket), held (a reader on some replica holds it open), linked (a delete's removal found a link left in the bucket).",
+			Name: NameClusterEvictSpared, Help: "Content the leader of eviction chose and then kept, by reason: pinned (a pinned link in the bucket), held (a reader on some replica holds it open), linked (a delete's removal found a link left in the bucket), slow (the delete could not start within half the evicting record's bound).",
 		}, []string{"reason"}),
 		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",

@@ -127,12 +127,24 @@ func mirrorTag(t testing.TB, h *harness, tag string) digest.Digest {
 // digest.
 func pushTag(t *testing.T, r *s3Replica, tag string) digest.Digest {
 	t.Helper()
-	desc := func(mt string, n int) ocispec.Descriptor {
+	desc := func(mt string) ocispec.Descriptor { // stored, as a push's references are
 		b := []byte(t.Name() + mt + time.Now().String())
-		return ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(b), Size: int64(n)}
+		d := digest.FromBytes(b)
+		f, err := r.cache.TempFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.cache.Ingest(context.Background(), f, d, int64(len(b)), true); err != nil {
+			t.Fatal(err)
+		}
+		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}
 	}
 	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: desc(ocispec.MediaTypeImageConfig, 2), Layers: []ocispec.Descriptor{desc(ocispec.MediaTypeImageLayerGzip, 3)}}
+		Config: desc(ocispec.MediaTypeImageConfig), Layers: []ocispec.Descriptor{desc(ocispec.MediaTypeImageLayerGzip)}}
 	body, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +155,7 @@ func pushTag(t *testing.T, r *s3Replica, tag string) digest.Digest {
 	}
 	d := digest.FromBytes(body)
 	cm := &cache.Manifest{Descriptor: ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(body))}, Body: body}
-	if err := r.cache.PushManifest(repo, cm, p, []string{tag}); err != nil {
+	if err := r.cache.PushManifest(context.Background(), repo, cm, p, []string{tag}); err != nil {
 		t.Fatal(err)
 	}
 	return d

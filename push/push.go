@@ -71,7 +71,7 @@ func (w *Writer) PutManifest(ctx context.Context, repo cache.Repo, ref, mediaTyp
 		return nil, err
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-	if err := w.c.PushManifest(repo, &cache.Manifest{Descriptor: desc, Body: b}, p, tags); err != nil {
+	if err := w.c.PushManifest(ctx, repo, &cache.Manifest{Descriptor: desc, Body: b}, p, tags); err != nil {
 		return nil, err
 	}
 	out := &PushedManifest{Descriptor: desc, Tags: tags}

@@ -47,7 +47,7 @@ func (w *Writer) FinishUpload(ctx context.Context, repo cache.Repo, id string, c
 	if err := w.uploads.Finish(ctx, repo.String(), id, c, d); err != nil {
 		return storeErr(err)
 	}
-	return w.c.LinkUploaded(repo, d)
+	return w.c.LinkUploaded(ctx, repo, d)
 }
 
 // PutBlob stores a whole blob in one request (POST ?digest=). Its

@@ -30,6 +30,10 @@ var (
 	// ErrConflict: a conditional write's condition did not hold; another
 	// writer created or replaced the record first.
 	ErrConflict = errors.New("record changed by another writer")
+	// ErrTooLarge: the record at key holds more than MaxSize bytes. Get
+	// returns its Version and Modified with it, not its Data, so that a
+	// reader can age or sweep it whatever it holds.
+	ErrTooLarge = errors.New("record larger than a record may be")
 )
 
 // MaxSize bounds one record's bytes, so that reading one costs bounded
@@ -38,7 +42,7 @@ const MaxSize = 1 << 20
 
 // Store keeps records by key.
 type Store interface {
-	// Get returns the record at key, or ErrNotFound.
+	// Get returns the record at key, or ErrNotFound (or ErrTooLarge).
 	Get(ctx context.Context, key string) (Record, error)
 	// Put writes data at key if cond holds, and returns the new version.
 	Put(ctx context.Context, key string, data []byte, cond Cond) (version string, err error)

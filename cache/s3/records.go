@@ -53,7 +53,8 @@ func (r Records) Get(ctx context.Context, key string) (records.Record, error) {
 	}
 	defer body.Close()
 	if info.Size > records.MaxSize {
-		return records.Record{}, fmt.Errorf("s3: record %s: %d bytes, more than a record may hold (%d)", key, info.Size, records.MaxSize)
+		return records.Record{Version: info.ETag, Modified: info.LastModified},
+			fmt.Errorf("s3: record %s: %d bytes, more than %d: %w", key, info.Size, records.MaxSize, records.ErrTooLarge)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, records.MaxSize+1))
 	if err != nil {
