@@ -193,6 +193,9 @@ type Cache struct {
 	inUseMu  sync.Mutex
 	inUse    map[digest.Digest]int
 	evictRun sync.Mutex // one eviction at a time
+	// reportMu orders the access report's writes (sharedaccess.go): one
+	// computed later lands later, never under an older one.
+	reportMu sync.Mutex
 	evictCh  chan struct{}
 	pressure atomic.Int64 // a lower eviction target after a full disk
 	stop     chan struct{}

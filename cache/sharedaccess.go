@@ -74,12 +74,16 @@ func (c *Cache) reportAccess(stop <-chan struct{}) {
 }
 
 // writeAccessReport writes this replica's report; a failure is counted
-// and logged (the leader then plans on older reports).
+// and logged (the leader then plans on older reports). Writes take turns
+// from reading the holds to the Put's answer: a report read before a
+// client let go, and sent slowly, must not land after one read since.
 func (c *Cache) writeAccessReport(ctx context.Context, holding bool) {
 	key, err := sharedAccessKey(c.opts.Replica)
 	if err != nil {
 		return
 	}
+	c.reportMu.Lock()
+	defer c.reportMu.Unlock()
 	b, err := c.accessReport(holding)
 	if err != nil {
 		c.log.WithError(err).Warn("shared records: the access report")

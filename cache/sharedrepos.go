@@ -117,13 +117,18 @@ func (c *Cache) NotePushed(repo Repo) {
 }
 
 // pushedInto adds repo, to which tags were just pushed through this
-// replica, to the set and, when it is new here, announces it to the
-// other replicas before the push is acknowledged.
-func (c *Cache) pushedInto(ctx context.Context, repo Repo) {
-	if c.rec == nil || !c.rec.repos.add(repo) || c.opts.Announcer == nil {
+// replica, to the set and, with announce (repo was new here before the
+// push wrote its records), announces it to the other replicas before the
+// push is acknowledged. Two pushes racing into a new repository may both
+// announce it; a peer takes that twice.
+func (c *Cache) pushedInto(ctx context.Context, repo Repo, announce bool) {
+	if c.rec == nil {
 		return
 	}
-	c.opts.Announcer.AnnouncePushed(ctx, repo)
+	c.rec.repos.add(repo)
+	if announce && c.opts.Announcer != nil {
+		c.opts.Announcer.AnnouncePushed(ctx, repo)
+	}
 }
 
 // listPushedRepos adds the repositories of repos/ records, and with tags

@@ -145,6 +145,10 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 			return err
 		}
 	}
+	// Whether to announce is decided before repo's record is written:
+	// this replica's own listing may find that record before the tags are
+	// written, and the peers would then not be told.
+	announce := len(tags) > 0 && c.rec != nil && !c.rec.repos.has(repo)
 	if c.rec != nil {
 		if err := c.shareRepository(c.life, repo); err != nil {
 			return err
@@ -165,7 +169,7 @@ func (c *Cache) PushManifest(ctx context.Context, repo Repo, m *Manifest, p oci.
 		}
 	}
 	if len(tags) > 0 {
-		c.pushedInto(c.life, repo)
+		c.pushedInto(c.life, repo, announce)
 	}
 	return nil
 }

@@ -197,10 +197,13 @@ func (g *Group) run(f *fill, open Source) {
 		// client hears it, and proxy logs what deserves a log.
 		log.WithError(err).Debug("blob fill not started")
 	}
-	f.finish(err)
+	// Out of the table before the followers hear the end: a client that
+	// retries at once after a failure starts a new fill instead of joining
+	// this one and reading its error again.
 	g.mu.Lock()
 	delete(g.fills, f.d)
 	g.mu.Unlock()
+	f.finish(err)
 	f.release()
 	g.opts.Metrics.FillDone(result)
 }

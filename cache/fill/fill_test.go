@@ -310,3 +310,31 @@ func TestJoinAfterCommitServesDisk(t *testing.T) {
 		t.Errorf("upstream opened %d times", src.opens.Load())
 	}
 }
+
+// TestRetryAfterFailedFillStartsAnother: a client that retries as soon as
+// its read of a failed fill ends starts a new fill, and does not join the
+// failed one to read its error again.
+func TestRetryAfterFailedFillStartsAnother(t *testing.T) {
+	g, _, _ := newGroup(t)
+	for i := range 50 { // the window, when open, is narrow: try it often
+		blob, d := randomBlob(t, 4096)
+		fw, err := g.Join(d, (&source{blob: blob, corrupt: true}).open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = readAll(context.Background(), fw, 0)
+		fw.Close()
+		if !errors.Is(err, fill.ErrDigestMismatch) {
+			t.Fatalf("read of a corrupt blob: %v, want ErrDigestMismatch", err)
+		}
+		fw, started, err := g.Start(d, (&source{blob: blob}).open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAll(context.Background(), fw, 0)
+		fw.Close()
+		if !started || err != nil || !bytes.Equal(got, blob) {
+			t.Fatalf("retry %d: started %v, read %d bytes, %v; want a new fill of the blob", i, started, len(got), err)
+		}
+	}
+}

@@ -9,3 +9,6 @@ func (s *Store) OnPromoted(fn func(d digest.Digest, err error)) {
 	defer s.mu.Unlock()
 	s.promoted = fn
 }
+
+// Stopping is closed once Close has cancelled the promotions.
+func (s *Store) Stopping() <-chan struct{} { return s.ctx.Done() }

@@ -67,6 +67,9 @@ type faulty struct {
 	gate  chan struct{}                           // when set, reads of opened content wait for it to close
 	mu    sync.Mutex
 	opens int
+
+	waiting     chan struct{} // when set, closed as the first read waits at the gate
+	waitingOnce sync.Once
 }
 
 func (s *faulty) Put(ctx context.Context, f *os.File, d digest.Digest, size int64) error {
@@ -103,7 +106,14 @@ func (s *faulty) Open(ctx context.Context, d digest.Digest) (tier.Content, error
 	if err != nil || s.gate == nil {
 		return c, err
 	}
-	return gated{c, s.gate}, nil
+	return gated{c, s.gate, s.wait}, nil
+}
+
+// wait tells the test, through waiting, that a read waits at the gate.
+func (s *faulty) wait() {
+	if s.waiting != nil {
+		s.waitingOnce.Do(func() { close(s.waiting) })
+	}
 }
 
 func (s *faulty) openCount() int {
@@ -115,10 +125,12 @@ func (s *faulty) openCount() int {
 // gated content blocks every read until its gate is closed.
 type gated struct {
 	tier.Content
-	gate chan struct{}
+	gate    chan struct{}
+	waiting func()
 }
 
 func (g gated) Read(p []byte) (int, error) {
+	g.waiting()
 	<-g.gate
 	return g.Content.Read(p)
 }

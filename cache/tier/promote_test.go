@@ -142,7 +142,7 @@ func TestPromotionsAreBounded(t *testing.T) {
 // returns only once it has ended, keeping nothing of it.
 func TestCloseWaitsForPromotions(t *testing.T) {
 	r := newRig(t, tier.Options{})
-	r.shared.gate = make(chan struct{})
+	r.shared.gate, r.shared.waiting = make(chan struct{}), make(chan struct{})
 	ended := false
 	r.OnPromoted(func(_ digest.Digest, err error) {
 		if !errors.Is(err, context.Canceled) {
@@ -157,11 +157,15 @@ func TestCloseWaitsForPromotions(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	<-r.shared.waiting // the promotion is blocked in its read
 	closed := make(chan struct{})
 	go func() {
 		r.Close()
 		close(closed)
 	}()
+	// The gate opens only once Close has cancelled: opened before, the
+	// promotion could read to the end and finish first.
+	<-r.Stopping()
 	select {
 	case <-closed:
 		t.Fatal("Close returned while a promotion was blocked in a read")
