@@ -107,8 +107,15 @@ func TestPeerRoutesNeedTheSecret(t *testing.T) {
 	d := layerOf(t, h, 1024)
 	q := repoQuery(repo.Upstream, repo.Path).Encode()
 	for _, auth := range []string{"", "Bearer wrong-secret-of-some-length", "Basic " + testSecret, "Bearer " + testSecret + "x"} {
-		for _, path := range []string{"/cluster/health", blobsPath + d.String() + "?" + q, manifestsPath + "v1?" + q, tagsPath + "?" + q} {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+h.replicas[0].addr+path, nil)
+		for _, rt := range []struct{ method, path string }{
+			{http.MethodGet, "/cluster/health"},
+			{http.MethodGet, blobsPath + d.String() + "?" + q},
+			{http.MethodGet, manifestsPath + "v1?" + q},
+			{http.MethodGet, tagsPath + "?" + q},
+			{http.MethodPost, pushedPath + "?" + q}, // would make the replica read the bucket on every pull in repo
+		} {
+			method, path := rt.method, rt.path
+			req, _ := http.NewRequest(method, "http://"+h.replicas[0].addr+path, nil)
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
 			}
@@ -118,7 +125,7 @@ func TestPeerRoutesNeedTheSecret(t *testing.T) {
 			}
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%q %s: %d, want 401", auth, path, resp.StatusCode)
+				t.Errorf("%q %s %s: %d, want 401", auth, method, path, resp.StatusCode)
 			}
 		}
 	}
@@ -155,8 +162,14 @@ func TestMalformedPeerRequests(t *testing.T) {
 		manifestsPath + ".hidden?" + good,
 		tagsPath + "?" + good + "&n=-1",
 		tagsPath + "?" + good + "&last=a%20b",
+		pushedPath + "?upstream=registry.test&repo=team/../app",
+		pushedPath + "?repo=team/app",
 	} {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+h.replicas[0].addr+strings.ReplaceAll(path, " ", "%20"), nil)
+		method := http.MethodGet
+		if strings.HasPrefix(path, pushedPath) {
+			method = http.MethodPost
+		}
+		req, _ := http.NewRequest(method, "http://"+h.replicas[0].addr+strings.ReplaceAll(path, " ", "%20"), nil)
 		req.Header.Set("Authorization", "Bearer "+testSecret)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
