@@ -221,13 +221,11 @@ func (c *Cache) anyTagRecord(ctx context.Context, repo Repo) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	errFound := errors.New("found")
 	for _, prefix := range []string{mirrored, pushed} {
-		err := c.rec.store.List(ctx, prefix, func(string) error { return errFound })
-		if errors.Is(err, errFound) {
-			return true, nil
-		} else if err != nil {
+		if found, err := records.Any(ctx, c.rec.store, prefix); err != nil {
 			return false, fmt.Errorf("list %s: %w", prefix, err)
+		} else if found {
+			return true, nil
 		}
 	}
 	return false, nil

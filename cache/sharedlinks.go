@@ -171,16 +171,12 @@ func (c *Cache) sharedHeld(ctx context.Context, d digest.Digest) bool {
 	if err != nil {
 		return true
 	}
-	errHeld := errors.New("held")
-	err = c.rec.store.List(ctx, prefix, func(string) error { return errHeld })
-	switch {
-	case errors.Is(err, errHeld):
-		return true
-	case err != nil:
+	held, err := records.Any(ctx, c.rec.store, prefix)
+	if err != nil {
 		c.sharedFailed("list", prefix, err)
 		return true
 	}
-	return false
+	return held
 }
 
 // sharedPinned reports whether any repository's link to d in the bucket
@@ -201,29 +197,39 @@ func (c *Cache) sharedPin(ctx context.Context, d digest.Digest) (pinned bool, me
 	if c.rec == nil {
 		return false, ""
 	}
+	l, found, err := c.findLink(ctx, d, true, func(l sharedLink) bool { return l.Pinned })
+	if err != nil {
+		return true, "" // kept when in doubt
+	}
+	return found, l.MediaType
+}
+
+// findLink is the first record of a link to d, through any repository,
+// that match accepts. A record that cannot be read fails the search when
+// strict (an answer must not be missed), and is passed over otherwise.
+func (c *Cache) findLink(ctx context.Context, d digest.Digest, strict bool, match func(sharedLink) bool) (l sharedLink, found bool, err error) {
 	prefix, err := sharedHoldersPrefix(d)
 	if err != nil {
-		return true, ""
+		return l, false, err
 	}
-	errPinned := errors.New("pinned")
-	err = c.rec.store.List(ctx, prefix, func(key string) error {
-		var l sharedLink
-		if err := c.getShared(ctx, key, &l); err != nil && !errors.Is(err, records.ErrNotFound) {
-			return err
-		} else if err == nil && l.Pinned {
-			mediaType = l.MediaType
-			return errPinned
+	_, err = records.First(ctx, c.rec.store, prefix, func(key string) (bool, error) {
+		var cand sharedLink
+		switch err := c.getShared(ctx, key, &cand); {
+		case errors.Is(err, records.ErrNotFound): // deleted since the listing
+			return false, nil
+		case err != nil && strict:
+			return false, err
+		case err == nil && match(cand):
+			l, found = cand, true
+			return true, nil
 		}
-		return nil
+		return false, nil
 	})
-	switch {
-	case errors.Is(err, errPinned):
-		return true, mediaType
-	case err != nil:
+	if err != nil {
 		c.sharedFailed("list", prefix, err)
-		return true, ""
+		return sharedLink{}, false, err
 	}
-	return false, ""
+	return l, found, nil
 }
 
 // sharedStoredManifest is a manifest another replica stored: its bytes
@@ -232,26 +238,14 @@ func (c *Cache) sharedPin(ctx context.Context, d digest.Digest) (pinned bool, me
 // The replica running the cluster's write-through reads what others
 // took this way.
 func (c *Cache) sharedStoredManifest(ctx context.Context, d digest.Digest) (*Manifest, error) {
-	prefix, err := sharedHoldersPrefix(d)
+	l, found, err := c.findLink(ctx, d, false, func(l sharedLink) bool { return l.MediaType != "" })
 	if err != nil {
 		return nil, err
 	}
-	var mediaType string
-	errFound := errors.New("found")
-	err = c.rec.store.List(ctx, prefix, func(key string) error {
-		var l sharedLink
-		if err := c.getShared(ctx, key, &l); err == nil && l.MediaType != "" {
-			mediaType = l.MediaType
-			return errFound
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFound) {
-		return nil, err
-	}
-	if mediaType == "" {
+	if !found {
 		return nil, fmt.Errorf("manifest %s: no link record names its media type: %w", d, ErrNotFound)
 	}
+	mediaType := l.MediaType
 	body, err := c.readManifest(ctx, d)
 	if err != nil {
 		return nil, err

@@ -117,3 +117,34 @@ func CheckPrefix(prefix string) error {
 	}
 	return CheckKey(strings.TrimSuffix(prefix, "/"))
 }
+
+// errStop ends a listing early; it never leaves Any or First.
+var errStop = errors.New("stop listing")
+
+// Any reports whether any record lies under prefix; the listing stops at
+// the first.
+func Any(ctx context.Context, s Store, prefix string) (bool, error) {
+	found, err := First(ctx, s, prefix, func(string) (bool, error) { return true, nil })
+	return found != "", err
+}
+
+// First lists prefix until match accepts a key, and returns that key (""
+// when none does, or on the first error, which it returns).
+func First(ctx context.Context, s Store, prefix string, match func(key string) (bool, error)) (string, error) {
+	var found string
+	err := s.List(ctx, prefix, func(key string) error {
+		ok, err := match(key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			found = key
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return found, nil
+	}
+	return "", err
+}
