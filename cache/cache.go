@@ -343,10 +343,10 @@ func Open(opts Options) (*Cache, error) {
 	c.bg.Add(1)
 	go c.background(c.stop)
 	if c.rec != nil {
-		listed := c.listPushedReposFirst()
+		c.listPushedReposFirst()
 		c.bg.Add(2)
 		go c.writeShared(c.stop)
-		go c.watchPushedRepos(c.stop, listed)
+		go c.watchPushedRepos(c.stop)
 	}
 	if c.reportsAccess() {
 		// A first report before serving: a leader that took records

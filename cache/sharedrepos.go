@@ -131,40 +131,31 @@ func (c *Cache) pushedInto(ctx context.Context, repo Repo, announce bool) {
 	}
 }
 
-// listPushedRepos adds the repositories of repos/ records, and with tags
-// those of tags/ records, to the set.
-func (c *Cache) listPushedRepos(ctx context.Context, tags bool) error {
-	dirs := []string{sharedReposDir}
-	if tags {
-		dirs = append(dirs, sharedTagsDir)
-	}
-	for _, dir := range dirs {
-		err := c.rec.store.List(ctx, dir, func(key string) error {
-			if k, ok := parseSharedKey(key); ok && (k.kind == sharedReposDir || k.kind == sharedTagsDir) {
-				c.rec.repos.add(k.repo)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+// listPushedRepos adds the repositories of repos/ records to the set. A
+// push writes its repository's record before any of its tags (and
+// always has, since tags/ records exist), so repos/ names every
+// repository tags/ does, in one record per repository.
+func (c *Cache) listPushedRepos(ctx context.Context) error {
+	return c.rec.store.List(ctx, sharedReposDir, func(key string) error {
+		if k, ok := parseSharedKey(key); ok && k.kind == sharedReposDir {
+			c.rec.repos.add(k.repo)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // listPushedReposFirst lists, at Open, the repositories with pushed
-// tags, tags/ included; on failure every pull reads through until
-// watchPushedRepos lists them.
-func (c *Cache) listPushedReposFirst() bool {
+// tags; on failure every pull reads through until watchPushedRepos
+// lists them.
+func (c *Cache) listPushedReposFirst() {
 	ctx, cancel := context.WithTimeout(context.Background(), pushedReposFirstTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := c.listPushedRepos(ctx, true); err != nil {
+	if err := c.listPushedRepos(ctx); err != nil {
 		c.pushedReposFailed(err)
-		return false
+		return
 	}
 	c.rec.repos.listed.Store(start.UnixNano())
-	return true
 }
 
 // pushedReposFirstTimeout bounds the listing at Open.
@@ -175,9 +166,8 @@ func (c *Cache) pushedReposFailed(err error) {
 	c.log.WithError(err).Warn("shared records: listing the repositories with pushed tags; pulls by tag read through meanwhile")
 }
 
-// watchPushedRepos lists repos/ every PushedReposEvery until stop (tags/
-// too while no listing has succeeded: listed says whether one did).
-func (c *Cache) watchPushedRepos(stop <-chan struct{}, listed bool) {
+// watchPushedRepos lists repos/ every PushedReposEvery until stop.
+func (c *Cache) watchPushedRepos(stop <-chan struct{}) {
 	defer c.bg.Done()
 	tick := time.NewTicker(c.opts.PushedReposEvery)
 	defer tick.Stop()
@@ -188,13 +178,12 @@ func (c *Cache) watchPushedRepos(stop <-chan struct{}, listed bool) {
 		case <-tick.C:
 		}
 		start := time.Now()
-		if err := c.listPushedRepos(c.life, !listed); err != nil {
+		if err := c.listPushedRepos(c.life); err != nil {
 			if c.life.Err() == nil {
 				c.pushedReposFailed(err)
 			}
 			continue
 		}
-		listed = true
 		c.rec.repos.listed.Store(start.UnixNano())
 	}
 }

@@ -34,7 +34,7 @@ type listingAfterRepoRecord struct {
 func (l *listingAfterRepoRecord) Put(ctx context.Context, key string, data []byte, cond records.Cond) (string, error) {
 	v, err := l.Records.Put(ctx, key, data, cond)
 	if err == nil && strings.HasPrefix(key, sharedReposDir) {
-		if err := l.c.listPushedRepos(ctx, false); err != nil {
+		if err := l.c.listPushedRepos(ctx); err != nil {
 			return "", err
 		}
 	}
