@@ -6,23 +6,24 @@ import (
 	"time"
 )
 
-// pacer shares one link's rate among all connections. It keeps a virtual
-// clock of when the link is next free: a chunk of n bytes is sent at that
-// time (or now, if the link has been idle, so no credit builds up) and
-// moves the clock on by n/rate. Sleeping too long does not slow the link
-// down, because the clock moves by the bytes, not by the sleeps; the next
-// chunk then simply does not wait.
+// pacer holds one link's bytes to its rate. It keeps a virtual clock of
+// when the link is next free: a chunk of n bytes is sent at that time (or
+// now, if the link has been idle, so no credit builds up) and moves the
+// clock on by n/rate. Sleeping too long does not slow the link down,
+// because the clock moves by the bytes, not by the sleeps; the next chunk
+// then simply does not wait.
+//
+// The rate is read at every chunk from an atomic the pacer does not own,
+// so the control API changes it for every connection at once: the shared
+// link has one pacer, each connection its own on the relay's per-connection
+// rate.
 type pacer struct {
-	rate atomic.Int64 // bytes per second; 0 is unlimited
+	rate *atomic.Int64 // bytes per second; 0 is unlimited
 	mu   sync.Mutex
 	next time.Time
 }
 
-func newPacer(rate int64) *pacer {
-	p := &pacer{}
-	p.rate.Store(rate)
-	return p
-}
+func newPacer(rate *atomic.Int64) *pacer { return &pacer{rate: rate} }
 
 // wait blocks until n more bytes may pass.
 func (p *pacer) wait(n int) {
