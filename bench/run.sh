@@ -12,8 +12,15 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
-#   BENCH_ONLY=peer-hop      run the peer-hop scenario alone (needs the cluster's tools): its
+#   BENCH_ONLY=peer-hop|wan  run one scenario alone (peer-hop needs the cluster's tools): its
 #                            figures go to the log and bench/out/run.json, docs are not written
+#   BENCH_WAN=0              skip the WAN scenarios (issue 14): direct, wharf and distribution
+#                            over a link with a round-trip time and a rate per connection,
+#                            pulling a 12-layer image of mixed sizes (full: 64,1,32,2,16,4,48,
+#                            8,24,1,12,40 MiB = 252 MiB; quick: half) 3 layers at a time
+#   BENCH_RTT=50ms           the WAN link's round-trip time (each way: half; a new connection: one)
+#   BENCH_CONN_RATE=25MiB    the WAN link's rate per connection (BENCH_RATE stays the shared one)
+#   BENCH_WAN_LAYERS=64MiB,1MiB,...  the WAN image's layer sizes
 #   BENCH_CLUSTER=0          skip the cluster scenarios (3 replicas on MinIO behind HAProxy),
 #                            which need HAProxy (apt-get install haproxy) and MinIO (built
 #                            once by .ci/install-s3.sh into ~/.cache/wharf); also for a
@@ -80,7 +87,8 @@ if [[ "${BENCH_CLUSTER:-1}" != 0 ]]; then
 	fi
 fi
 command="make bench"
-for v in BENCH_ONLY BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER; do
+for v in BENCH_ONLY BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER \
+	BENCH_WAN BENCH_RTT BENCH_CONN_RATE BENCH_WAN_LAYERS; do
 	[[ -n "${!v:-}" ]] && command+=" $v=${!v}"
 done
 [[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")
@@ -91,6 +99,10 @@ done
 [[ "${BENCH_UNTHROTTLED:-1}" == 0 ]] && args+=(--unthrottled=false)
 [[ "${BENCH_PROFILE:-0}" == 1 ]] && args+=(--profile)
 [[ -n "${BENCH_ONLY:-}" ]] && args+=(--only "$BENCH_ONLY")
+[[ "${BENCH_WAN:-1}" == 0 ]] && args+=(--wan=false)
+[[ -n "${BENCH_RTT:-}" ]] && args+=(--rtt "$BENCH_RTT")
+[[ -n "${BENCH_CONN_RATE:-}" ]] && args+=(--conn-rate "$BENCH_CONN_RATE")
+[[ -n "${BENCH_WAN_LAYERS:-}" ]] && args+=(--wan-layers "$BENCH_WAN_LAYERS")
 args+=(--command "$command")
 
 log "running: $BIN/harness ${args[*]}"

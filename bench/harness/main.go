@@ -45,14 +45,37 @@ type params struct {
 	Profile      bool
 	Cluster      bool   // the cluster scenarios (issue 13): 3 replicas on MinIO behind HAProxy
 	PeerTags     int    // tags fetched through a peer, per round
-	Only         string // one scenario alone (peer-hop), for measuring a change to it
+	Only         string // one scenario alone (peer-hop, wan), for measuring a change to it
+	WAN          bool   // the WAN scenarios (issue 14): latency and a per-connection cap on the link
+	RTT          time.Duration
+	ConnRate     int64   // bytes per second per connection on the WAN link
+	WANLayers    []int64 // the WAN image's layer sizes, mixed as a real image's are
+	WANClients   int     // clients pulling the cold WAN image at once
+}
+
+// wanLayersFull is the WAN image (252 MiB): twelve layers of mixed sizes,
+// big ones first and among small ones as real images have them, so that
+// 3 layers at a time do not split evenly. The quick scale's is half.
+var (
+	wanLayersFull  = mib(64, 1, 32, 2, 16, 4, 48, 8, 24, 1, 12, 40)
+	wanLayersQuick = mib(32, 1, 16, 2, 8, 4, 24, 1, 12, 2, 6, 20)
+)
+
+func mib(n ...int64) []int64 {
+	out := make([]int64, len(n))
+	for i, v := range n {
+		out[i] = v << 20
+	}
+	return out
 }
 
 var scales = map[string]params{
 	"full": {Rounds: 3, Layers: 8, LayerSize: 40 << 20, BlobSize: 1 << 30, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true, PeerTags: 300},
+		HitClients: 64, HitDuration: 2 * time.Second, WarmClients: 2, WarmDuration: 2 * time.Second, Slices: 3, BlobPulls: 2, Unthrottled: true, PeerTags: 300,
+		WAN: true, RTT: 50 * time.Millisecond, ConnRate: 25 << 20, WANLayers: wanLayersFull, WANClients: 8},
 	"quick": {Rounds: 1, Layers: 4, LayerSize: 16 << 20, BlobSize: 256 << 20, Concurrent: []int{8, 32},
-		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true, PeerTags: 100},
+		HitClients: 64, HitDuration: time.Second, WarmClients: 2, WarmDuration: time.Second, Slices: 2, BlobPulls: 2, Unthrottled: true, PeerTags: 100,
+		WAN: true, RTT: 50 * time.Millisecond, ConnRate: 25 << 20, WANLayers: wanLayersQuick, WANClients: 8},
 }
 
 func run(ctx context.Context, args []string) error {
@@ -70,7 +93,11 @@ func run(ctx context.Context, args []string) error {
 	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
 	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
 	render := fs.String("render", "", "write the report from a saved run.json instead of measuring")
-	only := fs.String("only", "", "run one scenario alone: peer-hop (needs the cluster's tools)")
+	only := fs.String("only", "", "run one scenario alone: peer-hop (needs the cluster's tools) or wan")
+	wan := fs.Bool("wan", true, "run the WAN scenarios: the link with a round-trip time and a per-connection rate")
+	rtt := fs.String("rtt", "", "round-trip time of the WAN link, e.g. 50ms (empty: the scale's)")
+	connRate := fs.String("conn-rate", "", "bytes per second per connection on the WAN link, e.g. 25MiB (empty: the scale's)")
+	wanLayers := fs.String("wan-layers", "", "the WAN image's layer sizes, e.g. 64MiB,1MiB,32MiB (empty: the scale's)")
 	var tools clusterTools
 	fs.StringVar(&tools.MinIO, "minio", "", "MinIO server binary, for the cluster scenarios")
 	fs.StringVar(&tools.HAProxy, "haproxy", "", "HAProxy binary, for the cluster scenarios")
@@ -93,7 +120,7 @@ func run(ctx context.Context, args []string) error {
 	for _, s := range []struct {
 		in  string
 		out *int64
-	}{{*layerSize, &p.LayerSize}, {*blobSize, &p.BlobSize}, {*rate, &p.Rate}} {
+	}{{*layerSize, &p.LayerSize}, {*blobSize, &p.BlobSize}, {*rate, &p.Rate}, {*connRate, &p.ConnRate}} {
 		if s.in == "" {
 			continue
 		}
@@ -101,14 +128,26 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	p.Unthrottled, p.Profile = *unthrottled, *profile
+	if *wanLayers != "" {
+		if p.WANLayers, err = parseSizes(*wanLayers); err != nil {
+			return err
+		}
+	}
+	if *rtt != "" {
+		if p.RTT, err = time.ParseDuration(*rtt); err != nil || p.RTT < 0 {
+			return fmt.Errorf("--rtt %q: want a duration such as 50ms", *rtt)
+		}
+	}
+	p.Unthrottled, p.Profile, p.WAN = *unthrottled, *profile, *wan
 	p.Cluster = tools.ok()
 	switch p.Only = *only; {
 	case p.Only == "":
-	case p.Only != scPeerHop:
-		return fmt.Errorf("--only %q: want %s", p.Only, scPeerHop)
-	case !p.Cluster:
+	case p.Only != scPeerHop && p.Only != scWAN:
+		return fmt.Errorf("--only %q: want %s or %s", p.Only, scPeerHop, scWAN)
+	case p.Only == scPeerHop && !p.Cluster:
 		return fmt.Errorf("--only %s: needs --minio, --haproxy and --s3tool", p.Only)
+	case p.Only == scWAN && !p.WAN:
+		return fmt.Errorf("--only %s with --wan=false: nothing to run", p.Only)
 	}
 
 	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
@@ -137,6 +176,9 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if p.Only != "" {
+		if p.Only == scWAN {
+			h.logTargets(h.wanTargets())
+		}
 		return nil // one scenario's figures are in the log and run.json, not a report
 	}
 	return h.report()
@@ -162,6 +204,27 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: want e.g. 200MiB", s)
 	}
 	return n, nil
+}
+
+// parseSizes reads a comma-separated list of sizes, each with its unit:
+// "64MiB,1MiB,512KiB".
+func parseSizes(s string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if _, err := strconv.ParseFloat(f, 64); err == nil {
+			return nil, fmt.Errorf("size %q in %q: give a unit, e.g. %sMiB", f, s, f)
+		}
+		n, err := parseSize(f)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return nil, fmt.Errorf("size %q in %q: want more than 0 bytes", f, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // logf prints progress to stderr with the time since the run started.

@@ -20,6 +20,7 @@ type record struct {
 	Took     time.Duration
 	AppBytes int64 // what one pull of the multi-layer image moves
 	BigBytes int64
+	WANBytes int64 // what one pull of the WAN image moves
 	Samples  []sample
 	Profiles []profile
 }

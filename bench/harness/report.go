@@ -85,6 +85,8 @@ func (t target) format(v float64) string {
 		return fmt.Sprintf("%.2f s", v)
 	case "MiB":
 		return fmt.Sprintf("%.0f MiB", v)
+	case "requests":
+		return fmt.Sprintf("%.0f requests", v)
 	}
 	return fmt.Sprintf("%.2f %s", v, t.unit)
 }
@@ -278,6 +280,7 @@ func (h *harness) report() error {
 		}
 	}
 
+	h.wanReport(&b)
 	h.clusterReport(&b)
 
 	b.WriteString("\n## Chart\n\n![Cold pulls over the paced link, and serving from cache](benchmarks.svg)\n")
@@ -311,10 +314,18 @@ func (h *harness) report() error {
 	if h.p.Cluster {
 		ts = append(ts, h.clusterTargets()...)
 	}
+	if h.p.WAN {
+		ts = append(ts, h.wanTargets()...)
+	}
+	h.logTargets(ts)
+	return nil
+}
+
+// logTargets prints each target's verdict and figure.
+func (h *harness) logTargets(ts []target) {
 	for _, t := range ts {
 		h.logf("  %-10s %s: %s", strings.ReplaceAll(t.verdict(), "*", ""), t.what, t.format(t.measured))
 	}
-	return nil
 }
 
 func baselineName(sc string) string {

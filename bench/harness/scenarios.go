@@ -39,6 +39,9 @@ const (
 	unthrottled  = "u-"   // prefix of the cold scenarios on an unpaced link
 )
 
+// dockerParallel is how many layers the docker daemon pulls at once.
+const dockerParallel = "3"
+
 func coldN(n int) string { return "cold" + strconv.Itoa(n) }
 func warmN(n int) string { return "warm" + strconv.Itoa(n) }
 
@@ -54,6 +57,9 @@ func (h *harness) measure(ctx context.Context) error {
 	if err := h.startRelay(ctx); err != nil {
 		return err
 	}
+	if h.p.Only == scWAN {
+		return h.wanOnly(ctx) // seeds the WAN image alone
+	}
 	h.logf("seeding the upstream")
 	if err := h.seed(ctx); err != nil {
 		return err
@@ -64,9 +70,21 @@ func (h *harness) measure(ctx context.Context) error {
 	if h.p.Only == scPeerHop {
 		return h.peerHopOnly(ctx)
 	}
+	if h.p.WAN {
+		if err := h.seedWAN(ctx); err != nil {
+			return err
+		}
+		h.run.WANBytes = h.img.wanBytes
+	}
 	warm, err := h.startWarm(ctx)
 	if err != nil {
 		return err
+	}
+	var wanWarm []*server
+	if h.p.WAN {
+		if wanWarm, err = h.startWANWarm(ctx); err != nil {
+			return err
+		}
 	}
 	var wc *wharfCluster
 	if h.p.Cluster {
@@ -75,10 +93,7 @@ func (h *harness) measure(ctx context.Context) error {
 		}
 	}
 	for round := 1; round <= h.p.Rounds; round++ {
-		mirrors := []string{"wharf", "distribution"}
-		if round%2 == 0 {
-			mirrors = []string{"distribution", "wharf"}
-		}
+		mirrors := mirrorsFor(round)
 		h.logf("round %d of %d: %v first", round, h.p.Rounds, mirrors[0])
 		if err := h.colds(ctx, "", round, mirrors); err != nil {
 			return err
@@ -103,6 +118,11 @@ func (h *harness) measure(ctx context.Context) error {
 				return err
 			}
 		}
+		if h.p.WAN {
+			if err := h.wanRound(ctx, round, mirrors, wanWarm); err != nil {
+				return err
+			}
+		}
 		if !h.p.Unthrottled {
 			continue
 		}
@@ -116,10 +136,24 @@ func (h *harness) measure(ctx context.Context) error {
 			return err
 		}
 	}
-	if h.p.Profile {
-		return h.profilePass(ctx, warm[0])
+	if !h.p.Profile {
+		return nil
+	}
+	if err := h.profilePass(ctx, warm[0]); err != nil {
+		return err
+	}
+	if h.p.WAN {
+		return h.wanProfile(ctx)
 	}
 	return nil
+}
+
+// mirrorsFor is the order the mirrors go in, in round: alternating.
+func mirrorsFor(round int) []string {
+	if round%2 == 0 {
+		return []string{"distribution", "wharf"}
+	}
+	return []string{"wharf", "distribution"}
 }
 
 // peerHopOnly runs the peer-hop scenario alone, every round, on the
@@ -142,7 +176,7 @@ func (h *harness) peerHopOnly(ctx context.Context) error {
 // each mirror), then each number of concurrent clients.
 func (h *harness) colds(ctx context.Context, prefix string, round int, mirrors []string) error {
 	for _, kind := range append([]string{"direct"}, mirrors...) {
-		if err := h.cold(ctx, prefix, round, kind, 1); err != nil {
+		if err := h.cold(ctx, prefix, h.img.app, round, kind, 1); err != nil {
 			return err
 		}
 	}
@@ -152,7 +186,7 @@ func (h *harness) colds(ctx context.Context, prefix string, round int, mirrors [
 			kinds = append(slices.Clone(mirrors), "cluster") // issue 13's cold cluster, beside them
 		}
 		for _, kind := range kinds {
-			if err := h.cold(ctx, prefix, round, kind, n); err != nil {
+			if err := h.cold(ctx, prefix, h.img.app, round, kind, n); err != nil {
 				return err
 			}
 		}
@@ -220,12 +254,13 @@ func (h *harness) interleave(round int, targets []*server, measure func(t *serve
 	return nil
 }
 
-// cold pulls the image with clients clients at once from a mirror started
-// afresh on an empty data directory (or directly from the relay). Besides
+// cold pulls ref with clients clients at once from a mirror started
+// afresh on an empty data directory (or directly from the relay), each
+// client 3 layers at a time as the docker daemon does. Besides
 // the wall time and the bytes fetched from the upstream, it records the CPU
 // time of the mirror and of the load generator, which tells a slow mirror
 // from a busy machine.
-func (h *harness) cold(ctx context.Context, prefix string, round int, kind string, clients int) error {
+func (h *harness) cold(ctx context.Context, prefix, ref string, round int, kind string, clients int) error {
 	scenario := prefix + scCold
 	if clients > 1 {
 		scenario = prefix + coldN(clients)
@@ -251,7 +286,7 @@ func (h *harness) cold(ctx context.Context, prefix string, round int, kind strin
 		}
 	}
 	n := strconv.Itoa(clients)
-	r, err := h.load(ctx, url, "--clients", n, "--pulls", n, h.img.app)
+	r, err := h.load(ctx, url, "--clients", n, "--pulls", n, "--parallel", dockerParallel, ref)
 	if err != nil {
 		return err
 	}
@@ -408,30 +443,10 @@ type profile struct {
 // wharf, after the measured rounds so profiling never skews a figure.
 func (h *harness) profilePass(ctx context.Context, w *server) error {
 	h.logf("profiling wharf")
-	const secs = 8
 	run := func(scenario string, s *server, load func() error) error {
-		file := filepath.Join(h.work, "profile-"+scenario+".pprof")
-		done := make(chan error, 1)
-		go func() { done <- h.captureProfile(ctx, s, secs, file) }()
-		time.Sleep(100 * time.Millisecond)
-		if err := load(); err != nil {
-			return err
-		}
-		if err := <-done; err != nil {
-			return err
-		}
-		flat, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", file).Output()
-		if err != nil {
-			return fmt.Errorf("pprof %s: %w", file, err)
-		}
-		cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=25", file).Output()
-		if err != nil {
-			return fmt.Errorf("pprof %s: %w", file, err)
-		}
-		h.run.Profiles = append(h.run.Profiles, profile{scenario, filepath.Base(file), string(flat), string(cum)})
-		return nil
+		return h.profileDuring(ctx, scenario, s, load)
 	}
-	dur := strconv.Itoa(secs+1) + "s"
+	dur := strconv.Itoa(profileSeconds+1) + "s"
 	if err := run(scHitsDigest, w, func() error {
 		_, err := h.load(ctx, w.url, "--manifests-only", "--clients", strconv.Itoa(h.p.HitClients), "--duration", dur, h.img.byDigest)
 		return err
@@ -460,6 +475,35 @@ func (h *harness) profilePass(ctx context.Context, w *server) error {
 		_, err := h.load(ctx, s.url, "--clients", strconv.Itoa(n), "--pulls", strconv.Itoa(n), h.img.app)
 		return err
 	})
+}
+
+// profileSeconds is how long each CPU profile records.
+const profileSeconds = 8
+
+// profileDuring records a CPU profile of s while load runs, and keeps its
+// top functions for the report.
+func (h *harness) profileDuring(ctx context.Context, scenario string, s *server, load func() error) error {
+	file := filepath.Join(h.work, "profile-"+scenario+".pprof")
+	done := make(chan error, 1)
+	go func() { done <- h.captureProfile(ctx, s, profileSeconds, file) }()
+	time.Sleep(100 * time.Millisecond) // the profiler starts recording once it has the request
+	if err := load(); err != nil {
+		<-done
+		return err
+	}
+	if err := <-done; err != nil {
+		return err
+	}
+	flat, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", file).Output()
+	if err != nil {
+		return fmt.Errorf("pprof %s: %w", file, err)
+	}
+	cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=25", file).Output()
+	if err != nil {
+		return fmt.Errorf("pprof %s: %w", file, err)
+	}
+	h.run.Profiles = append(h.run.Profiles, profile{scenario, filepath.Base(file), string(flat), string(cum)})
+	return nil
 }
 
 func (h *harness) captureProfile(ctx context.Context, s *server, secs int, file string) error {

@@ -30,6 +30,8 @@ type images struct {
 	manifests    map[string]string // ref → file, for the baseline's bare handler
 	peerTags     []string          // the peer-hop scenario's tags, PeerTags per round
 	peerManifest int64             // the size of the manifest they name
+	wan          string            // repo:tag of the WAN image's index (issue 14)
+	wanBytes     int64
 }
 
 // seededLayer is a layer of ChaCha8 output: incompressible, like real
@@ -68,8 +70,17 @@ func (l *seededLayer) Compressed() (io.ReadCloser, error) {
 }
 
 func seededImage(seed uint64, layers int, size int64, arch string) (v1.Image, error) {
+	sizes := make([]int64, layers)
+	for i := range sizes {
+		sizes[i] = size
+	}
+	return seededImageOf(seed, sizes, arch)
+}
+
+// seededImageOf is an image of seeded layers of the given sizes, in order.
+func seededImageOf(seed uint64, sizes []int64, arch string) (v1.Image, error) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	for i := range layers {
+	for i, size := range sizes {
 		l, err := newSeededLayer(seed*1000+uint64(i), size)
 		if err != nil {
 			return nil, err
@@ -87,18 +98,59 @@ func seededImage(seed uint64, layers int, size int64, arch string) (v1.Image, er
 	return mutate.ConfigFile(img, cfg)
 }
 
+// upstreamRef names repo:tag on the upstream itself (not the relay).
+func (h *harness) upstreamRef(s string) name.Reference {
+	r, err := name.ParseReference(h.upstream.url[len("http://"):]+"/"+s, name.Insecure)
+	if err != nil {
+		panic(err) // the harness's references are constants
+	}
+	return r
+}
+
+// pushIndex pushes an OCI index of amd64 and arm64 under tag (as
+// multi-platform images are published: the client follows the index to
+// its platform) and returns what a linux/amd64 pull of it moves.
+func (h *harness) pushIndex(ctx context.Context, tag string, amd64, arm64 v1.Image) (int64, error) {
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	if err := remote.WriteIndex(h.upstreamRef(tag), idx, remote.WithContext(ctx), remote.WithJobs(4)); err != nil {
+		return 0, fmt.Errorf("push %s: %w", tag, err)
+	}
+	n, err := pullBytes(amd64)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return 0, err
+	}
+	return n + int64(len(raw)), nil
+}
+
+// seedWAN pushes the WAN scenarios' image (issue 14): p.WANLayers, mixed
+// sizes, behind an index as the app image is. It runs after seed, which
+// sets h.img.
+func (h *harness) seedWAN(ctx context.Context) error {
+	amd64, err := seededImageOf(5, h.p.WANLayers, "amd64")
+	if err != nil {
+		return err
+	}
+	arm64, err := seededImage(6, 1, 4<<10, "arm64")
+	if err != nil {
+		return err
+	}
+	n, err := h.pushIndex(ctx, "bench/wan:v1", amd64, arm64)
+	h.img.wan, h.img.wanBytes = "bench/wan:v1", n
+	return err
+}
+
 // seed pushes the images to the upstream directly (not through the relay:
 // seeding is not measured) and writes their manifests for the baseline.
 func (h *harness) seed(ctx context.Context) error {
-	host := h.upstream.url[len("http://"):]
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithJobs(4)}
-	ref := func(s string) name.Reference {
-		r, err := name.ParseReference(host+"/"+s, name.Insecure)
-		if err != nil {
-			panic(err) // the references below are constants
-		}
-		return r
-	}
+	ref := h.upstreamRef
 
 	amd64, err := seededImage(1, h.p.Layers, h.p.LayerSize, "amd64")
 	if err != nil {
@@ -108,12 +160,9 @@ func (h *harness) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
-		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
-		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
-	)
-	if err := remote.WriteIndex(ref("bench/app:v1"), idx, opts...); err != nil {
-		return fmt.Errorf("push bench/app:v1: %w", err)
+	appBytes, err := h.pushIndex(ctx, "bench/app:v1", amd64, arm64)
+	if err != nil {
+		return err
 	}
 	if err := remote.Write(ref("bench/app:single"), amd64, opts...); err != nil {
 		return fmt.Errorf("push bench/app:single: %w", err)
@@ -126,14 +175,6 @@ func (h *harness) seed(ctx context.Context) error {
 		return fmt.Errorf("push bench/big:v1: %w", err)
 	}
 
-	appBytes, err := pullBytes(amd64)
-	if err != nil {
-		return err
-	}
-	idxRaw, err := idx.RawManifest()
-	if err != nil {
-		return err
-	}
 	bigBytes, err := pullBytes(big)
 	if err != nil {
 		return err
@@ -143,7 +184,7 @@ func (h *harness) seed(ctx context.Context) error {
 	h.img = images{
 		app: "bench/app:v1", single: "bench/app:single",
 		byDigest: "bench/app@" + amd64Digest.String(), big: "bench/big@" + bigDigest.String(),
-		appBytes: appBytes + int64(len(idxRaw)), bigBytes: bigBytes,
+		appBytes: appBytes, bigBytes: bigBytes,
 		manifests: map[string]string{},
 	}
 	dir := filepath.Join(h.work, "manifests")

@@ -218,7 +218,8 @@ func (h *harness) startRelay(ctx context.Context) error {
 		return err
 	}
 	p, err := h.startProc("relay", nil, filepath.Join(h.bin, "relay"),
-		"--listen", addr, "--target", h.upstream.url[len("http://"):], "--control", ctl, "--rate", strconv.FormatInt(h.p.Rate, 10))
+		"--listen", addr, "--target", h.upstream.url[len("http://"):], "--control", ctl, "--rate", strconv.FormatInt(h.p.Rate, 10),
+		"--rtt", "0", "--conn-rate", "0") // the plain link; setWAN turns the WAN's on and off
 	if err != nil {
 		return err
 	}
@@ -229,25 +230,50 @@ func (h *harness) startRelay(ctx context.Context) error {
 
 // setRate changes the link's rate; 0 is unlimited.
 func (h *harness) setRate(ctx context.Context, bps int64) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.relayControl+"/rate?bps="+strconv.FormatInt(bps, 10), nil)
+	return h.controlRelay(ctx, "/rate?bps="+strconv.FormatInt(bps, 10))
+}
+
+// setWAN turns the WAN link's round-trip time and per-connection rate on
+// (p.RTT, p.ConnRate) or off (none, unlimited), beside the shared rate.
+func (h *harness) setWAN(ctx context.Context, on bool) error {
+	rtt, bps := time.Duration(0), int64(0)
+	if on {
+		rtt, bps = h.p.RTT, h.p.ConnRate
+	}
+	if err := h.controlRelay(ctx, "/rtt?d="+rtt.String()); err != nil {
+		return err
+	}
+	return h.controlRelay(ctx, "/connrate?bps="+strconv.FormatInt(bps, 10))
+}
+
+// controlRelay POSTs one setting to the relay's control API.
+func (h *harness) controlRelay(ctx context.Context, query string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.relayControl+query, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("relay rate: %s", resp.Status)
+		return fmt.Errorf("relay %s: %s", query, resp.Status)
 	}
 	return nil
 }
 
+// relayStats are the relay's counters: bytes from and to the upstream,
+// connections made to it.
+type relayStats struct{ Down, Up, Conns int64 }
+
+func (h *harness) relayStats(ctx context.Context) (relayStats, error) {
+	var st relayStats
+	err := getJSON(ctx, h.relayControl+"/stats", &st)
+	return st, err
+}
+
 // upstreamBytes is what the relay has carried from the upstream so far.
 func (h *harness) upstreamBytes(ctx context.Context) (int64, error) {
-	var st struct{ Down int64 }
-	if err := getJSON(ctx, h.relayControl+"/stats", &st); err != nil {
-		return 0, err
-	}
-	return st.Down, nil
+	st, err := h.relayStats(ctx)
+	return st.Down, err
 }
 
 // startBaseline serves blobs from dir (wharf's blob files) and the given
