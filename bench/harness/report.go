@@ -406,5 +406,7 @@ const method = `- **Processes.** The upstream is the distribution registry (file
   order, several per round, so that the machine's bursts of noise spread over all targets. CPU time is utime+stime from /proc/PID/stat
   around the blob pulls. Warm pulls per second are bytes per second over the bytes of one pull, since a turn of a few
   seconds holds too few whole pulls to count.
+- **WAN** scenarios turn on the relay's round-trip time and per-connection rate for their pulls only (its section says how
+  much) and off again, so the other scenarios run on the plain link.
 - **Rounds** alternate which mirror goes first; the tables give medians over every round and turn.
 `

@@ -15,7 +15,7 @@ import (
 
 // startRelay runs a relay with link l in front of target until the test
 // ends, and returns its address.
-func startRelay(t *testing.T, target string, l link) (*relay, string) {
+func startRelay(t testing.TB, target string, l link) (*relay, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +36,7 @@ func startRelay(t *testing.T, target string, l link) (*relay, string) {
 
 // startServer runs a TCP server that hands each connection to handle,
 // until the test ends.
-func startServer(t *testing.T, handle func(net.Conn)) string {
+func startServer(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -236,5 +236,33 @@ func TestControlSetsTheLink(t *testing.T) {
 	}
 	if st["rate"] != 100 || st["conn_rate"] != 0 || st["rtt_ns"] != int64(50*time.Millisecond) || r.half.Load() != int64(25*time.Millisecond) {
 		t.Errorf("stats %v, one-way delay %v: want rate 100, conn_rate 0, rtt 50ms, one way 25ms", st, time.Duration(r.half.Load()))
+	}
+}
+
+// BenchmarkRelayUnlimited is the relay's own cost on an unpaced link with
+// no delay, as the unthrottled scenarios use it: the delay line's hop
+// between its two goroutines per 64 KiB chunk.
+func BenchmarkRelayUnlimited(b *testing.B) {
+	block := make([]byte, 1<<20)
+	src := startServer(b, func(c net.Conn) {
+		for {
+			if _, err := c.Write(block); err != nil {
+				return
+			}
+		}
+	})
+	_, addr := startRelay(b, src, link{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1<<20)
+	b.SetBytes(1 << 20)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
