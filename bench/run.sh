@@ -6,7 +6,8 @@
 # Environment (all optional):
 #   BENCH_SCALE=full|quick   full (default, ~10-15 min): 3 rounds, 8 x 40 MiB image, 1 GiB blob
 #                            quick (~2-3 min): 1 round, 4 x 16 MiB image, 256 MiB blob
-#                            (the cluster scenarios add about a minute at quick scale)
+#                            (the cluster scenarios add about a minute at quick scale, the WAN
+#                            scenarios about 40 s at quick and 3 minutes at full scale)
 #   BENCH_ROUNDS=N  BENCH_LAYERS=N  BENCH_LAYER_SIZE=40MiB  BENCH_BLOB_SIZE=1GiB
 #   BENCH_RATE=200MiB        the link to the upstream
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
