@@ -64,7 +64,8 @@ type Options struct {
 }
 
 // Prefetcher fetches the blobs of the images clients pull. Its methods are
-// safe for concurrent use; Close stops it.
+// safe for concurrent use; Close stops it. A nil *Prefetcher is prefetch
+// switched off: its methods do nothing.
 type Prefetcher struct {
 	opts    Options
 	log     logrus.FieldLogger
@@ -125,7 +126,7 @@ func New(ctx context.Context, opts Options) (*Prefetcher, error) {
 // blob that finds its lane's queue full is dropped. An upstream marked
 // down or rate-limiting gets nothing queued.
 func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
-	if m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) || p.ctx.Err() != nil {
+	if p == nil || m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) || p.ctx.Err() != nil {
 		return
 	}
 	l := p.lanes[repo.Upstream]
@@ -159,6 +160,9 @@ func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
 // Used notes a client's read of blob d: the first read of a blob
 // prefetch fetched counts it as used.
 func (p *Prefetcher) Used(d digest.Digest) {
+	if p == nil {
+		return
+	}
 	size, ok := p.fetched.Peek(d)
 	if ok && p.fetched.Remove(d) { // of two first reads at once, one counts
 		p.opts.Metrics.PrefetchUsedBlob(size)
@@ -168,6 +172,9 @@ func (p *Prefetcher) Used(d digest.Digest) {
 // Close stops the workers and waits for them. Fills they started go on
 // under the cache, which owns them; blobs still queued are forgotten.
 func (p *Prefetcher) Close() error {
+	if p == nil {
+		return nil
+	}
 	p.cancel()
 	p.wg.Wait()
 	for _, l := range p.lanes {
