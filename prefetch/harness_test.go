@@ -3,6 +3,7 @@ package prefetch_test
 import (
 	"context"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -55,6 +56,7 @@ func newGate(t *testing.T, target string) *gate {
 	g := &gate{gets: map[digest.Digest]int{}, tr: http.DefaultTransport.(*http.Transport).Clone()}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = g.tr
+	rp.ErrorLog = log.New(io.Discard, "", 0) // requests the tests cut short
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, rp) }))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -164,6 +166,7 @@ type wharfOpts struct {
 	off         bool
 	concurrency int
 	queue       int
+	remember    int
 	downAfter   int
 }
 
@@ -190,7 +193,7 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 	if !o.off {
 		w.pf, err = prefetch.New(context.Background(), prefetch.Options{
 			Store: c, Upstreams: []prefetch.Upstream{up},
-			Concurrency: o.concurrency, Queue: o.queue, Metrics: m,
+			Concurrency: o.concurrency, Queue: o.queue, Remember: o.remember, Metrics: m,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -148,10 +148,11 @@ func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
 			p.opts.Metrics.Prefetched(stop, b.Size)
 			continue
 		}
+		p.opts.Metrics.PrefetchQueue(1) // before the send: a worker may take it at once
 		select {
 		case l.queue <- job{repo: repo, d: b.Digest, size: b.Size}:
-			p.opts.Metrics.PrefetchQueue(1)
 		default:
+			p.opts.Metrics.PrefetchQueue(-1)
 			p.opts.Metrics.Prefetched(resultDropped, b.Size)
 		}
 	}

@@ -199,6 +199,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"pull":     access.pull,
 		"push":     access.push,
 		"offline":  cfg.OfflineOn(),
+		"prefetch": pf != nil,
 		"data":     cfg.Storage.Dir,
 		"content":  contentLocation(cfg),
 		"cached":   items,
