@@ -2,11 +2,16 @@ package prefetch_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -169,5 +174,41 @@ func TestBoundAndStopArePerUpstream(t *testing.T) {
 	})
 	if !limited.up.RateLimited() || open.up.RateLimited() {
 		t.Errorf("rate-limited: %v and %v, want true and false", limited.up.RateLimited(), open.up.RateLimited())
+	}
+}
+
+// TestForeignLayersAreSkipped: a foreign (non-distributable) layer, which
+// clients fetch from its own URLs, is never asked of the upstream.
+func TestForeignLayersAreSkipped(t *testing.T) {
+	w := newWharf(t, wharfOpts{concurrency: 1})
+	img := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, w.reg, "team/app:v1", img)
+	im, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := func(d v1.Descriptor) ocispec.Descriptor {
+		return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size}
+	}
+	foreign := ocispec.Descriptor{MediaType: oci.DockerForeignLayer, Digest: digest.FromString("elsewhere"), Size: 9,
+		URLs: []string{"https://foreign.example/layer"}}
+	body, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: desc(im.Config),
+		Layers: []ocispec.Descriptor{foreign, desc(im.Layers[0])}, // first: a worker taking it would do so first
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pf.Image(w.repo("team/app"), &cache.Manifest{
+		Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(body), Size: int64(len(body))},
+		Body:       body, Fetched: true,
+	})
+	waitFor(t, "the config and the layer fetched", func() bool { return w.result("fetched") == 2 })
+	if gets, total := w.gate.blobGets(); gets[foreign.Digest] != 0 || total != 2 {
+		t.Errorf("the upstream saw %d GETs of the foreign layer, %d blob GETs in all; want 0 and 2", gets[foreign.Digest], total)
+	}
+	if got := w.result("failed"); got != 0 {
+		t.Errorf("failed = %v, want 0", got)
 	}
 }
