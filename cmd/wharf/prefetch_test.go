@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -62,5 +63,20 @@ func TestServePrefetches(t *testing.T) {
 				t.Errorf("switched off: fetched %v, held %v; want 0, 0", f, h)
 			}
 		})
+	}
+}
+
+// TestNoPrefetcherOfflineOrOff: offline (no upstream to ask) or switched
+// off, serve builds no prefetcher, whose nil is off for proxy.
+func TestNoPrefetcherOfflineOrOff(t *testing.T) {
+	yes, no := true, false
+	for _, cfg := range []config.Config{
+		func() config.Config { c := config.Default(); c.Offline = &yes; return c }(),
+		func() config.Config { c := config.Default(); c.Upstream.Prefetch = &no; return c }(),
+	} {
+		pf, err := (&upstreams{}).prefetcher(t.Context(), cfg, nil, nil, nil)
+		if pf != nil || err != nil {
+			t.Errorf("offline %v, prefetch %v: prefetcher %v, %v; want none", cfg.OfflineOn(), cfg.Upstream.PrefetchOn(), pf, err)
+		}
 	}
 }
