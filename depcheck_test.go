@@ -15,7 +15,7 @@ const mod = "github.com/wharf-mirror/wharf"
 // until it has a row, so where it sits in the graph is a decision, not an
 // accident.
 var allowed = map[string][]string{
-	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cache/upload", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
+	"cmd/wharf":                {"archive", "cache", "cache/disk", "cache/s3", "cache/tier", "cache/upload", "cluster", "cmd/wharf/internal/bench", "config", "inspect", "lease", "metrics", "oci", "peer", "prefetch", "proxy", "push", "statuspage", "upstream", "warm", "writethrough"},
 	"cmd/wharf/internal/bench": {"oci", "upstream/transport"},
 	"config":                   {},
 	"proxy":                    {"cache", "metrics", "oci", "push", "statuspage", "upstream", "upstream/transport"},
@@ -33,6 +33,9 @@ var allowed = map[string][]string{
 	// them, and never the serving stack.
 	"inspect": {"cache", "oci"},
 	"warm":    {"archive", "cache", "oci"},
+	// Prefetch fills through the cache's read path, as warm does, for
+	// proxy (which knows it as an interface); upstreams through its own.
+	"prefetch": {"cache", "metrics", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.
 	"writethrough": {"cache", "cache/index", "cache/records", "metrics", "oci", "upstream"},

@@ -78,7 +78,18 @@ type Upstream struct {
 	// upstream has it (write-through must be on). nil (the default) is off:
 	// pushes are passed on in the background.
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
+	// Prefetch fetches an image's config and layers as soon as wharf
+	// fetched its manifest for a client, before the client asks for them
+	// (package prefetch); never while the upstream is down or
+	// rate-limiting. nil (the default) is on.
+	Prefetch *bool `yaml:"prefetch"`
+	// PrefetchConcurrency is how many blobs prefetch fetches at once per
+	// upstream, 1..64. Default 8.
+	PrefetchConcurrency int `yaml:"prefetchConcurrency"`
 }
+
+// PrefetchOn reports whether prefetch is on (nil means yes).
+func (u Upstream) PrefetchOn() bool { return u.Prefetch == nil || *u.Prefetch }
 
 // WriteThroughSyncOn reports whether writeThroughSync is set: a manifest
 // push under any upstream with write-through on waits for that upstream.
@@ -178,6 +189,8 @@ func Default() Config {
 			Retries:           4,
 			DownAfter:         3,
 			StallAfter:        Duration(3 * time.Second),
+
+			PrefetchConcurrency: 8,
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
 		Cluster: defaultCluster(),

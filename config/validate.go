@@ -81,6 +81,9 @@ func (c Config) problems() []*fieldError {
 	if u.StallAfter <= 0 || u.Timeout > 0 && u.StallAfter > u.Timeout {
 		add("upstream.stallAfter", "%s must be more than 0 and at most upstream.timeout (%s)", u.StallAfter, u.Timeout)
 	}
+	if n := u.PrefetchConcurrency; n < 1 || n > 64 {
+		add("upstream.prefetchConcurrency", "%d is outside 1..64 (blobs at once per upstream)", n)
+	}
 
 	if c.Storage.Dir == "" {
 		add("storage.dir", "is required")

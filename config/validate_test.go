@@ -46,6 +46,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"retries many", func(c *Config) { c.Upstream.Retries = 21 }, "upstream.retries: 21 is outside 0..20"},
 		{"down after zero", func(c *Config) { c.Upstream.DownAfter = 0 }, "upstream.downAfter: 0 is outside 1..100"},
 		{"down after many", func(c *Config) { c.Upstream.DownAfter = 101 }, "upstream.downAfter: 101 is outside 1..100"},
+		{"prefetch concurrency zero", func(c *Config) { c.Upstream.PrefetchConcurrency = 0 }, "upstream.prefetchConcurrency: 0 is outside 1..64"},
+		{"prefetch concurrency many", func(c *Config) { c.Upstream.PrefetchConcurrency = 65 }, "upstream.prefetchConcurrency: 65 is outside 1..64"},
 		{"stall after zero", func(c *Config) { c.Upstream.StallAfter = 0 }, "upstream.stallAfter: 0s must be more than 0 and at most upstream.timeout (30s)"},
 		{"stall after over timeout", func(c *Config) { c.Upstream.StallAfter = Duration(time.Minute) }, "upstream.stallAfter: 1m must be more than 0 and at most upstream.timeout (30s)"},
 		{"sync without write-through", func(c *Config) { c.Upstream.WriteThroughSync = boolp(true) }, "upstream.writeThroughSync: needs upstream.writeThrough"},

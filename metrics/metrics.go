@@ -48,6 +48,8 @@ type Metrics struct {
 	UpstreamFailures *prometheus.CounterVec   // upstream, reason
 	UpstreamUp       *prometheus.GaugeVec     // upstream: 1 up, 0 marked down (upstream/transport/health.go)
 
+	prefetchCollectors // an image's blobs fetched before its client asks (prefetch.go)
+
 	// Tiered store (cache/tier): the local hot tier in front of the shared one.
 	TierLocalHits      prometheus.Counter     // opens answered by the local tier
 	TierSharedReads    prometheus.Counter     // opens answered by the shared tier
@@ -80,6 +82,7 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
+		prefetchCollectors: newPrefetch(f),
 		Requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_http_requests_total", Help: "HTTP requests served, by route, method and status code.",
 		}, []string{"route", "method", "status"}),

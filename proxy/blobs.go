@@ -39,6 +39,9 @@ func (s *server) blob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer b.Close()
+	if s.opts.Prefetch != nil {
+		s.opts.Prefetch.Used(d)
+	}
 	if b.File != nil {
 		// A verified file: ServeContent does Range, 416, If-None-Match and
 		// sends the file with sendfile through responseWriter.ReadFrom.

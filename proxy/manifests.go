@@ -20,6 +20,9 @@ func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
 	info.source = "cache"
 	if m.Fetched {
 		info.source = "upstream"
+		if s.opts.Prefetch != nil { // HEAD too: the cache fetched the body either way
+			s.opts.Prefetch.Image(repo, m)
+		}
 	}
 	etag := `"` + m.Descriptor.Digest.String() + `"`
 	h := w.Header()

@@ -26,6 +26,7 @@ type Client struct {
 	http            *http.Client
 	guard           *transport.Guard // the bottom of the stack: the base transport, guarded (probes use it alone)
 	health          *transport.Health
+	limit           *transport.RateLimit // remembers the upstream's 429s and empty budget (RateLimited)
 	metrics         *metrics.Metrics
 	log             logrus.FieldLogger
 }
@@ -60,7 +61,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
-	rt, health, err := buildTransport(base, guard, opts, log)
+	rt, health, limit, err := buildTransport(base, guard, opts, log)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
@@ -77,6 +78,7 @@ func New(opts Options) (*Client, error) {
 		log:     log,
 		guard:   guard,
 		health:  health,
+		limit:   limit,
 	}
 	return c, nil
 }
@@ -104,31 +106,31 @@ func parseBaseURL(raw string) (*url.URL, error) {
 // retry → health → auth → ratelimit → useragent → observe → timeout → guard → base,
 // with token requests and health probes going useragent → observe →
 // timeout → guard → base.
-func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, error) {
+func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, *transport.RateLimit, error) {
 	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	observed, err := transport.NewObserve(timed, o.Name, o.Metrics)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	agent, err := transport.NewUserAgent(observed, o.UserAgent)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	limited, err := transport.NewRateLimit(agent, o.Name, o.Metrics)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	creds := transport.Credentials{Username: o.Username, Password: o.Password}
 	tokens, err := transport.NewTokens(agent, creds)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	authed, err := transport.NewAuth(limited, base, creds, tokens)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	health, err := transport.NewHealth(authed, transport.HealthOptions{
 		Name: o.Name, DownAfter: o.DownAfter, StallAfter: o.StallAfter,
@@ -136,7 +138,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 		ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, Metrics: o.Metrics, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	retry, err := transport.NewRetry(health, transport.RetryOptions{
 		Name:          o.Name,
@@ -146,7 +148,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 		Metrics:       o.Metrics,
 		Logger:        log,
 	})
-	return retry, health, err
+	return retry, health, limited, err
 }
 
 // Down returns nil while the upstream is up, and while it is marked down
@@ -159,6 +161,13 @@ func (c *Client) Down() error {
 	}
 	return nil
 }
+
+// RateLimited reports whether the upstream is rate-limiting wharf now: a
+// 429 within its Retry-After (transport.LimitedFor without one), or Docker
+// Hub's ratelimit-remaining at 0 within the last transport.LimitedFor and
+// not refilled since. Requests are still sent; work that can wait
+// (prefetch) asks first and holds back, leaving the budget to clients.
+func (c *Client) RateLimited() bool { return !c.limit.Limited().IsZero() }
 
 // Health is the circuit breaker's view of the upstream: up or down, since
 // when, its last failure in words and, while down, the next probe.

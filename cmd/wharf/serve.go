@@ -132,6 +132,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer writer.Close() // before the store
 
+	pf, err := ups.prefetcher(ctx, cfg, store.Cache, m, log.WithField("component", "prefetch"))
+	if err != nil {
+		return err
+	}
+	defer pf.Close() // before the store: its workers read through it (nil: off)
+
 	auth, err := authOptions(cfg.Auth, log.WithField("component", "auth"))
 	if err != nil {
 		return err
@@ -149,6 +155,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Metrics:        m,
 		Logger:         log.WithField("component", "http"),
 		StatusPage:     page,
+		Prefetch:       pf,
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})
@@ -192,6 +199,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"pull":     access.pull,
 		"push":     access.push,
 		"offline":  cfg.OfflineOn(),
+		"prefetch": pf != nil,
 		"data":     cfg.Storage.Dir,
 		"content":  contentLocation(cfg),
 		"cached":   items,

@@ -6,7 +6,7 @@
 //	auth.go       answers WWW-Authenticate challenges (Bearer via bearer.go, Basic via basic.go)
 //	bearer.go     fetches and caches registry tokens per (realm, service, scope)
 //	basic.go      Basic credentials
-//	ratelimit.go  reads Docker Hub's ratelimit-* headers into gauges
+//	ratelimit.go  reads Docker Hub's ratelimit-* headers into gauges, remembers a 429 or an empty budget
 //	useragent.go  sets User-Agent
 //	observe.go    counts and times every round trip by kind
 //	timeout.go    bounds the wait for response headers, not the body

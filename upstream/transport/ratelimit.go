@@ -5,9 +5,17 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/wharf-mirror/wharf/metrics"
 )
+
+// LimitedFor is how long an upstream counts as rate-limiting after a 429
+// that named no Retry-After, or after an answer saying
+// ratelimit-remaining: 0 (Docker Hub names its window's length, not when
+// the budget comes back).
+const LimitedFor = time.Minute
 
 // RateLimit reads Docker Hub's pull budget from every response and
 // publishes it with metrics.RateLimit. Docker Hub sends, for example,
@@ -18,10 +26,20 @@ import (
 // (a count and its window in seconds). Only the counts are kept: the window
 // is fixed per account and the gauges are for alerting before the budget
 // runs out. Responses without both headers leave the gauges alone.
+//
+// It also remembers whether the upstream is rate-limiting wharf now (see
+// Limited), for work that can wait, such as prefetching, to hold back
+// while clients' own requests still go out. Sitting below retry, it sees
+// every attempt's 429, retried or not.
 type RateLimit struct {
 	next    http.RoundTripper
 	name    string
 	metrics *metrics.Metrics
+	now     func() time.Time // time.Now; tests set it
+
+	mu         sync.Mutex
+	until429   time.Time // a 429's Retry-After (LimitedFor without one) from when it came
+	untilEmpty time.Time // LimitedFor from the last "ratelimit-remaining: 0"; a later budget clears it
 }
 
 // NewRateLimit wraps next. m may be nil.
@@ -29,20 +47,65 @@ func NewRateLimit(next http.RoundTripper, name string, m *metrics.Metrics) (*Rat
 	if next == nil {
 		return nil, errors.New("transport: NewRateLimit: nil next transport")
 	}
-	return &RateLimit{next: next, name: name, metrics: m}, nil
+	return &RateLimit{next: next, name: name, metrics: m, now: time.Now}, nil
 }
 
 // RoundTrip implements http.RoundTripper.
 func (rl *RateLimit) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rl.next.RoundTrip(req)
 	if resp != nil {
-		limit, okL := ParseRateLimit(resp.Header.Get("Ratelimit-Limit"))
-		remaining, okR := ParseRateLimit(resp.Header.Get("Ratelimit-Remaining"))
-		if okL && okR {
-			rl.metrics.RateLimit(rl.name, limit, remaining)
-		}
+		rl.observe(resp)
 	}
 	return resp, err
+}
+
+// observe publishes the budget a response announced and notes a 429 or
+// an empty budget.
+func (rl *RateLimit) observe(resp *http.Response) {
+	limit, okL := ParseRateLimit(resp.Header.Get("Ratelimit-Limit"))
+	remaining, okR := ParseRateLimit(resp.Header.Get("Ratelimit-Remaining"))
+	if okL && okR {
+		rl.metrics.RateLimit(rl.name, limit, remaining)
+	}
+	if !okR && resp.StatusCode != http.StatusTooManyRequests {
+		return
+	}
+	now := rl.now()
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	switch {
+	case okR && remaining == 0:
+		rl.untilEmpty = now.Add(LimitedFor)
+	case okR:
+		rl.untilEmpty = time.Time{}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait := LimitedFor
+		if after, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+			wait = after
+		}
+		if until := now.Add(wait); until.After(rl.until429) {
+			rl.until429 = until
+		}
+	}
+}
+
+// Limited returns until when the upstream counts as rate-limiting: a 429
+// within its Retry-After (or the last LimitedFor), or an empty budget
+// announced within the last LimitedFor and not refilled since. The zero
+// time means it is not limiting now.
+func (rl *RateLimit) Limited() time.Time {
+	now := rl.now()
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	until := rl.until429
+	if rl.untilEmpty.After(until) {
+		until = rl.untilEmpty
+	}
+	if !until.After(now) {
+		return time.Time{}
+	}
+	return until
 }
 
 // ParseRateLimit returns the count in a ratelimit header value such as

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// TestServePrefetches: serve wires prefetch in by default, so a manifest
+// GET alone brings the image's config and layers (counted in /metrics);
+// --prefetch=false leaves them to the client's pull.
+func TestServePrefetches(t *testing.T) {
+	const fetched, held = `wharf_prefetch_blobs_total{result="fetched"}`, `wharf_prefetch_blobs_total{result="held"}`
+	tests := []struct {
+		name  string
+		flags []string
+		on    bool
+	}{
+		{"default on", []string{"--prefetch-concurrency", "2"}, true},
+		{"switched off", []string{"--prefetch=false"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := upstreamtest.NewRegistry(t)
+			img := upstreamtest.RandomImage(t, 3, 8<<10, upstreamtest.OCIManifest)
+			upstreamtest.Push(t, reg, "team/app:v1", img)
+			addr, stop := serveFor(t, reg.URL, t.TempDir(), tt.flags...)
+			defer stop()
+			ref, err := name.ParseReference(addr+"/team/app:v1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := remote.Get(ref); err != nil {
+				t.Fatal(err)
+			}
+			if tt.on { // config and 3 layers, unasked
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				timeout := time.After(15 * time.Second)
+				for metricValue(t, addr, fetched) != 4 {
+					select {
+					case <-tick.C:
+					case <-timeout:
+						t.Fatalf("%s = %v, never 4", fetched, metricValue(t, addr, fetched))
+					}
+				}
+				return
+			}
+			pulled, err := remote.Image(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate.Image(pulled); err != nil {
+				t.Fatal(err)
+			}
+			if f, h := metricValue(t, addr, fetched), metricValue(t, addr, held); f != 0 || h != 0 {
+				t.Errorf("switched off: fetched %v, held %v; want 0, 0", f, h)
+			}
+		})
+	}
+}
+
+// TestNoPrefetcherOfflineOrOff: offline (no upstream to ask) or switched
+// off, serve builds no prefetcher, whose nil is off for proxy.
+func TestNoPrefetcherOfflineOrOff(t *testing.T) {
+	yes, no := true, false
+	for _, cfg := range []config.Config{
+		func() config.Config { c := config.Default(); c.Offline = &yes; return c }(),
+		func() config.Config { c := config.Default(); c.Upstream.Prefetch = &no; return c }(),
+	} {
+		pf, err := (&upstreams{}).prefetcher(t.Context(), cfg, nil, nil, nil)
+		if pf != nil || err != nil {
+			t.Errorf("offline %v, prefetch %v: prefetcher %v, %v; want none", cfg.OfflineOn(), cfg.Upstream.PrefetchOn(), pf, err)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package prefetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/metrics"
+	"github.com/wharf-mirror/wharf/oci"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultConcurrency = 8    // fills per upstream: past containerd's 3, well short of hurting a registry
+	DefaultQueue       = 1024 // blobs waiting per upstream: a few dozen images' layers
+	DefaultRemember    = 4096 // prefetched digests remembered for the used count
+)
+
+// Store is the read path prefetch fills through, the one a client's pull
+// takes; *cache.Cache satisfies it.
+type Store interface {
+	// Blob returns a stored blob, or the fill bringing it (started or
+	// joined).
+	Blob(ctx context.Context, repo cache.Repo, d digest.Digest) (*cache.Blob, error)
+	// HasContent reports whether d is stored.
+	HasContent(d digest.Digest) (int64, bool)
+	// Filling reports whether a fill of d is running.
+	Filling(d digest.Digest) bool
+}
+
+// Upstream is what prefetch asks of an upstream before it asks the
+// upstream for anything; *upstream.Client satisfies it.
+type Upstream interface {
+	Name() string      // cache.Repo.Upstream of its repositories
+	Down() error       // non-nil while it is marked down
+	RateLimited() bool // it is limiting wharf now (a recent 429, an empty budget)
+}
+
+// Options configure a Prefetcher.
+type Options struct {
+	Store Store
+	// Upstreams get a lane each. An image of a repository under any other
+	// upstream is not prefetched.
+	Upstreams []Upstream
+	// Concurrency is how many blobs are fetched at once per upstream.
+	// Default 8.
+	Concurrency int
+	// Queue is how many blobs may wait per upstream; past it, more are
+	// dropped (and counted). Default 1024.
+	Queue int
+	// Remember is how many prefetched digests are kept to count the first
+	// client read of each (wharf_prefetch_used_total); the oldest are
+	// forgotten. Default 4096.
+	Remember int
+	Metrics  *metrics.Metrics
+	Logger   logrus.FieldLogger // nil discards
+}
+
+// Prefetcher fetches the blobs of the images clients pull. Its methods are
+// safe for concurrent use; Close stops it. A nil *Prefetcher is prefetch
+// switched off: its methods do nothing.
+type Prefetcher struct {
+	opts    Options
+	log     logrus.FieldLogger
+	lanes   map[string]*lane // by upstream name
+	fetched *lru.Cache[digest.Digest, int64]
+
+	ctx    context.Context // ends with Close: the workers' stop path
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New starts the workers of every upstream's lane under ctx (the
+// owner's, never a request's); Close stops them.
+func New(ctx context.Context, opts Options) (*Prefetcher, error) {
+	if opts.Store == nil {
+		return nil, errors.New("prefetch: no store")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultQueue
+	}
+	if opts.Remember <= 0 {
+		opts.Remember = DefaultRemember
+	}
+	log := opts.Logger
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	fetched, err := lru.New[digest.Digest, int64](opts.Remember)
+	if err != nil {
+		return nil, fmt.Errorf("prefetch: %w", err)
+	}
+	p := &Prefetcher{opts: opts, log: log, lanes: map[string]*lane{}, fetched: fetched}
+	for _, u := range opts.Upstreams {
+		if _, dup := p.lanes[u.Name()]; dup {
+			return nil, fmt.Errorf("prefetch: upstream %q given twice", u.Name())
+		}
+		p.lanes[u.Name()] = &lane{up: u, queue: make(chan job, opts.Queue)}
+	}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	for _, l := range p.lanes {
+		for range opts.Concurrency {
+			p.wg.Add(1)
+			go p.work(l)
+		}
+	}
+	return p, nil
+}
+
+// Image queues the blobs of m, a manifest of repo just served to a
+// client, if the cache fetched it (m.Fetched) and it is an image: an
+// index names no blob of its own, and which of its children the client
+// takes is known only when the client asks for one. It never waits: a
+// blob that finds its lane's queue full is dropped. An upstream marked
+// down or rate-limiting gets nothing queued.
+func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
+	if p == nil || m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) || p.ctx.Err() != nil {
+		return
+	}
+	l := p.lanes[repo.Upstream]
+	if l == nil {
+		return
+	}
+	parsed, err := oci.ParseManifest(m.Body)
+	if err != nil || len(parsed.Manifests) > 0 {
+		return // the cache checked it; an index without its media type names no blob either
+	}
+	stop := l.stopped()
+	seen := make(map[digest.Digest]bool, len(parsed.Blobs))
+	for _, b := range parsed.Blobs {
+		if oci.Foreign(b) || seen[b.Digest] { // schema 1 repeats layers
+			continue
+		}
+		seen[b.Digest] = true
+		if stop != "" {
+			p.opts.Metrics.Prefetched(stop, b.Size)
+			continue
+		}
+		p.opts.Metrics.PrefetchQueue(1) // before the send: a worker may take it at once
+		select {
+		case l.queue <- job{repo: repo, d: b.Digest, size: b.Size}:
+		default:
+			p.opts.Metrics.PrefetchQueue(-1)
+			p.opts.Metrics.Prefetched(resultDropped, b.Size)
+		}
+	}
+}
+
+// Used notes a client's read of blob d: the first read of a blob
+// prefetch fetched counts it as used.
+func (p *Prefetcher) Used(d digest.Digest) {
+	if p == nil {
+		return
+	}
+	size, ok := p.fetched.Peek(d)
+	if ok && p.fetched.Remove(d) { // of two first reads at once, one counts
+		p.opts.Metrics.PrefetchUsedBlob(size)
+	}
+}
+
+// Close stops the workers and waits for them. Fills they started go on
+// under the cache, which owns them; blobs still queued are forgotten.
+func (p *Prefetcher) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.cancel()
+	p.wg.Wait()
+	for _, l := range p.lanes {
+		for n := len(l.queue); n > 0; n-- {
+			select {
+			case <-l.queue:
+				p.opts.Metrics.PrefetchQueue(-1)
+			default:
+			}
+		}
+	}
+	return nil
+}
