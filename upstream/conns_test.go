@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/transport"
@@ -60,6 +61,13 @@ func TestConnectionsReused(t *testing.T) {
 			}
 			if tt.redirect && cdnConns == 0 {
 				t.Error("no GET reached the CDN")
+			}
+			// The metric counts what the listeners saw, but for a dial
+			// that lost the race to an idle connection: it went to the
+			// pool unused, and its first request found it "reused".
+			counted := int(testutil.ToFloat64(m.UpstreamConnections.WithLabelValues(c.Name())))
+			if counted == 0 || counted > regConns+cdnConns || (tt.parallel == 1 && counted != regConns+cdnConns) {
+				t.Errorf("wharf_upstream_connections_total = %d, the listeners saw %d", counted, regConns+cdnConns)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/upstream"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
@@ -94,7 +95,8 @@ func TestHTTP2WhereOffered(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClient(t, reg.URL, tt.edit)
+			m := newMetrics()
+			c := newClient(t, reg.URL, func(o *upstream.Options) { tt.edit(o); o.Metrics = m })
 			reg.requests()
 			before := reg.conns.Load()
 			if _, err := c.GetManifest(t.Context(), "h2/app", "v1", acceptAll); err != nil {
@@ -107,6 +109,9 @@ func TestHTTP2WhereOffered(t *testing.T) {
 			}
 			if n := reg.conns.Load() - before; n != 1 {
 				t.Errorf("%d connections, want 1 (HTTP/2 carries the burst)", n)
+			}
+			if n := testutil.ToFloat64(m.UpstreamConnections.WithLabelValues(c.Name())); n != 1 {
+				t.Errorf("wharf_upstream_connections_total = %v, want 1", n)
 			}
 		})
 	}
