@@ -1,6 +1,9 @@
 package upstream_test
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -25,15 +28,18 @@ func TestTokenSharedByConcurrentRequests(t *testing.T) {
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	c := newClient(t, faulty.URL, func(o *upstream.Options) { o.Username, o.Password = "alice", "s3cret" })
 
+	// A cold client learns from 401s that the registry wants tokens;
+	// after that a new repository's token is fetched before its requests
+	// go out, so they go once each.
 	steps := []struct {
-		name     string
-		repo     string
-		wantToks int
+		name           string
+		repo           string
+		wantToks, reqs int
 	}{
-		{"cold burst", "share/one", 1},
-		{"warm burst", "share/one", 0},
-		{"another repository's cold burst", "share/two", 1},
-		{"the first repository again", "share/one", 0},
+		{"cold burst", "share/one", 1, 2 * inFlight},
+		{"warm burst", "share/one", 0, inFlight},
+		{"another repository's first burst", "share/two", 1, inFlight},
+		{"the first repository again", "share/one", 0, inFlight},
 	}
 	tokens := map[string]string{} // repository → the token its requests carried
 	for _, s := range steps {
@@ -63,11 +69,48 @@ func TestTokenSharedByConcurrentRequests(t *testing.T) {
 				t.Errorf("%s: requests for %s carried two tokens", s.name, s.repo)
 			}
 		}
-		if s.wantToks == 0 && faulty.Count("", "/v2/") != inFlight {
-			t.Errorf("%s: %d registry requests, want %d (one each, the token attached)", s.name, faulty.Count("", "/v2/"), inFlight)
+		if n := faulty.Count("", "/v2/"); n != s.reqs {
+			t.Errorf("%s: %d registry requests, want %d", s.name, n, s.reqs)
 		}
 	}
 	if tokens["share/one"] == "" || tokens["share/one"] == tokens["share/two"] {
 		t.Error("the two repositories' requests carried the same token, or none")
+	}
+}
+
+// TestFreshTokenRefusedIsFinal: a token fetched for a request and refused
+// by the registry (no access to that repository, or none such: Docker Hub
+// answers both with 401) is not fetched again within the request: the
+// request costs one token and one registry round trip, and fails
+// ErrUnauthorized. The next request fetches anew.
+func TestFreshTokenRefusedIsFinal(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t, upstreamtest.WithTokenAuth("alice", "s3cret"))
+	upstreamtest.Push(t, reg, "open/app:v1", upstreamtest.RandomImage(t, 1, 256, upstreamtest.DockerManifest))
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	challenge := fmt.Sprintf(`Bearer realm=%q,service=%q,scope="repository:denied/app:pull",error="insufficient_scope"`,
+		reg.TokenRealm, reg.TokenService)
+	faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+		if strings.Contains(r.URL.Path, "/denied/") {
+			return upstreamtest.Fault{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}}
+		}
+		return upstreamtest.Fault{}
+	})
+	c := newClient(t, faulty.URL, nil)
+	if _, err := c.GetManifest(t.Context(), "open/app", "v1", acceptAll); err != nil {
+		t.Fatal(err) // the client learns that the registry wants tokens
+	}
+	for i := range 2 {
+		faulty.ResetCounts()
+		toks := reg.TokenRequests()
+		_, err := c.GetManifest(t.Context(), "denied/app", "v1", acceptAll)
+		if !errors.Is(err, upstream.ErrUnauthorized) {
+			t.Fatalf("request %d: %v, want ErrUnauthorized", i, err)
+		}
+		if n := reg.TokenRequests() - toks; n != 1 {
+			t.Errorf("request %d: %d token requests, want 1", i, n)
+		}
+		if n := faulty.Count("", "/v2/"); n != 1 {
+			t.Errorf("request %d: %d registry requests, want 1", i, n)
+		}
 	}
 }
