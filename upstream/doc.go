@@ -5,9 +5,11 @@
 //
 // What it takes care of, so that callers need not:
 //
-//   - authentication: Bearer token challenges (tokens cached per scope and
-//     attached before being asked, one fetch per scope however many
-//     requests want it at once) and Basic, in transport/;
+//   - authentication: Bearer token challenges (tokens cached per scope,
+//     shared by every request for that scope, one fetch however many want
+//     it at once, and attached before being asked: cached, or fetched
+//     first once the registry is known to want tokens) and Basic, in
+//     transport/;
 //   - warm connections: the base transport (transport.NewBase) keeps up to
 //     64 idle connections per host for 90s and speaks HTTP/2 over TLS
 //     where offered, so a burst of fetches to one upstream, and to the CDN

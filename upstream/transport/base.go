@@ -22,8 +22,10 @@ const (
 	MaxIdleConns = 256
 	// IdleConnTimeout is how long an idle connection is kept: longer than
 	// the pause between the manifests and the blobs of a pull and between
-	// the pulls of a rollout, shorter than registries' and CDNs' own idle
-	// limits are likely to be. Go's default.
+	// the pulls of a rollout (Go's default). A server that closes sooner
+	// (a load balancer's 60s) takes the connection out of the pool as it
+	// does, and a GET that meets such a close in flight is retried by Go's
+	// transport on a new connection.
 	IdleConnTimeout = 90 * time.Second
 )
 

@@ -61,6 +61,7 @@ func NewFaulty(t testing.TB, target string) *Faulty {
 		redirect: map[string]string{},
 	}
 	f.tr.DisableCompression = true // pass bodies through byte for byte
+	f.tr.MaxIdleConnsPerHost = 64  // a burst of requests through it reuses its connections to the registry
 	f.srv = f.listen(false)
 	f.cdn = f.listen(true)
 	f.URL, f.Host = f.srv.URL, strings.TrimPrefix(f.srv.URL, "http://")
