@@ -77,8 +77,10 @@ type Options struct {
 	// NetworkPublic and NetworkInternal force the answer (tests treat an
 	// upstream on 127.0.0.1 as public with it).
 	Network transport.Network
-	// Transport is the base transport. Default: a clone of
-	// http.DefaultTransport (proxy from the environment, HTTP/2).
+	// Transport is the base transport. Default: transport.NewBase(), Go's
+	// default (proxy from the environment, HTTP/2) with an idle pool
+	// sized for many requests in flight to one host. One given here is
+	// used as it is (cloned with CAFile or InsecureSkipVerify).
 	Transport http.RoundTripper
 	// Metrics may be nil.
 	Metrics *metrics.Metrics
@@ -110,7 +112,7 @@ func (o Options) withDefaults() Options {
 		o.MaxRetryAfter = 0
 	}
 	if o.Transport == nil {
-		o.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		o.Transport = transport.NewBase()
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent

@@ -21,10 +21,14 @@ import (
 //     the 401 is returned as it is.
 //
 // Auth remembers what the registry asked for, and attaches credentials
-// before being asked on later requests: a cached token for the request's
-// scope, or Basic credentials. A warm client thus makes one round trip per
-// request. A cached token the registry refuses is dropped and fetched anew,
-// still within the one retry.
+// before being asked on later requests: Basic credentials, or a token for
+// the request's scope, cached or, once the registry is known to want
+// tokens, fetched first (as docker does after its ping), so that a new
+// repository or an expired token costs the token's round trip and not a
+// 401's as well. A warm client thus makes one round trip per request. A
+// cached token the registry refuses is dropped and fetched anew, still
+// within the one retry; one fetched for this very request is not fetched
+// twice.
 //
 // Only requests to the registry's own scheme and host are touched.
 // Anything else, above all the CDN a blob is redirected to, passes through
@@ -64,6 +68,7 @@ type sent struct {
 	basic bool
 	key   TokenKey
 	token string
+	fresh bool // token was fetched for this request, not found cached
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -72,7 +77,16 @@ func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
 		return a.next.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	s := a.attach(r)
+	s, err := a.attach(r)
+	var te *TokenError
+	if errors.As(err, &te) {
+		closeBody(req)
+		return te.response(req), nil
+	}
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
 	resp, err := a.next.RoundTrip(r)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayableBody(req) {
 		return resp, err
@@ -88,8 +102,10 @@ func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// attach puts credentials learnt from earlier challenges on r.
-func (a *Auth) attach(r *http.Request) sent {
+// attach puts credentials learnt from earlier challenges on r, fetching
+// the token for r's scope if none is cached. A token server's refusal
+// comes back as a *TokenError.
+func (a *Auth) attach(r *http.Request) (sent, error) {
 	a.mu.Lock()
 	scheme, realm, service := a.scheme, a.realm, a.service
 	a.mu.Unlock()
@@ -97,19 +113,24 @@ func (a *Auth) attach(r *http.Request) sent {
 	case "basic":
 		if !a.creds.Empty() {
 			a.creds.setBasic(r)
-			return sent{basic: true}
+			return sent{basic: true}, nil
 		}
 	case "bearer":
 		key := TokenKey{Realm: realm, Service: service, Scope: pathScope(r)}
 		if key.Scope == "" {
-			return sent{}
+			return sent{}, nil
 		}
-		if tok, ok := a.tokens.Cached(key); ok {
-			r.Header.Set("Authorization", "Bearer "+tok)
-			return sent{key: key, token: tok}
+		tok, cached := a.tokens.Cached(key)
+		if !cached {
+			var err error
+			if tok, err = a.tokens.Token(r.Context(), key); err != nil {
+				return sent{}, err
+			}
 		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return sent{key: key, token: tok, fresh: !cached}, nil
 	}
-	return sent{}
+	return sent{}, nil
 }
 
 func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s sent) (*http.Response, error) {
@@ -127,6 +148,13 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 	a.mu.Lock()
 	a.scheme, a.realm, a.service = "bearer", key.Realm, key.Service
 	a.mu.Unlock()
+	if s.fresh && s.key == key {
+		// Refused a token fetched for this very request: another from
+		// the same server would be refused alike (no access, or no
+		// such repository, which Docker Hub answers with 401).
+		a.tokens.Forget(s.key, s.token)
+		return resp, nil
+	}
 	if s.token != "" {
 		// The registry refused a token we had cached (revoked, or expired
 		// early): never offer it again.

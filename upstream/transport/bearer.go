@@ -136,6 +136,12 @@ func (t *Tokens) Token(ctx context.Context, key TokenKey) (string, error) {
 	// The fetch may serve other waiters, so it runs under its own bounded
 	// context; each waiter still stops when its own context ends.
 	ch := t.group.DoChan(key.Realm+"\x00"+key.Service+"\x00"+key.Scope, func() (any, error) {
+		// A fetch that ended between the look-up above and this call
+		// has cached its token: one fetch per key however the burst's
+		// requests interleave.
+		if tok, ok := t.Cached(key); ok {
+			return tok, nil
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
 		defer cancel()
 		return t.fetch(fctx, key)

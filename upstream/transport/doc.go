@@ -8,10 +8,11 @@
 //	basic.go      Basic credentials
 //	ratelimit.go  reads Docker Hub's ratelimit-* headers into gauges, remembers a 429 or an empty budget
 //	useragent.go  sets User-Agent
-//	observe.go    counts and times every round trip by kind
+//	observe.go    counts and times every round trip by kind, and the new connections
 //	timeout.go    bounds the wait for response headers, not the body
 //	guard.go      keeps redirects and token realms of a public upstream off internal addresses
 //	addr.go       classifies addresses: loopback, private, link-local, … or public
+//	base.go       the default base transport: an idle pool sized for bursts, HTTP/2
 //
 // The upstream package composes them, outermost first:
 //
@@ -23,6 +24,10 @@
 // requests bypass retry and auth: they go through
 // useragent → observe → timeout → guard → base, as do health probes. Redirects are followed
 // by the http.Client above the stack, under CheckRedirect (guard.go).
+//
+// The guard's clone of the base transport (for a public upstream's CDN and
+// token server) keeps the base's idle pool and HTTP/2: connections to those
+// hosts are reused like the registry's own.
 //
 // Nothing here knows about manifests or blobs beyond the request kind,
 // which the caller puts in the request's context with WithKind.

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"github.com/wharf-mirror/wharf/metrics"
@@ -14,6 +15,12 @@ import (
 // It sits below retry and auth so each attempt and each token fetch is
 // counted on its own; a request retried three times is four requests to
 // the upstream, and that is what the operator pays for.
+//
+// It also counts, with metrics.UpstreamConnection, each round trip that
+// got a connection no request had used before (httptrace's GotConn): the
+// connections opened to the registry, its CDN and its token server, by
+// upstream. Few per many requests means keep-alive and HTTP/2 are doing
+// their job.
 type Observe struct {
 	next    http.RoundTripper
 	name    string
@@ -31,6 +38,15 @@ func NewObserve(next http.RoundTripper, name string, m *metrics.Metrics) (*Obser
 // RoundTrip implements http.RoundTripper.
 func (o *Observe) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
+	if o.metrics != nil {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) {
+				if !info.Reused {
+					o.metrics.UpstreamConnection(o.name)
+				}
+			},
+		}))
+	}
 	resp, err := o.next.RoundTrip(req)
 	status := 0
 	if resp != nil {

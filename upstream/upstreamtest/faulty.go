@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -45,7 +46,8 @@ type Faulty struct {
 	redirect map[string]string // one-time CDN token → Authorization of the redirected request
 	nextID   int
 
-	blobBytes atomic.Int64 // body bytes of blob GETs sent, on either listener
+	blobBytes atomic.Int64    // body bytes of blob GETs sent, on either listener
+	conns     [2]atomic.Int32 // TCP connections accepted: [0] registry, [1] CDN
 }
 
 // NewFaulty starts a Faulty in front of target (a registry's base URL,
@@ -59,12 +61,38 @@ func NewFaulty(t testing.TB, target string) *Faulty {
 		redirect: map[string]string{},
 	}
 	f.tr.DisableCompression = true // pass bodies through byte for byte
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, false) }))
-	f.cdn = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, true) }))
+	f.tr.MaxIdleConnsPerHost = 64  // a burst of requests through it reuses its connections to the registry
+	f.srv = f.listen(false)
+	f.cdn = f.listen(true)
 	f.URL, f.Host = f.srv.URL, strings.TrimPrefix(f.srv.URL, "http://")
 	f.CDNURL, f.CDNHost = f.cdn.URL, strings.TrimPrefix(f.cdn.URL, "http://")
 	t.Cleanup(f.close)
 	return f
+}
+
+// listen starts the registry's (cdn false) or the CDN's listener,
+// counting the connections it accepts.
+func (f *Faulty) listen(cdn bool) *httptest.Server {
+	i := 0
+	if cdn {
+		i = 1
+	}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, cdn) }))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			f.conns[i].Add(1)
+		}
+	}
+	s.Start()
+	return s
+}
+
+// Conns returns how many TCP connections the registry's listener and the
+// CDN's have accepted: with connections kept alive and reused, at most
+// the number of requests a client had in flight at once, not one per
+// request. ResetCounts does not reset them.
+func (f *Faulty) Conns() (registry, cdn int) {
+	return int(f.conns[0].Load()), int(f.conns[1].Load())
 }
 
 func (f *Faulty) close() {
