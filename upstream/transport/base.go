@@ -33,7 +33,8 @@ const (
 // the environment, dial and TLS timeouts, HTTP/2 attempted over TLS where
 // the server offers it) with the idle pool above. HTTP/2 carries all of a
 // host's requests on one connection; an HTTP/1.1 host gets one connection
-// per request in flight, kept for the next.
+// per request in flight, kept for the next. Blobs go over a clone of it
+// without HTTP/2, with the same pool (split.go, made by the guard).
 func NewBase() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ForceAttemptHTTP2 = true // Go's default already, but the guard's custom dialer needs it

@@ -16,15 +16,29 @@ import (
 
 // TestGuardCloneKeepsPoolAndHTTP2: the transport the guard clones for a
 // public upstream's redirects (its CDN) keeps the base's idle pool and
-// speaks HTTP/2 where offered despite its own dialer, and a burst of
-// requests through it shares its connections. The CDN is on 127.0.0.1
+// speaks HTTP/2 where offered despite its own dialer, but for blobs,
+// which go over HTTP/1.1 connections of their own (split.go); and a burst
+// of requests through it shares its connections. The CDN is on 127.0.0.1
 // here, which the clone's dialer refuses; the test lets it through the
 // way the guard lets a proxy through.
 func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
-	for _, h2 := range []bool{true, false} {
-		name := map[bool]string{true: "HTTP/2", false: "HTTP/1.1"}[h2]
-		t.Run(name, func(t *testing.T) {
-			const bursts, inFlight = 3, 16
+	const bursts, inFlight = 3, 16
+	tests := []struct {
+		name  string
+		h2    bool   // the server offers HTTP/2
+		kind  string // of the requests
+		want  string // the protocol the server sees
+		conns int32  // for all the requests
+	}{
+		// HTTP/2 carries the bursts on the first connection; HTTP/1.1
+		// needs one per request in flight (the first request's
+		// connection is one of them).
+		{"HTTP/2", true, KindManifest, "HTTP/2.0", 1},
+		{"HTTP/2 offered, blobs", true, KindBlob, "HTTP/1.1", inFlight},
+		{"HTTP/1.1", false, KindManifest, "HTTP/1.1", inFlight},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			var conns atomic.Int32
 			held, release := make(chan struct{}, inFlight), make(chan struct{})
 			cdn := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,12 +48,11 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 				}
 				io.WriteString(w, r.Proto)
 			}))
-			cdn.EnableHTTP2 = h2
+			cdn.EnableHTTP2 = tt.h2
 			cdn.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 				if s == http.StateNew {
 					conns.Add(1)
 				}
-
 			}
 			cdn.StartTLS()
 			t.Cleanup(cdn.Close)
@@ -54,16 +67,18 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(g.CloseIdleConnections)
-			f := g.foreign
-			if f == nil || f.MaxIdleConnsPerHost != MaxIdleConnsPerHost || f.MaxIdleConns != MaxIdleConns ||
-				f.IdleConnTimeout != IdleConnTimeout || !f.ForceAttemptHTTP2 {
-				t.Fatalf("the guard's clone lost the pool or HTTP/2: %+v", f)
+			if g.foreign == nil {
+				t.Fatal("no checking clone")
+			}
+			for _, f := range []*http.Transport{g.foreign.api, g.foreign.blob} {
+				if f.MaxIdleConnsPerHost != MaxIdleConnsPerHost || f.MaxIdleConns != MaxIdleConns || f.IdleConnTimeout != IdleConnTimeout {
+					t.Fatalf("the guard's clone lost the pool: %+v", f)
+				}
 			}
 			g.proxies.Store(strings.TrimPrefix(cdn.URL, "https://"), struct{}{})
 
-			want := map[bool]string{true: "HTTP/2.0", false: "HTTP/1.1"}[h2]
-			if got := guardGet(t, g, cdn.URL); got != want {
-				t.Fatalf("first request in %s, want %s", got, want)
+			if got := guardGet(t, g, tt.kind, cdn.URL); got != tt.want {
+				t.Fatalf("first request in %s, want %s", got, tt.want)
 			}
 			// Bursts, each after the last ended: the second and third
 			// find the first's connections idle, if they were kept. The
@@ -77,8 +92,8 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 				var wg sync.WaitGroup
 				for range inFlight {
 					wg.Go(func() {
-						if got := guardGet(t, g, u); got != want {
-							t.Errorf("request in %s, want %s", got, want)
+						if got := guardGet(t, g, tt.kind, u); got != tt.want {
+							t.Errorf("request in %s, want %s", got, tt.want)
 						}
 					})
 				}
@@ -90,22 +105,18 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 				}
 				wg.Wait()
 			}
-			// HTTP/2 carries the bursts on the first connection; HTTP/1.1
-			// needs one per request in flight (the first request's
-			// connection is one of them).
-			most := map[bool]int32{true: 1, false: inFlight}[h2]
-			t.Logf("%s: %d requests, %d at a time: %d connections", name, bursts*inFlight+1, inFlight, conns.Load())
-			if n := conns.Load(); n > most {
-				t.Errorf("%d connections for %d requests, want at most %d", n, bursts*inFlight+1, most)
+			t.Logf("%s: %d requests, %d at a time: %d connections", tt.name, bursts*inFlight+1, inFlight, conns.Load())
+			if n := conns.Load(); n != tt.conns {
+				t.Errorf("%d connections for %d requests, want %d", n, bursts*inFlight+1, tt.conns)
 			}
 		})
 	}
 }
 
-// guardGet GETs u through g and returns the body, the protocol the
-// server saw.
-func guardGet(t *testing.T, g *Guard, u string) string {
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+// guardGet GETs u through g as a request of kind and returns the body,
+// the protocol the server saw.
+func guardGet(t *testing.T, g *Guard, kind, u string) string {
+	req, err := http.NewRequestWithContext(WithKind(t.Context(), kind), http.MethodGet, u, nil)
 	if err != nil {
 		t.Error(err)
 		return ""

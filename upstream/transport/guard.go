@@ -69,9 +69,8 @@ type GuardOptions struct {
 //
 // Requests go one of three ways:
 //
-//   - To the upstream's own scheme and host: through base unchanged. The
-//     operator chose that host; its connections, proxy and TLS settings
-//     are never touched by the guard.
+//   - To the upstream's own scheme and host: through base, its dialer,
+//     proxy and TLS settings as they are. The operator chose that host.
 //   - Anywhere else, when the upstream is itself internal (an upstream on
 //     127.0.0.1 in tests, a registry on the LAN): through base as well.
 //     The upstream's network is then the operator's own, and its CDN or
@@ -94,13 +93,18 @@ type GuardOptions struct {
 // is not an *http.Transport with a replaceable dialer (a test's custom
 // transport); it is open to DNS rebinding, the dial check is not.
 //
+// Below the guard, an *http.Transport base is split by kind (split.go):
+// blob requests go through a clone of it without HTTP/2, the rest through
+// it, and the checking clone is split the same way, so that both ways out
+// are guarded alike. Any other base carries every kind as it is.
+//
 // Whether the upstream is internal is decided once (see Network): an IP
 // literal or "localhost" at once, a name on first use by resolving it. A
 // failed lookup counts as public for that request and is tried again on
 // the next.
 type Guard struct {
-	own      http.RoundTripper // base as given
-	foreign  *http.Transport   // base's clone with a checking dialer; nil if base is not an *http.Transport
+	own      http.RoundTripper // base, split by kind if an *http.Transport (split.go)
+	foreign  *byKind           // base's clone with a checking dialer, split by kind; nil if base is not an *http.Transport
 	origin   string
 	upstream string // the upstream's host name, for NetworkAuto
 	network  Network
@@ -131,8 +135,11 @@ func NewGuard(base http.RoundTripper, opts GuardOptions) (*Guard, error) {
 	if g.resolver == nil {
 		g.resolver = net.DefaultResolver
 	}
-	if t, ok := base.(*http.Transport); ok && t.Dial == nil && t.DialTLS == nil && t.DialTLSContext == nil {
-		g.foreign = g.checkingClone(t)
+	if t, ok := base.(*http.Transport); ok {
+		g.own = splitByKind(t)
+		if t.Dial == nil && t.DialTLS == nil && t.DialTLSContext == nil {
+			g.foreign = splitByKind(g.checkingClone(t))
+		}
 	}
 	return g, nil
 }

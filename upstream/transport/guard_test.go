@@ -152,7 +152,17 @@ func guarded(t *testing.T, upstreamURL string, base http.RoundTripper, opts Guar
 }
 
 func fetch(c *http.Client, u string) (string, error) {
-	resp, err := c.Get(u)
+	return fetchAs(c, KindOther, u)
+}
+
+// fetchAs GETs u as a request of kind: a blob goes out through the
+// guard's HTTP/1.1 transports (split.go).
+func fetchAs(c *http.Client, kind, u string) (string, error) {
+	req, err := http.NewRequestWithContext(WithKind(context.Background(), kind), http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -167,6 +177,7 @@ func newBase() *http.Transport { return http.DefaultTransport.(*http.Transport).
 // redirects to 127.0.0.1 (by address, by "localhost", by a name the
 // system resolves) gets ErrTargetRefused, and the internal service is
 // never connected to; the upstream's own requests still go through.
+// Blobs, which have transports of their own, alike.
 func TestGuardRefusesRedirectToInternal(t *testing.T) {
 	internal, hits := internalService(t)
 	port := internal.Listener.Addr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port()
@@ -175,13 +186,15 @@ func TestGuardRefusesRedirectToInternal(t *testing.T) {
 		fmt.Sprintf("http://localhost:%d/internal", port),
 		fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/internal", port),
 	} {
-		up := redirector(t, func(*http.Request) string { return target })
-		c := guarded(t, up.URL, newBase(), GuardOptions{Network: NetworkPublic})
-		if body, err := fetch(c, up.URL+"/v2/x/blobs/y"); !errors.Is(err, ErrTargetRefused) {
-			t.Errorf("redirect to %s: %q, %v; want ErrTargetRefused", target, body, err)
-		}
-		if body, err := fetch(c, up.URL+"/own"); err != nil || body != "the upstream's own answer" {
-			t.Errorf("the upstream's own request through the guard: %q, %v", body, err)
+		for _, kind := range []string{KindManifest, KindBlob} {
+			up := redirector(t, func(*http.Request) string { return target })
+			c := guarded(t, up.URL, newBase(), GuardOptions{Network: NetworkPublic})
+			if body, err := fetchAs(c, kind, up.URL+"/v2/x/blobs/y"); !errors.Is(err, ErrTargetRefused) {
+				t.Errorf("%s redirected to %s: %q, %v; want ErrTargetRefused", kind, target, body, err)
+			}
+			if body, err := fetchAs(c, kind, up.URL+"/own"); err != nil || body != "the upstream's own answer" {
+				t.Errorf("the upstream's own %s request through the guard: %q, %v", kind, body, err)
+			}
 		}
 	}
 	if n := hits.Load(); n != 0 {
