@@ -11,11 +11,14 @@
 //     first once the registry is known to want tokens) and Basic, in
 //     transport/;
 //   - warm connections: the base transport (transport.NewBase) keeps up to
-//     64 idle connections per host for 90s and speaks HTTP/2 over TLS
-//     where offered, so a burst of fetches to one upstream, and to the CDN
-//     its redirects lead to, reuses a connection per request in flight (one
-//     in all over HTTP/2) instead of dialling one per request; make one
-//     Client per upstream and share it. wharf_upstream_connections_total
+//     64 idle connections per host for 90s, so a burst of fetches to one
+//     upstream, and to the CDN its redirects lead to, reuses a connection
+//     per request in flight instead of dialling one per request; make one
+//     Client per upstream and share it. The API (manifests, tags, tokens)
+//     speaks HTTP/2 over TLS where offered, all on one connection per
+//     host; blobs go over HTTP/1.1, a TCP connection each, so that blobs
+//     and Range segments fetched at once do not share one connection's
+//     throughput (transport/split.go). wharf_upstream_connections_total
 //     counts the connections opened;
 //   - retries of GET/HEAD on 429, 500/502/503/504 and connection errors,
 //     with backoff and Retry-After, bounded by Options and the context;
