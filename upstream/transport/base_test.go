@@ -12,13 +12,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestGuardCloneKeepsPoolAndHTTP2: the transport the guard clones for a
 // public upstream's redirects (its CDN) keeps the base's idle pool and
 // speaks HTTP/2 where offered despite its own dialer, but for blobs,
 // which go over HTTP/1.1 connections of their own (split.go); and a burst
-// of requests through it shares its connections. The CDN is on 127.0.0.1
+// of requests through it shares its connections, which
+// CloseIdleConnections closes. The CDN is on 127.0.0.1
 // here, which the clone's dialer refuses; the test lets it through the
 // way the guard lets a proxy through.
 func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
@@ -40,6 +42,7 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var conns atomic.Int32
+			closed := make(chan struct{}, bursts*inFlight+1)
 			held, release := make(chan struct{}, inFlight), make(chan struct{})
 			cdn := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Query().Has("hold") {
@@ -52,6 +55,9 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 			cdn.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 				if s == http.StateNew {
 					conns.Add(1)
+				}
+				if s == http.StateClosed {
+					closed <- struct{}{}
 				}
 			}
 			cdn.StartTLS()
@@ -108,6 +114,17 @@ func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 			t.Logf("%s: %d requests, %d at a time: %d connections", tt.name, bursts*inFlight+1, inFlight, conns.Load())
 			if n := conns.Load(); n != tt.conns {
 				t.Errorf("%d connections for %d requests, want %d", n, bursts*inFlight+1, tt.conns)
+			}
+			// CloseIdleConnections reaches the transport the requests went
+			// through: the server sees every connection closed.
+			g.CloseIdleConnections()
+			timeout := time.After(10 * time.Second)
+			for i := range conns.Load() {
+				select {
+				case <-closed:
+				case <-timeout:
+					t.Fatalf("%d of %d connections closed after CloseIdleConnections", i, conns.Load())
+				}
 			}
 		})
 	}
