@@ -20,9 +20,9 @@ import (
 // speaks HTTP/2 where offered despite its own dialer, but for blobs,
 // which go over HTTP/1.1 connections of their own (split.go); and a burst
 // of requests through it shares its connections, which
-// CloseIdleConnections closes. The CDN is on 127.0.0.1
-// here, which the clone's dialer refuses; the test lets it through the
-// way the guard lets a proxy through.
+// CloseIdleConnections closes. The CDN is on 127.0.0.1 here, which the
+// clone's dialer refuses; the test lets it through the way the guard lets
+// a proxy through.
 func TestGuardCloneKeepsPoolAndHTTP2(t *testing.T) {
 	const bursts, inFlight = 3, 16
 	tests := []struct {
