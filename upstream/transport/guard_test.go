@@ -268,7 +268,8 @@ func TestGuardClassifiesUpstreamByName(t *testing.T) {
 
 // TestGuardWithProxy: with a proxy (HTTP_PROXY), the proxy on the site's
 // network is dialled, a public target is reached through it, and an
-// internal target is refused by name before the proxy is asked.
+// internal target is refused by name before the proxy is asked; for the
+// API and for blobs, which have transports of their own.
 func TestGuardWithProxy(t *testing.T) {
 	var mu sync.Mutex
 	var proxied []string
@@ -298,20 +299,22 @@ func TestGuardWithProxy(t *testing.T) {
 		{"http://rebind.example/blob", false},
 		{"http://nowhere.example/blob", false},
 	} {
-		up := redirector(t, func(*http.Request) string { return tt.target })
-		c := guarded(t, up.URL, base, GuardOptions{Network: NetworkPublic, Resolver: res})
-		body, err := fetch(c, up.URL+"/v2/x/blobs/y")
-		if tt.ok && (err != nil || body != "from the CDN") {
-			t.Errorf("%s through the proxy: %q, %v", tt.target, body, err)
-		}
-		if !tt.ok && !errors.Is(err, ErrTargetRefused) {
-			t.Errorf("%s through the proxy: %q, %v; want ErrTargetRefused", tt.target, body, err)
+		for _, kind := range []string{KindManifest, KindBlob} {
+			up := redirector(t, func(*http.Request) string { return tt.target })
+			c := guarded(t, up.URL, base, GuardOptions{Network: NetworkPublic, Resolver: res})
+			body, err := fetchAs(c, kind, up.URL+"/v2/x/blobs/y")
+			if tt.ok && (err != nil || body != "from the CDN") {
+				t.Errorf("%s %s through the proxy: %q, %v", kind, tt.target, body, err)
+			}
+			if !tt.ok && !errors.Is(err, ErrTargetRefused) {
+				t.Errorf("%s %s through the proxy: %q, %v; want ErrTargetRefused", kind, tt.target, body, err)
+			}
 		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(proxied) != 1 || proxied[0] != "cdn.example" {
-		t.Errorf("the proxy was asked for %q, want only cdn.example", proxied)
+	if len(proxied) != 2 || proxied[0] != "cdn.example" || proxied[1] != "cdn.example" {
+		t.Errorf("the proxy was asked for %q, want cdn.example once for the API and once for a blob", proxied)
 	}
 }
 
