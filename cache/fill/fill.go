@@ -39,6 +39,12 @@ var (
 // size, or -1 when the upstream did not say.
 type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size int64, err error)
 
+// RangeSource opens length bytes of the blob from offset (fewer where the
+// blob ends first), and returns the blob's total size (-1 if unknown).
+// whole says the upstream ignored the range: body is then the whole blob
+// from byte 0 and size its length (-1 if unknown).
+type RangeSource func(ctx context.Context, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
+
 // Sink is where fills write: local temp files that are put under their
 // digest once verified. A cache.Store is one.
 type Sink interface {
@@ -70,8 +76,18 @@ type Options struct {
 	Keep func(size int64) bool
 	// NoSpace is called when a fill hits a full disk (to start eviction).
 	NoSpace func()
-	Metrics *metrics.Metrics
-	Logger  logrus.FieldLogger
+	// SegmentThreshold turns on segmented fetch for fills started with a
+	// RangeSource: a blob larger than this is fetched as up to Segments
+	// concurrent ranges written into its temp file (segment.go). It is
+	// also the size of the first range and the largest of the others, so
+	// a blob up to it takes one request. 0 or negative: off (one stream).
+	// DefaultSegmentThreshold is the value to configure by default.
+	SegmentThreshold int64
+	// Segments is how many ranges of one blob are fetched at once.
+	// 0: DefaultSegments; 1: off.
+	Segments int
+	Metrics  *metrics.Metrics
+	Logger   logrus.FieldLogger
 }
 
 // Group runs fills and lets clients follow them.
@@ -98,6 +114,9 @@ func NewGroup(ctx context.Context, opts Options) (*Group, error) {
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = 30 * time.Second
+	}
+	if opts.Segments == 0 {
+		opts.Segments = DefaultSegments
 	}
 	if opts.Logger == nil {
 		l := logrus.New()
@@ -133,6 +152,14 @@ func (g *Group) Join(d digest.Digest, open Source) (*Follower, error) {
 // Start is Join that also tells whether this call started the fill (so the
 // upstream was asked with the caller's own open) or joined one running.
 func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool, err error) {
+	return g.StartRanged(d, open, nil)
+}
+
+// StartRanged is Start for an upstream that can also send ranges of the
+// blob: with ranged not nil and Options.SegmentThreshold set, a big blob is
+// fetched in concurrent segments (segment.go). open stays the way to read
+// on after a full disk, and ranged asks every byte the fill fetches.
+func (g *Group) StartRanged(d digest.Digest, open Source, ranged RangeSource) (fw *Follower, started bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f := g.fills[d]; f != nil {
@@ -144,19 +171,24 @@ func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool,
 	if err := g.ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("fill: shutting down: %w", err)
 	}
-	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open}
+	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open, ranged: ranged}
 	g.fills[d] = f
 	g.wg.Add(1)
 	g.opts.Metrics.FillStarted()
-	go g.run(f, open)
+	go g.run(f)
 	return f.follow(), true, nil
 }
 
 // run is the fill's goroutine: it owns the temp file until it ends.
-func (g *Group) run(f *fill, open Source) {
+func (g *Group) run(f *fill) {
 	defer g.wg.Done()
 	log := g.opts.Logger.WithField("digest", f.d)
-	err := g.copyVerified(f, open, log)
+	var err error
+	if f.ranged != nil && g.opts.SegmentThreshold > 0 && g.opts.Segments > 1 {
+		err = g.copyRanged(f, log)
+	} else {
+		err = g.copyVerified(f, nil, log)
+	}
 	if err == nil {
 		f.verify()
 	}
@@ -208,18 +240,40 @@ func (g *Group) run(f *fill, open Source) {
 	g.opts.Metrics.FillDone(result)
 }
 
-// copyVerified copies the upstream body into the temp file, resuming broken
-// bodies from the last byte written, and checks size and digest at the end.
-func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error {
+// opened is an upstream body the fill holds before copyVerified starts:
+// the answer to a first ranged request, read as the start of the stream.
+type opened struct {
+	body   io.ReadCloser
+	size   int64
+	cancel context.CancelFunc // ends the body's request (the stall timer's)
+	// upTo > 0: the body is the range [0, upTo) of a blob of unknown
+	// size; if it ends there cleanly, the stream goes on from upTo.
+	upTo int64
+}
+
+// copyVerified copies the upstream body (first's, then f.open's) into the
+// temp file, resuming broken bodies from the last byte written, and checks
+// size and digest at the end.
+func (g *Group) copyVerified(f *fill, first *opened, log logrus.FieldLogger) error {
 	var v *oci.Verifier // made with the file, once the size is known
 	backoff := g.opts.ResumeBackoff
+	var upTo int64
 	for attempt := 0; ; attempt++ {
 		offset := f.written()
-		readCtx, cancel := context.WithCancel(g.ctx)
-		body, size, err := open(readCtx, offset)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("fill %s: open upstream at %d: %w", f.d, offset, err)
+		var body io.ReadCloser
+		var size int64
+		var cancel context.CancelFunc
+		if first != nil {
+			body, size, cancel, upTo = first.body, first.size, first.cancel, first.upTo
+			first = nil
+		} else {
+			var readCtx context.Context
+			var err error
+			readCtx, cancel = context.WithCancel(g.ctx)
+			if body, size, err = f.open(readCtx, offset); err != nil {
+				cancel()
+				return fmt.Errorf("fill %s: open upstream at %d: %w", f.d, offset, err)
+			}
 		}
 		if !f.hasFile() {
 			file, err := g.opts.Sink.TempFile()
@@ -244,6 +298,10 @@ func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error
 		cancel()
 		if writeErr != nil {
 			return writeErr
+		}
+		if readErr == nil && upTo > 0 && f.size < 0 && f.written() == upTo {
+			upTo, attempt = 0, attempt-1 // the first range was whole: the rest in one stream, no resume
+			continue
 		}
 		if readErr == nil {
 			break
@@ -291,10 +349,7 @@ func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.Ca
 				return nil, fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
 			}
 			if _, werr := f.file.Write(buf[:n]); werr != nil {
-				if errors.Is(werr, syscall.ENOSPC) {
-					werr = fmt.Errorf("%w: %v", ErrNoSpace, werr)
-				}
-				return nil, fmt.Errorf("fill %s: write temp file: %w", f.d, werr)
+				return nil, f.writeError(werr)
 			}
 			f.advance(int64(n))
 		}
@@ -308,6 +363,14 @@ func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.Ca
 			return err, nil
 		}
 	}
+}
+
+// writeError is a failed write to the temp file; a full disk is ErrNoSpace.
+func (f *fill) writeError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		err = fmt.Errorf("%w: %v", ErrNoSpace, err)
+	}
+	return fmt.Errorf("fill %s: write temp file: %w", f.d, err)
 }
 
 func (g *Group) commit(f *fill) error {
