@@ -353,16 +353,23 @@ func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.Ca
 			}
 			f.advance(int64(n))
 		}
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
 		if err != nil {
-			if !stall.Stop() {
-				err = fmt.Errorf("%w: %v", ErrStalled, err)
-			}
-			return err, nil
+			return readEnd(err, stall), nil
 		}
 	}
+}
+
+// readEnd is what a body's read error means to a copy: nil at EOF, the
+// error otherwise, marked ErrStalled when the stall timer fired (it
+// cancelled the read).
+func readEnd(err error, stall *time.Timer) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if !stall.Stop() {
+		return fmt.Errorf("%w: %v", ErrStalled, err)
+	}
+	return err
 }
 
 // writeError is a failed write to the temp file; a full disk is ErrNoSpace.

@@ -244,14 +244,8 @@ func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc
 			}
 			r.progress(seg, int64(n))
 		}
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
 		if err != nil {
-			if !stall.Stop() {
-				err = fmt.Errorf("%w: %v", ErrStalled, err)
-			}
-			return err, nil
+			return readEnd(err, stall), nil
 		}
 	}
 }
