@@ -77,7 +77,7 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	for range workers - 1 {
 		go func() {
 			defer wg.Done()
-			r.work(nil, nil)
+			r.work(r.take(), nil)
 		}()
 	}
 	if err := r.verify(v); err != nil {

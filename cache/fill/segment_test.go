@@ -1,0 +1,385 @@
+package fill_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/fill"
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+const segThreshold = 256 << 10
+
+// segGroup is a Group that segments blobs over segThreshold in 4.
+type segGroup struct {
+	*fill.Group
+	store     *disk.Store
+	committed atomic.Int32
+	m         *metrics.Metrics
+}
+
+func newSegGroup(t *testing.T, edit func(*fill.Options)) *segGroup {
+	t.Helper()
+	store, _, err := disk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := &segGroup{store: store, m: metrics.New(prometheus.NewRegistry())}
+	opts := fill.Options{
+		Sink:             store,
+		Committed:        func(digest.Digest, int64) error { sg.committed.Add(1); return nil },
+		ResumeBackoff:    time.Millisecond,
+		SegmentThreshold: segThreshold,
+		Segments:         4,
+		Metrics:          sg.m,
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if sg.Group, err = fill.NewGroup(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); sg.Wait() })
+	return sg
+}
+
+// stored waits for the fill of d to end and reports whether d is stored.
+func (sg *segGroup) stored(t *testing.T, d digest.Digest) bool {
+	t.Helper()
+	sg.WaitFill(t, d)
+	_, err := sg.store.Stat(context.Background(), d)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// followAll starts the fill of d and has n clients follow it from byte 0,
+// each joining before a byte arrived; it returns what each read.
+func followAll(t *testing.T, g *fill.Group, d digest.Digest, open fill.Source, ranged fill.RangeSource, n int) ([][]byte, []error) {
+	t.Helper()
+	fws := make([]*fill.Follower, n)
+	var err error
+	if fws[0], _, err = g.StartRanged(d, open, ranged); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		if fws[i] = g.Follow(d); fws[i] == nil {
+			t.Fatal("no fill to follow")
+		}
+	}
+	got, errs := make([][]byte, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i, fw := range fws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer fw.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			got[i], errs[i] = readAll(ctx, fw, 0)
+		}()
+	}
+	wg.Wait()
+	return got, errs
+}
+
+// wantRanges is the Range headers of a segmented fetch of size bytes in
+// ranges of segThreshold (the plan for sizes up to 4×segThreshold).
+func wantRanges(size int64) []string {
+	var out []string
+	for start := int64(0); start < size; start += segThreshold {
+		out = append(out, fmt.Sprintf("bytes=%d-%d", start, start+segThreshold-1))
+	}
+	return out
+}
+
+// TestSegmentedFillConcurrentRanges: a big blob arrives as 4 ranges open
+// at once, each asking exactly its bytes, and every follower that joined
+// at byte 0 reads the blob, which is stored.
+func TestSegmentedFillConcurrentRanges(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	srv.hold = 4
+	open, ranged := sources(srv.client(t), d)
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v; want the blob", i, len(got[i]), errs[i])
+		}
+	}
+	if !sg.stored(t, d) || sg.committed.Load() != 1 {
+		t.Errorf("blob stored %v, committed %d times; want stored once", sg.stored(t, d), sg.committed.Load())
+	}
+	rs := srv.requests()
+	slices.Sort(rs)
+	if want := wantRanges(int64(len(blob))); !slices.Equal(rs, want) {
+		t.Errorf("ranges asked %q, want %q", rs, want)
+	}
+	if c := srv.concurrency(); c != 4 {
+		t.Errorf("%d ranges open at once, want 4", c)
+	}
+	if n := srv.sent.Load(); n != int64(len(blob)) {
+		t.Errorf("the upstream sent %d bytes for a blob of %d", n, len(blob))
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Fills.WithLabelValues("segmented")); n != 1 {
+		t.Errorf("wharf_fill_segmented_total{segmented} = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Requests.WithLabelValues("segment")); n != 3 {
+		t.Errorf("wharf_fill_segment_requests_total{segment} = %v, want 3", n)
+	}
+}
+
+// TestSegmentedFillVerifiedBeforeVisible: a segment with a wrong byte
+// fails the digest check: every follower's read fails (none ends
+// cleanly), and nothing is kept.
+func TestSegmentedFillVerifiedBeforeVisible(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	srv.fault = func(i int, _ string) rangeFault { return rangeFault{corrupt: i == 2} }
+	open, ranged := sources(srv.client(t), d)
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
+	for i := range got {
+		if !errors.Is(errs[i], fill.ErrDigestMismatch) {
+			t.Errorf("follower %d read %d bytes and %v, want ErrDigestMismatch", i, len(got[i]), errs[i])
+		}
+		if len(got[i]) >= len(blob) {
+			t.Errorf("follower %d saw all %d bytes of a wrong blob", i, len(got[i]))
+		}
+	}
+	if sg.stored(t, d) || sg.committed.Load() != 0 {
+		t.Error("a blob with a wrong segment was kept")
+	}
+}
+
+// TestSegmentedFillFollowersSeePrefix: bytes written ahead of a range
+// still on its way are not readable; a follower gets the contiguous
+// prefix only, and the rest once the missing range lands.
+func TestSegmentedFillFollowersSeePrefix(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	gate, drained := make(chan struct{}), make(chan struct{}, 4)
+	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+		end := min(offset+length, int64(len(blob)))
+		var r io.Reader = &signalEOF{r: bytes.NewReader(blob[offset:end]), eof: drained}
+		if offset == segThreshold { // the second range waits for the test
+			r = &gated{r: r, gate: gate, after: 0, ctx: ctx}
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	fw, _, err := sg.StartRanged(d, (&source{blob: blob}).open, ranged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	for range 3 { // ranges 1, 3 and 4 are written
+		<-drained
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	got, err := readAll(ctx, fw, 0)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !bytes.Equal(got, blob[:segThreshold]) {
+		t.Fatalf("with the second range held, a follower read %d bytes and %v; want the first %d, then to wait", len(got), err, segThreshold)
+	}
+	close(gate)
+	rest, err := readAll(context.Background(), fw, segThreshold)
+	if err != nil || !bytes.Equal(rest, blob[segThreshold:]) {
+		t.Fatalf("after the held range landed: %d bytes, %v", len(rest), err)
+	}
+}
+
+// signalEOF sends on eof when its reader is drained.
+type signalEOF struct {
+	r   io.Reader
+	eof chan struct{}
+}
+
+func (s *signalEOF) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.eof <- struct{}{}
+	}
+	return n, err
+}
+
+// TestSegmentedFillRangeIgnored: an upstream that answers the first range
+// with the whole blob (200) is read as one stream: one request, no byte
+// twice.
+func TestSegmentedFillRangeIgnored(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	srv.fault = func(int, string) rangeFault { return rangeFault{ignoreRange: true} }
+	open, ranged := sources(srv.client(t), d)
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v", i, len(got[i]), errs[i])
+		}
+	}
+	if !sg.stored(t, d) {
+		t.Error("blob not stored")
+	}
+	if rs := srv.requests(); len(rs) != 1 || srv.sent.Load() != int64(len(blob)) {
+		t.Errorf("requests %q, %d bytes sent; want one, the blob's %d", rs, srv.sent.Load(), len(blob))
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Fills.WithLabelValues("range_ignored")); n != 1 {
+		t.Errorf("wharf_fill_segmented_total{range_ignored} = %v, want 1", n)
+	}
+}
+
+// TestSegmentedFillResumesBrokenSegment: a range cut mid-way is asked
+// again from its last byte received to its end, and the blob is whole.
+func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	cut := fmt.Sprintf("bytes=%d-%d", 2*segThreshold, 3*segThreshold-1)
+	srv.fault = func(_ int, rng string) rangeFault {
+		if rng == cut {
+			return rangeFault{cutAfter: 100_000}
+		}
+		return rangeFault{}
+	}
+	open, ranged := sources(srv.client(t), d)
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Fatalf("follower %d: %d bytes, %v", i, len(got[i]), errs[i])
+		}
+	}
+	if !sg.stored(t, d) {
+		t.Error("resumed blob not stored")
+	}
+	rs := srv.requests()
+	var from, to int64
+	if len(rs) != 5 {
+		t.Fatalf("ranges asked %q, want the 4 and one resume", rs)
+	}
+	if _, err := fmt.Sscanf(rs[4], "bytes=%d-%d", &from, &to); err != nil || from <= 2*segThreshold || from > 2*segThreshold+100_000 || to != 3*segThreshold-1 {
+		t.Errorf("resume asked %q, want from the break (after %d) to %d", rs[4], 2*segThreshold, 3*segThreshold-1)
+	}
+}
+
+// TestSegmentedFillContentRangeMismatch: a range answered with other
+// bytes than asked fails the fill; nothing is kept, followers fail.
+func TestSegmentedFillContentRangeMismatch(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	srv.fault = func(i int, _ string) rangeFault {
+		if i == 1 {
+			return rangeFault{contentRange: fmt.Sprintf("bytes 0-%d/%d", segThreshold-1, len(blob))}
+		}
+		return rangeFault{}
+	}
+	open, ranged := sources(srv.client(t), d)
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] == nil || len(got[i]) >= len(blob) {
+			t.Errorf("follower %d: %d bytes, %v; want an error", i, len(got[i]), errs[i])
+		}
+	}
+	if sg.stored(t, d) || sg.committed.Load() != 0 {
+		t.Error("a blob with a misplaced range was kept")
+	}
+}
+
+// TestSegmentedFillSmallBlob: a blob up to the threshold (an empty one
+// included) takes the one request it took before, Range or not.
+func TestSegmentedFillSmallBlob(t *testing.T) {
+	for _, size := range []int{0, 100_000, segThreshold} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			sg := newSegGroup(t, nil)
+			blob, d := randomBlob(t, size)
+			srv := newRangeServer(t, blob)
+			open, ranged := sources(srv.client(t), d)
+			got, errs := followAll(t, sg.Group, d, open, ranged, 1)
+			if errs[0] != nil || !bytes.Equal(got[0], blob) {
+				t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
+			}
+			if !sg.stored(t, d) {
+				t.Error("blob not stored")
+			}
+			if rs := srv.requests(); len(rs) != 1 {
+				t.Errorf("requests %q, want one", rs)
+			}
+			if n := testutil.ToFloat64(sg.m.Segments.Fills.WithLabelValues("segmented")); n != 0 {
+				t.Errorf("a small blob was segmented")
+			}
+		})
+	}
+}
+
+// TestSegmentedFillUnknownSize: a first range whose answer does not tell
+// the blob's size is not segmented; where it ends, the rest comes in one
+// stream from there.
+func TestSegmentedFillUnknownSize(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 3*segThreshold)
+	src := &source{blob: blob}
+	ranged := func(_ context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+		return io.NopCloser(bytes.NewReader(blob[offset : offset+length])), -1, false, nil
+	}
+	got, errs := followAll(t, sg.Group, d, src.open, ranged, 1)
+	if errs[0] != nil || !bytes.Equal(got[0], blob) {
+		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
+	}
+	if !sg.stored(t, d) {
+		t.Error("blob not stored")
+	}
+	if src.offsets[0] != segThreshold || len(src.offsets) != 1 {
+		t.Errorf("the stream went on from %v, want [%d]", src.offsets, segThreshold)
+	}
+}
+
+// TestSegmentedFillStalledSegment: a range that stops sending is given up
+// after StallTimeout and asked again from where it stopped.
+func TestSegmentedFillStalledSegment(t *testing.T) {
+	sg := newSegGroup(t, func(o *fill.Options) { o.StallTimeout = 200 * time.Millisecond })
+	blob, d := randomBlob(t, 4*segThreshold)
+	var stalls atomic.Int32
+	var mu sync.Mutex
+	var offsets []int64
+	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+		mu.Lock()
+		offsets = append(offsets, offset)
+		mu.Unlock()
+		var r io.Reader = bytes.NewReader(blob[offset : offset+length])
+		if offset == 3*segThreshold && stalls.Add(1) == 1 {
+			r = &gated{r: r, gate: make(chan struct{}), after: 1000, ctx: ctx} // never opened
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	got, errs := followAll(t, sg.Group, d, (&source{blob: blob}).open, ranged, 1)
+	if errs[0] != nil || !bytes.Equal(got[0], blob) {
+		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(offsets, 3*segThreshold+1000) {
+		t.Errorf("ranges asked from %v; want a resume from %d", offsets, 3*segThreshold+1000)
+	}
+}
