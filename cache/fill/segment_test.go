@@ -58,6 +58,16 @@ func newSegGroup(t *testing.T, edit func(*fill.Options)) *segGroup {
 	return sg
 }
 
+// newSegFixture is a segGroup and a rangeServer of a blob of 4 ranges,
+// with the sources over the server; set the server's fault or hold
+// before the first request.
+func newSegFixture(t *testing.T) (*segGroup, *rangeServer, fill.Source, fill.RangeSource) {
+	blob, _ := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	open, ranged := sources(srv.client(t), srv.d)
+	return newSegGroup(t, nil), srv, open, ranged
+}
+
 // stored waits for the fill of d to end and reports whether d is stored.
 func (sg *segGroup) stored(t *testing.T, d digest.Digest) bool {
 	t.Helper()
@@ -113,11 +123,9 @@ func wantRanges(size int64) []string {
 // at once, each asking exactly its bytes, and every follower that joined
 // at byte 0 reads the blob, which is stored.
 func TestSegmentedFillConcurrentRanges(t *testing.T) {
-	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
 	srv.hold = 4
-	open, ranged := sources(srv.client(t), d)
 
 	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
 	for i := range got {
@@ -151,11 +159,9 @@ func TestSegmentedFillConcurrentRanges(t *testing.T) {
 // fails the digest check: every follower's read fails (none ends
 // cleanly), and nothing is kept.
 func TestSegmentedFillVerifiedBeforeVisible(t *testing.T) {
-	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
 	srv.fault = func(i int, _ string) rangeFault { return rangeFault{corrupt: i == 2} }
-	open, ranged := sources(srv.client(t), d)
 
 	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
 	for i := range got {
@@ -225,11 +231,9 @@ func (s *signalEOF) Read(p []byte) (int, error) {
 // with the whole blob (200) is read as one stream: one request, no byte
 // twice.
 func TestSegmentedFillRangeIgnored(t *testing.T) {
-	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
 	srv.fault = func(int, string) rangeFault { return rangeFault{ignoreRange: true} }
-	open, ranged := sources(srv.client(t), d)
 
 	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
 	for i := range got {
@@ -251,9 +255,8 @@ func TestSegmentedFillRangeIgnored(t *testing.T) {
 // TestSegmentedFillResumesBrokenSegment: a range cut mid-way is asked
 // again from its last byte received to its end, and the blob is whole.
 func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
-	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
 	cut := fmt.Sprintf("bytes=%d-%d", 2*segThreshold, 3*segThreshold-1)
 	srv.fault = func(_ int, rng string) rangeFault {
 		if rng == cut {
@@ -261,7 +264,6 @@ func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
 		}
 		return rangeFault{}
 	}
-	open, ranged := sources(srv.client(t), d)
 
 	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
 	for i := range got {
@@ -285,16 +287,14 @@ func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
 // TestSegmentedFillContentRangeMismatch: a range answered with other
 // bytes than asked fails the fill; nothing is kept, followers fail.
 func TestSegmentedFillContentRangeMismatch(t *testing.T) {
-	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
 	srv.fault = func(i int, _ string) rangeFault {
 		if i == 1 {
 			return rangeFault{contentRange: fmt.Sprintf("bytes 0-%d/%d", segThreshold-1, len(blob))}
 		}
 		return rangeFault{}
 	}
-	open, ranged := sources(srv.client(t), d)
 
 	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
 	for i := range got {
