@@ -17,9 +17,10 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/fill"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, upstreamtest.LeakOptions()...) }
 
 // source serves blob from offset, with hooks to inject the faults a test
 // needs: a cut after some bytes, wrong bytes, or a gate that holds the rest.
