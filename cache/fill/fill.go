@@ -79,7 +79,7 @@ type Options struct {
 	// SegmentThreshold turns on segmented fetch for fills started with a
 	// RangeSource: a blob larger than this is fetched as up to Segments
 	// concurrent ranges written into its temp file (segment.go). It is
-	// also the size of the first range and the largest of the others, so
+	// also the size of the first range and about that of the others, so
 	// a blob up to it takes one request. 0 or negative: off (one stream).
 	// DefaultSegmentThreshold is the value to configure by default.
 	SegmentThreshold int64

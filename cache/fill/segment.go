@@ -94,19 +94,24 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 }
 
 // plan cuts [0, size) into the first range [0, first) and the rest in
-// ranges that give each other worker one (fewer, bigger requests: each
-// costs a round trip) but no larger than first, so that with a big blob
-// a worker that finishes early takes the next and the prefix followers
-// read keeps moving.
+// equal ranges: one for each other worker at least (fewer, bigger
+// requests: each costs a round trip), and more where that keeps them
+// under 1.25×first, so that with a big blob a worker that finishes early
+// takes the next one and the prefix followers read keeps moving. The
+// slack spares a blob just over a multiple of first a tail range of a
+// few bytes.
 func plan(size, first int64, workers int) []*segment {
 	segs := []*segment{{start: 0, end: first}}
 	rest := size - first
-	chunk := min(first, (rest+int64(workers)-2)/int64(workers-1))
+	n := max(int64(workers-1), ceilDiv(rest, first+first/4))
+	chunk := ceilDiv(rest, n)
 	for start := first; start < size; start += chunk {
 		segs = append(segs, &segment{start: start, end: min(start+chunk, size)})
 	}
 	return segs
 }
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // segment is the range [start, end) of the blob; n bytes of it are
 // written, in order, by the one worker that took it.
