@@ -50,13 +50,19 @@ func (b *Blob) Close() error {
 
 var _ BlobRanger = (*upstream.Client)(nil)
 
+// ErrNoRanges is what a BlobRanger answers, having asked nothing, for a
+// blob it would rather send as one stream.
+var ErrNoRanges = fill.ErrNoRanges
+
 // BlobRanger is an optional capability of an Origin (found by type
 // assertion): asking for a range of a blob's bytes, which lets the fill
 // of a big blob fetch it over several connections at once
 // (Options.SegmentThreshold). whole says the answer is the whole blob
 // from byte 0 (the upstream ignored Range; package peer answers so for a
 // blob another replica fills), which the fill then reads as one stream.
-// upstream.Client is one.
+// GetBlobRange may return ErrNoRanges, having asked nothing, for a blob
+// better read as one stream (package peer: one another replica fills);
+// the fill then asks GetBlob. upstream.Client is a BlobRanger.
 type BlobRanger interface {
 	GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
 }

@@ -33,6 +33,10 @@ var (
 	// past what Keep allows. Nothing is kept; followers read the rest
 	// straight from the upstream, as after ErrNoSpace.
 	ErrTooLarge = errors.New("fill: blob larger than the cache")
+	// ErrNoRanges: a RangeSource says, having asked nothing, that this
+	// blob is better read as one stream; the fill opens it with its
+	// Source instead.
+	ErrNoRanges = errors.New("fill: no ranges of this blob from this source")
 )
 
 // Source opens the blob's bytes starting at offset. size is the blob's total

@@ -34,6 +34,10 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	firstCtx, firstCancel := context.WithCancel(ctx)
 	first := g.opts.SegmentThreshold
 	body, size, whole, err := f.ranged(firstCtx, 0, first)
+	if errors.Is(err, ErrNoRanges) {
+		firstCancel()
+		return g.copyVerified(f, nil, log)
+	}
 	if err != nil {
 		firstCancel()
 		return fmt.Errorf("fill %s: open upstream at 0: %w", f.d, err)
