@@ -6,11 +6,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
+
+// pullEverywhere pulls d through every replica, rounds times each, all at
+// once, and fails t for each pull that fails.
+func pullEverywhere(t *testing.T, h *harness, d digest.Digest, rounds int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(h.replicas)*rounds)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = pull(t.Context(), h.replicas[i%len(h.replicas)], d) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("pull %d through replica %d: %v", i, i%len(h.replicas), err)
+		}
+	}
+}
 
 // TestSegmentedFillByTheOwnerOnly: with segmented fetch on, a big blob
 // pulled at once through every replica is fetched by its owner alone, as
@@ -23,17 +41,7 @@ func TestSegmentedFillByTheOwnerOnly(t *testing.T) {
 			SegmentThreshold: 256 << 10, Segments: 4}
 	}, nil)
 	d, size := layerSized(t, h, 1<<20)
-	var wg sync.WaitGroup
-	errs := make([]error, 3*2)
-	for i := range errs {
-		wg.Go(func() { _, errs[i] = pull(t.Context(), h.replicas[i%3], d) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("pull %d through replica %d: %v", i, i%3, err)
-		}
-	}
+	pullEverywhere(t, h, d, 2)
 	if n := h.up.Count(http.MethodGet, "/blobs/"+d.String()); n != 4 {
 		t.Errorf("the registry got %d GETs of the blob, want the owner's 4 ranges", n)
 	}
