@@ -122,6 +122,9 @@ func NewGroup(ctx context.Context, opts Options) (*Group, error) {
 	if opts.Segments == 0 {
 		opts.Segments = DefaultSegments
 	}
+	if opts.SegmentThreshold > 0 {
+		opts.SegmentThreshold = max(opts.SegmentThreshold, minSegment)
+	}
 	if opts.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)

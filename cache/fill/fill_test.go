@@ -100,7 +100,7 @@ func newGroup(t *testing.T) (*fill.Group, *disk.Store, *atomic.Int32) {
 	return g, store, &committed
 }
 
-func randomBlob(t *testing.T, n int) ([]byte, digest.Digest) {
+func randomBlob(t testing.TB, n int) ([]byte, digest.Digest) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,10 @@ const (
 	DefaultSegments         = 4
 )
 
+// minSegment is the least SegmentThreshold: a smaller one would cut a
+// big blob into more requests than round trips are worth.
+const minSegment = 64 << 10
+
 // segmentBuf is what each segment's worker, and the verifier, hold.
 const segmentBuf = 128 << 10
 
@@ -97,18 +101,23 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	return nil
 }
 
-// plan cuts [0, size) into the first range [0, first) and the rest in
-// equal ranges: one for each other worker at least (fewer, bigger
-// requests: each costs a round trip), and more where that keeps them
-// under 1.25×first, so that with a big blob a worker that finishes early
-// takes the next one and the prefix followers read keeps moving. The
-// slack spares a blob just over a multiple of first a tail range of a
-// few bytes.
+// plan cuts [0, size) into the first range [0, first) and the rest in k
+// equal ranges. Fewer, bigger requests are better (each costs a round
+// trip), but no range should be much bigger than the first, so that the
+// workers finish together and the prefix followers read keeps moving: k
+// is the least of N-1, 2N-1, 3N-1, … (N workers) that keeps them under
+// 1.25×first. The other N-1 workers take the first N-1 ranges while the
+// first worker reads the first range, about as long; then all N take N
+// at a time. The slack spares a blob just over a multiple of first a
+// tail range of a few bytes.
 func plan(size, first int64, workers int) []*segment {
 	segs := []*segment{{start: 0, end: first}}
-	rest := size - first
-	n := max(int64(workers-1), ceilDiv(rest, first+first/4))
-	chunk := ceilDiv(rest, n)
+	rest, n := size-first, int64(workers)
+	k := n - 1
+	if least := ceilDiv(rest, first+first/4); least > k {
+		k += ceilDiv(least-k, n) * n
+	}
+	chunk := ceilDiv(rest, k)
 	for start := first; start < size; start += chunk {
 		segs = append(segs, &segment{start: start, end: min(start+chunk, size)})
 	}

@@ -383,3 +383,32 @@ func TestSegmentedFillStalledSegment(t *testing.T) {
 		t.Errorf("ranges asked from %v; want a resume from %d", offsets, 3*segThreshold+1000)
 	}
 }
+
+// TestSegmentPlan: the ranges cover the blob once, in order, from the
+// first range; their count lets the workers finish together (N-1 while
+// the first range is read, then N at a time); none is much bigger than
+// the first.
+func TestSegmentPlan(t *testing.T) {
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		size, first int64
+		want        int
+	}{
+		{64 * mib, 32 * mib, 4},
+		{256 * mib, 32 * mib, 8},
+		{1024 * mib, 32 * mib, 28},
+		{32*mib + 1, 32 * mib, 2}, // one byte over: the rest is one range, not three of none
+		{4 * segThreshold, segThreshold, 4},
+		{4*segThreshold + 10, segThreshold, 4},
+	} {
+		p := fill.Plan(tt.size, tt.first, 4)
+		if len(p) != tt.want || p[0] != [2]int64{0, tt.first} || p[len(p)-1][1] != tt.size {
+			t.Errorf("plan(%d, %d) = %d ranges %v…, want %d from [0 %d) to %d", tt.size, tt.first, len(p), p[:min(2, len(p))], tt.want, tt.first, tt.size)
+		}
+		for i := 1; i < len(p); i++ {
+			if p[i][0] != p[i-1][1] || p[i][1]-p[i][0] > tt.first+tt.first/4 || p[i][1] <= p[i][0] {
+				t.Errorf("plan(%d, %d): range %d is %v after %v", tt.size, tt.first, i, p[i], p[i-1])
+			}
+		}
+	}
+}
