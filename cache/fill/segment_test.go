@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -410,5 +412,57 @@ func TestSegmentPlan(t *testing.T) {
 				t.Errorf("plan(%d, %d): range %d is %v after %v", tt.size, tt.first, i, p[i], p[i-1])
 			}
 		}
+	}
+}
+
+// fullSink is a disk store whose temp files are a full disk: /dev/full,
+// through a symlink of its own (the fill removes a failed temp file by
+// its name, and must remove the link, not the device).
+type fullSink struct {
+	*disk.Store
+	dir string
+	n   atomic.Int32
+}
+
+func (s *fullSink) TempFile() (*os.File, error) {
+	link := filepath.Join(s.dir, fmt.Sprint("full", s.n.Add(1)))
+	if err := os.Symlink("/dev/full", link); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(link, os.O_RDWR, 0)
+}
+
+// TestSegmentedFillNoSpaceReadsDirect: a segmented fill that meets a full
+// disk stops storing, and its followers read the blob on from the
+// upstream at their own offsets, as from a fill in one stream.
+func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	var noSpace atomic.Int32
+	sink := &fullSink{dir: t.TempDir()}
+	sg := newSegGroup(t, func(o *fill.Options) {
+		store, _, err := disk.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink.Store = store
+		o.Sink, o.NoSpace = sink, func() { noSpace.Add(1) }
+	})
+	sg.store = sink.Store
+	blob, _ := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	open, ranged := sources(srv.client(t), srv.d)
+	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
+		}
+	}
+	if sg.stored(t, srv.d) || noSpace.Load() != 1 {
+		t.Errorf("stored %v, NoSpace called %d times; want nothing stored, NoSpace once", sg.stored(t, srv.d), noSpace.Load())
+	}
+	if n := testutil.ToFloat64(sg.m.Fills.WithLabelValues("no_space")); n != 1 {
+		t.Errorf("wharf_fills_total{no_space} = %v, want 1", n)
 	}
 }
