@@ -19,6 +19,8 @@ import (
 	"github.com/wharf-mirror/wharf/cache/fill"
 )
 
+// TestSegmentedFillRangeIgnored: an upstream that answers the first range
+// with the whole blob (200) is read as one stream: one request, no byte
 // twice.
 func TestSegmentedFillRangeIgnored(t *testing.T) {
 	sg, srv, open, ranged := newSegFixture(t)
@@ -42,6 +44,7 @@ func TestSegmentedFillRangeIgnored(t *testing.T) {
 	}
 }
 
+// TestSegmentedFillResumesBrokenSegment: a range cut mid-way is asked
 // again from its last byte received to its end, and the blob is whole.
 func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
 	sg, srv, open, ranged := newSegFixture(t)
@@ -73,6 +76,7 @@ func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
 	}
 }
 
+// TestSegmentedFillContentRangeMismatch: a range answered with other
 // bytes than asked fails the fill; nothing is kept, followers fail.
 func TestSegmentedFillContentRangeMismatch(t *testing.T) {
 	sg, srv, open, ranged := newSegFixture(t)
@@ -95,6 +99,7 @@ func TestSegmentedFillContentRangeMismatch(t *testing.T) {
 	}
 }
 
+// TestSegmentedFillStalledSegment: a range that stops sending is given up
 // after StallTimeout and asked again from where it stopped.
 func TestSegmentedFillStalledSegment(t *testing.T) {
 	sg := newSegGroup(t, func(o *fill.Options) { o.StallTimeout = 200 * time.Millisecond })
@@ -123,6 +128,8 @@ func TestSegmentedFillStalledSegment(t *testing.T) {
 	}
 }
 
+// fullSink is a disk store whose temp files are a full disk: /dev/full,
+// through a symlink of its own (the fill removes a failed temp file by
 // its name, and must remove the link, not the device).
 type fullSink struct {
 	*disk.Store
@@ -138,6 +145,8 @@ func (s *fullSink) TempFile() (*os.File, error) {
 	return os.OpenFile(link, os.O_RDWR, 0)
 }
 
+// TestSegmentedFillNoSpaceReadsDirect: a segmented fill that meets a full
+// disk stops storing, and its followers read the blob on from the
 // upstream at their own offsets, as from a fill in one stream.
 func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {

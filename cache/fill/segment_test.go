@@ -227,10 +227,6 @@ func (s *signalEOF) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestSegmentedFillRangeIgnored: an upstream that answers the first range
-// with the whole blob (200) is read as one stream: one request, no byte
-// TestSegmentedFillResumesBrokenSegment: a range cut mid-way is asked
-// TestSegmentedFillContentRangeMismatch: a range answered with other
 // TestSegmentedFillSmallBlob: a blob up to the threshold (an empty one
 // included) takes the one request it took before, Range or not.
 func TestSegmentedFillSmallBlob(t *testing.T) {
@@ -279,7 +275,6 @@ func TestSegmentedFillUnknownSize(t *testing.T) {
 	}
 }
 
-// TestSegmentedFillStalledSegment: a range that stops sending is given up
 // TestSegmentPlan: the ranges cover the blob once, in order, from the
 // first range; their count lets the workers finish together (N-1 while
 // the first range is read, then N at a time); none is much bigger than
@@ -308,8 +303,3 @@ func TestSegmentPlan(t *testing.T) {
 		}
 	}
 }
-
-// fullSink is a disk store whose temp files are a full disk: /dev/full,
-// through a symlink of its own (the fill removes a failed temp file by
-// TestSegmentedFillNoSpaceReadsDirect: a segmented fill that meets a full
-// disk stops storing, and its followers read the blob on from the
