@@ -16,7 +16,7 @@ func newSegments(f promauto.Factory) Segments {
 	return Segments{
 		Fills: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_fill_segmented_total",
-			Help: "Fills that asked the upstream for a range of a big blob, by result: segmented (fetched as concurrent ranges), range_ignored (the upstream answered with the whole blob, read as one stream).",
+			Help: "Fills that asked the upstream for their first range, by how it answered: segmented (a blob bigger than the range, fetched as concurrent ranges), range_ignored (the whole blob instead, read as one stream). A blob that fits in the first range counts in neither.",
 		}, []string{"result"}),
 		Requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_fill_segment_requests_total",

@@ -57,21 +57,29 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 		return g.copyVerified(f, o, log)
 	}
 	g.opts.Metrics.FillSegmented("segmented")
+	return g.copySegments(ctx, cancel, f, o, log)
+}
+
+// copySegments fetches the blob, whose first range o holds, as segments
+// (segment.go): it runs the workers, hashes the prefix as it grows in
+// this goroutine, and returns once every worker ended. cancel ends ctx,
+// every segment's.
+func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *fill, o *opened, log logrus.FieldLogger) error {
 	file, err := g.opts.Sink.TempFile()
 	if err != nil {
-		body.Close()
-		firstCancel()
+		o.body.Close()
+		o.cancel()
 		return err
 	}
-	f.start(file, size)
-	v, err := oci.NewVerifier(f.d, size)
+	f.start(file, o.size)
+	v, err := oci.NewVerifier(f.d, o.size)
 	if err != nil {
-		body.Close()
-		firstCancel()
+		o.body.Close()
+		o.cancel()
 		return fmt.Errorf("fill %s: %w", f.d, err)
 	}
-	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: size,
-		segs: plan(size, first, g.opts.Segments), changed: make(chan struct{}, 1)}
+	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size,
+		segs: plan(o.size, g.opts.SegmentThreshold, g.opts.Segments), changed: make(chan struct{}, 1)}
 	r.next = 1 // the first segment is the first worker's, its body open
 	var wg sync.WaitGroup
 	workers := min(g.opts.Segments, len(r.segs))

@@ -67,12 +67,13 @@ func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
 		t.Error("resumed blob not stored")
 	}
 	rs := srv.requests()
-	var from, to int64
-	if len(rs) != 5 {
+	resumes := slices.DeleteFunc(slices.Clone(rs), func(r string) bool { return slices.Contains(wantRanges(int64(len(blob))), r) })
+	if len(rs) != 5 || len(resumes) != 1 {
 		t.Fatalf("ranges asked %q, want the 4 and one resume", rs)
 	}
-	if _, err := fmt.Sscanf(rs[4], "bytes=%d-%d", &from, &to); err != nil || from <= 2*segThreshold || from > 2*segThreshold+100_000 || to != 3*segThreshold-1 {
-		t.Errorf("resume asked %q, want from the break (after %d) to %d", rs[4], 2*segThreshold, 3*segThreshold-1)
+	var from, to int64
+	if _, err := fmt.Sscanf(resumes[0], "bytes=%d-%d", &from, &to); err != nil || from <= 2*segThreshold || from > 2*segThreshold+100_000 || to != 3*segThreshold-1 {
+		t.Errorf("resume asked %q, want from the break (after %d) to %d", resumes[0], 2*segThreshold, 3*segThreshold-1)
 	}
 }
 
