@@ -15,9 +15,10 @@ import (
 // BenchmarkSegmentedFetch fills a blob from a server that paces each
 // connection to 25 MiB/s and answers each request after 50 ms, as a
 // registry across a WAN whose connections are capped below the link:
-// one stream, then 4 segments (threshold 32 MiB). It reports the rate a
-// follower reads at (MB/s), the upstream bytes per blob byte (fetched/B)
-// and the requests per fill.
+// one stream, then 4 segments with the default threshold (32 MiB), then
+// with 16 MiB (the first range bounds a blob of a few thresholds). It
+// reports the rate a follower reads at (MB/s), the upstream bytes per
+// blob byte (fetched/B) and the requests per fill.
 //
 //	go test ./cache/fill -run '^$' -bench SegmentedFetch -benchtime 2x
 func BenchmarkSegmentedFetch(b *testing.B) {
@@ -31,7 +32,7 @@ func BenchmarkSegmentedFetch(b *testing.B) {
 		for _, mode := range []struct {
 			name      string
 			threshold int64
-		}{{"single", 0}, {"segmented", fill.DefaultSegmentThreshold}} {
+		}{{"single", 0}, {"segmented", fill.DefaultSegmentThreshold}, {"segmented-16MiB", 16 << 20}} {
 			b.Run(fmt.Sprintf("%dMiB/%s", size>>20, mode.name), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				sent0, reqs0 := srv.sent.Load(), len(srv.requests())
