@@ -162,8 +162,10 @@ func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool,
 
 // StartRanged is Start for an upstream that can also send ranges of the
 // blob: with ranged not nil and Options.SegmentThreshold set, a big blob is
-// fetched in concurrent segments (segment.go). open stays the way to read
-// on after a full disk, and ranged asks every byte the fill fetches.
+// fetched in concurrent segments (segment.go). ranged asks the first
+// range and, for a segmented blob, the others and their resumes; open
+// reads on where the blob comes in one stream, and serves followers after
+// a full disk.
 func (g *Group) StartRanged(d digest.Digest, open Source, ranged RangeSource) (fw *Follower, started bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
