@@ -58,11 +58,10 @@ var ErrNoRanges = fill.ErrNoRanges
 // assertion): asking for a range of a blob's bytes, which lets the fill
 // of a big blob fetch it over several connections at once
 // (Options.SegmentThreshold). whole says the answer is the whole blob
-// from byte 0 (the upstream ignored Range; package peer answers so for a
-// blob another replica fills), which the fill then reads as one stream.
-// GetBlobRange may return ErrNoRanges, having asked nothing, for a blob
-// better read as one stream (package peer: one another replica fills);
-// the fill then asks GetBlob. upstream.Client is a BlobRanger.
+// from byte 0 (the upstream ignored Range), which the fill then reads as
+// one stream. GetBlobRange may return ErrNoRanges, having asked nothing,
+// for a blob better read as one stream (package peer: one another
+// replica fills); the fill then asks GetBlob. upstream.Client is one.
 type BlobRanger interface {
 	GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
 }
