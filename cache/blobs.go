@@ -48,6 +48,24 @@ func (b *Blob) Close() error {
 	return nil
 }
 
+var _ BlobRanger = (*upstream.Client)(nil)
+
+// ErrNoRanges is what a BlobRanger answers, having asked nothing, for a
+// blob it would rather send as one stream.
+var ErrNoRanges = fill.ErrNoRanges
+
+// BlobRanger is an optional capability of an Origin (found by type
+// assertion): asking for a range of a blob's bytes, which lets the fill
+// of a big blob fetch it over several connections at once
+// (Options.SegmentThreshold). whole says the answer is the whole blob
+// from byte 0 (the upstream ignored Range), which the fill then reads as
+// one stream. GetBlobRange may return ErrNoRanges, having asked nothing,
+// for a blob better read as one stream (package peer: one another
+// replica fills); the fill then asks GetBlob. upstream.Client is one.
+type BlobRanger interface {
+	GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
+}
+
 // Blob opens d for reading. A miss starts (or joins) the one fill of d and
 // returns once the upstream has answered, before any byte was stored.
 func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, error) {
@@ -72,7 +90,13 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
 		return o.GetBlob(ctx, repo.Path, d, offset)
 	}
-	fw, started, err := c.fills.Start(d, open)
+	var ranged fill.RangeSource
+	if r, ok := o.(BlobRanger); ok {
+		ranged = func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+			return r.GetBlobRange(ctx, repo.Path, d, offset, length)
+		}
+	}
+	fw, started, err := c.fills.StartRanged(d, open, ranged)
 	if errors.Is(err, fill.ErrCommitted) {
 		return c.Blob(ctx, repo, d) // stored meanwhile: a hit, checked as one
 	}

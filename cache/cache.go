@@ -104,6 +104,14 @@ type Options struct {
 	// Resumes and StallTimeout tune blob fills (see fill.Options).
 	Resumes      int
 	StallTimeout time.Duration
+	// SegmentThreshold: a blob larger than this is fetched from an
+	// Origin that is a BlobRanger as Segments concurrent ranges (see
+	// fill.Options; fill.DefaultSegmentThreshold, 32 MiB, is the value to
+	// configure by default). 0 or negative: one stream per blob.
+	SegmentThreshold int64
+	// Segments is how many ranges of one blob are fetched at once.
+	// 0: fill.DefaultSegments (4); 1: one stream.
+	Segments int
 	// MaxSize caps the bytes of stored content; 0 is unlimited. Eviction
 	// starts above HighWatermark×MaxSize (default 0.95) and stops under
 	// LowWatermark×MaxSize (default 0.85).
@@ -323,10 +331,12 @@ func Open(opts Options) (*Cache, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.life, c.cancel = ctx, cancel
 	c.fills, err = fill.NewGroup(ctx, fill.Options{
-		Sink:         c.store,
-		Committed:    func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
-		Resumes:      opts.Resumes,
-		StallTimeout: opts.StallTimeout,
+		Sink:             c.store,
+		Committed:        func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
+		Resumes:          opts.Resumes,
+		StallTimeout:     opts.StallTimeout,
+		SegmentThreshold: opts.SegmentThreshold,
+		Segments:         opts.Segments,
 		// A blob larger than the whole cache is streamed, not kept: keeping
 		// it would evict everything else and then itself.
 		Keep:    func(size int64) bool { return opts.MaxSize <= 0 || size <= opts.MaxSize },

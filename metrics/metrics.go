@@ -78,6 +78,8 @@ type Metrics struct {
 	ClusterEvictSpared     *prometheus.CounterVec // reason: pinned|held|linked|slow
 	// Shared records (cache, with storage.s3): the small objects replicas share.
 	RecordsErrors *prometheus.CounterVec // op: get|put|delete|list|dropped
+	// Segmented fetch of big blobs (segment.go).
+	Segments Segments
 }
 
 // New registers wharf's collectors on reg.
@@ -224,6 +226,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		RecordsErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_records_errors_total", Help: "Failed reads and writes of the records replicas share in the bucket, by op; dropped: background writes dropped with the queue full.",
 		}, []string{"op"}),
+		Segments: newSegments(f),
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,17 +44,7 @@ func layerSized(t *testing.T, h *harness, size int64) (digest.Digest, int64) {
 func TestOneUpstreamFetchPerBlobForTheCluster(t *testing.T) {
 	h := newHarness(t, 3, time.Hour, nil)
 	d, size := layerSized(t, h, 1<<20)
-	var wg sync.WaitGroup
-	errs := make([]error, 3*4)
-	for i := range errs {
-		wg.Go(func() { _, errs[i] = pull(t.Context(), h.replicas[i%3], d) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("pull %d through replica %d: %v", i, i%3, err)
-		}
-	}
+	pullEverywhere(t, h, d, 4)
 	if n := h.up.Count(http.MethodGet, "/blobs/"+d.String()); n != 1 {
 		t.Errorf("the registry was asked for the blob %d times, want 1", n)
 	}

@@ -103,30 +103,40 @@ func blobOp(method, repo string, d digest.Digest) string {
 // parseContentRange reads "bytes <start>-<end>/<total>" (total may be
 // "*", returned as -1).
 func parseContentRange(v string) (start, total int64, ok bool) {
+	start, _, total, ok = parseContentSpan(v)
+	return start, total, ok
+}
+
+// parseContentSpan is parseContentRange with the span's last byte.
+func parseContentSpan(v string) (start, end, total int64, ok bool) {
 	rest, found := strings.CutPrefix(v, "bytes ")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	span, size, found := strings.Cut(rest, "/")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	first, _, found := strings.Cut(span, "-")
+	first, last, found := strings.Cut(span, "-")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	start, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
 	if err != nil || start < 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
+	}
+	end, err = strconv.ParseInt(strings.TrimSpace(last), 10, 64)
+	if err != nil || end < start {
+		return 0, 0, 0, false
 	}
 	if size == "*" {
-		return start, -1, true
+		return start, end, -1, true
 	}
 	total, err = strconv.ParseInt(strings.TrimSpace(size), 10, 64)
-	if err != nil || total < 0 {
-		return 0, 0, false
+	if err != nil || total <= end {
+		return 0, 0, 0, false
 	}
-	return start, total, true
+	return start, end, total, true
 }
 
 // blobReader counts the bytes read into metrics.UpstreamRead and turns a

@@ -15,6 +15,16 @@
 // indexed; a mismatch deletes the temp file and every follower's next read
 // fails, so no client ever sees a clean end of a wrong blob.
 //
+// A big blob from an upstream that honours Range is fetched in segments
+// (segment.go): the first range tells the size, the rest is cut into
+// ranges that up to Options.Segments workers fetch at once, each written
+// with WriteAt where it belongs in the one temp file. Followers still
+// read that file from byte 0, but only its contiguous prefix; the fill's
+// goroutine hashes that prefix in order as it grows, reading back what
+// landed ahead, so the digest still decides before the last byte is
+// visible. An upstream that ignores Range is read as one stream, as is a
+// blob whose size it does not tell.
+//
 // A fill stops storing when the disk fills up (ErrNoSpace) or when a blob
 // whose size the upstream did not announce outgrows what Options.Keep
 // allows (ErrTooLarge): the temp file is dropped and each follower reads

@@ -22,3 +22,12 @@ func (g *Group) WaitFill(t *testing.T, d digest.Digest) {
 	}
 	t.Fatalf("fill of %s still running", d)
 }
+
+// Plan is plan's ranges as [start, end) pairs.
+func Plan(size, first int64, workers int) [][2]int64 {
+	var out [][2]int64
+	for _, s := range plan(size, first, workers) {
+		out = append(out, [2]int64{s.start, s.end})
+	}
+	return out
+}

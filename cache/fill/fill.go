@@ -7,14 +7,12 @@ import (
 	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/metrics"
-	"github.com/wharf-mirror/wharf/oci"
 )
 
 var (
@@ -33,11 +31,21 @@ var (
 	// past what Keep allows. Nothing is kept; followers read the rest
 	// straight from the upstream, as after ErrNoSpace.
 	ErrTooLarge = errors.New("fill: blob larger than the cache")
+	// ErrNoRanges: a RangeSource says, having asked nothing, that this
+	// blob is better read as one stream; the fill opens it with its
+	// Source instead.
+	ErrNoRanges = errors.New("fill: no ranges of this blob from this source")
 )
 
 // Source opens the blob's bytes starting at offset. size is the blob's total
 // size, or -1 when the upstream did not say.
 type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size int64, err error)
+
+// RangeSource opens length bytes of the blob from offset (fewer where the
+// blob ends first), and returns the blob's total size (-1 if unknown).
+// whole says the upstream ignored the range: body is then the whole blob
+// from byte 0 and size its length (-1 if unknown).
+type RangeSource func(ctx context.Context, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
 
 // Sink is where fills write: local temp files that are put under their
 // digest once verified. A cache.Store is one.
@@ -70,8 +78,18 @@ type Options struct {
 	Keep func(size int64) bool
 	// NoSpace is called when a fill hits a full disk (to start eviction).
 	NoSpace func()
-	Metrics *metrics.Metrics
-	Logger  logrus.FieldLogger
+	// SegmentThreshold turns on segmented fetch for fills started with a
+	// RangeSource: a blob larger than this is fetched as up to Segments
+	// concurrent ranges written into its temp file (segment.go). It is
+	// also the size of the first range and about that of the others, so
+	// a blob up to it takes one request. 0 or negative: off (one stream).
+	// DefaultSegmentThreshold is the value to configure by default.
+	SegmentThreshold int64
+	// Segments is how many ranges of one blob are fetched at once.
+	// 0: DefaultSegments; 1: off.
+	Segments int
+	Metrics  *metrics.Metrics
+	Logger   logrus.FieldLogger
 }
 
 // Group runs fills and lets clients follow them.
@@ -98,6 +116,12 @@ func NewGroup(ctx context.Context, opts Options) (*Group, error) {
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = 30 * time.Second
+	}
+	if opts.Segments == 0 {
+		opts.Segments = DefaultSegments
+	}
+	if opts.SegmentThreshold > 0 {
+		opts.SegmentThreshold = max(opts.SegmentThreshold, minSegment)
 	}
 	if opts.Logger == nil {
 		l := logrus.New()
@@ -133,6 +157,16 @@ func (g *Group) Join(d digest.Digest, open Source) (*Follower, error) {
 // Start is Join that also tells whether this call started the fill (so the
 // upstream was asked with the caller's own open) or joined one running.
 func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool, err error) {
+	return g.StartRanged(d, open, nil)
+}
+
+// StartRanged is Start for an upstream that can also send ranges of the
+// blob: with ranged not nil and Options.SegmentThreshold set, a big blob is
+// fetched in concurrent segments (segment.go). ranged asks the first
+// range and, for a segmented blob, the others and their resumes; open
+// reads on where the blob comes in one stream, and serves followers after
+// a full disk.
+func (g *Group) StartRanged(d digest.Digest, open Source, ranged RangeSource) (fw *Follower, started bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f := g.fills[d]; f != nil {
@@ -144,19 +178,24 @@ func (g *Group) Start(d digest.Digest, open Source) (fw *Follower, started bool,
 	if err := g.ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("fill: shutting down: %w", err)
 	}
-	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open}
+	f := &fill{d: d, size: -1, refs: 1, wake: make(chan struct{}), open: open, ranged: ranged}
 	g.fills[d] = f
 	g.wg.Add(1)
 	g.opts.Metrics.FillStarted()
-	go g.run(f, open)
+	go g.run(f)
 	return f.follow(), true, nil
 }
 
 // run is the fill's goroutine: it owns the temp file until it ends.
-func (g *Group) run(f *fill, open Source) {
+func (g *Group) run(f *fill) {
 	defer g.wg.Done()
 	log := g.opts.Logger.WithField("digest", f.d)
-	err := g.copyVerified(f, open, log)
+	var err error
+	if f.ranged != nil && g.opts.SegmentThreshold > 0 && g.opts.Segments > 1 {
+		err = g.copyRanged(f, log)
+	} else {
+		err = g.copyVerified(f, nil, log)
+	}
 	if err == nil {
 		f.verify()
 	}
@@ -206,108 +245,6 @@ func (g *Group) run(f *fill, open Source) {
 	f.finish(err)
 	f.release()
 	g.opts.Metrics.FillDone(result)
-}
-
-// copyVerified copies the upstream body into the temp file, resuming broken
-// bodies from the last byte written, and checks size and digest at the end.
-func (g *Group) copyVerified(f *fill, open Source, log logrus.FieldLogger) error {
-	var v *oci.Verifier // made with the file, once the size is known
-	backoff := g.opts.ResumeBackoff
-	for attempt := 0; ; attempt++ {
-		offset := f.written()
-		readCtx, cancel := context.WithCancel(g.ctx)
-		body, size, err := open(readCtx, offset)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("fill %s: open upstream at %d: %w", f.d, offset, err)
-		}
-		if !f.hasFile() {
-			file, err := g.opts.Sink.TempFile()
-			if err != nil {
-				body.Close()
-				cancel()
-				return err
-			}
-			f.start(file, size)
-			if v, err = oci.NewVerifier(f.d, size); err != nil {
-				body.Close()
-				cancel()
-				return fmt.Errorf("fill %s: %w", f.d, err)
-			}
-		} else if size >= 0 && f.size >= 0 && size != f.size {
-			body.Close()
-			cancel()
-			return fmt.Errorf("fill %s: upstream size changed from %d to %d: %w", f.d, f.size, size, ErrSizeMismatch)
-		}
-		readErr, writeErr := g.copy(f, v, body, cancel)
-		body.Close()
-		cancel()
-		if writeErr != nil {
-			return writeErr
-		}
-		if readErr == nil {
-			break
-		}
-		if g.ctx.Err() != nil || attempt >= g.opts.Resumes {
-			return fmt.Errorf("fill %s: upstream body broke at %d after %d resumes: %w", f.d, f.written(), attempt, readErr)
-		}
-		log.WithError(readErr).WithField("offset", f.written()).Info("upstream body broke; resuming with a Range request")
-		select {
-		case <-time.After(backoff):
-		case <-g.ctx.Done():
-			return fmt.Errorf("fill %s: %w", f.d, g.ctx.Err())
-		}
-		backoff *= 2
-	}
-	if err := v.Verify(); err != nil {
-		return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
-	}
-	return nil
-}
-
-// upstreamMismatch classes a mismatch as the upstream's fault: the fill's
-// own sentinels, which proxy answers 502 and counts as digest_mismatch.
-func upstreamMismatch(err error) error {
-	return oci.WrapMismatch(err, ErrDigestMismatch, ErrSizeMismatch)
-}
-
-// copy moves bytes from body to the verifier and the temp file, publishing each
-// chunk to followers as soon as it is written. A read that yields nothing for
-// StallTimeout cancels the body's context so the fill can resume.
-func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.CancelFunc) (readErr, writeErr error) {
-	buf := make([]byte, 128<<10)
-	stall := time.AfterFunc(g.opts.StallTimeout, cancel)
-	defer stall.Stop()
-	for {
-		n, err := body.Read(buf)
-		stall.Reset(g.opts.StallTimeout)
-		if n > 0 {
-			// The verifier first: bytes past the announced size fail
-			// before the file, and so followers, see them.
-			if _, verr := v.Write(buf[:n]); verr != nil {
-				return nil, fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
-			}
-			if f.size < 0 && g.opts.Keep != nil && !g.opts.Keep(f.written()+int64(n)) {
-				return nil, fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
-			}
-			if _, werr := f.file.Write(buf[:n]); werr != nil {
-				if errors.Is(werr, syscall.ENOSPC) {
-					werr = fmt.Errorf("%w: %v", ErrNoSpace, werr)
-				}
-				return nil, fmt.Errorf("fill %s: write temp file: %w", f.d, werr)
-			}
-			f.advance(int64(n))
-		}
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
-		if err != nil {
-			if !stall.Stop() {
-				err = fmt.Errorf("%w: %v", ErrStalled, err)
-			}
-			return err, nil
-		}
-	}
 }
 
 func (g *Group) commit(f *fill) error {

@@ -17,9 +17,10 @@ import (
 
 	"github.com/wharf-mirror/wharf/cache/disk"
 	"github.com/wharf-mirror/wharf/cache/fill"
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, upstreamtest.LeakOptions()...) }
 
 // source serves blob from offset, with hooks to inject the faults a test
 // needs: a cut after some bytes, wrong bytes, or a gate that holds the rest.
@@ -99,7 +100,7 @@ func newGroup(t *testing.T) (*fill.Group, *disk.Store, *atomic.Int32) {
 	return g, store, &committed
 }
 
-func randomBlob(t *testing.T, n int) ([]byte, digest.Digest) {
+func randomBlob(t testing.TB, n int) ([]byte, digest.Digest) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

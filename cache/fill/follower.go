@@ -15,9 +15,10 @@ import (
 // keep reading it by descriptor after it was renamed into place or, on
 // failure, unlinked.
 type fill struct {
-	d    digest.Digest
-	open Source   // for followers to fall back on when the fill stops storing
-	file *os.File // set once by the fill goroutine, under mu
+	d      digest.Digest
+	open   Source      // for followers to fall back on when the fill stops storing
+	ranged RangeSource // nil: the blob comes in one stream
+	file   *os.File    // set once by the fill goroutine, under mu
 
 	mu       sync.Mutex
 	refs     int
@@ -72,6 +73,17 @@ func (f *fill) advance(n int64) {
 	f.mu.Lock()
 	f.n += n
 	f.broadcast()
+	f.mu.Unlock()
+}
+
+// publish sets the bytes written to n, the contiguous prefix of a
+// segmented fill, waking followers when it grew.
+func (f *fill) publish(n int64) {
+	f.mu.Lock()
+	if n > f.n {
+		f.n = n
+		f.broadcast()
+	}
 	f.mu.Unlock()
 }
 

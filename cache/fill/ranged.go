@@ -1,0 +1,133 @@
+package fill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/oci"
+)
+
+// The defaults to configure segmented fetch with (Options).
+const (
+	DefaultSegmentThreshold = 32 << 20
+	DefaultSegments         = 4
+)
+
+// minSegment is the least SegmentThreshold: a smaller one would cut a
+// big blob into more requests than round trips are worth.
+const minSegment = 64 << 10
+
+// segmentBuf is what each segment's worker, and the verifier, hold.
+const segmentBuf = 128 << 10
+
+// copyRanged asks for the blob's first SegmentThreshold bytes as a range.
+// The answer decides the fill: a 206 of a bigger blob is the first segment
+// of a segmented fetch; a 206 that holds the whole blob, or a 200 (the
+// upstream ignored Range), is read as the one stream it is, as is a range
+// of a blob of unknown size, which goes on in one stream where it ends.
+// So no byte is asked for twice, and a small blob takes one request.
+func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
+	ctx, cancel := context.WithCancel(g.ctx) // every segment's; ended with the fill
+	defer cancel()
+	firstCtx, firstCancel := context.WithCancel(ctx)
+	first := g.opts.SegmentThreshold
+	body, size, whole, err := f.ranged(firstCtx, 0, first)
+	if errors.Is(err, ErrNoRanges) {
+		firstCancel()
+		return g.copyVerified(f, nil, log)
+	}
+	if err != nil {
+		firstCancel()
+		return fmt.Errorf("fill %s: open upstream at 0: %w", f.d, err)
+	}
+	g.opts.Metrics.SegmentRequest("first")
+	o := &opened{body: body, size: size, cancel: firstCancel}
+	switch {
+	case whole:
+		g.opts.Metrics.FillSegmented("range_ignored")
+		return g.copyVerified(f, o, log)
+	case size < 0:
+		o.upTo = first
+		return g.copyVerified(f, o, log)
+	case size <= first:
+		return g.copyVerified(f, o, log)
+	}
+	g.opts.Metrics.FillSegmented("segmented")
+	return g.copySegments(ctx, cancel, f, o, log)
+}
+
+// copySegments fetches the blob, whose first range o holds, as segments
+// (segment.go): it runs the workers, hashes the prefix as it grows in
+// this goroutine, and returns once every worker ended. cancel ends ctx,
+// every segment's.
+func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *fill, o *opened, log logrus.FieldLogger) error {
+	file, err := g.opts.Sink.TempFile()
+	if err != nil {
+		o.body.Close()
+		o.cancel()
+		return err
+	}
+	f.start(file, o.size)
+	v, err := oci.NewVerifier(f.d, o.size)
+	if err != nil {
+		o.body.Close()
+		o.cancel()
+		return fmt.Errorf("fill %s: %w", f.d, err)
+	}
+	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size,
+		segs: plan(o.size, g.opts.SegmentThreshold, g.opts.Segments), changed: make(chan struct{}, 1)}
+	r.next = 1 // the first segment is the first worker's, its body open
+	var wg sync.WaitGroup
+	workers := min(g.opts.Segments, len(r.segs))
+	wg.Add(workers)
+	go func() {
+		defer wg.Done()
+		r.work(r.segs[0], o)
+	}()
+	for range workers - 1 {
+		go func() {
+			defer wg.Done()
+			r.work(r.take(), nil)
+		}()
+	}
+	if err := r.verify(v); err != nil {
+		r.fail(err)
+	}
+	wg.Wait()
+	if err := r.failure(); err != nil {
+		return err
+	}
+	if err := v.Verify(); err != nil {
+		return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
+	}
+	return nil
+}
+
+// plan cuts [0, size) into the first range [0, first) and the rest in k
+// equal ranges. Fewer, bigger requests are better (each costs a round
+// trip), but no range should be much bigger than the first, so that the
+// workers finish together and the prefix followers read keeps moving: k
+// is the least of N-1, 2N-1, 3N-1, … (N workers) that keeps them under
+// 1.25×first. The other N-1 workers take the first N-1 ranges while the
+// first worker reads the first range, about as long; then all N take N
+// at a time. The slack spares a blob just over a multiple of first a
+// tail range of a few bytes.
+func plan(size, first int64, workers int) []*segment {
+	segs := []*segment{{start: 0, end: first}}
+	rest, n := size-first, int64(workers)
+	k := n - 1
+	if least := ceilDiv(rest, first+first/4); least > k {
+		k += ceilDiv(least-k, n) * n
+	}
+	chunk := ceilDiv(rest, k)
+	for start := first; start < size; start += chunk {
+		segs = append(segs, &segment{start: start, end: min(start+chunk, size)})
+	}
+	return segs
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

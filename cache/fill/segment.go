@@ -1,0 +1,231 @@
+package fill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/wharf-mirror/wharf/oci"
+)
+
+// segment is the range [start, end) of the blob; n bytes of it are
+// written, in order, by the one worker that took it.
+type segment struct {
+	start, end int64
+	n          int64 // under segmented.mu
+}
+
+// segmented is one segmented fetch: workers take segments in order and
+// write them where they belong in the temp file; the fill's goroutine
+// hashes the contiguous prefix as it grows (reading back what was written
+// ahead), and followers see that prefix only.
+type segmented struct {
+	g      *Group
+	f      *fill
+	log    logrus.FieldLogger
+	ctx    context.Context
+	cancel context.CancelFunc
+	size   int64
+
+	mu      sync.Mutex
+	segs    []*segment
+	next    int   // the first segment no worker took
+	done    int   // segments before this one are complete
+	landed  int64 // the contiguous prefix written
+	err     error // the first failure; the others are its echoes
+	changed chan struct{}
+}
+
+// work fetches seg (with its body already open, if o is set), then the
+// next segments no one took, until none is left or the fetch failed.
+func (r *segmented) work(seg *segment, o *opened) {
+	buf := make([]byte, segmentBuf)
+	for seg != nil {
+		if err := r.fetch(seg, o, buf); err != nil {
+			r.fail(err)
+			return
+		}
+		o, seg = nil, r.take()
+	}
+}
+
+func (r *segmented) take() *segment {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next >= len(r.segs) || r.err != nil {
+		return nil
+	}
+	r.next++
+	return r.segs[r.next-1]
+}
+
+// fetch writes seg, resuming a broken or short body from its last byte
+// written, at most Resumes times.
+func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
+	backoff := r.g.opts.ResumeBackoff
+	for attempt := 0; ; attempt++ {
+		pos := seg.start + seg.n // seg.n is only written by this goroutine
+		if o == nil {
+			var err error
+			if o, err = r.open(pos, seg.end-pos, attempt); err != nil {
+				return err
+			}
+		}
+		readErr, writeErr := r.copy(seg, o.body, o.cancel, buf)
+		o.body.Close()
+		o.cancel()
+		o = nil
+		if writeErr != nil {
+			return writeErr
+		}
+		if readErr == nil && seg.start+seg.n == seg.end {
+			return nil
+		}
+		if readErr == nil {
+			readErr = io.ErrUnexpectedEOF // a short range: resumed as a broken one
+		}
+		if r.ctx.Err() != nil || attempt >= r.g.opts.Resumes {
+			return fmt.Errorf("fill %s: bytes %d-%d broke at %d after %d resumes: %w", r.f.d, seg.start, seg.end-1, seg.start+seg.n, attempt, readErr)
+		}
+		r.log.WithError(readErr).WithField("offset", seg.start+seg.n).Info("upstream segment broke; resuming it with a Range request")
+		select {
+		case <-time.After(backoff):
+		case <-r.ctx.Done():
+			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
+		}
+		backoff *= 2
+	}
+}
+
+// open asks for length bytes from pos; an answer that is not that range
+// of this blob fails the fill.
+func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	body, size, whole, err := r.f.ranged(ctx, pos, length)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("fill %s: open upstream at %d: %w", r.f.d, pos, err)
+	}
+	kind := "segment"
+	if attempt > 0 {
+		kind = "resume"
+	}
+	r.g.opts.Metrics.SegmentRequest(kind)
+	switch {
+	case whole:
+		err = fmt.Errorf("fill %s: the upstream ignored Range for bytes %d-%d, having honoured it for the first", r.f.d, pos, pos+length-1)
+	case size >= 0 && size != r.size:
+		err = fmt.Errorf("fill %s: upstream size changed from %d to %d: %w", r.f.d, r.size, size, ErrSizeMismatch)
+	}
+	if err != nil {
+		body.Close()
+		cancel()
+		return nil, err
+	}
+	return &opened{body: body, size: size, cancel: cancel}, nil
+}
+
+// copy writes body into seg's place in the temp file, publishing the
+// prefix as it grows. A read that yields nothing for StallTimeout cancels
+// the body's request, so that the segment resumes.
+func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc, buf []byte) (readErr, writeErr error) {
+	stall := time.AfterFunc(r.g.opts.StallTimeout, cancel)
+	defer stall.Stop()
+	for {
+		n, err := body.Read(buf)
+		stall.Reset(r.g.opts.StallTimeout)
+		if n > 0 {
+			pos := seg.start + seg.n
+			if pos+int64(n) > seg.end {
+				return nil, fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
+			}
+			if _, werr := r.f.file.WriteAt(buf[:n], pos); werr != nil {
+				return nil, r.f.writeError(werr)
+			}
+			r.progress(seg, int64(n))
+		}
+		if err != nil {
+			return readEnd(err, stall), nil
+		}
+	}
+}
+
+// progress counts n more bytes of seg and moves the contiguous prefix
+// over every segment now complete.
+func (r *segmented) progress(seg *segment, n int64) {
+	r.mu.Lock()
+	seg.n += n
+	for r.done < len(r.segs) {
+		s := r.segs[r.done]
+		r.landed = s.start + s.n
+		if s.start+s.n < s.end {
+			break
+		}
+		r.done++
+	}
+	landed := r.landed
+	r.mu.Unlock()
+	r.f.publish(landed)
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *segmented) prefix() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.landed
+}
+
+// verify hashes the prefix in order as it grows, reading back from the
+// file what the workers wrote, until the whole blob is hashed or the
+// fetch failed.
+func (r *segmented) verify(v *oci.Verifier) error {
+	buf := make([]byte, segmentBuf)
+	var hashed int64
+	for hashed < r.size {
+		for landed := r.prefix(); hashed < landed; {
+			m, err := r.f.file.ReadAt(buf[:min(int64(len(buf)), landed-hashed)], hashed)
+			if m > 0 {
+				if _, verr := v.Write(buf[:m]); verr != nil {
+					return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
+				}
+				hashed += int64(m)
+			}
+			if err != nil && !(errors.Is(err, io.EOF) && m > 0) {
+				return fmt.Errorf("fill %s: read back temp file at %d: %w", r.f.d, hashed, err)
+			}
+		}
+		if hashed >= r.size {
+			break
+		}
+		select {
+		case <-r.changed:
+		case <-r.ctx.Done():
+			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
+		}
+	}
+	return nil
+}
+
+// fail keeps the first error and stops every segment.
+func (r *segmented) fail(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.cancel()
+}
+
+func (r *segmented) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}

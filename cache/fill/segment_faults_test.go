@@ -1,0 +1,182 @@
+package fill_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/cache/disk"
+	"github.com/wharf-mirror/wharf/cache/fill"
+)
+
+// TestSegmentedFillRangeIgnored: an upstream that answers the first range
+// with the whole blob (200) is read as one stream: one request, no byte
+// twice.
+func TestSegmentedFillRangeIgnored(t *testing.T) {
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
+	srv.fault = func(int, string) rangeFault { return rangeFault{ignoreRange: true} }
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v", i, len(got[i]), errs[i])
+		}
+	}
+	if !sg.stored(t, d) {
+		t.Error("blob not stored")
+	}
+	if rs := srv.requests(); len(rs) != 1 || srv.sent.Load() != int64(len(blob)) {
+		t.Errorf("requests %q, %d bytes sent; want one, the blob's %d", rs, srv.sent.Load(), len(blob))
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Fills.WithLabelValues("range_ignored")); n != 1 {
+		t.Errorf("wharf_fill_segmented_total{range_ignored} = %v, want 1", n)
+	}
+}
+
+// TestSegmentedFillResumesBrokenSegment: a range cut mid-way is asked
+// again from its last byte received to its end, and the blob is whole.
+func TestSegmentedFillResumesBrokenSegment(t *testing.T) {
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
+	cut := fmt.Sprintf("bytes=%d-%d", 2*segThreshold, 3*segThreshold-1)
+	srv.fault = func(_ int, rng string) rangeFault {
+		if rng == cut {
+			return rangeFault{cutAfter: 100_000}
+		}
+		return rangeFault{}
+	}
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Fatalf("follower %d: %d bytes, %v", i, len(got[i]), errs[i])
+		}
+	}
+	if !sg.stored(t, d) {
+		t.Error("resumed blob not stored")
+	}
+	rs := srv.requests()
+	resumes := slices.DeleteFunc(slices.Clone(rs), func(r string) bool { return slices.Contains(wantRanges(int64(len(blob))), r) })
+	if len(rs) != 5 || len(resumes) != 1 {
+		t.Fatalf("ranges asked %q, want the 4 and one resume", rs)
+	}
+	var from, to int64
+	if _, err := fmt.Sscanf(resumes[0], "bytes=%d-%d", &from, &to); err != nil || from <= 2*segThreshold || from > 2*segThreshold+100_000 || to != 3*segThreshold-1 {
+		t.Errorf("resume asked %q, want from the break (after %d) to %d", resumes[0], 2*segThreshold, 3*segThreshold-1)
+	}
+}
+
+// TestSegmentedFillContentRangeMismatch: a range answered with other
+// bytes than asked fails the fill; nothing is kept, followers fail.
+func TestSegmentedFillContentRangeMismatch(t *testing.T) {
+	sg, srv, open, ranged := newSegFixture(t)
+	blob, d := srv.blob, srv.d
+	srv.fault = func(i int, _ string) rangeFault {
+		if i == 1 {
+			return rangeFault{contentRange: fmt.Sprintf("bytes 0-%d/%d", segThreshold-1, len(blob))}
+		}
+		return rangeFault{}
+	}
+
+	got, errs := followAll(t, sg.Group, d, open, ranged, 2)
+	for i := range got {
+		if errs[i] == nil || len(got[i]) >= len(blob) {
+			t.Errorf("follower %d: %d bytes, %v; want an error", i, len(got[i]), errs[i])
+		}
+	}
+	if sg.stored(t, d) || sg.committed.Load() != 0 {
+		t.Error("a blob with a misplaced range was kept")
+	}
+}
+
+// TestSegmentedFillStalledSegment: a range that stops sending is given up
+// after StallTimeout and asked again from where it stopped.
+func TestSegmentedFillStalledSegment(t *testing.T) {
+	sg := newSegGroup(t, func(o *fill.Options) { o.StallTimeout = 200 * time.Millisecond })
+	blob, d := randomBlob(t, 4*segThreshold)
+	var stalls atomic.Int32
+	var mu sync.Mutex
+	var offsets []int64
+	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+		mu.Lock()
+		offsets = append(offsets, offset)
+		mu.Unlock()
+		var r io.Reader = bytes.NewReader(blob[offset : offset+length])
+		if offset == 3*segThreshold && stalls.Add(1) == 1 {
+			r = &gated{r: r, gate: make(chan struct{}), after: 1000, ctx: ctx} // never opened
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	got, errs := followAll(t, sg.Group, d, (&source{blob: blob}).open, ranged, 1)
+	if errs[0] != nil || !bytes.Equal(got[0], blob) {
+		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(offsets, 3*segThreshold+1000) {
+		t.Errorf("ranges asked from %v; want a resume from %d", offsets, 3*segThreshold+1000)
+	}
+}
+
+// fullSink is a disk store whose temp files are a full disk: /dev/full,
+// through a symlink of its own (the fill removes a failed temp file by
+// its name, and must remove the link, not the device).
+type fullSink struct {
+	*disk.Store
+	dir string
+	n   atomic.Int32
+}
+
+func (s *fullSink) TempFile() (*os.File, error) {
+	link := filepath.Join(s.dir, fmt.Sprint("full", s.n.Add(1)))
+	if err := os.Symlink("/dev/full", link); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(link, os.O_RDWR, 0)
+}
+
+// TestSegmentedFillNoSpaceReadsDirect: a segmented fill that meets a full
+// disk stops storing, and its followers read the blob on from the
+// upstream at their own offsets, as from a fill in one stream.
+func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	var noSpace atomic.Int32
+	sink := &fullSink{dir: t.TempDir()}
+	sg := newSegGroup(t, func(o *fill.Options) {
+		store, _, err := disk.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink.Store = store
+		o.Sink, o.NoSpace = sink, func() { noSpace.Add(1) }
+	})
+	sg.store = sink.Store
+	blob, _ := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	open, ranged := sources(srv.client(t), srv.d)
+	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
+		}
+	}
+	if sg.stored(t, srv.d) || noSpace.Load() != 1 {
+		t.Errorf("stored %v, NoSpace called %d times; want nothing stored, NoSpace once", sg.stored(t, srv.d), noSpace.Load())
+	}
+	if n := testutil.ToFloat64(sg.m.Fills.WithLabelValues("no_space")); n != 1 {
+		t.Errorf("wharf_fills_total{no_space} = %v, want 1", n)
+	}
+}

@@ -1,0 +1,66 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wharf-mirror/wharf/upstream/transport"
+)
+
+// GetBlobRange asks for length bytes of /v2/<repo>/blobs/<d> from offset
+// ("Range: bytes=<offset>-<offset+length-1>"), for a fill that fetches a
+// big blob as several ranges at once. It returns the body and the blob's
+// total size from the 206's Content-Range (-1 for "*"), whose span must be
+// the one asked for, or its end clamped to the blob's end; any other span
+// is an ErrUnavailable failure, as the bytes would land in the wrong place.
+//
+// whole says the upstream ignored Range and answered 200: the body is then
+// the whole blob from byte 0, whatever offset asked, and size its
+// Content-Length (-1 if unknown). The caller decides what it is worth (a
+// fill asking from 0 reads it as its one stream); nothing is skipped here.
+//
+// A 416 to a range from 0 is an empty blob (no range of it is
+// satisfiable): an empty body of size 0, not an error. The body is
+// counted and fails as GetBlob's; the caller closes it.
+func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error) {
+	repo = c.Repository(repo)
+	op := blobOp(http.MethodGet, repo, d)
+	if err := c.checkBlobArgs(op, repo, d); err != nil {
+		return nil, 0, false, err
+	}
+	if offset < 0 || length <= 0 {
+		return nil, 0, false, c.invalid(op, fmt.Sprintf("range of %d bytes from %d", length, offset))
+	}
+	end := offset + length - 1
+	h := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", offset, end)}}
+	resp, err := c.send(ctx, http.MethodGet, transport.KindBlob, op, c.endpoint(repo, "blobs", d.String()), h)
+	var ue *Error
+	if offset == 0 && errors.As(err, &ue) && ue.Status == http.StatusRequestedRangeNotSatisfiable {
+		return io.NopCloser(strings.NewReader("")), 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	rc := &blobReader{rc: resp.Body, c: c, ctx: ctx, op: op}
+	if resp.StatusCode != http.StatusPartialContent {
+		return rc, resp.ContentLength, true, nil
+	}
+	cr := resp.Header.Get("Content-Range")
+	start, last, total, ok := parseContentSpan(cr)
+	if total >= 0 && end >= total {
+		end = total - 1 // the server clamps a range past the end
+	}
+	if !ok || start != offset || last != end || (resp.ContentLength >= 0 && resp.ContentLength != end-start+1) {
+		rc.Close()
+		return nil, 0, false, c.failure(&Error{Upstream: c.name, Op: op, Status: resp.StatusCode,
+			Message: fmt.Sprintf("asked for bytes %d-%d, got Content-Range %q, %d bytes", offset, end, cr, resp.ContentLength),
+			Err:     ErrUnavailable})
+	}
+	return rc, total, false, nil
+}
