@@ -106,7 +106,7 @@ type Options struct {
 	StallTimeout time.Duration
 	// SegmentThreshold: a blob larger than this is fetched from an
 	// Origin that is a BlobRanger as Segments concurrent ranges (see
-	// fill.Options; fill.DefaultSegmentThreshold, 32 MiB, is the value to
+	// fill.Options; fill.DefaultSegmentThreshold, 16 MiB, is the value to
 	// configure by default). 0 or negative: one stream per blob.
 	SegmentThreshold int64
 	// Segments is how many ranges of one blob are fetched at once.

@@ -86,6 +86,14 @@ type Upstream struct {
 	// PrefetchConcurrency is how many blobs prefetch fetches at once per
 	// upstream, 1..64. Default 8.
 	PrefetchConcurrency int `yaml:"prefetchConcurrency"`
+	// SegmentThreshold: a blob larger than this is fetched as up to
+	// Segments concurrent Range requests into its one fill (cache/fill);
+	// one connection to a registry far away is capped well below the
+	// link. 0 turns it off. Default 16MiB.
+	SegmentThreshold ByteSize `yaml:"segmentThreshold"`
+	// Segments is how many ranges of one blob are fetched at once, 1..16
+	// (1: one stream per blob). Default 4.
+	Segments int `yaml:"segments"`
 }
 
 // PrefetchOn reports whether prefetch is on (nil means yes).
@@ -191,6 +199,8 @@ func Default() Config {
 			StallAfter:        Duration(3 * time.Second),
 
 			PrefetchConcurrency: 8,
+			SegmentThreshold:    16 << 20,
+			Segments:            4,
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
 		Cluster: defaultCluster(),

@@ -84,6 +84,12 @@ func (c Config) problems() []*fieldError {
 	if n := u.PrefetchConcurrency; n < 1 || n > 64 {
 		add("upstream.prefetchConcurrency", "%d is outside 1..64 (blobs at once per upstream)", n)
 	}
+	if u.SegmentThreshold < 0 {
+		add("upstream.segmentThreshold", "%s is negative; use 0 to fetch every blob as one stream", u.SegmentThreshold)
+	}
+	if n := u.Segments; n < 1 || n > 16 {
+		add("upstream.segments", "%d is outside 1..16 (ranges of one blob at once)", n)
+	}
 
 	if c.Storage.Dir == "" {
 		add("storage.dir", "is required")

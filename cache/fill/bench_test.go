@@ -15,8 +15,9 @@ import (
 // BenchmarkSegmentedFetch fills a blob from a server that paces each
 // connection to 25 MiB/s and answers each request after 50 ms, as a
 // registry across a WAN whose connections are capped below the link:
-// one stream, then 4 segments with the default threshold (32 MiB), then
-// with 16 MiB (the first range bounds a blob of a few thresholds). It
+// one stream, then 4 segments with a 32 MiB threshold, then with the
+// default, 16 MiB (the first range, one threshold long, bounds a blob of
+// a few thresholds: 64 MiB takes 2 ranges at 32 MiB, 4 at 16). It
 // reports the rate a follower reads at (MB/s), the upstream bytes per
 // blob byte (fetched/B) and the requests per fill.
 //
@@ -32,7 +33,7 @@ func BenchmarkSegmentedFetch(b *testing.B) {
 		for _, mode := range []struct {
 			name      string
 			threshold int64
-		}{{"single", 0}, {"segmented", fill.DefaultSegmentThreshold}, {"segmented-16MiB", 16 << 20}} {
+		}{{"single", 0}, {"segmented-32MiB", 32 << 20}, {"segmented", fill.DefaultSegmentThreshold}} {
 			b.Run(fmt.Sprintf("%dMiB/%s", size>>20, mode.name), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				sent0, reqs0 := srv.sent.Load(), len(srv.requests())

@@ -86,6 +86,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Replica:        node.self(),
 
 		RevalidateTimeout: cfg.Upstream.RevalidateTimeout.Std(), // a pull of a cached tag waits this long for the upstream at most
+		SegmentThreshold:  int64(cfg.Upstream.SegmentThreshold),
+		Segments:          cfg.Upstream.Segments,
 	}, copyOnRead)
 	if err != nil {
 		return err

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
@@ -131,6 +134,15 @@ func (o pullOrigin) TagTTL() time.Duration { return o.ttl }
 // ShadowTags says whether pushes may replace the upstream's tags
 // (push.TagShadower).
 func (o pullOrigin) ShadowTags() bool { return o.shadow }
+
+// GetBlobRange passes the client's ranges on (cache.BlobRanger), so that
+// a big blob of a pull-only upstream is fetched in segments too.
+func (o pullOrigin) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	if r, ok := o.Origin.(cache.BlobRanger); ok {
+		return r.GetBlobRange(ctx, repo, d, offset, length)
+	}
+	return nil, 0, false, cache.ErrNoRanges
+}
 
 // writableOrigin is an upstream with write-through on: the whole client,
 // a writethrough.Replicator.

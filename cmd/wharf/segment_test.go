@@ -1,0 +1,70 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
+)
+
+// TestServeSegmentsBigBlobs: serve passes the upstream client's ranges
+// through the pull-only origin it wraps, so a layer over
+// --upstream-segment-threshold arrives in segments; at 0 it is one
+// stream. Without GetBlobRange on that wrapper segmentation is silently
+// off for every mirrored upstream, which this catches.
+func TestServeSegmentsBigBlobs(t *testing.T) {
+	const segmented = `wharf_fill_segmented_total{result="segmented"}`
+	for _, tt := range []struct {
+		threshold string
+		want      float64
+	}{{"1MiB", 1}, {"0", 0}} {
+		t.Run("threshold "+tt.threshold, func(t *testing.T) {
+			reg := upstreamtest.NewRegistry(t)
+			img := upstreamtest.RandomImage(t, 1, 5<<20, upstreamtest.OCIManifest)
+			upstreamtest.Push(t, reg, "team/big:v1", img)
+			addr, stop := serveFor(t, reg.URL, t.TempDir(), "--prefetch=false", "--upstream-segment-threshold", tt.threshold)
+			defer stop()
+			ref, err := name.ParseReference(addr+"/team/big:v1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pulled, err := remote.Image(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := validate.Image(pulled); err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == 0 {
+				if body := metricsText(t, addr); strings.Contains(body, "wharf_fill_segment") {
+					t.Errorf("switched off, yet /metrics counts segments:\n%s", body)
+				}
+				return
+			}
+			if got := metricValue(t, addr, segmented); got != tt.want {
+				t.Errorf("%s = %v after pulling a 5 MiB layer, want %v", segmented, got, tt.want)
+			}
+		})
+	}
+}
+
+// metricsText is wharf's /metrics page.
+func metricsText(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
