@@ -297,6 +297,11 @@ func pullFromEveryReplica(t *testing.T, hc *http.Client, repoURL string, img v1.
 	isBlob := func(ref string) bool {
 		return slices.ContainsFunc(blobs, func(h v1.Hash) bool { return h.String() == ref })
 	}
+	defer func() { // a failed pull (getVerified) says why in the replicas' own words
+		if t.Failed() {
+			t.Logf("replica logs:\n%s", replicaLogs())
+		}
+	}()
 	served := map[string]bool{}
 	deadline := time.Now().Add(2 * time.Minute)
 	round := 0
