@@ -138,7 +138,9 @@ func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc
 	defer stall.Stop()
 	for {
 		n, err := body.Read(buf)
-		stall.Reset(r.g.opts.StallTimeout)
+		// Decide the end before re-arming: a timer that fired cancelled
+		// this read, and Reset would hide that from readEnd.
+		stalled := !stall.Stop()
 		if n > 0 {
 			pos := seg.start + seg.n
 			if pos+int64(n) > seg.end {
@@ -149,9 +151,10 @@ func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc
 			}
 			r.progress(seg, int64(n))
 		}
-		if err != nil {
-			return readEnd(err, stall), nil
+		if err != nil || stalled {
+			return readEnd(err, stalled), nil
 		}
+		stall.Reset(r.g.opts.StallTimeout)
 	}
 }
 

@@ -114,7 +114,9 @@ func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.Ca
 	defer stall.Stop()
 	for {
 		n, err := body.Read(buf)
-		stall.Reset(g.opts.StallTimeout)
+		// Decide the end before re-arming: a timer that fired cancelled
+		// this read, and Reset would hide that from readEnd.
+		stalled := !stall.Stop()
 		if n > 0 {
 			// The verifier first: bytes past the announced size fail
 			// before the file, and so followers, see them.
@@ -129,20 +131,23 @@ func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.Ca
 			}
 			f.advance(int64(n))
 		}
-		if err != nil {
-			return readEnd(err, stall), nil
+		if err != nil || stalled {
+			return readEnd(err, stalled), nil
 		}
+		stall.Reset(g.opts.StallTimeout)
 	}
 }
 
 // readEnd is what a body's read error means to a copy: nil at EOF, the
 // error otherwise, marked ErrStalled when the stall timer fired (it
-// cancelled the read).
-func readEnd(err error, stall *time.Timer) error {
-	if errors.Is(err, io.EOF) {
+// cancelled the read), even if that read still returned bytes.
+func readEnd(err error, stalled bool) error {
+	switch {
+	case errors.Is(err, io.EOF):
 		return nil
-	}
-	if !stall.Stop() {
+	case stalled && err == nil:
+		return fmt.Errorf("%w: %v", ErrStalled, context.Canceled)
+	case stalled:
 		return fmt.Errorf("%w: %v", ErrStalled, err)
 	}
 	return err
