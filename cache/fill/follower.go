@@ -87,6 +87,13 @@ func (f *fill) publish(n int64) {
 	f.mu.Unlock()
 }
 
+// progressed is the bytes written and the channel closed when that changes.
+func (f *fill) progressed() (int64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.wake
+}
+
 func (f *fill) written() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -13,17 +13,18 @@ import (
 	"github.com/wharf-mirror/wharf/oci"
 )
 
-// segment is the range [start, end) of the blob; n bytes of it are
-// written, in order, by the one worker that took it.
+// segment is a range [start, end) of the blob that a worker took; n
+// bytes of it are written, in order, by that one worker. n changes under
+// segmented.mu; the worker, its only writer, reads it without the lock.
 type segment struct {
 	start, end int64
-	n          int64 // under segmented.mu
+	n          int64
 }
 
-// segmented is one segmented fetch: workers take segments in order and
+// segmented is one segmented fetch: workers take ranges in order and
 // write them where they belong in the temp file; the fill's goroutine
 // hashes the contiguous prefix as it grows (reading back what was written
-// ahead), and followers see that prefix only.
+// ahead), and followers see that prefix only (fill.n).
 type segmented struct {
 	g      *Group
 	f      *fill
@@ -31,14 +32,13 @@ type segmented struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	size   int64
+	lay    layout
 
-	mu      sync.Mutex
-	segs    []*segment
-	next    int   // the first segment no worker took
-	done    int   // segments before this one are complete
-	landed  int64 // the contiguous prefix written
-	err     error // the first failure; the others are its echoes
-	changed chan struct{}
+	mu     sync.Mutex
+	next   int64              // the first range no worker took
+	done   int64              // ranges before this one are complete
+	active map[int64]*segment // ranges taken, from done on
+	err    error              // the first failure; the others are its echoes
 }
 
 // work fetches seg (with its body already open, if o is set), then the
@@ -54,14 +54,19 @@ func (r *segmented) work(seg *segment, o *opened) {
 	}
 }
 
+// take is the next range no worker took, or nil when none is left or
+// the fetch failed.
 func (r *segmented) take() *segment {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.next >= len(r.segs) || r.err != nil {
+	if r.next >= r.lay.count || r.err != nil {
 		return nil
 	}
+	start, end := r.lay.span(r.next)
+	seg := &segment{start: start, end: end}
+	r.active[r.next] = seg
 	r.next++
-	return r.segs[r.next-1]
+	return seg
 }
 
 // fetch writes seg, resuming a broken or short body from its last byte
@@ -159,31 +164,26 @@ func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc
 }
 
 // progress counts n more bytes of seg and moves the contiguous prefix
-// over every segment now complete.
+// over every range now complete, publishing it to followers.
 func (r *segmented) progress(seg *segment, n int64) {
 	r.mu.Lock()
 	seg.n += n
-	for r.done < len(r.segs) {
-		s := r.segs[r.done]
-		r.landed = s.start + s.n
-		if s.start+s.n < s.end {
+	var landed int64
+	for r.done < r.lay.count {
+		s := r.active[r.done]
+		if s == nil {
+			landed, _ = r.lay.span(r.done)
 			break
 		}
+		landed = s.start + s.n
+		if landed < s.end {
+			break
+		}
+		delete(r.active, r.done)
 		r.done++
 	}
-	landed := r.landed
 	r.mu.Unlock()
 	r.f.publish(landed)
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (r *segmented) prefix() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.landed
 }
 
 // verify hashes the prefix in order as it grows, reading back from the
@@ -193,7 +193,8 @@ func (r *segmented) verify(v *oci.Verifier) error {
 	buf := make([]byte, segmentBuf)
 	var hashed int64
 	for hashed < r.size {
-		for landed := r.prefix(); hashed < landed; {
+		landed, wake := r.f.progressed()
+		for hashed < landed {
 			m, err := r.f.file.ReadAt(buf[:min(int64(len(buf)), landed-hashed)], hashed)
 			if m > 0 {
 				if _, verr := v.Write(buf[:m]); verr != nil {
@@ -209,7 +210,7 @@ func (r *segmented) verify(v *oci.Verifier) error {
 			break
 		}
 		select {
-		case <-r.changed:
+		case <-wake:
 		case <-r.ctx.Done():
 			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
 		}

@@ -16,17 +16,6 @@ import (
 	"github.com/wharf-mirror/wharf/oci"
 )
 
-// opened is an upstream body the fill holds before copyVerified starts:
-// the answer to a first ranged request, read as the start of the stream.
-type opened struct {
-	body   io.ReadCloser
-	size   int64
-	cancel context.CancelFunc // ends the body's request (the stall timer's)
-	// upTo > 0: the body is the range [0, upTo) of a blob of unknown
-	// size; if it ends there cleanly, the stream goes on from upTo.
-	upTo int64
-}
-
 // copyVerified copies the upstream body (first's, then f.open's) into the
 // temp file, resuming broken bodies from the last byte written, and checks
 // size and digest at the end.
