@@ -29,5 +29,7 @@
 // whose size the upstream did not announce outgrows what Options.Keep
 // allows (ErrTooLarge): the temp file is dropped and each follower reads
 // on from the upstream at its own offset, so clients still get every byte
-// while the temp directory never holds more than the cache's cap.
+// while the temp directory never holds more than the cache's cap. A blob
+// to be segmented whose size Keep refuses is not staged at all: its
+// followers read it from the upstream from the start (ErrTooLarge).
 package fill

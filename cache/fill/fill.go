@@ -28,8 +28,9 @@ var (
 	// from the upstream; nothing is kept.
 	ErrNoSpace = errors.New("fill: no space left on device")
 	// ErrTooLarge: a blob whose size the upstream did not announce grew
-	// past what Keep allows. Nothing is kept; followers read the rest
-	// straight from the upstream, as after ErrNoSpace.
+	// past what Keep allows, or one to be fetched in segments whose size
+	// Keep refuses. Nothing is kept; followers read the rest straight
+	// from the upstream, as after ErrNoSpace.
 	ErrTooLarge = errors.New("fill: blob larger than the cache")
 	// ErrNoRanges: a RangeSource says, having asked nothing, that this
 	// blob is better read as one stream; the fill opens it with its
@@ -74,7 +75,9 @@ type Options struct {
 	// make: once it says no, the fill stops storing (ErrTooLarge) and
 	// followers continue from the upstream, so a blob without a
 	// Content-Length never puts more than Keep allows in the temp
-	// directory. Default: keep all.
+	// directory. A blob that would be fetched in segments is not fetched
+	// at all when Keep refuses its size: followers read it from the
+	// upstream (ErrTooLarge). Default: keep all.
 	Keep func(size int64) bool
 	// NoSpace is called when a fill hits a full disk (to start eviction).
 	NoSpace func()
@@ -216,7 +219,7 @@ func (g *Group) run(f *fill) {
 	case errors.Is(err, ErrTooLarge):
 		result = "not_kept"
 		g.opts.Metrics.StoreError("too_large")
-		log.WithField("bytes", f.written()).Info("blob without a size grew larger than the cache: streamed from the upstream, not kept")
+		log.WithField("bytes", f.written()).Info("blob larger than the cache: followers read it from the upstream, not kept")
 	case err != nil:
 		result = "error"
 	case !keep:

@@ -69,6 +69,16 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	case size <= first:
 		return g.copyVerified(f, o, log)
 	}
+	if g.opts.Keep != nil && !g.opts.Keep(size) {
+		// Too big to keep: staging it, from several ranges at once, would
+		// only fill tmp/ (and evict good content on ENOSPC) for a blob
+		// thrown away. Followers read it from the upstream instead, as a
+		// blob of unknown size that outgrows the cache.
+		o.body.Close()
+		o.cancel()
+		f.start(nil, size)
+		return fmt.Errorf("fill %s: %d bytes, more than the cache keeps: %w", f.d, size, ErrTooLarge)
+	}
 	g.opts.Metrics.FillSegmented("segmented")
 	return g.copySegments(ctx, cancel, f, o, log)
 }

@@ -180,3 +180,45 @@ func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
 		t.Errorf("wharf_fills_total{no_space} = %v, want 1", n)
 	}
 }
+
+// TestSegmentedFillTooLargeNotStaged: a blob whose first range tells a
+// size Keep refuses is neither segmented nor written to tmp/: followers
+// read it from the upstream (ErrTooLarge), and NoSpace is never asked
+// to evict for it.
+func TestSegmentedFillTooLargeNotStaged(t *testing.T) {
+	var temps atomic.Int32
+	sg := newSegGroup(t, func(o *fill.Options) {
+		o.Keep = func(size int64) bool { return size < 4*segThreshold }
+		o.Sink = countingSink{o.Sink, &temps}
+	})
+	blob, _ := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	open, ranged := sources(srv.client(t), srv.d)
+	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
+		}
+	}
+	if sg.stored(t, srv.d) || temps.Load() != 0 {
+		t.Errorf("stored %v, %d temp files; want nothing staged", sg.stored(t, srv.d), temps.Load())
+	}
+	want := []string{wantRanges(int64(len(blob)))[0], "", ""} // the first range, then each follower's GET
+	if rs := srv.requests(); !slices.Equal(rs, want) {
+		t.Errorf("requests %q, want %q", rs, want)
+	}
+	if n := testutil.ToFloat64(sg.m.Fills.WithLabelValues("not_kept")); n != 1 {
+		t.Errorf("wharf_fills_total{not_kept} = %v, want 1", n)
+	}
+}
+
+// countingSink counts the temp files a fill makes.
+type countingSink struct {
+	fill.Sink
+	n *atomic.Int32
+}
+
+func (s countingSink) TempFile() (*os.File, error) {
+	s.n.Add(1)
+	return s.Sink.TempFile()
+}
