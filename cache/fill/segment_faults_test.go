@@ -164,15 +164,7 @@ func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
 		o.Sink, o.NoSpace = sink, func() { noSpace.Add(1) }
 	})
 	sg.store = sink.Store
-	blob, _ := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
-	open, ranged := sources(srv.client(t), srv.d)
-	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
-	for i := range got {
-		if errs[i] != nil || !bytes.Equal(got[i], blob) {
-			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
-		}
-	}
+	srv := followStopped(t, sg)
 	if sg.stored(t, srv.d) || noSpace.Load() != 1 {
 		t.Errorf("stored %v, NoSpace called %d times; want nothing stored, NoSpace once", sg.stored(t, srv.d), noSpace.Load())
 	}
@@ -183,27 +175,18 @@ func TestSegmentedFillNoSpaceReadsDirect(t *testing.T) {
 
 // TestSegmentedFillTooLargeNotStaged: a blob whose first range tells a
 // size Keep refuses is neither segmented nor written to tmp/: followers
-// read it from the upstream (ErrTooLarge), and NoSpace is never asked
-// to evict for it.
+// read it from the upstream (ErrTooLarge).
 func TestSegmentedFillTooLargeNotStaged(t *testing.T) {
 	var temps atomic.Int32
 	sg := newSegGroup(t, func(o *fill.Options) {
 		o.Keep = func(size int64) bool { return size < 4*segThreshold }
 		o.Sink = countingSink{o.Sink, &temps}
 	})
-	blob, _ := randomBlob(t, 4*segThreshold)
-	srv := newRangeServer(t, blob)
-	open, ranged := sources(srv.client(t), srv.d)
-	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
-	for i := range got {
-		if errs[i] != nil || !bytes.Equal(got[i], blob) {
-			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
-		}
-	}
+	srv := followStopped(t, sg)
 	if sg.stored(t, srv.d) || temps.Load() != 0 {
 		t.Errorf("stored %v, %d temp files; want nothing staged", sg.stored(t, srv.d), temps.Load())
 	}
-	want := []string{wantRanges(int64(len(blob)))[0], "", ""} // the first range, then each follower's GET
+	want := []string{wantRanges(int64(len(srv.blob)))[0], "", ""} // the first range, then each follower's GET
 	if rs := srv.requests(); !slices.Equal(rs, want) {
 		t.Errorf("requests %q, want %q", rs, want)
 	}
@@ -221,4 +204,21 @@ type countingSink struct {
 func (s countingSink) TempFile() (*os.File, error) {
 	s.n.Add(1)
 	return s.Sink.TempFile()
+}
+
+// followStopped has two followers read a blob of 4 ranges whose fill
+// stops storing, and fails for each that did not get it all from the
+// upstream; it returns the upstream.
+func followStopped(t *testing.T, sg *segGroup) *rangeServer {
+	t.Helper()
+	blob, _ := randomBlob(t, 4*segThreshold)
+	srv := newRangeServer(t, blob)
+	open, ranged := sources(srv.client(t), srv.d)
+	got, errs := followAll(t, sg.Group, srv.d, open, ranged, 2)
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], blob) {
+			t.Errorf("follower %d: %d bytes, %v; want the blob from the upstream", i, len(got[i]), errs[i])
+		}
+	}
+	return srv
 }
