@@ -22,7 +22,9 @@
 // read that file from byte 0, but only its contiguous prefix; the fill's
 // goroutine hashes that prefix in order as it grows, reading back what
 // landed ahead, so the digest still decides before the last byte is
-// visible. An upstream that ignores Range is read as one stream, as is a
+// visible. A worker takes a range at most 2×Segments ranges past that
+// prefix, so a slow range holds back the rest instead of letting it
+// land where no follower can read it yet. An upstream that ignores Range is read as one stream, as is a
 // blob whose size it does not tell.
 //
 // A fill stops storing when the disk fills up (ErrNoSpace) or when a blob

@@ -55,18 +55,34 @@ func (r *segmented) work(seg *segment, o *opened) {
 }
 
 // take is the next range no worker took, or nil when none is left or
-// the fetch failed.
+// the fetch failed. It waits while that range is 2N ranges (N workers)
+// past the contiguous prefix: bytes written ahead of a range that
+// trickles are bounded, and followers, who see the prefix only, are
+// not left waiting while the rest of the blob lands.
 func (r *segmented) take() *segment {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.next >= r.lay.count || r.err != nil {
-		return nil
+	window := 2 * int64(r.g.opts.Segments)
+	for {
+		_, wake := r.f.progressed() // before looking: the prefix moving on closes it
+		r.mu.Lock()
+		if r.next >= r.lay.count || r.err != nil {
+			r.mu.Unlock()
+			return nil
+		}
+		if r.next < r.done+window {
+			start, end := r.lay.span(r.next)
+			seg := &segment{start: start, end: end}
+			r.active[r.next] = seg
+			r.next++
+			r.mu.Unlock()
+			return seg
+		}
+		r.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.ctx.Done():
+			return nil
+		}
 	}
-	start, end := r.lay.span(r.next)
-	seg := &segment{start: start, end: end}
-	r.active[r.next] = seg
-	r.next++
-	return seg
 }
 
 // fetch writes seg, resuming a broken or short body from its last byte

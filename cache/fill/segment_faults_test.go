@@ -222,3 +222,55 @@ func followStopped(t *testing.T, sg *segGroup) *rangeServer {
 	}
 	return srv
 }
+
+// TestSegmentedFillBoundsBytesAhead: while range 0 trickles, the other
+// workers fetch at most 2N ranges (N workers) ahead of the prefix, then
+// wait for it, instead of landing the whole blob where no follower can
+// read it yet.
+func TestSegmentedFillBoundsBytesAhead(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 16*segThreshold) // 16 ranges of segThreshold
+	gate, drained := make(chan struct{}), make(chan struct{}, 16)
+	var once sync.Once
+	var ahead atomic.Int64 // the furthest range asked while range 0 was held
+	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+		select {
+		case <-gate:
+		default:
+			for i := offset / segThreshold; ; {
+				if cur := ahead.Load(); cur >= i || ahead.CompareAndSwap(cur, i) {
+					break
+				}
+			}
+			if offset/segThreshold >= 8 {
+				once.Do(func() { close(gate) }) // the bound is broken: no need to wait
+			}
+		}
+		end := min(offset+length, int64(len(blob)))
+		var r io.Reader = &signalEOF{r: bytes.NewReader(blob[offset:end]), eof: drained}
+		if offset == 0 {
+			r = &gated{r: r, gate: gate, after: 1000, ctx: ctx}
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	fw, _, err := sg.StartRanged(d, (&source{blob: blob}).open, ranged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	for range 7 { // ranges 1 to 7 landed
+		<-drained
+	}
+	select { // a worker that asks for range 8 now does so at once: 300ms bounds the wait, it syncs nothing
+	case <-gate:
+	case <-time.After(300 * time.Millisecond):
+		once.Do(func() { close(gate) })
+	}
+	got, err := readAll(context.Background(), fw, 0)
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
+	if n := ahead.Load(); n != 7 {
+		t.Errorf("with range 0 held, ranges up to %d were asked; want up to 7 (2×4 ranges from the prefix)", n)
+	}
+}
