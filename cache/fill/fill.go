@@ -45,8 +45,11 @@ type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size in
 // RangeSource opens length bytes of the blob from offset (fewer where the
 // blob ends first), and returns the blob's total size (-1 if unknown).
 // whole says the upstream ignored the range: body is then the whole blob
-// from byte 0 and size its length (-1 if unknown).
-type RangeSource func(ctx context.Context, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
+// from byte 0 and size its length (-1 if unknown). first marks the
+// fill's first request, from 0, the only one made before the size is
+// known (a 416 to it is an empty blob; ErrNoRanges may answer it); a
+// resume of range 0 from byte 0 is not first.
+type RangeSource func(ctx context.Context, offset, length int64, first bool) (body io.ReadCloser, size int64, whole bool, err error)
 
 // Sink is where fills write: local temp files that are put under their
 // digest once verified. A cache.Store is one.

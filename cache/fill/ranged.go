@@ -48,7 +48,7 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	defer cancel()
 	firstCtx, firstCancel := context.WithCancel(ctx)
 	first := g.opts.SegmentThreshold
-	body, size, whole, err := f.ranged(firstCtx, 0, first)
+	body, size, whole, err := f.ranged(firstCtx, 0, first, true)
 	if errors.Is(err, ErrNoRanges) {
 		firstCancel()
 		return g.copyVerified(f, nil, log)

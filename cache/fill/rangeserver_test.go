@@ -131,8 +131,8 @@ func (s *rangeServer) client(t testing.TB) *upstream.Client {
 func sources(c *upstream.Client, d digest.Digest) (fill.Source, fill.RangeSource) {
 	return func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
 			return c.GetBlob(ctx, "r", d, offset)
-		}, func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
-			return c.GetBlobRange(ctx, "r", d, offset, length)
+		}, func(ctx context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+			return c.GetBlobRange(ctx, "r", d, offset, length, first)
 		}
 }
 

@@ -127,7 +127,7 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 // of this blob fails the fill.
 func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
-	body, size, whole, err := r.f.ranged(ctx, pos, length)
+	body, size, whole, err := r.f.ranged(ctx, pos, length, false)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("fill %s: open upstream at %d: %w", r.f.d, pos, err)

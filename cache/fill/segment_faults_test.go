@@ -3,6 +3,7 @@ package fill_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,7 +109,7 @@ func TestSegmentedFillStalledSegment(t *testing.T) {
 	var stalls atomic.Int32
 	var mu sync.Mutex
 	var offsets []int64
-	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(ctx context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		mu.Lock()
 		offsets = append(offsets, offset)
 		mu.Unlock()
@@ -233,7 +234,7 @@ func TestSegmentedFillBoundsBytesAhead(t *testing.T) {
 	gate, drained := make(chan struct{}), make(chan struct{}, 16)
 	var once sync.Once
 	var ahead atomic.Int64 // the furthest range asked while range 0 was held
-	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(ctx context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		select {
 		case <-gate:
 		default:
@@ -272,5 +273,40 @@ func TestSegmentedFillBoundsBytesAhead(t *testing.T) {
 	}
 	if n := ahead.Load(); n != 7 {
 		t.Errorf("with range 0 held, ranges up to %d were asked; want up to 7 (2×4 ranges from the prefix)", n)
+	}
+}
+
+// TestSegmentedFillResumeFromZeroIsNotFirst: only the fill's first
+// request is marked first; range 0 broken before its first byte is
+// asked again from 0 as a resume (a peer must not answer ErrNoRanges to
+// it, nor an upstream read a 416 to it as an empty blob).
+func TestSegmentedFillResumeFromZeroIsNotFirst(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, 4*segThreshold)
+	var mu sync.Mutex
+	var firsts []string
+	ranged := func(_ context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first {
+			firsts = append(firsts, fmt.Sprint(offset))
+		}
+		var r io.Reader = bytes.NewReader(blob[offset : offset+length])
+		if offset == 0 && len(firsts) == 1 && first {
+			r = errReader{errors.New("connection reset")} // range 0 breaks before a byte
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	got, errs := followAll(t, sg.Group, d, (&source{blob: blob}).open, ranged, 1)
+	if errs[0] != nil || !bytes.Equal(got[0], blob) {
+		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(firsts, []string{"0"}) {
+		t.Errorf("requests marked first from %v; want the one from 0", firsts)
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Requests.WithLabelValues("resume")); n != 1 {
+		t.Errorf("wharf_fill_segment_requests_total{resume} = %v, want 1", n)
 	}
 }

@@ -186,7 +186,7 @@ func TestSegmentedFillFollowersSeePrefix(t *testing.T) {
 	sg := newSegGroup(t, nil)
 	blob, d := randomBlob(t, 4*segThreshold)
 	gate, drained := make(chan struct{}), make(chan struct{}, 4)
-	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(ctx context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		end := min(offset+length, int64(len(blob)))
 		var r io.Reader = &signalEOF{r: bytes.NewReader(blob[offset:end]), eof: drained}
 		if offset == segThreshold { // the second range waits for the test
@@ -262,7 +262,7 @@ func TestSegmentedFillUnknownSize(t *testing.T) {
 	sg := newSegGroup(t, nil)
 	blob, d := randomBlob(t, 3*segThreshold)
 	src := &source{blob: blob}
-	ranged := func(_ context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(_ context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		return io.NopCloser(bytes.NewReader(blob[offset : offset+length])), -1, false, nil
 	}
 	got, errs := followAll(t, sg.Group, d, src.open, ranged, 1)
@@ -319,7 +319,7 @@ func TestSegmentPlan(t *testing.T) {
 func TestSegmentedFillClaimedTotalCostsNoMemory(t *testing.T) {
 	sg := newSegGroup(t, nil)
 	blob, d := randomBlob(t, segThreshold)
-	ranged := func(_ context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(_ context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		if offset > 0 {
 			return nil, 0, false, errors.New("no such bytes")
 		}

@@ -43,7 +43,7 @@ func TestStreamFillStallIsErrStalled(t *testing.T) {
 func TestSegmentedFillStallIsErrStalled(t *testing.T) {
 	sg := newSegGroup(t, stallOptions)
 	blob, d := randomBlob(t, 4*segThreshold)
-	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(ctx context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		var r io.Reader = bytes.NewReader(blob[offset : offset+length])
 		if offset >= 3*segThreshold {
 			r = &gated{r: r, gate: make(chan struct{}), after: 1000, ctx: ctx} // never opened
