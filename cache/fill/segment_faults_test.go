@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/cache/disk"
@@ -105,7 +106,7 @@ func TestSegmentedFillContentRangeMismatch(t *testing.T) {
 // after StallTimeout and asked again from where it stopped.
 func TestSegmentedFillStalledSegment(t *testing.T) {
 	sg := newSegGroup(t, func(o *fill.Options) { o.StallTimeout = 200 * time.Millisecond })
-	blob, d := randomBlob(t, 4*segThreshold)
+	blob, _ := randomBlob(t, 4*segThreshold)
 	var stalls atomic.Int32
 	var mu sync.Mutex
 	var offsets []int64
@@ -119,10 +120,7 @@ func TestSegmentedFillStalledSegment(t *testing.T) {
 		}
 		return io.NopCloser(r), int64(len(blob)), false, nil
 	}
-	got, errs := followAll(t, sg.Group, d, (&source{blob: blob}).open, ranged, 1)
-	if errs[0] != nil || !bytes.Equal(got[0], blob) {
-		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
-	}
+	readsBlob(t, sg, blob, ranged)
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Contains(offsets, 3*segThreshold+1000) {
@@ -282,7 +280,7 @@ func TestSegmentedFillBoundsBytesAhead(t *testing.T) {
 // it, nor an upstream read a 416 to it as an empty blob).
 func TestSegmentedFillResumeFromZeroIsNotFirst(t *testing.T) {
 	sg := newSegGroup(t, nil)
-	blob, d := randomBlob(t, 4*segThreshold)
+	blob, _ := randomBlob(t, 4*segThreshold)
 	var mu sync.Mutex
 	var firsts []string
 	ranged := func(_ context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
@@ -297,10 +295,7 @@ func TestSegmentedFillResumeFromZeroIsNotFirst(t *testing.T) {
 		}
 		return io.NopCloser(r), int64(len(blob)), false, nil
 	}
-	got, errs := followAll(t, sg.Group, d, (&source{blob: blob}).open, ranged, 1)
-	if errs[0] != nil || !bytes.Equal(got[0], blob) {
-		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
-	}
+	readsBlob(t, sg, blob, ranged)
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(firsts, []string{"0"}) {
@@ -308,5 +303,15 @@ func TestSegmentedFillResumeFromZeroIsNotFirst(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(sg.m.Segments.Requests.WithLabelValues("resume")); n != 1 {
 		t.Errorf("wharf_fill_segment_requests_total{resume} = %v, want 1", n)
+	}
+}
+
+// readsBlob has one follower read blob through a fill of sg from ranged,
+// and fails t unless it reads it all.
+func readsBlob(t *testing.T, sg *segGroup, blob []byte, ranged fill.RangeSource) {
+	t.Helper()
+	got, errs := followAll(t, sg.Group, digest.FromBytes(blob), (&source{blob: blob}).open, ranged, 1)
+	if errs[0] != nil || !bytes.Equal(got[0], blob) {
+		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
 	}
 }
