@@ -17,7 +17,8 @@ import (
 // ("Range: bytes=<offset>-<offset+length-1>"), for a fill that fetches a
 // big blob as several ranges at once. It returns the body and the blob's
 // total size from the 206's Content-Range (-1 for "*"), whose span must be
-// the one asked for, or its end clamped to the blob's end; any other span
+// the one asked for, or its end clamped to the blob's end (which, for a
+// total of "*", may be anywhere before the end asked); any other span
 // is an ErrUnavailable failure, as the bytes would land in the wrong place.
 //
 // whole says the upstream ignored Range and answered 200: the body is then
@@ -56,8 +57,11 @@ func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest,
 	}
 	cr := resp.Header.Get("Content-Range")
 	start, last, total, ok := parseContentSpan(cr)
-	if total >= 0 && end >= total {
+	switch {
+	case total >= 0 && end >= total:
 		end = total - 1 // the server clamps a range past the end
+	case total < 0 && ok && start == offset && last < end:
+		end = last // a blob of untold size that ends first
 	}
 	if !ok || start != offset || last != end || (resp.ContentLength >= 0 && resp.ContentLength != end-start+1) {
 		rc.Close()

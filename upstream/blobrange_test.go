@@ -139,4 +139,25 @@ func TestGetBlobRangeEmpty(t *testing.T) {
 	}
 }
 
+// TestGetBlobRangeUnknownTotalEndsFirst: a blob of untold size shorter
+// than the range asked ("bytes 0-99/*" to "bytes=0-16777215") is that
+// short range, of size -1, not a misplaced one.
+func TestGetBlobRangeUnknownTotalEndsFirst(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	d, want := pushLayer(t, reg, "blobs/short", 100)
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	cr := "bytes 0-" + itoa(int64(len(want))-1) + "/*"
+	faulty.SetFault(func(*http.Request) upstreamtest.Fault {
+		return upstreamtest.Fault{Header: http.Header{"Content-Range": {cr}}}
+	})
+	c := newClient(t, faulty.URL, nil)
+	got, size, whole, err := readRange(t, c, "blobs/short", d, 0, 16<<20)
+	if err != nil || whole || size != -1 || !bytes.Equal(got, want) {
+		t.Errorf("Content-Range %q: %d bytes, size %d, whole %v, %v; want the %d bytes, size -1", cr, len(got), size, whole, err, len(want))
+	}
+	if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/short", d, 10, 1000, false); !errors.Is(err, upstream.ErrUnavailable) {
+		t.Errorf("Content-Range %q to bytes=10-1009: %v, want ErrUnavailable", cr, err)
+	}
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
