@@ -64,7 +64,9 @@ type Options struct {
 	Sink Sink
 	// Committed is called after a verified blob is in place (to index it).
 	Committed func(d digest.Digest, size int64) error
-	// Resumes bounds how often one fill reopens a broken upstream body. Default 3.
+	// Resumes bounds how often one fill reopens a broken upstream body:
+	// in all, for a fill fetched in segments (they share the budget).
+	// Default 3.
 	Resumes int
 	// ResumeBackoff is the pause before a resume, doubled each time. Default 200ms.
 	ResumeBackoff time.Duration

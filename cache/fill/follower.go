@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -19,6 +20,9 @@ type fill struct {
 	open   Source      // for followers to fall back on when the fill stops storing
 	ranged RangeSource // nil: the blob comes in one stream
 	file   *os.File    // set once by the fill goroutine, under mu
+	// resumes counts the bodies reopened, by all segments together;
+	// Options.Resumes bounds it.
+	resumes atomic.Int64
 
 	mu       sync.Mutex
 	refs     int

@@ -22,9 +22,6 @@ const (
 // big blob into more requests than round trips are worth.
 const minSegment = 64 << 10
 
-// segmentBuf is what each segment's worker, and the verifier, hold.
-const segmentBuf = 128 << 10
-
 // opened is an upstream body a fill holds open: the answer to the first
 // ranged request (the start of the stream, or range 0 of a segmented
 // fetch), or to a segment's.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -44,7 +43,7 @@ type segmented struct {
 // work fetches seg (with its body already open, if o is set), then the
 // next segments no one took, until none is left or the fetch failed.
 func (r *segmented) work(seg *segment, o *opened) {
-	buf := make([]byte, segmentBuf)
+	buf := make([]byte, bodyBuf)
 	for seg != nil {
 		if err := r.fetch(seg, o, buf); err != nil {
 			r.fail(err)
@@ -86,8 +85,9 @@ func (r *segmented) take() *segment {
 }
 
 // fetch writes seg, resuming a broken or short body from its last byte
-// written, at most Resumes times.
+// written, while the fill's resumes last.
 func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
+	put := func(p []byte) error { return r.put(seg, p) }
 	backoff := r.g.opts.ResumeBackoff
 	for attempt := 0; ; attempt++ {
 		pos := seg.start + seg.n // seg.n is only written by this goroutine
@@ -97,7 +97,7 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 				return err
 			}
 		}
-		readErr, writeErr := r.copy(seg, o.body, o.cancel, buf)
+		readErr, writeErr := r.g.readBody(o.body, o.cancel, buf, put)
 		o.body.Close()
 		o.cancel()
 		o = nil
@@ -110,16 +110,10 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 		if readErr == nil {
 			readErr = io.ErrUnexpectedEOF // a short range: resumed as a broken one
 		}
-		if r.ctx.Err() != nil || attempt >= r.g.opts.Resumes {
-			return fmt.Errorf("fill %s: bytes %d-%d broke at %d after %d resumes: %w", r.f.d, seg.start, seg.end-1, seg.start+seg.n, attempt, readErr)
+		what := fmt.Sprintf("bytes %d-%d", seg.start, seg.end-1)
+		if err := r.g.retry(r.ctx, r.f, &backoff, what, seg.start+seg.n, readErr, r.log); err != nil {
+			return err
 		}
-		r.log.WithError(readErr).WithField("offset", seg.start+seg.n).Info("upstream segment broke; resuming it with a Range request")
-		select {
-		case <-time.After(backoff):
-		case <-r.ctx.Done():
-			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
-		}
-		backoff *= 2
 	}
 }
 
@@ -151,32 +145,17 @@ func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
 	return &opened{body: body, size: size, cancel: cancel}, nil
 }
 
-// copy writes body into seg's place in the temp file, publishing the
-// prefix as it grows. A read that yields nothing for StallTimeout cancels
-// the body's request, so that the segment resumes.
-func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc, buf []byte) (readErr, writeErr error) {
-	stall := time.AfterFunc(r.g.opts.StallTimeout, cancel)
-	defer stall.Stop()
-	for {
-		n, err := body.Read(buf)
-		// Decide the end before re-arming: a timer that fired cancelled
-		// this read, and Reset would hide that from readEnd.
-		stalled := !stall.Stop()
-		if n > 0 {
-			pos := seg.start + seg.n
-			if pos+int64(n) > seg.end {
-				return nil, fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
-			}
-			if _, werr := r.f.file.WriteAt(buf[:n], pos); werr != nil {
-				return nil, r.f.writeError(werr)
-			}
-			r.progress(seg, int64(n))
-		}
-		if err != nil || stalled {
-			return readEnd(err, stalled), nil
-		}
-		stall.Reset(r.g.opts.StallTimeout)
+// put writes a chunk of seg's body where it belongs in the temp file.
+func (r *segmented) put(seg *segment, p []byte) error {
+	pos := seg.start + seg.n
+	if pos+int64(len(p)) > seg.end {
+		return fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
 	}
+	if _, err := r.f.file.WriteAt(p, pos); err != nil {
+		return r.f.writeError(err)
+	}
+	r.progress(seg, int64(len(p)))
+	return nil
 }
 
 // progress counts n more bytes of seg and moves the contiguous prefix
@@ -206,7 +185,7 @@ func (r *segmented) progress(seg *segment, n int64) {
 // file what the workers wrote, until the whole blob is hashed or the
 // fetch failed.
 func (r *segmented) verify(v *oci.Verifier) error {
-	buf := make([]byte, segmentBuf)
+	buf := make([]byte, bodyBuf)
 	var hashed int64
 	for hashed < r.size {
 		landed, wake := r.f.progressed()

@@ -315,3 +315,33 @@ func readsBlob(t *testing.T, sg *segGroup, blob []byte, ranged fill.RangeSource)
 		t.Fatalf("%d bytes, %v", len(got[0]), errs[0])
 	}
 }
+
+// TestSegmentedFillSharesResumes: Options.Resumes bounds the resumes of
+// the whole fill, not of each segment: two ranges that break twice each
+// need 4, more than 3.
+func TestSegmentedFillSharesResumes(t *testing.T) {
+	sg := newSegGroup(t, func(o *fill.Options) { o.Resumes = 3 })
+	blob, d := randomBlob(t, 4*segThreshold)
+	var mu sync.Mutex
+	breaks := map[int64]int{} // by the end of the range asked
+	ranged := func(_ context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var r io.Reader = bytes.NewReader(blob[offset : offset+length])
+		if end := offset + length; end >= 3*segThreshold && breaks[end] < 2 {
+			breaks[end]++
+			r = io.MultiReader(io.LimitReader(r, 1000), errReader{errors.New("connection reset")})
+		}
+		return io.NopCloser(r), int64(len(blob)), false, nil
+	}
+	fw, _, err := sg.StartRanged(d, (&source{blob: blob}).open, ranged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, fw); err == nil {
+		t.Error("a fill that needed 4 resumes of 3 succeeded")
+	}
+	if n := testutil.ToFloat64(sg.m.Segments.Requests.WithLabelValues("resume")); n > 3 {
+		t.Errorf("wharf_fill_segment_requests_total{resume} = %v, want at most 3", n)
+	}
+}
