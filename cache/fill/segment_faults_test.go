@@ -345,3 +345,42 @@ func TestSegmentedFillSharesResumes(t *testing.T) {
 		t.Errorf("wharf_fill_segment_requests_total{resume} = %v, want at most 3", n)
 	}
 }
+
+// TestSegmentedFillHeaderFaults: answers whose headers do not fit the
+// segmented fetch fail the fill, and nothing is kept: a total that
+// changes between ranges, a 200 (Range ignored) to a later range, and a
+// chunked 206 that sends more bytes than asked.
+func TestSegmentedFillHeaderFaults(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault func(size int) rangeFault
+		is    error // the fill's error, when it has a sentinel
+	}{
+		{"total changes", func(size int) rangeFault {
+			return rangeFault{contentRange: fmt.Sprintf("bytes %d-%d/%d", segThreshold, 2*segThreshold-1, size+1)}
+		}, fill.ErrSizeMismatch},
+		{"200 to a later range", func(int) rangeFault { return rangeFault{ignoreRange: true} }, nil},
+		{"more bytes than asked", func(int) rangeFault { return rangeFault{extra: 1000} }, fill.ErrSizeMismatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sg, srv, open, ranged := newSegFixture(t)
+			srv.fault = func(_ int, rng string) rangeFault {
+				if rng == wantRanges(int64(len(srv.blob)))[1] {
+					return tt.fault(len(srv.blob))
+				}
+				return rangeFault{}
+			}
+			fw, _, err := sg.StartRanged(srv.d, open, ranged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = waitErr(t, fw)
+			if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Errorf("fill ended with %v, want a failure (%v)", err, tt.is)
+			}
+			if sg.stored(t, srv.d) || sg.committed.Load() != 0 {
+				t.Error("a blob with a faulty range was kept")
+			}
+		})
+	}
+}
