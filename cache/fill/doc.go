@@ -19,10 +19,10 @@
 // (segment.go): the first range tells the size, the rest is cut into
 // ranges that up to Options.Segments workers fetch at once, each written
 // with WriteAt where it belongs in the one temp file. Followers still
-// read that file from byte 0, but only its contiguous prefix; the fill's
-// goroutine hashes that prefix in order as it grows, reading back what
-// landed ahead, so the digest still decides before the last byte is
-// visible. A worker takes a range at most 2×Segments ranges past that
+// read that file from byte 0, but only its contiguous prefix; the first
+// range is hashed as it streams, and the fill's goroutine hashes the
+// rest of the prefix in order as it grows, reading back what landed
+// ahead, so the digest still decides before the last byte is visible. A worker takes a range at most 2×Segments ranges past that
 // prefix, so a slow range holds back the rest instead of letting it
 // land where no follower can read it yet. An upstream that ignores Range is read as one stream, as is a
 // blob whose size it does not tell.

@@ -98,7 +98,7 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 		o.cancel()
 		return fmt.Errorf("fill %s: %w", f.d, err)
 	}
-	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size,
+	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size, v: v,
 		lay: plan(o.size, g.opts.SegmentThreshold, g.opts.Segments), active: map[int64]*segment{}}
 	var wg sync.WaitGroup
 	workers := int(min(int64(g.opts.Segments), r.lay.count))
@@ -114,7 +114,7 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 			r.work(r.take(), nil)
 		}()
 	}
-	if err := r.verify(v); err != nil {
+	if err := r.verify(); err != nil {
 		r.fail(err)
 	}
 	wg.Wait()

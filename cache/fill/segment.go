@@ -21,9 +21,10 @@ type segment struct {
 }
 
 // segmented is one segmented fetch: workers take ranges in order and
-// write them where they belong in the temp file; the fill's goroutine
-// hashes the contiguous prefix as it grows (reading back what was written
-// ahead), and followers see that prefix only (fill.n).
+// write them where they belong in the temp file; range 0's worker hashes
+// it as it streams, the fill's goroutine hashes the rest of the
+// contiguous prefix as it grows (reading back what was written ahead),
+// and followers see that prefix only (fill.n).
 type segmented struct {
 	g      *Group
 	f      *fill
@@ -32,6 +33,7 @@ type segmented struct {
 	cancel context.CancelFunc
 	size   int64
 	lay    layout
+	v      *oci.Verifier // range 0's worker's until range 0 is complete, then verify's
 
 	mu     sync.Mutex
 	next   int64              // the first range no worker took
@@ -145,11 +147,17 @@ func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
 	return &opened{body: body, size: size, cancel: cancel}, nil
 }
 
-// put writes a chunk of seg's body where it belongs in the temp file.
+// put writes a chunk of seg's body where it belongs in the temp file,
+// hashing it first if seg is range 0, which arrives in order.
 func (r *segmented) put(seg *segment, p []byte) error {
 	pos := seg.start + seg.n
 	if pos+int64(len(p)) > seg.end {
 		return fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
+	}
+	if seg.start == 0 {
+		if _, err := r.v.Write(p); err != nil {
+			return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
+		}
 	}
 	if _, err := r.f.file.WriteAt(p, pos); err != nil {
 		return r.f.writeError(err)
@@ -181,18 +189,19 @@ func (r *segmented) progress(seg *segment, n int64) {
 	r.f.publish(landed)
 }
 
-// verify hashes the prefix in order as it grows, reading back from the
-// file what the workers wrote, until the whole blob is hashed or the
-// fetch failed.
-func (r *segmented) verify(v *oci.Verifier) error {
+// verify hashes the prefix past range 0 (which its worker hashed) in
+// order as it grows, reading back from the file what the workers wrote,
+// until the whole blob is hashed or the fetch failed. It starts once
+// range 0 is complete: the prefix reaches past it only then.
+func (r *segmented) verify() error {
 	buf := make([]byte, bodyBuf)
-	var hashed int64
+	hashed := r.lay.first
 	for hashed < r.size {
 		landed, wake := r.f.progressed()
 		for hashed < landed {
 			m, err := r.f.file.ReadAt(buf[:min(int64(len(buf)), landed-hashed)], hashed)
 			if m > 0 {
-				if _, verr := v.Write(buf[:m]); verr != nil {
+				if _, verr := r.v.Write(buf[:m]); verr != nil {
 					return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
 				}
 				hashed += int64(m)

@@ -158,24 +158,30 @@ func TestSegmentedFillConcurrentRanges(t *testing.T) {
 }
 
 // TestSegmentedFillVerifiedBeforeVisible: a segment with a wrong byte
-// fails the digest check: every follower's read fails (none ends
+// fails the digest check, whether it is range 0 (hashed as it streams)
+// or a later one (read back): every follower's read fails (none ends
 // cleanly), and nothing is kept.
 func TestSegmentedFillVerifiedBeforeVisible(t *testing.T) {
-	sg, srv, open, ranged := newSegFixture(t)
-	blob, d := srv.blob, srv.d
-	srv.fault = func(i int, _ string) rangeFault { return rangeFault{corrupt: i == 2} }
-
-	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
-	for i := range got {
-		if !errors.Is(errs[i], fill.ErrDigestMismatch) {
-			t.Errorf("follower %d read %d bytes and %v, want ErrDigestMismatch", i, len(got[i]), errs[i])
-		}
-		if len(got[i]) >= len(blob) {
-			t.Errorf("follower %d saw all %d bytes of a wrong blob", i, len(got[i]))
-		}
-	}
-	if sg.stored(t, d) || sg.committed.Load() != 0 {
-		t.Error("a blob with a wrong segment was kept")
+	for _, corrupt := range []int{0, 2} {
+		t.Run(fmt.Sprint("range ", corrupt), func(t *testing.T) {
+			sg, srv, open, ranged := newSegFixture(t)
+			blob, d := srv.blob, srv.d
+			srv.fault = func(_ int, rng string) rangeFault {
+				return rangeFault{corrupt: rng == wantRanges(int64(len(blob)))[corrupt]}
+			}
+			got, errs := followAll(t, sg.Group, d, open, ranged, 3)
+			for i := range got {
+				if !errors.Is(errs[i], fill.ErrDigestMismatch) {
+					t.Errorf("follower %d read %d bytes and %v, want ErrDigestMismatch", i, len(got[i]), errs[i])
+				}
+				if len(got[i]) >= len(blob) {
+					t.Errorf("follower %d saw all %d bytes of a wrong blob", i, len(got[i]))
+				}
+			}
+			if sg.stored(t, d) || sg.committed.Load() != 0 {
+				t.Error("a blob with a wrong segment was kept")
+			}
+		})
 	}
 }
 
