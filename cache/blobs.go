@@ -59,11 +59,12 @@ var ErrNoRanges = fill.ErrNoRanges
 // of a big blob fetch it over several connections at once
 // (Options.SegmentThreshold). whole says the answer is the whole blob
 // from byte 0 (the upstream ignored Range), which the fill then reads as
-// one stream. GetBlobRange may return ErrNoRanges, having asked nothing,
+// one stream. first marks a fill's first request, before the size is
+// known (fill.RangeSource). GetBlobRange may return ErrNoRanges, having asked nothing,
 // for a blob better read as one stream (package peer: one another
 // replica fills); the fill then asks GetBlob. upstream.Client is one.
 type BlobRanger interface {
-	GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
+	GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (body io.ReadCloser, size int64, whole bool, err error)
 }
 
 // Blob opens d for reading. A miss starts (or joins) the one fill of d and
@@ -92,8 +93,8 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 	}
 	var ranged fill.RangeSource
 	if r, ok := o.(BlobRanger); ok {
-		ranged = func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
-			return r.GetBlobRange(ctx, repo.Path, d, offset, length)
+		ranged = func(ctx context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+			return r.GetBlobRange(ctx, repo.Path, d, offset, length, first)
 		}
 	}
 	fw, started, err := c.fills.StartRanged(d, open, ranged)

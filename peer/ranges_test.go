@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -54,5 +56,30 @@ func TestSegmentedFillByTheOwnerOnly(t *testing.T) {
 		if want := float64(map[bool]int{true: 1}[i == owner]); segmented != want {
 			t.Errorf("replica %d (owner %v) segmented %v fills, want %v", i, i == owner, segmented, want)
 		}
+	}
+}
+
+// TestRangeResumeFromZeroGoesToTheRegistry: a replica that does not own
+// a blob answers the fill's first request ErrNoRanges, asking nothing,
+// but a resume of range 0 from byte 0 (a fill it segments already, the
+// ranking changed meanwhile) goes to the registry.
+func TestRangeResumeFromZeroGoesToTheRegistry(t *testing.T) {
+	h := newHarness(t, 2, time.Hour, func(int) []int { return []int{1, 0} }) // replica 1 owns all
+	d, _ := layerSized(t, h, 64<<10)
+	o := h.replicas[0].origin
+	if _, _, _, err := o.GetBlobRange(t.Context(), repo.Path, d, 0, 1000, true); !errors.Is(err, cache.ErrNoRanges) {
+		t.Errorf("first request of a blob another replica owns: %v, want ErrNoRanges", err)
+	}
+	if n := h.up.Count(http.MethodGet, "/blobs/"+d.String()); n != 0 {
+		t.Errorf("ErrNoRanges asked the registry %d times", n)
+	}
+	body, size, whole, err := o.GetBlobRange(t.Context(), repo.Path, d, 0, 1000, false)
+	if err != nil {
+		t.Fatalf("resume from 0: %v, want the registry's range", err)
+	}
+	b, err := io.ReadAll(body)
+	body.Close()
+	if err != nil || len(b) != 1000 || size < 1000 || whole {
+		t.Errorf("resume from 0: %d bytes of %d, whole %v, %v; want 1000", len(b), size, whole, err)
 	}
 }

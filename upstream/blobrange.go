@@ -17,7 +17,8 @@ import (
 // ("Range: bytes=<offset>-<offset+length-1>"), for a fill that fetches a
 // big blob as several ranges at once. It returns the body and the blob's
 // total size from the 206's Content-Range (-1 for "*"), whose span must be
-// the one asked for, or its end clamped to the blob's end; any other span
+// the one asked for, or its end clamped to the blob's end (which, for a
+// total of "*", may be anywhere before the end asked); any other span
 // is an ErrUnavailable failure, as the bytes would land in the wrong place.
 //
 // whole says the upstream ignored Range and answered 200: the body is then
@@ -25,10 +26,13 @@ import (
 // Content-Length (-1 if unknown). The caller decides what it is worth (a
 // fill asking from 0 reads it as its one stream); nothing is skipped here.
 //
-// A 416 to a range from 0 is an empty blob (no range of it is
-// satisfiable): an empty body of size 0, not an error. The body is
+// first says the request is a fill's first, from 0, which does not know
+// the blob's size yet: a 416 to it is an empty blob (no range of it is
+// satisfiable), an empty body of size 0, not an error. To any other
+// request (a later range, or a resume from 0 of a blob known to have
+// bytes) a 416 is the upstream's refusal (ErrRejected). The body is
 // counted and fails as GetBlob's; the caller closes it.
-func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error) {
+func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (body io.ReadCloser, size int64, whole bool, err error) {
 	repo = c.Repository(repo)
 	op := blobOp(http.MethodGet, repo, d)
 	if err := c.checkBlobArgs(op, repo, d); err != nil {
@@ -41,7 +45,7 @@ func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest,
 	h := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", offset, end)}}
 	resp, err := c.send(ctx, http.MethodGet, transport.KindBlob, op, c.endpoint(repo, "blobs", d.String()), h)
 	var ue *Error
-	if offset == 0 && errors.As(err, &ue) && ue.Status == http.StatusRequestedRangeNotSatisfiable {
+	if first && offset == 0 && errors.As(err, &ue) && ue.Status == http.StatusRequestedRangeNotSatisfiable {
 		return io.NopCloser(strings.NewReader("")), 0, false, nil
 	}
 	if err != nil {
@@ -53,8 +57,11 @@ func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest,
 	}
 	cr := resp.Header.Get("Content-Range")
 	start, last, total, ok := parseContentSpan(cr)
-	if total >= 0 && end >= total {
+	switch {
+	case total >= 0 && end >= total:
 		end = total - 1 // the server clamps a range past the end
+	case total < 0 && ok && start == offset && last < end:
+		end = last // a blob of untold size that ends first
 	}
 	if !ok || start != offset || last != end || (resp.ContentLength >= 0 && resp.ContentLength != end-start+1) {
 		rc.Close()

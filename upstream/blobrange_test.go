@@ -20,7 +20,7 @@ import (
 
 func readRange(t *testing.T, c *upstream.Client, repo string, d digest.Digest, offset, length int64) ([]byte, int64, bool, error) {
 	t.Helper()
-	rc, size, whole, err := c.GetBlobRange(t.Context(), repo, d, offset, length)
+	rc, size, whole, err := c.GetBlobRange(t.Context(), repo, d, offset, length, offset == 0)
 	if err != nil {
 		return nil, size, whole, err
 	}
@@ -95,12 +95,12 @@ func TestGetBlobRangeMismatch(t *testing.T) {
 		faulty.SetFault(func(*http.Request) upstreamtest.Fault {
 			return upstreamtest.Fault{Header: http.Header{"Content-Range": {cr}}}
 		})
-		rc, _, _, err := c.GetBlobRange(t.Context(), "blobs/badrange", d, 0, 1000)
+		rc, _, _, err := c.GetBlobRange(t.Context(), "blobs/badrange", d, 0, 1000, true)
 		if !errors.Is(err, upstream.ErrUnavailable) || rc != nil {
 			t.Errorf("Content-Range %q: body %v, err %v; want ErrUnavailable and no body", cr, rc != nil, err)
 		}
 	}
-	if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/badrange", d, 0, 0); !errors.Is(err, upstream.ErrInvalid) {
+	if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/badrange", d, 0, 0, true); !errors.Is(err, upstream.ErrInvalid) {
 		t.Errorf("GetBlobRange(length 0) error = %v, want ErrInvalid", err)
 	}
 }
@@ -108,7 +108,7 @@ func TestGetBlobRangeMismatch(t *testing.T) {
 // TestGetBlobRangeEmpty: an empty blob reads as empty, whether the
 // registry answers its range with the empty body (distribution does) or
 // with a 416, as no range of it is satisfiable; a 416 to a range from
-// elsewhere stays the upstream's refusal.
+// elsewhere, or to a resume from 0, stays the upstream's refusal.
 func TestGetBlobRangeEmpty(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	layer := static.NewLayer(nil, types.DockerLayer)
@@ -130,9 +130,33 @@ func TestGetBlobRangeEmpty(t *testing.T) {
 		if err != nil || size != 0 || len(got) != 0 {
 			t.Errorf("status %d: %d bytes, size %d, %v; want the empty blob", status, len(got), size, err)
 		}
-		if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/empty", d, 10, 1000); status != 0 && !errors.Is(err, upstream.ErrRejected) {
+		if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/empty", d, 10, 1000, false); status != 0 && !errors.Is(err, upstream.ErrRejected) {
 			t.Errorf("416 from offset 10: %v, want ErrRejected", err)
 		}
+		if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/empty", d, 0, 1000, false); status != 0 && !errors.Is(err, upstream.ErrRejected) {
+			t.Errorf("416 to a resume from 0: %v, want ErrRejected", err)
+		}
+	}
+}
+
+// TestGetBlobRangeUnknownTotalEndsFirst: a blob of untold size shorter
+// than the range asked ("bytes 0-99/*" to "bytes=0-16777215") is that
+// short range, of size -1, not a misplaced one.
+func TestGetBlobRangeUnknownTotalEndsFirst(t *testing.T) {
+	reg := upstreamtest.NewRegistry(t)
+	d, want := pushLayer(t, reg, "blobs/short", 100)
+	faulty := upstreamtest.NewFaulty(t, reg.URL)
+	cr := "bytes 0-" + itoa(int64(len(want))-1) + "/*"
+	faulty.SetFault(func(*http.Request) upstreamtest.Fault {
+		return upstreamtest.Fault{Header: http.Header{"Content-Range": {cr}}}
+	})
+	c := newClient(t, faulty.URL, nil)
+	got, size, whole, err := readRange(t, c, "blobs/short", d, 0, 16<<20)
+	if err != nil || whole || size != -1 || !bytes.Equal(got, want) {
+		t.Errorf("Content-Range %q: %d bytes, size %d, whole %v, %v; want the %d bytes, size -1", cr, len(got), size, whole, err, len(want))
+	}
+	if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/short", d, 10, 1000, false); !errors.Is(err, upstream.ErrUnavailable) {
+		t.Errorf("Content-Range %q to bytes=10-1009: %v, want ErrUnavailable", cr, err)
 	}
 }
 

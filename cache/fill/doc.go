@@ -19,15 +19,19 @@
 // (segment.go): the first range tells the size, the rest is cut into
 // ranges that up to Options.Segments workers fetch at once, each written
 // with WriteAt where it belongs in the one temp file. Followers still
-// read that file from byte 0, but only its contiguous prefix; the fill's
-// goroutine hashes that prefix in order as it grows, reading back what
-// landed ahead, so the digest still decides before the last byte is
-// visible. An upstream that ignores Range is read as one stream, as is a
+// read that file from byte 0, but only its contiguous prefix; the first
+// range is hashed as it streams, and the fill's goroutine hashes the
+// rest of the prefix in order as it grows, reading back what landed
+// ahead, so the digest still decides before the last byte is visible. A worker takes a range at most 2×Segments ranges past that
+// prefix, so a slow range holds back the rest instead of letting it
+// land where no follower can read it yet. An upstream that ignores Range is read as one stream, as is a
 // blob whose size it does not tell.
 //
 // A fill stops storing when the disk fills up (ErrNoSpace) or when a blob
 // whose size the upstream did not announce outgrows what Options.Keep
 // allows (ErrTooLarge): the temp file is dropped and each follower reads
 // on from the upstream at its own offset, so clients still get every byte
-// while the temp directory never holds more than the cache's cap.
+// while the temp directory never holds more than the cache's cap. A blob
+// to be segmented whose size Keep refuses is not staged at all: its
+// followers read it from the upstream from the start (ErrTooLarge).
 package fill

@@ -23,11 +23,11 @@ func (g *Group) WaitFill(t *testing.T, d digest.Digest) {
 	t.Fatalf("fill of %s still running", d)
 }
 
-// Plan is plan's ranges as [start, end) pairs.
-func Plan(size, first int64, workers int) [][2]int64 {
-	var out [][2]int64
-	for _, s := range plan(size, first, workers) {
-		out = append(out, [2]int64{s.start, s.end})
+// Plan is plan's count of ranges and range i as a [start, end) pair.
+func Plan(size, first int64, workers int) (count int64, span func(i int64) [2]int64) {
+	l := plan(size, first, workers)
+	return l.count, func(i int64) [2]int64 {
+		start, end := l.span(i)
+		return [2]int64{start, end}
 	}
-	return out
 }

@@ -28,8 +28,9 @@ var (
 	// from the upstream; nothing is kept.
 	ErrNoSpace = errors.New("fill: no space left on device")
 	// ErrTooLarge: a blob whose size the upstream did not announce grew
-	// past what Keep allows. Nothing is kept; followers read the rest
-	// straight from the upstream, as after ErrNoSpace.
+	// past what Keep allows, or one to be fetched in segments whose size
+	// Keep refuses. Nothing is kept; followers read the rest straight
+	// from the upstream, as after ErrNoSpace.
 	ErrTooLarge = errors.New("fill: blob larger than the cache")
 	// ErrNoRanges: a RangeSource says, having asked nothing, that this
 	// blob is better read as one stream; the fill opens it with its
@@ -44,8 +45,11 @@ type Source func(ctx context.Context, offset int64) (body io.ReadCloser, size in
 // RangeSource opens length bytes of the blob from offset (fewer where the
 // blob ends first), and returns the blob's total size (-1 if unknown).
 // whole says the upstream ignored the range: body is then the whole blob
-// from byte 0 and size its length (-1 if unknown).
-type RangeSource func(ctx context.Context, offset, length int64) (body io.ReadCloser, size int64, whole bool, err error)
+// from byte 0 and size its length (-1 if unknown). first marks the
+// fill's first request, from 0, the only one made before the size is
+// known (a 416 to it is an empty blob; ErrNoRanges may answer it); a
+// resume of range 0 from byte 0 is not first.
+type RangeSource func(ctx context.Context, offset, length int64, first bool) (body io.ReadCloser, size int64, whole bool, err error)
 
 // Sink is where fills write: local temp files that are put under their
 // digest once verified. A cache.Store is one.
@@ -60,7 +64,9 @@ type Options struct {
 	Sink Sink
 	// Committed is called after a verified blob is in place (to index it).
 	Committed func(d digest.Digest, size int64) error
-	// Resumes bounds how often one fill reopens a broken upstream body. Default 3.
+	// Resumes bounds how often one fill reopens a broken upstream body:
+	// in all, for a fill fetched in segments (they share the budget).
+	// Default 3.
 	Resumes int
 	// ResumeBackoff is the pause before a resume, doubled each time. Default 200ms.
 	ResumeBackoff time.Duration
@@ -74,7 +80,9 @@ type Options struct {
 	// make: once it says no, the fill stops storing (ErrTooLarge) and
 	// followers continue from the upstream, so a blob without a
 	// Content-Length never puts more than Keep allows in the temp
-	// directory. Default: keep all.
+	// directory. A blob that would be fetched in segments is not fetched
+	// at all when Keep refuses its size: followers read it from the
+	// upstream (ErrTooLarge). Default: keep all.
 	Keep func(size int64) bool
 	// NoSpace is called when a fill hits a full disk (to start eviction).
 	NoSpace func()
@@ -216,7 +224,7 @@ func (g *Group) run(f *fill) {
 	case errors.Is(err, ErrTooLarge):
 		result = "not_kept"
 		g.opts.Metrics.StoreError("too_large")
-		log.WithField("bytes", f.written()).Info("blob without a size grew larger than the cache: streamed from the upstream, not kept")
+		log.WithField("bytes", f.written()).Info("blob larger than the cache: followers read it from the upstream, not kept")
 	case err != nil:
 		result = "error"
 	case !keep:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -19,6 +20,9 @@ type fill struct {
 	open   Source      // for followers to fall back on when the fill stops storing
 	ranged RangeSource // nil: the blob comes in one stream
 	file   *os.File    // set once by the fill goroutine, under mu
+	// resumes counts the bodies reopened, by all segments together;
+	// Options.Resumes bounds it.
+	resumes atomic.Int64
 
 	mu       sync.Mutex
 	refs     int
@@ -85,6 +89,13 @@ func (f *fill) publish(n int64) {
 		f.broadcast()
 	}
 	f.mu.Unlock()
+}
+
+// progressed is the bytes written and the channel closed when that changes.
+func (f *fill) progressed() (int64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.wake
 }
 
 func (f *fill) written() int64 {

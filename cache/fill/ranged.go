@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -21,8 +22,17 @@ const (
 // big blob into more requests than round trips are worth.
 const minSegment = 64 << 10
 
-// segmentBuf is what each segment's worker, and the verifier, hold.
-const segmentBuf = 128 << 10
+// opened is an upstream body a fill holds open: the answer to the first
+// ranged request (the start of the stream, or range 0 of a segmented
+// fetch), or to a segment's.
+type opened struct {
+	body   io.ReadCloser
+	size   int64
+	cancel context.CancelFunc // ends the body's request (the stall timer's)
+	// upTo > 0: the body is the range [0, upTo) of a blob of unknown
+	// size; if it ends there cleanly, the stream goes on from upTo.
+	upTo int64
+}
 
 // copyRanged asks for the blob's first SegmentThreshold bytes as a range.
 // The answer decides the fill: a 206 of a bigger blob is the first segment
@@ -35,7 +45,7 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 	defer cancel()
 	firstCtx, firstCancel := context.WithCancel(ctx)
 	first := g.opts.SegmentThreshold
-	body, size, whole, err := f.ranged(firstCtx, 0, first)
+	body, size, whole, err := f.ranged(firstCtx, 0, first, true)
 	if errors.Is(err, ErrNoRanges) {
 		firstCancel()
 		return g.copyVerified(f, nil, log)
@@ -55,6 +65,16 @@ func (g *Group) copyRanged(f *fill, log logrus.FieldLogger) error {
 		return g.copyVerified(f, o, log)
 	case size <= first:
 		return g.copyVerified(f, o, log)
+	}
+	if g.opts.Keep != nil && !g.opts.Keep(size) {
+		// Too big to keep: staging it, from several ranges at once, would
+		// only fill tmp/ (and evict good content on ENOSPC) for a blob
+		// thrown away. Followers read it from the upstream instead, as a
+		// blob of unknown size that outgrows the cache.
+		o.body.Close()
+		o.cancel()
+		f.start(nil, size)
+		return fmt.Errorf("fill %s: %d bytes, more than the cache keeps: %w", f.d, size, ErrTooLarge)
 	}
 	g.opts.Metrics.FillSegmented("segmented")
 	return g.copySegments(ctx, cancel, f, o, log)
@@ -78,15 +98,15 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 		o.cancel()
 		return fmt.Errorf("fill %s: %w", f.d, err)
 	}
-	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size,
-		segs: plan(o.size, g.opts.SegmentThreshold, g.opts.Segments), changed: make(chan struct{}, 1)}
-	r.next = 1 // the first segment is the first worker's, its body open
+	r := &segmented{g: g, f: f, log: log, ctx: ctx, cancel: cancel, size: o.size, v: v,
+		lay: plan(o.size, g.opts.SegmentThreshold, g.opts.Segments), active: map[int64]*segment{}}
 	var wg sync.WaitGroup
-	workers := min(g.opts.Segments, len(r.segs))
+	workers := int(min(int64(g.opts.Segments), r.lay.count))
 	wg.Add(workers)
+	first := r.take() // range 0, its body open
 	go func() {
 		defer wg.Done()
-		r.work(r.segs[0], o)
+		r.work(first, o)
 	}()
 	for range workers - 1 {
 		go func() {
@@ -94,7 +114,7 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 			r.work(r.take(), nil)
 		}()
 	}
-	if err := r.verify(v); err != nil {
+	if err := r.verify(); err != nil {
 		r.fail(err)
 	}
 	wg.Wait()
@@ -107,6 +127,24 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 	return nil
 }
 
+// layout is plan's cut of [0, size): range 0 is [0, first), the others
+// chunk bytes each (the last fewer). It is arithmetic, so a fill holds
+// state only for the ranges in flight, whatever total the upstream
+// claims.
+type layout struct {
+	size, first, chunk int64
+	count              int64 // ranges, the first included
+}
+
+// span is range i, [start, end).
+func (l layout) span(i int64) (start, end int64) {
+	if i == 0 {
+		return 0, l.first
+	}
+	start = l.first + (i-1)*l.chunk
+	return start, start + min(l.chunk, l.size-start)
+}
+
 // plan cuts [0, size) into the first range [0, first) and the rest in k
 // equal ranges. Fewer, bigger requests are better (each costs a round
 // trip), but no range should be much bigger than the first, so that the
@@ -115,19 +153,21 @@ func (g *Group) copySegments(ctx context.Context, cancel context.CancelFunc, f *
 // 1.25×first. The other N-1 workers take the first N-1 ranges while the
 // first worker reads the first range, about as long; then all N take N
 // at a time. The slack spares a blob just over a multiple of first a
-// tail range of a few bytes.
-func plan(size, first int64, workers int) []*segment {
-	segs := []*segment{{start: 0, end: first}}
+// tail range of a few bytes. size > first.
+func plan(size, first int64, workers int) layout {
 	rest, n := size-first, int64(workers)
 	k := n - 1
 	if least := ceilDiv(rest, first+first/4); least > k {
 		k += ceilDiv(least-k, n) * n
 	}
 	chunk := ceilDiv(rest, k)
-	for start := first; start < size; start += chunk {
-		segs = append(segs, &segment{start: start, end: min(start+chunk, size)})
-	}
-	return segs
+	return layout{size: size, first: first, chunk: chunk, count: 1 + ceilDiv(rest, chunk)}
 }
 
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+// ceilDiv is ⌈a/b⌉ for a ≥ 0, b > 0, without overflow near MaxInt64.
+func ceilDiv(a, b int64) int64 {
+	if a == 0 {
+		return 0
+	}
+	return 1 + (a-1)/b
+}

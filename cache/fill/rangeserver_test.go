@@ -3,6 +3,7 @@ package fill_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,7 @@ type rangeFault struct {
 	contentRange string // replaces the 206's Content-Range
 	latency      time.Duration
 	bytesPerSec  int64 // > 0: pace the body (one connection's rate)
+	extra        int64 // > 0: a chunked 206 with this many bytes more than asked
 }
 
 func newRangeServer(t testing.TB, blob []byte) *rangeServer {
@@ -82,9 +84,28 @@ func (s *rangeServer) serve(w http.ResponseWriter, r *http.Request) {
 	if ft.latency > 0 {
 		time.Sleep(ft.latency) // the round trip a WAN adds, not synchronisation
 	}
+	if ft.extra > 0 {
+		s.serveExtra(w, rng, ft.extra)
+		return
+	}
 	fw := &faultWriter{ResponseWriter: w, s: s, ft: ft, start: time.Now()}
 	defer fw.release()
 	http.ServeContent(fw, r, "", time.Time{}, bytes.NewReader(s.blob))
+}
+
+// serveExtra answers rng ("bytes=a-b") with its Content-Range and,
+// chunked (no Content-Length), extra bytes more than it.
+func (s *rangeServer) serveExtra(w http.ResponseWriter, rng string, extra int64) {
+	var a, b int64
+	if _, err := fmt.Sscanf(rng, "bytes=%d-%d", &a, &b); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(s.blob)))
+	w.WriteHeader(http.StatusPartialContent)
+	http.NewResponseController(w).Flush() // headers out: the body is chunked
+	n, _ := w.Write(s.blob[a:min(b+1+extra, int64(len(s.blob)))])
+	s.sent.Add(int64(n))
 }
 
 // requests returns the Range headers of the blob GETs seen.
@@ -131,8 +152,8 @@ func (s *rangeServer) client(t testing.TB) *upstream.Client {
 func sources(c *upstream.Client, d digest.Digest) (fill.Source, fill.RangeSource) {
 	return func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
 			return c.GetBlob(ctx, "r", d, offset)
-		}, func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
-			return c.GetBlobRange(ctx, "r", d, offset, length)
+		}, func(ctx context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+			return c.GetBlobRange(ctx, "r", d, offset, length, first)
 		}
 }
 

@@ -6,24 +6,25 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/oci"
 )
 
-// segment is the range [start, end) of the blob; n bytes of it are
-// written, in order, by the one worker that took it.
+// segment is a range [start, end) of the blob that a worker took; n
+// bytes of it are written, in order, by that one worker. n changes under
+// segmented.mu; the worker, its only writer, reads it without the lock.
 type segment struct {
 	start, end int64
-	n          int64 // under segmented.mu
+	n          int64
 }
 
-// segmented is one segmented fetch: workers take segments in order and
-// write them where they belong in the temp file; the fill's goroutine
-// hashes the contiguous prefix as it grows (reading back what was written
-// ahead), and followers see that prefix only.
+// segmented is one segmented fetch: workers take ranges in order and
+// write them where they belong in the temp file; range 0's worker hashes
+// it as it streams, the fill's goroutine hashes the rest of the
+// contiguous prefix as it grows (reading back what was written ahead),
+// and followers see that prefix only (fill.n).
 type segmented struct {
 	g      *Group
 	f      *fill
@@ -31,20 +32,20 @@ type segmented struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	size   int64
+	lay    layout
+	v      *oci.Verifier // range 0's worker's until range 0 is complete, then verify's
 
-	mu      sync.Mutex
-	segs    []*segment
-	next    int   // the first segment no worker took
-	done    int   // segments before this one are complete
-	landed  int64 // the contiguous prefix written
-	err     error // the first failure; the others are its echoes
-	changed chan struct{}
+	mu     sync.Mutex
+	next   int64              // the first range no worker took
+	done   int64              // ranges before this one are complete
+	active map[int64]*segment // ranges taken, from done on
+	err    error              // the first failure; the others are its echoes
 }
 
 // work fetches seg (with its body already open, if o is set), then the
 // next segments no one took, until none is left or the fetch failed.
 func (r *segmented) work(seg *segment, o *opened) {
-	buf := make([]byte, segmentBuf)
+	buf := make([]byte, bodyBuf)
 	for seg != nil {
 		if err := r.fetch(seg, o, buf); err != nil {
 			r.fail(err)
@@ -54,19 +55,41 @@ func (r *segmented) work(seg *segment, o *opened) {
 	}
 }
 
+// take is the next range no worker took, or nil when none is left or
+// the fetch failed. It waits while that range is 2N ranges (N workers)
+// past the contiguous prefix: bytes written ahead of a range that
+// trickles are bounded, and followers, who see the prefix only, are
+// not left waiting while the rest of the blob lands.
 func (r *segmented) take() *segment {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.next >= len(r.segs) || r.err != nil {
-		return nil
+	window := 2 * int64(r.g.opts.Segments)
+	for {
+		_, wake := r.f.progressed() // before looking: the prefix moving on closes it
+		r.mu.Lock()
+		if r.next >= r.lay.count || r.err != nil {
+			r.mu.Unlock()
+			return nil
+		}
+		if r.next < r.done+window {
+			start, end := r.lay.span(r.next)
+			seg := &segment{start: start, end: end}
+			r.active[r.next] = seg
+			r.next++
+			r.mu.Unlock()
+			return seg
+		}
+		r.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.ctx.Done():
+			return nil
+		}
 	}
-	r.next++
-	return r.segs[r.next-1]
 }
 
 // fetch writes seg, resuming a broken or short body from its last byte
-// written, at most Resumes times.
+// written, while the fill's resumes last.
 func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
+	put := func(p []byte) error { return r.put(seg, p) }
 	backoff := r.g.opts.ResumeBackoff
 	for attempt := 0; ; attempt++ {
 		pos := seg.start + seg.n // seg.n is only written by this goroutine
@@ -76,7 +99,7 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 				return err
 			}
 		}
-		readErr, writeErr := r.copy(seg, o.body, o.cancel, buf)
+		readErr, writeErr := r.g.readBody(o.body, o.cancel, buf, put)
 		o.body.Close()
 		o.cancel()
 		o = nil
@@ -89,16 +112,10 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 		if readErr == nil {
 			readErr = io.ErrUnexpectedEOF // a short range: resumed as a broken one
 		}
-		if r.ctx.Err() != nil || attempt >= r.g.opts.Resumes {
-			return fmt.Errorf("fill %s: bytes %d-%d broke at %d after %d resumes: %w", r.f.d, seg.start, seg.end-1, seg.start+seg.n, attempt, readErr)
+		what := fmt.Sprintf("bytes %d-%d", seg.start, seg.end-1)
+		if err := r.g.retry(r.ctx, r.f, &backoff, what, seg.start+seg.n, readErr, r.log); err != nil {
+			return err
 		}
-		r.log.WithError(readErr).WithField("offset", seg.start+seg.n).Info("upstream segment broke; resuming it with a Range request")
-		select {
-		case <-time.After(backoff):
-		case <-r.ctx.Done():
-			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
-		}
-		backoff *= 2
 	}
 }
 
@@ -106,7 +123,7 @@ func (r *segmented) fetch(seg *segment, o *opened, buf []byte) error {
 // of this blob fails the fill.
 func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
 	ctx, cancel := context.WithCancel(r.ctx)
-	body, size, whole, err := r.f.ranged(ctx, pos, length)
+	body, size, whole, err := r.f.ranged(ctx, pos, length, false)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("fill %s: open upstream at %d: %w", r.f.d, pos, err)
@@ -130,70 +147,61 @@ func (r *segmented) open(pos, length int64, attempt int) (*opened, error) {
 	return &opened{body: body, size: size, cancel: cancel}, nil
 }
 
-// copy writes body into seg's place in the temp file, publishing the
-// prefix as it grows. A read that yields nothing for StallTimeout cancels
-// the body's request, so that the segment resumes.
-func (r *segmented) copy(seg *segment, body io.Reader, cancel context.CancelFunc, buf []byte) (readErr, writeErr error) {
-	stall := time.AfterFunc(r.g.opts.StallTimeout, cancel)
-	defer stall.Stop()
-	for {
-		n, err := body.Read(buf)
-		stall.Reset(r.g.opts.StallTimeout)
-		if n > 0 {
-			pos := seg.start + seg.n
-			if pos+int64(n) > seg.end {
-				return nil, fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
-			}
-			if _, werr := r.f.file.WriteAt(buf[:n], pos); werr != nil {
-				return nil, r.f.writeError(werr)
-			}
-			r.progress(seg, int64(n))
-		}
-		if err != nil {
-			return readEnd(err, stall), nil
+// put writes a chunk of seg's body where it belongs in the temp file,
+// hashing it first if seg is range 0, which arrives in order.
+func (r *segmented) put(seg *segment, p []byte) error {
+	pos := seg.start + seg.n
+	if pos+int64(len(p)) > seg.end {
+		return fmt.Errorf("fill %s: the upstream sent more than bytes %d-%d: %w", r.f.d, seg.start, seg.end-1, ErrSizeMismatch)
+	}
+	if seg.start == 0 {
+		if _, err := r.v.Write(p); err != nil {
+			return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
 		}
 	}
+	if _, err := r.f.file.WriteAt(p, pos); err != nil {
+		return r.f.writeError(err)
+	}
+	r.progress(seg, int64(len(p)))
+	return nil
 }
 
 // progress counts n more bytes of seg and moves the contiguous prefix
-// over every segment now complete.
+// over every range now complete, publishing it to followers.
 func (r *segmented) progress(seg *segment, n int64) {
 	r.mu.Lock()
 	seg.n += n
-	for r.done < len(r.segs) {
-		s := r.segs[r.done]
-		r.landed = s.start + s.n
-		if s.start+s.n < s.end {
+	var landed int64
+	for r.done < r.lay.count {
+		s := r.active[r.done]
+		if s == nil {
+			landed, _ = r.lay.span(r.done)
 			break
 		}
+		landed = s.start + s.n
+		if landed < s.end {
+			break
+		}
+		delete(r.active, r.done)
 		r.done++
 	}
-	landed := r.landed
 	r.mu.Unlock()
 	r.f.publish(landed)
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
 }
 
-func (r *segmented) prefix() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.landed
-}
-
-// verify hashes the prefix in order as it grows, reading back from the
-// file what the workers wrote, until the whole blob is hashed or the
-// fetch failed.
-func (r *segmented) verify(v *oci.Verifier) error {
-	buf := make([]byte, segmentBuf)
-	var hashed int64
+// verify hashes the prefix past range 0 (which its worker hashed) in
+// order as it grows, reading back from the file what the workers wrote,
+// until the whole blob is hashed or the fetch failed. It starts once
+// range 0 is complete: the prefix reaches past it only then.
+func (r *segmented) verify() error {
+	buf := make([]byte, bodyBuf)
+	hashed := r.lay.first
 	for hashed < r.size {
-		for landed := r.prefix(); hashed < landed; {
+		landed, wake := r.f.progressed()
+		for hashed < landed {
 			m, err := r.f.file.ReadAt(buf[:min(int64(len(buf)), landed-hashed)], hashed)
 			if m > 0 {
-				if _, verr := v.Write(buf[:m]); verr != nil {
+				if _, verr := r.v.Write(buf[:m]); verr != nil {
 					return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
 				}
 				hashed += int64(m)
@@ -206,7 +214,7 @@ func (r *segmented) verify(v *oci.Verifier) error {
 			break
 		}
 		select {
-		case <-r.changed:
+		case <-wake:
 		case <-r.ctx.Done():
 			return fmt.Errorf("fill %s: %w", r.f.d, r.ctx.Err())
 		}

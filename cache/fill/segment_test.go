@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -156,24 +158,30 @@ func TestSegmentedFillConcurrentRanges(t *testing.T) {
 }
 
 // TestSegmentedFillVerifiedBeforeVisible: a segment with a wrong byte
-// fails the digest check: every follower's read fails (none ends
+// fails the digest check, whether it is range 0 (hashed as it streams)
+// or a later one (read back): every follower's read fails (none ends
 // cleanly), and nothing is kept.
 func TestSegmentedFillVerifiedBeforeVisible(t *testing.T) {
-	sg, srv, open, ranged := newSegFixture(t)
-	blob, d := srv.blob, srv.d
-	srv.fault = func(i int, _ string) rangeFault { return rangeFault{corrupt: i == 2} }
-
-	got, errs := followAll(t, sg.Group, d, open, ranged, 3)
-	for i := range got {
-		if !errors.Is(errs[i], fill.ErrDigestMismatch) {
-			t.Errorf("follower %d read %d bytes and %v, want ErrDigestMismatch", i, len(got[i]), errs[i])
-		}
-		if len(got[i]) >= len(blob) {
-			t.Errorf("follower %d saw all %d bytes of a wrong blob", i, len(got[i]))
-		}
-	}
-	if sg.stored(t, d) || sg.committed.Load() != 0 {
-		t.Error("a blob with a wrong segment was kept")
+	for _, corrupt := range []int{0, 2} {
+		t.Run(fmt.Sprint("range ", corrupt), func(t *testing.T) {
+			sg, srv, open, ranged := newSegFixture(t)
+			blob, d := srv.blob, srv.d
+			srv.fault = func(_ int, rng string) rangeFault {
+				return rangeFault{corrupt: rng == wantRanges(int64(len(blob)))[corrupt]}
+			}
+			got, errs := followAll(t, sg.Group, d, open, ranged, 3)
+			for i := range got {
+				if !errors.Is(errs[i], fill.ErrDigestMismatch) {
+					t.Errorf("follower %d read %d bytes and %v, want ErrDigestMismatch", i, len(got[i]), errs[i])
+				}
+				if len(got[i]) >= len(blob) {
+					t.Errorf("follower %d saw all %d bytes of a wrong blob", i, len(got[i]))
+				}
+			}
+			if sg.stored(t, d) || sg.committed.Load() != 0 {
+				t.Error("a blob with a wrong segment was kept")
+			}
+		})
 	}
 }
 
@@ -184,7 +192,7 @@ func TestSegmentedFillFollowersSeePrefix(t *testing.T) {
 	sg := newSegGroup(t, nil)
 	blob, d := randomBlob(t, 4*segThreshold)
 	gate, drained := make(chan struct{}), make(chan struct{}, 4)
-	ranged := func(ctx context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(ctx context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		end := min(offset+length, int64(len(blob)))
 		var r io.Reader = &signalEOF{r: bytes.NewReader(blob[offset:end]), eof: drained}
 		if offset == segThreshold { // the second range waits for the test
@@ -260,7 +268,7 @@ func TestSegmentedFillUnknownSize(t *testing.T) {
 	sg := newSegGroup(t, nil)
 	blob, d := randomBlob(t, 3*segThreshold)
 	src := &source{blob: blob}
-	ranged := func(_ context.Context, offset, length int64) (io.ReadCloser, int64, bool, error) {
+	ranged := func(_ context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
 		return io.NopCloser(bytes.NewReader(blob[offset : offset+length])), -1, false, nil
 	}
 	got, errs := followAll(t, sg.Group, d, src.open, ranged, 1)
@@ -278,12 +286,13 @@ func TestSegmentedFillUnknownSize(t *testing.T) {
 // TestSegmentPlan: the ranges cover the blob once, in order, from the
 // first range; their count lets the workers finish together (N-1 while
 // the first range is read, then N at a time); none is much bigger than
-// the first.
+// the first. A total near MaxInt64 is planned without overflow, in
+// constant work (only the ranges around the ends are looked at).
 func TestSegmentPlan(t *testing.T) {
 	const mib = 1 << 20
 	for _, tt := range []struct {
 		size, first int64
-		want        int
+		want        int64
 	}{
 		{64 * mib, 32 * mib, 4},
 		{256 * mib, 32 * mib, 8},
@@ -291,15 +300,48 @@ func TestSegmentPlan(t *testing.T) {
 		{32*mib + 1, 32 * mib, 2}, // one byte over: the rest is one range, not three of none
 		{4 * segThreshold, segThreshold, 4},
 		{4*segThreshold + 10, segThreshold, 4},
+		{math.MaxInt64, 16 * mib, 439804651111},
+		{math.MaxInt64 - 1, 64 << 10, 112589990684263},
 	} {
-		p := fill.Plan(tt.size, tt.first, 4)
-		if len(p) != tt.want || p[0] != [2]int64{0, tt.first} || p[len(p)-1][1] != tt.size {
-			t.Errorf("plan(%d, %d) = %d ranges %v…, want %d from [0 %d) to %d", tt.size, tt.first, len(p), p[:min(2, len(p))], tt.want, tt.first, tt.size)
+		count, span := fill.Plan(tt.size, tt.first, 4)
+		if count != tt.want || span(0) != [2]int64{0, tt.first} || span(count - 1)[1] != tt.size {
+			t.Errorf("plan(%d, %d) = %d ranges %v…%v, want %d from [0 %d) to %d", tt.size, tt.first, count, span(0), span(count-1), tt.want, tt.first, tt.size)
 		}
-		for i := 1; i < len(p); i++ {
-			if p[i][0] != p[i-1][1] || p[i][1]-p[i][0] > tt.first+tt.first/4 || p[i][1] <= p[i][0] {
-				t.Errorf("plan(%d, %d): range %d is %v after %v", tt.size, tt.first, i, p[i], p[i-1])
+		for i := int64(1); i < count; i++ {
+			if i == 100 && count > 200 {
+				i = count - 100 // the middle is the same arithmetic
+			}
+			p, q := span(i-1), span(i)
+			if q[0] != p[1] || q[1]-q[0] > tt.first+tt.first/4 || q[1] <= q[0] {
+				t.Errorf("plan(%d, %d): range %d is %v after %v", tt.size, tt.first, i, q, p)
 			}
 		}
+	}
+}
+
+// TestSegmentedFillClaimedTotalCostsNoMemory: a fill's state does not
+// grow with the total the upstream claims (here 256 GiB, in a million
+// ranges): the ranges are computed, and only those in flight are held.
+func TestSegmentedFillClaimedTotalCostsNoMemory(t *testing.T) {
+	sg := newSegGroup(t, nil)
+	blob, d := randomBlob(t, segThreshold)
+	ranged := func(_ context.Context, offset, length int64, _ bool) (io.ReadCloser, int64, bool, error) {
+		if offset > 0 {
+			return nil, 0, false, errors.New("no such bytes")
+		}
+		return io.NopCloser(bytes.NewReader(blob)), 1 << 38, false, nil
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fw, _, err := sg.StartRanged(d, (&source{blob: blob}).open, ranged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, fw); err == nil {
+		t.Fatal("a fill of bytes the upstream does not have succeeded")
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Errorf("a fill allocated %d MiB for a claimed total of 256 GiB", grew>>20)
 	}
 }

@@ -5,36 +5,24 @@ package fill
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/oci"
 )
 
-// opened is an upstream body the fill holds before copyVerified starts:
-// the answer to a first ranged request, read as the start of the stream.
-type opened struct {
-	body   io.ReadCloser
-	size   int64
-	cancel context.CancelFunc // ends the body's request (the stall timer's)
-	// upTo > 0: the body is the range [0, upTo) of a blob of unknown
-	// size; if it ends there cleanly, the stream goes on from upTo.
-	upTo int64
-}
-
 // copyVerified copies the upstream body (first's, then f.open's) into the
 // temp file, resuming broken bodies from the last byte written, and checks
 // size and digest at the end.
 func (g *Group) copyVerified(f *fill, first *opened, log logrus.FieldLogger) error {
 	var v *oci.Verifier // made with the file, once the size is known
+	buf := make([]byte, bodyBuf)
+	put := func(p []byte) error { return g.put(f, v, p) }
 	backoff := g.opts.ResumeBackoff
 	var upTo int64
-	for attempt := 0; ; attempt++ {
+	for {
 		offset := f.written()
 		var body io.ReadCloser
 		var size int64
@@ -69,29 +57,22 @@ func (g *Group) copyVerified(f *fill, first *opened, log logrus.FieldLogger) err
 			cancel()
 			return fmt.Errorf("fill %s: upstream size changed from %d to %d: %w", f.d, f.size, size, ErrSizeMismatch)
 		}
-		readErr, writeErr := g.copy(f, v, body, cancel)
+		readErr, writeErr := g.readBody(body, cancel, buf, put)
 		body.Close()
 		cancel()
 		if writeErr != nil {
 			return writeErr
 		}
 		if readErr == nil && upTo > 0 && f.size < 0 && f.written() == upTo {
-			upTo, attempt = 0, attempt-1 // the first range was whole: the rest in one stream, no resume
+			upTo = 0 // the first range was whole: the rest in one stream, no resume
 			continue
 		}
 		if readErr == nil {
 			break
 		}
-		if g.ctx.Err() != nil || attempt >= g.opts.Resumes {
-			return fmt.Errorf("fill %s: upstream body broke at %d after %d resumes: %w", f.d, f.written(), attempt, readErr)
+		if err := g.retry(g.ctx, f, &backoff, "upstream body", f.written(), readErr, log); err != nil {
+			return err
 		}
-		log.WithError(readErr).WithField("offset", f.written()).Info("upstream body broke; resuming with a Range request")
-		select {
-		case <-time.After(backoff):
-		case <-g.ctx.Done():
-			return fmt.Errorf("fill %s: %w", f.d, g.ctx.Err())
-		}
-		backoff *= 2
 	}
 	if err := v.Verify(); err != nil {
 		return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
@@ -105,53 +86,20 @@ func upstreamMismatch(err error) error {
 	return oci.WrapMismatch(err, ErrDigestMismatch, ErrSizeMismatch)
 }
 
-// copy moves bytes from body to the verifier and the temp file, publishing each
-// chunk to followers as soon as it is written. A read that yields nothing for
-// StallTimeout cancels the body's context so the fill can resume.
-func (g *Group) copy(f *fill, v *oci.Verifier, body io.Reader, cancel context.CancelFunc) (readErr, writeErr error) {
-	buf := make([]byte, 128<<10)
-	stall := time.AfterFunc(g.opts.StallTimeout, cancel)
-	defer stall.Stop()
-	for {
-		n, err := body.Read(buf)
-		stall.Reset(g.opts.StallTimeout)
-		if n > 0 {
-			// The verifier first: bytes past the announced size fail
-			// before the file, and so followers, see them.
-			if _, verr := v.Write(buf[:n]); verr != nil {
-				return nil, fmt.Errorf("fill: upstream sent %w", upstreamMismatch(verr))
-			}
-			if f.size < 0 && g.opts.Keep != nil && !g.opts.Keep(f.written()+int64(n)) {
-				return nil, fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
-			}
-			if _, werr := f.file.Write(buf[:n]); werr != nil {
-				return nil, f.writeError(werr)
-			}
-			f.advance(int64(n))
-		}
-		if err != nil {
-			return readEnd(err, stall), nil
-		}
+// put moves a chunk of the stream to the verifier and the temp file,
+// publishing it to followers as soon as it is written.
+func (g *Group) put(f *fill, v *oci.Verifier, p []byte) error {
+	// The verifier first: bytes past the announced size fail before the
+	// file, and so followers, see them.
+	if _, err := v.Write(p); err != nil {
+		return fmt.Errorf("fill: upstream sent %w", upstreamMismatch(err))
 	}
-}
-
-// readEnd is what a body's read error means to a copy: nil at EOF, the
-// error otherwise, marked ErrStalled when the stall timer fired (it
-// cancelled the read).
-func readEnd(err error, stall *time.Timer) error {
-	if errors.Is(err, io.EOF) {
-		return nil
+	if f.size < 0 && g.opts.Keep != nil && !g.opts.Keep(f.written()+int64(len(p))) {
+		return fmt.Errorf("fill %s: no size announced and more than %d bytes sent: %w", f.d, f.written(), ErrTooLarge)
 	}
-	if !stall.Stop() {
-		return fmt.Errorf("%w: %v", ErrStalled, err)
+	if _, err := f.file.Write(p); err != nil {
+		return f.writeError(err)
 	}
-	return err
-}
-
-// writeError is a failed write to the temp file; a full disk is ErrNoSpace.
-func (f *fill) writeError(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		err = fmt.Errorf("%w: %v", ErrNoSpace, err)
-	}
-	return fmt.Errorf("fill %s: write temp file: %w", f.d, err)
+	f.advance(int64(len(p)))
+	return nil
 }

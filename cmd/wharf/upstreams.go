@@ -137,9 +137,9 @@ func (o pullOrigin) ShadowTags() bool { return o.shadow }
 
 // GetBlobRange passes the client's ranges on (cache.BlobRanger), so that
 // a big blob of a pull-only upstream is fetched in segments too.
-func (o pullOrigin) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64) (io.ReadCloser, int64, bool, error) {
+func (o pullOrigin) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
 	if r, ok := o.Origin.(cache.BlobRanger); ok {
-		return r.GetBlobRange(ctx, repo, d, offset, length)
+		return r.GetBlobRange(ctx, repo, d, offset, length, first)
 	}
 	return nil, 0, false, cache.ErrNoRanges
 }
