@@ -119,7 +119,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	limited, err := transport.NewRateLimit(agent, o.Name, o.Metrics)
+	limited, err := transport.NewRateLimit(agent, base, o.Name, o.Metrics)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -163,9 +163,11 @@ func (c *Client) Down() error {
 }
 
 // RateLimited reports whether the upstream is rate-limiting wharf now: a
-// 429 within its Retry-After (transport.LimitedFor without one), or Docker
-// Hub's ratelimit-remaining at 0 within the last transport.LimitedFor and
-// not refilled since. Requests are still sent; work that can wait
+// 429 from the registry's own host within its Retry-After
+// (transport.LimitedFor without one, transport.MaxLimitedFor at most) and
+// no successful GET of that kind since, or Docker Hub's
+// ratelimit-remaining at 0 within the last transport.LimitedFor and not
+// refilled since (see transport.RateLimit). Requests are still sent; work that can wait
 // (prefetch) asks first and holds back, leaving the budget to clients.
 func (c *Client) RateLimited() bool { return !c.limit.Limited().IsZero() }
 
