@@ -17,14 +17,16 @@ import (
 // time, a CDN's per-connection shaping), so the blobs of an image fetched
 // at once and the Range segments of a big blob would share one cap. Over
 // HTTP/1.1 each blob request in flight has a connection, and a cap, of its
-// own; the idle pool (base.go) keeps them for the next burst.
+// own; the blob transport's idle pool (base.go) keeps them for the next
+// burst.
 type byKind struct {
 	api, blob *http.Transport
 }
 
 // splitByKind returns t for the API and a clone of it without HTTP/2 for
-// blobs. The clone keeps everything else of t: the idle pool, the proxy,
-// the TLS settings and the dialer (the guard's checking one included).
+// blobs. The clone keeps everything else of t: the pool settings (with a
+// pool of its own), the proxy, the TLS settings and the dialer (the
+// guard's checking one included).
 func splitByKind(t *http.Transport) *byKind {
 	return &byKind{api: t, blob: http1Only(t)}
 }
