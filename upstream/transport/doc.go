@@ -12,7 +12,7 @@
 //	timeout.go    bounds the wait for response headers, not the body
 //	guard.go      keeps redirects and token realms of a public upstream off internal addresses
 //	addr.go       classifies addresses: loopback, private, link-local, … or public
-//	split.go      sends blobs over HTTP/1.1 connections of their own, the rest over HTTP/2 where offered
+//	split.go      sends blob GETs and uploads over HTTP/1.1 connections of their own, the rest over HTTP/2 where offered
 //	base.go       the default base transport: an idle pool sized for bursts, HTTP/2
 //
 // The upstream package composes them, outermost first:

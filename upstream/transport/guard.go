@@ -93,8 +93,8 @@ type GuardOptions struct {
 // is not an *http.Transport with a replaceable dialer (a test's custom
 // transport); it is open to DNS rebinding, the dial check is not.
 //
-// Below the guard, an *http.Transport base is split by kind (split.go):
-// blob requests go through a clone of it without HTTP/2, the rest through
+// Below the guard, an *http.Transport base is split (split.go): blob GETs
+// and uploads go through a clone of it without HTTP/2, the rest through
 // it, and the checking clone is split the same way, so that both ways out
 // are guarded alike. Any other base carries every kind as it is.
 //

@@ -6,9 +6,12 @@ import (
 	"slices"
 )
 
-// byKind sends blob requests (KindBlob, whichever hop of a redirect) over
-// HTTP/1.1 connections of their own and every other request over the
-// base transport, HTTP/2 where the server offers it.
+// byKind sends blob requests that carry a blob (KindBlob: a GET, or an
+// upload with a body; whichever hop of a redirect) over HTTP/1.1
+// connections of their own and every other request over the base
+// transport, HTTP/2 where the server offers it: the API, and blob
+// requests without a body either way (HEAD, DELETE, the POST that starts
+// an upload), which are as small as the API's.
 //
 // HTTP/2 carries all of a host's requests on one TCP connection. That
 // suits the API (manifests, HEADs, tag lists, tokens: small requests, one
@@ -51,7 +54,7 @@ func http1Only(t *http.Transport) *http.Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (s *byKind) RoundTrip(req *http.Request) (*http.Response, error) {
-	if KindOf(req) == KindBlob {
+	if KindOf(req) == KindBlob && (req.Method == http.MethodGet || !bodyless(req)) {
 		return s.blob.RoundTrip(req)
 	}
 	return s.api.RoundTrip(req)
