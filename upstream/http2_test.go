@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"io"
 	"log"
@@ -40,6 +41,13 @@ type h2Server struct {
 // newH2Server serves h; blob GETs wait at g first unless g is nil.
 func newH2Server(t *testing.T, h http.Handler, g *gate) *h2Server {
 	t.Helper()
+	return newH2ServerWith(t, h, g, nil)
+}
+
+// newH2ServerWith is newH2Server with cert instead of httptest's, if not
+// nil.
+func newH2ServerWith(t *testing.T, h http.Handler, g *gate, cert *tls.Certificate) *h2Server {
+	t.Helper()
 	s := &h2Server{protos: map[string]int{}}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		what := "api"
@@ -59,6 +67,9 @@ func newH2Server(t *testing.T, h http.Handler, g *gate) *h2Server {
 		if st == http.StateNew {
 			s.conns.Add(1)
 		}
+	}
+	if cert != nil {
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	}
 	s.StartTLS()
 	t.Cleanup(s.Close)
