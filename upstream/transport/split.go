@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"crypto/tls"
 	"net/http"
 	"slices"
 )
@@ -34,11 +33,11 @@ func splitByKind(t *http.Transport) *byKind {
 	return &byKind{api: t, blob: http1Only(t)}
 }
 
-// http1Only returns a clone of t that speaks only HTTP/1.1.
+// http1Only returns a clone of t that speaks only HTTP/1.1. Protocols is
+// the switch: once set, net/http ignores ForceAttemptHTTP2 and
+// TLSNextProto (the older ways), and does not touch the ALPN list.
 func http1Only(t *http.Transport) *http.Transport {
 	c := t.Clone()
-	c.ForceAttemptHTTP2 = false
-	c.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // the documented switch
 	c.Protocols = new(http.Protocols)
 	c.Protocols.SetHTTP1(true)
 	// Clone has set t up for HTTP/2, which put "h2" in its ALPN list: the
