@@ -103,9 +103,10 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // buildTransport stacks the round trippers (see transport's doc):
-// retry → health → auth → ratelimit → useragent → observe → timeout → guard → base,
-// with token requests and health probes going useragent → observe →
-// timeout → guard → base.
+// retry → health → auth → ratelimit → useragent → observe → timeout →
+// guard → split → base, with token requests and health probes going
+// useragent → observe → timeout → guard → split → base. The guard does
+// the split (blob GETs and uploads to an HTTP/1.1 clone of base).
 func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, *transport.RateLimit, error) {
 	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {

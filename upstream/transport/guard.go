@@ -89,9 +89,11 @@ type GuardOptions struct {
 // the target is checked by name instead (every address it resolves to
 // must be public). A redirect straight to the proxy's own address (when
 // NO_PROXY exempts it from proxying) reaches the proxy: the operator's
-// machine, which wharf talks to anyway. The same name check is all that is possible when base
-// is not an *http.Transport with a replaceable dialer (a test's custom
-// transport); it is open to DNS rebinding, the dial check is not.
+// machine, which wharf talks to anyway.
+//
+// The same name check is all that is possible when base is not an
+// *http.Transport with a replaceable dialer (a test's custom transport);
+// it is open to DNS rebinding, the dial check is not.
 //
 // Below the guard, an *http.Transport base is split (split.go): blob GETs
 // and uploads go through a clone of it without HTTP/2, the rest through
