@@ -247,10 +247,10 @@ func TestBlobsOnConnectionsOfTheirOwn(t *testing.T) {
 			if got := reg.requests(); got["api HTTP/2.0"] != 1 || got["blob HTTP/1.1"] != n || len(got) != 2 {
 				t.Errorf("registry: requests %v, want 1 API request in HTTP/2.0 and %d blob GETs in HTTP/1.1", got, n)
 			}
-			counted := int32(testutil.ToFloat64(m.UpstreamConnections.WithLabelValues(c.Name())))
 			if !tt.cdn {
 				// One HTTP/2 connection for the API, one per blob in flight.
-				if k := reg.conns.Load(); k != 1+n || counted != k {
+				counted, k := settled(m, c.Name(), func() int { return int(reg.conns.Load()) })
+				if k != 1+n || counted != k {
 					t.Errorf("%d connections, %d counted by wharf_upstream_connections_total; want %d", k, counted, 1+n)
 				}
 				return
@@ -264,7 +264,8 @@ func TestBlobsOnConnectionsOfTheirOwn(t *testing.T) {
 			// The redirects are answered at once: their connections may be
 			// fewer than n (a dial may lose the race to a freed connection
 			// and go to the pool unused, still counted).
-			regConns := reg.conns.Load()
+			counted, _ := settled(m, c.Name(), func() int { return int(reg.conns.Load() + cdn.conns.Load()) })
+			regConns := int(reg.conns.Load())
 			if regConns < 2 || regConns > 1+n || counted != regConns+n {
 				t.Errorf("%d connections to the registry, %d counted in all; want 2 to %d, and those and the CDN's %d", regConns, counted, 1+n, n)
 			}
