@@ -103,9 +103,10 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // buildTransport stacks the round trippers (see transport's doc):
-// retry → health → auth → ratelimit → useragent → observe → timeout → guard → base,
-// with token requests and health probes going useragent → observe →
-// timeout → guard → base.
+// retry → health → auth → ratelimit → useragent → observe → timeout →
+// guard → split → base, with token requests and health probes going
+// useragent → observe → timeout → guard → split → base. The guard does
+// the split (blob GETs and uploads to an HTTP/1.1 clone of base).
 func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, *transport.RateLimit, error) {
 	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {
@@ -119,7 +120,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	limited, err := transport.NewRateLimit(agent, o.Name, o.Metrics)
+	limited, err := transport.NewRateLimit(agent, base, o.Name, o.Metrics)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -163,9 +164,11 @@ func (c *Client) Down() error {
 }
 
 // RateLimited reports whether the upstream is rate-limiting wharf now: a
-// 429 within its Retry-After (transport.LimitedFor without one), or Docker
-// Hub's ratelimit-remaining at 0 within the last transport.LimitedFor and
-// not refilled since. Requests are still sent; work that can wait
+// 429 from the registry's own host within its Retry-After
+// (transport.LimitedFor without one, transport.MaxLimitedFor at most) and
+// no successful GET of that kind since, or Docker Hub's
+// ratelimit-remaining at 0 within the last transport.LimitedFor and not
+// refilled since (see transport.RateLimit). Requests are still sent; work that can wait
 // (prefetch) asks first and holds back, leaving the budget to clients.
 func (c *Client) RateLimited() bool { return !c.limit.Limited().IsZero() }
 

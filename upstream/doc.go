@@ -16,9 +16,9 @@
 //     per request in flight instead of dialling one per request; make one
 //     Client per upstream and share it. The API (manifests, tags, tokens)
 //     speaks HTTP/2 over TLS where offered, all on one connection per
-//     host; blobs go over HTTP/1.1, a TCP connection each, so that blobs
-//     and Range segments fetched at once do not share one connection's
-//     throughput (transport/split.go). wharf_upstream_connections_total
+//     host; blob GETs and uploads go over HTTP/1.1, a TCP connection
+//     each, so that blobs and Range segments fetched at once do not share
+//     one connection's throughput (transport/split.go). wharf_upstream_connections_total
 //     counts the connections opened;
 //   - retries of GET/HEAD on 429, 500/502/503/504 and connection errors,
 //     with backoff and Retry-After, bounded by Options and the context;

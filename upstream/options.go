@@ -80,9 +80,9 @@ type Options struct {
 	// Transport is the base transport. Default: transport.NewBase(), Go's
 	// default (proxy from the environment, HTTP/2) with an idle pool
 	// sized for many requests in flight to one host. One given here is
-	// used as it is (cloned with CAFile or InsecureSkipVerify), but that
-	// an *http.Transport carries blobs over a clone of itself without
-	// HTTP/2 (see transport.Guard).
+	// used as it is (cloned first for CAFile or InsecureSkipVerify),
+	// except that an *http.Transport is cloned once more without HTTP/2
+	// for blob GETs and uploads (see transport.Guard).
 	Transport http.RoundTripper
 	// Metrics may be nil.
 	Metrics *metrics.Metrics

@@ -11,8 +11,10 @@ import (
 
 // TestClientRateLimited: a 429 whose Retry-After is too long to wait
 // for, or Docker Hub's budget at 0, makes the client say the upstream is
-// rate-limiting; a budget announced again clears the latter. A client
-// that saw only ordinary answers, 5xx included, is not limited.
+// rate-limiting; a GET's success clears the former, a budget announced
+// again the latter. A client that saw only ordinary answers, 5xx included, is
+// not limited, nor one whose blob redirects met a CDN's 429 or empty
+// budget: those are not the registry's.
 func TestClientRateLimited(t *testing.T) {
 	fr := newFaultyRegistry(t)
 	head := func(c *upstream.Client) error {
@@ -35,9 +37,12 @@ func TestClientRateLimited(t *testing.T) {
 	if !c.RateLimited() {
 		t.Error("not rate-limited after a 429 asking for an hour")
 	}
-	fr.faulty.SetFault(always(budget("5")))
+	fr.faulty.SetFault(always(upstreamtest.Fault{}))
 	if err := head(c); err != nil || !c.RateLimited() {
-		t.Errorf("a success within the 429's Retry-After: error %v, rate-limited %v; want limited still", err, c.RateLimited())
+		t.Errorf("a HEAD's success within the 429's Retry-After: error %v, rate-limited %v; want limited still (Docker Hub serves HEADs past its limit)", err, c.RateLimited())
+	}
+	if _, err := c.GetManifest(t.Context(), "faulty/app", "v1", acceptAll); err != nil || c.RateLimited() {
+		t.Errorf("a GET's success within the 429's Retry-After: error %v, rate-limited %v; want not limited", err, c.RateLimited())
 	}
 
 	hub := newClient(t, fr.faulty.URL, nil)
@@ -48,5 +53,29 @@ func TestClientRateLimited(t *testing.T) {
 	fr.faulty.SetFault(always(budget("1")))
 	if err := head(hub); err != nil || hub.RateLimited() {
 		t.Errorf("budget 1 again: error %v, rate-limited %v; want not limited", err, hub.RateLimited())
+	}
+
+	d, _ := pushLayer(t, fr.reg, "faulty/app", 1024)
+	cdn := newClient(t, fr.faulty.URL, func(o *upstream.Options) { o.MaxRetries = -1 })
+	for _, f := range []upstreamtest.Fault{
+		{Status: http.StatusTooManyRequests, RetryAfter: "3600"},
+		budget("0"),
+	} {
+		fr.faulty.ResetCounts()
+		fr.faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+			if r.Host == fr.faulty.CDNHost {
+				return f
+			}
+			return upstreamtest.Fault{Redirect: true}
+		})
+		if rc, _, err := cdn.GetBlob(t.Context(), "faulty/app", d, 0); err == nil {
+			rc.Close()
+		}
+		if fr.faulty.Count(http.MethodGet, "/blobs/") != 2 {
+			t.Fatalf("requests %v, want the blob GET and its CDN hop", fr.faulty.Requests())
+		}
+		if cdn.RateLimited() {
+			t.Errorf("rate-limited after the CDN answered %d %v; want only the registry's answers to count", f.Status, f.Header)
+		}
 	}
 }

@@ -30,6 +30,13 @@ import (
 // within the one retry; one fetched for this very request is not fetched
 // twice.
 //
+// If that early fetch fails (the realm moved and the old token server is
+// gone or refuses, or it is down), the request goes out without a token
+// all the same: the registry's answer is the only way to learn of a new
+// realm, or that it has switched to Basic or to anonymous access. Its
+// challenge is then answered as on a cold client; one naming the realm
+// that just failed gets that failure back rather than a second fetch.
+//
 // Only requests to the registry's own scheme and host are touched.
 // Anything else, above all the CDN a blob is redirected to, passes through
 // without credentials, so they never reach another host. A request with a
@@ -69,6 +76,9 @@ type sent struct {
 	key   TokenKey
 	token string
 	fresh bool // token was fetched for this request, not found cached
+	// failed is why the early fetch of key's token failed; the request
+	// went out without one.
+	failed error
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -77,19 +87,23 @@ func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
 		return a.next.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
-	s, err := a.attach(r)
-	var te *TokenError
-	if errors.As(err, &te) {
+	s := a.attach(r)
+	if s.failed != nil && req.Context().Err() != nil {
 		closeBody(req)
-		return te.response(req), nil
-	}
-	if err != nil {
-		closeBody(req)
-		return nil, err
+		return nil, s.failed
 	}
 	resp, err := a.next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayableBody(req) {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		if err == nil && s.failed != nil && resp.StatusCode < http.StatusInternalServerError && resp.StatusCode != http.StatusTooManyRequests {
+			// Served without the token it asked for before: the registry
+			// went anonymous. Stop fetching tokens first; a new challenge
+			// brings them back.
+			a.forgetScheme("bearer")
+		}
 		return resp, err
+	}
+	if !replayableBody(req) {
+		return resp, nil
 	}
 	for _, ch := range Challenges(resp.Header) {
 		switch ch.Scheme {
@@ -103,9 +117,9 @@ func (a *Auth) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // attach puts credentials learnt from earlier challenges on r, fetching
-// the token for r's scope if none is cached. A token server's refusal
-// comes back as a *TokenError.
-func (a *Auth) attach(r *http.Request) (sent, error) {
+// the token for r's scope if none is cached. If that fetch fails, r goes
+// without a token and sent.failed says why.
+func (a *Auth) attach(r *http.Request) sent {
 	a.mu.Lock()
 	scheme, realm, service := a.scheme, a.realm, a.service
 	a.mu.Unlock()
@@ -113,24 +127,31 @@ func (a *Auth) attach(r *http.Request) (sent, error) {
 	case "basic":
 		if !a.creds.Empty() {
 			a.creds.setBasic(r)
-			return sent{basic: true}, nil
+			return sent{basic: true}
 		}
 	case "bearer":
 		key := TokenKey{Realm: realm, Service: service, Scope: pathScope(r)}
 		if key.Scope == "" {
-			return sent{}, nil
+			return sent{}
 		}
-		tok, cached := a.tokens.Cached(key)
-		if !cached {
-			var err error
-			if tok, err = a.tokens.Token(r.Context(), key); err != nil {
-				return sent{}, err
-			}
+		tok, fetched, err := a.tokens.Token(r.Context(), key)
+		if err != nil {
+			return sent{key: key, failed: err}
 		}
 		r.Header.Set("Authorization", "Bearer "+tok)
-		return sent{key: key, token: tok, fresh: !cached}, nil
+		return sent{key: key, token: tok, fresh: fetched}
 	}
-	return sent{}, nil
+	return sent{}
+}
+
+// forgetScheme drops what the registry was known to want, if still
+// scheme, so that requests go out bare until it challenges again.
+func (a *Auth) forgetScheme(scheme string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.scheme == scheme {
+		a.scheme = ""
+	}
 }
 
 func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s sent) (*http.Response, error) {
@@ -148,6 +169,13 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 	a.mu.Lock()
 	a.scheme, a.realm, a.service = "bearer", key.Realm, key.Service
 	a.mu.Unlock()
+	if s.failed != nil && s.key == key {
+		// The token server this challenge names has just failed for this
+		// very scope: hand on its answer (retry copes with a 503) rather
+		// than ask it twice.
+		drain(resp.Body)
+		return tokenFailure(req, s.failed)
+	}
 	if s.fresh && s.key == key {
 		// Refused a token fetched for this very request: another from
 		// the same server would be refused alike (no access, or no
@@ -164,13 +192,9 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 		}
 	}
 	drain(resp.Body)
-	tok, err := a.tokens.Token(req.Context(), key)
-	var te *TokenError
-	if errors.As(err, &te) {
-		return te.response(req), nil
-	}
+	tok, _, err := a.tokens.Token(req.Context(), key)
 	if err != nil {
-		return nil, err
+		return tokenFailure(req, err)
 	}
 	r, err := rewound(req)
 	if err != nil {
@@ -187,6 +211,17 @@ func (a *Auth) bearer(req *http.Request, resp *http.Response, ch Challenge, s se
 		}
 	}
 	return resp, err
+}
+
+// tokenFailure is RoundTrip's answer to req when its token could not be
+// had: a token server's refusal as the response, anything else as the
+// error.
+func tokenFailure(req *http.Request, err error) (*http.Response, error) {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.response(req), nil
+	}
+	return nil, err
 }
 
 func (a *Auth) basic(req *http.Request, resp *http.Response, s sent) (*http.Response, error) {

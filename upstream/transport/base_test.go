@@ -16,7 +16,7 @@ import (
 )
 
 // TestGuardCloneKeepsPoolAndHTTP2: the transport the guard clones for a
-// public upstream's redirects (its CDN) keeps the base's idle pool and
+// public upstream's redirects (its CDN) keeps the base's pool settings and
 // speaks HTTP/2 where offered despite its own dialer, but for blobs,
 // which go over HTTP/1.1 connections of their own (split.go); and a burst
 // of requests through it shares its connections, which

@@ -127,11 +127,13 @@ func (t *Tokens) Share(from, to TokenKey) {
 	}
 }
 
-// Token returns a token for key from the cache or the realm. A token
-// server's refusal comes back as a *TokenError.
-func (t *Tokens) Token(ctx context.Context, key TokenKey) (string, error) {
+// Token returns a token for key from the cache or the realm, and whether
+// it was fetched for this call (or a concurrent one it joined) rather
+// than found cached. A token server's refusal comes back as a
+// *TokenError.
+func (t *Tokens) Token(ctx context.Context, key TokenKey) (tok string, fetched bool, err error) {
 	if tok, ok := t.Cached(key); ok {
-		return tok, nil
+		return tok, false, nil
 	}
 	// The fetch may serve other waiters, so it runs under its own bounded
 	// context; each waiter still stops when its own context ends.
@@ -140,21 +142,29 @@ func (t *Tokens) Token(ctx context.Context, key TokenKey) (string, error) {
 		// has cached its token: one fetch per key however the burst's
 		// requests interleave.
 		if tok, ok := t.Cached(key); ok {
-			return tok, nil
+			return fetchedToken{tok, false}, nil
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
 		defer cancel()
-		return t.fetch(fctx, key)
+		tok, err := t.fetch(fctx, key)
+		return fetchedToken{tok, true}, err
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return "", res.Err
+			return "", false, res.Err
 		}
-		return res.Val.(string), nil
+		ft := res.Val.(fetchedToken)
+		return ft.value, ft.fetched, nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", false, ctx.Err()
 	}
+}
+
+// fetchedToken is what Token's shared fetch hands its waiters.
+type fetchedToken struct {
+	value   string
+	fetched bool
 }
 
 // tokenResponse is the token server's JSON: "token", or "access_token"

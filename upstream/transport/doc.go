@@ -12,7 +12,7 @@
 //	timeout.go    bounds the wait for response headers, not the body
 //	guard.go      keeps redirects and token realms of a public upstream off internal addresses
 //	addr.go       classifies addresses: loopback, private, link-local, … or public
-//	split.go      sends blobs over HTTP/1.1 connections of their own, the rest over HTTP/2 where offered
+//	split.go      sends blob GETs and uploads over HTTP/1.1 connections of their own, the rest over HTTP/2 where offered
 //	base.go       the default base transport: an idle pool sized for bursts, HTTP/2
 //
 // The upstream package composes them, outermost first:
@@ -23,18 +23,21 @@
 // so that every attempt (a retried one, a token fetch, a CDN redirect hop)
 // is observed and bounded on its own, auth is redone on each retry, and
 // no request reaches the network without passing the guard. Token
-// requests bypass retry and auth: they go through
-// useragent → observe → timeout → guard → split → base, as do health probes. Redirects are followed
-// by the http.Client above the stack, under CheckRedirect (guard.go).
+// requests bypass retry and auth: they go through useragent → observe →
+// timeout → guard → split → base, as do health probes. Redirects are
+// followed by the http.Client above the stack, under CheckRedirect
+// (guard.go).
 //
 // The guard's clone of the base transport (for a public upstream's CDN and
-// token server) keeps the base's idle pool and HTTP/2: connections to those
-// hosts are reused like the registry's own. The guard splits both its base
-// and that clone by kind (split.go): a blob request, on every hop of its
-// redirects, gets an HTTP/1.1 connection of its own, since one TCP
-// connection's throughput is capped on a long link and HTTP/2 would put
-// every blob in flight on one; the API's small requests share one HTTP/2
-// connection per host.
+// token server) keeps the base's pool settings and HTTP/2 but has an idle
+// pool of its own: connections to those hosts are reused like the
+// registry's own. The guard splits both its base and that clone by kind
+// (split.go): a blob download, on every hop of its redirects, gets an
+// HTTP/1.1 connection of its own, since one TCP connection's throughput is
+// capped on a long link and HTTP/2 would put every blob in flight on one;
+// the API's small requests share one HTTP/2 connection per host. That
+// makes up to four idle pools per upstream (API and blobs, own host and
+// others), each bounded as base.go says.
 //
 // Nothing here knows about manifests or blobs beyond the request kind,
 // which the caller puts in the request's context with WithKind.

@@ -89,12 +89,14 @@ type GuardOptions struct {
 // the target is checked by name instead (every address it resolves to
 // must be public). A redirect straight to the proxy's own address (when
 // NO_PROXY exempts it from proxying) reaches the proxy: the operator's
-// machine, which wharf talks to anyway. The same name check is all that is possible when base
-// is not an *http.Transport with a replaceable dialer (a test's custom
-// transport); it is open to DNS rebinding, the dial check is not.
+// machine, which wharf talks to anyway.
 //
-// Below the guard, an *http.Transport base is split by kind (split.go):
-// blob requests go through a clone of it without HTTP/2, the rest through
+// The same name check is all that is possible when base is not an
+// *http.Transport with a replaceable dialer (a test's custom transport);
+// it is open to DNS rebinding, the dial check is not.
+//
+// Below the guard, an *http.Transport base is split (split.go): blob GETs
+// and uploads go through a clone of it without HTTP/2, the rest through
 // it, and the checking clone is split the same way, so that both ways out
 // are guarded alike. Any other base carries every kind as it is.
 //

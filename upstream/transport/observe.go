@@ -16,11 +16,15 @@ import (
 // counted on its own; a request retried three times is four requests to
 // the upstream, and that is what the operator pays for.
 //
-// It also counts, with metrics.UpstreamConnection, each round trip that
-// got a connection no request had used before (httptrace's GotConn): the
-// connections opened to the registry, its CDN and its token server, by
-// upstream. Few per many requests means keep-alive and HTTP/2 are doing
-// their job.
+// It also counts, with metrics.UpstreamConnection, the connections
+// opened to the registry, its CDN and its token server, by upstream: each
+// TCP connect that succeeded (httptrace's ConnectDone, which the dialer
+// reports for every dial it makes for a request, the guard's checking one
+// included), whether the connection then carried a request, went to the
+// idle pool unused (a dial that lost the race to a freed connection) or
+// was closed (a failed TLS handshake). Few per many requests means
+// keep-alive and HTTP/2 are doing their job. Happy Eyeballs may connect
+// twice for one connection, and both count.
 type Observe struct {
 	next    http.RoundTripper
 	name    string
@@ -40,8 +44,8 @@ func (o *Observe) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	if o.metrics != nil {
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			GotConn: func(info httptrace.GotConnInfo) {
-				if !info.Reused {
+			ConnectDone: func(_, _ string, err error) {
+				if err == nil {
 					o.metrics.UpstreamConnection(o.name)
 				}
 			},

@@ -1,14 +1,16 @@
 package transport
 
 import (
-	"crypto/tls"
 	"net/http"
 	"slices"
 )
 
-// byKind sends blob requests (KindBlob, whichever hop of a redirect) over
-// HTTP/1.1 connections of their own and every other request over the
-// base transport, HTTP/2 where the server offers it.
+// byKind sends blob requests that carry a blob (KindBlob: a GET, or an
+// upload with a body; whichever hop of a redirect) over HTTP/1.1
+// connections of their own and every other request over the base
+// transport, HTTP/2 where the server offers it: the API, and blob
+// requests without a body either way (HEAD, DELETE, the POST that starts
+// an upload), which are as small as the API's.
 //
 // HTTP/2 carries all of a host's requests on one TCP connection. That
 // suits the API (manifests, HEADs, tag lists, tokens: small requests, one
@@ -17,23 +19,25 @@ import (
 // time, a CDN's per-connection shaping), so the blobs of an image fetched
 // at once and the Range segments of a big blob would share one cap. Over
 // HTTP/1.1 each blob request in flight has a connection, and a cap, of its
-// own; the idle pool (base.go) keeps them for the next burst.
+// own; the blob transport's idle pool (base.go) keeps them for the next
+// burst.
 type byKind struct {
 	api, blob *http.Transport
 }
 
 // splitByKind returns t for the API and a clone of it without HTTP/2 for
-// blobs. The clone keeps everything else of t: the idle pool, the proxy,
-// the TLS settings and the dialer (the guard's checking one included).
+// blobs. The clone keeps everything else of t: the pool settings (with a
+// pool of its own), the proxy, the TLS settings and the dialer (the
+// guard's checking one included).
 func splitByKind(t *http.Transport) *byKind {
 	return &byKind{api: t, blob: http1Only(t)}
 }
 
-// http1Only returns a clone of t that speaks only HTTP/1.1.
+// http1Only returns a clone of t that speaks only HTTP/1.1. Protocols is
+// the switch: once set, net/http ignores ForceAttemptHTTP2 and
+// TLSNextProto (the older ways), and does not touch the ALPN list.
 func http1Only(t *http.Transport) *http.Transport {
 	c := t.Clone()
-	c.ForceAttemptHTTP2 = false
-	c.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // the documented switch
 	c.Protocols = new(http.Protocols)
 	c.Protocols.SetHTTP1(true)
 	// Clone has set t up for HTTP/2, which put "h2" in its ALPN list: the
@@ -49,7 +53,7 @@ func http1Only(t *http.Transport) *http.Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (s *byKind) RoundTrip(req *http.Request) (*http.Response, error) {
-	if KindOf(req) == KindBlob {
+	if KindOf(req) == KindBlob && (req.Method == http.MethodGet || !bodyless(req)) {
 		return s.blob.RoundTrip(req)
 	}
 	return s.api.RoundTrip(req)

@@ -203,17 +203,20 @@ func TestTokens(t *testing.T) {
 	tokens.now = func() time.Time { return now }
 	key := func(scope string) TokenKey { return TokenKey{Realm: srv.URL, Service: "s", Scope: scope} }
 
-	if tok, err := tokens.Token(t.Context(), key("oauth")); err != nil || tok != "at" {
-		t.Errorf("access_token: %q, %v", tok, err)
+	if tok, fetched, err := tokens.Token(t.Context(), key("oauth")); err != nil || tok != "at" || !fetched {
+		t.Errorf("access_token: %q, fetched %v, %v", tok, fetched, err)
 	}
-	if tok, err := tokens.Token(t.Context(), key("short")); err != nil || tok != "st" {
+	if tok, fetched, err := tokens.Token(t.Context(), key("oauth")); err != nil || tok != "at" || fetched {
+		t.Errorf("access_token again: %q, fetched %v (want cached), %v", tok, fetched, err)
+	}
+	if tok, _, err := tokens.Token(t.Context(), key("short")); err != nil || tok != "st" {
 		t.Errorf("token: %q, %v", tok, err)
 	}
-	if _, err := tokens.Token(t.Context(), key("empty")); err == nil {
+	if _, _, err := tokens.Token(t.Context(), key("empty")); err == nil {
 		t.Error("a response without a token was accepted")
 	}
 	var te *TokenError
-	if _, err := tokens.Token(t.Context(), key("wrong")); !errors.As(err, &te) || te.Status != http.StatusUnauthorized {
+	if _, _, err := tokens.Token(t.Context(), key("wrong")); !errors.As(err, &te) || te.Status != http.StatusUnauthorized {
 		t.Errorf("refusal: %v, want a *TokenError 401", err)
 	}
 	// Without expires_in a token lives 60 s, used until 10 s before.
@@ -244,7 +247,7 @@ func TestTokens(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if tok, err := tokens.Token(t.Context(), key("slow")); err != nil || tok != "slow" {
+			if tok, _, err := tokens.Token(t.Context(), key("slow")); err != nil || tok != "slow" {
 				t.Errorf("concurrent Token: %q, %v", tok, err)
 			}
 		})
