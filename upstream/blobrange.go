@@ -2,11 +2,9 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -27,10 +25,13 @@ import (
 // fill asking from 0 reads it as its one stream); nothing is skipped here.
 //
 // first says the request is a fill's first, from 0, which does not know
-// the blob's size yet: a 416 to it is an empty blob (no range of it is
-// satisfiable), an empty body of size 0, not an error. To any other
-// request (a later range, or a resume from 0 of a blob known to have
-// bytes) a 416 is the upstream's refusal (ErrRejected). The body is
+// the blob's size yet. A 416 to it is not a failure: an empty blob has no
+// satisfiable range, and some registries (go-containerregistry's) refuse
+// a range that ends past the blob instead of clamping it as RFC 9110
+// says. The blob is then asked for whole, with no Range, and returned as
+// whole: one more round trip, the fill reads it as one stream. To any
+// other request (a later range, or a resume from 0 of a blob known to
+// have bytes) a 416 is the upstream's refusal (ErrRejected). The body is
 // counted and fails as GetBlob's; the caller closes it.
 func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (body io.ReadCloser, size int64, whole bool, err error) {
 	repo = c.Repository(repo)
@@ -43,13 +44,17 @@ func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest,
 	}
 	end := offset + length - 1
 	h := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", offset, end)}}
-	resp, err := c.send(ctx, http.MethodGet, transport.KindBlob, op, c.endpoint(repo, "blobs", d.String()), h)
-	var ue *Error
-	if first && offset == 0 && errors.As(err, &ue) && ue.Status == http.StatusRequestedRangeNotSatisfiable {
-		return io.NopCloser(strings.NewReader("")), 0, false, nil
-	}
+	resp, err := c.sendAny(ctx, http.MethodGet, transport.KindBlob, op, c.endpoint(repo, "blobs", d.String()), h)
 	if err != nil {
 		return nil, 0, false, err
+	}
+	switch {
+	case first && offset == 0 && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		resp.Body.Close()
+		body, size, err := c.GetBlob(ctx, repo, d, 0)
+		return body, size, err == nil, err
+	case resp.StatusCode/100 != 2:
+		return nil, 0, false, c.failure(c.statusError(op, resp))
 	}
 	rc := &blobReader{rc: resp.Body, c: c, ctx: ctx, op: op}
 	if resp.StatusCode != http.StatusPartialContent {

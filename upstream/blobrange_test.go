@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -124,11 +127,16 @@ func TestGetBlobRangeEmpty(t *testing.T) {
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	d := digest.FromBytes(nil)
 	for _, status := range []int{0, http.StatusRequestedRangeNotSatisfiable} {
-		faulty.SetFault(func(*http.Request) upstreamtest.Fault { return upstreamtest.Fault{Status: status} })
+		faulty.SetFault(func(r *http.Request) upstreamtest.Fault {
+			if r.Header.Get("Range") == "" {
+				return upstreamtest.Fault{} // the whole blob, asked after a 416
+			}
+			return upstreamtest.Fault{Status: status}
+		})
 		c := newClient(t, faulty.URL, nil)
-		got, size, _, err := readRange(t, c, "blobs/empty", d, 0, 1000)
-		if err != nil || size != 0 || len(got) != 0 {
-			t.Errorf("status %d: %d bytes, size %d, %v; want the empty blob", status, len(got), size, err)
+		got, size, whole, err := readRange(t, c, "blobs/empty", d, 0, 1000)
+		if err != nil || size != 0 || len(got) != 0 || !whole {
+			t.Errorf("status %d: %d bytes, size %d, whole %v, %v; want the empty blob, asked whole after the 416 (distribution answers one for an empty blob)", status, len(got), size, whole, err)
 		}
 		if _, _, _, err := c.GetBlobRange(t.Context(), "blobs/empty", d, 10, 1000, false); status != 0 && !errors.Is(err, upstream.ErrRejected) {
 			t.Errorf("416 from offset 10: %v, want ErrRejected", err)
@@ -161,3 +169,17 @@ func TestGetBlobRangeUnknownTotalEndsFirst(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestGetBlobRangePastTheEndRefused: go-containerregistry's registry
+// answers 416 to a first range that ends past the blob (RFC 9110 says to
+// clamp it); the blob is then asked for whole, and read as one stream.
+func TestGetBlobRangePastTheEndRefused(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	d, want := pushLayer(t, &upstreamtest.Registry{URL: srv.URL, Host: strings.TrimPrefix(srv.URL, "http://")}, "blobs/ggcr", 100<<10)
+	c := newClient(t, srv.URL, nil)
+	got, size, whole, err := readRange(t, c, "blobs/ggcr", d, 0, 16<<20)
+	if err != nil || !whole || size != int64(len(want)) || !bytes.Equal(got, want) {
+		t.Errorf("first range past the end: %d bytes, size %d, whole %v, %v; want the %d bytes whole", len(got), size, whole, err, len(want))
+	}
+}

@@ -199,6 +199,20 @@ func (c *Client) endpoint(repo string, parts ...string) *url.URL {
 // returns a 2xx response, or the *Error for anything else. The caller
 // closes the body.
 func (c *Client) send(ctx context.Context, method, kind, op string, u *url.URL, h http.Header) (*http.Response, error) {
+	resp, err := c.sendAny(ctx, method, kind, op, u, h)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, c.failure(c.statusError(op, resp))
+	}
+	return resp, nil
+}
+
+// sendAny is send returning a response of any status, for the one caller
+// that reads a non-2xx as an answer (GetBlobRange's 416); only a request
+// that got no response is an error (counted as a failure).
+func (c *Client) sendAny(ctx context.Context, method, kind, op string, u *url.URL, h http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(transport.WithKind(ctx, kind), method, u.String(), nil)
 	if err != nil {
 		return nil, &Error{Upstream: c.name, Op: op, Message: err.Error(), Err: ErrInvalid}
@@ -209,9 +223,6 @@ func (c *Client) send(ctx context.Context, method, kind, op string, u *url.URL, 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.failure(c.transportError(ctx, op, err))
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, c.failure(c.statusError(op, resp))
 	}
 	return resp, nil
 }
