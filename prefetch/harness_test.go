@@ -43,6 +43,7 @@ type wharfOpts struct {
 	queue       int
 	remember    int
 	downAfter   int
+	wrap        func(proxy.Prefetcher) proxy.Prefetcher // what proxy is given, around the prefetcher
 }
 
 func newWharf(t *testing.T, o wharfOpts) *wharf {
@@ -75,6 +76,9 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 		}
 		t.Cleanup(func() { w.pf.Close() }) // before the cache
 		pf = w.pf
+		if o.wrap != nil {
+			pf = o.wrap(pf)
+		}
 	}
 	h, err := proxy.New(proxy.Options{Store: c, Upstream: up, Metrics: m, Prefetch: pf})
 	if err != nil {
