@@ -42,3 +42,11 @@ func (c *Cache) Prefetch(ctx context.Context, repo Repo, d digest.Digest) (*fill
 	}
 	return fw, nil // repo linked as the upstream answered (startFill)
 }
+
+// Full reports whether the local cache is past its high watermark, where
+// eviction is running or about to: content fetched now would push out
+// what clients used. Work that can wait (prefetch) holds off. A cache
+// without a size cap, or evicting the shared tier, is never full here.
+func (c *Cache) Full() bool {
+	return !c.opts.SharedEviction && c.opts.MaxSize > 0 && c.size.Load() > c.highWater()
+}

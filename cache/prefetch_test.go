@@ -112,3 +112,37 @@ func TestPrefetchStartsOnlyWhenNothingHeld(t *testing.T) {
 		t.Errorf("blob hits %v, misses %v; want 0, %v (the client's read only)", hits, misses, misses0)
 	}
 }
+
+// TestFullPastTheHighWatermark: Full is true once stored content passes
+// the high watermark (pinned, so eviction cannot bring it under), and
+// never without a cap.
+func TestFullPastTheHighWatermark(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir(), MaxSize: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	put := func(n int) {
+		b := randomBytes(n)
+		d := digest.FromBytes(b)
+		if err := c.putBytes(t.Context(), d, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.recordContent(d, int64(n), "", nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1000)
+	if c.Full() {
+		t.Error("full at half the cap")
+	}
+	put(1000) // 2000 > 0.95 × 2000
+	if !c.Full() {
+		t.Error("not full past the high watermark")
+	}
+	uncapped := openTest(t, t.TempDir())
+	defer uncapped.Close()
+	if uncapped.Full() {
+		t.Error("a cache without a cap is full")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,4 +221,27 @@ func mustGet(t *testing.T, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestFullCacheStopsPrefetch: past its high watermark the cache takes no
+// prefetch: an image handed over is counted cache_full and nothing is
+// asked; the client's own pull still works. Below it, prefetch goes on.
+func TestFullCacheStopsPrefetch(t *testing.T) {
+	var full atomic.Bool
+	full.Store(true)
+	w := newWharf(t, wharfOpts{full: &full})
+	img := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, w.reg, "team/app:v1", img)
+	later := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, w.reg, "team/later:v1", later)
+	n := float64(len(blobsOf(t, img)))
+
+	w.getManifest(t, "team/app:v1")
+	waitFor(t, "the image counted cache_full", func() bool { return w.result("cache_full") == n })
+	if _, total := w.gate.blobGets(); total != 0 {
+		t.Errorf("the upstream saw %d blob GETs with the cache full, want 0", total)
+	}
+	full.Store(false)
+	w.getManifest(t, "team/later:v1")
+	waitFor(t, "the later image fetched", func() bool { return w.result("fetched") == float64(len(blobsOf(t, later))) })
 }

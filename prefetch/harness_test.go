@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,17 @@ type wharfOpts struct {
 	remember    int
 	downAfter   int
 	wrap        func(proxy.Prefetcher) proxy.Prefetcher // what proxy is given, around the prefetcher
+	full        *atomic.Bool                            // non-nil: what the store's Full says
 }
+
+// fullStore is the cache, full when told (cache.TestFullPastTheHighWatermark
+// tests the real Full).
+type fullStore struct {
+	*cache.Cache
+	full *atomic.Bool
+}
+
+func (s fullStore) Full() bool { return s.full.Load() }
 
 func newWharf(t *testing.T, o wharfOpts) *wharf {
 	t.Helper()
@@ -66,9 +77,13 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 	t.Cleanup(func() { c.Close() })
 	w := &wharf{reg: reg, gate: g, up: up, cache: c, m: m}
 	var pf proxy.Prefetcher // nil: off
+	var store prefetch.Store = c
+	if o.full != nil {
+		store = fullStore{c, o.full}
+	}
 	if !o.off {
 		w.pf, err = prefetch.New(context.Background(), prefetch.Options{
-			Store: c, Upstreams: []prefetch.Upstream{up},
+			Store: store, Upstreams: []prefetch.Upstream{up},
 			Concurrency: o.concurrency, Queue: o.queue, Remember: o.remember, Metrics: m,
 		})
 		if err != nil {

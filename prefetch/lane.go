@@ -18,6 +18,7 @@ const (
 	resultFailed       = "failed"
 	resultUpstreamDown = "upstream_down"
 	resultRateLimited  = "rate_limited"
+	resultCacheFull    = "cache_full"
 )
 
 // lane is one upstream's queue; its workers take from it.
@@ -83,14 +84,16 @@ type job struct {
 	size int64 // as the manifest gives it; -1 if it does not (schema 1)
 }
 
-// stopped says why nothing should be asked of the lane's upstream now,
-// as the result to count; "" when it may be asked.
-func (l *lane) stopped() string {
+// stopped says why nothing should be asked of l's upstream now, as the
+// result to count; "" when it may be asked.
+func (p *Prefetcher) stopped(l *lane) string {
 	switch {
 	case l.up.Down() != nil:
 		return resultUpstreamDown
 	case l.up.RateLimited():
 		return resultRateLimited
+	case p.opts.Store.Full():
+		return resultCacheFull // prefetched blobs nobody reads would evict used ones
 	}
 	return ""
 }
@@ -119,7 +122,7 @@ func (p *Prefetcher) work(l *lane) {
 // count and the blob's size; "" when Close cut it short (the fill goes on
 // under the cache).
 func (p *Prefetcher) fetch(l *lane, j job) (string, int64) {
-	if stop := l.stopped(); stop != "" {
+	if stop := p.stopped(l); stop != "" {
 		return stop, j.size
 	}
 	p.opts.Metrics.PrefetchRunning(1)
@@ -164,7 +167,7 @@ func (p *Prefetcher) failed(l *lane, j job, err error) string {
 	if p.ctx.Err() != nil {
 		return ""
 	}
-	result := l.stopped()
+	result := p.stopped(l)
 	if result == "" {
 		result = resultFailed
 	}

@@ -33,6 +33,9 @@ type Store interface {
 	Prefetch(ctx context.Context, repo cache.Repo, d digest.Digest) (*fill.Follower, error)
 	// HasContent reports whether d is stored.
 	HasContent(d digest.Digest) (int64, bool)
+	// Full reports whether the cache is past its high watermark: a blob
+	// prefetched now could evict one a client used.
+	Full() bool
 }
 
 // Upstream is what prefetch asks of an upstream before it asks the
@@ -162,7 +165,7 @@ func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
 	if err != nil || !isImage(m.Descriptor.MediaType, parsed) {
 		return // the cache checked it
 	}
-	stop := l.stopped()
+	stop := p.stopped(l)
 	seen := make(map[digest.Digest]bool, len(parsed.Blobs))
 	for _, b := range parsed.Blobs {
 		if oci.Foreign(b) || seen[b.Digest] { // schema 1 repeats layers
