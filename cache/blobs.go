@@ -155,10 +155,11 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 	}
 	if fw := c.fills.Follow(d); fw != nil {
 		defer fw.Close()
+		size, ready := fw.Ready(ctx) // answered, a fill under repo linked it (startFill)
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			return 0, err
 		}
-		if size, err := fw.Ready(ctx); err == nil && size >= 0 {
+		if ready == nil && size >= 0 {
 			return size, nil
 		}
 	}

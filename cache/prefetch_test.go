@@ -88,6 +88,9 @@ func TestPrefetchStartsOnlyWhenNothingHeld(t *testing.T) {
 		t.Fatalf("client read during the prefetch fill: %v; want the fill joined", err)
 	}
 	b.Close()
+	if _, err := c.StatBlob(t.Context(), app, d); err != nil { // a client's HEAD likewise
+		t.Fatal(err)
+	}
 	for _, r := range []Repo{app, other} { // while the fill runs
 		if again, err := c.Prefetch(t.Context(), r, d); again != nil || err != nil {
 			t.Errorf("Prefetch %s of a blob being filled: %v, %v; want nil, nil", r, again, err)
