@@ -84,8 +84,9 @@ type job struct {
 	size int64 // as the manifest gives it; -1 if it does not (schema 1)
 }
 
-// stopped says why nothing should be asked of l's upstream now, as the
-// result to count; "" when it may be asked.
+// stopped says why nothing should be asked of l's upstream now (it is
+// down or limiting wharf, or the cache is full), as the result to count;
+// "" when it may be asked.
 func (p *Prefetcher) stopped(l *lane) string {
 	switch {
 	case l.up.Down() != nil:
