@@ -30,7 +30,10 @@
 // arms the manifest for the next GET of it, by tag or digest (containerd
 // HEADs a tag, then GETs its digest). Referrers (signatures, SBOMs) and
 // artifacts are never prefetched. A GET of a manifest wharf did not hold
-// (crane manifest, skopeo inspect) does start its prefetch.
+// (crane manifest, skopeo inspect) does start its prefetch. Nothing is
+// prefetched while the cache is past its high watermark: a blob fetched
+// then, with a fresh access time, and never read, would evict content
+// clients used.
 //
 // It fills through the cache (cache.Cache.Prefetch), so what it fetches is
 // verified before it is visible and fetched once: whether a fill starts is
