@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -88,38 +89,54 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 	if err != nil {
 		return nil, err
 	}
-	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
-		return o.GetBlob(ctx, repo.Path, d, offset)
-	}
-	var ranged fill.RangeSource
-	if r, ok := o.(BlobRanger); ok {
-		ranged = func(ctx context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
-			return r.GetBlobRange(ctx, repo.Path, d, offset, length, first)
-		}
-	}
-	fw, started, err := c.fills.StartRanged(d, open, ranged)
+	fw, started, err := c.startFill(o, repo, d)
 	if errors.Is(err, fill.ErrCommitted) {
 		return c.Blob(ctx, repo, d) // stored meanwhile: a hit, checked as one
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !started {
-		// Another repository's fill: this one must hold d too.
-		if err := c.mayServe(ctx, repo, d, false); err != nil {
-			fw.Close()
-			return nil, err
-		}
-	}
 	size, err := fw.Ready(ctx)
 	if err != nil {
 		fw.Close()
 		return nil, blobError(repo, d, err)
 	}
-	if started {
-		c.link(repo, d) // the upstream served it under repo's name
+	if !started {
+		// Another's fill, answered: started under repo, it linked repo
+		// (startFill); under another repository, this one must hold d too.
+		if err := c.mayServe(ctx, repo, d, false); err != nil {
+			fw.Close()
+			return nil, err
+		}
 	}
 	return &Blob{Digest: d, Size: size, ModTime: c.opts.Now(), Fill: fw}, nil
+}
+
+// startFill starts the fill of d from o under repo's name, or joins the
+// one running; fill.ErrCommitted when d is stored. The upstream's first
+// answer under repo's name links repo before the fill is marked started,
+// so a reader of repo joining it finds the link and asks nothing more.
+func (c *Cache) startFill(o Origin, repo Repo, d digest.Digest) (*fill.Follower, bool, error) {
+	var linked atomic.Bool
+	vouched := func(err error) {
+		if err == nil && !linked.Swap(true) {
+			c.link(repo, d) // the upstream serves it under repo's name
+		}
+	}
+	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
+		body, size, err := o.GetBlob(ctx, repo.Path, d, offset)
+		vouched(err)
+		return body, size, err
+	}
+	var ranged fill.RangeSource
+	if r, ok := o.(BlobRanger); ok {
+		ranged = func(ctx context.Context, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+			body, size, whole, err := r.GetBlobRange(ctx, repo.Path, d, offset, length, first)
+			vouched(err)
+			return body, size, whole, err
+		}
+	}
+	return c.fills.StartRanged(d, open, ranged)
 }
 
 // StatBlob returns d's size without fetching it: from the store, a running
@@ -139,10 +156,11 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 	}
 	if fw := c.fills.Follow(d); fw != nil {
 		defer fw.Close()
+		size, ready := fw.Ready(ctx) // answered, a fill under repo linked it (startFill)
 		if err := c.mayServe(ctx, repo, d, false); err != nil {
 			return 0, err
 		}
-		if size, err := fw.Ready(ctx); err == nil && size >= 0 {
+		if ready == nil && size >= 0 {
 			return size, nil
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -127,12 +129,19 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 	if err != nil {
 		return fmt.Errorf("%s is not known to %s: %w", d, repo, ErrNotFound)
 	}
-	if manifest {
+	switch {
+	case c.Pinned(d):
+		// Pushed content (another team's, maybe): a HEAD's 200 is a claim
+		// any upstream that knows the digest can make. Only the bytes,
+		// which match d, show the upstream holds it and could serve it
+		// to repo's clients itself.
+		err = c.upstreamSends(ctx, o, repo, d, manifest)
+	case manifest:
 		_, err = o.HeadManifest(ctx, repo.Path, d.String(), nil)
 		if errors.Is(err, upstream.ErrNoDigest) {
 			err = nil // the upstream answered for this digest without echoing it
 		}
-	} else {
+	default:
 		_, err = o.HeadBlob(ctx, repo.Path, d)
 	}
 	if err != nil {
@@ -141,4 +150,35 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
 	}
 	return c.link(repo, d)
+}
+
+// upstreamSends fetches d from o under repo's name and checks the bytes
+// against d; they are dropped, the store has them. It costs a read of
+// the content, paid only the first time pushed content is asked for
+// through a mirrored name.
+func (c *Cache) upstreamSends(ctx context.Context, o Origin, repo Repo, d digest.Digest, manifest bool) error {
+	if manifest {
+		m, err := o.GetManifest(ctx, repo.Path, d.String(), oci.ServedManifests)
+		if err != nil {
+			return err
+		}
+		return oci.VerifyBytes(m.Body, d)
+	}
+	body, _, err := o.GetBlob(ctx, repo.Path, d, 0)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	size, ok := c.HasContent(d) // bounds what a lying upstream can make wharf read
+	if !ok {
+		size = -1
+	}
+	v, err := oci.NewVerifier(d, size)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(v, body); err != nil {
+		return err
+	}
+	return v.Verify()
 }

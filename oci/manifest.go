@@ -29,6 +29,7 @@ type wire struct {
 type Parsed struct {
 	MediaType string               // from the body, when it says
 	Blobs     []ocispec.Descriptor // config and layers (or an artifact's blobs)
+	Config    *ocispec.Descriptor  // the config, also first in Blobs; nil for schema 1 and indexes
 	Manifests []ocispec.Descriptor // children of an index
 	Subject   *ocispec.Descriptor  // OCI 1.1 referrers subject
 }
@@ -55,6 +56,7 @@ func ParseManifest(body []byte) (Parsed, error) {
 	}
 	p := Parsed{MediaType: w.MediaType, Manifests: w.Manifests, Subject: w.Subject}
 	if w.Config != nil {
+		p.Config = w.Config
 		p.Blobs = append(p.Blobs, *w.Config)
 	}
 	p.Blobs = append(p.Blobs, w.Layers...)

@@ -38,6 +38,16 @@ func KnownManifest(mediaType string) bool {
 	return false
 }
 
+// DockerConfig is a Docker schema 2 image's config.
+const DockerConfig = "application/vnd.docker.container.image.v1+json"
+
+// IsImageConfig reports whether mediaType is a runnable image's config,
+// OCI or Docker: an artifact (a signature, an SBOM, a Helm chart) has
+// another.
+func IsImageConfig(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageConfig || mediaType == DockerConfig
+}
+
 // DockerForeignLayer is a Docker layer kept elsewhere (Windows base
 // layers): manifests may name it without the registry holding it.
 const DockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,18 @@ type wharfOpts struct {
 	queue       int
 	remember    int
 	downAfter   int
+	wrap        func(proxy.Prefetcher) proxy.Prefetcher // what proxy is given, around the prefetcher
+	full        *atomic.Bool                            // non-nil: what the store's Full says
 }
+
+// fullStore is the cache, full when told (cache.TestFullPastTheHighWatermark
+// tests the real Full).
+type fullStore struct {
+	*cache.Cache
+	full *atomic.Bool
+}
+
+func (s fullStore) Full() bool { return s.full.Load() }
 
 func newWharf(t *testing.T, o wharfOpts) *wharf {
 	t.Helper()
@@ -65,9 +77,13 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 	t.Cleanup(func() { c.Close() })
 	w := &wharf{reg: reg, gate: g, up: up, cache: c, m: m}
 	var pf proxy.Prefetcher // nil: off
+	var store prefetch.Store = c
+	if o.full != nil {
+		store = fullStore{c, o.full}
+	}
 	if !o.off {
 		w.pf, err = prefetch.New(context.Background(), prefetch.Options{
-			Store: c, Upstreams: []prefetch.Upstream{up},
+			Store: store, Upstreams: []prefetch.Upstream{up},
 			Concurrency: o.concurrency, Queue: o.queue, Remember: o.remember, Metrics: m,
 		})
 		if err != nil {
@@ -75,6 +91,9 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 		}
 		t.Cleanup(func() { w.pf.Close() }) // before the cache
 		pf = w.pf
+		if o.wrap != nil {
+			pf = o.wrap(pf)
+		}
 	}
 	h, err := proxy.New(proxy.Options{Store: c, Upstream: up, Metrics: m, Prefetch: pf})
 	if err != nil {

@@ -1,10 +1,13 @@
 package prefetch
 
 import (
+	"sync"
+
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/metrics"
 )
 
 // The results a blob is counted under (wharf_prefetch_blobs_total).
@@ -15,12 +18,63 @@ const (
 	resultFailed       = "failed"
 	resultUpstreamDown = "upstream_down"
 	resultRateLimited  = "rate_limited"
+	resultCacheFull    = "cache_full"
 )
 
 // lane is one upstream's queue; its workers take from it.
 type lane struct {
 	up    Upstream
 	queue chan job
+
+	mu      sync.Mutex
+	closed  bool                       // Close drained the queue: nothing more is sent
+	pending map[digest.Digest]struct{} // queued or being fetched; at most Queue+Concurrency
+}
+
+// put queues j unless its digest is queued or being fetched already, and
+// returns the result to count now ("" when queued, or after Close). It
+// never waits: a full queue drops j.
+func (l *lane) put(j job, m *metrics.Metrics) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ""
+	}
+	if _, ok := l.pending[j.d]; ok {
+		return resultHeld // another image, or another client's copy of this one
+	}
+	m.PrefetchQueue(1) // before the send: a worker may take it at once
+	select {
+	case l.queue <- j:
+		l.pending[j.d] = struct{}{}
+		return ""
+	default:
+		m.PrefetchQueue(-1)
+		return resultDropped
+	}
+}
+
+// done forgets d's place in the lane once its fetch has ended.
+func (l *lane) done(d digest.Digest) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.pending, d)
+}
+
+// close drains the queue, its workers gone, and takes no more.
+func (l *lane) close(m *metrics.Metrics) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for {
+		select {
+		case <-l.queue:
+			m.PrefetchQueue(-1)
+		default:
+			clear(l.pending)
+			return
+		}
+	}
 }
 
 // job is one blob to prefetch.
@@ -30,14 +84,17 @@ type job struct {
 	size int64 // as the manifest gives it; -1 if it does not (schema 1)
 }
 
-// stopped says why nothing should be asked of the lane's upstream now,
-// as the result to count; "" when it may be asked.
-func (l *lane) stopped() string {
+// stopped says why nothing should be asked of l's upstream now (it is
+// down or limiting wharf, or the cache is full), as the result to count;
+// "" when it may be asked.
+func (p *Prefetcher) stopped(l *lane) string {
 	switch {
 	case l.up.Down() != nil:
 		return resultUpstreamDown
 	case l.up.RateLimited():
 		return resultRateLimited
+	case p.opts.Store.Full():
+		return resultCacheFull // prefetched blobs nobody reads would evict used ones
 	}
 	return ""
 }
@@ -52,7 +109,9 @@ func (p *Prefetcher) work(l *lane) {
 			return
 		case j := <-l.queue:
 			p.opts.Metrics.PrefetchQueue(-1)
-			if result, size := p.fetch(l, j); result != "" {
+			result, size := p.fetch(l, j)
+			l.done(j.d)
+			if result != "" {
 				p.opts.Metrics.Prefetched(result, size)
 			}
 		}
@@ -64,32 +123,34 @@ func (p *Prefetcher) work(l *lane) {
 // count and the blob's size; "" when Close cut it short (the fill goes on
 // under the cache).
 func (p *Prefetcher) fetch(l *lane, j job) (string, int64) {
-	if stop := l.stopped(); stop != "" {
+	if stop := p.stopped(l); stop != "" {
 		return stop, j.size
-	}
-	if _, ok := p.opts.Store.HasContent(j.d); ok || p.opts.Store.Filling(j.d) {
-		return resultHeld, j.size
 	}
 	p.opts.Metrics.PrefetchRunning(1)
 	defer p.opts.Metrics.PrefetchRunning(-1)
 	// Remembered before the fill starts: a client joining it reads what
 	// prefetch fetched (and it cannot join earlier).
 	p.fetched.Add(j.d, j.size)
-	b, err := p.opts.Store.Blob(p.ctx, j.repo, j.d)
+	fw, err := p.opts.Store.Prefetch(p.ctx, j.repo, j.d)
 	if err != nil {
 		p.fetched.Remove(j.d)
 		return p.failed(l, j, err), j.size
 	}
-	defer b.Close()
-	if b.File != nil {
+	if fw == nil {
 		p.fetched.Remove(j.d)
-		return resultHeld, j.size // stored since the look above
+		return resultHeld, j.size // stored, or a fill running: nothing asked
 	}
+	defer fw.Close()
 	size := j.size
-	if size < 0 {
-		size = b.Size // a schema 1 manifest's layer: the upstream's word (the used count has none)
+	if size < 0 { // a schema 1 manifest's layer: the upstream's word
+		if n, err := fw.Ready(p.ctx); err == nil && n >= 0 {
+			size = n
+			if _, unread := p.fetched.Peek(j.d); unread {
+				p.fetched.Add(j.d, n) // for the used bytes
+			}
+		}
 	}
-	if err := b.Fill.Wait(p.ctx); err != nil {
+	if err := fw.Wait(p.ctx); err != nil {
 		p.fetched.Remove(j.d)
 		return p.failed(l, j, err), size
 	}
@@ -107,7 +168,7 @@ func (p *Prefetcher) failed(l *lane, j job, err error) string {
 	if p.ctx.Err() != nil {
 		return ""
 	}
-	result := l.stopped()
+	result := p.stopped(l)
 	if result == "" {
 		result = resultFailed
 	}

@@ -23,19 +23,37 @@ import (
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
-// TestHeadOfAColdManifestPrefetches: a HEAD the cache answered by
-// fetching the manifest starts prefetch as a GET does (docker resolves a
-// tag with HEAD first).
-func TestHeadOfAColdManifestPrefetches(t *testing.T) {
-	w := newWharf(t, wharfOpts{})
+// TestHeadArmsTheNextGet: a HEAD that made the cache fetch a manifest
+// prefetches nothing by itself (a digest poller never pulls); the next
+// GET of it, by digest and a cache hit, prefetches it (containerd HEADs a
+// tag, then GETs its digest). A HEAD-only client's image is never asked
+// for.
+func TestHeadArmsTheNextGet(t *testing.T) {
+	w := newWharf(t, wharfOpts{concurrency: 1})
 	img := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.DockerManifest)
 	upstreamtest.Push(t, w.reg, "team/app:v1", img)
+	polled := upstreamtest.RandomImage(t, 2, 8<<10, upstreamtest.OCIManifest)
+	upstreamtest.Push(t, w.reg, "team/polled:v1", polled)
 	blobs := blobsOf(t, img)
-	if _, err := remote.Head(w.ref(t, "team/app:v1"), remote.WithTransport(w.tr)); err != nil {
+
+	for _, ref := range []string{"team/polled:v1", "team/app:v1"} {
+		if _, err := remote.Head(w.ref(t, ref), remote.WithTransport(w.tr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q, _ := w.gate.blobGets(); len(q) != 0 || w.queued() != 0 {
+		t.Fatalf("HEADs alone queued %v blobs and asked for %v", w.queued(), q)
+	}
+	dg, err := img.Digest()
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the image's blobs stored after a HEAD", func() bool { return w.stored(blobs) })
+	w.getManifest(t, "team/app@"+dg.String())
+	waitFor(t, "the image's blobs stored after HEAD then GET", func() bool { return w.stored(blobs) })
 	waitFor(t, "the fetches counted", func() bool { return w.result("fetched") == float64(len(blobs)) })
+	if _, total := w.gate.blobGets(); total != len(blobs) {
+		t.Errorf("the upstream saw %d blob GETs, want %d: the HEAD-only image's too", total, len(blobs))
+	}
 }
 
 // TestUsedSetIsBounded: only the last Remember digests prefetch fetched

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
+	"github.com/wharf-mirror/wharf/cache/fill"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/oci"
 )
@@ -21,18 +22,20 @@ const (
 	DefaultConcurrency = 8    // fills per upstream: past containerd's 3, well short of hurting a registry
 	DefaultQueue       = 1024 // blobs waiting per upstream: a few dozen images' layers
 	DefaultRemember    = 4096 // prefetched digests remembered for the used count
+	armedSize          = 1024 // manifests a HEAD fetched, waiting for their GET
 )
 
-// Store is the read path prefetch fills through, the one a client's pull
-// takes; *cache.Cache satisfies it.
+// Store is the cache prefetch fills; *cache.Cache satisfies it.
 type Store interface {
-	// Blob returns a stored blob, or the fill bringing it (started or
-	// joined).
-	Blob(ctx context.Context, repo cache.Repo, d digest.Digest) (*cache.Blob, error)
+	// Prefetch starts the fill of d under repo, as a client's miss would,
+	// unless d is stored or being filled: then it returns nil and asks
+	// nothing of anyone.
+	Prefetch(ctx context.Context, repo cache.Repo, d digest.Digest) (*fill.Follower, error)
 	// HasContent reports whether d is stored.
 	HasContent(d digest.Digest) (int64, bool)
-	// Filling reports whether a fill of d is running.
-	Filling(d digest.Digest) bool
+	// Full reports whether the cache is past its high watermark: a blob
+	// prefetched now could evict one a client used.
+	Full() bool
 }
 
 // Upstream is what prefetch asks of an upstream before it asks the
@@ -71,6 +74,7 @@ type Prefetcher struct {
 	log     logrus.FieldLogger
 	lanes   map[string]*lane // by upstream name
 	fetched *lru.Cache[digest.Digest, int64]
+	armed   *lru.Cache[string, struct{}] // armKey of manifests a HEAD fetched
 
 	ctx    context.Context // ends with Close: the workers' stop path
 	cancel context.CancelFunc
@@ -102,12 +106,16 @@ func New(ctx context.Context, opts Options) (*Prefetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prefetch: %w", err)
 	}
-	p := &Prefetcher{opts: opts, log: log, lanes: map[string]*lane{}, fetched: fetched}
+	armed, err := lru.New[string, struct{}](armedSize)
+	if err != nil {
+		return nil, fmt.Errorf("prefetch: %w", err)
+	}
+	p := &Prefetcher{opts: opts, log: log, lanes: map[string]*lane{}, fetched: fetched, armed: armed}
 	for _, u := range opts.Upstreams {
 		if _, dup := p.lanes[u.Name()]; dup {
 			return nil, fmt.Errorf("prefetch: upstream %q given twice", u.Name())
 		}
-		p.lanes[u.Name()] = &lane{up: u, queue: make(chan job, opts.Queue)}
+		p.lanes[u.Name()] = &lane{up: u, queue: make(chan job, opts.Queue), pending: map[digest.Digest]struct{}{}}
 	}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	for _, l := range p.lanes {
@@ -119,43 +127,73 @@ func New(ctx context.Context, opts Options) (*Prefetcher, error) {
 	return p, nil
 }
 
+// Arm remembers m, a manifest of repo a client's HEAD just made the
+// cache fetch, for the next GET of it (Image). A HEAD alone prefetches
+// nothing: digest pollers (crane digest, Renovate, Flux) never pull, and
+// containerd, which HEADs a tag and then GETs its digest, still gets its
+// prefetch from the GET.
+func (p *Prefetcher) Arm(repo cache.Repo, m *cache.Manifest) {
+	if p == nil || m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) {
+		return
+	}
+	p.armed.Add(armKey(repo, m.Descriptor.Digest), struct{}{})
+}
+
+func armKey(repo cache.Repo, d digest.Digest) string { return repo.String() + "@" + d.String() }
+
 // Image queues the blobs of m, a manifest of repo just served to a
-// client, if the cache fetched it (m.Fetched) and it is an image: an
-// index names no blob of its own, and which of its children the client
-// takes is known only when the client asks for one. It never waits: a
-// blob that finds its lane's queue full is dropped. An upstream marked
-// down or rate-limiting gets nothing queued.
+// client's GET, if the cache fetched it (m.Fetched) or a HEAD armed it,
+// and it is an image: an index names no blob of its own, and which of
+// its children the client takes is known only when the client asks for
+// one; an artifact (a signature, an SBOM) is not pulled to be run. Each
+// digest is queued once while it is queued or being fetched (N clients
+// sharing one manifest fetch all see Fetched). It never waits: a blob that
+// finds its lane's queue full is dropped. An upstream marked down or
+// rate-limiting gets nothing queued.
 func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
-	if p == nil || m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) || p.ctx.Err() != nil {
+	if p == nil || m == nil || p.ctx.Err() != nil {
+		return
+	}
+	if armed := p.armed.Remove(armKey(repo, m.Descriptor.Digest)); !m.Fetched && !armed {
 		return
 	}
 	l := p.lanes[repo.Upstream]
-	if l == nil {
+	if l == nil || oci.IsIndex(m.Descriptor.MediaType) {
 		return
 	}
 	parsed, err := oci.ParseManifest(m.Body)
-	if err != nil || len(parsed.Manifests) > 0 {
-		return // the cache checked it; an index without its media type names no blob either
+	if err != nil || !isImage(m.Descriptor.MediaType, parsed) {
+		return // the cache checked it
 	}
-	stop := l.stopped()
+	stop := p.stopped(l)
 	seen := make(map[digest.Digest]bool, len(parsed.Blobs))
 	for _, b := range parsed.Blobs {
 		if oci.Foreign(b) || seen[b.Digest] { // schema 1 repeats layers
 			continue
 		}
 		seen[b.Digest] = true
-		if stop != "" {
-			p.opts.Metrics.Prefetched(stop, b.Size)
-			continue
+		result := stop
+		if result == "" {
+			result = l.put(job{repo: repo, d: b.Digest, size: b.Size}, p.opts.Metrics)
 		}
-		p.opts.Metrics.PrefetchQueue(1) // before the send: a worker may take it at once
-		select {
-		case l.queue <- job{repo: repo, d: b.Digest, size: b.Size}:
-		default:
-			p.opts.Metrics.PrefetchQueue(-1)
-			p.opts.Metrics.Prefetched(resultDropped, b.Size)
+		if result != "" {
+			p.opts.Metrics.Prefetched(result, b.Size)
 		}
 	}
+}
+
+// isImage reports whether a manifest names a runnable image: not an
+// index (even one without its media type), not a referrer (a subject:
+// signatures, SBOMs, attestations), and with an image's config, or none
+// for schema 1.
+func isImage(mediaType string, p oci.Parsed) bool {
+	switch {
+	case len(p.Manifests) > 0, p.Subject != nil:
+		return false
+	case p.Config != nil:
+		return oci.IsImageConfig(p.Config.MediaType)
+	}
+	return mediaType == oci.DockerSchema1 || mediaType == oci.DockerSchema1Signed
 }
 
 // Used notes a client's read of blob d: the first read of a blob
@@ -171,7 +209,8 @@ func (p *Prefetcher) Used(d digest.Digest) {
 }
 
 // Close stops the workers and waits for them. Fills they started go on
-// under the cache, which owns them; blobs still queued are forgotten.
+// under the cache, which owns them; blobs still queued are forgotten, and
+// an Image call from here on queues nothing.
 func (p *Prefetcher) Close() error {
 	if p == nil {
 		return nil
@@ -179,13 +218,7 @@ func (p *Prefetcher) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	for _, l := range p.lanes {
-		for n := len(l.queue); n > 0; n-- {
-			select {
-			case <-l.queue:
-				p.opts.Metrics.PrefetchQueue(-1)
-			default:
-			}
-		}
+		l.close(p.opts.Metrics)
 	}
 	return nil
 }

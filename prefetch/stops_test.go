@@ -86,9 +86,7 @@ func TestRateLimitedUpstreamStopsPrefetch(t *testing.T) {
 	}
 
 	w.getManifest(t, "team/later:v1")
-	if got := w.result("rate_limited"); got != n+nl {
-		t.Errorf("rate_limited = %v after a later image, want %v (counted as it was handed over)", got, n+nl)
-	}
+	waitFor(t, "the later image counted rate_limited as it was handed over", func() bool { return w.result("rate_limited") == n+nl })
 	if q := w.queued(); q != 0 {
 		t.Errorf("%v blobs queued for a rate-limiting upstream", q)
 	}
@@ -150,9 +148,7 @@ func TestFullQueueDrops(t *testing.T) {
 		return gets == 1 && w.queued() == 1
 	})
 	w.getManifest(t, "team/second:v1") // answered while the worker is held and the queue has one place
-	if got := w.result("dropped"); got != 4 {
-		t.Errorf("dropped = %v, want 4 (5 blobs, 1 place left)", got)
-	}
+	waitFor(t, "4 dropped (5 blobs, 1 place left)", func() bool { return w.result("dropped") == 4 })
 	if q := w.queued(); q != 2 {
 		t.Errorf("queued = %v, want 2", q)
 	}
@@ -196,9 +192,7 @@ func TestIndexTriggersNothingUntilThePlatform(t *testing.T) {
 	}
 	mine := blobsOf(t, childImg)
 	w.getManifest(t, "team/multi@"+child.Digest.String())
-	if q := w.queued(); q != float64(1+len(mine)) {
-		t.Errorf("queued = %v after the platform manifest, want %d", q, 1+len(mine))
-	}
+	waitFor(t, "the platform's blobs queued", func() bool { return w.queued() == float64(1+len(mine)) })
 	w.gate.release()
 	waitFor(t, "the platform's blobs stored", func() bool { return w.stored(mine) })
 	waitFor(t, "every blob counted", func() bool { return w.result("fetched") == float64(2+len(mine)) })

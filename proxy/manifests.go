@@ -20,9 +20,20 @@ func (s *server) manifest(w http.ResponseWriter, r *http.Request) error {
 	info.source = "cache"
 	if m.Fetched {
 		info.source = "upstream"
-		if s.opts.Prefetch != nil { // HEAD too: the cache fetched the body either way
+	}
+	switch {
+	case s.opts.Prefetch == nil:
+	case r.Method == http.MethodHead:
+		// Remembered before the answer, for the GET that may follow it at
+		// once; a digest poller's HEAD alone prefetches nothing.
+		s.opts.Prefetch.Arm(repo, m)
+	default:
+		defer func() {
+			// After the answer, sent: Image reads the manifest, which
+			// the client need not wait for.
+			_ = http.NewResponseController(w).Flush() // a client gone: nothing to tell it
 			s.opts.Prefetch.Image(repo, m)
-		}
+		}()
 	}
 	etag := `"` + m.Descriptor.Digest.String() + `"`
 	h := w.Header()

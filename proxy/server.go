@@ -46,8 +46,9 @@ type Options struct {
 	// BodyIdleTimeout closes a request whose body sends no byte for this
 	// long (see idleBody); 0 is no limit.
 	BodyIdleTimeout time.Duration
-	// Prefetch is given the image manifests the cache fetched for a
-	// client, to fetch their blobs ahead of it; nil is off.
+	// Prefetch is given the manifests clients GET (after the answer) and
+	// those a HEAD made the cache fetch, to fetch images' blobs ahead of
+	// their clients; nil is off.
 	Prefetch Prefetcher
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/wharf-mirror/wharf/config"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/prefetch"
+	"github.com/wharf-mirror/wharf/proxy"
 )
 
 // prefetcher starts prefetch over every upstream (a lane each, told apart
@@ -29,4 +30,13 @@ func (u *upstreams) prefetcher(ctx context.Context, cfg config.Config, store pre
 		Metrics:     m,
 		Logger:      log,
 	})
+}
+
+// prefetchOption is pf as proxy.Options.Prefetch: nil when off, for a nil
+// *Prefetcher in the interface would be a non-nil one.
+func prefetchOption(pf *prefetch.Prefetcher) proxy.Prefetcher {
+	if pf == nil {
+		return nil
+	}
+	return pf
 }

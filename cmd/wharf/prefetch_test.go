@@ -67,7 +67,8 @@ func TestServePrefetches(t *testing.T) {
 }
 
 // TestNoPrefetcherOfflineOrOff: offline (no upstream to ask) or switched
-// off, serve builds no prefetcher, whose nil is off for proxy.
+// off, serve builds no prefetcher, and hands proxy a nil interface (a
+// nil *Prefetcher in it would not be nil).
 func TestNoPrefetcherOfflineOrOff(t *testing.T) {
 	yes, no := true, false
 	for _, cfg := range []config.Config{
@@ -77,6 +78,9 @@ func TestNoPrefetcherOfflineOrOff(t *testing.T) {
 		pf, err := (&upstreams{}).prefetcher(t.Context(), cfg, nil, nil, nil)
 		if pf != nil || err != nil {
 			t.Errorf("offline %v, prefetch %v: prefetcher %v, %v; want none", cfg.OfflineOn(), cfg.Upstream.PrefetchOn(), pf, err)
+		}
+		if opt := prefetchOption(pf); opt != nil {
+			t.Errorf("offline %v, prefetch %v: proxy.Options.Prefetch is %#v, want nil", cfg.OfflineOn(), cfg.Upstream.PrefetchOn(), opt)
 		}
 	}
 }

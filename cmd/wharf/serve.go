@@ -157,7 +157,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Metrics:        m,
 		Logger:         log.WithField("component", "http"),
 		StatusPage:     page,
-		Prefetch:       pf,
+		Prefetch:       prefetchOption(pf),
 
 		BodyIdleTimeout: cfg.Push.BodyIdleTimeout.Std(),
 	})
