@@ -78,10 +78,11 @@ type Upstream struct {
 	// upstream has it (write-through must be on). nil (the default) is off:
 	// pushes are passed on in the background.
 	WriteThroughSync *bool `yaml:"writeThroughSync"`
-	// Prefetch fetches an image's config and layers as soon as wharf
-	// fetched its manifest for a client, before the client asks for them
-	// (package prefetch); never while the upstream is down or
-	// rate-limiting. nil (the default) is on.
+	// Prefetch fetches an image's config and layers as soon as a client
+	// GETs an image manifest wharf fetched for it (or that a HEAD just
+	// made it fetch), before the client asks for them (package prefetch);
+	// never while the upstream is down or rate-limiting or the cache is
+	// past its high watermark. nil (the default) is on.
 	Prefetch *bool `yaml:"prefetch"`
 	// PrefetchConcurrency is how many blobs prefetch fetches at once per
 	// upstream, 1..64. Default 8.
