@@ -33,8 +33,9 @@ var allowed = map[string][]string{
 	// them, and never the serving stack.
 	"inspect": {"cache", "oci"},
 	"warm":    {"archive", "cache", "oci"},
-	// Prefetch fills through the cache's read path, as warm does, for
-	// proxy (which knows it as an interface); upstreams through its own.
+	// Prefetch starts fills through the cache (Cache.Prefetch, never its
+	// fill package), for proxy (which knows it as an interface); it asks
+	// upstreams through an interface of its own.
 	"prefetch": {"cache", "metrics", "oci"},
 	// Write-through reads the store and writes to the upstream; the write
 	// path (push) knows it only as an interface.

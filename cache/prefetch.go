@@ -18,7 +18,7 @@ import (
 // HEAD to vouch for repo, which a client's own read makes if it needs
 // one). Work that can wait (package prefetch) takes this path rather than
 // Blob; it counts no cache hit or miss, for no client asked.
-func (c *Cache) Prefetch(ctx context.Context, repo Repo, d digest.Digest) (*fill.Follower, error) {
+func (c *Cache) Prefetch(ctx context.Context, repo Repo, d digest.Digest) (Prefetched, error) {
 	if _, ok := c.HasContent(d); ok {
 		return nil, nil
 	}
@@ -42,6 +42,23 @@ func (c *Cache) Prefetch(ctx context.Context, repo Repo, d digest.Digest) (*fill
 	}
 	return fw, nil // repo linked as the upstream answered (startFill)
 }
+
+// Prefetched is a fill Prefetch started (a *fill.Follower): its caller
+// waits for it to end, and closes it.
+type Prefetched interface {
+	// Ready returns the blob's size as the upstream announced it (-1 if
+	// it did not).
+	Ready(ctx context.Context) (int64, error)
+	// Wait returns how the fill ended.
+	Wait(ctx context.Context) error
+	Close() error
+}
+
+// Keeps reports whether a blob of size bytes (as a manifest gives it; -1
+// unknown) would be kept: one larger than the cache is streamed to the
+// clients reading it and dropped, so fetching it with none reading is
+// pure cost.
+func (c *Cache) Keeps(size int64) bool { return c.opts.MaxSize <= 0 || size <= c.opts.MaxSize }
 
 // Full reports whether the local cache is past its high watermark, where
 // eviction is running or about to: content fetched now would push out

@@ -15,6 +15,7 @@
 //	                     Concurrency workers per lane, each blob in turn:
 //	                       upstream marked down / rate-limiting → not asked ("upstream_down", "rate_limited")
 //	                       cache past its high watermark        → not asked ("cache_full")
+//	                       larger than the cache keeps          → not asked ("too_large")
 //	                       Store.Prefetch: stored, or a fill running → not asked ("held")
 //	                                       else a fill started, waited for to its end ("fetched")
 //	client ─GET blob──▶ proxy ─Used(d)─▶ Prefetcher: a blob it fetched, read the first time ("used")

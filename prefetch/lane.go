@@ -19,6 +19,7 @@ const (
 	resultUpstreamDown = "upstream_down"
 	resultRateLimited  = "rate_limited"
 	resultCacheFull    = "cache_full"
+	resultTooLarge     = "too_large"
 )
 
 // lane is one upstream's queue; its workers take from it.
@@ -126,21 +127,23 @@ func (p *Prefetcher) fetch(l *lane, j job) (string, int64) {
 	if stop := p.stopped(l); stop != "" {
 		return stop, j.size
 	}
+	if !p.opts.Store.Keeps(j.size) {
+		return resultTooLarge, j.size // streamed to no one and dropped: not asked
+	}
 	p.opts.Metrics.PrefetchRunning(1)
 	defer p.opts.Metrics.PrefetchRunning(-1)
-	// Remembered before the fill starts: a client joining it reads what
-	// prefetch fetched (and it cannot join earlier).
-	p.fetched.Add(j.d, j.size)
 	fw, err := p.opts.Store.Prefetch(p.ctx, j.repo, j.d)
 	if err != nil {
-		p.fetched.Remove(j.d)
 		return p.failed(l, j, err), j.size
 	}
 	if fw == nil {
-		p.fetched.Remove(j.d)
 		return resultHeld, j.size // stored, or a fill running: nothing asked
 	}
 	defer fw.Close()
+	// Remembered once this worker's fill runs: a client that joined it in
+	// the moment before goes uncounted, never one that did not read what
+	// prefetch fetched.
+	p.fetched.Add(j.d, j.size)
 	size := j.size
 	if size < 0 { // a schema 1 manifest's layer: the upstream's word
 		if n, err := fw.Ready(p.ctx); err == nil && n >= 0 {

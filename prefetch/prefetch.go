@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 
 	"github.com/wharf-mirror/wharf/cache"
-	"github.com/wharf-mirror/wharf/cache/fill"
 	"github.com/wharf-mirror/wharf/metrics"
 	"github.com/wharf-mirror/wharf/oci"
 )
@@ -30,12 +30,14 @@ type Store interface {
 	// Prefetch starts the fill of d under repo, as a client's miss would,
 	// unless d is stored or being filled: then it returns nil and asks
 	// nothing of anyone.
-	Prefetch(ctx context.Context, repo cache.Repo, d digest.Digest) (*fill.Follower, error)
+	Prefetch(ctx context.Context, repo cache.Repo, d digest.Digest) (cache.Prefetched, error)
 	// HasContent reports whether d is stored.
 	HasContent(d digest.Digest) (int64, bool)
 	// Full reports whether the cache is past its high watermark: a blob
 	// prefetched now could evict one a client used.
 	Full() bool
+	// Keeps reports whether a blob of this size would be kept at all.
+	Keeps(size int64) bool
 }
 
 // Upstream is what prefetch asks of an upstream before it asks the
@@ -75,6 +77,7 @@ type Prefetcher struct {
 	lanes   map[string]*lane // by upstream name
 	fetched *lru.Cache[digest.Digest, int64]
 	armed   *lru.Cache[string, struct{}] // armKey of manifests a HEAD fetched
+	nArmed  atomic.Int64                 // entries in armed: a GET of a hit looks no further when 0
 
 	ctx    context.Context // ends with Close: the workers' stop path
 	cancel context.CancelFunc
@@ -106,11 +109,12 @@ func New(ctx context.Context, opts Options) (*Prefetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prefetch: %w", err)
 	}
-	armed, err := lru.New[string, struct{}](armedSize)
+	var p *Prefetcher
+	armed, err := lru.NewWithEvict[string, struct{}](armedSize, func(string, struct{}) { p.nArmed.Add(-1) })
 	if err != nil {
 		return nil, fmt.Errorf("prefetch: %w", err)
 	}
-	p := &Prefetcher{opts: opts, log: log, lanes: map[string]*lane{}, fetched: fetched, armed: armed}
+	p = &Prefetcher{opts: opts, log: log, lanes: map[string]*lane{}, fetched: fetched, armed: armed}
 	for _, u := range opts.Upstreams {
 		if _, dup := p.lanes[u.Name()]; dup {
 			return nil, fmt.Errorf("prefetch: upstream %q given twice", u.Name())
@@ -136,7 +140,9 @@ func (p *Prefetcher) Arm(repo cache.Repo, m *cache.Manifest) {
 	if p == nil || m == nil || !m.Fetched || oci.IsIndex(m.Descriptor.MediaType) {
 		return
 	}
-	p.armed.Add(armKey(repo, m.Descriptor.Digest), struct{}{})
+	if found, _ := p.armed.ContainsOrAdd(armKey(repo, m.Descriptor.Digest), struct{}{}); !found {
+		p.nArmed.Add(1)
+	}
 }
 
 func armKey(repo cache.Repo, d digest.Digest) string { return repo.String() + "@" + d.String() }
@@ -153,6 +159,9 @@ func armKey(repo cache.Repo, d digest.Digest) string { return repo.String() + "@
 func (p *Prefetcher) Image(repo cache.Repo, m *cache.Manifest) {
 	if p == nil || m == nil || p.ctx.Err() != nil {
 		return
+	}
+	if !m.Fetched && p.nArmed.Load() == 0 {
+		return // a hit, and no HEAD armed anything: the common case, lock-free
 	}
 	if armed := p.armed.Remove(armKey(repo, m.Descriptor.Digest)); !m.Fetched && !armed {
 		return
