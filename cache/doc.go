@@ -19,7 +19,8 @@
 //	cache/storetest  the conformance table every Store passes
 //	cache/index      Badger: content meta, tags, links, uploads, the
 //	                 write-through queue (keys.go)
-//	cache/fill       one upstream read per digest, followers on the growing file
+//	cache/fill       one upstream fetch per digest (one stream, or concurrent
+//	                 ranges of a big blob), followers on the growing file
 //	cache/evict      which content eviction and gc remove: image-wise, least
 //	                 recently used first, pinned trees kept; pure code over
 //	                 plain records (the cache reads them and removes)

@@ -38,3 +38,31 @@ func TestPrefetchSettings(t *testing.T) {
 		t.Errorf("concurrency 0: %v, want a validation error naming upstream.prefetchConcurrency", err)
 	}
 }
+
+// TestSegmentSettings reads the segmented fetch's threshold (a size; 0
+// is off) and its ranges at once from flags, environment and file.
+func TestSegmentSettings(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "wharf.yaml", "upstream:\n  segmentThreshold: 0\n  segments: 2\n")
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		threshold ByteSize
+		n         int
+	}{
+		{"defaults", nil, nil, 16 << 20, 4},
+		{"flags", []string{"--upstream-segment-threshold", "32MiB", "--upstream-segments", "8"}, nil, 32 << 20, 8},
+		{"env", nil, map[string]string{"WHARF_UPSTREAM_SEGMENT_THRESHOLD": "1MiB", "WHARF_UPSTREAM_SEGMENTS": "1"}, 1 << 20, 1},
+		{"file", []string{"--config", file}, nil, 0, 2},
+	}
+	for _, tt := range tests {
+		cfg, err := Load(tt.args, env(tt.env))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got, n := cfg.Upstream.SegmentThreshold, cfg.Upstream.Segments; got != tt.threshold || n != tt.n {
+			t.Errorf("%s: threshold %v, segments %d; want %v, %d", tt.name, got, n, tt.threshold, tt.n)
+		}
+	}
+}

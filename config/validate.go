@@ -84,8 +84,8 @@ func (c Config) problems() []*fieldError {
 	if n := u.PrefetchConcurrency; n < 1 || n > 64 {
 		add("upstream.prefetchConcurrency", "%d is outside 1..64 (blobs at once per upstream)", n)
 	}
-	if u.SegmentThreshold < 0 {
-		add("upstream.segmentThreshold", "%s is negative; use 0 to fetch every blob as one stream", u.SegmentThreshold)
+	if u.SegmentThreshold < 0 || u.SegmentThreshold > 0 && u.SegmentThreshold < 64<<10 {
+		add("upstream.segmentThreshold", "%s is under 64KiB, the least range worth a request; use 0 to fetch every blob as one stream", u.SegmentThreshold)
 	}
 	if n := u.Segments; n < 1 || n > 16 {
 		add("upstream.segments", "%d is outside 1..16 (ranges of one blob at once)", n)

@@ -22,10 +22,11 @@
 // read that file from byte 0, but only its contiguous prefix; the first
 // range is hashed as it streams, and the fill's goroutine hashes the
 // rest of the prefix in order as it grows, reading back what landed
-// ahead, so the digest still decides before the last byte is visible. A worker takes a range at most 2×Segments ranges past that
-// prefix, so a slow range holds back the rest instead of letting it
-// land where no follower can read it yet. An upstream that ignores Range is read as one stream, as is a
-// blob whose size it does not tell.
+// ahead, so the digest still decides before the last byte is visible.
+// A worker takes a range at most 2×Segments ranges past that prefix, so
+// a slow range holds back the rest instead of letting it land where no
+// follower can read it yet. An upstream that ignores Range is read as
+// one stream, as is a blob whose size it does not tell.
 //
 // A fill stops storing when the disk fills up (ErrNoSpace) or when a blob
 // whose size the upstream did not announce outgrows what Options.Keep
@@ -34,4 +35,13 @@
 // while the temp directory never holds more than the cache's cap. A blob
 // to be segmented whose size Keep refuses is not staged at all: its
 // followers read it from the upstream from the start (ErrTooLarge).
+//
+// Files:
+//
+//	fill.go      Group, Options, the fill's goroutine, commit
+//	follower.go  the shared state of a fill and a client's reader of it
+//	stream.go    the one-stream copy, resumed with a Range from the last byte
+//	ranged.go    the first range, which decides: one stream, or segments
+//	segment.go   the segments' workers and the in-order hash of the prefix
+//	resume.go    reading a body with a stall timer, resuming it when it breaks
 package fill
