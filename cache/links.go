@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -145,40 +144,25 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 		_, err = o.HeadBlob(ctx, repo.Path, d)
 	}
 	if err != nil {
-		// Whatever the upstream said (no, not for you, or nothing), this
-		// repository has not been shown to hold d.
-		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
+		return notShown(repo, d, err)
 	}
 	return c.link(repo, d)
 }
 
-// upstreamSends fetches d from o under repo's name and checks the bytes
-// against d; they are dropped, the store has them. It costs a read of
-// the content, paid only the first time pushed content is asked for
-// through a mirrored name.
-func (c *Cache) upstreamSends(ctx context.Context, o Origin, repo Repo, d digest.Digest, manifest bool) error {
-	if manifest {
-		m, err := o.GetManifest(ctx, repo.Path, d.String(), oci.ServedManifests)
-		if err != nil {
-			return err
-		}
-		return oci.VerifyBytes(m.Body, d)
+// notShown is the refusal when repo's upstream did not show it holds d.
+// A not-found or bytes that do not match are a not-found; any other
+// failure (429, 5xx, a timeout) is the upstream's, wrapped, as the miss
+// of content not stored would answer it: the status a client sees must
+// not tell whether d is stored.
+func notShown(repo Repo, d digest.Digest, err error) error {
+	if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, ErrNotFound) || mismatch(err) {
+		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
 	}
-	body, _, err := o.GetBlob(ctx, repo.Path, d, 0)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	size, ok := c.HasContent(d) // bounds what a lying upstream can make wharf read
-	if !ok {
-		size = -1
-	}
-	v, err := oci.NewVerifier(d, size)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(v, body); err != nil {
-		return err
-	}
-	return v.Verify()
+	return fmt.Errorf("%s is not known to %s: %w", d, repo, err)
+}
+
+// mismatch reports whether err says the bytes were not d's.
+func mismatch(err error) bool {
+	return errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) ||
+		errors.Is(err, upstream.ErrDigestMismatch) || errors.Is(err, errNotSent)
 }
