@@ -133,8 +133,11 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 		// Pushed content (another team's, maybe): a HEAD's 200 is a claim
 		// any upstream that knows the digest can make. Only the bytes,
 		// which match d, show the upstream holds it and could serve it
-		// to repo's clients itself.
-		err = c.upstreamSends(ctx, o, repo, d, manifest)
+		// to repo's clients itself. The check links repo (possession.go).
+		if err := c.upstreamSends(ctx, o, repo, d, manifest); err != nil {
+			return notShown(repo, d, err)
+		}
+		return nil
 	case manifest:
 		_, err = o.HeadManifest(ctx, repo.Path, d.String(), nil)
 		if errors.Is(err, upstream.ErrNoDigest) {

@@ -28,20 +28,30 @@ const (
 // errNotSent: the upstream's bytes for a range are not the stored ones.
 var errNotSent = errors.New("the upstream's bytes differ from the stored content")
 
-// upstreamSends checks that o sends d's bytes under repo's name; they
-// are compared with the stored content and dropped. Concurrent callers
-// for one repository and digest share one check, which runs detached
-// from them (a client leaving does not waste it), bounded by
-// proofTimeout.
+// upstreamSends checks that o sends d's bytes under repo's name, and
+// then links repo; the bytes are compared with the stored content and
+// dropped. Concurrent callers for one repository and digest share one
+// check, which runs detached from them (a client leaving does not waste
+// it), bounded by proofTimeout; it links before it ends, and one started
+// after finds the link, so the upstream is asked once.
 func (c *Cache) upstreamSends(ctx context.Context, o Origin, repo Repo, d digest.Digest, manifest bool) error {
 	key := flightPrefix(ctx) + "p\x00" + repo.String() + "\x00" + d.String()
 	_, err := detached(ctx, c, key, func(ctx context.Context) (struct{}, error) {
+		if c.linked(repo, d) {
+			return struct{}{}, nil // by a check that ended as this one began
+		}
 		ctx, cancel := context.WithTimeout(ctx, proofTimeout)
 		defer cancel()
+		var err error
 		if manifest {
-			return struct{}{}, c.upstreamSendsManifest(ctx, o, repo, d)
+			err = c.upstreamSendsManifest(ctx, o, repo, d)
+		} else {
+			err = c.upstreamSendsBlob(ctx, o, repo, d)
 		}
-		return struct{}{}, c.upstreamSendsBlob(ctx, o, repo, d)
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, c.link(repo, d)
 	})
 	return err
 }
