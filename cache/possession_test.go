@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/wharf-mirror/wharf/oci"
 	"github.com/wharf-mirror/wharf/upstream"
 )
 
@@ -79,7 +81,9 @@ func (o *rangingOrigin) GetManifest(_ context.Context, _, ref string, _ []string
 	if o.lie {
 		b = append(bytes.Clone(b), ' ')
 	}
-	return &upstream.Manifest{Body: b}, nil
+	return &upstream.Manifest{Body: b, Descriptor: ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(b), Size: int64(len(b)),
+	}}, nil
 }
 
 // pushedThroughMirror opens a cache on o with body pushed to a team's
@@ -244,5 +248,34 @@ func TestFailedFillLinksNothing(t *testing.T) {
 	}
 	if _, err := c.StatBlob(t.Context(), mirrored, d); !errors.Is(err, ErrNotFound) {
 		t.Errorf("HEAD likewise: %v, want ErrNotFound", err)
+	}
+}
+
+// TestFetchedManifestLinksNoPushedContent: invariant 8. A manifest an
+// upstream sends under a repository's name, naming the digest of content
+// another team pushed, does not open that content to the repository: a
+// digest alone opens nothing, the upstream must send the bytes.
+func TestFetchedManifestLinksNoPushedContent(t *testing.T) {
+	secret := randomBytes(1000)
+	d := digest.FromBytes(secret)
+	cfg := []byte("{}")
+	m := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + digest.FromBytes(cfg).String() + `","size":2},` +
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"` + d.String() + `","size":1000}]}`)
+	o := &rangingOrigin{}
+	o.holds = map[digest.Digest][]byte{digest.FromBytes(m): m}
+	c, mirrored, _ := pushedThroughMirror(t, o, secret)
+
+	if _, err := c.Manifest(t.Context(), mirrored, digest.FromBytes(m).String(), oci.ServedManifests); err != nil {
+		t.Fatalf("the hostile manifest: %v", err)
+	}
+	if c.Holds(mirrored, d) {
+		t.Error("a fetched manifest linked its repository to pushed content it names")
+	}
+	if b, err := c.Blob(t.Context(), mirrored, d); !errors.Is(err, ErrNotFound) {
+		if b != nil {
+			b.Close()
+		}
+		t.Errorf("pushed content named by a fetched manifest: %v, want ErrNotFound", err)
 	}
 }
