@@ -13,15 +13,18 @@ import (
 )
 
 // A repository serves only content it is linked to: what its upstream
-// served under its name, or what was pushed, mounted or imported into it
-// (a manifest links its references too). Content is stored once by digest,
+// served under its name (linked once the bytes are verified: fillvouch.go),
+// or what was pushed, mounted or imported into it (a pushed manifest links
+// its references; a fetched one those stored from an upstream: a digest
+// named is not bytes sent). Content is stored once by digest,
 // so without links anyone who knows a digest could read it through any
 // repository name — a private upstream repository's layers through a
 // public one, or past wharf's per-prefix access rules.
 //
 // A hit for a repository without a link is allowed after asking that
 // repository's upstream (a HEAD, which Docker Hub does not count as a
-// pull) and is then linked; with no upstream to ask, it is a miss.
+// pull) and is then linked; pushed content only once the upstream sends
+// its bytes (possession.go). With no upstream to ask, it is a miss.
 
 func linkCacheKey(repo Repo, d digest.Digest) string { return linkKey(repo.String(), d) }
 

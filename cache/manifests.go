@@ -371,7 +371,8 @@ func (c *Cache) unwaitedFailed(err error) {
 
 // storeManifest writes verified manifest bytes, indexes them with their
 // references (so eviction keeps what they need), links repo to them and
-// to what they reference, and keeps them hot. Every caller has validated
+// to the references stored from an upstream (linkableRefs), and keeps
+// them hot. Every caller has validated
 // the manifest (import, fetch); a push's goes through PushManifest,
 // pinned.
 func (c *Cache) storeManifest(repo Repo, m *Manifest, _ bool) error {
