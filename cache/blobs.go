@@ -102,9 +102,10 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 		return nil, blobError(repo, d, err)
 	}
 	if !started {
-		// Another's fill, answered: started under repo, it linked repo
-		// (startFill); under another repository, this one must hold d too.
-		if err := c.mayServe(ctx, repo, d, false); err != nil {
+		// Another's fill, answered: started under repo, its upstream
+		// vouched for repo (startFill); under another repository, this
+		// one must hold d too.
+		if err := c.mayFollow(ctx, repo, d); err != nil {
 			fw.Close()
 			return nil, err
 		}
@@ -114,13 +115,14 @@ func (c *Cache) Blob(ctx context.Context, repo Repo, d digest.Digest) (*Blob, er
 
 // startFill starts the fill of d from o under repo's name, or joins the
 // one running; fill.ErrCommitted when d is stored. The upstream's first
-// answer under repo's name links repo before the fill is marked started,
-// so a reader of repo joining it finds the link and asks nothing more.
+// answer under repo's name vouches for repo before the fill is marked
+// started, so a reader of repo joining it asks nothing more; repo is
+// linked only when the bytes are verified and stored (fillvouch.go).
 func (c *Cache) startFill(o Origin, repo Repo, d digest.Digest) (*fill.Follower, bool, error) {
-	var linked atomic.Bool
+	var answered atomic.Bool
 	vouched := func(err error) {
-		if err == nil && !linked.Swap(true) {
-			c.link(repo, d) // the upstream serves it under repo's name
+		if err == nil && !answered.Swap(true) {
+			c.vouches.add(d, repo, true)
 		}
 	}
 	open := func(ctx context.Context, offset int64) (io.ReadCloser, int64, error) {
@@ -156,8 +158,8 @@ func (c *Cache) StatBlob(ctx context.Context, repo Repo, d digest.Digest) (int64
 	}
 	if fw := c.fills.Follow(d); fw != nil {
 		defer fw.Close()
-		size, ready := fw.Ready(ctx) // answered, a fill under repo linked it (startFill)
-		if err := c.mayServe(ctx, repo, d, false); err != nil {
+		size, ready := fw.Ready(ctx) // answered, a fill under repo vouched for it (startFill)
+		if err := c.mayFollow(ctx, repo, d); err != nil {
 			return 0, err
 		}
 		if ready == nil && size >= 0 {

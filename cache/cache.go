@@ -186,6 +186,7 @@ type Cache struct {
 	tags       *lru.Cache[string, index.TagRecord]
 	acceptKeys *lru.Cache[string, string]
 	links      *lru.Cache[string, struct{}] // repo+digest pairs known linked
+	vouches    fillVouches                  // repositories answered for running fills (fillvouch.go)
 	rec        *shared                      // Options.Records; nil alone
 	access     *accessLog
 
@@ -331,8 +332,14 @@ func Open(opts Options) (*Cache, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.life, c.cancel = ctx, cancel
 	c.fills, err = fill.NewGroup(ctx, fill.Options{
-		Sink:             c.store,
-		Committed:        func(d digest.Digest, size int64) error { return c.recordContent(d, size, "", nil, false) },
+		Sink: c.store,
+		Committed: func(d digest.Digest, size int64) error {
+			if err := c.recordContent(d, size, "", nil, false); err != nil {
+				return err
+			}
+			return c.fillCommitted(d)
+		},
+		Ended:            func(d digest.Digest) { c.vouches.take(d) },
 		Resumes:          opts.Resumes,
 		StallTimeout:     opts.StallTimeout,
 		SegmentThreshold: opts.SegmentThreshold,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -14,15 +13,18 @@ import (
 )
 
 // A repository serves only content it is linked to: what its upstream
-// served under its name, or what was pushed, mounted or imported into it
-// (a manifest links its references too). Content is stored once by digest,
+// served under its name (linked once the bytes are verified: fillvouch.go),
+// or what was pushed, mounted or imported into it (a pushed manifest links
+// its references; a fetched one those stored from an upstream: a digest
+// named is not bytes sent). Content is stored once by digest,
 // so without links anyone who knows a digest could read it through any
 // repository name — a private upstream repository's layers through a
 // public one, or past wharf's per-prefix access rules.
 //
 // A hit for a repository without a link is allowed after asking that
 // repository's upstream (a HEAD, which Docker Hub does not count as a
-// pull) and is then linked; with no upstream to ask, it is a miss.
+// pull) and is then linked; pushed content only once the upstream sends
+// its bytes (possession.go). With no upstream to ask, it is a miss.
 
 func linkCacheKey(repo Repo, d digest.Digest) string { return linkKey(repo.String(), d) }
 
@@ -134,8 +136,11 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 		// Pushed content (another team's, maybe): a HEAD's 200 is a claim
 		// any upstream that knows the digest can make. Only the bytes,
 		// which match d, show the upstream holds it and could serve it
-		// to repo's clients itself.
-		err = c.upstreamSends(ctx, o, repo, d, manifest)
+		// to repo's clients itself. The check links repo (possession.go).
+		if err := c.upstreamSends(ctx, o, repo, d, manifest); err != nil {
+			return notShown(repo, d, err)
+		}
+		return nil
 	case manifest:
 		_, err = o.HeadManifest(ctx, repo.Path, d.String(), nil)
 		if errors.Is(err, upstream.ErrNoDigest) {
@@ -145,40 +150,25 @@ func (c *Cache) mayServe(ctx context.Context, repo Repo, d digest.Digest, manife
 		_, err = o.HeadBlob(ctx, repo.Path, d)
 	}
 	if err != nil {
-		// Whatever the upstream said (no, not for you, or nothing), this
-		// repository has not been shown to hold d.
-		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
+		return notShown(repo, d, err)
 	}
 	return c.link(repo, d)
 }
 
-// upstreamSends fetches d from o under repo's name and checks the bytes
-// against d; they are dropped, the store has them. It costs a read of
-// the content, paid only the first time pushed content is asked for
-// through a mirrored name.
-func (c *Cache) upstreamSends(ctx context.Context, o Origin, repo Repo, d digest.Digest, manifest bool) error {
-	if manifest {
-		m, err := o.GetManifest(ctx, repo.Path, d.String(), oci.ServedManifests)
-		if err != nil {
-			return err
-		}
-		return oci.VerifyBytes(m.Body, d)
+// notShown is the refusal when repo's upstream did not show it holds d.
+// A not-found or bytes that do not match are a not-found; any other
+// failure (429, 5xx, a timeout) is the upstream's, wrapped, as the miss
+// of content not stored would answer it: the status a client sees must
+// not tell whether d is stored.
+func notShown(repo Repo, d digest.Digest, err error) error {
+	if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, ErrNotFound) || mismatch(err) {
+		return fmt.Errorf("%s is not known to %s: %w: %v", d, repo, ErrNotFound, err)
 	}
-	body, _, err := o.GetBlob(ctx, repo.Path, d, 0)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	size, ok := c.HasContent(d) // bounds what a lying upstream can make wharf read
-	if !ok {
-		size = -1
-	}
-	v, err := oci.NewVerifier(d, size)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(v, body); err != nil {
-		return err
-	}
-	return v.Verify()
+	return fmt.Errorf("%s is not known to %s: %w", d, repo, err)
+}
+
+// mismatch reports whether err says the bytes were not d's.
+func mismatch(err error) bool {
+	return errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) ||
+		errors.Is(err, upstream.ErrDigestMismatch) || errors.Is(err, errNotSent)
 }

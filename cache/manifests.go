@@ -303,9 +303,8 @@ type peerTag struct {
 // repo to them and shared the link, so this one records them in its index
 // and keeps them hot with no request to the bucket, and no local write (a
 // fsync) on the client's path either: a read past the hot set opens the
-// shared copy, which the tiered store then copies locally. The links of
-// the references are shared as storeManifest's are, when their content
-// is recorded here. The index writes are one batch the client does not
+// shared copy, which the tiered store then copies locally. The references
+// are linked and shared as storeManifest's are (linkableRefs). The index writes are one batch the client does not
 // wait for (index.Unwaited): a crash may lose them, and the next pull
 // asks the peer again.
 func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, p oci.Parsed, t *peerTag) error {
@@ -322,7 +321,8 @@ func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, p oci.Parsed, t *peerTa
 	refs := p.Refs()
 	b := c.index.Unwaited(c.unwaitedFailed)
 	defer b.Discard()
-	ds := append([]digest.Digest{d}, refs...)
+	linked := c.linkableRefs(refs)
+	ds := append([]digest.Digest{d}, linked...)
 	var rec index.TagRecord
 	err := b.PutLinks(repo.String(), ds...)
 	if t != nil && err == nil {
@@ -356,7 +356,7 @@ func (c *Cache) keepPeerManifest(repo Repo, m *Manifest, p oci.Parsed, t *peerTa
 	if t != nil {
 		c.tags.Add(tagCacheKey(repo, t.tag, t.accept), rec)
 	}
-	c.shareLinksLater(repo, refs...)
+	c.shareLinksLater(repo, linked...)
 	c.manifests.Add(d, m)
 	return nil
 }
@@ -371,7 +371,8 @@ func (c *Cache) unwaitedFailed(err error) {
 
 // storeManifest writes verified manifest bytes, indexes them with their
 // references (so eviction keeps what they need), links repo to them and
-// to what they reference, and keeps them hot. Every caller has validated
+// to the references stored from an upstream (linkableRefs), and keeps
+// them hot. Every caller has validated
 // the manifest (import, fetch); a push's goes through PushManifest,
 // pinned.
 func (c *Cache) storeManifest(repo Repo, m *Manifest, _ bool) error {
@@ -379,11 +380,24 @@ func (c *Cache) storeManifest(repo Repo, m *Manifest, _ bool) error {
 	if err != nil {
 		return err
 	}
-	if err := c.link(repo, append([]digest.Digest{m.Descriptor.Digest}, refs...)...); err != nil {
+	if err := c.link(repo, append([]digest.Digest{m.Descriptor.Digest}, c.linkableRefs(refs)...)...); err != nil {
 		return err
 	}
 	c.manifests.Add(m.Descriptor.Digest, m)
 	return nil
+}
+
+// linkableRefs are the references of a fetched manifest that it may link
+// to its repository: those stored, from an upstream (invariant 8). A
+// manifest naming a digest is not its upstream sending the bytes: a
+// reference not stored yet is linked when its fill commits, under the
+// repository whose upstream answered for it; pushed content is linked
+// when the upstream proves it holds it (mayServe).
+func (c *Cache) linkableRefs(refs []digest.Digest) []digest.Digest {
+	return slices.DeleteFunc(slices.Clone(refs), func(d digest.Digest) bool {
+		meta, err := c.index.Blob(d)
+		return err != nil || meta.Pinned
+	})
 }
 
 // putManifest writes verified manifest bytes and indexes them with their

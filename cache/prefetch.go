@@ -40,7 +40,7 @@ func (c *Cache) Prefetch(ctx context.Context, repo Repo, d digest.Digest) (Prefe
 		fw.Close()
 		return nil, blobError(repo, d, err)
 	}
-	return fw, nil // repo linked as the upstream answered (startFill)
+	return fw, nil // repo vouched for as the upstream answered, linked when the bytes commit (startFill)
 }
 
 // Prefetched is a fill Prefetch started (a *fill.Follower): its caller

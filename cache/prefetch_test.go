@@ -50,8 +50,9 @@ func (b gatedBody) Read(p []byte) (int, error) {
 // digest nothing holds; while that fill runs, or once it is stored, a
 // Prefetch under any repository gets nil, joins nothing, asks the upstream
 // nothing (no HEAD to vouch for the other repository) and links nothing.
-// A client of the repository joins the fill with no HEAD either. Only
-// the client's read counts a cache miss.
+// A client of the repository joins the fill with no HEAD either. The
+// repository is linked once the bytes are stored, not before. Only the
+// client's read counts a cache miss.
 func TestPrefetchStartsOnlyWhenNothingHeld(t *testing.T) {
 	reg := upstreamtest.NewRegistry(t)
 	img := upstreamtest.RandomImage(t, 1, 8<<10, upstreamtest.OCIManifest)
@@ -80,8 +81,11 @@ func TestPrefetchStartsOnlyWhenNothingHeld(t *testing.T) {
 		t.Fatalf("Prefetch of a cold blob: %v, %v; want a fill", fw, err)
 	}
 	defer fw.Close()
-	if !c.linkedHere(app, d) {
-		t.Error("the repository a prefetch fill started under is not linked")
+	if c.linkedHere(app, d) {
+		t.Error("the repository a prefetch fill started under is linked before its bytes are verified")
+	}
+	if !c.vouches.has(d, app) {
+		t.Error("the upstream's answer under the fill's repository is not remembered for the fill")
 	}
 	b, err := c.Blob(t.Context(), app, d) // a client of the same repository joins, vouched for
 	if err != nil || b.Fill == nil {
@@ -99,6 +103,9 @@ func TestPrefetchStartsOnlyWhenNothingHeld(t *testing.T) {
 	close(o.open)
 	if err := fw.Wait(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if !c.linkedHere(app, d) {
+		t.Error("the repository a prefetch fill started under is not linked once its bytes are stored")
 	}
 	if again, err := c.Prefetch(t.Context(), other, d); again != nil || err != nil {
 		t.Errorf("Prefetch of a stored blob: %v, %v; want nil, nil", again, err)

@@ -64,6 +64,9 @@ type Options struct {
 	Sink Sink
 	// Committed is called after a verified blob is in place (to index it).
 	Committed func(d digest.Digest, size int64) error
+	// Ended is called as a fill ends, committed or not (after Committed),
+	// before it leaves the table: no other fill of d runs until it returns.
+	Ended func(d digest.Digest)
 	// Resumes bounds how often one fill reopens a broken upstream body:
 	// in all, for a fill fetched in segments (they share the budget).
 	// Default 3.
@@ -247,6 +250,9 @@ func (g *Group) run(f *fill) {
 	// Out of the table before the followers hear the end: a client that
 	// retries at once after a failure starts a new fill instead of joining
 	// this one and reading its error again.
+	if g.opts.Ended != nil {
+		g.opts.Ended(f.d)
+	}
 	g.mu.Lock()
 	delete(g.fills, f.d)
 	g.mu.Unlock()
