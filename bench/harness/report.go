@@ -288,7 +288,9 @@ func (h *harness) report() error {
 	if len(h.run.Profiles) > 0 {
 		b.WriteString("\n## CPU profiles of wharf\n\nTaken with `--debug-listen` during a repeat of each scenario after the rounds; the top functions by own time, then by cumulative time (`go tool pprof -top [-cum]`). The profiles are in bench/out/. The profiler takes one sample per signal, and a thread inside one long sendfile(2) call gets one signal however long the call: profiles under-count time in sendfile, so for the blob trust the CPU-seconds per GiB above (from /proc), not the profile's total.\n")
 		for _, pr := range h.run.Profiles {
-			fmt.Fprintf(&b, "\n### %s\n\n```\n%s```\n\n```\n%s```\n", pr.Scenario, trimTop(pr.Top), trimTop(pr.Cum))
+			// Indented, not fenced: pprof's output is no example for
+			// the docs check (e2e TestDocs) to run.
+			fmt.Fprintf(&b, "\n### %s\n\n%s\n%s", pr.Scenario, indent(trimTop(pr.Top)), indent(trimTop(pr.Cum)))
 		}
 	}
 
@@ -410,3 +412,14 @@ const method = `- **Processes.** The upstream is the distribution registry (file
   much) and off again, so the other scenarios run on the plain link.
 - **Rounds** alternate which mirror goes first; the tables give medians over every round and turn.
 `
+
+// indent makes text a Markdown code block by indenting every line.
+func indent(text string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line != "" {
+			b.WriteString("    " + line)
+		}
+	}
+	return b.String()
+}
