@@ -28,18 +28,20 @@ func TestTokenSharedByConcurrentRequests(t *testing.T) {
 	faulty := upstreamtest.NewFaulty(t, reg.URL)
 	c := newClient(t, faulty.URL, func(o *upstream.Options) { o.Username, o.Password = "alice", "s3cret" })
 
-	// A cold client learns from 401s that the registry wants tokens;
-	// after that a new repository's token is fetched before its requests
-	// go out, so they go once each.
+	// A cold client learns from 401s that the registry wants tokens:
+	// each request of the cold burst sent before the first 401 was read
+	// goes twice, those sent after it once (how many is the scheduler's
+	// call); after that a new repository's token is fetched before its
+	// requests go out, so they go once each.
 	steps := []struct {
-		name           string
-		repo           string
-		wantToks, reqs int
+		name                  string
+		repo                  string
+		wantToks, least, most int
 	}{
-		{"cold burst", "share/one", 1, 2 * inFlight},
-		{"warm burst", "share/one", 0, inFlight},
-		{"another repository's first burst", "share/two", 1, inFlight},
-		{"the first repository again", "share/one", 0, inFlight},
+		{"cold burst", "share/one", 1, inFlight + 1, 2 * inFlight},
+		{"warm burst", "share/one", 0, inFlight, inFlight},
+		{"another repository's first burst", "share/two", 1, inFlight, inFlight},
+		{"the first repository again", "share/one", 0, inFlight, inFlight},
 	}
 	tokens := map[string]string{} // repository → the token its requests carried
 	for _, s := range steps {
@@ -69,8 +71,8 @@ func TestTokenSharedByConcurrentRequests(t *testing.T) {
 				t.Errorf("%s: requests for %s carried two tokens", s.name, s.repo)
 			}
 		}
-		if n := faulty.Count("", "/v2/"); n != s.reqs {
-			t.Errorf("%s: %d registry requests, want %d", s.name, n, s.reqs)
+		if n := faulty.Count("", "/v2/"); n < s.least || n > s.most {
+			t.Errorf("%s: %d registry requests, want %d to %d", s.name, n, s.least, s.most)
 		}
 	}
 	if tokens["share/one"] == "" || tokens["share/one"] == tokens["share/two"] {
