@@ -48,7 +48,7 @@ func (c *Client) GetBlob(ctx context.Context, repo string, d digest.Digest, offs
 	size := resp.ContentLength
 	switch {
 	case resp.StatusCode == http.StatusPartialContent:
-		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		start, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
 			body.Close()
 			return nil, 0, c.failure(&Error{Upstream: c.name, Op: op, Status: resp.StatusCode,
@@ -102,13 +102,7 @@ func blobOp(method, repo string, d digest.Digest) string {
 
 // parseContentRange reads "bytes <start>-<end>/<total>" (total may be
 // "*", returned as -1).
-func parseContentRange(v string) (start, total int64, ok bool) {
-	start, _, total, ok = parseContentSpan(v)
-	return start, total, ok
-}
-
-// parseContentSpan is parseContentRange with the span's last byte.
-func parseContentSpan(v string) (start, end, total int64, ok bool) {
+func parseContentRange(v string) (start, end, total int64, ok bool) {
 	rest, found := strings.CutPrefix(v, "bytes ")
 	if !found {
 		return 0, 0, 0, false

@@ -61,7 +61,7 @@ func (c *Client) GetBlobRange(ctx context.Context, repo string, d digest.Digest,
 		return rc, resp.ContentLength, true, nil
 	}
 	cr := resp.Header.Get("Content-Range")
-	start, last, total, ok := parseContentSpan(cr)
+	start, last, total, ok := parseContentRange(cr)
 	switch {
 	case total >= 0 && end >= total:
 		end = total - 1 // the server clamps a range past the end
