@@ -13,7 +13,8 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
-#   BENCH_ONLY=peer-hop|wan  run one scenario alone (peer-hop needs the cluster's tools): its
+#   BENCH_ONLY=peer-hop|wan|cold  run one scenario alone (peer-hop needs the cluster's tools;
+#                            cold: the plain link's cold pulls, 1 client and 8): its
 #                            figures go to the log and bench/out/run.json, docs are not written
 #   BENCH_WAN=0              skip the WAN scenarios (issue 14): direct, wharf and distribution
 #                            over a link with a round-trip time and a rate per connection,

@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 	unthrottled := fs.Bool("unthrottled", true, "repeat the cold pulls with the link unthrottled")
 	profile := fs.Bool("profile", false, "capture CPU profiles of wharf in a pass after the rounds")
 	render := fs.String("render", "", "write the report from a saved run.json instead of measuring")
-	only := fs.String("only", "", "run one scenario alone: peer-hop (needs the cluster's tools) or wan")
+	only := fs.String("only", "", "run one scenario alone: peer-hop (needs the cluster's tools), wan, or cold (the plain link's cold pulls)")
 	wan := fs.Bool("wan", true, "run the WAN scenarios: the link with a round-trip time and a per-connection rate")
 	rtt := fs.String("rtt", "", "round-trip time of the WAN link, e.g. 50ms (empty: the scale's)")
 	connRate := fs.String("conn-rate", "", "bytes per second per connection on the WAN link, e.g. 25MiB (empty: the scale's)")
@@ -142,8 +142,8 @@ func run(ctx context.Context, args []string) error {
 	p.Cluster = tools.ok()
 	switch p.Only = *only; {
 	case p.Only == "":
-	case p.Only != scPeerHop && p.Only != scWAN:
-		return fmt.Errorf("--only %q: want %s or %s", p.Only, scPeerHop, scWAN)
+	case p.Only != scPeerHop && p.Only != scWAN && p.Only != scCold:
+		return fmt.Errorf("--only %q: want %s, %s or %s", p.Only, scPeerHop, scWAN, scCold)
 	case p.Only == scPeerHop && !p.Cluster:
 		return fmt.Errorf("--only %s: needs --minio, --haproxy and --s3tool", p.Only)
 	case p.Only == scWAN && !p.WAN:
@@ -176,8 +176,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if p.Only != "" {
-		if p.Only == scWAN {
+		switch p.Only {
+		case scWAN:
 			h.logTargets(h.wanTargets())
+		case scCold:
+			h.logTargets(h.plainTargets())
 		}
 		return nil // one scenario's figures are in the log and run.json, not a report
 	}

@@ -67,8 +67,11 @@ func (h *harness) measure(ctx context.Context) error {
 	h.logf("seeded: %s is %s, %s is %s", h.img.app, size(h.img.appBytes), h.img.big, size(h.img.bigBytes))
 	h.run.AppBytes, h.run.BigBytes = h.img.appBytes, h.img.bigBytes
 
-	if h.p.Only == scPeerHop {
+	switch h.p.Only {
+	case scPeerHop:
 		return h.peerHopOnly(ctx)
+	case scCold:
+		return h.coldOnly(ctx)
 	}
 	if h.p.WAN {
 		if err := h.seedWAN(ctx); err != nil {
@@ -167,6 +170,28 @@ func (h *harness) peerHopOnly(ctx context.Context) error {
 		h.logf("round %d of %d: %s alone", round, h.p.Rounds, scPeerHop)
 		if err := h.peerHop(ctx, round, wc); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// coldOnly runs the plain link's cold pulls alone, every round: one
+// client direct and through each mirror, then WANClients clients through
+// each mirror; the quick way to see what a change to the fill path costs
+// where the link, not its latency, is the limit.
+func (h *harness) coldOnly(ctx context.Context) error {
+	for round := 1; round <= h.p.Rounds; round++ {
+		mirrors := mirrorsFor(round)
+		h.logf("round %d of %d: plain-link cold pulls alone, %s first", round, h.p.Rounds, mirrors[0])
+		for _, kind := range append([]string{"direct"}, mirrors...) {
+			if err := h.cold(ctx, "", h.img.app, round, kind, 1); err != nil {
+				return err
+			}
+		}
+		for _, kind := range mirrors {
+			if err := h.cold(ctx, "", h.img.app, round, kind, h.p.WANClients); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -263,9 +263,63 @@ func (s *Server) Up(t testing.TB) {
 // it.
 func (s *Server) Freeze(t testing.TB) {
 	t.Helper()
-	if err := s.process().Signal(syscall.SIGSTOP); err != nil {
+	p := s.process()
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	if err := waitStopped(p.Pid, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitStopped returns once every thread of pid is stopped. kill returns
+// as soon as SIGSTOP is queued; the group stop starts only when one thread
+// takes it, and on a loaded machine the others can answer a request
+// before then (CI saw a HEAD answered "by a frozen store").
+func waitStopped(pid int, limit time.Duration) error {
+	tasks := fmt.Sprintf("/proc/%d/task", pid)
+	if _, err := os.Stat(tasks); err != nil {
+		return nil // no procfs: the signal is all there is to go on
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		running, err := runningThreads(tasks)
+		if err != nil {
+			return fmt.Errorf("s3test: freeze: %w", err)
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("s3test: freeze: %d threads of %d still running after %v", running, pid, limit)
+		}
+		time.Sleep(time.Millisecond) // polling the kernel's state, not waiting for a guess
+	}
+}
+
+// runningThreads counts the threads under tasks (/proc/PID/task) whose
+// state is not stopped.
+func runningThreads(tasks string) (int, error) {
+	ents, err := os.ReadDir(tasks)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+		if err != nil {
+			continue // a thread that exited is not running
+		}
+		// The state follows the command name's closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return 0, fmt.Errorf("unreadable %s/%s/stat", tasks, e.Name())
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *Server) Thaw() { s.process().Signal(syscall.SIGCONT) }
