@@ -95,6 +95,13 @@ type Upstream struct {
 	// Segments is how many ranges of one blob are fetched at once, 1..16
 	// (1: one stream per blob). Default 4.
 	Segments int `yaml:"segments"`
+	// FarLatency: an upstream whose registry answers faster than this
+	// (the least time to first byte over the last few minutes,
+	// wharf_upstream_first_byte_seconds) is near, and gets neither prefetch
+	// nor segmented fetch: one connection per blob already fills a near
+	// link, and the extra connections only cost CPU and reorder what
+	// clients wait for. 0 treats every upstream as far. Default 10ms.
+	FarLatency Duration `yaml:"farLatency"`
 }
 
 // PrefetchOn reports whether prefetch is on (nil means yes).
@@ -202,6 +209,7 @@ func Default() Config {
 			PrefetchConcurrency: 8,
 			SegmentThreshold:    16 << 20,
 			Segments:            4,
+			FarLatency:          Duration(10 * time.Millisecond),
 		},
 		Storage: Storage{Dir: "./data", HighWatermark: 95, LowWatermark: 85, S3: defaultS3()},
 		Cluster: defaultCluster(),

@@ -90,6 +90,9 @@ func (c Config) problems() []*fieldError {
 	if n := u.Segments; n < 1 || n > 16 {
 		add("upstream.segments", "%d is outside 1..16 (ranges of one blob at once)", n)
 	}
+	if u.FarLatency < 0 || u.FarLatency > Duration(10*time.Second) {
+		add("upstream.farLatency", "%s is outside 0..10s (0: every upstream is far)", u.FarLatency)
+	}
 
 	if c.Storage.Dir == "" {
 		add("storage.dir", "is required")

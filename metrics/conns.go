@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -23,5 +25,24 @@ func newUpstreamConnections(f promauto.Factory) *prometheus.CounterVec {
 func (m *Metrics) UpstreamConnection(upstream string) {
 	if m != nil {
 		m.UpstreamConnections.WithLabelValues(upstream).Inc()
+	}
+}
+
+// newUpstreamFirstByte builds wharf_upstream_first_byte_seconds: the
+// least time an upstream's registry took from a request written to the
+// first byte of its answer, over the last 5 to 10 minutes
+// (transport.Latency). It is what decides whether the upstream is near
+// (prefetch and segmented fetch are for far ones).
+func newUpstreamFirstByte(f promauto.Factory) *prometheus.GaugeVec {
+	return f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wharf_upstream_first_byte_seconds",
+		Help: "Least time from a request written to the first byte of the registry's answer, over the last 5 to 10 minutes; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch.",
+	}, []string{"upstream"})
+}
+
+// UpstreamFirstByte publishes upstream's least time to first byte.
+func (m *Metrics) UpstreamFirstByte(upstream string, d time.Duration) {
+	if m != nil {
+		m.UpstreamFirstByteSeconds.WithLabelValues(upstream).Set(d.Seconds())
 	}
 }

@@ -47,8 +47,10 @@ type Metrics struct {
 	RateLimitRemain  *prometheus.GaugeVec     // upstream — Docker Hub's ratelimit-remaining
 	UpstreamFailures *prometheus.CounterVec   // upstream, reason
 	UpstreamUp       *prometheus.GaugeVec     // upstream: 1 up, 0 marked down (upstream/transport/health.go)
-	// Connections opened to an upstream's hosts (conns.go).
-	UpstreamConnections *prometheus.CounterVec // upstream
+	// Connections opened to an upstream's hosts, its registry's least time
+	// to first byte (conns.go).
+	UpstreamConnections      *prometheus.CounterVec // upstream
+	UpstreamFirstByteSeconds *prometheus.GaugeVec   // upstream
 
 	prefetchCollectors // an image's blobs fetched before its client asks (prefetch.go)
 
@@ -170,7 +172,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		UpstreamFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: NameUpstreamFailures, Help: "Upstream operations that failed after retries, by upstream and reason.",
 		}, []string{"upstream", "reason"}),
-		UpstreamConnections: newUpstreamConnections(f),
+		UpstreamConnections:      newUpstreamConnections(f),
+		UpstreamFirstByteSeconds: newUpstreamFirstByte(f),
 		UpstreamUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_upstream_up", Help: "1 while the upstream is up, 0 while wharf has marked it down and only probes it.",
 		}, []string{"upstream"}),

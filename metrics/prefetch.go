@@ -9,11 +9,12 @@ import (
 // fetched (stored by a prefetch fill), held (already stored, or being
 // filled for a client: nothing asked), dropped (the queue was full),
 // failed (the fill failed), upstream_down and rate_limited (not asked: the
-// upstream was marked down, or limiting wharf), cache_full (not asked: the
+// upstream was marked down, or limiting wharf), near_upstream (not asked:
+// the upstream answers within upstream.farLatency), cache_full (not asked: the
 // cache was past its high watermark), too_large (not asked: larger than
 // the cache keeps).
 func prefetchResults() []string {
-	return []string{"fetched", "held", "dropped", "failed", "upstream_down", "rate_limited", "cache_full", "too_large"}
+	return []string{"fetched", "held", "dropped", "failed", "upstream_down", "rate_limited", "near_upstream", "cache_full", "too_large"}
 }
 
 // prefetchCollectors are package prefetch's collectors: blobs of an image fetched
@@ -30,7 +31,7 @@ type prefetchCollectors struct {
 func newPrefetch(f promauto.Factory) prefetchCollectors {
 	p := prefetchCollectors{
 		PrefetchBlobs: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_prefetch_blobs_total", Help: "Blobs of fetched image manifests that prefetch took up, by result: fetched, held (stored or being filled already; not asked), dropped (queue full), failed, upstream_down, rate_limited, cache_full, too_large (not asked).",
+			Name: "wharf_prefetch_blobs_total", Help: "Blobs of fetched image manifests that prefetch took up, by result: fetched, held (stored or being filled already; not asked), dropped (queue full), failed, upstream_down, rate_limited, near_upstream, cache_full, too_large (not asked).",
 		}, []string{"result"}),
 		PrefetchBytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_prefetch_bytes_total", Help: "Bytes of the blobs in wharf_prefetch_blobs_total, as their manifests give them, by result.",

@@ -44,6 +44,7 @@ type wharfOpts struct {
 	queue       int
 	remember    int
 	downAfter   int
+	farLatency  time.Duration                           // upstream.Options.FarLatency
 	wrap        func(proxy.Prefetcher) proxy.Prefetcher // what proxy is given, around the prefetcher
 	full        *atomic.Bool                            // non-nil: what the store's Full says
 }
@@ -64,7 +65,7 @@ func newWharf(t *testing.T, o wharfOpts) *wharf {
 	m := metrics.New(prometheus.NewRegistry())
 	up, err := upstream.New(upstream.Options{
 		URL: g.URL, MaxRetries: -1, Backoff: time.Millisecond, Timeout: 10 * time.Second,
-		DownAfter: o.downAfter, ProbeMin: time.Hour, Metrics: m,
+		DownAfter: o.downAfter, ProbeMin: time.Hour, Metrics: m, FarLatency: o.farLatency,
 	})
 	if err != nil {
 		t.Fatal(err)

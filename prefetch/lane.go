@@ -18,6 +18,7 @@ const (
 	resultFailed       = "failed"
 	resultUpstreamDown = "upstream_down"
 	resultRateLimited  = "rate_limited"
+	resultNear         = "near_upstream"
 	resultCacheFull    = "cache_full"
 	resultTooLarge     = "too_large"
 )
@@ -94,6 +95,8 @@ func (p *Prefetcher) stopped(l *lane) string {
 		return resultUpstreamDown
 	case l.up.RateLimited():
 		return resultRateLimited
+	case l.up.Near():
+		return resultNear
 	case p.opts.Store.Full():
 		return resultCacheFull // prefetched blobs nobody reads would evict used ones
 	}

@@ -46,6 +46,10 @@ type Upstream interface {
 	Name() string      // cache.Repo.Upstream of its repositories
 	Down() error       // non-nil while it is marked down
 	RateLimited() bool // it is limiting wharf now (a recent 429, an empty budget)
+	// Near reports that the registry answers so fast that one connection
+	// per blob, as clients ask, fills the link: prefetching there only
+	// splits the link among blobs nobody waits for yet.
+	Near() bool
 }
 
 // Options configure a Prefetcher.

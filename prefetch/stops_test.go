@@ -3,6 +3,7 @@ package prefetch_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -204,5 +205,47 @@ func TestIndexTriggersNothingUntilThePlatform(t *testing.T) {
 		if gets[d] != 1 {
 			t.Errorf("platform blob %s asked %d times, want once", d, gets[d])
 		}
+	}
+}
+
+// TestNearUpstreamIsNotPrefetched: from an upstream that answers within
+// FarLatency nothing is prefetched (every blob counted near_upstream, none
+// asked), and clients still get every blob they ask for; from one that
+// answers slower, the same image is prefetched whole.
+func TestNearUpstreamIsNotPrefetched(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		farLatency time.Duration
+		near       bool
+	}{
+		{"near", time.Hour, true},       // any answer on 127.0.0.1 is faster
+		{"far", time.Nanosecond, false}, // and none this fast
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWharf(t, wharfOpts{farLatency: tt.farLatency})
+			img := upstreamtest.RandomImage(t, 3, 16<<10, upstreamtest.OCIManifest)
+			upstreamtest.Push(t, w.reg, "team/app:v1", img)
+			blobs := blobsOf(t, img)
+			n := float64(len(blobs))
+
+			w.getManifest(t, "team/app:v1")
+			if !tt.near {
+				waitFor(t, "the image prefetched", func() bool { return w.result("fetched") == n && w.stored(blobs) })
+				return
+			}
+			waitFor(t, "every blob counted near_upstream", func() bool { return w.result("near_upstream") == n })
+			if _, gets := w.gate.blobGets(); gets != 0 {
+				t.Errorf("a near upstream saw %d blob GETs before any client asked, want 0", gets)
+			}
+			if q := w.queued(); q != 0 {
+				t.Errorf("%v blobs queued for a near upstream", q)
+			}
+			if err := validate.Image(w.image(t, "team/app:v1")); err != nil {
+				t.Fatalf("a client's pull from a near upstream: %v", err)
+			}
+			if _, gets := w.gate.blobGets(); gets != int(n) {
+				t.Errorf("the client's pull cost %d blob GETs, want %v, one each", gets, n)
+			}
+		})
 	}
 }

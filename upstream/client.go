@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -27,6 +28,8 @@ type Client struct {
 	guard           *transport.Guard // the bottom of the stack: the base transport, guarded (probes use it alone)
 	health          *transport.Health
 	limit           *transport.RateLimit // remembers the upstream's 429s and empty budget (RateLimited)
+	latency         *transport.Latency   // the registry's least time to first byte (Near)
+	farLatency      time.Duration        // Options.FarLatency
 	metrics         *metrics.Metrics
 	log             logrus.FieldLogger
 }
@@ -61,7 +64,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
-	rt, health, limit, err := buildTransport(base, guard, opts, log)
+	st, err := buildTransport(base, guard, opts, log)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 	}
@@ -73,12 +76,14 @@ func New(opts Options) (*Client, error) {
 		// transport.MaxRedirects and only to http(s); the guard at the
 		// bottom of the stack decides where each hop may connect. No
 		// overall timeout: a blob takes as long as it takes.
-		http:    &http.Client{Transport: rt, CheckRedirect: transport.CheckRedirect},
-		metrics: opts.Metrics,
-		log:     log,
-		guard:   guard,
-		health:  health,
-		limit:   limit,
+		http:       &http.Client{Transport: st.rt, CheckRedirect: transport.CheckRedirect},
+		metrics:    opts.Metrics,
+		log:        log,
+		guard:      guard,
+		health:     st.health,
+		limit:      st.limit,
+		latency:    st.latency,
+		farLatency: opts.FarLatency,
 	}
 	return c, nil
 }
@@ -102,36 +107,49 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// stack is buildTransport's round tripper and the layers the Client
+// asks questions of.
+type stack struct {
+	rt      http.RoundTripper
+	health  *transport.Health
+	limit   *transport.RateLimit
+	latency *transport.Latency
+}
+
 // buildTransport stacks the round trippers (see transport's doc):
-// retry → health → auth → ratelimit → useragent → observe → timeout →
-// guard → split → base, with token requests and health probes going
-// useragent → observe → timeout → guard → split → base. The guard does
-// the split (blob GETs and uploads to an HTTP/1.1 clone of base).
-func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (http.RoundTripper, *transport.Health, *transport.RateLimit, error) {
+// retry → health → auth → ratelimit → latency → useragent → observe →
+// timeout → guard → split → base, with token requests and health probes
+// going useragent → observe → timeout → guard → split → base. The guard
+// does the split (blob GETs and uploads to an HTTP/1.1 clone of base).
+func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus.FieldLogger) (stack, error) {
 	timed, err := transport.NewHeaderTimeout(guard, o.Timeout)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
 	observed, err := transport.NewObserve(timed, o.Name, o.Metrics)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
 	agent, err := transport.NewUserAgent(observed, o.UserAgent)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
-	limited, err := transport.NewRateLimit(agent, base, o.Name, o.Metrics)
+	latency, err := transport.NewLatency(agent, base, o.Name, o.Metrics)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
+	}
+	limited, err := transport.NewRateLimit(latency, base, o.Name, o.Metrics)
+	if err != nil {
+		return stack{}, err
 	}
 	creds := transport.Credentials{Username: o.Username, Password: o.Password}
 	tokens, err := transport.NewTokens(agent, creds)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
 	authed, err := transport.NewAuth(limited, base, creds, tokens)
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
 	health, err := transport.NewHealth(authed, transport.HealthOptions{
 		Name: o.Name, DownAfter: o.DownAfter, StallAfter: o.StallAfter,
@@ -139,7 +157,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 		ProbeMin: o.ProbeMin, ProbeMax: o.ProbeMax, Metrics: o.Metrics, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return stack{}, err
 	}
 	retry, err := transport.NewRetry(health, transport.RetryOptions{
 		Name:          o.Name,
@@ -149,7 +167,7 @@ func buildTransport(base *url.URL, guard *transport.Guard, o Options, log logrus
 		Metrics:       o.Metrics,
 		Logger:        log,
 	})
-	return retry, health, limited, err
+	return stack{rt: retry, health: health, limit: limited, latency: latency}, err
 }
 
 // Down returns nil while the upstream is up, and while it is marked down
@@ -171,6 +189,17 @@ func (c *Client) Down() error {
 // refilled since (see transport.RateLimit). Requests are still sent; work that can wait
 // (prefetch) asks first and holds back, leaving the budget to clients.
 func (c *Client) RateLimited() bool { return !c.limit.Limited().IsZero() }
+
+// Near reports whether the registry is near: the least time to first
+// byte of its answers over the last few minutes (transport.Latency) is
+// under Options.FarLatency. From a near registry one connection per blob
+// fills the link and there are no round trips worth hiding, so work that
+// only pays off far away (prefetch, segmented fetch) asks first and
+// stands aside. Before any answer was timed it is not near.
+func (c *Client) Near() bool {
+	least, ok := c.latency.Least()
+	return ok && least < c.farLatency
+}
 
 // Health is the circuit breaker's view of the upstream: up or down, since
 // when, its last failure in words and, while down, the next probe.

@@ -69,6 +69,12 @@ type Options struct {
 	DownAfter          int
 	StallAfter         time.Duration
 	ProbeMin, ProbeMax time.Duration
+	// FarLatency is the least time to first byte (Client.Near) at which
+	// the registry counts as far. Below it the registry is near: prefetch
+	// and segmented fetch, which hide round trips and per-connection caps,
+	// stand aside. 0 (the default here; wharf's config sets 10ms) makes no
+	// registry near.
+	FarLatency time.Duration
 	// Network is where the upstream is, which decides where its redirects
 	// and token realms may lead (see transport.Guard): the default,
 	// transport.NetworkAuto, classifies the URL's host, so an upstream on

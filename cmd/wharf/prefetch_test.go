@@ -13,17 +13,24 @@ import (
 )
 
 // TestServePrefetches: serve wires prefetch in by default, so a manifest
-// GET alone brings the image's config and layers (counted in /metrics);
-// --prefetch=false leaves them to the client's pull.
+// GET alone brings the image's config and layers (counted in /metrics)
+// from an upstream that counts as far; one on 127.0.0.1 is near under the
+// default --upstream-far-latency, and gets nothing prefetched (counted
+// near_upstream); --prefetch=false leaves the blobs to the client's pull.
 func TestServePrefetches(t *testing.T) {
-	const fetched, held = `wharf_prefetch_blobs_total{result="fetched"}`, `wharf_prefetch_blobs_total{result="held"}`
+	const (
+		fetched = `wharf_prefetch_blobs_total{result="fetched"}`
+		held    = `wharf_prefetch_blobs_total{result="held"}`
+		near    = `wharf_prefetch_blobs_total{result="near_upstream"}`
+	)
 	tests := []struct {
 		name  string
 		flags []string
-		on    bool
+		count string // the result the image's 4 blobs are counted under; "" for none
 	}{
-		{"default on", []string{"--prefetch-concurrency", "2"}, true},
-		{"switched off", []string{"--prefetch=false"}, false},
+		{"far upstream", []string{"--prefetch-concurrency", "2", "--upstream-far-latency", "0"}, fetched},
+		{"near upstream", []string{"--prefetch-concurrency", "2"}, near},
+		{"switched off", []string{"--prefetch=false", "--upstream-far-latency", "0"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,18 +46,20 @@ func TestServePrefetches(t *testing.T) {
 			if _, err := remote.Get(ref); err != nil {
 				t.Fatal(err)
 			}
-			if tt.on { // config and 3 layers, unasked
+			if tt.count != "" { // config and 3 layers, counted as the manifest is handed over
 				tick := time.NewTicker(10 * time.Millisecond)
 				defer tick.Stop()
 				timeout := time.After(15 * time.Second)
-				for metricValue(t, addr, fetched) != 4 {
+				for metricValue(t, addr, tt.count) != 4 {
 					select {
 					case <-tick.C:
 					case <-timeout:
-						t.Fatalf("%s = %v, never 4", fetched, metricValue(t, addr, fetched))
+						t.Fatalf("%s = %v, never 4", tt.count, metricValue(t, addr, tt.count))
 					}
 				}
-				return
+				if tt.count == fetched {
+					return
+				}
 			}
 			pulled, err := remote.Image(ref)
 			if err != nil {
@@ -60,7 +69,7 @@ func TestServePrefetches(t *testing.T) {
 				t.Fatal(err)
 			}
 			if f, h := metricValue(t, addr, fetched), metricValue(t, addr, held); f != 0 || h != 0 {
-				t.Errorf("switched off: fetched %v, held %v; want 0, 0", f, h)
+				t.Errorf("%s: fetched %v, held %v; want 0, 0", tt.name, f, h)
 			}
 		})
 	}

@@ -15,20 +15,27 @@ import (
 
 // TestServeSegmentsBigBlobs: serve passes the upstream client's ranges
 // through the pull-only origin it wraps, so a layer over
-// --upstream-segment-threshold arrives in segments; at 0 it is one
-// stream. Without GetBlobRange on that wrapper segmentation is silently
-// off for every mirrored upstream, which this catches.
+// --upstream-segment-threshold from an upstream that counts as far
+// arrives in segments; at 0 it is one stream, and so it is from a near
+// upstream (127.0.0.1 under the default --upstream-far-latency). Without
+// GetBlobRange on that wrapper segmentation is silently off for every
+// mirrored upstream, which this catches.
 func TestServeSegmentsBigBlobs(t *testing.T) {
 	const segmented = `wharf_fill_segmented_total{result="segmented"}`
 	for _, tt := range []struct {
-		threshold string
-		want      float64
-	}{{"1MiB", 1}, {"0", 0}} {
-		t.Run("threshold "+tt.threshold, func(t *testing.T) {
+		name  string
+		flags []string
+		want  float64
+	}{
+		{"far upstream, threshold 1MiB", []string{"--upstream-segment-threshold", "1MiB", "--upstream-far-latency", "0"}, 1},
+		{"far upstream, threshold 0", []string{"--upstream-segment-threshold", "0", "--upstream-far-latency", "0"}, 0},
+		{"near upstream, threshold 1MiB", []string{"--upstream-segment-threshold", "1MiB"}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			reg := upstreamtest.NewRegistry(t)
 			img := upstreamtest.RandomImage(t, 1, 5<<20, upstreamtest.OCIManifest)
 			upstreamtest.Push(t, reg, "team/big:v1", img)
-			addr, stop := serveFor(t, reg.URL, t.TempDir(), "--prefetch=false", "--upstream-segment-threshold", tt.threshold)
+			addr, stop := serveFor(t, reg.URL, t.TempDir(), append([]string{"--prefetch=false"}, tt.flags...)...)
 			defer stop()
 			ref, err := name.ParseReference(addr+"/team/big:v1", name.Insecure)
 			if err != nil {
@@ -43,7 +50,7 @@ func TestServeSegmentsBigBlobs(t *testing.T) {
 			}
 			if tt.want == 0 {
 				if body := metricsText(t, addr); strings.Contains(body, "wharf_fill_segment") {
-					t.Errorf("switched off, yet /metrics counts segments:\n%s", body)
+					t.Errorf("%s, yet /metrics counts segments:\n%s", tt.name, body)
 				}
 				return
 			}

@@ -61,6 +61,7 @@ func newUpstreams(cfg config.Config, m *metrics.Metrics, log logrus.FieldLogger)
 		}
 		o.Timeout, o.MaxRetries = def.Timeout.Std(), retries(def.Retries)
 		o.DownAfter, o.StallAfter = def.DownAfter, def.StallAfter.Std()
+		o.FarLatency = def.FarLatency.Std()
 		o.Metrics, o.Logger, o.UserAgent = m, log.WithField("component", "upstream"), "wharf/"+version
 		c, err := upstream.New(o)
 		if err != nil {
@@ -138,10 +139,28 @@ func (o pullOrigin) ShadowTags() bool { return o.shadow }
 // GetBlobRange passes the client's ranges on (cache.BlobRanger), so that
 // a big blob of a pull-only upstream is fetched in segments too.
 func (o pullOrigin) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
-	if r, ok := o.Origin.(cache.BlobRanger); ok {
-		return r.GetBlobRange(ctx, repo, d, offset, length, first)
+	return blobRange(o.Origin, ctx, repo, d, offset, length, first)
+}
+
+// nearRanger is an origin that serves ranges and knows whether it is
+// near (upstream.Client).
+type nearRanger interface {
+	cache.BlobRanger
+	Near() bool
+}
+
+// blobRange is o's ranges for fills, except that a fill's first request
+// to a near upstream gets cache.ErrNoRanges, having asked nothing: the
+// fill then streams the blob on one connection, which fills a near link,
+// where segments would only add connections and CPU
+// (upstream.Client.Near). Later ranges of a fill already segmenting go
+// out whatever the upstream's latency has become.
+func blobRange(o cache.Origin, ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+	r, ok := o.(nearRanger)
+	if !ok || first && r.Near() {
+		return nil, 0, false, cache.ErrNoRanges
 	}
-	return nil, 0, false, cache.ErrNoRanges
+	return r.GetBlobRange(ctx, repo, d, offset, length, first)
 }
 
 // writableOrigin is an upstream with write-through on: the whole client,
@@ -152,6 +171,11 @@ type writableOrigin struct {
 }
 
 func (o writableOrigin) TagTTL() time.Duration { return o.ttl }
+
+// GetBlobRange is pullOrigin's: no segments from a near upstream.
+func (o writableOrigin) GetBlobRange(ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
+	return blobRange(o.Client, ctx, repo, d, offset, length, first)
+}
 
 // pins turns the config's "repo" and "repo:tag" entries, named as clients
 // name them ("library/alpine", "ghcr.io/acme/app:v1"), into the cache's

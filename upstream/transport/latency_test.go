@@ -1,0 +1,103 @@
+package transport
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wharf-mirror/wharf/metrics"
+)
+
+// TestLatencyTimesTheRegistry: the registry's GETs and HEADs are timed
+// from the request written to the first byte of the answer, and Least is
+// the smallest; a request to another host (a CDN a redirect leads to) or
+// with a body is not timed.
+func TestLatencyTimesTheRegistry(t *testing.T) {
+	const slow = 40 * time.Millisecond
+	delay := map[string]time.Duration{"/v2/slow": slow} // the fault: an answer this late
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay[r.URL.Path])
+		io.WriteString(w, "ok")
+	})
+	reg := httptest.NewServer(handler)
+	defer reg.Close()
+	cdn := httptest.NewServer(handler)
+	defer cdn.Close()
+	base, _ := url.Parse(reg.URL)
+	m := metrics.New(prometheus.NewRegistry())
+	l, err := NewLatency(http.DefaultTransport, base, "up", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, target string, body io.Reader) {
+		t.Helper()
+		req, _ := http.NewRequest(method, target, body)
+		resp, err := l.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if _, ok := l.Least(); ok {
+		t.Fatal("Least known before any request")
+	}
+	do(http.MethodPut, reg.URL+"/v2/fast", strings.NewReader("body"))
+	do(http.MethodGet, cdn.URL+"/v2/fast", nil)
+	if least, ok := l.Least(); ok {
+		t.Fatalf("Least = %v after a PUT and a CDN's GET only, want none", least)
+	}
+	do(http.MethodGet, reg.URL+"/v2/slow", nil)
+	least, ok := l.Least()
+	if !ok || least < slow {
+		t.Fatalf("Least = %v, %v after a GET answered in %v, want at least that", least, ok, slow)
+	}
+	if g := testutil.ToFloat64(m.UpstreamFirstByteSeconds.WithLabelValues("up")); g != least.Seconds() {
+		t.Errorf("wharf_upstream_first_byte_seconds = %v, want %v", g, least.Seconds())
+	}
+	do(http.MethodHead, reg.URL+"/v2/fast", nil)
+	if fast, ok := l.Least(); !ok || fast >= least {
+		t.Errorf("Least = %v, %v after a HEAD answered at once, want less than %v", fast, ok, least)
+	}
+}
+
+// TestLatencyForgets: a sample counts for one window after its own, so a
+// registry that moved away is seen as far again within two windows, and
+// one not asked for two windows is unknown.
+func TestLatencyForgets(t *testing.T) {
+	base, _ := url.Parse("http://registry.test")
+	l, err := NewLatency(http.DefaultTransport, base, "up", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_000_000, 0)
+	l.now = func() time.Time { return now }
+	for _, s := range []struct {
+		advance time.Duration
+		sample  time.Duration // 0: none
+		want    time.Duration // 0: unknown
+	}{
+		{0, 2 * time.Millisecond, 2 * time.Millisecond},
+		{time.Minute, 50 * time.Millisecond, 2 * time.Millisecond},  // same window: the least
+		{LatencyWindow, 60 * time.Millisecond, 2 * time.Millisecond}, // the next: the last one's still counts
+		{LatencyWindow, 0, 60 * time.Millisecond},                    // a window on, unsampled: only the newer window's
+		{LatencyWindow, 0, 0},                                        // two windows on: nothing left
+		{0, 70 * time.Millisecond, 70 * time.Millisecond},
+	} {
+		now = now.Add(s.advance)
+		if s.sample > 0 {
+			l.observe(s.sample)
+		}
+		got, ok := l.Least()
+		if got != s.want || ok != (s.want > 0) {
+			t.Errorf("after %v more, sample %v: Least = %v, %v, want %v", s.advance, s.sample, got, ok, s.want)
+		}
+	}
+}
