@@ -13,6 +13,7 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
+#   BENCH_BASE_REV=REV       with BENCH_ONLY=cold: wharf at REV too, beside wharf, in the same rounds
 #   BENCH_ONLY=peer-hop|wan|cold  run one scenario alone (peer-hop needs the cluster's tools;
 #                            cold: the plain link's cold pulls, 1 client and 8): its
 #                            figures go to the log and bench/out/run.json, docs are not written
@@ -47,6 +48,16 @@ if [[ -n "${BENCH_REV:-}" ]]; then
 else
 	log "building wharf from the working tree"
 	CGO_ENABLED=0 $GO build -trimpath -ldflags "$ldflags" -o "$BIN/wharf" ./cmd/wharf
+fi
+
+# BENCH_BASE_REV: wharf at that revision too, as bin/wharf-base, a third
+# mirror in BENCH_ONLY=cold (the way to show a change costs nothing).
+if [[ -n "${BENCH_BASE_REV:-}" ]]; then
+	base=$(mktemp -d)
+	log "building wharf at $BENCH_BASE_REV as wharf-base"
+	git archive "$BENCH_BASE_REV" | tar -x -C "$base"
+	(cd "$base" && CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w -X main.version=$(git describe --tags --always "$BENCH_BASE_REV")" -o "$OLDPWD/$BIN/wharf-base" ./cmd/wharf)
+	rm -rf "$base"
 fi
 
 # The distribution registry binary, as released: `go install pkg@version`
@@ -89,7 +100,7 @@ if [[ "${BENCH_CLUSTER:-1}" != 0 ]]; then
 	fi
 fi
 command="make bench"
-for v in BENCH_ONLY BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_CLUSTER \
+for v in BENCH_ONLY BENCH_SCALE BENCH_ROUNDS BENCH_LAYERS BENCH_LAYER_SIZE BENCH_BLOB_SIZE BENCH_RATE BENCH_UNTHROTTLED BENCH_PROFILE BENCH_REV BENCH_BASE_REV BENCH_CLUSTER \
 	BENCH_WAN BENCH_RTT BENCH_CONN_RATE BENCH_WAN_LAYERS; do
 	[[ -n "${!v:-}" ]] && command+=" $v=${!v}"
 done
@@ -105,6 +116,7 @@ done
 [[ -n "${BENCH_RTT:-}" ]] && args+=(--rtt "$BENCH_RTT")
 [[ -n "${BENCH_CONN_RATE:-}" ]] && args+=(--conn-rate "$BENCH_CONN_RATE")
 [[ -n "${BENCH_WAN_LAYERS:-}" ]] && args+=(--wan-layers "$BENCH_WAN_LAYERS")
+[[ -n "${BENCH_BASE_REV:-}" ]] && args+=(--base "$BENCH_BASE_REV")
 args+=(--command "$command")
 
 log "running: $BIN/harness ${args[*]}"

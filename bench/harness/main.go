@@ -51,6 +51,7 @@ type params struct {
 	ConnRate     int64   // bytes per second per connection on the WAN link
 	WANLayers    []int64 // the WAN image's layer sizes, mixed as a real image's are
 	WANClients   int     // clients pulling the cold WAN image at once
+	Base         string  // a revision of wharf (bin/wharf-base) measured beside wharf under --only cold
 }
 
 // wanLayersFull is the WAN image (252 MiB): twelve layers of mixed sizes,
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string) error {
 	wan := fs.Bool("wan", true, "run the WAN scenarios: the link with a round-trip time and a per-connection rate")
 	rtt := fs.String("rtt", "", "round-trip time of the WAN link, e.g. 50ms (empty: the scale's)")
 	connRate := fs.String("conn-rate", "", "bytes per second per connection on the WAN link, e.g. 25MiB (empty: the scale's)")
+	base := fs.String("base", "", "with --only cold: also measure bin/wharf-base, built from this revision, as a mirror beside wharf")
 	wanLayers := fs.String("wan-layers", "", "the WAN image's layer sizes, e.g. 64MiB,1MiB,32MiB (empty: the scale's)")
 	var tools clusterTools
 	fs.StringVar(&tools.MinIO, "minio", "", "MinIO server binary, for the cluster scenarios")
@@ -109,7 +111,7 @@ func run(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("--scale %q: want full or quick", *scale)
 	}
-	p.Scale = *scale
+	p.Scale, p.Base = *scale, *base
 	if *rounds > 0 {
 		p.Rounds = *rounds
 	}

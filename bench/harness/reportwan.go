@@ -42,6 +42,17 @@ func (h *harness) plainTargets() []target {
 	plain := h.med(scCold, "direct", "seconds")
 	vs("No regression, plain link (200 MiB/s shared, no latency, no cap): cold pull through wharf ÷ direct pull", scCold, plain)
 	vs(fmt.Sprintf("No regression, plain link: %d clients on the same cold image through wharf ÷ one direct pull", n), coldN(n), plain)
+	if h.p.Base == "" {
+		return ts
+	}
+	for _, r := range []struct{ what, sc string }{
+		{"plain link: cold pull", scCold},
+		{fmt.Sprintf("plain link: %d clients on the same cold image", n), coldN(n)},
+	} {
+		if base, ok := h.median(r.sc, kindBase, "seconds"); ok {
+			ts = h.appendVs(ts, fmt.Sprintf("No regression, %s: wharf ÷ wharf at %s, same rounds", r.what, h.p.Base), r.sc, "seconds", base, 1.05, "×")
+		}
+	}
 	return ts
 }
 

@@ -151,6 +151,9 @@ func (h *harness) measure(ctx context.Context) error {
 	return nil
 }
 
+// kindBase is wharf at another revision (--base), a mirror beside wharf.
+const kindBase = "wharf-base"
+
 // mirrorsFor is the order the mirrors go in, in round: alternating.
 func mirrorsFor(round int) []string {
 	if round%2 == 0 {
@@ -178,10 +181,15 @@ func (h *harness) peerHopOnly(ctx context.Context) error {
 // coldOnly runs the plain link's cold pulls alone, every round: one
 // client direct and through each mirror, then WANClients clients through
 // each mirror; the quick way to see what a change to the fill path costs
-// where the link, not its latency, is the limit.
+// where the link, not its latency, is the limit. With p.Base, wharf at
+// that revision is a third mirror: a regression shows as a ratio of the
+// two taken in the same rounds.
 func (h *harness) coldOnly(ctx context.Context) error {
 	for round := 1; round <= h.p.Rounds; round++ {
 		mirrors := mirrorsFor(round)
+		if h.p.Base != "" { // between the two, so that it alternates with wharf too
+			mirrors = []string{mirrors[0], kindBase, mirrors[1]}
+		}
 		h.logf("round %d of %d: plain-link cold pulls alone, %s first", round, h.p.Rounds, mirrors[0])
 		for _, kind := range append([]string{"direct"}, mirrors...) {
 			if err := h.cold(ctx, "", h.img.app, round, kind, 1); err != nil {

@@ -169,6 +169,12 @@ func (h *harness) startDistribution(ctx context.Context, name, remote string) (*
 // startWharf starts wharf on an empty data directory, mirroring the
 // upstream through the relay, with pprof on its own listener.
 func (h *harness) startWharf(ctx context.Context, name string) (*server, error) {
+	return h.startWharfBin(ctx, name, "wharf")
+}
+
+// startWharfBin starts bin/<kind> (wharf, or wharf-base: another
+// revision) as startWharf does.
+func (h *harness) startWharfBin(ctx context.Context, name, kind string) (*server, error) {
 	name = h.next(name)
 	root := filepath.Join(h.work, "data", name)
 	addr, err := freeAddr()
@@ -179,13 +185,13 @@ func (h *harness) startWharf(ctx context.Context, name string) (*server, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.startProc(name, nil, filepath.Join(h.bin, "wharf"), "serve",
+	p, err := h.startProc(name, nil, filepath.Join(h.bin, kind), "serve",
 		"--listen", addr, "--upstream", h.relay.url, "--data", root,
 		"--tag-ttl", "1h", "--log-level", "warn", "--debug-listen", debug)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{kind: "wharf", url: "http://" + addr, proc: p, data: root, debug: debug}
+	s := &server{kind: kind, url: "http://" + addr, proc: p, data: root, debug: debug}
 	if err := waitHTTP(ctx, p, s.url+"/v2/"); err != nil {
 		s.stop()
 		return nil, err
@@ -197,6 +203,8 @@ func (h *harness) startMirror(ctx context.Context, kind, name string) (*server, 
 	switch kind {
 	case "wharf":
 		return h.startWharf(ctx, name)
+	case kindBase:
+		return h.startWharfBin(ctx, name, kindBase)
 	case "cluster":
 		c, err := h.startCluster(ctx, name)
 		if err != nil {
