@@ -84,11 +84,11 @@ func serveFill(w http.ResponseWriter, r *http.Request, b *cache.Blob) error {
 	if length >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	// A whole blob needs no limit: the fill's reader ends only once the
-	// blob verified (an empty one included), and fails otherwise.
 	src := b.Fill.Reader(r.Context(), start)
 	if status == http.StatusPartialContent {
-		src = b.Fill.RangeReader(r.Context(), start, length)
+		// A whole blob needs no limit: the fill's reader ends only once
+		// the blob verified (an empty one included), and fails otherwise.
+		src = io.LimitReader(src, length)
 	}
 	// The status goes out with the first byte, not before it: a fill that
 	// fails before any byte (the upstream refused, reset or was marked
@@ -108,20 +108,9 @@ func serveFill(w http.ResponseWriter, r *http.Request, b *cache.Blob) error {
 }
 
 // copyFlushing writes the first n bytes of buf (read with firstErr), then
-// the rest of src, flushing after every chunk. A src that writes itself
-// (a fill's reader: sendfile where it can, flushing as copyFlushing does)
-// is left to it after the first chunk.
+// the rest of src, flushing after every chunk.
 func copyFlushing(w http.ResponseWriter, src io.Reader, buf []byte, n int, firstErr error) error {
 	flusher, _ := w.(http.Flusher)
-	if wt, ok := src.(io.WriterTo); ok && firstErr == nil {
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return err
-			}
-		}
-		_, err := wt.WriteTo(w)
-		return err
-	}
 	for err := firstErr; ; n, err = src.Read(buf) {
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {

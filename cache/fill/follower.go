@@ -3,10 +3,8 @@ package fill
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -177,19 +175,9 @@ func (fw *Follower) Wait(ctx context.Context) error {
 
 // Reader reads the blob from offset, waiting for bytes not yet written. It
 // returns io.EOF only after the fill verified the digest; any failure of the
-// fill is returned instead, so a wrong blob never ends cleanly. io.Copy
-// sends what it reads without copying it through wharf where it can (see
-// WriteTo).
+// fill is returned instead, so a wrong blob never ends cleanly.
 func (fw *Follower) Reader(ctx context.Context, offset int64) io.Reader {
-	return &reader{fw: fw, f: fw.f, ctx: ctx, pos: offset, end: -1}
-}
-
-// RangeReader reads length bytes from offset, as Reader does, and ends
-// with io.EOF at offset+length whether or not the fill verified by then:
-// the client of a range checks no digest, and the bytes it gets are the
-// ones the fill will verify.
-func (fw *Follower) RangeReader(ctx context.Context, offset, length int64) io.Reader {
-	return &reader{fw: fw, f: fw.f, ctx: ctx, pos: offset, end: offset + length}
+	return &reader{fw: fw, f: fw.f, ctx: ctx, pos: offset}
 }
 
 // Close releases the follower's hold on the temp file.
@@ -210,20 +198,17 @@ type reader struct {
 	f      *fill
 	ctx    context.Context
 	pos    int64
-	end    int64     // RangeReader's end; -1: the blob's
 	direct io.Reader // set when the fill stopped storing (ErrNoSpace, ErrTooLarge)
 }
 
-// errStoppedStoring is span's answer once the fill stopped storing: the
-// rest comes from the upstream (readDirect).
-var errStoppedStoring = errors.New("fill: stopped storing")
-
-// span waits until bytes from r.pos are in the temp file and returns how
-// many may be read now (more than 0); io.EOF at the end (the blob's, once
-// verified, or the range's); errStoppedStoring; or the fill's failure.
-func (r *reader) span() (int64, error) {
-	if r.end >= 0 && r.pos >= r.end {
-		return 0, io.EOF
+func (r *reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.direct != nil {
+		n, err := r.direct.Read(p)
+		r.pos += int64(n)
+		return n, err
 	}
 	f := r.f
 	for {
@@ -234,7 +219,7 @@ func (r *reader) span() (int64, error) {
 		// failed) still has a correct temp file to read from.
 		if done && err != nil && !verified {
 			if errors.Is(err, ErrNoSpace) || errors.Is(err, ErrTooLarge) {
-				return 0, errStoppedStoring
+				return r.readDirect(p)
 			}
 			return 0, err
 		}
@@ -246,11 +231,16 @@ func (r *reader) span() (int64, error) {
 			// rename, happens after; clients need not wait for that.)
 			n = size - 1
 		}
-		if r.end >= 0 {
-			n = min(n, r.end)
-		}
 		if r.pos < n {
-			return n - r.pos, nil
+			if avail := n - r.pos; int64(len(p)) > avail {
+				p = p[:avail]
+			}
+			m, rerr := f.file.ReadAt(p, r.pos)
+			r.pos += int64(m)
+			if rerr == io.EOF && m > 0 {
+				rerr = nil
+			}
+			return m, rerr
 		}
 		if verified {
 			return 0, io.EOF
@@ -261,131 +251,6 @@ func (r *reader) span() (int64, error) {
 			return 0, r.ctx.Err()
 		}
 	}
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if r.direct != nil {
-		if r.end >= 0 {
-			p = p[:min(int64(len(p)), r.end-r.pos)]
-			if len(p) == 0 {
-				return 0, io.EOF
-			}
-		}
-		n, err := r.direct.Read(p)
-		r.pos += int64(n)
-		return n, err
-	}
-	avail, err := r.span()
-	if errors.Is(err, errStoppedStoring) {
-		return r.readDirect(p)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if int64(len(p)) > avail {
-		p = p[:avail]
-	}
-	m, rerr := r.f.file.ReadAt(p, r.pos)
-	r.pos += int64(m)
-	if rerr == io.EOF && m > 0 {
-		rerr = nil
-	}
-	return m, rerr
-}
-
-// WriteTo sends the blob to w as it arrives. Where w takes a file itself
-// (an io.ReaderFrom: an HTTP response over TCP), each span that has
-// arrived is handed over as a section of the temp file, on a descriptor of
-// this reader's own (the shared one's offset is not), which the kernel
-// sends without a copy through wharf (sendfile(2)); w is flushed after
-// each span, so clients get bytes as the upstream sends them. Otherwise,
-// or once the fill stopped storing, it copies what Read reads.
-func (r *reader) WriteTo(w io.Writer) (int64, error) {
-	flusher, _ := w.(flusher)
-	rf, ok := w.(io.ReaderFrom)
-	var own *os.File
-	if ok && r.direct == nil {
-		own, _ = reopen(r.f.file) // nil: copy instead
-	}
-	if own == nil {
-		return r.copyTo(w, flusher)
-	}
-	defer own.Close()
-	var total int64
-	for {
-		avail, err := r.span()
-		switch {
-		case errors.Is(err, errStoppedStoring):
-			n, err := r.copyTo(w, flusher)
-			return total + n, err
-		case err == io.EOF:
-			return total, nil
-		case err != nil:
-			return total, err
-		}
-		if _, err := own.Seek(r.pos, io.SeekStart); err != nil {
-			return total, fmt.Errorf("fill %s: %w", r.f.d, err)
-		}
-		n, err := rf.ReadFrom(&io.LimitedReader{R: own, N: avail})
-		r.pos += n
-		total += n
-		if err == nil && n < avail {
-			err = fmt.Errorf("fill %s: temp file ended at %d, %d bytes written: %w", r.f.d, r.pos, r.pos+avail-n, io.ErrUnexpectedEOF)
-		}
-		if err != nil {
-			return total, err
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
-}
-
-// flusher is http.Flusher, which this package need not import.
-type flusher interface{ Flush() }
-
-// copyTo copies what Read reads to w, flushing it (when it can be) after
-// every chunk.
-func (r *reader) copyTo(w io.Writer, f flusher) (int64, error) {
-	if f != nil {
-		w = flushingWriter{w, f}
-	}
-	return io.CopyBuffer(w, struct{ io.Reader }{r}, make([]byte, copyBuf)) // not r: its WriteTo is this
-}
-
-type flushingWriter struct {
-	w io.Writer
-	f flusher
-}
-
-func (fw flushingWriter) Write(p []byte) (int, error) {
-	n, err := fw.w.Write(p)
-	if err == nil {
-		fw.f.Flush()
-	}
-	return n, err
-}
-
-// copyBuf is the buffer WriteTo copies through where it cannot hand over
-// the file.
-const copyBuf = 64 << 10
-
-// reopen opens f's file again through /proc/self/fd, which works for a
-// file renamed or unlinked since: a descriptor with an offset of its own.
-// Linux only; elsewhere it fails and the caller copies.
-func reopen(f *os.File) (*os.File, error) {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var fd uintptr
-	if err := sc.Control(func(p uintptr) { fd = p }); err != nil {
-		return nil, err
-	}
-	return os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
 }
 
 // readDirect continues from the upstream at the reader's position after
