@@ -1,15 +1,21 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wharf-mirror/wharf/cache"
 )
 
 // access is what a principal may do to a repository, in the matrix's
@@ -73,14 +79,15 @@ func TestAccessMatrix(t *testing.T) {
 	for _, cfg := range configs {
 		t.Run(cfg.name, func(t *testing.T) {
 			rec := &pushRecorder{}
-			opts := withStatusPage(t, Options{Store: rec, Upstreams: threeUpstreams(t), Auth: cfg.auth,
+			pf := &prefetchRecorder{}
+			opts := withStatusPage(t, Options{Store: servingRecorder{rec, t.TempDir()}, Upstreams: threeUpstreams(t), Auth: cfg.auth, Prefetch: pf,
 				MetricsHandler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})},
 				prometheus.NewRegistry(), nil, nil, nil)
 			h, err := New(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows := 0
+			rows, told := 0, 0
 			for _, rt := range routeTemplates(t, opts) {
 				for _, target := range targets {
 					name, query, _ := strings.Cut(target, "?")
@@ -88,7 +95,7 @@ func TestAccessMatrix(t *testing.T) {
 					for _, method := range methods {
 						for _, p := range principals {
 							rows++
-							rec.kind = ""
+							rec.kind, pf.calls = "", nil
 							req := httptest.NewRequest(method, path, nil)
 							req.URL.RawQuery = query
 							// What a valid request carries, so that a request let
@@ -114,14 +121,57 @@ func TestAccessMatrix(t *testing.T) {
 							if msg := want.check(w, method, rec.kind); msg != "" {
 								t.Errorf("%s: %s", label, msg)
 							}
+							if !want.reach && len(pf.calls) > 0 {
+								t.Errorf("%s: refused, yet prefetch was told %v", label, pf.calls)
+							}
+							told += len(pf.calls)
 						}
 					}
 				}
 			}
 			t.Logf("%d rows", rows)
+			if told == 0 {
+				t.Error("prefetch was told nothing by any request: the check above proves nothing")
+			}
 		})
 	}
 }
+
+// servingRecorder answers manifest and blob reads as a cache that fetched
+// them would, so that a request let through goes on to tell prefetch.
+type servingRecorder struct {
+	*pushRecorder
+	dir string
+}
+
+func (s servingRecorder) Manifest(ctx context.Context, repo cache.Repo, ref string, accept []string) (*cache.Manifest, error) {
+	s.pushRecorder.Manifest(ctx, repo, ref, accept) // noted
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+	return &cache.Manifest{Body: body, Fetched: true, Descriptor: ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(body), Size: int64(len(body))}}, nil
+}
+
+func (s servingRecorder) Blob(ctx context.Context, repo cache.Repo, d digest.Digest) (*cache.Blob, error) {
+	s.pushRecorder.Blob(ctx, repo, d) // noted
+	f, err := os.CreateTemp(s.dir, "blob")
+	if err != nil {
+		return nil, err
+	}
+	return &cache.Blob{Digest: d, File: f}, nil
+}
+
+// prefetchRecorder is a Prefetcher that notes what it is told: a refused
+// request must tell it nothing (no blob fetched, none counted used, on a
+// request its sender may not make).
+type prefetchRecorder struct{ calls []string }
+
+func (p *prefetchRecorder) Image(repo cache.Repo, m *cache.Manifest) {
+	p.calls = append(p.calls, "Image "+repo.String())
+}
+func (p *prefetchRecorder) Arm(repo cache.Repo, m *cache.Manifest) {
+	p.calls = append(p.calls, "Arm "+repo.String())
+}
+func (p *prefetchRecorder) Used(d digest.Digest) { p.calls = append(p.calls, "Used "+d.String()) }
 
 // routeTemplate is one path of the route table with every method routed
 // to it.
