@@ -85,7 +85,7 @@ func TestLatencyForgets(t *testing.T) {
 		want    time.Duration // 0: unknown
 	}{
 		{0, 2 * time.Millisecond, 2 * time.Millisecond},
-		{time.Minute, 50 * time.Millisecond, 2 * time.Millisecond},  // same window: the least
+		{time.Minute, 50 * time.Millisecond, 2 * time.Millisecond},   // same window: the least
 		{LatencyWindow, 60 * time.Millisecond, 2 * time.Millisecond}, // the next: the last one's still counts
 		{LatencyWindow, 0, 60 * time.Millisecond},                    // a window on, unsampled: only the newer window's
 		{LatencyWindow, 0, 0},                                        // two windows on: nothing left
