@@ -53,10 +53,12 @@ fi
 # BENCH_BASE_REV: wharf at that revision too, as bin/wharf-base, a third
 # mirror in BENCH_ONLY=cold (the way to show a change costs nothing).
 if [[ -n "${BENCH_BASE_REV:-}" ]]; then
+	BENCH_BASE_REV=$(git rev-parse --short "$BENCH_BASE_REV") # as the report names it
+	bver=$(git describe --tags --always "$BENCH_BASE_REV")
 	base=$(mktemp -d)
 	log "building wharf at $BENCH_BASE_REV as wharf-base"
 	git archive "$BENCH_BASE_REV" | tar -x -C "$base"
-	(cd "$base" && CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w -X main.version=$(git describe --tags --always "$BENCH_BASE_REV")" -o "$OLDPWD/$BIN/wharf-base" ./cmd/wharf)
+	(cd "$base" && CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w -X main.version=$bver" -o "$OLDPWD/$BIN/wharf-base" ./cmd/wharf) || { rm -rf "$base"; exit 1; }
 	rm -rf "$base"
 fi
 

@@ -152,6 +152,15 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("--only %s with --wan=false: nothing to run", p.Only)
 	}
 
+	if p.Base != "" {
+		if p.Only != scCold {
+			return fmt.Errorf("--base %s: only with --only %s", p.Base, scCold)
+		}
+		if _, err := os.Stat(filepath.Join(*bin, kindBase)); err != nil {
+			return fmt.Errorf("--base %s: %w (bench/run.sh builds it for BENCH_BASE_REV)", p.Base, err)
+		}
+	}
+
 	abs := func(s string) string { a, _ := filepath.Abs(s); return a }
 	h := &harness{p: p, bin: abs(*bin), work: abs(*work), docs: abs(*docs), tools: tools}
 	if *render != "" {

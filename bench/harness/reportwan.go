@@ -49,8 +49,11 @@ func (h *harness) plainTargets() []target {
 		{"plain link: cold pull", scCold},
 		{fmt.Sprintf("plain link: %d clients on the same cold image", n), coldN(n)},
 	} {
-		if base, ok := h.median(r.sc, kindBase, "seconds"); ok {
-			ts = h.appendVs(ts, fmt.Sprintf("No regression, %s: wharf ÷ wharf at %s, same rounds", r.what, h.p.Base), r.sc, "seconds", base, 1.05, "×")
+		w, ok1 := h.median(r.sc, "wharf", "seconds")
+		base, ok2 := h.median(r.sc, kindBase, "seconds")
+		if ok1 && ok2 && base > 0 {
+			ts = append(ts, target{what: fmt.Sprintf("No regression, %s: wharf ÷ wharf at %s, same rounds", r.what, h.p.Base),
+				measured: w / base, limit: 1.05, atMost: true, unit: "×"})
 		}
 	}
 	return ts

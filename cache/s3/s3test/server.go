@@ -268,6 +268,7 @@ func (s *Server) Freeze(t testing.TB) {
 		t.Fatal(err)
 	}
 	if err := waitStopped(p.Pid, 10*time.Second); err != nil {
+		p.Signal(syscall.SIGCONT) // the shared server must not stay stopped for the tests after
 		t.Fatal(err)
 	}
 }
@@ -315,7 +316,11 @@ func runningThreads(tasks string) (int, error) {
 		if i < 0 || i+2 >= len(b) {
 			return 0, fmt.Errorf("unreadable %s/%s/stat", tasks, e.Name())
 		}
-		if st := b[i+2]; st != 'T' && st != 't' {
+		switch b[i+2] {
+		case 'T', 't':
+		case 'Z', 'X':
+			return 0, fmt.Errorf("%s/%s: the process has exited", tasks, e.Name())
+		default:
 			n++
 		}
 	}
