@@ -29,14 +29,15 @@ func (m *Metrics) UpstreamConnection(upstream string) {
 }
 
 // newUpstreamFirstByte builds wharf_upstream_first_byte_seconds: the
-// least time an upstream's registry took from a request written to the
-// first byte of its answer, over the last 5 to 10 minutes
-// (transport.Latency). It is what decides whether the upstream is near
-// (prefetch and segmented fetch are for far ones).
+// least time an upstream's registry took to answer a GET or HEAD, over
+// the 5 to 10 minutes up to the last one timed (transport.Latency). It is
+// what decides whether the upstream is near (prefetch and segmented fetch
+// are for far ones); it is set as answers are timed, so an upstream not
+// asked for a while shows its last value.
 func newUpstreamFirstByte(f promauto.Factory) *prometheus.GaugeVec {
 	return f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "wharf_upstream_first_byte_seconds",
-		Help: "Least time from a request written to the first byte of the registry's answer, over the last 5 to 10 minutes; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch.",
+		Help: "Least time the registry took to answer a GET or HEAD (connection in hand to first byte), over the 5 to 10 minutes up to the last answer timed; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch.",
 	}, []string{"upstream"})
 }
 

@@ -86,17 +86,28 @@ type job struct {
 	size int64 // as the manifest gives it; -1 if it does not (schema 1)
 }
 
-// stopped says why nothing should be asked of l's upstream now (it is
-// down or limiting wharf, or the cache is full), as the result to count;
-// "" when it may be asked.
+// stopped says why nothing should be asked of l's upstream now (held
+// back, or near: see Upstream.Near), as the result to count; "" when it
+// may be asked.
 func (p *Prefetcher) stopped(l *lane) string {
+	if r := p.heldBack(l); r != "" {
+		return r
+	}
+	if l.up.Near() {
+		return resultNear
+	}
+	return ""
+}
+
+// heldBack says why l's upstream may not be asked now (it is down or
+// limiting wharf, or the cache is full): a cause a failed fetch is
+// counted under too.
+func (p *Prefetcher) heldBack(l *lane) string {
 	switch {
 	case l.up.Down() != nil:
 		return resultUpstreamDown
 	case l.up.RateLimited():
 		return resultRateLimited
-	case l.up.Near():
-		return resultNear
 	case p.opts.Store.Full():
 		return resultCacheFull // prefetched blobs nobody reads would evict used ones
 	}
@@ -135,18 +146,22 @@ func (p *Prefetcher) fetch(l *lane, j job) (string, int64) {
 	}
 	p.opts.Metrics.PrefetchRunning(1)
 	defer p.opts.Metrics.PrefetchRunning(-1)
+	// Remembered before the fill can be joined: a client joins it while the
+	// upstream has not answered yet, and Prefetch returns only once it has,
+	// so remembering after would miss the clients prefetch was for. The
+	// price: a client reading a blob held already, in the instant between
+	// this and the Remove below, counts it used.
+	p.fetched.Add(j.d, j.size)
 	fw, err := p.opts.Store.Prefetch(p.ctx, j.repo, j.d)
 	if err != nil {
+		p.fetched.Remove(j.d)
 		return p.failed(l, j, err), j.size
 	}
 	if fw == nil {
+		p.fetched.Remove(j.d)
 		return resultHeld, j.size // stored, or a fill running: nothing asked
 	}
 	defer fw.Close()
-	// Remembered once this worker's fill runs: a client that joined it in
-	// the moment before goes uncounted, never one that did not read what
-	// prefetch fetched.
-	p.fetched.Add(j.d, j.size)
 	size := j.size
 	if size < 0 { // a schema 1 manifest's layer: the upstream's word
 		if n, err := fw.Ready(p.ctx); err == nil && n >= 0 {
@@ -174,7 +189,7 @@ func (p *Prefetcher) failed(l *lane, j job, err error) string {
 	if p.ctx.Err() != nil {
 		return ""
 	}
-	result := p.stopped(l)
+	result := p.heldBack(l) // not near: a failure is no less one for a registry that got faster
 	if result == "" {
 		result = resultFailed
 	}

@@ -17,7 +17,7 @@ import (
 // through the pull-only origin it wraps, so a layer over
 // --upstream-segment-threshold from an upstream that counts as far
 // arrives in segments; at 0 it is one stream, and so it is from a near
-// upstream (127.0.0.1 under the default --upstream-far-latency). Without
+// upstream (one that answers within --upstream-far-latency). Without
 // GetBlobRange on that wrapper segmentation is silently off for every
 // mirrored upstream, which this catches.
 func TestServeSegmentsBigBlobs(t *testing.T) {
@@ -29,7 +29,7 @@ func TestServeSegmentsBigBlobs(t *testing.T) {
 	}{
 		{"far upstream, threshold 1MiB", []string{"--upstream-segment-threshold", "1MiB", "--upstream-far-latency", "0"}, 1},
 		{"far upstream, threshold 0", []string{"--upstream-segment-threshold", "0", "--upstream-far-latency", "0"}, 0},
-		{"near upstream, threshold 1MiB", []string{"--upstream-segment-threshold", "1MiB"}, 0},
+		{"near upstream, threshold 1MiB", []string{"--upstream-segment-threshold", "1MiB", "--upstream-far-latency", "10s"}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := upstreamtest.NewRegistry(t)

@@ -156,8 +156,11 @@ type nearRanger interface {
 // (upstream.Client.Near). Later ranges of a fill already segmenting go
 // out whatever the upstream's latency has become.
 func blobRange(o cache.Origin, ctx context.Context, repo string, d digest.Digest, offset, length int64, first bool) (io.ReadCloser, int64, bool, error) {
-	r, ok := o.(nearRanger)
-	if !ok || first && r.Near() {
+	r, ok := o.(cache.BlobRanger)
+	if !ok {
+		return nil, 0, false, cache.ErrNoRanges
+	}
+	if n, ok := o.(nearRanger); ok && first && n.Near() {
 		return nil, 0, false, cache.ErrNoRanges
 	}
 	return r.GetBlobRange(ctx, repo, d, offset, length, first)

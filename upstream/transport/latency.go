@@ -19,13 +19,16 @@ import (
 const LatencyWindow = 5 * time.Minute
 
 // Latency measures how far away the registry is: for each GET and HEAD to
-// its own host, the time from the request written to the first byte of
-// the answer, a round trip plus the registry's own time to answer. Least
-// keeps the smallest over the last few minutes, as TCP's min RTT does:
-// a loaded machine or a slow answer only ever adds to a sample, so the
-// least is the link's. A redirect hop (a CDN) is not sampled: every blob
-// request pays the registry's round trip first. Requests with a body are
-// not either: the server may answer before the body is written.
+// its own host, the time from the connection in hand (before a byte of the
+// request is written) to the first byte of the answer, a round trip plus
+// the registry's own time to answer. Least keeps the smallest over the
+// last few minutes, as TCP's min RTT does: a loaded machine or a slow
+// answer only ever adds to a sample, so the least is the link's. (Timing
+// from "request written" would not do: HTTP/2 reports it after the
+// headers have gone, so a writer late to a CPU would shorten a sample.) A
+// redirect hop (a CDN) is not sampled: every blob request pays the
+// registry's round trip first. Requests with a body are not either: the
+// server may answer before the body is written.
 type Latency struct {
 	next    http.RoundTripper
 	origin  string // scheme://host of the registry
@@ -58,14 +61,14 @@ func (l *Latency) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The hooks run on the transport's goroutines: atomics, as
 	// nanoseconds since start on the monotonic clock.
 	start := time.Now()
-	var wrote, first atomic.Int64
+	var conn, first atomic.Int64
 	trace := &httptrace.ClientTrace{
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote.Store(int64(time.Since(start))) },
+		GotConn:              func(httptrace.GotConnInfo) { conn.Store(int64(time.Since(start))) },
 		GotFirstResponseByte: func() { first.Store(int64(time.Since(start))) },
 	}
 	resp, err := l.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-	if w, f := wrote.Load(), first.Load(); err == nil && w > 0 && f > w {
-		l.observe(time.Duration(f - w))
+	if c, f := conn.Load(), first.Load(); err == nil && c > 0 && f > c {
+		l.observe(time.Duration(f - c))
 	}
 	return resp, err
 }
@@ -78,7 +81,9 @@ func (l *Latency) observe(d time.Duration) {
 	case since >= 2*LatencyWindow:
 		l.prev, l.cur, l.started = 0, 0, now
 	case since >= LatencyWindow:
-		l.prev, l.cur, l.started = l.cur, 0, now
+		// Whole windows on, so that a sample never counts longer than the
+		// window after its own.
+		l.prev, l.cur, l.started = l.cur, 0, l.started.Add(LatencyWindow)
 	}
 	if l.cur == 0 || d < l.cur {
 		l.cur = d
