@@ -13,7 +13,7 @@
 #   BENCH_UNTHROTTLED=0      skip the unthrottled repeat of the cold pulls
 #   BENCH_PROFILE=1          also take CPU profiles of wharf (after the rounds)
 #   BENCH_REV=HEAD           benchmark a committed revision instead of the working tree
-#   BENCH_BASE_REV=REV       with BENCH_ONLY=cold: wharf at REV too, beside wharf, in the same rounds
+#   BENCH_BASE_REV=REV       with BENCH_ONLY=cold or wan: wharf at REV too, beside wharf, in the same rounds
 #   BENCH_ONLY=peer-hop|wan|cold  run one scenario alone (peer-hop needs the cluster's tools;
 #                            cold: the plain link's cold pulls, 1 client and 8): its
 #                            figures go to the log and bench/out/run.json, docs are not written
@@ -51,7 +51,7 @@ else
 fi
 
 # BENCH_BASE_REV: wharf at that revision too, as bin/wharf-base, a third
-# mirror in BENCH_ONLY=cold (the way to show a change costs nothing).
+# mirror in BENCH_ONLY=cold or wan (the way to show a change costs nothing).
 if [[ -n "${BENCH_BASE_REV:-}" ]]; then
 	BENCH_BASE_REV=$(git rev-parse --short "$BENCH_BASE_REV") # as the report names it
 	bver=$(git describe --tags --always "$BENCH_BASE_REV")

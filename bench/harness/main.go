@@ -51,7 +51,7 @@ type params struct {
 	ConnRate     int64   // bytes per second per connection on the WAN link
 	WANLayers    []int64 // the WAN image's layer sizes, mixed as a real image's are
 	WANClients   int     // clients pulling the cold WAN image at once
-	Base         string  // a revision of wharf (bin/wharf-base) measured beside wharf under --only cold
+	Base         string  // a revision of wharf (bin/wharf-base) measured beside wharf under --only cold or wan
 }
 
 // wanLayersFull is the WAN image (252 MiB): twelve layers of mixed sizes,
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string) error {
 	wan := fs.Bool("wan", true, "run the WAN scenarios: the link with a round-trip time and a per-connection rate")
 	rtt := fs.String("rtt", "", "round-trip time of the WAN link, e.g. 50ms (empty: the scale's)")
 	connRate := fs.String("conn-rate", "", "bytes per second per connection on the WAN link, e.g. 25MiB (empty: the scale's)")
-	base := fs.String("base", "", "with --only cold: also measure bin/wharf-base, built from this revision, as a mirror beside wharf")
+	base := fs.String("base", "", "with --only cold or wan: also measure bin/wharf-base, built from this revision, as a mirror beside wharf")
 	wanLayers := fs.String("wan-layers", "", "the WAN image's layer sizes, e.g. 64MiB,1MiB,32MiB (empty: the scale's)")
 	var tools clusterTools
 	fs.StringVar(&tools.MinIO, "minio", "", "MinIO server binary, for the cluster scenarios")
@@ -153,8 +153,8 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	if p.Base != "" {
-		if p.Only != scCold {
-			return fmt.Errorf("--base %s: only with --only %s", p.Base, scCold)
+		if p.Only != scCold && p.Only != scWAN {
+			return fmt.Errorf("--base %s: only with --only %s or %s", p.Base, scCold, scWAN)
 		}
 		if _, err := os.Stat(filepath.Join(*bin, kindBase)); err != nil {
 			return fmt.Errorf("--base %s: %w (bench/run.sh builds it for BENCH_BASE_REV)", p.Base, err)

@@ -30,6 +30,7 @@ func (h *harness) wanTargets() []target {
 		}
 		ts = append(ts, t)
 	}
+	ts = append(ts, h.baseTargets(wanPrefix+scCold, wanColdN(n), "WAN")...)
 	return append(ts, h.plainTargets()...)
 }
 
@@ -42,12 +43,19 @@ func (h *harness) plainTargets() []target {
 	plain := h.med(scCold, "direct", "seconds")
 	vs("No regression, plain link (200 MiB/s shared, no latency, no cap): cold pull through wharf ÷ direct pull", scCold, plain)
 	vs(fmt.Sprintf("No regression, plain link: %d clients on the same cold image through wharf ÷ one direct pull", n), coldN(n), plain)
+	return append(ts, h.baseTargets(scCold, coldN(n), "plain link")...)
+}
+
+// baseTargets are the rows "wharf ÷ wharf at --base" of the one-client
+// and the n-client cold scenarios, where both were measured.
+func (h *harness) baseTargets(one, many, link string) []target {
 	if h.p.Base == "" {
-		return ts
+		return nil
 	}
+	var ts []target
 	for _, r := range []struct{ what, sc string }{
-		{"plain link: cold pull", scCold},
-		{fmt.Sprintf("plain link: %d clients on the same cold image", n), coldN(n)},
+		{link + ": cold pull", one},
+		{fmt.Sprintf("%s: %d clients on the same cold image", link, h.p.WANClients), many},
 	} {
 		w, ok1 := h.median(r.sc, "wharf", "seconds")
 		base, ok2 := h.median(r.sc, kindBase, "seconds")

@@ -154,6 +154,15 @@ func (h *harness) measure(ctx context.Context) error {
 // kindBase is wharf at another revision (--base), a mirror beside wharf.
 const kindBase = "wharf-base"
 
+// withBase puts wharf-base between the two mirrors of a round when --base
+// is set, so that it alternates with wharf too.
+func (h *harness) withBase(mirrors []string) []string {
+	if h.p.Base == "" {
+		return mirrors
+	}
+	return []string{mirrors[0], kindBase, mirrors[1]}
+}
+
 // mirrorsFor is the order the mirrors go in, in round: alternating.
 func mirrorsFor(round int) []string {
 	if round%2 == 0 {
@@ -186,10 +195,7 @@ func (h *harness) peerHopOnly(ctx context.Context) error {
 // two taken in the same rounds.
 func (h *harness) coldOnly(ctx context.Context) error {
 	for round := 1; round <= h.p.Rounds; round++ {
-		mirrors := mirrorsFor(round)
-		if h.p.Base != "" { // between the two, so that it alternates with wharf too
-			mirrors = []string{mirrors[0], kindBase, mirrors[1]}
-		}
+		mirrors := h.withBase(mirrorsFor(round))
 		h.logf("round %d of %d: plain-link cold pulls alone, %s first", round, h.p.Rounds, mirrors[0])
 		for _, kind := range append([]string{"direct"}, mirrors...) {
 			if err := h.cold(ctx, "", h.img.app, round, kind, 1); err != nil {

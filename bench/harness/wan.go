@@ -39,8 +39,9 @@ func (h *harness) wanOnly(ctx context.Context) error {
 		return err
 	}
 	for round := 1; round <= h.p.Rounds; round++ {
-		h.logf("round %d of %d: WAN alone, %s first", round, h.p.Rounds, mirrorsFor(round)[0])
-		if err := h.wanRound(ctx, round, mirrorsFor(round), warm); err != nil {
+		mirrors := h.withBase(mirrorsFor(round))
+		h.logf("round %d of %d: WAN alone, %s first", round, h.p.Rounds, mirrors[0])
+		if err := h.wanRound(ctx, round, mirrors, warm); err != nil {
 			return err
 		}
 	}
