@@ -87,7 +87,10 @@ type Sessions struct {
 	locks map[string]*sessionLock // one request at a time per session
 	mine  map[string]*localCopy   // shared sessions this replica opened or wrote (shared.go)
 	tick  ticker                  // paces the keep-alive of streaming requests (sharedkeep.go)
-	bufs  *partBuffers            // for shared chunks of unknown length; nil: the store buffers (buffers.go)
+	// touched, set only by tests, hears whether each ticked keep-alive
+	// write went on or lost, so a test can wait on it.
+	touched func(ok bool)
+	bufs    *partBuffers // for shared chunks of unknown length; nil: the store buffers (buffers.go)
 
 	life      context.Context // ends with Close: the sweep's requests to a shared store
 	cancel    context.CancelFunc

@@ -86,7 +86,11 @@ func (s *Sessions) keepAlive(ctx context.Context, id string, st sharedState, ver
 				return
 			case <-tick:
 			}
-			if !k.touch(ctx) {
+			ok := k.touch(ctx)
+			if k.s.touched != nil {
+				k.s.touched(ok)
+			}
+			if !ok {
 				return
 			}
 		}

@@ -20,21 +20,44 @@ import (
 // Long requests are driven by the test: a body fed through a pipe, the
 // shared clock moved by hand, and the keep-alive's ticks sent by the test.
 
-// manualTicks makes s's keep-alive tick when the test says.
-func manualTicks(s *Sessions) chan time.Time {
-	ticks := make(chan time.Time)
-	s.tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
-	return ticks
+// manualTicker drives one Sessions' keep-alives by hand.
+type manualTicker struct {
+	c       chan time.Time
+	outcome chan bool
 }
 
-// tick hands the keep-alive one tick; the send is taken only once the
-// keep-alive finished its previous write and waits again.
-func tick(t *testing.T, ticks chan<- time.Time) {
+// manualTicks makes s's keep-alive tick when the test says.
+func manualTicks(s *Sessions) *manualTicker {
+	tk := &manualTicker{c: make(chan time.Time), outcome: make(chan bool)}
+	s.tick = func(time.Duration) (<-chan time.Time, func()) { return tk.c, func() {} }
+	s.touched = func(ok bool) { tk.outcome <- ok }
+	return tk
+}
+
+// tick makes the keep-alive write once and reports whether it went on
+// (false: the session was replaced or ended under it).
+func tick(t *testing.T, tk *manualTicker) bool {
 	t.Helper()
+	timeout := time.After(30 * time.Second)
 	select {
-	case ticks <- time.Time{}:
-	case <-time.After(30 * time.Second):
+	case tk.c <- time.Time{}:
+	case <-timeout:
 		t.Fatal("the keep-alive stopped taking ticks")
+	}
+	select {
+	case ok := <-tk.outcome:
+		return ok
+	case <-timeout:
+		t.Fatal("the keep-alive's write did not end")
+		return false
+	}
+}
+
+// keptAlive ticks once and fails the test unless the write went on.
+func keptAlive(t *testing.T, tk *manualTicker) {
+	t.Helper()
+	if !tick(t, tk) {
+		t.Fatal("a keep-alive lost its write while nothing else wrote the session")
 	}
 }
 
@@ -97,7 +120,7 @@ func sweepNow(t *testing.T, s *Sessions) int {
 
 // twoReplicasOneSession opens replicas a and b with a 1 h expiry, a's
 // keep-alive ticked by the test, and a session opened on a.
-func twoReplicasOneSession(t *testing.T) (*cluster, *replica, *replica, chan time.Time, Status) {
+func twoReplicasOneSession(t *testing.T) (*cluster, *replica, *replica, *manualTicker, Status) {
 	c := newCluster(t, minio.Get(t))
 	opts := Options{Expiry: time.Hour}
 	a := c.replica(t, t.TempDir(), opts, 0)
@@ -125,8 +148,7 @@ func TestSharedUploadLongPatchOutlivesExpiry(t *testing.T) {
 	for i := range pieces {
 		p.feed(t, rest[i*len(rest)/pieces:(i+1)*len(rest)/pieces])
 		c.clock.add(25 * time.Minute)
-		tick(t, ticks)
-		tick(t, ticks) // taken once the first keep-alive is written
+		keptAlive(t, ticks)
 		if n := sweepNow(t, b.s); n != 0 {
 			t.Fatalf("after %d min of streaming, the other replica swept %d sessions", (i+1)*25, n)
 		}
@@ -161,8 +183,7 @@ func TestSharedUploadKeepAliveRacesTheSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.clock.add(2 * time.Hour)
-	tick(t, ticks)
-	tick(t, ticks)
+	keptAlive(t, ticks)
 	if b.s.endIdle(ctx, st.ID, old, ver) {
 		t.Fatal("a sweep ended a session on a state older than its keep-alive")
 	}
@@ -173,7 +194,9 @@ func TestSharedUploadKeepAliveRacesTheSweep(t *testing.T) {
 	if n := sweepNow(t, b.s); n != 1 {
 		t.Fatalf("swept %d sessions, want the stalled one", n)
 	}
-	tick(t, ticks)
+	if tick(t, ticks) {
+		t.Fatal("a keep-alive went on over the sweep's tombstone")
+	}
 	p.feed(t, randomBytes(64<<10))
 	if r := p.end(t, nil); !errors.Is(r.err, ErrUnknown) {
 		t.Fatalf("the PATCH of a swept session: %+v, %v; want ErrUnknown", r.st, r.err)
@@ -265,8 +288,7 @@ func TestSharedUploadLongFinishOutlivesExpiry(t *testing.T) {
 		<-h.entered
 		for range 3 {
 			c.clock.add(time.Hour)
-			tick(t, ticks)
-			tick(t, ticks)
+			keptAlive(t, ticks)
 			if n := sweepNow(t, b.s); n != 0 {
 				t.Fatalf("the other replica swept %d sessions while one finished", n)
 			}
@@ -417,9 +439,8 @@ func TestSharedUploadKeepAliveAnswerLost(t *testing.T) {
 	p := patchSlowly(a.s, st.ID)
 	p.feed(t, body[:64<<10])
 	l.arm(func(st sharedState) bool { return !st.Touched.IsZero() })
-	tick(t, ticks)
-	tick(t, ticks) // taken once the touch is done
-	tick(t, ticks) // and the keep-alive goes on
+	keptAlive(t, ticks) // its answer lost, the touch goes on
+	keptAlive(t, ticks) // from the version it wrote
 	p.feed(t, body[64<<10:])
 	if r := p.end(t, nil); r.err != nil || r.st.Size != int64(len(body)) {
 		t.Fatalf("a PATCH whose keep-alive's answer was lost: %+v, %v; want all %d bytes", r.st, r.err, len(body))
