@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,22 +30,49 @@ func (m *Metrics) UpstreamConnection(upstream string) {
 	}
 }
 
-// newUpstreamFirstByte builds wharf_upstream_first_byte_seconds: the
-// least time an upstream's registry took to answer a GET or HEAD, over
-// the 5 to 10 minutes up to the last one timed (transport.Latency). It is
-// what decides whether the upstream is near (prefetch and segmented fetch
-// are for far ones); it is set as answers are timed, so an upstream not
-// asked for a while shows its last value.
-func newUpstreamFirstByte(f promauto.Factory) *prometheus.GaugeVec {
-	return f.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "wharf_upstream_first_byte_seconds",
-		Help: "Least time the registry took to answer a GET or HEAD (connection in hand to first byte), over the 5 to 10 minutes up to the last answer timed; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch.",
-	}, []string{"upstream"})
+// firstByte is wharf_upstream_first_byte_seconds: the least time each
+// upstream's registry took to answer a GET or HEAD over the last 5 to 10
+// minutes (transport.Latency), the figure that decides whether the
+// upstream is near (prefetch and segmented fetch are for far ones). It is
+// read from each upstream's own measure at every scrape, so an upstream
+// nobody asked for that long shows no series, as wharf then counts it far,
+// rather than the last value it had.
+type firstByte struct {
+	desc *prometheus.Desc
+
+	mu    sync.Mutex
+	least map[string]func() (time.Duration, bool) // by upstream
 }
 
-// UpstreamFirstByte publishes upstream's least time to first byte.
-func (m *Metrics) UpstreamFirstByte(upstream string, d time.Duration) {
+func newFirstByte() *firstByte {
+	return &firstByte{
+		desc: prometheus.NewDesc("wharf_upstream_first_byte_seconds",
+			"Least time the registry took to answer a GET or HEAD (connection in hand to first byte) over the last 5 to 10 minutes; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch. No series while none was timed.",
+			[]string{"upstream"}, nil),
+		least: map[string]func() (time.Duration, bool){},
+	}
+}
+
+func (c *firstByte) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *firstByte) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	least := maps.Clone(c.least)
+	c.mu.Unlock()
+	for upstream, f := range least {
+		if d, ok := f(); ok {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, d.Seconds(), upstream)
+		}
+	}
+}
+
+// TimeUpstream publishes upstream's least time to first byte, read from
+// least at each scrape (ok false: none timed lately). A second call for
+// the same upstream replaces the first.
+func (m *Metrics) TimeUpstream(upstream string, least func() (time.Duration, bool)) {
 	if m != nil {
-		m.UpstreamFirstByteSeconds.WithLabelValues(upstream).Set(d.Seconds())
+		m.upstreamFirstByte.mu.Lock()
+		defer m.upstreamFirstByte.mu.Unlock()
+		m.upstreamFirstByte.least[upstream] = least
 	}
 }

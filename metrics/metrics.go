@@ -49,8 +49,8 @@ type Metrics struct {
 	UpstreamUp       *prometheus.GaugeVec     // upstream: 1 up, 0 marked down (upstream/transport/health.go)
 	// Connections opened to an upstream's hosts, its registry's least time
 	// to first byte (conns.go).
-	UpstreamConnections      *prometheus.CounterVec // upstream
-	UpstreamFirstByteSeconds *prometheus.GaugeVec   // upstream
+	UpstreamConnections *prometheus.CounterVec // upstream
+	upstreamFirstByte   *firstByte             // wharf_upstream_first_byte_seconds, read at each scrape
 
 	prefetchCollectors // an image's blobs fetched before its client asks (prefetch.go)
 
@@ -87,6 +87,10 @@ type Metrics struct {
 // New registers wharf's collectors on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
+	firstByte := newFirstByte()
+	if reg != nil {
+		reg.MustRegister(firstByte)
+	}
 	return &Metrics{
 		prefetchCollectors: newPrefetch(f),
 		Requests: f.NewCounterVec(prometheus.CounterOpts{
@@ -172,8 +176,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		UpstreamFailures: f.NewCounterVec(prometheus.CounterOpts{
 			Name: NameUpstreamFailures, Help: "Upstream operations that failed after retries, by upstream and reason.",
 		}, []string{"upstream", "reason"}),
-		UpstreamConnections:      newUpstreamConnections(f),
-		UpstreamFirstByteSeconds: newUpstreamFirstByte(f),
+		UpstreamConnections: newUpstreamConnections(f),
+		upstreamFirstByte:   firstByte,
 		UpstreamUp: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wharf_upstream_up", Help: "1 while the upstream is up, 0 while wharf has marked it down and only probes it.",
 		}, []string{"upstream"}),

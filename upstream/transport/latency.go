@@ -30,11 +30,9 @@ const LatencyWindow = 5 * time.Minute
 // registry's round trip first. Requests with a body are not either: the
 // server may answer before the body is written.
 type Latency struct {
-	next    http.RoundTripper
-	origin  string // scheme://host of the registry
-	name    string
-	metrics *metrics.Metrics
-	now     func() time.Time // time.Now; tests set it
+	next   http.RoundTripper
+	origin string           // scheme://host of the registry
+	now    func() time.Time // time.Now; tests set it
 
 	mu      sync.Mutex
 	started time.Time     // when the current window began
@@ -42,7 +40,8 @@ type Latency struct {
 	prev    time.Duration // least of the window before; 0: no sample
 }
 
-// NewLatency wraps next for the registry at base. m may be nil.
+// NewLatency wraps next for the registry at base, and publishes Least
+// as name's wharf_upstream_first_byte_seconds on m (which may be nil).
 func NewLatency(next http.RoundTripper, base *url.URL, name string, m *metrics.Metrics) (*Latency, error) {
 	if next == nil {
 		return nil, errors.New("transport: NewLatency: nil next transport")
@@ -50,7 +49,9 @@ func NewLatency(next http.RoundTripper, base *url.URL, name string, m *metrics.M
 	if base == nil || base.Host == "" {
 		return nil, errors.New("transport: NewLatency: base URL without host")
 	}
-	return &Latency{next: next, origin: origin(base), name: name, metrics: m, now: time.Now}, nil
+	l := &Latency{next: next, origin: origin(base), now: time.Now}
+	m.TimeUpstream(name, l.Least)
+	return l, nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -88,9 +89,7 @@ func (l *Latency) observe(d time.Duration) {
 	if l.cur == 0 || d < l.cur {
 		l.cur = d
 	}
-	least := l.leastLocked()
 	l.mu.Unlock()
-	l.metrics.UpstreamFirstByte(l.name, least)
 }
 
 // Least is the least time to first byte sampled in the last 5 to 10

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-mirror/wharf/metrics"
 )
@@ -31,8 +30,8 @@ func TestLatencyTimesTheRegistry(t *testing.T) {
 	cdn := httptest.NewServer(handler)
 	defer cdn.Close()
 	base, _ := url.Parse(reg.URL)
-	m := metrics.New(prometheus.NewRegistry())
-	l, err := NewLatency(http.DefaultTransport, base, "up", m)
+	prom := prometheus.NewRegistry()
+	l, err := NewLatency(http.DefaultTransport, base, "up", metrics.New(prom))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +48,9 @@ func TestLatencyTimesTheRegistry(t *testing.T) {
 	if _, ok := l.Least(); ok {
 		t.Fatal("Least known before any request")
 	}
+	if g, ok := firstByteGauge(t, prom, "up"); ok {
+		t.Fatalf("wharf_upstream_first_byte_seconds = %v before any request, want no series", g)
+	}
 	do(http.MethodPut, reg.URL+"/v2/fast", strings.NewReader("body"))
 	do(http.MethodGet, cdn.URL+"/v2/fast", nil)
 	if least, ok := l.Least(); ok {
@@ -59,8 +61,8 @@ func TestLatencyTimesTheRegistry(t *testing.T) {
 	if !ok || least < slow {
 		t.Fatalf("Least = %v, %v after a GET answered in %v, want at least that", least, ok, slow)
 	}
-	if g := testutil.ToFloat64(m.UpstreamFirstByteSeconds.WithLabelValues("up")); g != least.Seconds() {
-		t.Errorf("wharf_upstream_first_byte_seconds = %v, want %v", g, least.Seconds())
+	if g, ok := firstByteGauge(t, prom, "up"); !ok || g != least.Seconds() {
+		t.Errorf("wharf_upstream_first_byte_seconds = %v, %v, want %v", g, ok, least.Seconds())
 	}
 	for range 3 { // the least of a few: one answer on a busy machine may be late
 		do(http.MethodHead, reg.URL+"/v2/fast", nil)
@@ -75,7 +77,8 @@ func TestLatencyTimesTheRegistry(t *testing.T) {
 // one not asked for two windows is unknown.
 func TestLatencyForgets(t *testing.T) {
 	base, _ := url.Parse("http://registry.test")
-	l, err := NewLatency(http.DefaultTransport, base, "up", nil)
+	prom := prometheus.NewRegistry()
+	l, err := NewLatency(http.DefaultTransport, base, "up", metrics.New(prom))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +109,32 @@ func TestLatencyForgets(t *testing.T) {
 		if got != s.want || ok != (s.want > 0) {
 			t.Errorf("after %v more, sample %v: Least = %v, %v, want %v", s.advance, s.sample, got, ok, s.want)
 		}
+		// The metric is read at the scrape: a forgotten sample is not shown.
+		if g, ok := firstByteGauge(t, prom, "up"); ok != (s.want > 0) || g != s.want.Seconds() {
+			t.Errorf("after %v more, sample %v: wharf_upstream_first_byte_seconds = %v, %v, want %v", s.advance, s.sample, g, ok, s.want.Seconds())
+		}
 	}
+}
+
+// firstByteGauge scrapes reg for upstream's
+// wharf_upstream_first_byte_seconds; ok is false when it has no series.
+func firstByteGauge(t *testing.T, reg *prometheus.Registry, upstream string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "wharf_upstream_first_byte_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "upstream" && l.GetValue() == upstream {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
