@@ -46,7 +46,7 @@ type firstByte struct {
 
 func newFirstByte() *firstByte {
 	return &firstByte{
-		desc: prometheus.NewDesc("wharf_upstream_first_byte_seconds",
+		desc: prometheus.NewDesc(NameUpstreamFirstByte,
 			"Least time the registry took to answer a GET or HEAD (connection in hand to first byte) over the last 5 to 10 minutes; below upstream.farLatency the upstream is near and gets neither prefetch nor segmented fetch. No series while none was timed.",
 			[]string{"upstream"}, nil),
 		least: map[string]func() (time.Duration, bool){},

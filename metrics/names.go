@@ -29,6 +29,9 @@ const (
 	NameS3Latency          = "wharf_s3_request_seconds"
 	NameTierLocalBytes     = "wharf_tier_local_bytes"
 	NameTierSharedReads    = "wharf_tier_shared_reads_total"
+	NameUpstreamFirstByte  = "wharf_upstream_first_byte_seconds"
+	NamePrefetchBytes      = "wharf_prefetch_bytes_total"
+	NamePrefetchUsedBytes  = "wharf_prefetch_used_bytes_total"
 )
 
 // Shared eviction's handshakes and what it spared (cache/sharedevicting.go).

@@ -34,13 +34,13 @@ func newPrefetch(f promauto.Factory) prefetchCollectors {
 			Name: "wharf_prefetch_blobs_total", Help: "Blobs of fetched image manifests that prefetch took up, by result: fetched, held (stored or being filled already; not asked), dropped (queue full), failed, upstream_down, rate_limited, near_upstream, cache_full, too_large (not asked).",
 		}, []string{"result"}),
 		PrefetchBytes: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "wharf_prefetch_bytes_total", Help: "Bytes of the blobs in wharf_prefetch_blobs_total, as their manifests give them, by result.",
+			Name: NamePrefetchBytes, Help: "Bytes of the blobs in wharf_prefetch_blobs_total, as their manifests give them, by result.",
 		}, []string{"result"}),
 		PrefetchUsed: f.NewCounter(prometheus.CounterOpts{
 			Name: "wharf_prefetch_used_total", Help: "Blobs prefetch fetched that a client then read (each counted once).",
 		}),
 		PrefetchUsedBytes: f.NewCounter(prometheus.CounterOpts{
-			Name: "wharf_prefetch_used_bytes_total", Help: "Bytes of the blobs in wharf_prefetch_used_total.",
+			Name: NamePrefetchUsedBytes, Help: "Bytes of the blobs in wharf_prefetch_used_total.",
 		}),
 		PrefetchQueued: f.NewGauge(prometheus.GaugeOpts{
 			Name: "wharf_prefetch_queued", Help: "Blobs waiting for a prefetch worker, every upstream's.",

@@ -39,6 +39,9 @@ type gathered struct {
 	s3Requests, s3Bad   float64 // every request; those with no answer or a 5xx
 	s3Seconds, s3Timed  float64 // the latency histogram's sum and count
 	localBytes, sharedR float64 // the local tier's copies; opens the bucket answered
+
+	firstByte              map[string]float64 // seconds, by upstream; present only while timed
+	prefetched, prefetchRd float64            // bytes prefetch fetched; of those, bytes clients read
 }
 
 func readGathered(fams []*dto.MetricFamily) gathered {
@@ -47,6 +50,7 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 		upstreamBytes: map[string]float64{}, upRequests: map[string]float64{},
 		upBadResponses: map[string]float64{}, upFailures: map[string]float64{},
 		limit: map[string]float64{}, remain: map[string]float64{}, peerReq: map[string]float64{},
+		firstByte: map[string]float64{},
 	}
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {
@@ -74,6 +78,14 @@ func readGathered(fams []*dto.MetricFamily) gathered {
 				g.limit[label(m, "upstream")] = v
 			case metrics.NameRateLimitRemaining:
 				g.remain[label(m, "upstream")] = v
+			case metrics.NameUpstreamFirstByte:
+				g.firstByte[label(m, "upstream")] = v
+			case metrics.NamePrefetchBytes:
+				if label(m, "result") == "fetched" {
+					g.prefetched += v
+				}
+			case metrics.NamePrefetchUsedBytes:
+				g.prefetchRd += v
 			case metrics.NameCapacity:
 				g.capacity = v
 			case metrics.NameCacheSize:

@@ -47,7 +47,10 @@ type Options struct {
 	// PullName names a stored repository as clients pull it ("" or nil:
 	// by its store identity, "<upstream>/<path>").
 	PullName func(cache.Repo) string
-	Logger   logrus.FieldLogger // nil: discard
+	// FarLatency is upstream.farLatency: an upstream whose registry
+	// answers faster is shown near (0: every upstream is far).
+	FarLatency time.Duration
+	Logger     logrus.FieldLogger // nil: discard
 }
 
 const (

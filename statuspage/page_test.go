@@ -57,7 +57,7 @@ func fixture(t *testing.T, src *holdings, errs ...ErrorGroup) (*Page, http.Handl
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	o := Options{Gatherer: reg, Errors: fixedErrors(errs), Upstreams: []string{"docker.io"}, PullName: hubNames}
+	o := Options{Gatherer: reg, Errors: fixedErrors(errs), Upstreams: []string{"docker.io"}, PullName: hubNames, FarLatency: 10 * time.Millisecond}
 	if src != nil {
 		o.Store = src
 	}
@@ -104,15 +104,27 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	m.UpstreamRequest("docker.io", "blob", 404, time.Millisecond) // the request's fault, not the upstream's
 	m.UpstreamRequest("ghcr.io", "manifest", 0, time.Millisecond) // no answer at all
 	m.RateLimit("docker.io", 100, 42)
+	m.TimeUpstream("docker.io", func() (time.Duration, bool) { return 48 * time.Millisecond, true })
+	m.TimeUpstream("ghcr.io", func() (time.Duration, bool) { return 0, false }) // nothing timed lately
+	m.TimeUpstream("quay.io", func() (time.Duration, bool) { return 2 * time.Millisecond, true })
+	m.UpstreamRequest("quay.io", "manifest", 200, time.Millisecond)
+	m.Prefetched("fetched", 3<<20)
+	m.Prefetched("near_upstream", 5<<20) // not fetched: not counted
+	m.PrefetchUsedBlob(1 << 20)
 
 	w, doc := statuspagetest.Get(t, h, nil)
 	body := w.Body.String()
 	for id, want := range map[string][]string{
-		"hit-ratio": {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "served stale because its upstream failed (1 so far)"},
-		"stored":    {"2.5 GiB", "25.0% of 10 GiB capacity", "42 blobs and manifests"},
-		"images":    {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
-		"saved":     {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
-		"upstreams": {"docker.io", "degraded", "11", "42 of 100 pulls left", "ghcr.io", "down", "not announced"},
+		"hit-ratio":  {"75.0%", "without asking an upstream ÷ all manifest, tag and blob requests: 3 of 4", "manifests 100.0%", "blobs 0.0%", "served stale because its upstream failed (1 so far)"},
+		"stored":     {"2.5 GiB", "25.0% of 10 GiB capacity", "42 blobs and manifests"},
+		"images":     {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
+		"saved":      {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
+		"prefetched": {"3.0 MiB prefetched before clients asked", "1.0 MiB of it read since"},
+		// Distance: the registry's least time to first byte against FarLatency.
+		"upstream-docker.io": {"far", "first byte in 48 ms"},
+		"upstream-ghcr.io":   {"far", "not timed lately"},
+		"upstream-quay.io":   {"near", "first byte in 2.00 ms"},
+		"upstreams":          {"docker.io", "degraded", "11", "42 of 100 pulls left", "ghcr.io", "down", "not announced"},
 		// Named as a client pulls them (the default upstream's by path).
 		"repositories": {"library/alpine", "3.0 MiB", "83.3%",
 			`evil/<script>alert("x")</script>`, "75.0%"},
@@ -126,6 +138,11 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 			if !strings.Contains(text, s) {
 				t.Errorf("#%s does not show %q:\n%s", id, s, text)
 			}
+		}
+	}
+	for id, not := range map[string]string{"upstream-docker.io": "near", "upstream-ghcr.io": "near", "upstream-quay.io": "far"} {
+		if row := textByID(doc, id); strings.Contains(row, not) {
+			t.Errorf("#%s shows %q: %q", id, not, row)
 		}
 	}
 	if row := textByID(doc, "repo-docker.io/site/app"); !strings.Contains(row, "pushed") {
@@ -326,6 +343,9 @@ func TestPageReadsEveryMetric(t *testing.T) {
 	m.S3Request("GET", 503, time.Millisecond)
 	m.SetTierLocalSize(1)
 	m.TierSharedRead()
+	m.TimeUpstream("u", func() (time.Duration, bool) { return time.Millisecond, true })
+	m.Prefetched("fetched", 1)
+	m.PrefetchUsedBlob(1)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +363,7 @@ func TestPageReadsEveryMetric(t *testing.T) {
 		"bytes from peers": g.peerBytes, "served to peers": g.peerServed,
 		"S3 requests": g.s3Requests, "S3 failures": g.s3Bad, "S3 latency": g.s3Timed,
 		"local copies": g.localBytes, "bucket reads": g.sharedR,
+		"first byte": g.firstByte["u"], "prefetched": g.prefetched, "prefetched read": g.prefetchRd,
 	} {
 		if v == 0 {
 			t.Errorf("the page reads no %s from the registry", what)

@@ -35,8 +35,11 @@ type report struct {
 	ServedCache    float64 // bytes saved: served without asking an upstream
 	ServedUpstream float64
 	Fetched        float64 // bytes received from upstreams
+	Prefetched     float64 // bytes prefetch fetched before a client asked
+	PrefetchRead   float64 // of those, bytes clients then read
 	Upstreams      []upstreamStatus
 	HealthWindow   time.Duration // 0: since start
+	FarLatency     time.Duration // Options.FarLatency
 
 	// A cluster's replica, and the shared store: shown only when they run.
 	HasCluster             bool
@@ -74,6 +77,9 @@ type upstreamStatus struct {
 	Fetched                  float64
 	HasBudget                bool
 	Limit, Remain            float64
+	Timed                    bool          // FirstByte known: an answer was timed lately
+	FirstByte                time.Duration // the registry's least time to first byte
+	Near                     bool          // under Options.FarLatency: no prefetch, no segments
 }
 
 // report gathers what v may see from every source the page has.
@@ -143,6 +149,8 @@ func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 	}
 	rep.Stale = g.stale["tag"]
 	rep.ServedCache, rep.ServedUpstream = g.served["cache"], g.served["upstream"]
+	rep.Prefetched, rep.PrefetchRead = g.prefetched, g.prefetchRd
+	rep.FarLatency = p.o.FarLatency
 	for _, v := range g.upstreamBytes {
 		rep.Fetched += v
 	}
@@ -162,6 +170,10 @@ func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 			Remain:    g.remain[name],
 		}
 		u.Limit, u.HasBudget = g.limit[name]
+		if s, ok := g.firstByte[name]; ok {
+			u.Timed, u.FirstByte = true, time.Duration(s*float64(time.Second))
+			u.Near = u.FirstByte < p.o.FarLatency // upstream.Client.Near's rule
+		}
 		u.Health = grade(u.Requests, u.Bad, u.FailedOps)
 		p.breakerState(&u)
 		rep.Upstreams = append(rep.Upstreams, u)

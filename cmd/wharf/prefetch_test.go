@@ -1,14 +1,19 @@
 package main
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/wharf-mirror/wharf/config"
+	"github.com/wharf-mirror/wharf/statuspage/statuspagetest"
 	"github.com/wharf-mirror/wharf/upstream/upstreamtest"
 )
 
@@ -24,15 +29,16 @@ func TestServePrefetches(t *testing.T) {
 		near    = `wharf_prefetch_blobs_total{result="near_upstream"}`
 	)
 	tests := []struct {
-		name  string
-		flags []string
-		count string // the result the image's 4 blobs are counted under; "" for none
+		name     string
+		flags    []string
+		count    string // the result the image's 4 blobs are counted under; "" for none
+		distance string // as the status page shows the upstream
 	}{
-		{"far upstream", []string{"--prefetch-concurrency", "2", "--upstream-far-latency", "0"}, fetched},
+		{"far upstream", []string{"--prefetch-concurrency", "2", "--upstream-far-latency", "0"}, fetched, "far"},
 		// 127.0.0.1 is near under the default 10ms too; 10s keeps a busy
 		// machine's slow answer from making it far.
-		{"near upstream", []string{"--prefetch-concurrency", "2", "--upstream-far-latency", "10s"}, near},
-		{"switched off", []string{"--prefetch=false", "--upstream-far-latency", "0"}, ""},
+		{"near upstream", []string{"--prefetch-concurrency", "2", "--upstream-far-latency", "10s"}, near, "near"},
+		{"switched off", []string{"--prefetch=false", "--upstream-far-latency", "0"}, "", "far"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +53,9 @@ func TestServePrefetches(t *testing.T) {
 			}
 			if _, err := remote.Get(ref); err != nil {
 				t.Fatal(err)
+			}
+			if got := distanceShown(t, addr); got != tt.distance {
+				t.Errorf("the status page shows the upstream %q, want %q", got, tt.distance)
 			}
 			if tt.count != "" { // config and 3 layers, counted as the manifest is handed over
 				tick := time.NewTicker(10 * time.Millisecond)
@@ -94,4 +103,29 @@ func TestNoPrefetcherOfflineOrOff(t *testing.T) {
 			t.Errorf("offline %v, prefetch %v: proxy.Options.Prefetch is %#v, want nil", cfg.OfflineOn(), cfg.Upstream.PrefetchOn(), opt)
 		}
 	}
+}
+
+// distanceShown is the distance the status page at addr gives its one
+// upstream: "near" or "far".
+func distanceShown(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	doc, err := html.Parse(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := statuspagetest.TextByID(doc, "upstreams")
+	near, far := strings.Contains(row, "near"), strings.Contains(row, "far")
+	switch {
+	case near && !far:
+		return "near"
+	case far && !near:
+		return "far"
+	}
+	t.Fatalf("the status page's upstreams table gives no one distance: %q", row)
+	return ""
 }
