@@ -166,8 +166,9 @@ func wharfMetricNames(t *testing.T) (names map[string]bool, histograms map[strin
 	}
 	names, histograms = map[string]bool{}, map[string]bool{}
 	// Each collector is built as f.NewXxx(prometheus.XxxOpts{ Name: "wharf_…"
-	// or Name: NameXxx, a constant of names.go.
-	re := regexp.MustCompile(`prometheus\.(\w+)Opts\{\s*Name:\s*(?:"(wharf_\w+)"|(\w+))`)
+	// or Name: NameXxx, a constant of names.go; one read at the scrape (a
+	// Collector of its own) as prometheus.NewDesc("wharf_…" or NameXxx.
+	re := regexp.MustCompile(`prometheus\.(?:(\w+)Opts\{\s*Name:|NewDesc\()\s*(?:"(wharf_\w+)"|(\w+))`)
 	constRe := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*"(wharf_\w+)"`)
 	consts := map[string]string{}
 	var srcs []string
