@@ -14,7 +14,6 @@ import (
 type harness struct {
 	p               params
 	bin, work, docs string
-	command         string
 	procs           []*proc
 	t0              time.Time
 	upstream, relay *server
@@ -87,15 +86,6 @@ func (s *server) peakRSS() (int64, error) {
 		most = max(most, v)
 	}
 	return most, nil
-}
-
-func (s *server) resetPeak() error {
-	for _, p := range s.all() {
-		if err := resetPeak(p.pid()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // distributionConfig is the registry's YAML: filesystem storage, the

@@ -185,12 +185,11 @@ func (s *Sessions) lock(id string) func() {
 // request holds or awaits id (the session is in use, so not idle).
 func (s *Sessions) tryLock(id string) (unlock func(), ok bool) {
 	s.mu.Lock()
-	l, held := s.locks[id]
-	if held {
+	if _, held := s.locks[id]; held {
 		s.mu.Unlock()
 		return nil, false
 	}
-	l = &sessionLock{n: 1}
+	l := &sessionLock{n: 1}
 	l.Lock()
 	s.locks[id] = l
 	s.mu.Unlock()

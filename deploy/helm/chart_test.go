@@ -47,7 +47,7 @@ func checkWiring(t *testing.T, m manifests) {
 	t.Helper()
 	pod := *m.pod
 	checkLabels(t, "pod template", pod.Labels)
-	selector := map[string]string{}
+	var selector map[string]string
 	if m.sts != nil {
 		selector = m.sts.Spec.Selector.MatchLabels
 		if m.sts.Spec.ServiceName != m.svc.Name {
@@ -61,6 +61,9 @@ func checkWiring(t *testing.T, m manifests) {
 		}
 	} else {
 		selector = m.deploy.Spec.Selector.MatchLabels
+	}
+	if len(selector) == 0 {
+		t.Errorf("the workload's selector selects no pod")
 	}
 	for k, v := range selector {
 		if pod.Labels[k] != v {
