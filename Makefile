@@ -49,6 +49,13 @@ fuzz:
 		done; \
 	done
 
+## lint: staticcheck, pinned, over every package (not part of test); a finding that is meant carries
+## a //lint:ignore comment that says why
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+.PHONY: lint
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...

@@ -1,5 +1,7 @@
 package cluster
 
+//lint:file-ignore ST1005 withDefaults' messages start with the Options field they are about (Secret, Peers[i]).
+
 import (
 	"context"
 	"errors"

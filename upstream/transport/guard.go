@@ -139,6 +139,7 @@ func NewGuard(base http.RoundTripper, opts GuardOptions) (*Guard, error) {
 	}
 	if t, ok := base.(*http.Transport); ok {
 		g.own = splitByKind(t)
+		//lint:ignore SA1019 a dialer of the caller's own, deprecated field or not, is one the guard cannot check
 		if t.Dial == nil && t.DialTLS == nil && t.DialTLSContext == nil {
 			g.foreign = splitByKind(g.checkingClone(t))
 		}
