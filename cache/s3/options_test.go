@@ -2,6 +2,7 @@ package s3_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -48,7 +49,8 @@ func TestBadOptionsNameTheSetting(t *testing.T) {
 }
 
 // TestOpenChecksTheBucket: a bucket that is not there, or credentials the
-// store refuses, fail Open naming the bucket, not the secret.
+// store refuses, fail Open naming the bucket and the credential at fault,
+// not the secret.
 func TestOpenChecksTheBucket(t *testing.T) {
 	srv := shared.Get(t)
 	o := options(srv, "no-such-bucket")
@@ -68,7 +70,19 @@ func TestOpenChecksTheBucket(t *testing.T) {
 	if strings.Contains(err.Error(), srv.Key) {
 		t.Errorf("Open: %v; quotes the secret", err)
 	}
-	t.Logf("wrong secret: %v", err)
+	if want := fmt.Sprintf("secret key: the store refuses it for access key %q", srv.User); !strings.Contains(err.Error(), want) {
+		t.Errorf("Open with a wrong secret key: %v; want it to say %q", err, want)
+	}
+	o = options(srv, srv.Bucket(t))
+	o.AccessKey = "no-such-user"
+	s, _, err = s3.Open(ctx, o)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with an unknown access key succeeded")
+	}
+	if want := `access key "no-such-user": the store knows no such key`; !strings.Contains(err.Error(), want) {
+		t.Errorf("Open with an unknown access key: %v; want it to say %q", err, want)
+	}
 }
 
 // TestCAFile: a store behind a private CA is reached with CAFile, and

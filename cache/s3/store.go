@@ -65,12 +65,27 @@ func (s *Store) Close() error {
 func (s *Store) checkBucket(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.opts.Bucket)
 	if err != nil {
-		return fmt.Errorf("s3: bucket %q at %s: %w", s.opts.Bucket, s.client.EndpointURL().Host, err)
+		return fmt.Errorf("s3: bucket %q at %s: %w", s.opts.Bucket, s.client.EndpointURL().Host, refusal(err, s.opts.AccessKey))
 	}
 	if !ok {
 		return fmt.Errorf("s3: bucket %q at %s: does not exist", s.opts.Bucket, s.client.EndpointURL().Host)
 	}
 	return nil
+}
+
+// refusal names the credential a store's refusal points to, by its S3
+// error code, before the store's own words (which say "signature" for a
+// wrong secret key). The access key is an identifier, not a secret.
+func refusal(err error, accessKey string) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "SignatureDoesNotMatch":
+		return fmt.Errorf("secret key: the store refuses it for access key %q: %w", accessKey, err)
+	case "InvalidAccessKeyId":
+		return fmt.Errorf("access key %q: the store knows no such key: %w", accessKey, err)
+	case "AccessDenied":
+		return fmt.Errorf("access key %q may not use the bucket (its policy must allow listing, reading, writing and deleting objects under the prefix; some stores answer a wrong secret key so too): %w", accessKey, err)
+	}
+	return err
 }
 
 // blobsPrefix is where content objects live, keyed like the disk store's

@@ -284,7 +284,7 @@ func TestServeFailsFastWithoutItsS3Store(t *testing.T) {
 	}{
 		{"unreachable", false, "connection refused"},
 		{"no such bucket", true, "does not exist"},
-		{"wrong secret key", true, "signature"},
+		{"wrong secret key", true, "secret key: the store refuses it for access key"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
