@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -108,5 +110,25 @@ func TestCAFile(t *testing.T) {
 	defer c.Close()
 	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, b) {
 		t.Errorf("read over TLS: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestOpenNamesADeniedKey: a store that answers the bucket check with a
+// bare 403, as S3 does to a HEAD for a key whose policy keeps it out (a
+// fault injected here: the test MinIO has no such policy), fails Open
+// naming the access key and what its policy must allow.
+func TestOpenNamesADeniedKey(t *testing.T) {
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer store.Close()
+	s, _, err := s3.Open(ctx, s3.Options{Endpoint: store.URL, Bucket: "wharf", Region: "us-east-1",
+		AccessKey: "limited", SecretKey: "secret-0123456789", PathStyle: true})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded against a store that refuses everything")
+	}
+	if want := `access key "limited" may not use the bucket`; !strings.Contains(err.Error(), want) {
+		t.Errorf("Open: %v; want it to say %q", err, want)
 	}
 }
