@@ -33,11 +33,23 @@ type S3 struct {
 	// besides the system's. Default "".
 	CAFile string `yaml:"caFile"`
 	// AccessKey and SecretKey sign the store's requests. With none of
-	// AccessKey, SecretKey and SecretKeyFile set, Load takes them from
-	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; without those either,
+	// AccessKey, SecretKey and SecretKeyFile set and no IAMRole, Load
+	// takes them from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and
+	// SessionToken from AWS_SESSION_TOKEN); without those either,
 	// requests are anonymous. Default "".
 	AccessKey string `yaml:"accessKey"`
 	SecretKey Secret `yaml:"secretKey"`
+	// SessionToken goes with temporary keys (from AWS STS: an assumed
+	// role, aws sts get-session-token). They expire, and wharf cannot
+	// renew them: for a role's credentials that renew, use IAMRole.
+	// Default "".
+	SessionToken Secret `yaml:"sessionToken"`
+	// IAMRole takes the credentials from the role wharf runs as, renewed
+	// before they expire: the Kubernetes service account's (IRSA, whose
+	// AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN EKS sets), the
+	// container's (ECS, EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_*),
+	// or else the EC2 instance profile. Not with keys. Default false.
+	IAMRole *bool `yaml:"iamRole"`
 	// SecretKeyFile names a file holding the secret key (a mounted
 	// secret). Load reads it, trims trailing newlines, stores the result
 	// in SecretKey and clears this field, as for upstream.passwordFile.
@@ -70,8 +82,9 @@ const (
 // AWS's own variables, read when storage.s3 names no credentials, as
 // every AWS tool reads them.
 const (
-	awsAccessKeyEnv = "AWS_ACCESS_KEY_ID"
-	awsSecretKeyEnv = "AWS_SECRET_ACCESS_KEY"
+	awsAccessKeyEnv    = "AWS_ACCESS_KEY_ID"
+	awsSecretKeyEnv    = "AWS_SECRET_ACCESS_KEY"
+	awsSessionTokenEnv = "AWS_SESSION_TOKEN"
 )
 
 func defaultS3() S3 {
@@ -88,6 +101,9 @@ func (s S3) On() bool { return s != defaultS3() }
 
 // PathStyleOn reports whether pathStyle is set.
 func (s S3) PathStyleOn() bool { return s.PathStyle != nil && *s.PathStyle }
+
+// IAMRoleOn reports whether iamRole is set.
+func (s S3) IAMRoleOn() bool { return s.IAMRole != nil && *s.IAMRole }
 
 // Location is where the content lives, for logs and messages:
 // "s3://bucket/prefix at https://host". It holds no credentials.
@@ -122,6 +138,12 @@ func (s S3) problems() []*fieldError {
 		add("accessKey", "required when a secret key is set")
 	case !hasSecret && s.AccessKey != "":
 		add("secretKey", "required when an access key is set (or set storage.s3.secretKeyFile)")
+	}
+	switch {
+	case s.IAMRoleOn() && (s.AccessKey != "" || hasSecret):
+		add("iamRole", "set together with keys; use the role or the keys")
+	case s.SessionToken != "" && s.AccessKey == "":
+		add("sessionToken", "goes with the temporary keys it was issued with; set storage.s3.accessKey and secretKey too")
 	}
 	if s.PartSize < minPartSize || s.PartSize > maxPartSize {
 		add("partSize", "%s is outside S3's part sizes, 5MiB..5GiB", s.PartSize)
@@ -162,8 +184,9 @@ func checkS3Endpoint(raw string) error {
 }
 
 // resolveS3 does what Load does for the section once it is valid: the
-// secret key from its file, or both keys from AWS's variables when the
-// section names none. Neither key is ever put in a message.
+// secret key from its file, or both keys (and a session token) from AWS's
+// variables when the section names neither keys nor the IAM role. No
+// secret is ever put in a message.
 func (l *loader) resolveS3() {
 	s := &l.cfg.Storage.S3
 	if !s.On() {
@@ -175,7 +198,7 @@ func (l *loader) resolveS3() {
 		}
 		return
 	}
-	if s.AccessKey != "" || s.SecretKey != "" {
+	if s.AccessKey != "" || s.SecretKey != "" || s.IAMRoleOn() {
 		return
 	}
 	id, _ := l.lookup(awsAccessKeyEnv)
@@ -183,6 +206,9 @@ func (l *loader) resolveS3() {
 	switch {
 	case id != "" && key != "":
 		s.AccessKey, s.SecretKey = id, Secret(key)
+		if token, _ := l.lookup(awsSessionTokenEnv); s.SessionToken == "" {
+			s.SessionToken = Secret(token)
+		}
 	case id != "":
 		l.fail(fmt.Errorf("storage.s3: %s is set without %s", awsAccessKeyEnv, awsSecretKeyEnv))
 	case key != "":

@@ -53,6 +53,10 @@ func TestS3EverySettingEveryLayer(t *testing.T) {
 			func(s *S3) { s.AccessKey, s.SecretKey = "AKID", s3Secret }}, // read, and the file cleared
 		{"secretKey", "storage-s3-secret-key", "WHARF_STORAGE_S3_SECRET_KEY", s3Secret,
 			func(s *S3) { s.AccessKey, s.SecretKey = "AKID", s3Secret }},
+		{"sessionToken", "storage-s3-session-token", "WHARF_STORAGE_S3_SESSION_TOKEN", "token-0123",
+			func(s *S3) { s.AccessKey, s.SecretKey, s.SessionToken = "AKID", s3Secret, "token-0123" }},
+		{"iamRole", "storage-s3-iam-role", "WHARF_STORAGE_S3_IAM_ROLE", "true",
+			func(s *S3) { s.IAMRole = &yes }},
 		{"partSize", "storage-s3-part-size", "WHARF_STORAGE_S3_PART_SIZE", "64MiB",
 			func(s *S3) { s.PartSize = 64 << 20 }},
 		{"timeout", "storage-s3-timeout", "WHARF_STORAGE_S3_TIMEOUT", "5s",
@@ -68,6 +72,11 @@ func TestS3EverySettingEveryLayer(t *testing.T) {
 		yamlExtra, envExtra, flagExtra := "", map[string]string{}, []string(nil)
 		if strings.HasPrefix(tt.key, "secretKey") {
 			yamlExtra, envExtra["WHARF_STORAGE_S3_ACCESS_KEY"], flagExtra = "    accessKey: AKID\n", "AKID", []string{"--storage-s3-access-key", "AKID"}
+		}
+		if tt.key == "sessionToken" { // and a token its keys
+			yamlExtra = "    accessKey: AKID\n    secretKey: " + s3Secret + "\n"
+			envExtra["WHARF_STORAGE_S3_ACCESS_KEY"], envExtra["WHARF_STORAGE_S3_SECRET_KEY"] = "AKID", s3Secret
+			flagExtra = []string{"--storage-s3-access-key", "AKID", "--storage-s3-secret-key", s3Secret}
 		}
 		fileBase := base
 		if tt.key == "endpoint" || tt.key == "bucket" { // not twice
@@ -134,18 +143,21 @@ func TestS3CredentialsFromAWSVariables(t *testing.T) {
 		return m
 	}
 	tests := []struct {
-		name     string
-		env      map[string]string
-		wantID   string
-		wantKey  string
-		wantErrs []string
+		name      string
+		env       map[string]string
+		wantID    string
+		wantKey   string
+		wantToken string
+		wantErrs  []string
 	}{
-		{"none named: AWS's", aws, "AWSID", s3Secret, nil},
-		{"keys named", with("WHARF_STORAGE_S3_ACCESS_KEY", "MINE", "WHARF_STORAGE_S3_SECRET_KEY", "mine"), "MINE", "mine", nil},
-		{"key file named", with("WHARF_STORAGE_S3_ACCESS_KEY", "MINE", "WHARF_STORAGE_S3_SECRET_KEY_FILE", keyFile), "MINE", "from-file", nil},
-		{"neither: anonymous", with("AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", ""), "", "", nil},
-		{"AWS id alone", with("AWS_SECRET_ACCESS_KEY", ""), "", "", []string{"storage.s3: AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY"}},
-		{"AWS key alone", with("AWS_ACCESS_KEY_ID", ""), "", "", []string{"storage.s3: AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID"}},
+		{"none named: AWS's", aws, "AWSID", s3Secret, "", nil},
+		{"none named: AWS's, with its session token", with("AWS_SESSION_TOKEN", "aws-token"), "AWSID", s3Secret, "aws-token", nil},
+		{"keys named", with("WHARF_STORAGE_S3_ACCESS_KEY", "MINE", "WHARF_STORAGE_S3_SECRET_KEY", "mine", "AWS_SESSION_TOKEN", "aws-token"), "MINE", "mine", "", nil},
+		{"key file named", with("WHARF_STORAGE_S3_ACCESS_KEY", "MINE", "WHARF_STORAGE_S3_SECRET_KEY_FILE", keyFile), "MINE", "from-file", "", nil},
+		{"IAM role named: no keys from AWS's variables", with("WHARF_STORAGE_S3_IAM_ROLE", "true", "AWS_SESSION_TOKEN", "aws-token"), "", "", "", nil},
+		{"neither: anonymous", with("AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", ""), "", "", "", nil},
+		{"AWS id alone", with("AWS_SECRET_ACCESS_KEY", ""), "", "", "", []string{"storage.s3: AWS_ACCESS_KEY_ID is set without AWS_SECRET_ACCESS_KEY"}},
+		{"AWS key alone", with("AWS_ACCESS_KEY_ID", ""), "", "", "", []string{"storage.s3: AWS_SECRET_ACCESS_KEY is set without AWS_ACCESS_KEY_ID"}},
 	}
 	for _, tt := range tests {
 		got, err := Load(nil, env(tt.env))
@@ -157,8 +169,8 @@ func TestS3CredentialsFromAWSVariables(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
 		}
-		if s := got.Storage.S3; s.AccessKey != tt.wantID || s.SecretKey.Value() != tt.wantKey || s.SecretKeyFile != "" {
-			t.Errorf("%s: access key %q, secret key right %v, file %q", tt.name, s.AccessKey, s.SecretKey.Value() == tt.wantKey, s.SecretKeyFile)
+		if s := got.Storage.S3; s.AccessKey != tt.wantID || s.SecretKey.Value() != tt.wantKey || s.SecretKeyFile != "" || s.SessionToken.Value() != tt.wantToken {
+			t.Errorf("%s: access key %q, secret key right %v, file %q, session token right %v", tt.name, s.AccessKey, s.SecretKey.Value() == tt.wantKey, s.SecretKeyFile, s.SessionToken.Value() == tt.wantToken)
 		}
 	}
 }
@@ -166,6 +178,7 @@ func TestS3CredentialsFromAWSVariables(t *testing.T) {
 // TestS3ValidationNamesField: each problem of the section, by its field.
 func TestS3ValidationNamesField(t *testing.T) {
 	t.Parallel()
+	yes := true
 	tests := []struct {
 		name   string
 		change func(*S3)
@@ -189,6 +202,12 @@ func TestS3ValidationNamesField(t *testing.T) {
 		{"secret file without access key", func(s *S3) { s.SecretKeyFile = "/run/k" }, "storage.s3.accessKey: required when a secret key is set"},
 		{"access key without secret", func(s *S3) { s.AccessKey = "AKID" },
 			"storage.s3.secretKey: required when an access key is set (or set storage.s3.secretKeyFile)"},
+		{"IAM role and keys", func(s *S3) { s.IAMRole, s.AccessKey, s.SecretKey = &yes, "AKID", s3Secret },
+			"storage.s3.iamRole: set together with keys; use the role or the keys"},
+		{"IAM role and a key file", func(s *S3) { s.IAMRole, s.AccessKey, s.SecretKeyFile = &yes, "AKID", "/run/k" },
+			"storage.s3.iamRole: set together with keys; use the role or the keys"},
+		{"session token without keys", func(s *S3) { s.SessionToken = s3Secret },
+			"storage.s3.sessionToken: goes with the temporary keys it was issued with"},
 		{"part size small", func(s *S3) { s.PartSize = 5<<20 - 1 }, "storage.s3.partSize: 5242879 is outside S3's part sizes, 5MiB..5GiB"},
 		{"part size large", func(s *S3) { s.PartSize = 5<<30 + 1 }, "storage.s3.partSize: 5368709121 is outside S3's part sizes, 5MiB..5GiB"},
 		{"timeout", func(s *S3) { s.Timeout = 0 }, "storage.s3.timeout: 0s must be more than 0"},

@@ -29,10 +29,20 @@ type Options struct {
 	// Region is the bucket's region. Empty: asked of the store once
 	// (GetBucketLocation); MinIO and most others answer us-east-1.
 	Region string
-	// AccessKey and SecretKey sign every request (AWS Signature V4).
-	// Both empty: anonymous requests. They never appear in an error.
-	AccessKey string
-	SecretKey string
+	// AccessKey and SecretKey sign every request (AWS Signature V4), with
+	// SessionToken when they are temporary credentials (from AWS STS).
+	// All empty: anonymous requests, or IAMRole's. The secret and the
+	// token never appear in an error.
+	AccessKey    string
+	SecretKey    string
+	SessionToken string
+	// IAMRole takes the credentials from the role the process runs as,
+	// and renews them before they expire: a Kubernetes service account's
+	// web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as EKS
+	// sets them), a container's credentials endpoint (ECS, EKS Pod
+	// Identity: AWS_CONTAINER_CREDENTIALS_*), or else the EC2 instance
+	// profile. Not together with keys.
+	IAMRole bool
 	// PathStyle puts the bucket in the URL's path (host/bucket/key), as
 	// MinIO, Ceph RGW and SeaweedFS expect behind a plain host name.
 	// False: the client chooses, virtual-hosted (bucket.host/key) for AWS
@@ -96,8 +106,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Bucket == "" {
 		errs = append(errs, errors.New("bucket: required"))
 	}
-	if (o.AccessKey == "") != (o.SecretKey == "") {
+	switch {
+	case (o.AccessKey == "") != (o.SecretKey == ""):
 		errs = append(errs, errors.New("credentials: give both the access key and the secret key, or neither"))
+	case o.SessionToken != "" && o.AccessKey == "":
+		errs = append(errs, errors.New("credentials: a session token goes with the access and secret keys it was issued with"))
+	case o.IAMRole && o.AccessKey != "":
+		errs = append(errs, errors.New("credentials: keys or the IAM role, not both"))
 	}
 	if o.PartSize < minPartSize {
 		errs = append(errs, fmt.Errorf("part size: %d bytes is under S3's minimum of 5 MiB", o.PartSize))
@@ -152,9 +167,15 @@ func newClient(o Options) (*minio.Client, *http.Transport, error) {
 		lookup = minio.BucketLookupPath
 	}
 	var creds *credentials.Credentials
-	if o.AccessKey != "" {
-		creds = credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")
-	} else {
+	switch {
+	case o.AccessKey != "":
+		creds = credentials.NewStaticV4(o.AccessKey, o.SecretKey, o.SessionToken)
+	case o.IAMRole:
+		// The role's credentials come from a metadata or STS endpoint,
+		// asked through the store's transport: its bounds on every wait,
+		// its CAs, and its connections, which Close drops.
+		creds = credentials.New(&credentials.IAM{Client: &http.Client{Transport: tr, Timeout: o.Timeout}})
+	default:
 		creds = credentials.New(&credentials.Static{}) // anonymous
 	}
 	c, err := minio.New(u.Host, &minio.Options{

@@ -2,12 +2,15 @@ package s3_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
@@ -29,6 +32,8 @@ func TestBadOptionsNameTheSetting(t *testing.T) {
 		{"endpoint with a path", func(o *s3.Options) { o.Endpoint = "https://s3.example.com/bucket" }, "endpoint: want scheme and host only"},
 		{"no bucket", func(o *s3.Options) { o.Bucket = "" }, "bucket: required"},
 		{"half the credentials", func(o *s3.Options) { o.AccessKey = "" }, "credentials: give both"},
+		{"a token without keys", func(o *s3.Options) { o.AccessKey, o.SecretKey, o.SessionToken = "", "", secret }, "credentials: a session token goes with"},
+		{"keys and the IAM role", func(o *s3.Options) { o.IAMRole = true }, "credentials: keys or the IAM role"},
 		{"parts too small", func(o *s3.Options) { o.PartSize = 1 << 20 }, "part size:"},
 		{"CA file missing", func(o *s3.Options) { o.CAFile = t.TempDir() + "/none.pem" }, "CA file:"},
 	} {
@@ -130,5 +135,85 @@ func TestOpenNamesADeniedKey(t *testing.T) {
 	}
 	if want := `access key "limited" may not use the bucket`; !strings.Contains(err.Error(), want) {
 		t.Errorf("Open: %v; want it to say %q", err, want)
+	}
+}
+
+// TestTemporaryCredentials: credentials from STS (an access key, a secret
+// key and a session token, as a role hands them) open the store and move
+// content; the same keys without their token are refused.
+func TestTemporaryCredentials(t *testing.T) {
+	srv := shared.Get(t)
+	v := srv.TempCredentials(t)
+	o := options(srv, srv.Bucket(t))
+	o.AccessKey, o.SecretKey, o.SessionToken = v.AccessKeyID, v.SecretAccessKey, v.SessionToken
+	st := open(t, o)
+	roundTrip(t, st)
+	o.SessionToken = ""
+	if s, _, err := s3.Open(ctx, o); err == nil {
+		s.Close()
+		t.Fatal("temporary keys without their session token opened the store")
+	}
+}
+
+// TestIAMRoleFromTheContainerEndpoint: with IAMRole, the store takes its
+// credentials from the role's endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
+// and its authorization token, as ECS and EKS Pod Identity set them; here
+// a loopback endpoint handing out the test MinIO's temporary
+// credentials) and moves content with them; an endpoint that hands out
+// nothing fails Open, naming the role.
+func TestIAMRoleFromTheContainerEndpoint(t *testing.T) {
+	srv := shared.Get(t)
+	v := srv.TempCredentials(t)
+	const auth = "container-token-0123"
+	var asked atomic.Int32
+	broken := atomic.Bool{}
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if broken.Load() || r.Header.Get("Authorization") != auth {
+			http.Error(w, "no role", http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"AccessKeyId": v.AccessKeyID, "SecretAccessKey": v.SecretAccessKey, "Token": v.SessionToken,
+			"Expiration": v.Expiration.UTC().Format(time.RFC3339),
+		})
+	}))
+	defer endpoint.Close()
+	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
+		t.Setenv(env, "")
+	}
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", auth)
+
+	o := options(srv, srv.Bucket(t))
+	o.AccessKey, o.SecretKey, o.IAMRole = "", "", true
+	st := open(t, o)
+	roundTrip(t, st)
+	if asked.Load() == 0 {
+		t.Fatal("the store never asked the role's endpoint")
+	}
+
+	broken.Store(true)
+	s, _, err := s3.Open(ctx, o)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with a role that hands out nothing")
+	}
+	if !strings.Contains(err.Error(), "IAM role: no credentials from it") {
+		t.Errorf("Open with a broken role: %v; want it to name the IAM role", err)
+	}
+}
+
+// roundTrip stores a blob in st and reads it back.
+func roundTrip(t *testing.T, st *s3.Store) {
+	t.Helper()
+	want, d := putRandom(t, st, 64<<10)
+	c, err := st.Open(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes, %v; want the %d put", len(got), err, len(want))
 	}
 }

@@ -63,6 +63,13 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) checkBucket(ctx context.Context) error {
+	if s.opts.IAMRole {
+		// Asked apart, so that a role that yields nothing says so rather
+		// than as a failed request to the bucket.
+		if _, err := s.client.GetCreds(); err != nil {
+			return fmt.Errorf("s3: IAM role: no credentials from it: %w", err)
+		}
+	}
 	ok, err := s.client.BucketExists(ctx, s.opts.Bucket)
 	if err != nil {
 		return fmt.Errorf("s3: bucket %q at %s: %w", s.opts.Bucket, s.client.EndpointURL().Host, refusal(err, s.opts.AccessKey))

@@ -191,6 +191,8 @@ func openS3(ctx context.Context, cfg config.Config, log logrus.FieldLogger, m *m
 		CAFile:             c.CAFile,
 		AccessKey:          c.AccessKey,
 		SecretKey:          c.SecretKey.Value(),
+		SessionToken:       c.SessionToken.Value(),
+		IAMRole:            c.IAMRoleOn(),
 		PartSize:           int64(c.PartSize),
 		Timeout:            c.Timeout.Std(),
 		AbandonedUploadAge: c.AbandonedUploadAge.Std(),

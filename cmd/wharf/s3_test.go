@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,5 +348,67 @@ func TestS3Warning(t *testing.T) {
 	}
 	if got := s3Warning(config.Default()); got != "" {
 		t.Errorf("no S3 store, warning %q", got)
+	}
+}
+
+// TestS3CredentialsWithoutKeys: a section that names no keys works on the
+// bucket with the credentials a deployment on AWS has instead: temporary
+// keys in AWS's variables (with their session token), or, with
+// storage.s3.iamRole, the role's credentials from its endpoint (here the
+// container endpoint of ECS and EKS Pod Identity, on loopback, handing
+// out the test MinIO's temporary credentials). Without the token, or
+// without a role that answers, the command fails naming the store.
+func TestS3CredentialsWithoutKeys(t *testing.T) {
+	srv := s3srv.Get(t)
+	v := srv.TempCredentials(t)
+	conf := filepath.Join(t.TempDir(), "wharf.yaml")
+	yaml := fmt.Sprintf("storage:\n  s3:\n    endpoint: %s\n    bucket: %s\n    region: us-east-1\n    pathStyle: true\n    timeout: 5s\n",
+		srv.Endpoint, srv.Bucket(t))
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
+		t.Setenv(env, "")
+	}
+	du := func() error {
+		_, err := runCmd(t, "du", "--config", conf, "--data", t.TempDir())
+		return err
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", v.SecretAccessKey)
+	if err := du(); err == nil {
+		t.Fatal("temporary keys without their session token were taken")
+	} else if !strings.Contains(err.Error(), "storage.s3") {
+		t.Errorf("the refusal does not name the store: %v", err)
+	}
+	t.Setenv("AWS_SESSION_TOKEN", v.SessionToken)
+	if err := du(); err != nil {
+		t.Fatalf("with AWS_SESSION_TOKEN: %v", err)
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	var answered atomic.Bool
+	role := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !answered.Load() {
+			http.Error(w, "no role", http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"AccessKeyId": v.AccessKeyID, "SecretAccessKey": v.SecretAccessKey,
+			"Token": v.SessionToken, "Expiration": v.Expiration.UTC().Format(time.RFC3339)})
+	}))
+	defer role.Close()
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", role.URL)
+	t.Setenv("WHARF_STORAGE_S3_IAM_ROLE", "true")
+	if err := du(); err == nil || !strings.Contains(err.Error(), "IAM role") {
+		t.Errorf("a role that hands out nothing: %v; want an error naming the IAM role", err)
+	}
+	answered.Store(true)
+	if err := du(); err != nil {
+		t.Fatalf("with the IAM role: %v", err)
 	}
 }
