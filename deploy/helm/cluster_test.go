@@ -226,6 +226,9 @@ func TestHelmClusterRefusals(t *testing.T) {
 		{append(slices.Clone(on), "config.cluster.dns=x:5001"), "config.cluster is set by the chart"},
 		{append(slices.Clone(on), "config.storage.s3.bucket=other"), "config.storage.s3.bucket is set by the chart: use s3.bucket"},
 		{append(slices.Clone(on), "s3.secretKey=k"), "s3.secretKey needs s3.accessKey"},
+		{append(slices.Clone(on), "s3.iamRole=true", "s3.existingSecret=wharf-s3"), "s3.iamRole takes the pod's role instead of keys"},
+		{append(slices.Clone(on), "s3.iamRole=true", "s3.accessKey=ak", "s3.secretKey=sk"), "s3.iamRole takes the pod's role instead of keys"},
+		{append(slices.Clone(on), "config.storage.s3.iamRole=true"), "config.storage.s3.iamRole is set by the chart: use s3.iamRole"},
 	} {
 		_, err := renderChart(t, helm, nil, c.set...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -134,6 +134,30 @@ var examples = []example{
 			t.Errorf("topologySpreadConstraints %+v, want one over kubernetes.io/hostname", tsc)
 		}
 	}},
+	{"aws-irsa.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
+		if len(m.secrets) != 0 {
+			t.Errorf("the chart renders Secrets %v for a store reached by a role", keys(m.secrets))
+		}
+		sa := m.serviceAccount
+		if sa == nil {
+			t.Fatal("no ServiceAccount")
+		}
+		if got := sa.Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::111122223333:role/wharf-content" {
+			t.Errorf("the ServiceAccount's role-arn %q, want the example's", got)
+		}
+		if m.pod.Spec.ServiceAccountName != sa.Name {
+			t.Errorf("the pod runs as %q, want the chart's ServiceAccount %q", m.pod.Spec.ServiceAccountName, sa.Name)
+		}
+		s3 := cfg.Storage.S3
+		if !s3.IAMRoleOn() || s3.AccessKey != "" || s3.SecretKey != "" || s3.Bucket != "wharf-content" || s3.Region != "eu-west-1" {
+			t.Errorf("storage.s3 %+v, want the example's bucket and region through the IAM role, without keys", s3)
+		}
+		for k := range containerEnv(t, m) {
+			if strings.Contains(k, "ACCESS_KEY") || strings.Contains(k, "SECRET") {
+				t.Errorf("the container has %s, though the store is reached by its role", k)
+			}
+		}
+	}},
 	{"nodeport-monitoring.yaml", func(t *testing.T, m manifests, cfg loadedConfig) {
 		p := m.svc.Spec.Ports[0]
 		if m.svc.Spec.Type != corev1.ServiceTypeNodePort || p.NodePort != 30500 {

@@ -108,6 +108,7 @@ type manifests struct {
 	secrets        map[string]*corev1.Secret
 	ingress        *networkingv1.Ingress
 	serviceMonitor *monitoringv1.ServiceMonitor
+	serviceAccount *corev1.ServiceAccount
 	count          int  // objects rendered
 	hashedNames    bool // kustomize's: a changed ConfigMap or Secret has a new name, which rolls the pods
 }
@@ -232,6 +233,8 @@ func decodeManifests(t *testing.T, out string) manifests {
 			m.ingress = o
 		case *monitoringv1.ServiceMonitor:
 			m.serviceMonitor = o
+		case *corev1.ServiceAccount:
+			m.serviceAccount = o
 		default:
 			t.Errorf("unexpected object %T %s", obj, meta.GetName())
 		}

@@ -83,7 +83,7 @@ value that would be silently overwritten is an error instead.
 {{- fail "config.cluster is set by the chart: use cluster.enabled, cluster.port and cluster.secret or cluster.existingSecret" }}
 {{- end }}
 {{- $s3 := get (get $cfg "storage" | default dict) "s3" | default dict }}
-{{- range $key, $from := dict "endpoint" "s3.endpoint" "bucket" "s3.bucket" "region" "s3.region" "pathStyle" "s3.pathStyle" "accessKey" "s3.accessKey or s3.existingSecret" "secretKey" "s3.secretKey or s3.existingSecret" "secretKeyFile" "s3.secretKey or s3.existingSecret" }}
+{{- range $key, $from := dict "endpoint" "s3.endpoint" "bucket" "s3.bucket" "region" "s3.region" "pathStyle" "s3.pathStyle" "accessKey" "s3.accessKey or s3.existingSecret" "secretKey" "s3.secretKey or s3.existingSecret" "secretKeyFile" "s3.secretKey or s3.existingSecret" "iamRole" "s3.iamRole" "sessionToken" "s3.iamRole (temporary keys expire unrenewed)" }}
 {{- if hasKey $s3 $key }}
 {{- fail (printf "config.storage.s3.%s is set by the chart: use %s" $key $from) }}
 {{- end }}
@@ -99,6 +99,9 @@ value that would be silently overwritten is an error instead.
 {{- if and .Values.s3.secretKey (not .Values.s3.accessKey) }}
 {{- fail "s3.secretKey needs s3.accessKey" }}
 {{- end }}
+{{- if and .Values.s3.iamRole (or .Values.s3.accessKey (include "wharf.s3KeysOn" .)) }}
+{{- fail "s3.iamRole takes the pod's role instead of keys: unset s3.accessKey, s3.secretKey and s3.existingSecret" }}
+{{- end }}
 {{- $_ := set $cfg "listen" (printf ":%v" .Values.containerPort) }}
 {{- $storage := get $cfg "storage" | default dict }}
 {{- $_ = set $storage "dir" .Values.persistence.mountPath }}
@@ -113,6 +116,9 @@ value that would be silently overwritten is an error instead.
 {{- end }}
 {{- if include "wharf.s3KeysOn" . }}
 {{- $_ = set $s3 "secretKeyFile" (printf "%s/secret-key" (include "wharf.s3Dir" .)) }}
+{{- end }}
+{{- if .Values.s3.iamRole }}
+{{- $_ = set $s3 "iamRole" true }}
 {{- end }}
 {{- $_ = set $storage "s3" $s3 }}
 {{- end }}
@@ -140,6 +146,18 @@ value that would be silently overwritten is an error instead.
 
 {{- define "wharf.s3Dir" -}}/run/secrets/wharf/s3{{- end }}
 {{- define "wharf.clusterDir" -}}/run/secrets/wharf/cluster{{- end }}
+
+{{/*
+The pods' ServiceAccount: the one the chart creates, one named, or ""
+for the namespace's default.
+*/}}
+{{- define "wharf.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- .Values.serviceAccount.name | default (include "wharf.fullname" .) }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
 
 {{/* Whether wharf has S3 keys: from the values or a Secret. */}}
 {{- define "wharf.s3KeysOn" -}}
