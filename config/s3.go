@@ -96,8 +96,17 @@ func defaultS3() S3 {
 }
 
 // On reports whether the content lives in the S3 store: whether any
-// setting of the section differs from its default.
-func (s S3) On() bool { return s != defaultS3() }
+// setting of the section differs from its default. A switch set to false
+// is its default, however given.
+func (s S3) On() bool {
+	if !s.PathStyleOn() {
+		s.PathStyle = nil
+	}
+	if !s.IAMRoleOn() {
+		s.IAMRole = nil
+	}
+	return s != defaultS3()
+}
 
 // PathStyleOn reports whether pathStyle is set.
 func (s S3) PathStyleOn() bool { return s.PathStyle != nil && *s.PathStyle }
@@ -142,8 +151,10 @@ func (s S3) problems() []*fieldError {
 	switch {
 	case s.IAMRoleOn() && (s.AccessKey != "" || hasSecret):
 		add("iamRole", "set together with keys; use the role or the keys")
+	case s.IAMRoleOn() && s.SessionToken != "":
+		add("sessionToken", "not with storage.s3.iamRole, whose credentials carry their own")
 	case s.SessionToken != "" && s.AccessKey == "":
-		add("sessionToken", "goes with the temporary keys it was issued with; set storage.s3.accessKey and secretKey too")
+		add("sessionToken", "goes with the temporary keys it was issued with: set storage.s3.accessKey and secretKey with it (AWS_SESSION_TOKEN goes with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	}
 	if s.PartSize < minPartSize || s.PartSize > maxPartSize {
 		add("partSize", "%s is outside S3's part sizes, 5MiB..5GiB", s.PartSize)
@@ -205,10 +216,8 @@ func (l *loader) resolveS3() {
 	key, _ := l.lookup(awsSecretKeyEnv)
 	switch {
 	case id != "" && key != "":
-		s.AccessKey, s.SecretKey = id, Secret(key)
-		if token, _ := l.lookup(awsSessionTokenEnv); s.SessionToken == "" {
-			s.SessionToken = Secret(token)
-		}
+		token, _ := l.lookup(awsSessionTokenEnv)
+		s.AccessKey, s.SecretKey, s.SessionToken = id, Secret(key), Secret(token)
 	case id != "":
 		l.fail(fmt.Errorf("storage.s3: %s is set without %s", awsAccessKeyEnv, awsSecretKeyEnv))
 	case key != "":

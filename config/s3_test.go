@@ -123,6 +123,11 @@ func TestS3AbsentIsTheDiskStore(t *testing.T) {
 	if got, err := Load([]string{"--config", empty}, nil); err != nil || got.Storage.S3.On() {
 		t.Errorf("an empty s3: section: on %v, %v", got.Storage.S3.On(), err)
 	}
+	// A switch set to its default, false, turns nothing on.
+	off := env(map[string]string{"WHARF_STORAGE_S3_IAM_ROLE": "false", "WHARF_STORAGE_S3_PATH_STYLE": "false"})
+	if got, err := Load(nil, off); err != nil || got.Storage.S3.On() {
+		t.Errorf("iamRole and pathStyle false: on %v, %v", got.Storage.S3.On(), err)
+	}
 }
 
 // TestS3CredentialsFromAWSVariables: AWS's variables stand in for keys
@@ -208,6 +213,8 @@ func TestS3ValidationNamesField(t *testing.T) {
 			"storage.s3.iamRole: set together with keys; use the role or the keys"},
 		{"session token without keys", func(s *S3) { s.SessionToken = s3Secret },
 			"storage.s3.sessionToken: goes with the temporary keys it was issued with"},
+		{"session token with the IAM role", func(s *S3) { s.IAMRole, s.SessionToken = &yes, s3Secret },
+			"storage.s3.sessionToken: not with storage.s3.iamRole"},
 		{"part size small", func(s *S3) { s.PartSize = 5<<20 - 1 }, "storage.s3.partSize: 5242879 is outside S3's part sizes, 5MiB..5GiB"},
 		{"part size large", func(s *S3) { s.PartSize = 5<<30 + 1 }, "storage.s3.partSize: 5368709121 is outside S3's part sizes, 5MiB..5GiB"},
 		{"timeout", func(s *S3) { s.Timeout = 0 }, "storage.s3.timeout: 0s must be more than 0"},

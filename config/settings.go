@@ -150,7 +150,7 @@ func bindings() []binding {
 			Help: "secret key for the S3 store (a flag shows in ps; prefer the secret key file)"},
 			func(c *Config) any { return &c.Storage.S3.SecretKey }},
 		{Setting{Path: "storage.s3.sessionToken", Flag: "storage-s3-session-token", Env: "WHARF_STORAGE_S3_SESSION_TOKEN", Arg: "SECRET",
-			Help: "session token of temporary S3 keys (from AWS STS; they expire unrenewed: prefer iamRole); taken from AWS_SESSION_TOKEN with keys from the environment"},
+			Help: "session token of temporary S3 keys (from AWS STS; they expire unrenewed: prefer iamRole; a flag shows in ps); taken from AWS_SESSION_TOKEN with keys from the environment"},
 			func(c *Config) any { return &c.Storage.S3.SessionToken }},
 		{Setting{Path: "storage.s3.iamRole", Flag: "storage-s3-iam-role", Env: "WHARF_STORAGE_S3_IAM_ROLE", Arg: "BOOL",
 			Help: "take S3 credentials from the IAM role wharf runs as, renewed before they expire: a Kubernetes service account's (IRSA), the container's (ECS, EKS Pod Identity), or the EC2 instance profile; not with keys"},

@@ -149,14 +149,14 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 }
 
 // newClient builds the minio-go client for o (already through
-// withDefaults) and the transport under it, kept so that Close can drop
-// its idle connections.
-func newClient(o Options) (*minio.Client, *http.Transport, error) {
+// withDefaults), the transport under it, kept so that Close can drop its
+// idle connections, and the credentials it signs with.
+func newClient(o Options) (*minio.Client, *http.Transport, *credentials.Credentials, error) {
 	u, _ := parseEndpoint(o.Endpoint) // checked by withDefaults
 	secure := u.Scheme == "https"
 	tr, err := newTransport(o, secure)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var rt http.RoundTripper = instrumented{next: tr, m: o.Metrics}
 	if o.WrapTransport != nil {
@@ -174,7 +174,7 @@ func newClient(o Options) (*minio.Client, *http.Transport, error) {
 		// The role's credentials come from a metadata or STS endpoint,
 		// asked through the store's transport: its bounds on every wait,
 		// its CAs, and its connections, which Close drops.
-		creds = credentials.New(&credentials.IAM{Client: &http.Client{Transport: tr, Timeout: o.Timeout}})
+		creds = credentials.New(roleProvider{&credentials.IAM{Client: &http.Client{Transport: tr, Timeout: o.Timeout}, Region: o.Region}})
 	default:
 		creds = credentials.New(&credentials.Static{}) // anonymous
 	}
@@ -187,9 +187,27 @@ func newClient(o Options) (*minio.Client, *http.Transport, error) {
 		MaxRetries:   tries,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("s3: endpoint: %w", err)
+		return nil, nil, nil, fmt.Errorf("s3: endpoint: %w", err)
 	}
-	return c, tr, nil
+	return c, tr, creds, nil
+}
+
+// roleProvider is an IAM role's credentials whose failures say so: a
+// renewal that fails (the metadata endpoint or STS unreachable, the role
+// gone) fails the store's requests, which would otherwise read as the
+// store's own failure.
+type roleProvider struct{ *credentials.IAM }
+
+func (p roleProvider) Retrieve() (credentials.Value, error) {
+	return p.RetrieveWithCredContext(nil)
+}
+
+func (p roleProvider) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	v, err := p.IAM.RetrieveWithCredContext(cc)
+	if err != nil {
+		return v, fmt.Errorf("IAM role: no credentials from it: %w", err)
+	}
+	return v, nil
 }
 
 // newTransport is an HTTP transport whose every wait is bounded by

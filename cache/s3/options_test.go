@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/wharf-mirror/wharf/cache/s3"
 	"github.com/wharf-mirror/wharf/cache/s3/s3test"
 )
@@ -118,23 +120,55 @@ func TestCAFile(t *testing.T) {
 	}
 }
 
-// TestOpenNamesADeniedKey: a store that answers the bucket check with a
-// bare 403, as S3 does to a HEAD for a key whose policy keeps it out (a
-// fault injected here: the test MinIO has no such policy), fails Open
-// naming the access key and what its policy must allow.
-func TestOpenNamesADeniedKey(t *testing.T) {
-	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusForbidden)
-	}))
-	defer store.Close()
-	s, _, err := s3.Open(ctx, s3.Options{Endpoint: store.URL, Bucket: "wharf", Region: "us-east-1",
-		AccessKey: "limited", SecretKey: "secret-0123456789", PathStyle: true})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open succeeded against a store that refuses everything")
-	}
-	if want := `access key "limited" may not use the bucket`; !strings.Contains(err.Error(), want) {
-		t.Errorf("Open: %v; want it to say %q", err, want)
+// TestOpenNamesTheRefusedCredential: S3 answers the bucket check (a
+// HEAD) with a bare 400 or 403, whatever the cause; Open asks again as a
+// GET, whose error says why, and names the credential at fault. The store
+// is a fault injected here, answering as AWS does: the test MinIO says
+// why even to a HEAD, and has no policies.
+func TestOpenNamesTheRefusedCredential(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		head        int    // the HEAD's bare status
+		code        string // the GET's error code; "": a bare 403 too
+		keys, token bool
+		want        string
+	}{
+		{"policy", http.StatusForbidden, "AccessDenied", true, false, `access key "limited" may not use the bucket`},
+		{"wrong secret key", http.StatusForbidden, "SignatureDoesNotMatch", true, false, `secret key: the store refuses it for access key "limited"`},
+		{"unknown access key", http.StatusForbidden, "InvalidAccessKeyId", true, false, `access key "limited": the store knows no such key`},
+		{"expired session token", http.StatusBadRequest, "ExpiredToken", true, true, `session token: the store refuses it for access key "limited"`},
+		{"anonymous", http.StatusForbidden, "", false, false, "anonymous requests (no keys given) may not use the bucket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodHead || tc.code == "" {
+					w.WriteHeader(tc.head)
+					return
+				}
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(tc.head)
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>refused</Message><RequestId>r</RequestId></Error>`, tc.code)
+			}))
+			defer store.Close()
+			o := s3.Options{Endpoint: store.URL, Bucket: "wharf", Region: "us-east-1", PathStyle: true}
+			if tc.keys {
+				o.AccessKey, o.SecretKey = "limited", "secret-0123456789"
+			}
+			if tc.token {
+				o.SessionToken = "token-0123456789"
+			}
+			s, _, err := s3.Open(ctx, o)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded against a store that refuses everything")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open: %v; want it to say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret-0123456789") || strings.Contains(err.Error(), "token-0123456789") {
+				t.Errorf("Open: %v; quotes a secret", err)
+			}
+		})
 	}
 }
 
@@ -149,9 +183,13 @@ func TestTemporaryCredentials(t *testing.T) {
 	st := open(t, o)
 	roundTrip(t, st)
 	o.SessionToken = ""
-	if s, _, err := s3.Open(ctx, o); err == nil {
+	s, _, err := s3.Open(ctx, o)
+	if err == nil {
 		s.Close()
 		t.Fatal("temporary keys without their session token opened the store")
+	}
+	if want := fmt.Sprintf("access key %q", v.AccessKeyID); !strings.Contains(err.Error(), want) {
+		t.Errorf("Open with temporary keys and no token: %v; want it to name %s", err, want)
 	}
 }
 
@@ -159,8 +197,9 @@ func TestTemporaryCredentials(t *testing.T) {
 // credentials from the role's endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
 // and its authorization token, as ECS and EKS Pod Identity set them; here
 // a loopback endpoint handing out the test MinIO's temporary
-// credentials) and moves content with them; an endpoint that hands out
-// nothing fails Open, naming the role.
+// credentials, said to have expired already, so that every use renews
+// them) and moves content with them; a renewal that fails fails the
+// request naming the role, as does Open when the role hands out nothing.
 func TestIAMRoleFromTheContainerEndpoint(t *testing.T) {
 	srv := shared.Get(t)
 	v := srv.TempCredentials(t)
@@ -175,7 +214,7 @@ func TestIAMRoleFromTheContainerEndpoint(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(map[string]any{
 			"AccessKeyId": v.AccessKeyID, "SecretAccessKey": v.SecretAccessKey, "Token": v.SessionToken,
-			"Expiration": v.Expiration.UTC().Format(time.RFC3339),
+			"Expiration": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), // renewed at every use
 		})
 	}))
 	defer endpoint.Close()
@@ -189,11 +228,14 @@ func TestIAMRoleFromTheContainerEndpoint(t *testing.T) {
 	o.AccessKey, o.SecretKey, o.IAMRole = "", "", true
 	st := open(t, o)
 	roundTrip(t, st)
-	if asked.Load() == 0 {
-		t.Fatal("the store never asked the role's endpoint")
+	if n := asked.Load(); n < 2 {
+		t.Fatalf("the role's endpoint was asked %d times; want its expired credentials renewed", n)
 	}
 
 	broken.Store(true)
+	if _, err := st.Stat(ctx, digest.FromString("any")); err == nil || !strings.Contains(err.Error(), "IAM role: no credentials from it") {
+		t.Errorf("a request whose renewal failed: %v; want an error naming the IAM role", err)
+	}
 	s, _, err := s3.Open(ctx, o)
 	if err == nil {
 		s.Close()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -21,7 +22,8 @@ import (
 // (cache/tier, in its local tier) and Put uploads the staged file.
 type Store struct {
 	client *minio.Client
-	tr     *http.Transport // under client, for Close
+	tr     *http.Transport          // under client, for Close
+	creds  *credentials.Credentials // client's
 	opts   Options
 }
 
@@ -38,11 +40,11 @@ func Open(ctx context.Context, opts Options) (*Store, Swept, error) {
 	if err != nil {
 		return nil, Swept{}, err
 	}
-	client, tr, err := newClient(opts)
+	client, tr, creds, err := newClient(opts)
 	if err != nil {
 		return nil, Swept{}, err
 	}
-	s := &Store{client: client, tr: tr, opts: opts}
+	s := &Store{client: client, tr: tr, creds: creds, opts: opts}
 	var swept Swept
 	if err := s.checkBucket(ctx); err != nil {
 		s.Close()
@@ -65,14 +67,14 @@ func (s *Store) Close() error {
 func (s *Store) checkBucket(ctx context.Context) error {
 	if s.opts.IAMRole {
 		// Asked apart, so that a role that yields nothing says so rather
-		// than as a failed request to the bucket.
-		if _, err := s.client.GetCreds(); err != nil {
-			return fmt.Errorf("s3: IAM role: no credentials from it: %w", err)
+		// than as a failed request to the bucket, and within ctx.
+		if _, err := s.creds.GetWithContext(&credentials.CredContext{Context: ctx}); err != nil {
+			return fmt.Errorf("s3: %w", err)
 		}
 	}
 	ok, err := s.client.BucketExists(ctx, s.opts.Bucket)
 	if err != nil {
-		return fmt.Errorf("s3: bucket %q at %s: %w", s.opts.Bucket, s.client.EndpointURL().Host, refusal(err, s.opts.AccessKey))
+		return fmt.Errorf("s3: bucket %q at %s: %w", s.opts.Bucket, s.client.EndpointURL().Host, s.refusal(ctx, err))
 	}
 	if !ok {
 		return fmt.Errorf("s3: bucket %q at %s: does not exist", s.opts.Bucket, s.client.EndpointURL().Host)
@@ -80,17 +82,39 @@ func (s *Store) checkBucket(ctx context.Context) error {
 	return nil
 }
 
-// refusal names the credential a store's refusal points to, by its S3
-// error code, before the store's own words (which say "signature" for a
-// wrong secret key). The access key is an identifier, not a secret.
-func refusal(err error, accessKey string) error {
+// refusal names the credential a store's refusal of the bucket check
+// points to, by its S3 error code, before the store's own words (which
+// say "signature" for a wrong secret key). The check is a HEAD, whose
+// answer S3 leaves without a body, so a bare 400 or 403 is asked again
+// as a GET of one key, whose error says why. The access key is an
+// identifier, not a secret.
+func (s *Store) refusal(ctx context.Context, err error) error {
+	if st := minio.ToErrorResponse(err).StatusCode; st == http.StatusBadRequest || st == http.StatusForbidden {
+		lctx, cancel := context.WithCancel(ctx)
+		objects := s.client.ListObjects(lctx, s.opts.Bucket, minio.ListObjectsOptions{Prefix: s.opts.Prefix, MaxKeys: 1})
+		if o, ok := <-objects; ok && o.Err != nil && minio.ToErrorResponse(o.Err).Code != "" {
+			err = o.Err
+		}
+		cancel()
+		for range objects { // the lister's goroutine ends with lctx
+		}
+	}
+	who := fmt.Sprintf("access key %q", s.opts.AccessKey)
+	switch {
+	case s.opts.IAMRole:
+		who = "the IAM role's credentials"
+	case s.opts.AccessKey == "":
+		who = "anonymous requests (no keys given)"
+	}
 	switch minio.ToErrorResponse(err).Code {
 	case "SignatureDoesNotMatch":
-		return fmt.Errorf("secret key: the store refuses it for access key %q: %w", accessKey, err)
+		return fmt.Errorf("secret key: the store refuses it for %s: %w", who, err)
 	case "InvalidAccessKeyId":
-		return fmt.Errorf("access key %q: the store knows no such key: %w", accessKey, err)
+		return fmt.Errorf("%s: the store knows no such key: %w", who, err)
+	case "ExpiredToken", "InvalidToken", "InvalidTokenId":
+		return fmt.Errorf("session token: the store refuses it for %s (expired, missing, or not the one issued with the keys): %w", who, err)
 	case "AccessDenied":
-		return fmt.Errorf("access key %q may not use the bucket (its policy must allow listing, reading, writing and deleting objects under the prefix; some stores answer a wrong secret key so too): %w", accessKey, err)
+		return fmt.Errorf("%s may not use the bucket (the policy must allow listing, reading, writing and deleting objects under the prefix): %w", who, err)
 	}
 	return err
 }

@@ -216,6 +216,27 @@ func contentLocation(cfg config.Config) string {
 	return cfg.Storage.Dir
 }
 
+// roleVariables are the variables with which AWS hands a process its
+// role's credentials (IRSA, ECS, EKS Pod Identity).
+var roleVariables = []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}
+
+// s3RoleWarning is the start-up warning about a store reached without
+// keys and without storage.s3.iamRole where the environment carries a
+// role (lookup is os.LookupEnv): its requests are anonymous, which is
+// hardly what a pod given a role meant; "" when there is nothing to say.
+func s3RoleWarning(cfg config.Config, lookup func(string) (string, bool)) string {
+	s := cfg.Storage.S3
+	if !s.On() || s.IAMRoleOn() || s.AccessKey != "" {
+		return ""
+	}
+	for _, v := range roleVariables {
+		if val, _ := lookup(v); val != "" {
+			return fmt.Sprintf("storage.s3 names no keys and storage.s3.iamRole is off, so requests to the store are anonymous, though %s gives this process a role: set storage.s3.iamRole to use it", v)
+		}
+	}
+	return ""
+}
+
 // s3Warning is the start-up warning about an S3 endpoint reached over
 // plain HTTP off this machine, or "": requests are signed, not encrypted,
 // so the content crosses the network for anyone on the path to read.

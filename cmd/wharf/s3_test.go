@@ -351,6 +351,42 @@ func TestS3Warning(t *testing.T) {
 	}
 }
 
+// TestS3RoleWarning: a store reached without keys and without iamRole, by
+// a process the environment gives a role, is warned about; with keys, the
+// role switched on, no role in the environment or no store, it is not.
+func TestS3RoleWarning(t *testing.T) {
+	yes := true
+	store := config.Default()
+	store.Storage.S3.Endpoint, store.Storage.S3.Bucket = "https://s3.eu-west-1.amazonaws.com", "b"
+	withKeys, withRole := store, store
+	withKeys.Storage.S3.AccessKey, withKeys.Storage.S3.SecretKey = "AKID", "k"
+	withRole.Storage.S3.IAMRole = &yes
+	irsa := func(k string) (string, bool) {
+		if k == "AWS_WEB_IDENTITY_TOKEN_FILE" {
+			return "/var/run/secrets/eks.amazonaws.com/serviceaccount/token", true
+		}
+		return "", false
+	}
+	none := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		name   string
+		cfg    config.Config
+		lookup func(string) (string, bool)
+		warn   bool
+	}{
+		{"anonymous with a role at hand", store, irsa, true},
+		{"keys", withKeys, irsa, false},
+		{"the role on", withRole, irsa, false},
+		{"no role in the environment", store, none, false},
+		{"no store", config.Default(), irsa, false},
+	} {
+		got := s3RoleWarning(tc.cfg, tc.lookup)
+		if (got != "") != tc.warn || tc.warn && !strings.Contains(got, "AWS_WEB_IDENTITY_TOKEN_FILE") {
+			t.Errorf("%s: warning %q, want one: %v", tc.name, got, tc.warn)
+		}
+	}
+}
+
 // TestS3CredentialsWithoutKeys: a section that names no keys works on the
 // bucket with the credentials a deployment on AWS has instead: temporary
 // keys in AWS's variables (with their session token), or, with
@@ -373,7 +409,14 @@ func TestS3CredentialsWithoutKeys(t *testing.T) {
 		t.Setenv(env, "")
 	}
 	du := func() error {
-		_, err := runCmd(t, "du", "--config", conf, "--data", t.TempDir())
+		t.Helper()
+		out, err := runCmd(t, "du", "--config", conf, "--data", t.TempDir())
+		if err != nil {
+			out += err.Error()
+		}
+		if strings.Contains(out, v.SecretAccessKey) || strings.Contains(out, v.SessionToken) {
+			t.Errorf("du shows a secret:\n%s", out)
+		}
 		return err
 	}
 
@@ -381,8 +424,8 @@ func TestS3CredentialsWithoutKeys(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", v.SecretAccessKey)
 	if err := du(); err == nil {
 		t.Fatal("temporary keys without their session token were taken")
-	} else if !strings.Contains(err.Error(), "storage.s3") {
-		t.Errorf("the refusal does not name the store: %v", err)
+	} else if want := fmt.Sprintf("session token: the store refuses it for access key %q", v.AccessKeyID); !strings.Contains(err.Error(), want) {
+		t.Errorf("the refusal %v does not say %q", err, want)
 	}
 	t.Setenv("AWS_SESSION_TOKEN", v.SessionToken)
 	if err := du(); err != nil {

@@ -57,8 +57,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if w := s3Warning(cfg); w != "" {
-		log.Warn(w)
+	for _, w := range []string{s3Warning(cfg), s3RoleWarning(cfg, os.LookupEnv)} {
+		if w != "" {
+			log.Warn(w)
+		}
 	}
 	// A replica of a cluster asks the owning peer before each upstream.
 	// An owner answers once its registry has: up to the upstream's

@@ -210,6 +210,34 @@ func TestHelmRefusesOwnedConfigKeys(t *testing.T) {
 	}
 }
 
+// TestHelmRoleRefusals: values for a cloud role that would be dropped or
+// would put a secret in the ConfigMap are refused, for one wharf as for a
+// cluster.
+func TestHelmRoleRefusals(t *testing.T) {
+	helm := needHelm(t)
+	store := []string{"s3.endpoint=https://s3.eu-west-1.amazonaws.com", "s3.bucket=wharf"}
+	for _, c := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"s3.iamRole=true"}, "s3.iamRole needs the store it signs for: set s3.endpoint and s3.bucket"},
+		{append(slices.Clone(store), "s3.iamRole=true", "s3.existingSecret=wharf-s3"), "s3.iamRole takes the pod's role instead of keys"},
+		{append(slices.Clone(store), "config.storage.s3.sessionToken=t"), "config.storage.s3.sessionToken would sit in the ConfigMap in plain text"},
+		{[]string{"serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/w"}, "serviceAccount.annotations go on the ServiceAccount the chart creates"},
+	} {
+		_, err := renderChart(t, helm, nil, c.set...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--set %s: %v, want a refusal saying %q", strings.Join(c.set, ","), err, c.want)
+		}
+	}
+	// An account named, not created: the pods run as it, and nothing is
+	// rendered for it.
+	m := template(t, helm, nil, "serviceAccount.name=existing-account")
+	if m.pod.Spec.ServiceAccountName != "existing-account" || m.serviceAccount != nil {
+		t.Errorf("serviceAccount.name alone: the pod runs as %q, a ServiceAccount rendered: %v", m.pod.Spec.ServiceAccountName, m.serviceAccount != nil)
+	}
+}
+
 // TestHelmWithoutPersistence: persistence.enabled=false puts the data
 // directory on an emptyDir and renders no claim.
 func TestHelmWithoutPersistence(t *testing.T) {

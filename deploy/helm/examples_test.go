@@ -145,6 +145,9 @@ var examples = []example{
 		if got := sa.Annotations["eks.amazonaws.com/role-arn"]; got != "arn:aws:iam::111122223333:role/wharf-content" {
 			t.Errorf("the ServiceAccount's role-arn %q, want the example's", got)
 		}
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			t.Errorf("the ServiceAccount mounts an API token in its pods: wharf does not talk to Kubernetes")
+		}
 		if m.pod.Spec.ServiceAccountName != sa.Name {
 			t.Errorf("the pod runs as %q, want the chart's ServiceAccount %q", m.pod.Spec.ServiceAccountName, sa.Name)
 		}

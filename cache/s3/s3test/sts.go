@@ -14,7 +14,7 @@ import (
 // from its STS AssumeRole, as AWS STS hands a role's: an access key, a
 // secret key and the session token that must go with them. A server just
 // started refuses STS until its IAM is loaded ("Server not initialized"),
-// so it is asked again for up to 10 s.
+// so it is asked again for up to 30 s.
 func (s *Server) TempCredentials(t testing.TB) credentials.Value {
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // only ever 127.0.0.1
@@ -24,7 +24,7 @@ func (s *Server) TempCredentials(t testing.TB) credentials.Value {
 		STSEndpoint: s.Endpoint,
 		Options:     credentials.STSAssumeRoleOptions{AccessKey: s.User, SecretKey: s.Key, DurationSeconds: 900},
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -83,10 +83,19 @@ value that would be silently overwritten is an error instead.
 {{- fail "config.cluster is set by the chart: use cluster.enabled, cluster.port and cluster.secret or cluster.existingSecret" }}
 {{- end }}
 {{- $s3 := get (get $cfg "storage" | default dict) "s3" | default dict }}
-{{- range $key, $from := dict "endpoint" "s3.endpoint" "bucket" "s3.bucket" "region" "s3.region" "pathStyle" "s3.pathStyle" "accessKey" "s3.accessKey or s3.existingSecret" "secretKey" "s3.secretKey or s3.existingSecret" "secretKeyFile" "s3.secretKey or s3.existingSecret" "iamRole" "s3.iamRole" "sessionToken" "s3.iamRole (temporary keys expire unrenewed)" }}
+{{- range $key, $from := dict "endpoint" "s3.endpoint" "bucket" "s3.bucket" "region" "s3.region" "pathStyle" "s3.pathStyle" "accessKey" "s3.accessKey or s3.existingSecret" "secretKey" "s3.secretKey or s3.existingSecret" "secretKeyFile" "s3.secretKey or s3.existingSecret" "iamRole" "s3.iamRole" }}
 {{- if hasKey $s3 $key }}
 {{- fail (printf "config.storage.s3.%s is set by the chart: use %s" $key $from) }}
 {{- end }}
+{{- end }}
+{{- if hasKey $s3 "sessionToken" }}
+{{- fail "config.storage.s3.sessionToken would sit in the ConfigMap in plain text, and temporary keys expire unrenewed: use s3.iamRole" }}
+{{- end }}
+{{- if and .Values.s3.iamRole (not (and .Values.s3.endpoint .Values.s3.bucket)) }}
+{{- fail "s3.iamRole needs the store it signs for: set s3.endpoint and s3.bucket" }}
+{{- end }}
+{{- if and .Values.serviceAccount.annotations (not .Values.serviceAccount.create) }}
+{{- fail "serviceAccount.annotations go on the ServiceAccount the chart creates: set serviceAccount.create" }}
 {{- end }}
 {{- if .Values.cluster.enabled }}
 {{- if not (and .Values.s3.endpoint .Values.s3.bucket) }}
