@@ -220,13 +220,21 @@ func contentLocation(cfg config.Config) string {
 // role's credentials (IRSA, ECS, EKS Pod Identity).
 var roleVariables = []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}
 
-// s3RoleWarning is the start-up warning about a store reached without
-// keys and without storage.s3.iamRole where the environment carries a
-// role (lookup is os.LookupEnv): its requests are anonymous, which is
-// hardly what a pod given a role meant; "" when there is nothing to say.
+// s3RoleWarning is the start-up warning about credentials the
+// environment offers and the section leaves unused (lookup is
+// os.LookupEnv): a role, while the store is reached without keys and
+// without storage.s3.iamRole, so anonymously, which is hardly what a pod
+// given a role meant; or AWS's keys, while iamRole takes the role's. ""
+// when there is nothing to say.
 func s3RoleWarning(cfg config.Config, lookup func(string) (string, bool)) string {
 	s := cfg.Storage.S3
-	if !s.On() || s.IAMRoleOn() || s.AccessKey != "" {
+	if !s.On() || s.AccessKey != "" {
+		return ""
+	}
+	if s.IAMRoleOn() {
+		if id, _ := lookup("AWS_ACCESS_KEY_ID"); id != "" {
+			return "storage.s3.iamRole is on, so the role's credentials sign requests to the store, and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment are not used"
+		}
 		return ""
 	}
 	for _, v := range roleVariables {

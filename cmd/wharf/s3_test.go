@@ -352,8 +352,9 @@ func TestS3Warning(t *testing.T) {
 }
 
 // TestS3RoleWarning: a store reached without keys and without iamRole, by
-// a process the environment gives a role, is warned about; with keys, the
-// role switched on, no role in the environment or no store, it is not.
+// a process the environment gives a role, is warned about, as are AWS's
+// keys left unused by iamRole; with keys, the role switched on alone, no
+// role in the environment or no store, nothing is.
 func TestS3RoleWarning(t *testing.T) {
 	yes := true
 	store := config.Default()
@@ -368,21 +369,28 @@ func TestS3RoleWarning(t *testing.T) {
 		return "", false
 	}
 	none := func(string) (string, bool) { return "", false }
+	keysAndRole := func(k string) (string, bool) {
+		if k == "AWS_ACCESS_KEY_ID" {
+			return "AKID", true
+		}
+		return irsa(k)
+	}
 	for _, tc := range []struct {
 		name   string
 		cfg    config.Config
 		lookup func(string) (string, bool)
-		warn   bool
+		says   string // "": no warning
 	}{
-		{"anonymous with a role at hand", store, irsa, true},
-		{"keys", withKeys, irsa, false},
-		{"the role on", withRole, irsa, false},
-		{"no role in the environment", store, none, false},
-		{"no store", config.Default(), irsa, false},
+		{"anonymous with a role at hand", store, irsa, "AWS_WEB_IDENTITY_TOKEN_FILE gives this process a role"},
+		{"keys", withKeys, irsa, ""},
+		{"the role on", withRole, irsa, ""},
+		{"the role on, AWS's keys unused", withRole, keysAndRole, "AWS_SECRET_ACCESS_KEY in the environment are not used"},
+		{"no role in the environment", store, none, ""},
+		{"no store", config.Default(), irsa, ""},
 	} {
 		got := s3RoleWarning(tc.cfg, tc.lookup)
-		if (got != "") != tc.warn || tc.warn && !strings.Contains(got, "AWS_WEB_IDENTITY_TOKEN_FILE") {
-			t.Errorf("%s: warning %q, want one: %v", tc.name, got, tc.warn)
+		if (got == "") != (tc.says == "") || !strings.Contains(got, tc.says) {
+			t.Errorf("%s: warning %q, want one saying %q", tc.name, got, tc.says)
 		}
 	}
 }
