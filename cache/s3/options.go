@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -174,7 +175,8 @@ func newClient(o Options) (*minio.Client, *http.Transport, *credentials.Credenti
 		// The role's credentials come from a metadata or STS endpoint,
 		// asked through the store's transport: its bounds on every wait,
 		// its CAs, and its connections, which Close drops.
-		creds = credentials.New(roleProvider{&credentials.IAM{Client: &http.Client{Transport: tr, Timeout: o.Timeout}, Region: o.Region}})
+		iam := &credentials.IAM{Client: &http.Client{Transport: tr, Timeout: o.Timeout}, Region: o.Region}
+		creds = credentials.New(newRoleProvider(iam, time.Now))
 	default:
 		creds = credentials.New(&credentials.Static{}) // anonymous
 	}
@@ -192,22 +194,56 @@ func newClient(o Options) (*minio.Client, *http.Transport, *credentials.Credenti
 	return c, tr, creds, nil
 }
 
-// roleProvider is an IAM role's credentials whose failures say so: a
-// renewal that fails (the metadata endpoint or STS unreachable, the role
-// gone) fails the store's requests, which would otherwise read as the
-// store's own failure.
-type roleProvider struct{ *credentials.IAM }
+// roleProvider is an IAM role's credentials, renewed by the IAM provider
+// at 80 % of their lifetime. A renewal that fails (the metadata endpoint
+// or STS unreachable, a Pod Identity agent restarting) does not fail the
+// store's requests while the credentials in hand still sign: they serve,
+// and the role is asked again every renewRetry, not at every request,
+// until it answers or they expire. Past that, requests fail with an
+// error naming the role, which would otherwise read as the store's own.
+type roleProvider struct {
+	iam *credentials.IAM
+	now func() time.Time
 
-func (p roleProvider) Retrieve() (credentials.Value, error) {
+	mu      sync.Mutex
+	last    credentials.Value // the role's last credentials
+	holdTil time.Time         // after a failed renewal: last serves, unrenewed, until then
+}
+
+// renewRetry is how long credentials whose renewal failed serve before
+// the role is asked again.
+const renewRetry = 10 * time.Second
+
+func newRoleProvider(iam *credentials.IAM, now func() time.Time) *roleProvider {
+	return &roleProvider{iam: iam, now: now}
+}
+
+func (p *roleProvider) IsExpired() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.now().Before(p.holdTil) && p.iam.IsExpired()
+}
+
+func (p *roleProvider) Retrieve() (credentials.Value, error) {
 	return p.RetrieveWithCredContext(nil)
 }
 
-func (p roleProvider) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
-	v, err := p.IAM.RetrieveWithCredContext(cc)
-	if err != nil {
-		return v, fmt.Errorf("IAM role: no credentials from it: %w", err)
+func (p *roleProvider) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	v, err := p.iam.RetrieveWithCredContext(cc)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		p.last, p.holdTil = v, time.Time{}
+		return v, nil
 	}
-	return v, nil
+	if now := p.now(); now.Before(p.last.Expiration) {
+		p.holdTil = now.Add(renewRetry)
+		if p.holdTil.After(p.last.Expiration) {
+			p.holdTil = p.last.Expiration
+		}
+		return p.last, nil
+	}
+	return credentials.Value{}, fmt.Errorf("IAM role: no credentials from it: %w", err)
 }
 
 // newTransport is an HTTP transport whose every wait is bounded by

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/wharf-mirror/wharf/cache/s3"
@@ -257,5 +259,70 @@ func roundTrip(t *testing.T, st *s3.Store) {
 	defer c.Close()
 	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read back %d bytes, %v; want the %d put", len(got), err, len(want))
+	}
+}
+
+// TestRoleCredentialsRideOutAFailedRenewal: the role's credentials are
+// renewed at 80 % of their lifetime; while the role's endpoint fails, the
+// credentials in hand still sign, and the role is asked again every 10 s,
+// not at every request; a renewal that succeeds takes over; once they
+// have expired, requests fail naming the role. The clock is the test's;
+// the endpoint is a loopback container credentials endpoint that the
+// test breaks.
+func TestRoleCredentialsRideOutAFailedRenewal(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = t0.Add(d) }
+	var asked atomic.Int32
+	var broken atomic.Bool
+	key := atomic.Value{}
+	key.Store("AK1")
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if broken.Load() {
+			http.Error(w, "agent restarting", http.StatusServiceUnavailable)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"AccessKeyId": key.Load(), "SecretAccessKey": "secret", "Token": "token",
+			"Expiration": clock().Add(time.Hour).Format(time.RFC3339)})
+	}))
+	defer endpoint.Close()
+	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN"} {
+		t.Setenv(env, "")
+	}
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
+	iam := &credentials.IAM{Expiry: credentials.Expiry{CurrentTime: clock}, Client: &http.Client{Transport: &http.Transport{}}}
+	defer iam.Client.Transport.(*http.Transport).CloseIdleConnections()
+	creds := credentials.New(s3.NewRoleProvider(iam, clock))
+	get := func(step string, wantKey string, wantAsked int32) {
+		t.Helper()
+		v, err := creds.GetWithContext(&credentials.CredContext{Context: ctx})
+		if err != nil || v.AccessKeyID != wantKey || asked.Load() != wantAsked {
+			t.Fatalf("%s: %q, %v, the role asked %d times; want %q, asked %d times", step, v.AccessKeyID, err, asked.Load(), wantKey, wantAsked)
+		}
+	}
+	get("first use", "AK1", 1)
+	set(30 * time.Minute)
+	get("within 80 % of the lifetime", "AK1", 1)
+
+	broken.Store(true)
+	set(50 * time.Minute)
+	get("a failed renewal", "AK1", 2)
+	set(50*time.Minute + 5*time.Second)
+	get("within 10 s of it", "AK1", 2)
+	set(50*time.Minute + 11*time.Second)
+	get("10 s on, failing again", "AK1", 3)
+
+	broken.Store(false)
+	key.Store("AK2")
+	set(50*time.Minute + 22*time.Second)
+	get("the role back", "AK2", 4)
+
+	broken.Store(true)
+	set(2 * time.Hour) // past AK2's hour
+	if _, err := creds.GetWithContext(&credentials.CredContext{Context: ctx}); err == nil || !strings.Contains(err.Error(), "IAM role: no credentials from it") {
+		t.Fatalf("expired credentials and a failing role: %v; want an error naming the role", err)
 	}
 }
