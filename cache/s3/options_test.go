@@ -3,10 +3,13 @@ package s3_test
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,4 +328,34 @@ func TestRoleCredentialsRideOutAFailedRenewal(t *testing.T) {
 	if _, err := creds.GetWithContext(&credentials.CredContext{Context: ctx}); err == nil || !strings.Contains(err.Error(), "IAM role: no credentials from it") {
 		t.Fatalf("expired credentials and a failing role: %v; want an error naming the role", err)
 	}
+}
+
+// TestIAMRoleThroughTheStoresTransport: the role's endpoint is asked
+// through the store's own transport, so a credentials endpoint behind the
+// store's private CA (CAFile) is trusted, as the system's CAs alone would
+// not have it.
+func TestIAMRoleThroughTheStoresTransport(t *testing.T) {
+	srv := shared.Get(t)
+	v := srv.TempCredentials(t)
+	endpoint := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"AccessKeyId": v.AccessKeyID, "SecretAccessKey": v.SecretAccessKey,
+			"Token": v.SessionToken, "Expiration": v.Expiration.UTC().Format(time.RFC3339)})
+	}))
+	defer endpoint.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: endpoint.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN"} {
+		t.Setenv(env, "")
+	}
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
+	o := options(srv, srv.Bucket(t))
+	o.AccessKey, o.SecretKey, o.IAMRole = "", "", true
+	if s, _, err := s3.Open(ctx, o); err == nil {
+		s.Close()
+		t.Fatal("a credentials endpoint behind an untrusted CA was trusted")
+	}
+	o.CAFile = ca
+	roundTrip(t, open(t, o))
 }
