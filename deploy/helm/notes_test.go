@@ -88,6 +88,7 @@ func TestHelmNotes(t *testing.T) {
 			"a 40Gi local tier",
 			"rollout status deployment/wharf",
 		}},
+		{"aws-irsa.yaml", []string{"with the IAM role of the\n", "ServiceAccount wharf."}},
 	} {
 		var files []string
 		if c.values != "" {
@@ -102,5 +103,19 @@ func TestHelmNotes(t *testing.T) {
 		if c.values == "ingress.yaml" && strings.Contains(notes, "insecure-registries") {
 			t.Errorf("the notes make an HTTPS mirror insecure:\n%s", notes)
 		}
+	}
+}
+
+// TestHelmNotesRoleWithoutAccount: s3.iamRole with the pods on the
+// namespace's default ServiceAccount says the role must be given to it.
+func TestHelmNotesRoleWithoutAccount(t *testing.T) {
+	helm := needHelm(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte("s3:\n  endpoint: https://s3.eu-west-1.amazonaws.com\n  bucket: wharf\n  iamRole: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notes := renderNotes(t, helm, values)
+	if want := "the namespace's default ServiceAccount, which the chart did not create"; !strings.Contains(strings.Join(strings.Fields(notes), " "), want) {
+		t.Errorf("the notes do not say %q:\n%s", want, notes)
 	}
 }
