@@ -222,10 +222,10 @@ var roleVariables = []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDE
 
 // s3RoleWarning is the start-up warning about credentials the
 // environment offers and the section leaves unused (lookup is
-// os.LookupEnv): a role, while the store is reached without keys and
-// without storage.s3.iamRole, so anonymously, which is hardly what a pod
-// given a role meant; or AWS's keys, while iamRole takes the role's. ""
-// when there is nothing to say.
+// os.LookupEnv): a role, or a session token without its keys, while the
+// store is reached without keys and without storage.s3.iamRole, so
+// anonymously, which is hardly what was meant; or AWS's keys, while
+// iamRole takes the role's. "" when there is nothing to say.
 func s3RoleWarning(cfg config.Config, lookup func(string) (string, bool)) string {
 	s := cfg.Storage.S3
 	if !s.On() || s.AccessKey != "" {
@@ -241,6 +241,9 @@ func s3RoleWarning(cfg config.Config, lookup func(string) (string, bool)) string
 		if val, _ := lookup(v); val != "" {
 			return fmt.Sprintf("storage.s3 names no keys and storage.s3.iamRole is off, so requests to the store are anonymous, though %s gives this process a role: set storage.s3.iamRole to use it", v)
 		}
+	}
+	if token, _ := lookup("AWS_SESSION_TOKEN"); token != "" {
+		return "AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, so it is not used and requests to the store are anonymous"
 	}
 	return ""
 }

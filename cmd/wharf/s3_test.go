@@ -386,6 +386,12 @@ func TestS3RoleWarning(t *testing.T) {
 		{"the role on", withRole, irsa, ""},
 		{"the role on, AWS's keys unused", withRole, keysAndRole, "AWS_SECRET_ACCESS_KEY in the environment are not used"},
 		{"no role in the environment", store, none, ""},
+		{"a session token alone", store, func(k string) (string, bool) {
+			if k == "AWS_SESSION_TOKEN" {
+				return "token", true
+			}
+			return "", false
+		}, "AWS_SESSION_TOKEN is set without AWS_ACCESS_KEY_ID"},
 		{"no store", config.Default(), irsa, ""},
 	} {
 		got := s3RoleWarning(tc.cfg, tc.lookup)
