@@ -6,20 +6,23 @@ import (
 	"github.com/wharf-mirror/wharf/upstream/transport"
 )
 
-// Health is one upstream's circuit breaker as the page shows it.
+// Health is one upstream's circuit breaker as the page shows it, and
+// whether the upstream counts as near.
 type Health struct {
 	Down      bool
 	Since     time.Time // marked down, or up again; zero: up since start
 	NextProbe time.Time // while down
 	LastError string    // the last failure in words; "" if none
 	LastAt    time.Time
+	Near      bool // answers within upstream.farLatency: no prefetch, no segmented fetch
 }
 
-// Breaker is an upstream that reports its circuit breaker: an
-// *upstream.Client.
+// Breaker is an upstream that reports its circuit breaker and its
+// distance: an *upstream.Client.
 type Breaker interface {
 	Name() string
 	Health() transport.HealthState
+	Near() bool
 }
 
 // BreakersOf is Options.Health for these upstreams' breakers.
@@ -28,7 +31,7 @@ func BreakersOf[B Breaker](bs ...B) func(name string) (Health, bool) {
 		for _, b := range bs {
 			if b.Name() == name {
 				h := b.Health()
-				return Health{Down: h.Down, Since: h.Since, NextProbe: h.NextProbe, LastError: h.Last, LastAt: h.LastAt}, true
+				return Health{Down: h.Down, Since: h.Since, NextProbe: h.NextProbe, LastError: h.Last, LastAt: h.LastAt, Near: b.Near()}, true
 			}
 		}
 		return Health{}, false

@@ -41,16 +41,14 @@ type Options struct {
 	// Upstreams lists every configured upstream, so each has its row
 	// before its first request.
 	Upstreams []string
-	// Health, if set, says what an upstream's circuit breaker knows
-	// (false: no such upstream); each row shows it. See BreakersOf.
+	// Health, if set, says what an upstream's circuit breaker knows and
+	// whether it counts as near (false: no such upstream); each row shows
+	// it. See BreakersOf.
 	Health func(name string) (Health, bool)
 	// PullName names a stored repository as clients pull it ("" or nil:
 	// by its store identity, "<upstream>/<path>").
 	PullName func(cache.Repo) string
-	// FarLatency is upstream.farLatency: an upstream whose registry
-	// answers faster is shown near (0: every upstream is far).
-	FarLatency time.Duration
-	Logger     logrus.FieldLogger // nil: discard
+	Logger   logrus.FieldLogger // nil: discard
 }
 
 const (

@@ -57,7 +57,7 @@ func fixture(t *testing.T, src *holdings, errs ...ErrorGroup) (*Page, http.Handl
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	o := Options{Gatherer: reg, Errors: fixedErrors(errs), Upstreams: []string{"docker.io"}, PullName: hubNames, FarLatency: 10 * time.Millisecond}
+	o := Options{Gatherer: reg, Errors: fixedErrors(errs), Upstreams: []string{"docker.io"}, PullName: hubNames}
 	if src != nil {
 		o.Store = src
 	}
@@ -86,7 +86,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		},
 	}}
 	now := time.Now()
-	_, h, m := fixture(t, src, ErrorGroup{Kind: "error", Words: "request failed: index: closed", Raw: "request failed: index: closed (raw)",
+	p, h, m := fixture(t, src, ErrorGroup{Kind: "error", Words: "request failed: index: closed", Raw: "request failed: index: closed (raw)",
 		Level: "error", Repo: "library/alpine", Route: "blob", RequestID: "req-123", Count: 1, First: now, Last: now})
 	m.SetCapacity(10 * gib)
 	for range 3 {
@@ -107,6 +107,9 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	m.TimeUpstream("docker.io", func() (time.Duration, bool) { return 48 * time.Millisecond, true })
 	m.TimeUpstream("ghcr.io", func() (time.Duration, bool) { return 0, false }) // nothing timed lately
 	m.TimeUpstream("quay.io", func() (time.Duration, bool) { return 2 * time.Millisecond, true })
+	p.o.Health = func(name string) (Health, bool) { // quay.io says it is near
+		return Health{Near: true}, name == "quay.io"
+	}
 	m.UpstreamRequest("quay.io", "manifest", 200, time.Millisecond)
 	m.Prefetched("fetched", 3<<20)
 	m.Prefetched("near_upstream", 5<<20) // not fetched: not counted
@@ -120,7 +123,8 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		"images":     {"7", "tags in 3 repositories", "9 manifests", "10 manifest pulls"},
 		"saved":      {"3.0 MiB", "512 B passed through", "2.0 KiB fetched"},
 		"prefetched": {"3.0 MiB prefetched before clients asked", "1.0 MiB of it read since"},
-		// Distance: the registry's least time to first byte against FarLatency.
+		// Distance: the registry's least time to first byte, and near
+		// as the upstream itself says (Health).
 		"upstream-docker.io": {"far", "first byte in 48 ms"},
 		"upstream-ghcr.io":   {"far", "not timed lately"},
 		"upstream-quay.io":   {"near", "first byte in 2.00 ms"},

@@ -39,7 +39,6 @@ type report struct {
 	PrefetchRead   float64 // of those, bytes clients then read
 	Upstreams      []upstreamStatus
 	HealthWindow   time.Duration // 0: since start
-	FarLatency     time.Duration // Options.FarLatency
 
 	// A cluster's replica, and the shared store: shown only when they run.
 	HasCluster             bool
@@ -79,7 +78,7 @@ type upstreamStatus struct {
 	Limit, Remain            float64
 	Timed                    bool          // FirstByte known: an answer was timed lately
 	FirstByte                time.Duration // the registry's least time to first byte
-	Near                     bool          // under Options.FarLatency: no prefetch, no segments
+	Near                     bool          // the upstream's own word (Health): no prefetch, no segments
 }
 
 // report gathers what v may see from every source the page has.
@@ -150,7 +149,6 @@ func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 	rep.Stale = g.stale["tag"]
 	rep.ServedCache, rep.ServedUpstream = g.served["cache"], g.served["upstream"]
 	rep.Prefetched, rep.PrefetchRead = g.prefetched, g.prefetchRd
-	rep.FarLatency = p.o.FarLatency
 	for _, v := range g.upstreamBytes {
 		rep.Fetched += v
 	}
@@ -172,7 +170,6 @@ func (p *Page) traffic(rep *report, g gathered, now time.Time) {
 		u.Limit, u.HasBudget = g.limit[name]
 		if s, ok := g.firstByte[name]; ok {
 			u.Timed, u.FirstByte = true, time.Duration(s*float64(time.Second))
-			u.Near = u.FirstByte < p.o.FarLatency // upstream.Client.Near's rule
 		}
 		u.Health = grade(u.Requests, u.Bad, u.FailedOps)
 		p.breakerState(&u)
@@ -204,6 +201,7 @@ func (p *Page) breakerState(u *upstreamStatus) {
 		return
 	}
 	u.Breaker, u.Down, u.Since, u.LastError, u.LastAt = true, b.Down, b.Since, Redact(b.LastError, 200), b.LastAt
+	u.Near = b.Near
 	switch {
 	case b.Down:
 		u.Health, u.NextProbe = "down", b.NextProbe

@@ -146,7 +146,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: holdings{store.Cache}, Errors: recent, FarLatency: cfg.Upstream.FarLatency.Std(), Logger: log.WithField("component", "status")})
+	page, err := ups.statusPage(statuspage.Options{Gatherer: reg, Store: holdings{store.Cache}, Errors: recent, Logger: log.WithField("component", "status")})
 	if err != nil {
 		return err
 	}
