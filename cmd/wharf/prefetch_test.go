@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -109,12 +108,7 @@ func TestNoPrefetcherOfflineOrOff(t *testing.T) {
 // upstream: "near" or "far".
 func distanceShown(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	doc, err := html.Parse(resp.Body)
+	doc, err := html.Parse(strings.NewReader(pageText(t, addr, "/")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,13 @@ func TestServeSegmentsBigBlobs(t *testing.T) {
 // metricsText is wharf's /metrics page.
 func metricsText(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	return pageText(t, addr, "/metrics")
+}
+
+// pageText is what wharf at addr answers a GET of path with.
+func pageText(t *testing.T, addr, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
