@@ -223,11 +223,7 @@ func TestIAMRoleFromTheContainerEndpoint(t *testing.T) {
 		})
 	}))
 	defer endpoint.Close()
-	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
-		t.Setenv(env, "")
-	}
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
-	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", auth)
+	roleAt(t, endpoint.URL, auth)
 
 	o := options(srv, srv.Bucket(t))
 	o.AccessKey, o.SecretKey, o.IAMRole = "", "", true
@@ -292,10 +288,7 @@ func TestRoleCredentialsRideOutAFailedRenewal(t *testing.T) {
 			"Expiration": clock().Add(time.Hour).Format(time.RFC3339)})
 	}))
 	defer endpoint.Close()
-	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN"} {
-		t.Setenv(env, "")
-	}
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
+	roleAt(t, endpoint.URL, "")
 	iam := &credentials.IAM{Expiry: credentials.Expiry{CurrentTime: clock}, Client: &http.Client{Transport: &http.Transport{}}}
 	defer iam.Client.Transport.(*http.Transport).CloseIdleConnections()
 	creds := credentials.New(s3.NewRoleProvider(iam, clock))
@@ -346,10 +339,7 @@ func TestIAMRoleThroughTheStoresTransport(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: endpoint.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN"} {
-		t.Setenv(env, "")
-	}
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL)
+	roleAt(t, endpoint.URL, "")
 	o := options(srv, srv.Bucket(t))
 	o.AccessKey, o.SecretKey, o.IAMRole = "", "", true
 	if s, _, err := s3.Open(ctx, o); err == nil {
@@ -358,4 +348,16 @@ func TestIAMRoleThroughTheStoresTransport(t *testing.T) {
 	}
 	o.CAFile = ca
 	roundTrip(t, open(t, o))
+}
+
+// roleAt points the IAM role's credentials at a container credentials
+// endpoint (as ECS and EKS Pod Identity do), with its authorization
+// token, and clears the variables of every other way a role is found.
+func roleAt(t *testing.T, endpoint, token string) {
+	t.Helper()
+	for _, env := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
+		t.Setenv(env, "")
+	}
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint)
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
 }
